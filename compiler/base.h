@@ -1,0 +1,99 @@
+/* base.h: what every stage of the compiler shares.
+ *
+ * A compile runs inside one Ctx. Errors a user can cause are reported with
+ * ctx_error(), which formats a gcc-style located message and unwinds to the
+ * driver with longjmp, as Lua does: stages never check return codes for user
+ * errors, and since every allocation of a compile belongs to the Ctx (its
+ * arena) or to an object the driver frees, unwinding leaks nothing. The
+ * library never exits.
+ */
+#ifndef EXPRC_BASE_H
+#define EXPRC_BASE_H
+
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "exprc.h"
+
+#define MAX_RANK 4
+#define NONE UINT32_MAX
+
+#if defined(__GNUC__)
+#define NORETURN __attribute__((noreturn))
+#define PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define NORETURN
+#define PRINTF(a, b)
+#endif
+
+
+/* A place in the model source: 1-based line and column, byte offset. */
+typedef struct Pos {
+  uint32_t line, col, off;
+} Pos;
+
+/* A tensor shape. A dimension >= 0 is a constant size; a negative one is the
+ * symbolic `dim` number -(d + 1), bound at call time. */
+typedef struct Shape {
+  int rank;
+  int64_t d[MAX_RANK];
+} Shape;
+
+#define DIM_SYM(k) (-(int64_t)(k) - 1)
+#define DIM_IS_SYM(d) ((d) < 0)
+#define DIM_INDEX(d) ((int)(-(d) - 1))
+
+typedef struct Chunk Chunk;
+
+typedef struct Ctx {
+  jmp_buf *jb;               /* where ctx_error unwinds to */
+  const char *file;          /* model file name, for messages */
+  const char *src;           /* model text, for the caret line */
+  size_t srclen;
+  exprc_status status;       /* status of the first error */
+  char *msg;                 /* malloc'd message of the first error */
+  Chunk *arena;              /* compile-lifetime small allocations */
+  struct Blk *blocks;        /* compile-lifetime growable blocks */
+  exprc_limits lim;
+  const char *const *dimnames; /* names of symbolic dims, for messages */
+} Ctx;
+
+void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
+              const exprc_limits *lim);
+void ctx_free(Ctx *c);
+void *ctx_alloc(Ctx *c, size_t n);          /* zeroed, lives until ctx_free */
+char *ctx_strndup(Ctx *c, const char *s, size_t n);
+NORETURN void ctx_error(Ctx *c, Pos p, exprc_status st, const char *fmt, ...)
+    PRINTF(4, 5);
+NORETURN void ctx_fail(Ctx *c, exprc_status st, const char *fmt, ...)
+    PRINTF(3, 4);
+/* A growable block owned by the context (freed by ctx_free, or earlier by
+ * ctx_release); p == NULL allocates. Unwinds with NOMEM on failure. */
+void *ctx_realloc(Ctx *c, void *p, size_t n);
+void ctx_release(Ctx *c, void *p);
+
+/* Grow a context-owned dynamic array *pp of *cap elements of size `sz` so
+ * that it holds `need`. */
+void vec_reserve(Ctx *c, void *pp, uint32_t *cap, uint32_t need, size_t sz);
+
+int shape_numel_const(const Shape *s, int64_t *out); /* 0 if symbolic */
+int shape_eq(const Shape *a, const Shape *b);
+char *shape_str(const Shape *s, const char *const *dimnames, char *buf,
+                size_t n);
+
+
+
+/* A string-keyed hash map whose tables live in the Ctx arena. Keys are not
+ * copied: they must live as long as the map (arena strings do). */
+typedef struct Map {
+  const char **keys;
+  void **vals;
+  uint32_t cap, n;
+} Map;
+
+void *map_get(const Map *m, const char *key);
+void map_put(Ctx *c, Map *m, const char *key, void *val);
+uint64_t hash_bytes(const void *p, size_t n, uint64_t h);
+#endif

@@ -1,0 +1,672 @@
+/* cli.c: the `exprc` command: check, graph, emit, run, gradcheck.
+ *
+ * Errors in a model exit with status 1 and the located message; usage errors
+ * (flags, missing files, bad --set values) exit with status 2. Output files
+ * are written to a temporary name and renamed, so a failed run never leaves
+ * half a file behind.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+#include "model.h"
+
+typedef struct SetArg {
+  const char *name;
+  const char *text;
+} SetArg;
+
+typedef struct Args {
+  const char *cmd, *file, *out;
+  int dot, no_simplify, json;
+  uint64_t seed;
+  SetArg *set;
+  int nset;
+} Args;
+
+static void usage(FILE *f) {
+  fputs("usage: exprc check FILE\n"
+        "       exprc graph FILE [--dot] [--no-simplify]\n"
+        "       exprc emit FILE [-o OUT.c]\n"
+        "       exprc run FILE [--set NAME=VALUE]... [--seed N] [--json]\n"
+        "       exprc gradcheck FILE [--set NAME=VALUE]... [--seed N]\n"
+        "VALUE is a number or a nested list such as [[1,2],[3,4]].\n",
+        f);
+}
+
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("exprc: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputs("\n", stderr);
+  va_end(ap);
+  usage(stderr);
+  return 2;
+}
+
+/* ---- arguments ---- */
+
+static int parse_seed(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || *s == '-')
+    return 0;
+  *out = v;
+  return 1;
+}
+
+static int parse_args(int argc, char **argv, Args *a) {
+  memset(a, 0, sizeof *a);
+  if (argc < 2)
+    return usage_error("no command given");
+  a->cmd = argv[1];
+  a->set = calloc((size_t)argc, sizeof *a->set);
+  if (!a->set)
+    return usage_error("out of memory");
+  for (int i = 2; i < argc; i++) {
+    const char *s = argv[i];
+    if (strcmp(s, "--dot") == 0) a->dot = 1;
+    else if (strcmp(s, "--no-simplify") == 0) a->no_simplify = 1;
+    else if (strcmp(s, "--json") == 0) a->json = 1;
+    else if ((strcmp(s, "-o") == 0 || strcmp(s, "--seed") == 0 ||
+              strcmp(s, "--set") == 0) && i + 1 >= argc)
+      return usage_error("%s needs a value", s);
+    else if (strcmp(s, "-o") == 0) a->out = argv[++i];
+    else if (strcmp(s, "--seed") == 0) {
+      if (!parse_seed(argv[++i], &a->seed))
+        return usage_error("--seed takes a whole number, not '%s'", argv[i]);
+    } else if (strcmp(s, "--set") == 0) {
+      char *eq = strchr(argv[++i], '=');
+      if (!eq || eq == argv[i])
+        return usage_error("--set takes NAME=VALUE, not '%s'", argv[i]);
+      *eq = 0;
+      a->set[a->nset++] = (SetArg){argv[i], eq + 1};
+    } else if (s[0] == '-' && s[1])
+      return usage_error("unknown option '%s'", s);
+    else if (a->file)
+      return usage_error("more than one model file given");
+    else a->file = s;
+  }
+  if (!a->file)
+    return usage_error("no model file given");
+  return 0;
+}
+
+/* ---- --set values: numbers and nested lists ---- */
+
+typedef struct Value {
+  double *v;
+  size_t n, cap;
+  int rank, seen_leaf;
+  int64_t shape[EXPRC_MAX_RANK];
+} Value;
+
+typedef struct VParser {
+  const char *p;
+  Value *val;
+  const char *err;
+} VParser;
+
+static void skip_ws(VParser *P) {
+  while (*P->p == ' ' || *P->p == '\t' || *P->p == '\n' || *P->p == '\r')
+    P->p++;
+}
+
+static int push_num(VParser *P, double x) {
+  Value *v = P->val;
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 16;
+    double *nv = realloc(v->v, cap * sizeof *nv);
+    if (!nv)
+      return P->err = "out of memory", 0;
+    v->v = nv;
+    v->cap = cap;
+  }
+  v->v[v->n++] = x;
+  return 1;
+}
+
+/* item = number | "[" item ("," item)* "]" */
+static int parse_item(VParser *P, int level) {
+  skip_ws(P);
+  if (*P->p != '[') {
+    char *end;
+    double x = strtod(P->p, &end);
+    if (end == P->p)
+      return P->err = "expected a number or '['", 0;
+    P->p = end;
+    if (P->val->seen_leaf && level != P->val->rank)
+      return P->err = "the nested lists are ragged", 0;
+    P->val->seen_leaf = 1;
+    P->val->rank = level;
+    return push_num(P, x);
+  }
+  if (level >= EXPRC_MAX_RANK)
+    return P->err = "more than 4 levels of nesting", 0;
+  P->p++;
+  int64_t count = 0;
+  do {
+    if (!parse_item(P, level + 1))
+      return 0;
+    count++;
+    skip_ws(P);
+  } while (*P->p == ',' && P->p++);
+  if (*P->p != ']')
+    return P->err = "expected ',' or ']'", 0;
+  P->p++;
+  int64_t *d = &P->val->shape[level];
+  if (*d && *d != count)
+    return P->err = "the nested lists are ragged", 0;
+  *d = count;
+  return 1;
+}
+
+static int parse_value(const char *text, Value *val, const char **err) {
+  VParser P = {text, val, NULL};
+  memset(val, 0, sizeof *val);
+  if (parse_item(&P, 0)) {
+    skip_ws(&P);
+    if (*P.p)
+      P.err = "unexpected text after the value";
+  }
+  *err = P.err;
+  return P.err == NULL;
+}
+
+/* Apply every --set: params first take their initializers (by seed). */
+static int apply_sets(exprc_model *m, const Args *a) {
+  exprc_init_params(m, a->seed);
+  for (int i = 0; i < a->nset; i++) {
+    Value v;
+    const char *err;
+    exprc_tensor t;
+    if (exprc_find(m, a->set[i].name, &t) != EXPRC_OK ||
+        t.kind == EXPRC_OUTPUT) {
+      fprintf(stderr, "exprc: --set: the model has no input or param named '%s'\n",
+              a->set[i].name);
+      return 2;
+    }
+    if (!parse_value(a->set[i].text, &v, &err)) {
+      free(v.v);
+      fprintf(stderr, "exprc: --set %s: %s\n", a->set[i].name, err);
+      return 2;
+    }
+    exprc_status st = exprc_set(m, a->set[i].name, v.v, v.rank, v.shape);
+    free(v.v);
+    if (st != EXPRC_OK) {
+      fprintf(stderr, "exprc: --set %s: %s\n", a->set[i].name, exprc_errmsg(m));
+      return 2;
+    }
+  }
+  return 0;
+}
+
+/* ---- printing tensors ---- */
+
+/* The shortest text that reads back as exactly x. JSON has no NaN or
+ * infinity: those print as null. */
+static void json_number(FILE *f, double x) {
+  char buf[40];
+  if (!isfinite(x)) {
+    fputs("null", f);
+    return;
+  }
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, x);
+    if (strtod(buf, NULL) == x)
+      break;
+  }
+  fputs(buf, f);
+}
+
+static void human_number(FILE *f, double x) { fprintf(f, "%.6g", x); }
+
+static void print_nested(FILE *f, const exprc_tensor *t, int json) {
+  if (!t->data) {
+    fputs(json ? "null" : "(not computed)", f);
+    return;
+  }
+  int64_t stride[EXPRC_MAX_RANK + 1];
+  stride[t->rank] = 1;
+  for (int d = t->rank; d-- > 0;)
+    stride[d] = stride[d + 1] * t->shape[d];
+  for (int64_t i = 0; i < t->size || (t->size == 0 && i == 0 && t->rank == 0); i++) {
+    int open = 0;
+    for (int d = 0; d < t->rank; d++)
+      open += i % stride[d] == 0;
+    if (i > 0)
+      fputs(", ", f);
+    if (i > 0 && open && !json && t->rank > 1)
+      fputs("\n    ", f);
+    for (int k = 0; k < open; k++)
+      fputc('[', f);
+    (json ? json_number : human_number)(f, t->data[i]);
+    int close = 0;
+    for (int d = 0; d < t->rank; d++)
+      close += (i + 1) % stride[d] == 0;
+    for (int k = 0; k < close; k++)
+      fputc(']', f);
+  }
+}
+
+static void json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+static void print_json(exprc_model *m) {
+  exprc_tensor t;
+  printf("{\"outputs\": {");
+  for (int i = 0; i < exprc_count(m, EXPRC_OUTPUT); i++) {
+    exprc_get(m, EXPRC_OUTPUT, i, &t);
+    printf("%s", i ? ", " : "");
+    json_string(stdout, t.name);
+    printf(": ");
+    print_nested(stdout, &t, 1);
+  }
+  printf("},\n \"losses\": {");
+  for (int i = 0; i < exprc_count(m, EXPRC_LOSS); i++) {
+    exprc_get(m, EXPRC_LOSS, i, &t);
+    printf("%s", i ? ", " : "");
+    json_string(stdout, t.name);
+    printf(": ");
+    print_nested(stdout, &t, 1);
+  }
+  printf("},\n \"gradients\": {");
+  const char *loss = NULL;
+  for (int i = 0; i < exprc_count(m, EXPRC_GRADIENT); i++) {
+    exprc_get(m, EXPRC_GRADIENT, i, &t);
+    if (!loss || strcmp(loss, t.loss) != 0) {
+      printf("%s", loss ? "}, " : "");
+      json_string(stdout, t.loss);
+      printf(": {");
+      loss = t.loss;
+    } else {
+      printf(", ");
+    }
+    json_string(stdout, t.name);
+    printf(": ");
+    print_nested(stdout, &t, 1);
+  }
+  printf("%s}}\n", loss ? "}" : "");
+}
+
+static void print_human(exprc_model *m) {
+  exprc_tensor t;
+  for (int i = 0; i < exprc_count(m, EXPRC_OUTPUT); i++) {
+    exprc_get(m, EXPRC_OUTPUT, i, &t);
+    printf("%s = ", t.name);
+    print_nested(stdout, &t, 0);
+    printf("\n");
+  }
+  for (int i = 0; i < exprc_count(m, EXPRC_LOSS); i++) {
+    exprc_get(m, EXPRC_LOSS, i, &t);
+    printf("grad %s: %s = ", t.name, t.name);
+    print_nested(stdout, &t, 0);
+    printf("\n");
+    for (int k = 0; k < exprc_count(m, EXPRC_GRADIENT); k++) {
+      exprc_tensor g;
+      exprc_get(m, EXPRC_GRADIENT, k, &g);
+      if (strcmp(g.loss, t.name) != 0)
+        continue;
+      printf("  d%s/d%s = ", t.name, g.name);
+      print_nested(stdout, &g, 0);
+      printf("\n");
+    }
+  }
+}
+
+/* ---- check and graph: the front of the pipeline ---- */
+
+static void options_from(const Args *a, exprc_options *o) {
+  exprc_options_default(o);
+  o->no_simplify = a->no_simplify;
+  o->seed = a->seed;
+}
+
+static int with_front(const Args *a, int (*fn)(Module *, const Args *)) {
+  exprc_options o;
+  options_from(a, &o);
+  size_t len;
+  char *src = model_read_file(a->file, &len, o.limits.max_file_size);
+  if (!src) {
+    fprintf(stderr, "exprc: %s: %s\n", a->file,
+            errno == EILSEQ ? "file contains a NUL byte" : strerror(errno));
+    return errno == EFBIG || errno == EILSEQ ? 1 : 2;
+  }
+  Ctx c;
+  jmp_buf jb;
+  ctx_init(&c, a->file, src, len, &o.limits);
+  c.jb = &jb;
+  int rc;
+  if (setjmp(jb) == 0) {
+    rc = fn(model_front(&c, &o), a);
+  } else {
+    fputs(c.msg, stderr);
+    rc = 1;
+  }
+  ctx_free(&c);
+  free(src);
+  return rc;
+}
+
+static const char *shape_text(Module *mod, uint32_t node, char *buf, size_t n) {
+  return shape_str(&mod->g->node[node].shape, mod->dim, buf, n);
+}
+
+static int cmd_check(Module *mod, const Args *a) {
+  (void)a;
+  char sb[128];
+  for (uint32_t i = 0; i < mod->nnamed; i++) {
+    Named *nm = &mod->named[i];
+    printf("%-6s %s", nm->kind, nm->name);
+    if (nm->has_shape)
+      printf(" %s", shape_str(&nm->shape, mod->dim, sb, sizeof sb));
+    printf("\n");
+  }
+  for (uint32_t k = 0; k < mod->nentry; k++)
+    for (uint32_t r = 0; r < mod->entry[k].nres; r++) {
+      Result *res = &mod->entry[k].res[r];
+      if (k == 0)
+        printf("output %s %s\n", res->name, shape_text(mod, res->node, sb, sizeof sb));
+      else if (r > 0)
+        printf("grad   d%s/d%s %s\n", mod->entry[k].loss, res->name,
+               shape_text(mod, res->node, sb, sizeof sb));
+    }
+  return 0;
+}
+
+/* Nodes the entry points need. */
+static uint8_t *live_nodes(Module *mod) {
+  Graph *g = mod->g;
+  uint8_t *live = calloc(g->n + 1, 1);
+  if (!live)
+    return NULL;
+  for (uint32_t k = 0; k < mod->nentry; k++)
+    for (uint32_t r = 0; r < mod->entry[k].nres; r++)
+      live[mod->entry[k].res[r].node] = 1;
+  for (uint32_t i = g->n; i-- > 0;)
+    if (live[i])
+      for (int k = 0; k < g->node[i].nin; k++)
+        live[g->node[i].in[k]] = 1;
+  return live;
+}
+
+static void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
+  Node *nd = &mod->g->node[i];
+  const char *op = op_info[nd->op].name;
+  switch (nd->op) {
+  case OP_INPUT:
+  case OP_PARAM:
+    snprintf(buf, n, "%s %s", nd->op == OP_INPUT ? "input" : "param",
+             mod->var[nd->attr].name);
+    break;
+  case OP_CONST:
+    if (nd->attr >= 0)
+      snprintf(buf, n, "const tensor");
+    else
+      snprintf(buf, n, "const %.17g", nd->val);
+    break;
+  case OP_DIMVAL:
+    snprintf(buf, n, "dim %s", mod->dim[nd->attr]);
+    break;
+  case OP_SUM:
+    snprintf(buf, n, "sum axes 0x%llx", (unsigned long long)nd->attr);
+    break;
+  default: {
+    size_t k = (size_t)snprintf(buf, n, "%c", op[0]);
+    for (const char *s = op + 1; *s && k < n; s++)
+      k += (size_t)snprintf(buf + k, n - k, "%c", *s - 'A' + 'a');
+  }
+  }
+}
+
+static void print_entries(Module *mod, const char *pre) {
+  for (uint32_t k = 0; k < mod->nentry; k++) {
+    Entry *e = &mod->entry[k];
+    if (e->is_grad)
+      printf("%sentry grad %s:", pre, e->loss);
+    else
+      printf("%sentry forward:", pre);
+    for (uint32_t r = 0; r < e->nres; r++)
+      printf("%s %s%s%s = n%u", r ? "," : "", e->is_grad && r ? "d/d" : "",
+             e->res[r].name, "", e->res[r].node);
+    printf("\n");
+  }
+}
+
+static int graph_text(Module *mod, const Args *a) {
+  uint8_t *live = live_nodes(mod);
+  uint32_t nf = 0, nb = 0;
+  char lab[160], sb[128];
+  for (uint32_t i = 0; live && i < mod->g->n; i++)
+    if (live[i])
+      *(mod->g->node[i].flags & N_BACKWARD ? &nb : &nf) += 1;
+  printf("# %s: %u nodes, %u forward and %u backward%s\n", a->file, nf + nb, nf,
+         nb, a->no_simplify ? " (not simplified)" : "");
+  for (uint32_t i = 0; live && i < mod->g->n; i++) {
+    Node *nd = &mod->g->node[i];
+    if (!live[i])
+      continue;
+    node_label(mod, i, lab, sizeof lab);
+    printf("n%-5u = %s", i, lab);
+    for (int k = 0; k < nd->nin; k++)
+      printf(" n%u", nd->in[k]);
+    printf("  %s%s\n", shape_str(&nd->shape, mod->dim, sb, sizeof sb),
+           nd->flags & N_BACKWARD ? "  backward" : "");
+  }
+  print_entries(mod, "");
+  free(live);
+  return 0;
+}
+
+static int graph_dot(Module *mod, const Args *a) {
+  uint8_t *live = live_nodes(mod);
+  char lab[160], sb[128];
+  (void)a;
+  printf("digraph exprc {\n  rankdir=TB;\n"
+         "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n"
+         "  edge [fontname=\"Helvetica\", fontsize=9, color=\"#666666\"];\n");
+  for (uint32_t i = 0; live && i < mod->g->n; i++) {
+    Node *nd = &mod->g->node[i];
+    if (!live[i])
+      continue;
+    node_label(mod, i, lab, sizeof lab);
+    const char *color = nd->op == OP_INPUT   ? "#d9ead3"
+                        : nd->op == OP_PARAM ? "#fff2cc"
+                        : nd->op == OP_CONST || nd->op == OP_DIMVAL ? "#eeeeee"
+                        : nd->flags & N_BACKWARD ? "#f4cccc"
+                                                 : "#cfe2f3";
+    printf("  n%u [label=\"%s\", fillcolor=\"%s\"];\n", i, lab, color);
+    for (int k = 0; k < nd->nin; k++)
+      printf("  n%u -> n%u [label=\"%s\"];\n", nd->in[k], i,
+             shape_str(&mod->g->node[nd->in[k]].shape, mod->dim, sb, sizeof sb));
+  }
+  for (uint32_t k = 0; k < mod->nentry; k++)
+    for (uint32_t r = 0; r < mod->entry[k].nres; r++) {
+      Entry *e = &mod->entry[k];
+      printf("  r%u_%u [shape=note, fillcolor=\"#ffffff\", label=\"%s%s%s%s\"];\n",
+             k, r, e->is_grad ? (r ? "d" : "grad ") : "output ",
+             e->is_grad && r ? e->loss : "", e->is_grad && r ? "/d" : "",
+             e->res[r].name);
+      printf("  n%u -> r%u_%u [style=dashed];\n", e->res[r].node, k, r);
+    }
+  printf("  legend [shape=plaintext, fillcolor=\"#ffffff\", label=\"blue: "
+         "forward   red: backward   green: input   yellow: param\"];\n}\n");
+  free(live);
+  return 0;
+}
+
+/* ---- emit, run, gradcheck: the whole pipeline ---- */
+
+static exprc_model *compile(const Args *a, int *rc) {
+  exprc_options o;
+  options_from(a, &o);
+  exprc_model *m;
+  exprc_status st = exprc_compile_file(a->file, &o, &m);
+  if (st == EXPRC_OK)
+    return m;
+  fputs(exprc_errmsg(m), stderr);
+  *rc = st == EXPRC_ERR_IO ? 2 : 1;
+  exprc_free(m);
+  return NULL;
+}
+
+/* Write text to path through a temporary file and a rename. */
+static int write_atomically(const char *path, const char *text) {
+  size_t n = strlen(path) + 16;
+  char *tmp = malloc(n);
+  if (!tmp)
+    return 0;
+  snprintf(tmp, n, "%s.tmp~", path);
+  FILE *f = fopen(tmp, "wb");
+  int ok = f && fputs(text, f) >= 0;
+  ok = f && fclose(f) == 0 && ok;
+  if (ok && rename(tmp, path) != 0)
+    ok = 0;
+  if (!ok) {
+    fprintf(stderr, "exprc: cannot write %s: %s\n", path, strerror(errno));
+    remove(tmp);
+  }
+  free(tmp);
+  return ok;
+}
+
+static int cmd_emit(const Args *a) {
+  int rc = 0;
+  exprc_model *m = compile(a, &rc);
+  if (!m)
+    return rc;
+  if (a->out)
+    rc = write_atomically(a->out, exprc_source(m)) ? 0 : 2;
+  else
+    fputs(exprc_source(m), stdout);
+  exprc_free(m);
+  return rc;
+}
+
+static int run_all(exprc_model *m) {
+  exprc_tensor t;
+  if (exprc_count(m, EXPRC_OUTPUT) && exprc_forward(m) != EXPRC_OK)
+    return fprintf(stderr, "exprc: %s\n", exprc_errmsg(m)), 1;
+  for (int i = 0; i < exprc_count(m, EXPRC_LOSS); i++) {
+    exprc_get(m, EXPRC_LOSS, i, &t);
+    if (exprc_gradient(m, t.name) != EXPRC_OK)
+      return fprintf(stderr, "exprc: %s\n", exprc_errmsg(m)), 1;
+  }
+  return 0;
+}
+
+static int cmd_run(const Args *a) {
+  int rc = 0;
+  exprc_model *m = compile(a, &rc);
+  if (!m)
+    return rc;
+  if ((rc = apply_sets(m, a)) == 0 && (rc = run_all(m)) == 0)
+    (a->json ? print_json : print_human)(m);
+  exprc_free(m);
+  return rc;
+}
+
+/* The loss of entry `loss` at the current values. */
+static double loss_at(exprc_model *m, const char *loss) {
+  exprc_tensor t;
+  exprc_gradient(m, loss);
+  for (int i = 0; i < exprc_count(m, EXPRC_LOSS); i++) {
+    exprc_get(m, EXPRC_LOSS, i, &t);
+    if (strcmp(t.name, loss) == 0)
+      return t.data[0];
+  }
+  return NAN;
+}
+
+/* Compare dL/dp with central differences of L at each element of p (a
+ * spread of at most 64 elements of large tensors). Returns failures. */
+static int check_one(exprc_model *m, const char *loss, const exprc_tensor *g,
+                     double *worst) {
+  exprc_tensor p;
+  exprc_find(m, g->name, &p);
+  double *ana = malloc((size_t)(g->size ? g->size : 1) * sizeof *ana);
+  if (!ana)
+    return 1;
+  exprc_gradient(m, loss);
+  memcpy(ana, g->data, (size_t)g->size * sizeof *ana);
+  int64_t step = p.size > 64 ? p.size / 64 : 1;
+  int bad = 0;
+  for (int64_t i = 0; i < p.size; i += step) {
+    double x = p.data[i], h = 1e-6 * fmax(1.0, fabs(x));
+    p.data[i] = x + h;
+    double up = loss_at(m, loss);
+    p.data[i] = x - h;
+    double down = loss_at(m, loss);
+    p.data[i] = x;
+    double num = (up - down) / (2 * h);
+    double err = fabs(num - ana[i]) / fmax(1e-6, fmax(fabs(num), fabs(ana[i])));
+    if (!(err <= 1e-4) && !(fabs(num - ana[i]) <= 1e-7)) {
+      if (bad++ < 5)
+        printf("  d%s/d%s[%lld]: analytic %.10g, finite differences %.10g\n",
+               loss, g->name, (long long)i, ana[i], num);
+    }
+    if (err > *worst || err != err)
+      *worst = err;
+  }
+  free(ana);
+  return bad;
+}
+
+static int cmd_gradcheck(const Args *a) {
+  int rc = 0, failed = 0;
+  exprc_model *m = compile(a, &rc);
+  if (!m)
+    return rc;
+  if ((rc = apply_sets(m, a)) != 0 || (rc = run_all(m)) != 0) {
+    exprc_free(m);
+    return rc;
+  }
+  int n = exprc_count(m, EXPRC_GRADIENT);
+  for (int i = 0; i < n; i++) {
+    exprc_tensor g;
+    exprc_get(m, EXPRC_GRADIENT, i, &g);
+    double worst = 0;
+    int bad = check_one(m, g.loss, &g, &worst);
+    printf("%s d%s/d%s: max relative error %.2e\n", bad ? "FAIL" : "ok  ",
+           g.loss, g.name, worst);
+    failed += bad > 0;
+  }
+  printf("%d of %d gradients agree with finite differences\n", n - failed, n);
+  exprc_free(m);
+  return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+  Args a;
+  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    usage(stdout);
+    return 0;
+  }
+  int rc = parse_args(argc, argv, &a);
+  if (rc == 0) {
+    if (!strcmp(a.cmd, "check")) rc = with_front(&a, cmd_check);
+    else if (!strcmp(a.cmd, "graph")) rc = with_front(&a, a.dot ? graph_dot : graph_text);
+    else if (!strcmp(a.cmd, "emit")) rc = cmd_emit(&a);
+    else if (!strcmp(a.cmd, "run")) rc = cmd_run(&a);
+    else if (!strcmp(a.cmd, "gradcheck")) rc = cmd_gradcheck(&a);
+    else rc = usage_error("unknown command '%s'", a.cmd);
+  }
+  free(a.set);
+  return rc;
+}

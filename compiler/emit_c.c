@@ -1,0 +1,684 @@
+/* emit_c.c: the sixth stage: the simplified graph to C source.
+ *
+ * One translation unit per model: a prelude (libm prototypes, the runtime's
+ * matrix product, the scalar helpers of scalar.h), then one function per entry
+ * point. Each function computes the nodes its results need, in index order
+ * (a topological order), one loop nest per node. Where a value lives is its
+ * "home": a constant is printed inline, a scalar temporary is a C local (tcc
+ * keeps those cheap), a tensor lives in a slot buffer S[k] that the host
+ * allocates from the plan. Nothing the user wrote reaches the C text except
+ * the file name in #line directives, escaped as a C string: every C name is
+ * made here (S, D, p<slot>, v<node>, c<node>), so no identifier in a model can
+ * collide with C or libc.
+ */
+#include "emit_c.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "scalar.h"
+
+typedef struct Buf {
+  char *s;
+  uint32_t n, cap;
+} Buf;
+
+typedef enum { H_NONE, H_INLINE, H_LOCAL, H_SLOT, H_STATIC } HomeKind;
+
+typedef struct Home {
+  HomeKind kind;
+  int slot;
+} Home;
+
+typedef struct Emitter {
+  Ctx *c;
+  Module *m;
+  Graph *g;
+  Plan *plan;
+  Buf out;       /* the translation unit */
+  Buf body;      /* the entry function being written */
+  Home *home;    /* per node, for the current entry */
+  uint8_t *need; /* per node, for the current entry */
+  uint8_t *slot_used;
+  int used_i, used_o, depth, used_acc;
+  uint32_t line;
+} Emitter;
+
+static void PRINTF(3, 4) put(Emitter *E, Buf *b, const char *fmt, ...) {
+  va_list ap;
+  for (;;) {
+    uint32_t room = b->cap - b->n;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->s ? b->s + b->n : NULL, room, fmt, ap);
+    va_end(ap);
+    if ((uint32_t)k < room) {
+      b->n += (uint32_t)k;
+      return;
+    }
+    vec_reserve(E->c, &b->s, &b->cap, b->n + (uint32_t)k + 1, 1);
+  }
+}
+
+static void put_str(Emitter *E, Buf *b, const char *s) { put(E, b, "%s", s); }
+
+static Node *at(Emitter *E, uint32_t i) { return &E->g->node[i]; }
+
+/* ---- sizes as C expressions ---- */
+
+static void dim_expr(int64_t d, char *buf, size_t n) {
+  if (DIM_IS_SYM(d))
+    snprintf(buf, n, "D[%d]", DIM_INDEX(d));
+  else
+    snprintf(buf, n, "%lldL", (long long)d);
+}
+
+/* The product of dims from..rank-1 of s, as a C expression. */
+static void count_expr(const Shape *s, int from, char *buf, size_t n) {
+  int64_t k = 1;
+  size_t len = 0;
+  buf[0] = 0;
+  for (int i = from; i < s->rank; i++) {
+    if (!DIM_IS_SYM(s->d[i]))
+      k *= s->d[i];
+    else
+      len += (size_t)snprintf(buf + len, n - len, "D[%d]*", DIM_INDEX(s->d[i]));
+  }
+  snprintf(buf + len, n - len, "%lldL", (long long)k);
+}
+
+/* ---- values ---- */
+
+static void number(double v, char *buf, size_t n) {
+  if (v != v)
+    snprintf(buf, n, "(0.0/0.0)");
+  else if (v > 1.7976931348623157e308 || v < -1.7976931348623157e308)
+    snprintf(buf, n, v > 0 ? "(1.0/0.0)" : "(-1.0/0.0)");
+  else {
+    snprintf(buf, n, "%.17g", v);
+    if (!strpbrk(buf, ".en"))
+      strncat(buf, ".0", n - strlen(buf) - 1);
+    if (v < 0) { /* parenthesise: a - -1 must not print as a --1 */
+      char t[48];
+      snprintf(t, sizeof t, "(%s)", buf);
+      snprintf(buf, n, "%s", t);
+    }
+  }
+}
+
+/* The value of node x at flat index `idx` (a C expression). */
+static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
+                  size_t n) {
+  Node *nd = at(E, x);
+  Home h = E->home[x];
+  switch (h.kind) {
+  case H_INLINE:
+    if (nd->op == OP_DIMVAL)
+      snprintf(buf, n, "((double)D[%lld])", (long long)nd->attr);
+    else
+      number(nd->val, buf, n);
+    return;
+  case H_LOCAL:
+    snprintf(buf, n, "v%u", x);
+    return;
+  case H_SLOT:
+    snprintf(buf, n, "p%d[%s]", h.slot, idx);
+    return;
+  case H_STATIC:
+    snprintf(buf, n, "c%u[%s]", x, idx);
+    return;
+  case H_NONE:
+    break;
+  }
+  ctx_fail(E->c, EXPRC_ERR_INTERNAL, "emitter: node %u has no home", x);
+}
+
+/* A pointer to node x's data, for kernels that take arrays. */
+static void pointer(Emitter *E, uint32_t x, char *buf, size_t n) {
+  Home h = E->home[x];
+  if (h.kind == H_SLOT)
+    snprintf(buf, n, "p%d", h.slot);
+  else if (h.kind == H_LOCAL)
+    snprintf(buf, n, "&v%u", x);
+  else if (h.kind == H_STATIC)
+    snprintf(buf, n, "c%u", x);
+  else
+    ctx_fail(E->c, EXPRC_ERR_INTERNAL, "emitter: node %u has no address", x);
+}
+
+/* Where node x's result is written, at flat index idx. */
+static void target(Emitter *E, uint32_t x, const char *idx, char *buf,
+                   size_t n) {
+  value(E, x, idx, buf, n);
+}
+
+static int is_scalar_home(Emitter *E, uint32_t x) {
+  HomeKind k = E->home[x].kind;
+  int64_t numel;
+  return k == H_INLINE || k == H_LOCAL ||
+         (shape_numel_const(&at(E, x)->shape, &numel) && numel == 1);
+}
+
+static void line_directive(Emitter *E, uint32_t x) {
+  Pos p = at(E, x)->pos;
+  if (p.line == 0 || p.line == E->line)
+    return;
+  E->line = p.line;
+  put(E, &E->body, "#line %u \"", p.line);
+  for (const char *s = E->c->file; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      put(E, &E->body, "\\%c", ch);
+    else if (ch < 0x20 || ch >= 0x7f)
+      put(E, &E->body, "\\%03o", ch);
+    else
+      put(E, &E->body, "%c", ch);
+  }
+  put_str(E, &E->body, "\"\n");
+}
+
+/* ---- loops ---- */
+
+/* Open one loop per dim of s over i0, i1, ...; the caller writes the body
+ * and closes them with loops_close. */
+static void loops_open(Emitter *E, const Shape *s) {
+  char d[32];
+  for (int j = 0; j < s->rank; j++) {
+    dim_expr(s->d[j], d, sizeof d);
+    put(E, &E->body, "%*sfor (i%d = 0; i%d < %s; i%d++)\n", 2 + 2 * j, "", j,
+        j, d, j);
+  }
+  if (s->rank > E->depth)
+    E->depth = s->rank;
+  put(E, &E->body, "%*s{\n", 2 + 2 * s->rank, "");
+}
+
+static void loops_close(Emitter *E, const Shape *s) {
+  put(E, &E->body, "%*s}\n", 2 + 2 * s->rank, "");
+}
+
+/* The flat index into x (of shape si) at the loop position over shape so,
+ * where x broadcasts to so: dims of size 1 are not stepped. */
+static void broadcast_index(const Shape *si, const Shape *so, char *buf,
+                            size_t n) {
+  size_t len = 0;
+  int off = so->rank - si->rank;
+  buf[0] = 0;
+  for (int j = 0; j < si->rank; j++) {
+    if (si->d[j] == 1)
+      continue;
+    char st[128];
+    count_expr(si, j + 1, st, sizeof st);
+    len += (size_t)snprintf(buf + len, n - len, "%si%d*%s", len ? " + " : "",
+                            j + off, st);
+  }
+  if (!len)
+    snprintf(buf, n, "0");
+}
+
+/* ---- elementwise ops ---- */
+
+/* Print cexpr with the identifiers a, b and c replaced by operand texts. */
+static void substitute(Emitter *E, Buf *b, const char *cexpr,
+                       char ops[3][320]) {
+  for (const char *s = cexpr; *s;) {
+    if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_') {
+      const char *t = s;
+      while ((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
+             (*t >= '0' && *t <= '9') || *t == '_')
+        t++;
+      if (t - s == 1 && *s >= 'a' && *s <= 'c')
+        put(E, b, "%s", ops[*s - 'a']);
+      else
+        put(E, b, "%.*s", (int)(t - s), s);
+      s = t;
+    } else {
+      put(E, b, "%c", *s++);
+    }
+  }
+}
+
+/* x ^ k for small constant k as multiplications: tcc calls libm for pow. */
+static int small_power(Emitter *E, const Node *nd, char ops[3][320]) {
+  double k;
+  if (nd->op != OP_POW || !graph_is_const(E->g, nd->in[1], &k))
+    return 0;
+  const char *a = ops[0];
+  if (k == 2)
+    put(E, &E->body, "(%s * %s)", a, a);
+  else if (k == 3)
+    put(E, &E->body, "(%s * %s * %s)", a, a, a);
+  else if (k == -1)
+    put(E, &E->body, "(1.0 / %s)", a);
+  else if (k == -2)
+    put(E, &E->body, "(1.0 / (%s * %s))", a, a);
+  else if (k == 0.5)
+    put(E, &E->body, "sqrt(%s)", a);
+  else
+    return 0;
+  return 1;
+}
+
+static void emit_ew(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  const Shape *so = &nd.shape;
+  int64_t numel;
+  int one = shape_numel_const(so, &numel) && numel == 1;
+  int flat = 1;
+  for (int k = 0; k < nd.nin; k++)
+    if (!is_scalar_home(E, nd.in[k]) && !shape_eq(&at(E, nd.in[k])->shape, so))
+      flat = 0;
+  char idx[3][256], ops[3][320], out[320];
+  for (int k = 0; k < nd.nin; k++) {
+    if (is_scalar_home(E, nd.in[k]))
+      snprintf(idx[k], sizeof idx[k], "0");
+    else if (flat)
+      snprintf(idx[k], sizeof idx[k], one ? "0" : "i");
+    else
+      broadcast_index(&at(E, nd.in[k])->shape, so, idx[k], sizeof idx[k]);
+    value(E, nd.in[k], idx[k], ops[k], sizeof ops[k]);
+  }
+  const char *oi = one ? "0" : flat ? "i" : "o";
+  target(E, x, oi, out, sizeof out);
+  if (one) {
+    put(E, &E->body, "  %s = ", out);
+  } else if (flat) {
+    char n[128];
+    count_expr(so, 0, n, sizeof n);
+    put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = ", n, out);
+    E->used_i = 1;
+  } else {
+    put_str(E, &E->body, "  o = 0;\n");
+    loops_open(E, so);
+    put(E, &E->body, "%*s%s = ", 4 + 2 * so->rank, "", out);
+    E->used_o = 1;
+  }
+  if (!small_power(E, &nd, ops))
+    substitute(E, &E->body, op_info[nd.op].cexpr, ops);
+  put_str(E, &E->body, ";\n");
+  if (!one && !flat) {
+    put(E, &E->body, "%*so++;\n", 4 + 2 * so->rank, "");
+    loops_close(E, so);
+  }
+}
+
+/* A constant that a kernel needs in memory: fill its buffer. */
+static void emit_fill(Emitter *E, uint32_t x) {
+  Node *nd = at(E, x);
+  char lit[64], out[320], n[128];
+  if (nd->op == OP_DIMVAL)
+    snprintf(lit, sizeof lit, "((double)D[%lld])", (long long)nd->attr);
+  else
+    number(nd->val, lit, sizeof lit);
+  count_expr(&nd->shape, 0, n, sizeof n);
+  target(E, x, "i", out, sizeof out);
+  put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = %s;\n", n, out, lit);
+  E->used_i = 1;
+}
+
+/* ---- data movement and reductions ---- */
+
+static void emit_reshape(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  char n[128], in[320], out[320];
+  count_expr(&nd.shape, 0, n, sizeof n);
+  value(E, nd.in[0], is_scalar_home(E, nd.in[0]) ? "0" : "i", in, sizeof in);
+  target(E, x, "i", out, sizeof out);
+  put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = %s;\n", n, out, in);
+  E->used_i = 1;
+}
+
+static void emit_transpose(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  const Shape *so = &nd.shape, *si = &at(E, nd.in[0])->shape;
+  char idx[256] = "", st[128], in[320], out[320];
+  size_t len = 0;
+  for (int j = 0; j < so->rank; j++) {
+    count_expr(si, so->rank - j, st, sizeof st);
+    len += (size_t)snprintf(idx + len, sizeof idx - len, "%si%d*%s",
+                            j ? " + " : "", j, st);
+  }
+  value(E, nd.in[0], so->rank ? idx : "0", in, sizeof in);
+  target(E, x, "o", out, sizeof out);
+  put_str(E, &E->body, "  o = 0;\n");
+  loops_open(E, so);
+  put(E, &E->body, "%*s%s = %s;\n%*so++;\n", 4 + 2 * so->rank, "", out, in,
+      4 + 2 * so->rank, "");
+  loops_close(E, so);
+  E->used_o = 1;
+}
+
+/* sum over the axes in the mask: zero the result, then add every input
+ * element into the result element it reduces to. */
+static void emit_sum(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  const Shape *si = &at(E, nd.in[0])->shape;
+  char n[128], in[320], out[320], oidx[256] = "", st[128];
+  if (nd.shape.rank == 0) { /* a full sum: one accumulator */
+    count_expr(si, 0, n, sizeof n);
+    value(E, nd.in[0], is_scalar_home(E, nd.in[0]) ? "0" : "i", in, sizeof in);
+    target(E, x, "0", out, sizeof out);
+    put(E, &E->body,
+        "  acc = 0.0;\n  for (i = 0; i < %s; i++)\n    acc += %s;\n  %s = acc;\n",
+        n, in, out);
+    E->used_i = E->used_acc = 1;
+    return;
+  }
+  Shape os = {0}; /* output strides follow the kept axes of si */
+  size_t len = 0;
+  for (int j = 0; j < si->rank; j++)
+    if (!(nd.attr & (1 << j)))
+      os.d[os.rank++] = j;
+  for (int k = 0; k < os.rank; k++) {
+    count_expr(&nd.shape, k + 1, st, sizeof st);
+    len += (size_t)snprintf(oidx + len, sizeof oidx - len, "%si%d*%s",
+                            k ? " + " : "", (int)os.d[k], st);
+  }
+  count_expr(&nd.shape, 0, n, sizeof n);
+  target(E, x, "i", out, sizeof out);
+  put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = 0.0;\n", n, out);
+  target(E, x, oidx, out, sizeof out);
+  value(E, nd.in[0], is_scalar_home(E, nd.in[0]) ? "0" : "o", in, sizeof in);
+  put_str(E, &E->body, "  o = 0;\n");
+  loops_open(E, si);
+  put(E, &E->body, "%*s%s += %s;\n%*so++;\n", 4 + 2 * si->rank, "", out, in,
+      4 + 2 * si->rank, "");
+  loops_close(E, si);
+  E->used_i = E->used_o = 1;
+}
+
+/* A rank-2 transpose feeding a matrix product is not computed: the product
+ * reads its input transposed. */
+static uint32_t gemm_operand(Emitter *E, uint32_t x, int *trans) {
+  Node *nd = at(E, x);
+  *trans = nd->op == OP_TRANSPOSE && nd->shape.rank == 2;
+  return *trans ? nd->in[0] : x;
+}
+
+static void emit_matmul(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  int ta, tb;
+  uint32_t a = gemm_operand(E, nd.in[0], &ta);
+  uint32_t b = gemm_operand(E, nd.in[1], &tb);
+  const Shape *sa = &at(E, nd.in[0])->shape, *sb = &at(E, nd.in[1])->shape;
+  char m[32] = "1L", n[32] = "1L", k[32], pa[64], pb[64], pc[64];
+  if (sa->rank == 2)
+    dim_expr(sa->d[0], m, sizeof m);
+  if (sb->rank == 2)
+    dim_expr(sb->d[1], n, sizeof n);
+  dim_expr(sb->d[0], k, sizeof k);
+  pointer(E, a, pa, sizeof pa);
+  pointer(E, b, pb, sizeof pb);
+  pointer(E, x, pc, sizeof pc);
+  put(E, &E->body, "  exprc_rt_gemm(%d, %d, %s, %s, %s, %s, %s, %s);\n", ta,
+      tb, m, n, k, pa, pb, pc);
+}
+
+static void emit_node(Emitter *E, uint32_t x) {
+  Node *nd = at(E, x);
+  line_directive(E, x);
+  switch (op_info[nd->op].shape) {
+  case SH_LEAF:
+    emit_fill(E, x);
+    return;
+  case SH_EW:
+    emit_ew(E, x);
+    return;
+  case SH_TARGET:
+    if (nd->op == OP_BCAST)
+      emit_ew(E, x);
+    else
+      emit_reshape(E, x);
+    return;
+  case SH_TRANSPOSE:
+    emit_transpose(E, x);
+    return;
+  case SH_REDUCE:
+    emit_sum(E, x);
+    return;
+  case SH_MATMUL:
+    emit_matmul(E, x);
+    return;
+  }
+}
+
+/* ---- entry points ---- */
+
+void emit_entry_name(int k, char *buf, size_t n) {
+  if (k == 0)
+    snprintf(buf, n, "xc_forward");
+  else
+    snprintf(buf, n, "xc_grad_%d", k);
+}
+
+static int new_temp(Emitter *E, const Shape *s) {
+  Plan *p = E->plan;
+  vec_reserve(E->c, &p->temp, &p->cap, p->ntemp + 1, sizeof *p->temp);
+  p->temp[p->ntemp] = *s;
+  return E->m->nslot + (int)p->ntemp++;
+}
+
+static void set_slot(Emitter *E, uint32_t x, int slot) {
+  E->home[x] = (Home){H_SLOT, slot};
+  E->slot_used[slot] = 1;
+}
+
+/* Mark what the entry's results need, looking through transposes that a
+ * matrix product reads directly. */
+static void mark_needed(Emitter *E, Entry *e) {
+  memset(E->need, 0, E->g->n);
+  for (uint32_t r = 0; r < e->nres; r++)
+    E->need[e->res[r].node] = 1;
+  for (uint32_t i = E->g->n; i-- > 0;) {
+    if (!E->need[i])
+      continue;
+    Node *nd = at(E, i);
+    for (int k = 0; k < nd->nin; k++) {
+      int t = 0;
+      uint32_t x = nd->op == OP_MATMUL ? gemm_operand(E, nd->in[k], &t)
+                                       : nd->in[k];
+      E->need[x] = 1;
+    }
+  }
+}
+
+static Home home_of(Emitter *E, uint32_t x) {
+  Node *nd = at(E, x);
+  switch (nd->op) {
+  case OP_INPUT:
+  case OP_PARAM:
+    return (Home){H_SLOT, (int)nd->attr};
+  case OP_CONST:
+    return (Home){nd->attr >= 0 ? H_STATIC : H_INLINE, 0};
+  case OP_DIMVAL:
+    return (Home){H_INLINE, 0};
+  default:
+    if (nd->shape.rank == 0)
+      return (Home){H_LOCAL, 0};
+    return (Home){H_SLOT, new_temp(E, &nd->shape)};
+  }
+}
+
+/* Constants that a kernel (not an elementwise expression) reads must be in
+ * memory: give them a home there, filled where they are computed. */
+static void materialize(Emitter *E, uint32_t i, uint8_t *fill) {
+  Node *nd = at(E, i);
+  if ((op_info[nd->op].flags & F_EW) || nd->op == OP_RESHAPE)
+    return;
+  for (int k = 0; k < nd->nin; k++) {
+    uint32_t x = nd->in[k];
+    if (nd->op == OP_MATMUL) {
+      int t;
+      x = gemm_operand(E, x, &t);
+    }
+    if (E->home[x].kind != H_INLINE)
+      continue;
+    fill[x] = 1;
+    if (at(E, x)->shape.rank == 0)
+      E->home[x] = (Home){H_LOCAL, 0};
+    else
+      set_slot(E, x, new_temp(E, &at(E, x)->shape));
+  }
+}
+
+static void assign_homes(Emitter *E, Entry *e, uint8_t *fill) {
+  for (uint32_t i = 0; i < E->g->n; i++)
+    E->home[i] = (Home){H_NONE, 0};
+  for (uint32_t r = 0; r < e->nres; r++) {
+    uint32_t x = e->res[r].node;
+    Op op = (Op)at(E, x)->op;
+    E->slot_used[e->res[r].slot] = 1;
+    if (E->home[x].kind == H_NONE && op != OP_INPUT && op != OP_PARAM &&
+        op != OP_CONST && op != OP_DIMVAL)
+      set_slot(E, x, e->res[r].slot);
+  }
+  for (uint32_t i = 0; i < E->g->n; i++)
+    if (E->need[i] && E->home[i].kind == H_NONE) {
+      E->home[i] = home_of(E, i);
+      if (E->home[i].kind == H_SLOT)
+        E->slot_used[E->home[i].slot] = 1;
+    }
+  for (uint32_t i = 0; i < E->g->n; i++)
+    if (E->need[i])
+      materialize(E, i, fill);
+}
+
+/* Results whose node lives elsewhere (a leaf, a constant, another result)
+ * are copied into their slot. */
+static void copy_results(Emitter *E, Entry *e) {
+  for (uint32_t r = 0; r < e->nres; r++) {
+    uint32_t x = e->res[r].node;
+    Home h = E->home[x];
+    if (h.kind == H_SLOT && h.slot == e->res[r].slot)
+      continue;
+    char n[128], in[320];
+    count_expr(&at(E, x)->shape, 0, n, sizeof n);
+    value(E, x, is_scalar_home(E, x) ? "0" : "i", in, sizeof in);
+    put(E, &E->body, "  for (i = 0; i < %s; i++)\n    p%d[i] = %s;\n", n,
+        e->res[r].slot, in);
+    E->used_i = 1;
+  }
+}
+
+static void declarations(Emitter *E, int nslots) {
+  for (int s = 0; s < nslots; s++)
+    if (E->slot_used[s])
+      put(E, &E->out, "  double *const p%d = S[%d];\n", s, s);
+  uint32_t nloc = 0;
+  for (uint32_t i = 0; i < E->g->n; i++) {
+    if (!E->need[i] || E->home[i].kind != H_LOCAL)
+      continue;
+    if (nloc++ % 8 == 0)
+      put(E, &E->out, "%s  double v%u", nloc > 1 ? ";\n" : "", i);
+    else
+      put(E, &E->out, ", v%u", i);
+  }
+  if (nloc)
+    put_str(E, &E->out, ";\n");
+  if (E->used_i) put_str(E, &E->out, "  long i;\n");
+  if (E->used_o) put_str(E, &E->out, "  long o;\n");
+  for (int j = 0; j < E->depth; j++)
+    put(E, &E->out, "  long i%d;\n", j);
+  if (E->used_acc) put_str(E, &E->out, "  double acc;\n");
+}
+
+static void emit_entry(Emitter *E, int k) {
+  Entry *e = &E->m->entry[k];
+  uint8_t *fill = ctx_realloc(E->c, NULL, E->g->n + 1);
+  memset(fill, 0, E->g->n + 1);
+  E->body.n = 0;
+  E->used_i = E->used_o = E->used_acc = E->depth = 0;
+  E->line = 0;
+  mark_needed(E, e);
+  assign_homes(E, e, fill);
+  for (uint32_t i = 0; i < E->g->n; i++) {
+    if (!E->need[i])
+      continue;
+    Op op = (Op)at(E, i)->op;
+    if (fill[i])
+      emit_fill(E, i);
+    else if (op != OP_INPUT && op != OP_PARAM && op != OP_CONST &&
+             op != OP_DIMVAL)
+      emit_node(E, i);
+  }
+  copy_results(E, e);
+  char name[32];
+  emit_entry_name(k, name, sizeof name);
+  put(E, &E->out, "\n/* %s: %s */\nvoid %s(const long *D, double *const *S)\n{\n",
+      name, e->is_grad ? "a gradient entry point" : "the forward entry point",
+      name);
+  declarations(E, E->m->nslot + (int)E->plan->ntemp);
+  put_str(E, &E->out, "  (void)D;\n  (void)S;\n");
+  if (E->body.n)
+    put(E, &E->out, "%.*s", (int)E->body.n, E->body.s);
+  put_str(E, &E->out, "}\n");
+  ctx_release(E->c, fill);
+}
+
+#define XC_TEXT(...) "static inline double " #__VA_ARGS__ "\n",
+
+static void prelude(Emitter *E) {
+  static const struct { const char *name; int n; } libm[] = {
+#define XC_LIBM(name, n) {#name, n},
+      XC_LIBM_FNS(XC_LIBM)
+#undef XC_LIBM
+  };
+  static const char *const helpers[] = {XC_SCALAR_FNS(XC_TEXT) NULL};
+  put_str(E, &E->out,
+          "/* Generated by exprc: C99, self-contained. Each entry point reads\n"
+          "   and writes the buffers S[slot] and takes the sizes of the dims\n"
+          "   in D. exprc_rt_gemm is exprc's runtime matrix product. */\n");
+  for (size_t i = 0; i < sizeof libm / sizeof libm[0]; i++)
+    put(E, &E->out, "double %s(double%s);\n", libm[i].name,
+        libm[i].n == 2 ? ", double" : "");
+  put_str(E, &E->out,
+          "void exprc_rt_gemm(int ta, int tb, long m, long n, long k,\n"
+          "                   const double *a, const double *b, double *c);\n");
+  for (int i = 0; helpers[i]; i++)
+    put_str(E, &E->out, helpers[i]);
+}
+
+static void constants(Emitter *E) {
+  char num[64];
+  for (uint32_t i = 0; i < E->g->n; i++) {
+    Node *nd = at(E, i);
+    int64_t n;
+    if (nd->op != OP_CONST || nd->attr < 0 || !shape_numel_const(&nd->shape, &n))
+      continue;
+    put(E, &E->out, "static const double c%u[%lld] = {", i, (long long)n);
+    for (int64_t k = 0; k < n; k++) {
+      number(E->g->cdata[nd->attr + k], num, sizeof num);
+      put(E, &E->out, "%s%s", k % 6 ? ", " : (k ? ",\n  " : "\n  "), num);
+    }
+    put_str(E, &E->out, "};\n");
+  }
+}
+
+static void assign_result_slots(Module *m) {
+  int slot = (int)m->nvar;
+  for (uint32_t k = 0; k < m->nentry; k++)
+    for (uint32_t r = 0; r < m->entry[k].nres; r++)
+      m->entry[k].res[r].slot = slot++;
+  m->nslot = slot;
+}
+
+char *emit_c(Ctx *c, Module *m, Plan *plan) {
+  Emitter E = {.c = c, .m = m, .g = m->g, .plan = plan};
+  assign_result_slots(m);
+  uint32_t n = m->g->n + 1;
+  E.home = ctx_realloc(c, NULL, n * sizeof *E.home);
+  E.need = ctx_realloc(c, NULL, n);
+  prelude(&E);
+  constants(&E);
+  for (uint32_t k = 0; k < m->nentry; k++) {
+    size_t ns = (size_t)m->nslot + plan->ntemp + 2 * (size_t)n;
+    E.slot_used = ctx_realloc(c, NULL, ns);
+    memset(E.slot_used, 0, ns);
+    emit_entry(&E, (int)k);
+    ctx_release(c, E.slot_used);
+  }
+  put_str(&E, &E.out, "");
+  ctx_release(c, E.home);
+  ctx_release(c, E.need);
+  ctx_release(c, E.body.s);
+  return E.out.s;
+}

@@ -1,0 +1,218 @@
+/* graph.c: the graph IR and its one constructor.
+ *
+ * Nodes live in one growing array and refer to their inputs by index; an
+ * input always has a smaller index than its user, so index order is a
+ * topological order and passes are plain loops. graph_node() hash-conses:
+ * building a node identical to an existing one (same op, inputs, attribute
+ * and shape) returns the existing one, so common subexpressions are shared
+ * from the moment they are written. Commutative ops sort their inputs first
+ * so that a+b and b+a are one node. The rewrite hook, when set (simplify.c),
+ * sees every node before it is made; rewrites build their results through the
+ * same constructor.
+ */
+#include "graph.h"
+
+#include <string.h>
+
+#include "shape.h"
+
+Graph *graph_new(Ctx *c) {
+  Graph *g = ctx_alloc(c, sizeof *g);
+  g->c = c;
+  return g;
+}
+
+static int is_tensor_const(const Node *n) {
+  return n->op == OP_CONST && n->attr >= 0;
+}
+
+static int64_t numel(const Shape *s) {
+  int64_t n = 1;
+  shape_numel_const(s, &n);
+  return n;
+}
+
+static uint64_t node_hash(const Graph *g, const Node *n) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  h = hash_bytes(&n->op, 1, h);
+  h = hash_bytes(n->in, sizeof n->in[0] * n->nin, h);
+  h = hash_bytes(&n->shape, sizeof n->shape, h);
+  if (is_tensor_const(n))
+    return hash_bytes(g->cdata + n->attr,
+                      (size_t)numel(&n->shape) * sizeof(double), h);
+  h = hash_bytes(&n->attr, sizeof n->attr, h);
+  return hash_bytes(&n->val, sizeof n->val, h);
+}
+
+static int node_eq(const Graph *g, const Node *a, const Node *b) {
+  if (a->op != b->op || a->nin != b->nin ||
+      memcmp(a->in, b->in, sizeof a->in[0] * a->nin) != 0 ||
+      memcmp(&a->shape, &b->shape, sizeof a->shape) != 0)
+    return 0;
+  if (is_tensor_const(a) || is_tensor_const(b))
+    return is_tensor_const(a) && is_tensor_const(b) &&
+           memcmp(g->cdata + a->attr, g->cdata + b->attr,
+                  (size_t)numel(&a->shape) * sizeof(double)) == 0;
+  return a->attr == b->attr && memcmp(&a->val, &b->val, sizeof a->val) == 0;
+}
+
+static void rehash(Graph *g) {
+  uint32_t cap = g->hcap ? g->hcap * 2 : 1024;
+  ctx_release(g->c, g->htab);
+  g->htab = ctx_realloc(g->c, NULL, cap * sizeof *g->htab);
+  memset(g->htab, 0, cap * sizeof *g->htab);
+  g->hcap = cap;
+  for (uint32_t i = 0; i < g->n; i++) {
+    uint32_t j = (uint32_t)node_hash(g, &g->node[i]) & (cap - 1);
+    while (g->htab[j])
+      j = (j + 1) & (cap - 1);
+    g->htab[j] = i + 1;
+  }
+}
+
+/* Find proto's twin, or the empty slot where it belongs. */
+static uint32_t *lookup(Graph *g, const Node *p) {
+  uint32_t j = (uint32_t)node_hash(g, p) & (g->hcap - 1);
+  while (g->htab[j] && !node_eq(g, &g->node[g->htab[j] - 1], p))
+    j = (j + 1) & (g->hcap - 1);
+  return &g->htab[j];
+}
+
+static void canonical_order(Node *p) {
+  if ((op_info[p->op].flags & F_COMM) && p->in[0] > p->in[1]) {
+    uint32_t t = p->in[0];
+    p->in[0] = p->in[1];
+    p->in[1] = t;
+  }
+}
+
+uint32_t graph_node(Graph *g, const Node *proto) {
+  Node p = *proto;
+  p.nin = (uint8_t)op_info[p.op].arity;
+  canonical_order(&p);
+  p.shape = shape_infer(g, &p);
+  if (g->rewrite) {
+    uint32_t r = g->rewrite(g, &p);
+    if (r != NONE)
+      return r;
+  }
+  if ((uint64_t)(g->n + 1) * 2 > g->hcap)
+    rehash(g);
+  uint32_t *slot = lookup(g, &p);
+  if (*slot)
+    return *slot - 1;
+  if (g->n >= (uint64_t)g->c->lim.max_nodes)
+    ctx_error(g->c, g->pos, EXPRC_ERR_LIMIT,
+              "model needs more than %lld graph nodes (the limit)",
+              (long long)g->c->lim.max_nodes);
+  vec_reserve(g->c, &g->node, &g->cap, g->n + 1, sizeof *g->node);
+  p.pos = g->pos;
+  p.flags = g->backward ? N_BACKWARD : 0;
+  g->node[g->n] = p;
+  *slot = ++g->n;
+  return g->n - 1;
+}
+
+static Node proto(Op op) {
+  Node p;
+  memset(&p, 0, sizeof p);
+  p.op = (uint8_t)op;
+  p.attr = 0;
+  return p;
+}
+
+uint32_t graph_leaf(Graph *g, Op op, int64_t attr, const Shape *s) {
+  Node p = proto(op);
+  p.attr = attr;
+  p.shape = *s;
+  return graph_node(g, &p);
+}
+
+uint32_t graph_const(Graph *g, double v, const Shape *s) {
+  Node p = proto(OP_CONST);
+  p.attr = -1;
+  p.val = v;
+  p.shape = *s;
+  return graph_node(g, &p);
+}
+
+uint32_t graph_scalar(Graph *g, double v) {
+  Shape s = {0};
+  return graph_const(g, v, &s);
+}
+
+uint32_t graph_tensor(Graph *g, const double *data, const Shape *s) {
+  int64_t n = numel(s);
+  uint32_t at = g->ncdata;
+  vec_reserve(g->c, &g->cdata, &g->cdcap, at + (uint32_t)n, sizeof(double));
+  memcpy(g->cdata + at, data, (size_t)n * sizeof(double));
+  g->ncdata += (uint32_t)n;
+  Node p = proto(OP_CONST);
+  p.attr = at;
+  p.shape = *s;
+  uint32_t r = graph_node(g, &p);
+  if (g->node[r].attr != at)
+    g->ncdata = at; /* an identical constant existed: drop the copy */
+  return r;
+}
+
+uint32_t graph_op1(Graph *g, Op op, uint32_t a) {
+  Node p = proto(op);
+  p.in[0] = a;
+  return graph_node(g, &p);
+}
+
+uint32_t graph_op2(Graph *g, Op op, uint32_t a, uint32_t b) {
+  Node p = proto(op);
+  p.in[0] = a;
+  p.in[1] = b;
+  return graph_node(g, &p);
+}
+
+uint32_t graph_op3(Graph *g, Op op, uint32_t a, uint32_t b, uint32_t c) {
+  Node p = proto(op);
+  p.in[0] = a;
+  p.in[1] = b;
+  p.in[2] = c;
+  return graph_node(g, &p);
+}
+
+uint32_t graph_shaped(Graph *g, Op op, uint32_t a, const Shape *s) {
+  Node p = proto(op);
+  p.in[0] = a;
+  p.shape = *s;
+  for (int i = s->rank; i < MAX_RANK; i++)
+    p.shape.d[i] = 0;
+  return graph_node(g, &p);
+}
+
+uint32_t graph_sum(Graph *g, uint32_t a, unsigned mask) {
+  Node p = proto(OP_SUM);
+  p.in[0] = a;
+  p.attr = mask;
+  return graph_node(g, &p);
+}
+
+uint32_t graph_sum_to(Graph *g, uint32_t a, const Shape *s) {
+  Shape as = g->node[a].shape;
+  if (shape_eq(&as, s))
+    return a;
+  int lead = as.rank - s->rank;
+  unsigned mask = 0;
+  for (int i = 0; i < as.rank; i++)
+    if (i < lead || (s->d[i - lead] == 1 && as.d[i] != 1))
+      mask |= 1u << i;
+  uint32_t r = graph_sum(g, a, mask);
+  if (!shape_eq(&g->node[r].shape, s))
+    r = graph_shaped(g, OP_RESHAPE, r, s);
+  return r;
+}
+
+int graph_is_const(Graph *g, uint32_t i, double *v) {
+  Node *n = &g->node[i];
+  if (n->op != OP_CONST || n->attr >= 0)
+    return 0;
+  if (v)
+    *v = n->val;
+  return 1;
+}

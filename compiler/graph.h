@@ -1,0 +1,63 @@
+/* graph.h: the graph IR: hash-consed nodes in an arena, referred to by index. */
+#ifndef EXPRC_GRAPH_H
+#define EXPRC_GRAPH_H
+
+#include "base.h"
+#include "ops.h"
+
+enum { N_BACKWARD = 1 }; /* node flags */
+
+typedef struct Node {
+  uint8_t op;       /* Op */
+  uint8_t nin;
+  uint8_t flags;
+  uint32_t in[3];
+  int64_t attr;     /* SUM: axis mask; INPUT/PARAM: variable; DIMVAL: dim;
+                       CONST: -1 for a splat of `val`, else offset in cdata */
+  double val;       /* CONST splat value */
+  Shape shape;      /* result shape (inferred, or the target of SH_TARGET) */
+  Pos pos;          /* source place, for errors and #line (not hashed) */
+} Node;
+
+typedef struct Graph Graph;
+
+/* A rewrite hook: returns an equivalent node for proto (built through the
+ * graph's constructors) or NONE to keep it as it is. */
+typedef uint32_t (*RewriteFn)(Graph *g, const Node *proto);
+
+struct Graph {
+  Ctx *c;
+  Node *node;
+  uint32_t n, cap;
+  uint32_t *htab;   /* open addressing: node index + 1, 0 empty */
+  uint32_t hcap;
+  double *cdata;    /* data of tensor constants */
+  uint32_t ncdata, cdcap;
+  RewriteFn rewrite;
+  int backward;     /* mark nodes made now as backward */
+  Pos pos;          /* place given to new nodes */
+};
+
+Graph *graph_new(Ctx *c);
+
+/* The one constructor: infers the shape (reporting errors at g->pos),
+ * applies the rewrite hook, and returns the existing node if an identical one
+ * exists. Every other constructor goes through it. */
+uint32_t graph_node(Graph *g, const Node *proto);
+
+uint32_t graph_leaf(Graph *g, Op op, int64_t attr, const Shape *s);
+uint32_t graph_const(Graph *g, double v, const Shape *s); /* splat */
+uint32_t graph_scalar(Graph *g, double v);
+uint32_t graph_tensor(Graph *g, const double *data, const Shape *s);
+uint32_t graph_op1(Graph *g, Op op, uint32_t a);
+uint32_t graph_op2(Graph *g, Op op, uint32_t a, uint32_t b);
+uint32_t graph_op3(Graph *g, Op op, uint32_t a, uint32_t b, uint32_t c);
+uint32_t graph_shaped(Graph *g, Op op, uint32_t a, const Shape *s);
+uint32_t graph_sum(Graph *g, uint32_t a, unsigned mask);
+/* Sum the broadcast axes of a away so that it has shape s. */
+uint32_t graph_sum_to(Graph *g, uint32_t a, const Shape *s);
+
+static inline Node *graph_at(Graph *g, uint32_t i) { return &g->node[i]; }
+int graph_is_const(Graph *g, uint32_t i, double *v); /* splat constant? */
+
+#endif

@@ -1,0 +1,678 @@
+/* lower.c: the third stage: the program's statements to one graph.
+ *
+ * Names are resolved here: dims, inputs and params become leaves, consts and
+ * values name existing nodes, defs are inlined at each call (their
+ * parameters bound in a local scope), and built-in functions become ops. A
+ * `grad(e, v)` in an expression runs the gradient pass right away, so its
+ * result is an ordinary node that can itself be differentiated. Shape errors
+ * are reported at the operator that causes them, because the graph
+ * constructor reports at g->pos, which this stage sets before each node.
+ *
+ * Lowering always folds constants (a fold-only rewrite hook), so that sizes,
+ * axes and initializer arguments can be any constant expression.
+ */
+#include "lower.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "grad.h"
+#include "shape.h"
+
+typedef enum { B_DIM, B_VAR, B_NODE, B_DEF } BindKind;
+
+typedef struct Binding {
+  BindKind kind;
+  int index;        /* B_DIM: dim number; B_VAR: var number */
+  uint32_t node;    /* B_VAR, B_NODE */
+  Stmt *def;        /* B_DEF */
+  int active;       /* B_DEF: being inlined now (recursion check) */
+  Pos pos;
+} Binding;
+
+/* The parameters of the def being inlined, innermost first. */
+typedef struct Scope {
+  struct Scope *up;
+  Stmt *def;
+  uint32_t *arg;
+} Scope;
+
+typedef struct Lower {
+  Ctx *c;
+  Module *m;
+  Graph *g;
+  Map names;
+  int depth; /* def calls being inlined */
+} Lower;
+
+static uint32_t expr(Lower *L, Ast *a, Scope *s);
+
+/* Folding during lowering: an elementwise op whose inputs are all splat
+ * constants becomes a constant, computed by the same expression generated code
+ * would use (op_eval). */
+static uint32_t fold(Graph *g, const Node *p) {
+  if (!(op_info[p->op].flags & F_EW))
+    return NONE;
+  double v[3] = {0, 0, 0};
+  for (int k = 0; k < p->nin; k++)
+    if (!graph_is_const(g, p->in[k], &v[k]))
+      return NONE;
+  return graph_const(g, op_eval((Op)p->op, v[0], v[1], v[2]), &p->shape);
+}
+
+static Binding *lookup(Lower *L, const char *name) {
+  return map_get(&L->names, name);
+}
+
+/* ---- "did you mean": the closest known name by edit distance ---- */
+
+static int edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 64 || lb > 64)
+    return 99;
+  int row[65];
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = (int)j;
+  for (size_t i = 1; i <= la; i++) {
+    int diag = row[0];
+    row[0] = (int)i;
+    for (size_t j = 1; j <= lb; j++) {
+      int up = row[j];
+      int best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+static const char *const extra_builtins[] = {"sum", "mean", "grad", "dot",
+                                             "reshape", NULL};
+
+static const char *closest(Lower *L, const char *name, Scope *s) {
+  const char *best = NULL;
+  int bd = (int)strlen(name) / 3 + 1;
+  for (uint32_t i = 0; i < L->names.cap; i++) {
+    const char *k = L->names.keys[i];
+    int d;
+    if (k && (d = edit_distance(name, k)) <= bd && (d < bd || !best))
+      best = k, bd = d;
+  }
+  for (; s; s = s->up)
+    for (int i = 0; i < s->def->nparams; i++) {
+      int d = edit_distance(name, s->def->params[i]);
+      if (d < bd)
+        best = s->def->params[i], bd = d;
+    }
+  for (int op = 0; op < OP_COUNT; op++) {
+    int d;
+    if ((op_info[op].flags & F_FUNC) &&
+        (d = edit_distance(name, op_info[op].dsl)) < bd)
+      best = op_info[op].dsl, bd = d;
+  }
+  for (int i = 0; extra_builtins[i]; i++) {
+    int d = edit_distance(name, extra_builtins[i]);
+    if (d < bd)
+      best = extra_builtins[i], bd = d;
+  }
+  return best;
+}
+
+static NORETURN void unknown(Lower *L, Pos pos, const char *what,
+                             const char *name, Scope *s) {
+  const char *near = closest(L, name, s);
+  if (near)
+    ctx_error(L->c, pos, EXPRC_ERR_NAME,
+              "unknown %s '%.64s'; did you mean '%.64s'?", what, name, near);
+  ctx_error(L->c, pos, EXPRC_ERR_NAME, "unknown %s '%.64s'", what, name);
+}
+
+/* ---- constants ---- */
+
+/* A scalar constant expression: numbers, consts and arithmetic. */
+static double const_value(Lower *L, Ast *a, const char *what) {
+  uint32_t n = expr(L, a, NULL);
+  double v;
+  Node *nd = graph_at(L->g, n);
+  if (!graph_is_const(L->g, n, &v) || nd->shape.rank != 0)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "%s must be a constant number",
+              what);
+  return v;
+}
+
+static int64_t const_int(Lower *L, Ast *a, const char *what, int64_t lo,
+                         int64_t hi) {
+  double v = const_value(L, a, what);
+  if (v != floor(v) || v < (double)lo || v > (double)hi)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE,
+              "%s must be a whole number from %lld to %lld, not %g", what,
+              (long long)lo, (long long)hi, v);
+  return (int64_t)v;
+}
+
+/* ---- tensor literals: [1, 2], [[1, 2], [3, 4]] ---- */
+
+typedef struct Lit {
+  double *v;
+  uint32_t n, cap;
+  Shape shape;
+  int set;
+} Lit;
+
+static void literal_fill(Lower *L, Ast *a, Lit *t, int level) {
+  if (a->kind != A_LIST) {
+    if (level != t->shape.rank && t->set)
+      ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "tensor literal is ragged");
+    double v = const_value(L, a, "an element of a tensor literal");
+    vec_reserve(L->c, &t->v, &t->cap, t->n + 1, sizeof *t->v);
+    t->v[t->n++] = v;
+    if (!t->set)
+      t->shape.rank = level, t->set = 1;
+    return;
+  }
+  if (level >= L->c->lim.max_rank)
+    ctx_error(L->c, a->pos, EXPRC_ERR_LIMIT,
+              "tensor literal has more than %d dimensions", L->c->lim.max_rank);
+  if (a->nkid == 0)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "empty tensor literal");
+  if (t->set && level >= t->shape.rank)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "tensor literal is ragged");
+  if (t->shape.d[level] == 0)
+    t->shape.d[level] = a->nkid;
+  else if (t->shape.d[level] != a->nkid)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE,
+              "tensor literal is ragged: %d elements where %lld were expected",
+              a->nkid, (long long)t->shape.d[level]);
+  for (int i = 0; i < a->nkid; i++)
+    literal_fill(L, a->kid[i], t, level + 1);
+}
+
+static uint32_t literal(Lower *L, Ast *a) {
+  Lit t = {0};
+  literal_fill(L, a, &t, 0);
+  L->g->pos = a->pos;
+  return graph_tensor(L->g, t.v, &t.shape);
+}
+
+/* ---- names ---- */
+
+static uint32_t name_ref(Lower *L, Ast *a, Scope *s) {
+  if (s)
+    for (int i = 0; i < s->def->nparams; i++)
+      if (strcmp(s->def->params[i], a->name) == 0)
+        return s->arg[i];
+  Binding *b = lookup(L, a->name);
+  if (!b)
+    unknown(L, a->pos, "name", a->name, s);
+  switch (b->kind) {
+  case B_VAR:
+  case B_NODE:
+    return b->node;
+  case B_DIM:
+    L->g->pos = a->pos;
+    return graph_leaf(L->g, OP_DIMVAL, b->index, &(Shape){0});
+  case B_DEF:
+    break;
+  }
+  ctx_error(L->c, a->pos, EXPRC_ERR_NAME,
+            "'%.64s' is a function; call it with arguments", a->name);
+}
+
+/* ---- operators ---- */
+
+static Op binop(const char *s) {
+  if (strcmp(s, "^") == 0)
+    return OP_POW;
+  for (int op = 0; op < OP_COUNT; op++)
+    if (op_info[op].arity == 2 && !(op_info[op].flags & F_FUNC) &&
+        strcmp(op_info[op].dsl, s) == 0)
+      return (Op)op;
+  return OP_COUNT;
+}
+
+static uint32_t apply2(Lower *L, Ast *a, uint32_t x, uint32_t y) {
+  L->g->pos = a->pos;
+  return graph_op2(L->g, binop(a->op), x, y);
+}
+
+/* A chain like a + b - c * d is a left-leaning tree as deep as it is long,
+ * so it is walked with a loop down its left spine: only right operands
+ * recurse, and their depth is bounded by the parser. */
+static uint32_t binary_chain(Lower *L, Ast *a, Scope *s) {
+  Ast **spine = NULL;
+  uint32_t n = 0, cap = 0;
+  for (Ast *x = a; x->kind == A_BINARY && strcmp(x->op, "^") != 0;
+       x = x->kid[0]) {
+    vec_reserve(L->c, &spine, &cap, n + 1, sizeof *spine);
+    spine[n++] = x;
+  }
+  uint32_t acc = expr(L, spine[n - 1]->kid[0], s);
+  for (uint32_t i = n; i-- > 0;)
+    acc = apply2(L, spine[i], acc, expr(L, spine[i]->kid[1], s));
+  ctx_release(L->c, spine);
+  return acc;
+}
+
+/* ---- built-in functions ---- */
+
+static void arity(Lower *L, Ast *a, int lo, int hi) {
+  if (a->nkid < lo || a->nkid > hi) {
+    if (lo == hi)
+      ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
+                "'%.64s' takes %d argument%s, not %d", a->name, lo,
+                lo == 1 ? "" : "s", a->nkid);
+    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
+              "'%.64s' takes %d to %d arguments, not %d", a->name, lo, hi,
+              a->nkid);
+  }
+}
+
+static int axis_arg(Lower *L, Ast *a, int rank) {
+  if (rank == 0)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "a scalar has no axis");
+  int64_t ax = const_int(L, a, "axis", -rank, rank - 1);
+  return (int)(ax < 0 ? ax + rank : ax);
+}
+
+/* The number of elements reduced over by mask, as a node: constant sizes
+ * multiply into one constant, symbolic dims are DIMVAL leaves. */
+static uint32_t count_node(Lower *L, const Shape *s, unsigned mask) {
+  double k = 1;
+  uint32_t n = NONE;
+  for (int i = 0; i < s->rank; i++) {
+    if (!(mask & (1u << i)))
+      continue;
+    if (!DIM_IS_SYM(s->d[i])) {
+      k *= (double)s->d[i];
+      continue;
+    }
+    uint32_t d = graph_leaf(L->g, OP_DIMVAL, DIM_INDEX(s->d[i]), &(Shape){0});
+    n = n == NONE ? d : graph_op2(L->g, OP_MUL, n, d);
+  }
+  uint32_t kc = graph_scalar(L->g, k);
+  return n == NONE ? kc : graph_op2(L->g, OP_MUL, n, kc);
+}
+
+/* sum(x), sum(x, axis), mean(x), mean(x, axis) */
+static uint32_t reduction(Lower *L, Ast *a, Scope *s, int mean) {
+  arity(L, a, 1, 2);
+  uint32_t x = expr(L, a->kid[0], s);
+  Shape xs = graph_at(L->g, x)->shape;
+  unsigned mask = (1u << xs.rank) - 1;
+  if (a->nkid == 2)
+    mask = 1u << axis_arg(L, a->kid[1], xs.rank);
+  L->g->pos = a->pos;
+  uint32_t r = graph_sum(L->g, x, mask);
+  if (mean)
+    r = graph_op2(L->g, OP_DIV, r, count_node(L, &xs, mask));
+  return r;
+}
+
+/* reshape(x, [a, b, ...]); one size may be -1, inferred */
+static uint32_t reshape(Lower *L, Ast *a, Scope *s) {
+  arity(L, a, 2, 2);
+  uint32_t x = expr(L, a->kid[0], s);
+  Ast *d = a->kid[1];
+  if (d->kind != A_LIST)
+    ctx_error(L->c, d->pos, EXPRC_ERR_SYNTAX,
+              "reshape takes its new shape as a list, such as [2, 3]");
+  if (d->nkid > L->c->lim.max_rank)
+    ctx_error(L->c, d->pos, EXPRC_ERR_LIMIT, "rank %d is above the limit %d",
+              d->nkid, L->c->lim.max_rank);
+  Shape t = {.rank = d->nkid};
+  int infer = -1;
+  int64_t known = 1, total;
+  for (int i = 0; i < d->nkid; i++) {
+    t.d[i] = const_int(L, d->kid[i], "a size", -1, L->c->lim.max_elements);
+    if (t.d[i] == 0 || (t.d[i] == -1 && infer >= 0))
+      ctx_error(L->c, d->kid[i]->pos, EXPRC_ERR_SHAPE,
+                "sizes are positive; one may be -1 (inferred)");
+    if (t.d[i] == -1)
+      infer = i;
+    else
+      known *= t.d[i];
+  }
+  if (infer >= 0) {
+    if (!shape_numel_const(&graph_at(L->g, x)->shape, &total) ||
+        total % known)
+      ctx_error(L->c, d->pos, EXPRC_ERR_SHAPE,
+                "cannot infer the size marked -1");
+    t.d[infer] = total / known;
+  }
+  L->g->pos = a->pos;
+  return graph_shaped(L->g, OP_RESHAPE, x, &t);
+}
+
+/* grad(e, v): the gradient of scalar e with respect to the declared v */
+static uint32_t grad_call(Lower *L, Ast *a, Scope *s) {
+  arity(L, a, 2, 2);
+  uint32_t e = expr(L, a->kid[0], s);
+  uint32_t v = expr(L, a->kid[1], s);
+  Op vop = (Op)graph_at(L->g, v)->op;
+  if (vop != OP_INPUT && vop != OP_PARAM)
+    ctx_error(L->c, a->kid[1]->pos, EXPRC_ERR_NAME,
+              "grad needs an input or param to differentiate by");
+  if (graph_at(L->g, e)->shape.rank != 0) {
+    char sb[96];
+    ctx_error(L->c, a->kid[0]->pos, EXPRC_ERR_SHAPE,
+              "grad needs a scalar to differentiate, not %s",
+              shape_str(&graph_at(L->g, e)->shape, L->c->dimnames, sb,
+                        sizeof sb));
+  }
+  uint32_t out;
+  L->g->pos = a->pos;
+  grad_build(L->g, e, &v, 1, &out);
+  return out;
+}
+
+static uint32_t builtin_op(Lower *L, Ast *a, Scope *s, Op op) {
+  arity(L, a, op_info[op].arity, op_info[op].arity);
+  uint32_t in[3] = {0, 0, 0};
+  for (int i = 0; i < a->nkid; i++)
+    in[i] = expr(L, a->kid[i], s);
+  L->g->pos = a->pos;
+  if (op == OP_TRANSPOSE || op_info[op].arity == 1)
+    return graph_op1(L->g, op, in[0]);
+  if (op_info[op].arity == 2)
+    return graph_op2(L->g, op, in[0], in[1]);
+  return graph_op3(L->g, op, in[0], in[1], in[2]);
+}
+
+static uint32_t inline_def(Lower *L, Ast *a, Scope *s, Binding *b) {
+  Stmt *d = b->def;
+  if (a->nkid != d->nparams)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
+              "'%.64s' takes %d argument%s, not %d", a->name, d->nparams,
+              d->nparams == 1 ? "" : "s", a->nkid);
+  if (b->active)
+    ctx_error(L->c, a->pos, EXPRC_ERR_NAME,
+              "'%.64s' calls itself; recursion is not allowed", a->name);
+  if (L->depth >= L->c->lim.max_depth)
+    ctx_error(L->c, a->pos, EXPRC_ERR_LIMIT,
+              "function calls nested deeper than %d levels",
+              L->c->lim.max_depth);
+  Scope in = {.up = s, .def = d};
+  in.arg = ctx_alloc(L->c, (size_t)(a->nkid + 1) * sizeof *in.arg);
+  for (int i = 0; i < a->nkid; i++)
+    in.arg[i] = expr(L, a->kid[i], s);
+  b->active = 1;
+  L->depth++;
+  uint32_t r = expr(L, d->expr, &in);
+  L->depth--;
+  b->active = 0;
+  return r;
+}
+
+static uint32_t call(Lower *L, Ast *a, Scope *s) {
+  Binding *b = lookup(L, a->name);
+  if (b && b->kind == B_DEF)
+    return inline_def(L, a, s, b);
+  if (strcmp(a->name, "sum") == 0 || strcmp(a->name, "mean") == 0)
+    return reduction(L, a, s, a->name[0] == 'm');
+  if (strcmp(a->name, "reshape") == 0)
+    return reshape(L, a, s);
+  if (strcmp(a->name, "grad") == 0)
+    return grad_call(L, a, s);
+  if (strcmp(a->name, "dot") == 0) {
+    arity(L, a, 2, 2);
+    uint32_t x = expr(L, a->kid[0], s), y = expr(L, a->kid[1], s);
+    L->g->pos = a->pos;
+    return graph_op2(L->g, OP_MATMUL, x, y);
+  }
+  for (int op = 0; op < OP_COUNT; op++)
+    if ((op_info[op].flags & F_FUNC) && strcmp(op_info[op].dsl, a->name) == 0)
+      return builtin_op(L, a, s, (Op)op);
+  if (b)
+    ctx_error(L->c, a->pos, EXPRC_ERR_NAME,
+              "'%.64s' is not a function", a->name);
+  unknown(L, a->pos, "function", a->name, s);
+}
+
+static uint32_t expr(Lower *L, Ast *a, Scope *s) {
+  switch (a->kind) {
+  case A_NUM:
+    L->g->pos = a->pos;
+    return graph_scalar(L->g, a->num);
+  case A_NAME:
+    return name_ref(L, a, s);
+  case A_LIST:
+    return literal(L, a);
+  case A_UNARY: {
+    uint32_t x = expr(L, a->kid[0], s);
+    L->g->pos = a->pos;
+    return a->op[0] == '-' ? graph_op1(L->g, OP_NEG, x) : x;
+  }
+  case A_BINARY:
+    if (strcmp(a->op, "^") == 0) {
+      uint32_t x = expr(L, a->kid[0], s);
+      return apply2(L, a, x, expr(L, a->kid[1], s));
+    }
+    return binary_chain(L, a, s);
+  case A_CALL:
+    return call(L, a, s);
+  case A_INDEX:
+  case A_SLICE:
+    break;
+  }
+  ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "indexing is not supported yet");
+}
+
+/* ---- statements ---- */
+
+static void define(Lower *L, const char *name, Pos pos, Binding b) {
+  Binding *old = lookup(L, name);
+  if (old)
+    ctx_error(L->c, pos, EXPRC_ERR_NAME,
+              "'%.64s' is already defined (at line %u)", name, old->pos.line);
+  Binding *nb = ctx_alloc(L->c, sizeof *nb);
+  *nb = b;
+  nb->pos = pos;
+  map_put(L->c, &L->names, name, nb);
+}
+
+static void add_named(Lower *L, const char *kind, const char *name,
+                      uint32_t node) {
+  Module *m = L->m;
+  vec_reserve(L->c, &m->named, &m->capnamed, m->nnamed + 1, sizeof *m->named);
+  Named *nm = &m->named[m->nnamed++];
+  *nm = (Named){kind, name, node != NONE, {0, {0}}};
+  if (node != NONE)
+    nm->shape = graph_at(L->g, node)->shape;
+}
+
+static Shape declared_shape(Lower *L, Stmt *st) {
+  Shape sh = {.rank = st->ndims};
+  if (st->ndims > L->c->lim.max_rank)
+    ctx_error(L->c, st->dims[L->c->lim.max_rank]->pos, EXPRC_ERR_LIMIT,
+              "rank %d is above the limit %d", st->ndims, L->c->lim.max_rank);
+  for (int i = 0; i < st->ndims; i++) {
+    Ast *d = st->dims[i];
+    Binding *b = d->kind == A_NAME ? lookup(L, d->name) : NULL;
+    if (b && b->kind == B_DIM)
+      sh.d[i] = DIM_SYM(b->index);
+    else
+      sh.d[i] = const_int(L, d, "a size", 1, L->c->lim.max_elements);
+  }
+  L->g->pos = st->namepos;
+  return sh;
+}
+
+static void init_args(Lower *L, Stmt *st, Var *v) {
+  static const struct { const char *name; InitKind kind; int nargs; } inits[] = {
+      {"zeros", INIT_ZEROS, 0}, {"fill", INIT_FILL, 1},
+      {"normal", INIT_NORMAL, 2}, {"uniform", INIT_UNIFORM, 2}};
+  if (!st->init)
+    return;
+  for (size_t i = 0; i < sizeof inits / sizeof inits[0]; i++) {
+    if (strcmp(st->init, inits[i].name) != 0)
+      continue;
+    if (st->ninitargs != inits[i].nargs)
+      ctx_error(L->c, st->initpos, EXPRC_ERR_SYNTAX,
+                "'%s' takes %d argument%s, not %d", inits[i].name,
+                inits[i].nargs, inits[i].nargs == 1 ? "" : "s", st->ninitargs);
+    v->init = inits[i].kind;
+    for (int k = 0; k < st->ninitargs; k++)
+      v->arg[k] = const_value(L, st->initargs[k], "an initializer argument");
+    if (v->init == INIT_NORMAL && !(v->arg[1] >= 0))
+      ctx_error(L->c, st->initargs[1]->pos, EXPRC_ERR_SYNTAX,
+                "normal's standard deviation must not be negative");
+    if (v->init == INIT_UNIFORM && !(v->arg[0] <= v->arg[1]))
+      ctx_error(L->c, st->initargs[0]->pos, EXPRC_ERR_SYNTAX,
+                "uniform(lo, hi) needs lo <= hi");
+    return;
+  }
+  ctx_error(L->c, st->initpos, EXPRC_ERR_NAME,
+            "unknown initializer '%.64s' (zeros, fill, normal, uniform)",
+            st->init);
+}
+
+static void declare_var(Lower *L, Stmt *st) {
+  Module *m = L->m;
+  Var v = {.name = st->name, .pos = st->namepos};
+  v.kind = st->kind == S_INPUT ? V_INPUT : V_PARAM;
+  v.shape = declared_shape(L, st);
+  if (v.kind == V_PARAM) {
+    int64_t n;
+    if (!shape_numel_const(&v.shape, &n))
+      ctx_error(L->c, st->namepos, EXPRC_ERR_SHAPE,
+                "param '%.64s' must have a constant shape (no dims)", st->name);
+    init_args(L, st, &v);
+  }
+  v.node = graph_leaf(L->g, v.kind == V_INPUT ? OP_INPUT : OP_PARAM,
+                      (int64_t)m->nvar, &v.shape);
+  define(L, st->name, st->namepos,
+         (Binding){.kind = B_VAR, .index = (int)m->nvar, .node = v.node});
+  vec_reserve(L->c, &m->var, &m->capvar, m->nvar + 1, sizeof *m->var);
+  m->var[m->nvar++] = v;
+  add_named(L, v.kind == V_INPUT ? "input" : "param", v.name, v.node);
+}
+
+static void declare_dim(Lower *L, Stmt *st) {
+  Module *m = L->m;
+  if (m->ndim >= 64)
+    ctx_error(L->c, st->namepos, EXPRC_ERR_LIMIT, "more than 64 dims");
+  define(L, st->name, st->namepos, (Binding){.kind = B_DIM, .index = (int)m->ndim});
+  vec_reserve(L->c, &m->dim, &m->capdim, m->ndim + 1, sizeof *m->dim);
+  m->dim[m->ndim++] = st->name;
+  L->c->dimnames = m->dim;
+  add_named(L, "dim", st->name, NONE);
+}
+
+static Entry *new_entry(Lower *L, int is_grad, const char *loss, Pos pos) {
+  Module *m = L->m;
+  vec_reserve(L->c, &m->entry, &m->capentry, m->nentry + 1, sizeof *m->entry);
+  Entry *e = &m->entry[m->nentry++];
+  memset(e, 0, sizeof *e);
+  e->is_grad = is_grad;
+  e->loss = loss;
+  e->pos = pos;
+  return e;
+}
+
+static void add_result(Lower *L, Entry *e, const char *name, uint32_t node) {
+  vec_reserve(L->c, &e->res, &e->cap, e->nres + 1, sizeof *e->res);
+  e->res[e->nres++] = (Result){name, node, -1};
+}
+
+static void output(Lower *L, Stmt *st) {
+  Entry *e = &L->m->entry[0];
+  const char *name = st->name;
+  if (!name)
+    name = ctx_strndup(L->c, L->c->src + st->expr->beg,
+                       st->expr->end - st->expr->beg);
+  for (uint32_t i = 0; i < e->nres; i++)
+    if (strcmp(e->res[i].name, name) == 0)
+      ctx_error(L->c, st->expr->pos, EXPRC_ERR_NAME,
+                "output '%.64s' is listed twice", name);
+  uint32_t n = expr(L, st->expr, NULL);
+  if (st->name && !lookup(L, st->name)) {
+    define(L, st->name, st->namepos, (Binding){.kind = B_NODE, .node = n});
+    add_named(L, "value", st->name, n);
+  }
+  add_result(L, e, name, n);
+}
+
+static void grad_stmt(Lower *L, Stmt *st) {
+  Binding *b = lookup(L, st->name);
+  if (!b || (b->kind != B_NODE && b->kind != B_VAR))
+    unknown(L, st->namepos, "value", st->name, NULL);
+  Shape ls = graph_at(L->g, b->node)->shape;
+  if (ls.rank != 0) {
+    char sb[96];
+    ctx_error(L->c, st->namepos, EXPRC_ERR_SHAPE,
+              "'%.64s' has shape %s; grad needs a scalar", st->name,
+              shape_str(&ls, L->c->dimnames, sb, sizeof sb));
+  }
+  for (uint32_t i = 1; i < L->m->nentry; i++)
+    if (strcmp(L->m->entry[i].loss, st->name) == 0)
+      ctx_error(L->c, st->namepos, EXPRC_ERR_NAME,
+                "there is already a 'grad %.64s' statement", st->name);
+  Entry *e = new_entry(L, 1, st->name, st->pos);
+  e->loss_node = b->node;
+  e->wrt = ctx_alloc(L->c, (size_t)st->nwrt * sizeof *e->wrt);
+  add_result(L, e, st->name, b->node);
+  for (int i = 0; i < st->nwrt; i++) {
+    Binding *w = lookup(L, st->wrt[i]);
+    if (!w || w->kind != B_VAR)
+      ctx_error(L->c, st->wrtpos[i], EXPRC_ERR_NAME,
+                "'%.64s' is not an input or param", st->wrt[i]);
+    for (int k = 0; k < i; k++)
+      if (strcmp(st->wrt[k], st->wrt[i]) == 0)
+        ctx_error(L->c, st->wrtpos[i], EXPRC_ERR_NAME,
+                  "'%.64s' is listed twice", st->wrt[i]);
+    e->wrt[i] = w->index;
+    add_result(L, e, st->wrt[i], NONE); /* filled in by the gradient pass */
+  }
+}
+
+static void statement(Lower *L, Stmt *st) {
+  switch (st->kind) {
+  case S_DIM:
+    declare_dim(L, st);
+    break;
+  case S_INPUT:
+  case S_PARAM:
+    declare_var(L, st);
+    break;
+  case S_CONST:
+  case S_ASSIGN: {
+    uint32_t n = expr(L, st->expr, NULL);
+    if (st->kind == S_CONST && !graph_is_const(L->g, n, NULL) &&
+        graph_at(L->g, n)->op != OP_CONST)
+      ctx_error(L->c, st->expr->pos, EXPRC_ERR_SYNTAX,
+                "const '%.64s' must be a constant expression", st->name);
+    define(L, st->name, st->namepos, (Binding){.kind = B_NODE, .node = n});
+    add_named(L, st->kind == S_CONST ? "const" : "value", st->name, n);
+    break;
+  }
+  case S_DEF:
+    for (int i = 0; i < st->nparams; i++)
+      for (int k = 0; k < i; k++)
+        if (strcmp(st->params[i], st->params[k]) == 0)
+          ctx_error(L->c, st->parampos[i], EXPRC_ERR_NAME,
+                    "parameter '%.64s' is listed twice", st->params[i]);
+    define(L, st->name, st->namepos, (Binding){.kind = B_DEF, .def = st});
+    add_named(L, "def", st->name, NONE);
+    break;
+  case S_OUTPUT:
+    output(L, st);
+    break;
+  case S_GRAD:
+    grad_stmt(L, st);
+    break;
+  }
+}
+
+Module *lower_program(Ctx *c, Program *p) {
+  Lower L = {.c = c};
+  L.m = ctx_alloc(c, sizeof *L.m);
+  L.g = L.m->g = graph_new(c);
+  L.g->rewrite = fold;
+  new_entry(&L, 0, NULL, (Pos){0, 0, 0});
+  for (uint32_t i = 0; i < p->n; i++)
+    statement(&L, &p->stmt[i]);
+  L.g->rewrite = NULL;
+  return L.m;
+}

@@ -1,0 +1,58 @@
+/* parser.h: tokens to an abstract syntax tree of statements. */
+#ifndef EXPRC_PARSER_H
+#define EXPRC_PARSER_H
+
+#include "base.h"
+
+typedef enum {
+  A_NUM,    /* num */
+  A_NAME,   /* name */
+  A_LIST,   /* [k0, k1, ...]: a tensor literal */
+  A_UNARY,  /* op k0: "-" or "+" */
+  A_BINARY, /* k0 op k1 */
+  A_CALL,   /* name(k0, ...) */
+  A_INDEX,  /* k0[k1, ...]; each index is an expression or an A_SLICE */
+  A_SLICE,  /* k0:k1 inside an index; a missing bound is NULL */
+} AstKind;
+
+typedef struct Ast {
+  AstKind kind;
+  Pos pos;          /* the operator, name or opening bracket */
+  const char *op;   /* A_UNARY, A_BINARY: spelling of the operator */
+  const char *name; /* A_NAME, A_CALL */
+  double num;       /* A_NUM */
+  struct Ast **kid;
+  int nkid;
+  uint32_t beg, end; /* source span, for naming unnamed outputs */
+} Ast;
+
+typedef enum { S_DIM, S_INPUT, S_PARAM, S_CONST, S_DEF, S_ASSIGN, S_OUTPUT, S_GRAD } StmtKind;
+
+typedef struct Stmt {
+  StmtKind kind;
+  Pos pos;          /* the keyword or the name */
+  const char *name; /* declared or assigned name; NULL for unnamed outputs */
+  Pos namepos;
+  Ast **dims;       /* S_INPUT, S_PARAM: declared shape */
+  int ndims;
+  const char *init; /* S_PARAM: initializer name, NULL for zeros */
+  Pos initpos;
+  Ast **initargs;
+  int ninitargs;
+  const char **params; /* S_DEF */
+  Pos *parampos;
+  int nparams;
+  Ast *expr;        /* S_CONST, S_DEF, S_ASSIGN, S_OUTPUT; S_GRAD: L */
+  const char **wrt; /* S_GRAD */
+  Pos *wrtpos;
+  int nwrt;
+} Stmt;
+
+typedef struct Program {
+  Stmt *stmt;
+  uint32_t n, cap;
+} Program;
+
+Program *parse_program(Ctx *c);
+
+#endif

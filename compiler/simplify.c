@@ -1,0 +1,162 @@
+/* simplify.c: the fifth stage: simplification.
+ *
+ * The pass copies the nodes that the entry points need (dead nodes are left
+ * behind) into a fresh graph, in index order, through the graph constructor
+ * with simplify_rule as its rewrite hook. Hash-consing in the constructor
+ * merges common subexpressions; the rules fold constants, drop identities
+ * and rewrite unstable forms. Each rule is local, looks at most two levels
+ * down and returns something smaller or more stable, so the pass is linear
+ * in the size of the graph and cannot loop. Every rule is exact in IEEE
+ * arithmetic: x*0 is not 0 when x may be infinite, so it is not a rule.
+ */
+#include "simplify.h"
+
+#include <string.h>
+
+static int is_const(Graph *g, uint32_t i, double v) {
+  double x;
+  return graph_is_const(g, i, &x) && x == v;
+}
+
+static Node *at(Graph *g, uint32_t i) { return &g->node[i]; }
+
+/* x itself, broadcast to shape s where the dropped operand made it larger. */
+static uint32_t as_shape(Graph *g, uint32_t x, const Shape *s) {
+  if (shape_eq(&at(g, x)->shape, s))
+    return x;
+  return graph_shaped(g, OP_BCAST, x, s);
+}
+
+static uint32_t fold(Graph *g, const Node *p) {
+  double v[3] = {0, 0, 0};
+  for (int k = 0; k < p->nin; k++)
+    if (!graph_is_const(g, p->in[k], &v[k]))
+      return NONE;
+  return graph_const(g, op_eval((Op)p->op, v[0], v[1], v[2]), &p->shape);
+}
+
+/* Identities of + - * / ^ and unary minus. */
+static uint32_t arith(Graph *g, const Node *p) {
+  uint32_t a = p->in[0], b = p->in[1];
+  switch (p->op) {
+  case OP_ADD:
+    if (is_const(g, a, 0)) return as_shape(g, b, &p->shape);
+    if (is_const(g, b, 0)) return as_shape(g, a, &p->shape);
+    break;
+  case OP_SUB:
+    if (is_const(g, b, 0)) return as_shape(g, a, &p->shape);
+    if (is_const(g, a, 0)) return as_shape(g, graph_op1(g, OP_NEG, b), &p->shape);
+    break;
+  case OP_MUL:
+    if (is_const(g, a, 1)) return as_shape(g, b, &p->shape);
+    if (is_const(g, b, 1)) return as_shape(g, a, &p->shape);
+    if (is_const(g, a, -1)) return as_shape(g, graph_op1(g, OP_NEG, b), &p->shape);
+    if (is_const(g, b, -1)) return as_shape(g, graph_op1(g, OP_NEG, a), &p->shape);
+    break;
+  case OP_DIV:
+    if (is_const(g, b, 1)) return as_shape(g, a, &p->shape);
+    break;
+  case OP_POW:
+    if (is_const(g, b, 1)) return as_shape(g, a, &p->shape);
+    if (is_const(g, b, 0)) return graph_const(g, 1, &p->shape);
+    break;
+  case OP_NEG:
+    if (at(g, a)->op == OP_NEG) return at(g, a)->in[0];
+    break;
+  default:
+    break;
+  }
+  return NONE;
+}
+
+/* Forms that overflow or lose precision, rewritten to stable ones. */
+static uint32_t stable(Graph *g, const Node *p) {
+  Node *a = at(g, p->in[0]);
+  if (p->op == OP_LOG && a->op == OP_ADD && is_const(g, a->in[0], 1) &&
+      shape_eq(&at(g, a->in[1])->shape, &p->shape))
+    return graph_op1(g, OP_LOG1P, a->in[1]); /* log(1 + x) */
+  if (p->op == OP_LOG && a->op == OP_ADD && is_const(g, a->in[1], 1) &&
+      shape_eq(&at(g, a->in[0])->shape, &p->shape))
+    return graph_op1(g, OP_LOG1P, a->in[0]); /* log(x + 1) */
+  if (p->op == OP_SUB && a->op == OP_EXP && is_const(g, p->in[1], 1) &&
+      shape_eq(&a->shape, &p->shape))
+    return graph_op1(g, OP_EXPM1, a->in[0]); /* exp(x) - 1 */
+  if (p->op == OP_LOG && a->op == OP_SIGMOID) /* log(sigmoid(x)) */
+    return graph_op1(
+        g, OP_NEG, graph_op1(g, OP_SOFTPLUS, graph_op1(g, OP_NEG, a->in[0])));
+  return NONE;
+}
+
+/* Data movement that does nothing, or undoes itself. */
+static uint32_t movement(Graph *g, const Node *p) {
+  uint32_t x = p->in[0];
+  Node *a = at(g, x);
+  double v;
+  switch (p->op) {
+  case OP_BCAST:
+  case OP_RESHAPE:
+    if (shape_eq(&a->shape, &p->shape)) return x;
+    if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
+    if (p->op == OP_RESHAPE && a->op == OP_RESHAPE)
+      return graph_shaped(g, OP_RESHAPE, a->in[0], &p->shape);
+    break;
+  case OP_TRANSPOSE:
+    if (a->shape.rank <= 1) return x;
+    if (a->op == OP_TRANSPOSE) return a->in[0];
+    if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
+    break;
+  case OP_SUM:
+    if (p->attr == 0) return x;
+    break;
+  default:
+    break;
+  }
+  return NONE;
+}
+
+uint32_t simplify_rule(Graph *g, const Node *p) {
+  uint32_t r = NONE;
+  if (op_info[p->op].flags & F_EW && p->op != OP_BCAST)
+    r = fold(g, p);
+  if (r == NONE)
+    r = arith(g, p);
+  if (r == NONE && p->nin > 0)
+    r = stable(g, p);
+  if (r == NONE && p->nin > 0)
+    r = movement(g, p);
+  return r;
+}
+
+Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
+  Ctx *c = g->c;
+  uint8_t *live = ctx_realloc(c, NULL, g->n + 1);
+  uint32_t *map = ctx_realloc(c, NULL, (g->n + 1) * sizeof *map);
+  memset(live, 0, g->n + 1);
+  for (uint32_t i = 0; i < nroots; i++)
+    if (*roots[i] != NONE)
+      live[*roots[i]] = 1;
+  for (uint32_t i = g->n; i-- > 0;)
+    if (live[i])
+      for (int k = 0; k < g->node[i].nin; k++)
+        live[g->node[i].in[k]] = 1;
+  Graph *ng = graph_new(c);
+  ng->rewrite = simplify_rule;
+  for (uint32_t i = 0; i < g->n; i++) {
+    if (!live[i])
+      continue;
+    Node p = g->node[i];
+    for (int k = 0; k < p.nin; k++)
+      p.in[k] = map[p.in[k]];
+    ng->pos = p.pos;
+    ng->backward = p.flags & N_BACKWARD;
+    map[i] = p.op == OP_CONST && p.attr >= 0
+                 ? graph_tensor(ng, g->cdata + p.attr, &p.shape)
+                 : graph_node(ng, &p);
+  }
+  for (uint32_t i = 0; i < nroots; i++)
+    if (*roots[i] != NONE)
+      *roots[i] = map[*roots[i]];
+  ctx_release(c, live);
+  ctx_release(c, map);
+  return ng;
+}

@@ -1,0 +1,140 @@
+/* exprc.h: the one public header of exprc, a symbolic gradient compiler.
+ *
+ * Compile a model written in the .expr language (see README.md) into native
+ * code, then set its inputs, run its forward entry point and its gradient
+ * entry points, and read the results, all through opaque handles:
+ *
+ *   exprc_model *m;
+ *   if (exprc_compile_file("mlp.expr", NULL, &m) != EXPRC_OK) {
+ *       fprintf(stderr, "%s", exprc_errmsg(m));   // file:line:col: error: ...
+ *       exprc_free(m);
+ *       return 1;
+ *   }
+ *   int64_t shape[1] = {4};
+ *   exprc_set(m, "x", x, 1, shape);               // copies, checks sizes
+ *   exprc_gradient(m, "loss");                    // dloss/dW... for `grad loss wrt ...`
+ *   exprc_tensor g;
+ *   exprc_find_grad(m, "loss", "W1", &g);         // g.data, g.rank, g.shape
+ *   exprc_free(m);
+ *
+ * Every call returns a status; on failure exprc_errmsg() says why. The
+ * library never exits, never prints, and checks every size it copies.
+ * A model is not safe to use from two threads at once; separate models are.
+ */
+#ifndef EXPRC_H
+#define EXPRC_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EXPRC_MAX_RANK 4
+
+typedef enum exprc_status {
+  EXPRC_OK = 0,
+  EXPRC_ERR_SYNTAX,   /* the model text does not parse */
+  EXPRC_ERR_NAME,     /* an unknown, duplicate or misused name */
+  EXPRC_ERR_SHAPE,    /* shapes or sizes that do not fit */
+  EXPRC_ERR_LIMIT,    /* a resource limit (rank, elements, depth, nodes) */
+  EXPRC_ERR_IO,       /* a file that cannot be read or written */
+  EXPRC_ERR_ARG,      /* a bad argument to an API call */
+  EXPRC_ERR_STATE,    /* a call out of order, e.g. an input not yet set */
+  EXPRC_ERR_JIT,      /* generated code failed to compile: a bug in exprc */
+  EXPRC_ERR_NOMEM,    /* out of memory */
+  EXPRC_ERR_INTERNAL  /* a bug in exprc */
+} exprc_status;
+
+/* Resource limits; a zero field takes its default (in brackets). */
+typedef struct exprc_limits {
+  int max_rank;           /* dimensions of a tensor [4]; at most 4 */
+  int64_t max_elements;   /* elements of one tensor [2^28] */
+  int64_t max_memory;     /* bytes of all buffers of a model [8 GiB] */
+  int max_depth;          /* nesting of expressions and def calls [200] */
+  int64_t max_nodes;      /* graph nodes [2^24] */
+  int64_t max_file_size;  /* bytes of model text [64 MiB] */
+} exprc_limits;
+
+typedef struct exprc_options {
+  int no_simplify;        /* 1: skip the simplifier (for inspection) */
+  uint64_t seed;          /* seed of the param initializers [0] */
+  exprc_limits limits;
+} exprc_options;
+
+typedef struct exprc_model exprc_model;
+
+typedef enum exprc_kind {
+  EXPRC_INPUT,     /* `input` */
+  EXPRC_PARAM,     /* `param` */
+  EXPRC_OUTPUT,    /* `output`: results of exprc_forward */
+  EXPRC_LOSS,      /* L of each `grad L wrt ...`: results of exprc_gradient */
+  EXPRC_GRADIENT   /* dL/dp of each `grad L wrt ...` */
+} exprc_kind;
+
+/* A view of one tensor of a model. `data` is NULL until every `dim` it uses
+ * is bound; it stays valid until the model is freed or a dim it uses is
+ * bound to another size. Inputs are written with exprc_set; params may be
+ * written in place through `data` (for example by an optimiser). */
+typedef struct exprc_tensor {
+  const char *name;     /* for a gradient: the name of p in dL/dp */
+  const char *loss;     /* for a loss or gradient: the name of L; else NULL */
+  exprc_kind kind;
+  int rank;
+  int64_t shape[EXPRC_MAX_RANK]; /* -1 for a dim not yet bound */
+  int64_t size;                  /* element count, -1 if not yet known */
+  double *data;
+} exprc_tensor;
+
+/* Fill *o with the defaults. A NULL options pointer means the defaults. */
+void exprc_options_default(exprc_options *o);
+
+/* Compile a model. *out is always set (NULL only when memory ran out); when
+ * the status is not EXPRC_OK the model holds only its error message, for
+ * exprc_errmsg, and must still be freed. `name` is used in messages. */
+exprc_status exprc_compile_string(const char *src, const char *name,
+                                  const exprc_options *opt, exprc_model **out);
+exprc_status exprc_compile_file(const char *path, const exprc_options *opt,
+                                exprc_model **out);
+void exprc_free(exprc_model *m);
+
+/* The message of the last failed call on m ("" if none). For model errors it
+ * reads "file:line:col: error: ..." followed by the source line and a caret. */
+const char *exprc_errmsg(const exprc_model *m);
+
+/* The generated C source the model was compiled from. */
+const char *exprc_source(const exprc_model *m);
+
+/* Enumerate a model's tensors of one kind, in declaration order. */
+int exprc_count(const exprc_model *m, exprc_kind kind);
+exprc_status exprc_get(exprc_model *m, exprc_kind kind, int i,
+                       exprc_tensor *t);
+/* Find an input, param or output by name. */
+exprc_status exprc_find(exprc_model *m, const char *name, exprc_tensor *t);
+/* Find dL/dp of the entry point `grad L wrt ..., p, ...`. */
+exprc_status exprc_find_grad(exprc_model *m, const char *loss,
+                             const char *wrt, exprc_tensor *t);
+
+/* Bind a `dim` explicitly. Dims are also bound by exprc_set from the shape of
+ * the data given. Within one call cycle (until the next run) a dim keeps the
+ * first size it is bound to; a later different size is an error. */
+exprc_status exprc_bind_dim(exprc_model *m, const char *dim, int64_t n);
+
+/* Copy `data` (C order) into an input or param; shape must match its
+ * declaration, binding its dims. */
+exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
+                       int rank, const int64_t *shape);
+
+/* Re-initialise every param from its initializer with this seed. */
+exprc_status exprc_init_params(exprc_model *m, uint64_t seed);
+
+/* Run the forward entry point (every `output`). */
+exprc_status exprc_forward(exprc_model *m);
+/* Run the entry point of `grad loss wrt ...`: computes loss and dloss/dp. */
+exprc_status exprc_gradient(exprc_model *m, const char *loss);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

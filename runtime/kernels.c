@@ -1,0 +1,87 @@
+/* kernels.c: the run-time kernels that generated code calls.
+ *
+ * Matrix products go to OpenBLAS when exprc was built with it (they are
+ * where a model's time goes, and a tuned BLAS is ten times faster than
+ * loops); small products, where a BLAS call costs more than the work, and
+ * builds without BLAS use the loops below, ordered so that the innermost
+ * loop runs along contiguous memory.
+ */
+#include "runtime.h"
+
+#include <math.h>
+#include <string.h>
+
+#ifdef EXPRC_HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+/* c[i,j] = sum_p a(i,p) b(p,j) with any of the four transpositions. */
+static void gemm_loops(int ta, int tb, long m, long n, long k, const double *a,
+                       const double *b, double *c) {
+  memset(c, 0, (size_t)(m * n) * sizeof *c);
+  for (long i = 0; i < m; i++) {
+    double *ci = c + i * n;
+    for (long p = 0; p < k; p++) {
+      double aip = ta ? a[p * m + i] : a[i * k + p];
+      if (tb)
+        for (long j = 0; j < n; j++)
+          ci[j] += aip * b[j * k + p];
+      else
+        for (long j = 0, o = p * n; j < n; j++)
+          ci[j] += aip * b[o + j];
+    }
+  }
+}
+
+void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
+                   const double *b, double *c) {
+#ifdef EXPRC_HAVE_CBLAS
+  if (m * n * k >= 4096 && m > 1) {
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a,
+                ta ? (int)m : (int)k, b, tb ? (int)k : (int)n, 0.0, c, (int)n);
+    return;
+  }
+#endif
+  gemm_loops(ta, tb, m, n, k, a, b, c);
+}
+
+/* splitmix64, to spread a seed over the generator's state. */
+static uint64_t splitmix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void exprc_rng_seed(exprc_rng *r, uint64_t seed) {
+  for (int i = 0; i < 4; i++)
+    r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+/* xoshiro256** (Blackman and Vigna). */
+uint64_t exprc_rng_next(exprc_rng *r) {
+  uint64_t *s = r->s;
+  uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return out;
+}
+
+double exprc_rng_uniform(exprc_rng *r) {
+  return (double)(exprc_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* Box-Muller with one draw per call: simple and the same everywhere that
+ * libm's log, sqrt and cos are correctly rounded to the last bit or so. */
+double exprc_rng_normal(exprc_rng *r) {
+  double u = 1.0 - exprc_rng_uniform(r); /* (0, 1]: log is finite */
+  double v = exprc_rng_uniform(r);
+  return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}

@@ -1,0 +1,24 @@
+/* runtime.h: what generated code and the API call at run time: the matrix
+ * product kernel, the seeded random numbers of param initializers. */
+#ifndef EXPRC_RUNTIME_H
+#define EXPRC_RUNTIME_H
+
+#include <stdint.h>
+
+/* c = op(a) @ op(b), row-major; op(a) is m x k (a is k x m when ta), op(b)
+ * is k x n (b is n x k when tb). c must not alias a or b. */
+void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
+                   const double *b, double *c);
+
+/* A small, documented, portable generator (xoshiro256** seeded through
+ * splitmix64) so that initial params are the same on every machine. */
+typedef struct exprc_rng {
+  uint64_t s[4];
+} exprc_rng;
+
+void exprc_rng_seed(exprc_rng *r, uint64_t seed);
+uint64_t exprc_rng_next(exprc_rng *r);
+double exprc_rng_uniform(exprc_rng *r);        /* [0, 1) with 53 bits */
+double exprc_rng_normal(exprc_rng *r);         /* mean 0, std 1 */
+
+#endif
