@@ -240,9 +240,7 @@ static void print_nested(FILE *f, const exprc_tensor *t, int json) {
     for (int d = 0; d < t->rank; d++)
       open += i % stride[d] == 0;
     if (i > 0)
-      fputs(", ", f);
-    if (i > 0 && open && !json && t->rank > 1)
-      fputs("\n    ", f);
+      fputs(open && !json && t->rank > 1 ? ",\n    " : ", ", f);
     for (int k = 0; k < open; k++)
       fputc('[', f);
     (json ? json_number : human_number)(f, t->data[i]);
@@ -428,9 +426,10 @@ static void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
     snprintf(buf, n, "sum axes 0x%llx", (unsigned long long)nd->attr);
     break;
   default: {
-    size_t k = (size_t)snprintf(buf, n, "%c", op[0]);
-    for (const char *s = op + 1; *s && k < n; s++)
-      k += (size_t)snprintf(buf + k, n - k, "%c", *s - 'A' + 'a');
+    size_t k = 0;
+    for (const char *s = op; *s && k + 1 < n; s++)
+      buf[k++] = (char)(*s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s);
+    buf[k] = 0;
   }
   }
 }

@@ -1,0 +1,63 @@
+/* test_pipeline.c: a model goes end to end, text to JIT-compiled gradient. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "testutil.h"
+
+/* The loss (w.x + b - 1)^2 has the hand-derived gradient
+ * dw = 2 (w.x + b - 1) x and db = 2 (w.x + b - 1). */
+START_TEST(linear_least_squares_by_hand) {
+  exprc_model *m = tu_compile("input x[3]\n"
+                              "param w[3] ~ fill(0.5)\n"
+                              "param b\n"
+                              "loss = (sum(w * x) + b - 1)^2\n"
+                              "grad loss wrt w, b\n");
+  double x[3] = {1, 2, 3};
+  tu_set(m, "x", x, 1, (int64_t)3);
+  ck_assert(exprc_gradient(m, "loss") == EXPRC_OK);
+  exprc_tensor dw, db;
+  ck_assert(exprc_find_grad(m, "loss", "w", &dw) == EXPRC_OK);
+  ck_assert(exprc_find_grad(m, "loss", "b", &db) == EXPRC_OK);
+  double r = 0.5 * 6 + 0 - 1; /* residual: 2 */
+  double want_w[3] = {2 * r * 1, 2 * r * 2, 2 * r * 3}, want_b = 2 * r;
+  tu_assert_close(dw.data, want_w, 3, 1e-15, "dw");
+  tu_assert_close(db.data, &want_b, 1, 1e-15, "db");
+  ck_assert_double_eq(tu_scalar(m, "loss"), r * r);
+  exprc_free(m);
+}
+END_TEST
+
+/* The spec's MLP: every gradient agrees with finite differences. */
+START_TEST(mlp_gradients_match_finite_differences) {
+  exprc_model *m = tu_compile(
+      "input x[4]\ninput y[3]\n"
+      "param W1[16, 4] ~ normal(0, 0.5)\nparam b1[16]\n"
+      "param W2[3, 16] ~ uniform(-0.3, 0.3)\nparam b2[3]\n"
+      "const lam = 1e-3\n"
+      "def dense(W, b, v) = W @ v + b\n"
+      "h = tanh(dense(W1, b1, x))\n"
+      "z = dense(W2, b2, h)\n"
+      "p = exp(z) / sum(exp(z))\n"
+      "loss = -sum(y * log(p)) + lam * (sum(W1^2) + sum(W2^2))\n"
+      "output p, loss\n"
+      "grad loss wrt W1, b1, W2, b2\n");
+  double x[4] = {5.1, 3.5, 1.4, 0.2}, y[3] = {1, 0, 0};
+  tu_set(m, "x", x, 1, (int64_t)4);
+  tu_set(m, "y", y, 1, (int64_t)3);
+  tu_gradcheck(m, "loss", 1e-6);
+  exprc_free(m);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("pipeline");
+  TCase *tc = tcase_create("end to end");
+  tcase_add_test(tc, linear_least_squares_by_hand);
+  tcase_add_test(tc, mlp_gradients_match_finite_differences);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,24 @@
+#!/bin/sh
+# setup.sh: install what exprc needs on Debian 12 (only what is missing),
+# then configure and build. Usage: sh tools/setup.sh [BUILD_DIR [MESON_ARGS...]]
+set -e
+cd "$(dirname "$0")/.."
+pkgs="gcc libc6-dev pkg-config meson ninja-build libtcc-dev check libopenblas-dev"
+missing=""
+for p in $pkgs; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing$missing"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -q >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
+fi
+build=${1:-build}
+[ $# -gt 0 ] && shift
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" "$@" >/dev/null
+fi
+ninja -C "$build" >/dev/null
+echo "setup: built $build"
