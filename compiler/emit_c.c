@@ -40,7 +40,7 @@ typedef struct Emitter {
   Home *home;    /* per node, for the current entry */
   uint8_t *need; /* per node, for the current entry */
   uint8_t *slot_used;
-  int used_i, used_o, depth, used_acc;
+  int used_i, used_o, depth, used_acc, used_acc2;
   uint32_t line;
 } Emitter;
 
@@ -347,43 +347,174 @@ static void emit_transpose(Emitter *E, uint32_t x) {
   E->used_o = 1;
 }
 
-/* sum over the axes in the mask: zero the result, then add every input
- * element into the result element it reduces to. */
-static void emit_sum(Emitter *E, uint32_t x) {
+/* ---- reductions ---- */
+
+static int new_temp(Emitter *E, const Shape *s);
+
+/* The flat index of the result element that input position (i0, i1, ...)
+ * reduces to, for a reduction of shape si over mask into shape so. */
+static void reduced_index(const Shape *si, const Shape *so, int64_t mask,
+                          char *buf, size_t n) {
+  size_t len = 0;
+  int k = 0;
+  char st[128];
+  buf[0] = 0;
+  for (int j = 0; j < si->rank; j++) {
+    if (mask & (1 << j))
+      continue;
+    count_expr(so, ++k, st, sizeof st);
+    len += (size_t)snprintf(buf + len, n - len, "%si%d*%s", len ? " + " : "",
+                            j, st);
+  }
+  if (!len)
+    snprintf(buf, n, "0");
+}
+
+/* One pass over every element of node x's input: acc = combine(acc, value,
+ * aux), where combine is an expression over a (the accumulator), b (the
+ * input element) and c (the aux element, at the same result position).
+ * accp/auxp name result-shaped arrays; NULL means the locals acc / acc2 of a
+ * full reduction. */
+static void reduce_pass(Emitter *E, uint32_t x, const char *accp,
+                        const char *auxp, const char *combine) {
   Node nd = *at(E, x);
   const Shape *si = &at(E, nd.in[0])->shape;
-  char n[128], in[320], out[320], oidx[256] = "", st[128];
-  if (nd.shape.rank == 0) { /* a full sum: one accumulator */
+  char oidx[256], ops[3][320], n[128];
+  int full = nd.shape.rank == 0;
+  reduced_index(si, &nd.shape, nd.attr, oidx, sizeof oidx);
+  snprintf(ops[0], sizeof ops[0], accp ? "%s[%s]" : "acc", accp, oidx);
+  snprintf(ops[2], sizeof ops[2], auxp ? "%s[%s]" : "acc2", auxp, oidx);
+  const char *vi = is_scalar_home(E, nd.in[0]) ? "0" : full ? "i" : "o";
+  value(E, nd.in[0], vi, ops[1], sizeof ops[1]);
+  if (full) {
     count_expr(si, 0, n, sizeof n);
-    value(E, nd.in[0], is_scalar_home(E, nd.in[0]) ? "0" : "i", in, sizeof in);
-    target(E, x, "0", out, sizeof out);
-    put(E, &E->body,
-        "  acc = 0.0;\n  for (i = 0; i < %s; i++)\n    acc += %s;\n  %s = acc;\n",
-        n, in, out);
-    E->used_i = E->used_acc = 1;
+    put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = ", n, ops[0]);
+    E->used_i = 1;
+  } else {
+    put_str(E, &E->body, "  o = 0;\n");
+    loops_open(E, si);
+    put(E, &E->body, "%*s%s = ", 4 + 2 * si->rank, "", ops[0]);
+    E->used_o = 1;
+  }
+  substitute(E, &E->body, combine, ops);
+  put_str(E, &E->body, ";\n");
+  if (!full) {
+    put(E, &E->body, "%*so++;\n", 4 + 2 * si->rank, "");
+    loops_close(E, si);
+  }
+}
+
+/* Set a result-shaped array (or the local acc) to a value. */
+static void reduce_init(Emitter *E, uint32_t x, const char *accp,
+                        const char *init) {
+  char n[128];
+  if (!accp) {
+    put(E, &E->body, "  acc = %s;\n", init);
     return;
   }
-  Shape os = {0}; /* output strides follow the kept axes of si */
-  size_t len = 0;
-  for (int j = 0; j < si->rank; j++)
-    if (!(nd.attr & (1 << j)))
-      os.d[os.rank++] = j;
-  for (int k = 0; k < os.rank; k++) {
-    count_expr(&nd.shape, k + 1, st, sizeof st);
-    len += (size_t)snprintf(oidx + len, sizeof oidx - len, "%si%d*%s",
-                            k ? " + " : "", (int)os.d[k], st);
+  count_expr(&at(E, x)->shape, 0, n, sizeof n);
+  put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s[i] = %s;\n", n, accp,
+      init);
+  E->used_i = 1;
+}
+
+/* A shift for exp(x - m) that is m itself unless m is infinite or NaN
+ * (m - m is then not 0), so that all -inf inputs give -inf, not NaN. */
+#define SHIFT(m) "(" m " - " m " == 0.0 ? " m " : 0.0)"
+
+/* logsumexp: max, then the sum of exp(x - max), then max + log(sum). */
+static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
+  char tp[32], out[320];
+  reduce_init(E, x, outp, "(-1.0/0.0)");
+  reduce_pass(E, x, outp, NULL, "(b > a ? b : a)");
+  if (!outp) {
+    target(E, x, "0", out, sizeof out);
+    put_str(E, &E->body, "  acc2 = acc;\n  acc = 0.0;\n");
+    reduce_pass(E, x, NULL, NULL, "a + exp(b - " SHIFT("c") ")");
+    put(E, &E->body, "  %s = " SHIFT("acc2") " + log(acc);\n", out);
+    E->used_acc2 = 1;
+    return;
   }
-  count_expr(&nd.shape, 0, n, sizeof n);
-  target(E, x, "i", out, sizeof out);
-  put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = 0.0;\n", n, out);
-  target(E, x, oidx, out, sizeof out);
-  value(E, nd.in[0], is_scalar_home(E, nd.in[0]) ? "0" : "o", in, sizeof in);
+  char n[128];
+  int t = new_temp(E, &at(E, x)->shape);
+  E->slot_used[t] = 1;
+  snprintf(tp, sizeof tp, "p%d", t);
+  reduce_init(E, x, tp, "0.0");
+  reduce_pass(E, x, tp, outp, "a + exp(b - " SHIFT("c") ")");
+  count_expr(&at(E, x)->shape, 0, n, sizeof n);
+  put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s[i] = " SHIFT("%s[i]")
+      " + log(%s[i]);\n", n, outp, outp, outp, outp, tp);
+}
+
+/* sum, max, min, logsumexp over the axes in the mask. */
+static void emit_reduce(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  char outp[64], out[320];
+  const char *accp = NULL;
+  if (nd.shape.rank > 0) {
+    pointer(E, x, outp, sizeof outp);
+    accp = outp;
+  }
+  E->used_acc |= accp == NULL;
+  if (nd.op == OP_LSE) {
+    emit_lse(E, x, accp);
+    return;
+  }
+  const char *init = nd.op == OP_SUM ? "0.0"
+                     : nd.op == OP_MAX ? "(-1.0/0.0)" : "(1.0/0.0)";
+  const char *combine = nd.op == OP_SUM ? "a + b"
+                        : nd.op == OP_MAX ? "(b > a ? b : a)"
+                                          : "(b < a ? b : a)";
+  reduce_init(E, x, accp, init);
+  reduce_pass(E, x, accp, NULL, combine);
+  if (!accp) {
+    target(E, x, "0", out, sizeof out);
+    put(E, &E->body, "  %s = acc;\n", out);
+  }
+}
+
+/* ---- windows: slicing and its gradient ---- */
+
+/* The flat index into shape s at loop position (i0 + start0, i1 + ...). */
+static void offset_index(const Shape *s, const int64_t *start, char *buf,
+                         size_t n) {
+  size_t len = 0;
+  char st[128];
+  buf[0] = 0;
+  for (int j = 0; j < s->rank; j++) {
+    count_expr(s, j + 1, st, sizeof st);
+    len += (size_t)snprintf(buf + len, n - len, "%s(i%d + %lldL)*%s",
+                            j ? " + " : "", j, (long long)start[j], st);
+  }
+  if (!len)
+    snprintf(buf, n, "0");
+}
+
+/* SLICE reads a window of its input; PAD writes its input into a window of
+ * zeros. Both loop over the smaller shape. */
+static void emit_window(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  const Shape *si = &at(E, nd.in[0])->shape;
+  const Shape *small = nd.op == OP_SLICE ? &nd.shape : si;
+  const Shape *big = nd.op == OP_SLICE ? si : &nd.shape;
+  char idx[320], in[320], out[320], n[128];
+  offset_index(big, nd.start, idx, sizeof idx);
+  if (nd.op == OP_PAD) {
+    count_expr(&nd.shape, 0, n, sizeof n);
+    target(E, x, "i", out, sizeof out);
+    put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = 0.0;\n", n, out);
+    E->used_i = 1;
+  }
+  value(E, nd.in[0], nd.op == OP_SLICE ? idx : "o", in, sizeof in);
+  if (is_scalar_home(E, nd.in[0]))
+    value(E, nd.in[0], "0", in, sizeof in);
+  target(E, x, nd.op == OP_SLICE ? "o" : idx, out, sizeof out);
   put_str(E, &E->body, "  o = 0;\n");
-  loops_open(E, si);
-  put(E, &E->body, "%*s%s += %s;\n%*so++;\n", 4 + 2 * si->rank, "", out, in,
-      4 + 2 * si->rank, "");
-  loops_close(E, si);
-  E->used_i = E->used_o = 1;
+  loops_open(E, small);
+  put(E, &E->body, "%*s%s = %s;\n%*so++;\n", 4 + 2 * small->rank, "", out, in,
+      4 + 2 * small->rank, "");
+  loops_close(E, small);
+  E->used_o = 1;
 }
 
 /* A rank-2 transpose feeding a matrix product is not computed: the product
@@ -433,7 +564,10 @@ static void emit_node(Emitter *E, uint32_t x) {
     emit_transpose(E, x);
     return;
   case SH_REDUCE:
-    emit_sum(E, x);
+    emit_reduce(E, x);
+    return;
+  case SH_WINDOW:
+    emit_window(E, x);
     return;
   case SH_MATMUL:
     emit_matmul(E, x);
@@ -579,6 +713,7 @@ static void declarations(Emitter *E, int nslots) {
   for (int j = 0; j < E->depth; j++)
     put(E, &E->out, "  long i%d;\n", j);
   if (E->used_acc) put_str(E, &E->out, "  double acc;\n");
+  if (E->used_acc2) put_str(E, &E->out, "  double acc2;\n");
 }
 
 static void emit_entry(Emitter *E, int k) {
@@ -586,7 +721,7 @@ static void emit_entry(Emitter *E, int k) {
   uint8_t *fill = ctx_realloc(E->c, NULL, E->g->n + 1);
   memset(fill, 0, E->g->n + 1);
   E->body.n = 0;
-  E->used_i = E->used_o = E->used_acc = E->depth = 0;
+  E->used_i = E->used_o = E->used_acc = E->used_acc2 = E->depth = 0;
   E->line = 0;
   mark_needed(E, e);
   assign_homes(E, e, fill);

@@ -28,6 +28,15 @@ static uint32_t reshaped(Graph *g, uint32_t a, int rank, int64_t d0,
   return graph_shaped(g, OP_RESHAPE, a, &s);
 }
 
+/* max and min: the gradient goes to the elements equal to the result, split
+ * evenly between ties. */
+static uint32_t extreme_rule(Graph *g, const Node *n, uint32_t y, uint32_t G) {
+  Shape s = shape_of(g, n->in[0]);
+  uint32_t hit = op2(g, OP_EQ, n->in[0], graph_spread(g, y, &s, n->attr));
+  uint32_t ties = graph_sum(g, hit, (unsigned)n->attr);
+  return op2(g, OP_MUL, graph_spread(g, op2(g, OP_DIV, G, ties), &s, n->attr), hit);
+}
+
 /* d(a @ b) for the four forms of '@'. */
 static uint32_t matmul_rule(Graph *g, const Node *n, int k, uint32_t G) {
   uint32_t a = n->in[0], b = n->in[1];
@@ -132,12 +141,25 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   }
   case OP_TRANSPOSE:
     return op1(g, OP_TRANSPOSE, G);
+  case OP_SLICE: {
+    Shape s = shape_of(g, a);
+    return graph_window(g, OP_PAD, G, n.start, &s);
+  }
+  case OP_PAD: {
+    Shape s = shape_of(g, a);
+    return graph_window(g, OP_SLICE, G, n.start, &s);
+  }
   case OP_SUM: { /* spread G back over the summed axes */
-    Shape s = shape_of(g, a), keep = s;
-    for (int i = 0; i < s.rank; i++)
-      if (n.attr & (1 << i))
-        keep.d[i] = 1;
-    return graph_shaped(g, OP_BCAST, graph_shaped(g, OP_RESHAPE, G, &keep), &s);
+    Shape s = shape_of(g, a);
+    return graph_spread(g, G, &s, n.attr);
+  }
+  case OP_MAX:
+  case OP_MIN:
+    return extreme_rule(g, &n, y, G);
+  case OP_LSE: { /* softmax along the reduced axes */
+    Shape s = shape_of(g, a);
+    return op2(g, OP_MUL, graph_spread(g, G, &s, n.attr),
+               op1(g, OP_EXP, op2(g, OP_SUB, a, graph_spread(g, y, &s, n.attr))));
   }
   case OP_MATMUL:
     return matmul_rule(g, &n, k, G);

@@ -41,6 +41,7 @@ static uint64_t node_hash(const Graph *g, const Node *n) {
     return hash_bytes(g->cdata + n->attr,
                       (size_t)numel(&n->shape) * sizeof(double), h);
   h = hash_bytes(&n->attr, sizeof n->attr, h);
+  h = hash_bytes(n->start, sizeof n->start, h);
   return hash_bytes(&n->val, sizeof n->val, h);
 }
 
@@ -53,7 +54,8 @@ static int node_eq(const Graph *g, const Node *a, const Node *b) {
     return is_tensor_const(a) && is_tensor_const(b) &&
            memcmp(g->cdata + a->attr, g->cdata + b->attr,
                   (size_t)numel(&a->shape) * sizeof(double)) == 0;
-  return a->attr == b->attr && memcmp(&a->val, &b->val, sizeof a->val) == 0;
+  return a->attr == b->attr && memcmp(&a->val, &b->val, sizeof a->val) == 0 &&
+         memcmp(a->start, b->start, sizeof a->start) == 0;
 }
 
 static void rehash(Graph *g) {
@@ -186,10 +188,27 @@ uint32_t graph_shaped(Graph *g, Op op, uint32_t a, const Shape *s) {
   return graph_node(g, &p);
 }
 
-uint32_t graph_sum(Graph *g, uint32_t a, unsigned mask) {
-  Node p = proto(OP_SUM);
+uint32_t graph_reduce(Graph *g, Op op, uint32_t a, unsigned mask) {
+  Node p = proto(op);
   p.in[0] = a;
   p.attr = mask;
+  return graph_node(g, &p);
+}
+
+uint32_t graph_sum(Graph *g, uint32_t a, unsigned mask) {
+  return graph_reduce(g, OP_SUM, a, mask);
+}
+
+uint32_t graph_window(Graph *g, Op op, uint32_t a, const int64_t *start,
+                      const Shape *s) {
+  Node p = proto(op);
+  p.in[0] = a;
+  p.shape = *s;
+  for (int i = 0; i < MAX_RANK; i++) {
+    p.start[i] = i < s->rank ? start[i] : 0;
+    if (i >= s->rank)
+      p.shape.d[i] = 0;
+  }
   return graph_node(g, &p);
 }
 
@@ -206,6 +225,14 @@ uint32_t graph_sum_to(Graph *g, uint32_t a, const Shape *s) {
   if (!shape_eq(&g->node[r].shape, s))
     r = graph_shaped(g, OP_RESHAPE, r, s);
   return r;
+}
+
+uint32_t graph_spread(Graph *g, uint32_t v, const Shape *s, int64_t mask) {
+  Shape keep = *s;
+  for (int i = 0; i < s->rank; i++)
+    if (mask & (1 << i))
+      keep.d[i] = 1;
+  return graph_shaped(g, OP_BCAST, graph_shaped(g, OP_RESHAPE, v, &keep), s);
 }
 
 int graph_is_const(Graph *g, uint32_t i, double *v) {

@@ -15,6 +15,7 @@ typedef struct Node {
   int64_t attr;     /* SUM: axis mask; INPUT/PARAM: variable; DIMVAL: dim;
                        CONST: -1 for a splat of `val`, else offset in cdata */
   double val;       /* CONST splat value */
+  int64_t start[MAX_RANK]; /* SLICE, PAD: offset of the window per axis */
   Shape shape;      /* result shape (inferred, or the target of SH_TARGET) */
   Pos pos;          /* source place, for errors and #line (not hashed) */
 } Node;
@@ -54,6 +55,14 @@ uint32_t graph_op2(Graph *g, Op op, uint32_t a, uint32_t b);
 uint32_t graph_op3(Graph *g, Op op, uint32_t a, uint32_t b, uint32_t c);
 uint32_t graph_shaped(Graph *g, Op op, uint32_t a, const Shape *s);
 uint32_t graph_sum(Graph *g, uint32_t a, unsigned mask);
+uint32_t graph_reduce(Graph *g, Op op, uint32_t a, unsigned mask);
+/* SLICE: the window of a at `start` with shape s (same rank); PAD: a placed
+ * at `start` in zeros of shape s. */
+uint32_t graph_window(Graph *g, Op op, uint32_t a, const int64_t *start,
+                      const Shape *s);
+/* v, the result of reducing shape s over the axes in mask, spread back over
+ * those axes (the same value all along them). */
+uint32_t graph_spread(Graph *g, uint32_t v, const Shape *s, int64_t mask);
 /* Sum the broadcast axes of a away so that it has shape s. */
 uint32_t graph_sum_to(Graph *g, uint32_t a, const Shape *s);
 

@@ -9,7 +9,10 @@
  * constructor reports at g->pos, which this stage sets before each node.
  *
  * Lowering always folds constants (a fold-only rewrite hook), so that sizes,
- * axes and initializer arguments can be any constant expression.
+ * axes and initializer arguments can be any constant expression. Unless
+ * simplification is off, it applies all the simplifier's rules as it builds,
+ * so that gradients are taken of the stable forms (log_softmax, not the log
+ * of a softmax that may underflow to 0).
  */
 #include "lower.h"
 
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "grad.h"
+#include "simplify.h"
 #include "shape.h"
 
 typedef enum { B_DIM, B_VAR, B_NODE, B_DEF } BindKind;
@@ -88,8 +92,9 @@ static int edit_distance(const char *a, const char *b) {
   return row[lb];
 }
 
-static const char *const extra_builtins[] = {"sum", "mean", "grad", "dot",
-                                             "reshape", NULL};
+static const char *const extra_builtins[] = {
+    "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
+    "grad", "dot", "reshape", NULL};
 
 static const char *closest(Lower *L, const char *name, Scope *s) {
   const char *best = NULL;
@@ -295,8 +300,8 @@ static uint32_t count_node(Lower *L, const Shape *s, unsigned mask) {
   return n == NONE ? kc : graph_op2(L->g, OP_MUL, n, kc);
 }
 
-/* sum(x), sum(x, axis), mean(x), mean(x, axis) */
-static uint32_t reduction(Lower *L, Ast *a, Scope *s, int mean) {
+/* sum, mean, max, min, logsumexp: f(x) over all axes, f(x, axis) over one */
+static uint32_t reduction(Lower *L, Ast *a, Scope *s, Op op, int mean) {
   arity(L, a, 1, 2);
   uint32_t x = expr(L, a->kid[0], s);
   Shape xs = graph_at(L->g, x)->shape;
@@ -304,10 +309,26 @@ static uint32_t reduction(Lower *L, Ast *a, Scope *s, int mean) {
   if (a->nkid == 2)
     mask = 1u << axis_arg(L, a->kid[1], xs.rank);
   L->g->pos = a->pos;
-  uint32_t r = graph_sum(L->g, x, mask);
+  uint32_t r = graph_reduce(L->g, op, x, mask);
   if (mean)
     r = graph_op2(L->g, OP_DIV, r, count_node(L, &xs, mask));
   return r;
+}
+
+/* softmax(x), log_softmax(x): along the last axis, or the one given. Both
+ * are built on logsumexp, so neither overflows:
+ * log_softmax(x) = x - logsumexp(x), softmax(x) = exp(log_softmax(x)). */
+static uint32_t normaliser(Lower *L, Ast *a, Scope *s, int log) {
+  arity(L, a, 1, 2);
+  uint32_t x = expr(L, a->kid[0], s);
+  Shape xs = graph_at(L->g, x)->shape;
+  unsigned mask = xs.rank ? 1u << (xs.rank - 1) : 0;
+  if (a->nkid == 2)
+    mask = 1u << axis_arg(L, a->kid[1], xs.rank);
+  L->g->pos = a->pos;
+  uint32_t lse = graph_reduce(L->g, OP_LSE, x, mask);
+  uint32_t r = graph_op2(L->g, OP_SUB, x, graph_spread(L->g, lse, &xs, mask));
+  return log ? r : graph_op1(L->g, OP_EXP, r);
 }
 
 /* reshape(x, [a, b, ...]); one size may be -1, inferred */
@@ -409,8 +430,14 @@ static uint32_t call(Lower *L, Ast *a, Scope *s) {
   Binding *b = lookup(L, a->name);
   if (b && b->kind == B_DEF)
     return inline_def(L, a, s, b);
-  if (strcmp(a->name, "sum") == 0 || strcmp(a->name, "mean") == 0)
-    return reduction(L, a, s, a->name[0] == 'm');
+  static const struct { const char *name; Op op; int mean; } reducers[] = {
+      {"sum", OP_SUM, 0}, {"mean", OP_SUM, 1}, {"max", OP_MAX, 0},
+      {"min", OP_MIN, 0}, {"logsumexp", OP_LSE, 0}};
+  for (size_t i = 0; i < sizeof reducers / sizeof reducers[0]; i++)
+    if (strcmp(a->name, reducers[i].name) == 0)
+      return reduction(L, a, s, reducers[i].op, reducers[i].mean);
+  if (strcmp(a->name, "softmax") == 0 || strcmp(a->name, "log_softmax") == 0)
+    return normaliser(L, a, s, a->name[0] == 'l');
   if (strcmp(a->name, "reshape") == 0)
     return reshape(L, a, s);
   if (strcmp(a->name, "grad") == 0)
@@ -428,6 +455,61 @@ static uint32_t call(Lower *L, Ast *a, Scope *s) {
     ctx_error(L->c, a->pos, EXPRC_ERR_NAME,
               "'%.64s' is not a function", a->name);
   unknown(L, a->pos, "function", a->name, s);
+}
+
+/* One index item on an axis of size d: an integer (the axis is dropped) or
+ * a slice lo:hi with NumPy's defaults, negative values and clipping. */
+static void index_item(Lower *L, Ast *it, int64_t d, int64_t *start,
+                       int64_t *size, int *drop) {
+  if (it->kind != A_SLICE) {
+    if (DIM_IS_SYM(d))
+      ctx_error(L->c, it->pos, EXPRC_ERR_SHAPE,
+                "a dim-sized axis can only be taken whole (':')");
+    int64_t i = const_int(L, it, "an index", -d, d - 1);
+    *start = i < 0 ? i + d : i, *size = 1, *drop = 1;
+    return;
+  }
+  *drop = 0;
+  if (DIM_IS_SYM(d)) {
+    if (it->kid[0] || it->kid[1])
+      ctx_error(L->c, it->pos, EXPRC_ERR_SHAPE,
+                "a dim-sized axis can only be taken whole (':')");
+    *start = 0, *size = d;
+    return;
+  }
+  int64_t b[2] = {0, d};
+  for (int k = 0; k < 2; k++) {
+    if (!it->kid[k])
+      continue;
+    b[k] = const_int(L, it->kid[k], "a slice bound", INT32_MIN, INT32_MAX);
+    b[k] = b[k] < 0 ? b[k] + d : b[k];
+    b[k] = b[k] < 0 ? 0 : b[k] > d ? d : b[k];
+  }
+  if (b[1] <= b[0])
+    ctx_error(L->c, it->pos, EXPRC_ERR_SHAPE, "empty slice (%lld:%lld)",
+              (long long)b[0], (long long)b[1]);
+  *start = b[0], *size = b[1] - b[0];
+}
+
+/* x[i, lo:hi, :]: a window of x (SLICE), then a reshape that drops the axes
+ * indexed by integers. Axes not mentioned are taken whole. */
+static uint32_t index_expr(Lower *L, Ast *a, Scope *s) {
+  uint32_t x = expr(L, a->kid[0], s);
+  Shape xs = graph_at(L->g, x)->shape, win = xs, out = {0};
+  int64_t start[MAX_RANK] = {0};
+  if (a->nkid - 1 > xs.rank)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE,
+              "%d indices for a tensor of rank %d", a->nkid - 1, xs.rank);
+  for (int j = 0; j < xs.rank; j++) {
+    int drop = 0;
+    if (j + 1 < a->nkid)
+      index_item(L, a->kid[j + 1], xs.d[j], &start[j], &win.d[j], &drop);
+    if (!drop)
+      out.d[out.rank++] = win.d[j];
+  }
+  L->g->pos = a->pos;
+  uint32_t r = graph_window(L->g, OP_SLICE, x, start, &win);
+  return graph_shaped(L->g, OP_RESHAPE, r, &out);
 }
 
 static uint32_t expr(Lower *L, Ast *a, Scope *s) {
@@ -453,10 +535,12 @@ static uint32_t expr(Lower *L, Ast *a, Scope *s) {
   case A_CALL:
     return call(L, a, s);
   case A_INDEX:
+    return index_expr(L, a, s);
   case A_SLICE:
     break;
   }
-  ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "indexing is not supported yet");
+  ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "a slice (':') is only allowed "
+            "inside an index");
 }
 
 /* ---- statements ---- */
@@ -665,11 +749,11 @@ static void statement(Lower *L, Stmt *st) {
   }
 }
 
-Module *lower_program(Ctx *c, Program *p) {
+Module *lower_program(Ctx *c, Program *p, int simplify) {
   Lower L = {.c = c};
   L.m = ctx_alloc(c, sizeof *L.m);
   L.g = L.m->g = graph_new(c);
-  L.g->rewrite = fold;
+  L.g->rewrite = simplify ? simplify_rule : fold;
   new_entry(&L, 0, NULL, (Pos){0, 0, 0});
   for (uint32_t i = 0; i < p->n; i++)
     statement(&L, &p->stmt[i]);

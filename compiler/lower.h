@@ -59,6 +59,6 @@ typedef struct Module {
   int nslot;        /* vars then results */
 } Module;
 
-Module *lower_program(Ctx *c, Program *p);
+Module *lower_program(Ctx *c, Program *p, int simplify);
 
 #endif

@@ -120,9 +120,10 @@ static void simplify_module(Module *mod) {
 
 Module *model_front(Ctx *c, const exprc_options *o) {
   Program *prog = parse_program(c);     /* text -> AST */
-  Module *mod = lower_program(c, prog); /* AST -> graph */
+  int simp = !o || !o->no_simplify;
+  Module *mod = lower_program(c, prog, simp); /* AST -> graph */
   backprop(mod);                        /* graph + gradients */
-  if (!o || !o->no_simplify)
+  if (simp)
     simplify_module(mod);               /* simplified graph */
   return mod;
 }

@@ -131,6 +131,29 @@ static Shape matmul(Graph *g, const Node *p) {
   return r;
 }
 
+/* The window [start, start + small) must lie inside big on every axis; a
+ * symbolic axis can only be taken whole. */
+static Shape window(Graph *g, const Node *p) {
+  const Shape *a = in_shape(g, p, 0);
+  const Shape *small = p->op == OP_SLICE ? &p->shape : a;
+  const Shape *big = p->op == OP_SLICE ? a : &p->shape;
+  int ok = a->rank == p->shape.rank;
+  for (int i = 0; ok && i < a->rank; i++) {
+    if (DIM_IS_SYM(small->d[i]) || DIM_IS_SYM(big->d[i]))
+      ok = small->d[i] == big->d[i] && p->start[i] == 0;
+    else
+      ok = p->start[i] >= 0 && p->start[i] + small->d[i] <= big->d[i];
+  }
+  if (!ok) {
+    char sa[96], sb[96];
+    ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE,
+              "index out of range: a window %s does not fit in %s",
+              shape_str(small, g->c->dimnames, sa, sizeof sa),
+              shape_str(big, g->c->dimnames, sb, sizeof sb));
+  }
+  return p->shape;
+}
+
 static void check_size(Graph *g, const Shape *s) {
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++) {
@@ -168,6 +191,9 @@ Shape shape_infer(Graph *g, const Node *p) {
     break;
   case SH_MATMUL:
     r = matmul(g, p);
+    break;
+  case SH_WINDOW:
+    r = window(g, p);
     break;
   }
   for (int i = r.rank; i < MAX_RANK; i++)

@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+#include "shape.h"
+
 static int is_const(Graph *g, uint32_t i, double v) {
   double x;
   return graph_is_const(g, i, &x) && x == v;
@@ -69,21 +71,48 @@ static uint32_t arith(Graph *g, const Node *p) {
   return NONE;
 }
 
-/* Forms that overflow or lose precision, rewritten to stable ones. */
+/* log of something whose log is known more precisely. */
+static uint32_t stable_log(Graph *g, const Node *p, Node *a) {
+  Shape s = p->shape;
+  if (a->op == OP_EXP) /* log(exp(y)): log(softmax(z)) is log_softmax(z) */
+    return a->in[0];
+  if (a->op == OP_SUM && at(g, a->in[0])->op == OP_EXP) /* logsumexp */
+    return graph_reduce(g, OP_LSE, at(g, a->in[0])->in[0], (unsigned)a->attr);
+  if (a->op == OP_DIV && at(g, a->in[0])->op == OP_EXP) /* log(exp(z) / b) */
+    return as_shape(g, graph_op2(g, OP_SUB, at(g, a->in[0])->in[0],
+                                 graph_op1(g, OP_LOG, a->in[1])), &s);
+  if (a->op == OP_BCAST || a->op == OP_RESHAPE) /* fewer logs */
+    return graph_shaped(g, (Op)a->op, graph_op1(g, OP_LOG, a->in[0]), &s);
+  if (a->op == OP_SIGMOID) /* log(sigmoid(x)) = -softplus(-x) */
+    return graph_op1(
+        g, OP_NEG, graph_op1(g, OP_SOFTPLUS, graph_op1(g, OP_NEG, a->in[0])));
+  for (int k = 0; k < 2 && a->op == OP_ADD; k++) /* log(1 + x) */
+    if (is_const(g, a->in[k], 1) && shape_eq(&at(g, a->in[1 - k])->shape, &s))
+      return graph_op1(g, OP_LOG1P, a->in[1 - k]);
+  return NONE;
+}
+
+/* Forms that overflow or lose precision, rewritten to stable ones. These
+ * run while the model is built, before back-propagation, so gradients are
+ * taken of the stable forms. */
 static uint32_t stable(Graph *g, const Node *p) {
   Node *a = at(g, p->in[0]);
-  if (p->op == OP_LOG && a->op == OP_ADD && is_const(g, a->in[0], 1) &&
-      shape_eq(&at(g, a->in[1])->shape, &p->shape))
-    return graph_op1(g, OP_LOG1P, a->in[1]); /* log(1 + x) */
-  if (p->op == OP_LOG && a->op == OP_ADD && is_const(g, a->in[1], 1) &&
-      shape_eq(&at(g, a->in[0])->shape, &p->shape))
-    return graph_op1(g, OP_LOG1P, a->in[0]); /* log(x + 1) */
+  if (p->op == OP_LOG)
+    return stable_log(g, p, a);
+  if (p->op == OP_LOG1P && a->op == OP_EXP) /* log(1 + exp(x)) */
+    return graph_op1(g, OP_SOFTPLUS, a->in[0]);
   if (p->op == OP_SUB && a->op == OP_EXP && is_const(g, p->in[1], 1) &&
       shape_eq(&a->shape, &p->shape))
     return graph_op1(g, OP_EXPM1, a->in[0]); /* exp(x) - 1 */
-  if (p->op == OP_LOG && a->op == OP_SIGMOID) /* log(sigmoid(x)) */
-    return graph_op1(
-        g, OP_NEG, graph_op1(g, OP_SOFTPLUS, graph_op1(g, OP_NEG, a->in[0])));
+  if (p->op == OP_DIV && is_const(g, p->in[0], 1)) { /* 1 / (1 + exp(-x)) */
+    Node *d = at(g, p->in[1]);
+    for (int k = 0; k < 2 && d->op == OP_ADD; k++) {
+      Node *e = at(g, d->in[1 - k]);
+      if (is_const(g, d->in[k], 1) && e->op == OP_EXP &&
+          at(g, e->in[0])->op == OP_NEG && shape_eq(&e->shape, &p->shape))
+        return graph_op1(g, OP_SIGMOID, at(g, e->in[0])->in[0]);
+    }
+  }
   return NONE;
 }
 
@@ -92,10 +121,15 @@ static uint32_t movement(Graph *g, const Node *p) {
   uint32_t x = p->in[0];
   Node *a = at(g, x);
   double v;
+  Shape t;
   switch (p->op) {
   case OP_BCAST:
   case OP_RESHAPE:
     if (shape_eq(&a->shape, &p->shape)) return x;
+    if (p->op == OP_BCAST && a->op == OP_RESHAPE &&
+        shape_broadcast(&at(g, a->in[0])->shape, &p->shape, &t) &&
+        shape_eq(&t, &p->shape)) /* a reshape that only added 1s */
+      return graph_shaped(g, OP_BCAST, a->in[0], &p->shape);
     if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
     if (p->op == OP_RESHAPE && a->op == OP_RESHAPE)
       return graph_shaped(g, OP_RESHAPE, a->in[0], &p->shape);
@@ -106,12 +140,45 @@ static uint32_t movement(Graph *g, const Node *p) {
     if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
     break;
   case OP_SUM:
+  case OP_MAX:
+  case OP_MIN:
+  case OP_LSE:
     if (p->attr == 0) return x;
+    break;
+  case OP_SLICE:
+    if (shape_eq(&a->shape, &p->shape)) return x; /* the whole tensor */
+    if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
     break;
   default:
     break;
   }
   return NONE;
+}
+
+/* An elementwise op broadcasts its operands anyway: an explicit broadcast,
+ * or a constant stored at a larger shape than needed, is replaced by the
+ * smaller operand when the result's shape stays the same. */
+static uint32_t implicit_broadcast(Graph *g, const Node *p) {
+  Node q = *p;
+  int changed = 0;
+  double v;
+  for (int k = 0; k < p->nin; k++) {
+    Node *a = at(g, p->in[k]);
+    uint32_t smaller = a->op == OP_BCAST ? a->in[0] : NONE;
+    if (graph_is_const(g, p->in[k], &v) && a->shape.rank > 0)
+      smaller = graph_scalar(g, v);
+    if (smaller == NONE)
+      continue;
+    Shape r = at(g, smaller)->shape, t;
+    for (int j = 0; j < p->nin; j++)
+      if (j != k && shape_broadcast(&r, &at(g, q.in[j])->shape, &t))
+        r = t;
+    if (shape_eq(&r, &p->shape)) {
+      q.in[k] = smaller;
+      changed = 1;
+    }
+  }
+  return changed ? graph_node(g, &q) : NONE;
 }
 
 uint32_t simplify_rule(Graph *g, const Node *p) {
@@ -124,6 +191,8 @@ uint32_t simplify_rule(Graph *g, const Node *p) {
     r = stable(g, p);
   if (r == NONE && p->nin > 0)
     r = movement(g, p);
+  if (r == NONE && (op_info[p->op].flags & F_EW) && p->op != OP_BCAST)
+    r = implicit_broadcast(g, p);
   return r;
 }
 
