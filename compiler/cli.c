@@ -20,7 +20,7 @@ typedef struct SetArg {
 } SetArg;
 
 typedef struct Args {
-  const char *cmd, *file, *out;
+  const char *cmd, *file, *out, *save_params;
   int dot, no_simplify, json;
   uint64_t seed;
   SetArg *set;
@@ -32,8 +32,10 @@ static void usage(FILE *f) {
         "       exprc graph FILE [--dot] [--no-simplify]\n"
         "       exprc emit FILE [-o OUT.c]\n"
         "       exprc run FILE [--set NAME=VALUE]... [--seed N] [--json]\n"
+        "                      [--save-params DIR]\n"
         "       exprc gradcheck FILE [--set NAME=VALUE]... [--seed N]\n"
-        "VALUE is a number or a nested list such as [[1,2],[3,4]].\n",
+        "VALUE is a number, a nested list such as [[1,2],[3,4]], or\n"
+        "@FILE.npy or @FILE.csv.\n",
         f);
 }
 
@@ -74,8 +76,10 @@ static int parse_args(int argc, char **argv, Args *a) {
     else if (strcmp(s, "--no-simplify") == 0) a->no_simplify = 1;
     else if (strcmp(s, "--json") == 0) a->json = 1;
     else if ((strcmp(s, "-o") == 0 || strcmp(s, "--seed") == 0 ||
-              strcmp(s, "--set") == 0) && i + 1 >= argc)
+              strcmp(s, "--set") == 0 || strcmp(s, "--save-params") == 0) &&
+             i + 1 >= argc)
       return usage_error("%s needs a value", s);
+    else if (strcmp(s, "--save-params") == 0) a->save_params = argv[++i];
     else if (strcmp(s, "-o") == 0) a->out = argv[++i];
     else if (strcmp(s, "--seed") == 0) {
       if (!parse_seed(argv[++i], &a->seed))
@@ -189,6 +193,12 @@ static int apply_sets(exprc_model *m, const Args *a) {
         t.kind == EXPRC_OUTPUT) {
       fprintf(stderr, "exprc: --set: the model has no input or param named '%s'\n",
               a->set[i].name);
+      return 2;
+    }
+    if (a->set[i].text[0] == '@') { /* a .npy or .csv file */
+      if (exprc_set_file(m, a->set[i].name, a->set[i].text + 1) == EXPRC_OK)
+        continue;
+      fprintf(stderr, "exprc: --set %s: %s\n", a->set[i].name, exprc_errmsg(m));
       return 2;
     }
     if (!parse_value(a->set[i].text, &v, &err)) {
@@ -577,6 +587,11 @@ static int cmd_run(const Args *a) {
     return rc;
   if ((rc = apply_sets(m, a)) == 0 && (rc = run_all(m)) == 0)
     (a->json ? print_json : print_human)(m);
+  if (rc == 0 && a->save_params &&
+      exprc_save_params(m, a->save_params) != EXPRC_OK) {
+    fprintf(stderr, "exprc: --save-params: %s\n", exprc_errmsg(m));
+    rc = 2;
+  }
   exprc_free(m);
   return rc;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io.h"
 #include "runtime.h"
 #include "emit_c.h"
 #include "grad.h"
@@ -634,6 +635,48 @@ exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
   memcpy(s->data, data, (size_t)s->size * sizeof *data);
   s->set = 1;
   return EXPRC_OK;
+}
+
+exprc_status exprc_set_file(exprc_model *m, const char *name,
+                            const char *path) {
+  exprc_status st = usable(m, name && path ? name : NULL, "exprc_set_file");
+  if (st != EXPRC_OK)
+    return st;
+  int i = find_slot(m, name);
+  if (i < 0 || i >= m->nvar)
+    return fail(m, EXPRC_ERR_NAME, "no input or param named '%.64s'", name);
+  exprc_rt_array a;
+  char err[512];
+  if (exprc_rt_read_array(path, &a, err, sizeof err) != 0)
+    return fail(m, EXPRC_ERR_IO, "%s", err);
+  int want = m->slot[i].shape.rank;
+  if (want != a.rank && (want == 0 || want == 1) && a.rank == 2 &&
+      (a.shape[0] == 1 || a.shape[1] == 1) && (want == 1 || a.size == 1)) {
+    a.rank = want; /* one row or one column as a vector, 1x1 as a scalar */
+    a.shape[0] = a.size;
+  }
+  st = exprc_set(m, name, a.data, a.rank, a.shape);
+  free(a.data);
+  return st;
+}
+
+exprc_status exprc_save_params(exprc_model *m, const char *dir) {
+  exprc_status st = usable(m, dir, "exprc_save_params");
+  for (int i = 0; st == EXPRC_OK && i < m->nvar; i++) {
+    Slot *s = &m->slot[i];
+    if (s->kind != EXPRC_PARAM)
+      continue;
+    size_t n = strlen(dir) + strlen(s->name) + 8;
+    char *path = malloc(n), err[512];
+    if (!path)
+      return fail(m, EXPRC_ERR_NOMEM, "out of memory");
+    snprintf(path, n, "%s/%s.npy", dir, s->name);
+    if (exprc_rt_write_npy(path, s->data, s->shape.rank, s->shape.d, err,
+                           sizeof err) != 0)
+      st = fail(m, EXPRC_ERR_IO, "%s", err);
+    free(path);
+  }
+  return st;
 }
 
 exprc_status exprc_init_params(exprc_model *m, uint64_t seed) {

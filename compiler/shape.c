@@ -196,8 +196,12 @@ Shape shape_infer(Graph *g, const Node *p) {
     r = window(g, p);
     break;
   }
-  for (int i = r.rank; i < MAX_RANK; i++)
-    r.d[i] = 0; /* so that shapes hash and compare as bytes */
-  check_size(g, &r);
-  return r;
+  /* Shapes hash and compare as bytes (graph.c): clear unused dims and the
+   * padding after `rank`, which a copy of an uninitialised Shape carries. */
+  Shape out;
+  memset(&out, 0, sizeof out);
+  out.rank = r.rank;
+  memcpy(out.d, r.d, (size_t)r.rank * sizeof r.d[0]);
+  check_size(g, &out);
+  return out;
 }

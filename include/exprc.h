@@ -125,6 +125,15 @@ exprc_status exprc_bind_dim(exprc_model *m, const char *dim, int64_t n);
 exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
                        int rank, const int64_t *shape);
 
+/* Read an input or param from a file: NumPy .npy (little-endian float64 or
+ * float32, C order) or CSV (numbers, an optional header row; a table is
+ * [rows, columns], and a single row or column also fits a vector). */
+exprc_status exprc_set_file(exprc_model *m, const char *name,
+                            const char *path);
+
+/* Write every param to DIR/NAME.npy as float64; the directory must exist. */
+exprc_status exprc_save_params(exprc_model *m, const char *dir);
+
 /* Re-initialise every param from its initializer with this seed. */
 exprc_status exprc_init_params(exprc_model *m, uint64_t seed);
 
