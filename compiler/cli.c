@@ -13,6 +13,7 @@
 
 #include "runtime.h"
 #include "model.h"
+#include "emit_c.h"
 
 typedef struct SetArg {
   const char *name;
@@ -21,6 +22,7 @@ typedef struct SetArg {
 
 typedef struct Args {
   const char *cmd, *file, *out, *save_params;
+  const char *header; /* emit --header OUT.h */
   int dot, no_simplify, json;
   uint64_t seed;
   SetArg *set;
@@ -30,7 +32,7 @@ typedef struct Args {
 static void usage(FILE *f) {
   fputs("usage: exprc check FILE\n"
         "       exprc graph FILE [--dot] [--no-simplify]\n"
-        "       exprc emit FILE [-o OUT.c]\n"
+        "       exprc emit FILE [-o OUT.c] [--header OUT.h]\n"
         "       exprc run FILE [--set NAME=VALUE]... [--seed N] [--json]\n"
         "                      [--save-params DIR]\n"
         "       exprc gradcheck FILE [--set NAME=VALUE]... [--seed N]\n"
@@ -75,6 +77,11 @@ static int parse_args(int argc, char **argv, Args *a) {
     if (strcmp(s, "--dot") == 0) a->dot = 1;
     else if (strcmp(s, "--no-simplify") == 0) a->no_simplify = 1;
     else if (strcmp(s, "--json") == 0) a->json = 1;
+    else if (strcmp(s, "--header") == 0) {
+      if (i + 1 >= argc)
+        return usage_error("--header needs a value");
+      a->header = argv[++i];
+    }
     else if ((strcmp(s, "-o") == 0 || strcmp(s, "--seed") == 0 ||
               strcmp(s, "--set") == 0 || strcmp(s, "--save-params") == 0) &&
              i + 1 >= argc)
@@ -555,8 +562,30 @@ static int write_atomically(const char *path, const char *text) {
   return ok;
 }
 
+/* emit --header: the C and its header from one run of the emitter, with the
+ * plan the API's compile makes, so that they describe each other and the C
+ * is the same text as without --header. */
+static int emit_with_header(Module *mod, const Args *a) {
+  exprc_options o;
+  options_from(a, &o);
+  Plan plan = {.reuse = !o.no_reuse};
+  Ctx *c = mod->g->c;
+  char *src = emit_c(c, mod, &plan);
+  const char *base = strrchr(a->header, '/');
+  char *hdr = emit_header(c, mod, &plan, base ? base + 1 : a->header);
+  if (!write_atomically(a->header, hdr)) /* first: a failure writes nothing */
+    return 2;
+  if (!a->out)
+    fputs(src, stdout);
+  else if (!write_atomically(a->out, src))
+    return 2;
+  return 0;
+}
+
 static int cmd_emit(const Args *a) {
   int rc = 0;
+  if (a->header)
+    return with_front(a, emit_with_header);
   exprc_model *m = compile(a, &rc);
   if (!m)
     return rc;

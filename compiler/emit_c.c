@@ -23,13 +23,6 @@ typedef struct Buf {
   uint32_t n, cap;
 } Buf;
 
-typedef enum { H_NONE, H_INLINE, H_LOCAL, H_SLOT, H_STATIC } HomeKind;
-
-typedef struct Home {
-  HomeKind kind;
-  int slot;
-} Home;
-
 typedef struct Emitter {
   Ctx *c;
   Module *m;
@@ -37,19 +30,20 @@ typedef struct Emitter {
   Plan *plan;
   Buf out;       /* the translation unit */
   Buf body;      /* the entry function being written */
-  Home *home;    /* per node, for the current entry */
-  uint8_t *need; /* per node, for the current entry */
-  uint8_t *slot_used;
+  EntryPlan ep;  /* where the current entry's values live */
+  Home *home;    /* ep.home */
   int used_i, used_o, depth, used_acc, used_acc2;
   uint32_t line;
 } Emitter;
 
 static void PRINTF(3, 4) put(Emitter *E, Buf *b, const char *fmt, ...) {
   va_list ap;
+  if (!b->s) /* never a NULL destination: gcc -O3 rejects one (-Werror) */
+    vec_reserve(E->c, &b->s, &b->cap, 256, 1);
   for (;;) {
     uint32_t room = b->cap - b->n;
     va_start(ap, fmt);
-    int k = vsnprintf(b->s ? b->s + b->n : NULL, room, fmt, ap);
+    int k = vsnprintf(b->s + b->n, room, fmt, ap);
     va_end(ap);
     if ((uint32_t)k < room) {
       b->n += (uint32_t)k;
@@ -118,10 +112,13 @@ static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
       number(nd->val, buf, n);
     return;
   case H_LOCAL:
-    snprintf(buf, n, "v%u", x);
+    snprintf(buf, n, "r%u", h.reg);
     return;
   case H_SLOT:
-    snprintf(buf, n, "p%d[%s]", h.slot, idx);
+    if (h.off)
+      snprintf(buf, n, "p%d[%lld]", h.slot, (long long)h.off); /* a spill */
+    else
+      snprintf(buf, n, "p%d[%s]", h.slot, idx);
     return;
   case H_STATIC:
     snprintf(buf, n, "c%u[%s]", x, idx);
@@ -135,10 +132,12 @@ static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
 /* A pointer to node x's data, for kernels that take arrays. */
 static void pointer(Emitter *E, uint32_t x, char *buf, size_t n) {
   Home h = E->home[x];
-  if (h.kind == H_SLOT)
+  if (h.kind == H_SLOT && h.off)
+    snprintf(buf, n, "(p%d + %lld)", h.slot, (long long)h.off);
+  else if (h.kind == H_SLOT)
     snprintf(buf, n, "p%d", h.slot);
   else if (h.kind == H_LOCAL)
-    snprintf(buf, n, "&v%u", x);
+    snprintf(buf, n, "&r%u", h.reg);
   else if (h.kind == H_STATIC)
     snprintf(buf, n, "c%u", x);
   else
@@ -349,8 +348,6 @@ static void emit_transpose(Emitter *E, uint32_t x) {
 
 /* ---- reductions ---- */
 
-static int new_temp(Emitter *E, const Shape *s);
-
 /* The flat index of the result element that input position (i0, i1, ...)
  * reduces to, for a reduction of shape si over mask into shape so. */
 static void reduced_index(const Shape *si, const Shape *so, int64_t mask,
@@ -436,9 +433,7 @@ static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
     return;
   }
   char n[128];
-  int t = new_temp(E, &at(E, x)->shape);
-  E->slot_used[t] = 1;
-  snprintf(tp, sizeof tp, "p%d", t);
+  snprintf(tp, sizeof tp, "p%d", E->home[x].aux);
   reduce_init(E, x, tp, "0.0");
   reduce_pass(E, x, tp, outp, "a + exp(b - " SHIFT("c") ")");
   count_expr(&at(E, x)->shape, 0, n, sizeof n);
@@ -517,19 +512,11 @@ static void emit_window(Emitter *E, uint32_t x) {
   E->used_o = 1;
 }
 
-/* A rank-2 transpose feeding a matrix product is not computed: the product
- * reads its input transposed. */
-static uint32_t gemm_operand(Emitter *E, uint32_t x, int *trans) {
-  Node *nd = at(E, x);
-  *trans = nd->op == OP_TRANSPOSE && nd->shape.rank == 2;
-  return *trans ? nd->in[0] : x;
-}
-
 static void emit_matmul(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   int ta, tb;
-  uint32_t a = gemm_operand(E, nd.in[0], &ta);
-  uint32_t b = gemm_operand(E, nd.in[1], &tb);
+  uint32_t a = plan_gemm_operand(E->g, nd.in[0], &ta);
+  uint32_t b = plan_gemm_operand(E->g, nd.in[1], &tb);
   const Shape *sa = &at(E, nd.in[0])->shape, *sb = &at(E, nd.in[1])->shape;
   char m[32] = "1L", n[32] = "1L", k[32], pa[64], pb[64], pc[64];
   if (sa->rank == 2)
@@ -584,98 +571,6 @@ void emit_entry_name(int k, char *buf, size_t n) {
     snprintf(buf, n, "xc_grad_%d", k);
 }
 
-static int new_temp(Emitter *E, const Shape *s) {
-  Plan *p = E->plan;
-  vec_reserve(E->c, &p->temp, &p->cap, p->ntemp + 1, sizeof *p->temp);
-  p->temp[p->ntemp] = *s;
-  return E->m->nslot + (int)p->ntemp++;
-}
-
-static void set_slot(Emitter *E, uint32_t x, int slot) {
-  E->home[x] = (Home){H_SLOT, slot};
-  E->slot_used[slot] = 1;
-}
-
-/* Mark what the entry's results need, looking through transposes that a
- * matrix product reads directly. */
-static void mark_needed(Emitter *E, Entry *e) {
-  memset(E->need, 0, E->g->n);
-  for (uint32_t r = 0; r < e->nres; r++)
-    E->need[e->res[r].node] = 1;
-  for (uint32_t i = E->g->n; i-- > 0;) {
-    if (!E->need[i])
-      continue;
-    Node *nd = at(E, i);
-    for (int k = 0; k < nd->nin; k++) {
-      int t = 0;
-      uint32_t x = nd->op == OP_MATMUL ? gemm_operand(E, nd->in[k], &t)
-                                       : nd->in[k];
-      E->need[x] = 1;
-    }
-  }
-}
-
-static Home home_of(Emitter *E, uint32_t x) {
-  Node *nd = at(E, x);
-  switch (nd->op) {
-  case OP_INPUT:
-  case OP_PARAM:
-    return (Home){H_SLOT, (int)nd->attr};
-  case OP_CONST:
-    return (Home){nd->attr >= 0 ? H_STATIC : H_INLINE, 0};
-  case OP_DIMVAL:
-    return (Home){H_INLINE, 0};
-  default:
-    if (nd->shape.rank == 0)
-      return (Home){H_LOCAL, 0};
-    return (Home){H_SLOT, new_temp(E, &nd->shape)};
-  }
-}
-
-/* Constants that a kernel (not an elementwise expression) reads must be in
- * memory: give them a home there, filled where they are computed. */
-static void materialize(Emitter *E, uint32_t i, uint8_t *fill) {
-  Node *nd = at(E, i);
-  if ((op_info[nd->op].flags & F_EW) || nd->op == OP_RESHAPE)
-    return;
-  for (int k = 0; k < nd->nin; k++) {
-    uint32_t x = nd->in[k];
-    if (nd->op == OP_MATMUL) {
-      int t;
-      x = gemm_operand(E, x, &t);
-    }
-    if (E->home[x].kind != H_INLINE)
-      continue;
-    fill[x] = 1;
-    if (at(E, x)->shape.rank == 0)
-      E->home[x] = (Home){H_LOCAL, 0};
-    else
-      set_slot(E, x, new_temp(E, &at(E, x)->shape));
-  }
-}
-
-static void assign_homes(Emitter *E, Entry *e, uint8_t *fill) {
-  for (uint32_t i = 0; i < E->g->n; i++)
-    E->home[i] = (Home){H_NONE, 0};
-  for (uint32_t r = 0; r < e->nres; r++) {
-    uint32_t x = e->res[r].node;
-    Op op = (Op)at(E, x)->op;
-    E->slot_used[e->res[r].slot] = 1;
-    if (E->home[x].kind == H_NONE && op != OP_INPUT && op != OP_PARAM &&
-        op != OP_CONST && op != OP_DIMVAL)
-      set_slot(E, x, e->res[r].slot);
-  }
-  for (uint32_t i = 0; i < E->g->n; i++)
-    if (E->need[i] && E->home[i].kind == H_NONE) {
-      E->home[i] = home_of(E, i);
-      if (E->home[i].kind == H_SLOT)
-        E->slot_used[E->home[i].slot] = 1;
-    }
-  for (uint32_t i = 0; i < E->g->n; i++)
-    if (E->need[i])
-      materialize(E, i, fill);
-}
-
 /* Results whose node lives elsewhere (a leaf, a constant, another result)
  * are copied into their slot. */
 static void copy_results(Emitter *E, Entry *e) {
@@ -693,20 +588,17 @@ static void copy_results(Emitter *E, Entry *e) {
   }
 }
 
-static void declarations(Emitter *E, int nslots) {
-  for (int s = 0; s < nslots; s++)
-    if (E->slot_used[s])
-      put(E, &E->out, "  double *const p%d = S[%d];\n", s, s);
-  uint32_t nloc = 0;
-  for (uint32_t i = 0; i < E->g->n; i++) {
-    if (!E->need[i] || E->home[i].kind != H_LOCAL)
-      continue;
-    if (nloc++ % 8 == 0)
-      put(E, &E->out, "%s  double v%u", nloc > 1 ? ";\n" : "", i);
+static void declarations(Emitter *E) {
+  for (uint32_t s = 0; s < E->ep.nused; s++)
+    if (E->ep.used[s])
+      put(E, &E->out, "  double *const p%u = S[%u];\n", s, s);
+  for (uint32_t r = 0; r < E->ep.nreg; r++) {
+    if (r % 8)
+      put(E, &E->out, ", r%u", r);
     else
-      put(E, &E->out, ", v%u", i);
+      put(E, &E->out, "%s  double r%u", r ? ";\n" : "", r);
   }
-  if (nloc)
+  if (E->ep.nreg)
     put_str(E, &E->out, ";\n");
   if (E->used_i) put_str(E, &E->out, "  long i;\n");
   if (E->used_o) put_str(E, &E->out, "  long o;\n");
@@ -718,18 +610,16 @@ static void declarations(Emitter *E, int nslots) {
 
 static void emit_entry(Emitter *E, int k) {
   Entry *e = &E->m->entry[k];
-  uint8_t *fill = ctx_realloc(E->c, NULL, E->g->n + 1);
-  memset(fill, 0, E->g->n + 1);
   E->body.n = 0;
   E->used_i = E->used_o = E->used_acc = E->used_acc2 = E->depth = 0;
   E->line = 0;
-  mark_needed(E, e);
-  assign_homes(E, e, fill);
+  plan_entry(E->c, E->m, E->plan, k, &E->ep);
+  E->home = E->ep.home;
   for (uint32_t i = 0; i < E->g->n; i++) {
-    if (!E->need[i])
+    if (!E->ep.need[i])
       continue;
     Op op = (Op)at(E, i)->op;
-    if (fill[i])
+    if (E->home[i].fill)
       emit_fill(E, i);
     else if (op != OP_INPUT && op != OP_PARAM && op != OP_CONST &&
              op != OP_DIMVAL)
@@ -741,12 +631,12 @@ static void emit_entry(Emitter *E, int k) {
   put(E, &E->out, "\n/* %s: %s */\nvoid %s(const long *D, double *const *S)\n{\n",
       name, e->is_grad ? "a gradient entry point" : "the forward entry point",
       name);
-  declarations(E, E->m->nslot + (int)E->plan->ntemp);
+  declarations(E);
   put_str(E, &E->out, "  (void)D;\n  (void)S;\n");
   if (E->body.n)
     put(E, &E->out, "%.*s", (int)E->body.n, E->body.s);
   put_str(E, &E->out, "}\n");
-  ctx_release(E->c, fill);
+  plan_entry_free(E->c, &E->ep);
 }
 
 #define XC_TEXT(...) "static inline double " #__VA_ARGS__ "\n",
@@ -788,32 +678,205 @@ static void constants(Emitter *E) {
   }
 }
 
-static void assign_result_slots(Module *m) {
-  int slot = (int)m->nvar;
-  for (uint32_t k = 0; k < m->nentry; k++)
-    for (uint32_t r = 0; r < m->entry[k].nres; r++)
-      m->entry[k].res[r].slot = slot++;
-  m->nslot = slot;
-}
-
 char *emit_c(Ctx *c, Module *m, Plan *plan) {
   Emitter E = {.c = c, .m = m, .g = m->g, .plan = plan};
-  assign_result_slots(m);
-  uint32_t n = m->g->n + 1;
-  E.home = ctx_realloc(c, NULL, n * sizeof *E.home);
-  E.need = ctx_realloc(c, NULL, n);
+  plan_assign_result_slots(m);
   prelude(&E);
   constants(&E);
-  for (uint32_t k = 0; k < m->nentry; k++) {
-    size_t ns = (size_t)m->nslot + plan->ntemp + 2 * (size_t)n;
-    E.slot_used = ctx_realloc(c, NULL, ns);
-    memset(E.slot_used, 0, ns);
+  for (uint32_t k = 0; k < m->nentry; k++)
     emit_entry(&E, (int)k);
-    ctx_release(c, E.slot_used);
-  }
   put_str(&E, &E.out, "");
-  ctx_release(c, E.home);
-  ctx_release(c, E.need);
   ctx_release(c, E.body.s);
+  return E.out.s;
+}
+
+/* ---- the header of `exprc emit --header` ----
+ *
+ * A program that compiles the generated C ahead of time needs what the
+ * model knows and the C does not say: which slot S[i] is which tensor, its
+ * shape, and which D[k] is which dim. The header says it as macros (slot and
+ * dim numbers), prototypes of the entry points, and xc_slot_size(), which
+ * gives every slot's element count, temporaries included, for given dims.
+ * It describes the C that emit_c() made from the same Module and Plan. */
+
+/* The macro naming slot s; *kind and *label say what it holds, for the
+ * comments (the label of a gradient is dL/dp). NULL for a temporary. */
+static const char *slot_macro(Emitter *E, int s, const char **kind,
+                              const char **label) {
+  Module *m = E->m;
+  char *buf;
+  if (s < (int)m->nvar) {
+    Var *v = &m->var[s];
+    *kind = v->kind == V_INPUT ? "input" : "param";
+    *label = v->name;
+    buf = ctx_alloc(E->c, strlen(v->name) + 16);
+    sprintf(buf, "XC_%s_%s", v->kind == V_INPUT ? "INPUT" : "PARAM", v->name);
+    return buf;
+  }
+  for (uint32_t k = 0; k < m->nentry; k++) {
+    Entry *e = &m->entry[k];
+    for (uint32_t r = 0; r < e->nres; r++) {
+      if (e->res[r].slot != s)
+        continue;
+      const char *nm = e->res[r].name;
+      buf = ctx_alloc(E->c, strlen(nm) + (e->loss ? strlen(e->loss) : 0) + 16);
+      *kind = !e->is_grad ? "output" : r == 0 ? "loss" : "gradient";
+      *label = nm;
+      if (!e->is_grad)
+        sprintf(buf, "XC_OUTPUT_%s", nm);
+      else if (r == 0)
+        sprintf(buf, "XC_LOSS_%s", nm);
+      else {
+        sprintf(buf, "XC_GRAD_%s_%s", e->loss, nm);
+        char *lab = ctx_alloc(E->c, strlen(nm) + strlen(e->loss) + 4);
+        sprintf(lab, "d%s/d%s", e->loss, nm);
+        *label = lab;
+      }
+      return buf;
+    }
+  }
+  *kind = "temporary";
+  *label = "";
+  return NULL;
+}
+
+static Shape slot_shape(Emitter *E, int s) {
+  Module *m = E->m;
+  if (s < (int)m->nvar)
+    return m->var[s].shape;
+  for (uint32_t k = 0; k < m->nentry; k++)
+    for (uint32_t r = 0; r < m->entry[k].nres; r++)
+      if (m->entry[k].res[r].slot == s)
+        return at(E, m->entry[k].res[r].node)->shape;
+  return E->plan->temp[s - m->nslot];
+}
+
+/* "grad L wrt a, b" or "outputs a, b": what entry k computes. */
+static void entry_summary(Emitter *E, Entry *e) {
+  if (e->is_grad)
+    put(E, &E->out, "grad %s wrt", e->loss);
+  else
+    put_str(E, &E->out, "outputs");
+  for (uint32_t r = e->is_grad ? 1 : 0; r < e->nres; r++)
+    put(E, &E->out, "%s %s", r > (e->is_grad ? 1u : 0u) ? "," : "",
+        e->res[r].name);
+}
+
+static void header_init(Emitter *E, const Var *v) {
+  char a[48], b[48];
+  number(v->arg[0], a, sizeof a);
+  number(v->arg[1], b, sizeof b);
+  switch (v->init) {
+  case INIT_ZEROS: put_str(E, &E->out, " ~ zeros"); break;
+  case INIT_FILL: put(E, &E->out, " ~ fill(%s)", a); break;
+  case INIT_NORMAL: put(E, &E->out, " ~ normal(%s, %s)", a, b); break;
+  case INIT_UNIFORM: put(E, &E->out, " ~ uniform(%s, %s)", a, b); break;
+  }
+}
+
+/* The include guard: EXPRC_ and the header's name in capitals. */
+static void header_guard(Emitter *E, const char *name) {
+  put_str(E, &E->out, "EXPRC_");
+  for (const char *s = name; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    put(E, &E->out, "%c",
+        (ch >= 'a' && ch <= 'z') ? ch - 'a' + 'A'
+        : ((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) ? ch : '_');
+  }
+  put_str(E, &E->out, "_GUARD\n");
+}
+
+static void header_top(Emitter *E, const char *name) {
+  put_str(E, &E->out, "/* ");
+  for (const char *s = name; *s; s++) /* a file name: keep the comment shut */
+    put(E, &E->out, "%c", *s == '*' || (unsigned char)*s < 0x20 ? '_' : *s);
+  put_str(E, &E->out,
+          ": generated by exprc (`exprc emit MODEL --header`).\n"
+      "   The interface of the C that the same command writes: compile that\n"
+      "   file with any C99 compiler and link it with exprc's runtime\n"
+      "   (runtime/kernels.c, for exprc_rt_gemm, or libexprc) and libm.\n\n"
+      "   Every entry point takes\n"
+      "     D  the sizes of the dims, D[XC_DIM_<name>] (NULL if XC_NDIMS is 0);\n"
+      "     S  XC_NSLOTS buffers of doubles, S[s] holding xc_slot_size(s, D)\n"
+      "        elements in C (row-major) order.\n"
+      "   It reads the inputs and params in their slots and writes its\n"
+      "   results into theirs; the other slots are scratch. Sizes are not\n"
+      "   checked: that is the caller's part. Only the entry points are\n"
+      "   external symbols; to link two models into one program, compile\n"
+      "   each with -Dxc_forward=... -Dxc_grad_1=... to rename them. */\n");
+  put_str(E, &E->out, "#ifndef ");
+  header_guard(E, name);
+  put_str(E, &E->out, "#define ");
+  header_guard(E, name);
+}
+
+static int macro_taken(Emitter *E, const char *mac, int s) {
+  const char *kind, *label;
+  for (int t = 0; t < s; t++) {
+    const char *o = slot_macro(E, t, &kind, &label);
+    if (o && strcmp(o, mac) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static void header_slots(Emitter *E, int nslots) {
+  char sb[160];
+  const char *kind, *label;
+  put(E, &E->out, "\n/* slots: S[XC_...] */\n#define XC_NSLOTS %d\n"
+      "#define XC_NRESULTS %d /* inputs, params and results; then scratch */\n",
+      nslots, E->m->nslot);
+  for (int s = 0; s < E->m->nslot; s++) {
+    const char *mac = slot_macro(E, s, &kind, &label);
+    Shape sh = slot_shape(E, s);
+    if (macro_taken(E, mac, s)) /* two names that read alike: a_b + c */
+      put(E, &E->out, "/* slot %d: no macro, %s is taken */ ", s, mac);
+    else
+      put(E, &E->out, "#define %-20s %2d ", mac, s);
+    put(E, &E->out, "/* %s %s %s", kind, label,
+        shape_str(&sh, E->m->dim, sb, sizeof sb));
+    if (s < (int)E->m->nvar && E->m->var[s].kind == V_PARAM)
+      header_init(E, &E->m->var[s]);
+    put_str(E, &E->out, " */\n");
+  }
+}
+
+static void header_entries(Emitter *E) {
+  char name[32];
+  put_str(E, &E->out, "\n/* entry points */\n");
+  for (uint32_t k = 0; k < E->m->nentry; k++) {
+    emit_entry_name((int)k, name, sizeof name);
+    put_str(E, &E->out, "/* ");
+    entry_summary(E, &E->m->entry[k]);
+    put(E, &E->out, " */\nvoid %s(const long *D, double *const *S);\n", name);
+  }
+}
+
+static void header_sizes(Emitter *E, int nslots) {
+  char n[128];
+  put_str(E, &E->out,
+          "\n/* The element count of slot s when the dims have sizes D. */\n"
+          "static inline long xc_slot_size(int s, const long *D)\n{\n"
+          "  (void)D;\n  switch (s) {\n");
+  for (int s = 0; s < nslots; s++) {
+    Shape sh = slot_shape(E, s);
+    count_expr(&sh, 0, n, sizeof n);
+    put(E, &E->out, "  case %d: return %s;\n", s, n);
+  }
+  put_str(E, &E->out, "  }\n  return 0;\n}\n");
+}
+
+char *emit_header(Ctx *c, Module *m, const Plan *plan, const char *name) {
+  Emitter E = {.c = c, .m = m, .g = m->g, .plan = (Plan *)plan};
+  int nslots = m->nslot + (int)plan->ntemp;
+  header_top(&E, name);
+  put_str(&E, &E.out, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
+  put(&E, &E.out, "\n/* dims: D[XC_DIM_...] */\n#define XC_NDIMS %u\n", m->ndim);
+  for (uint32_t d = 0; d < m->ndim; d++)
+    put(&E, &E.out, "#define XC_DIM_%s %u\n", m->dim[d], d);
+  header_slots(&E, nslots);
+  header_entries(&E);
+  header_sizes(&E, nslots);
+  put_str(&E, &E.out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
   return E.out.s;
 }

@@ -91,8 +91,9 @@ static void canonical_order(Node *p) {
 uint32_t graph_node(Graph *g, const Node *proto) {
   Node p = *proto;
   p.nin = (uint8_t)op_info[p.op].arity;
+  p.shape = shape_infer(g, &p); /* before reordering: errors name the
+                                   operands in the order they were written */
   canonical_order(&p);
-  p.shape = shape_infer(g, &p);
   if (g->rewrite) {
     uint32_t r = g->rewrite(g, &p);
     if (r != NONE)

@@ -164,8 +164,16 @@ Token *lex_tokens(Ctx *c, uint32_t *ntok) {
   L.pos.col = 1;
   while (L.p < L.end)
     lex_one(&L);
-  if (L.n > 0 && L.tok[L.n - 1].kind != T_NEWLINE)
+  if (L.n > 0 && L.tok[L.n - 1].kind != T_NEWLINE) {
+    /* The file ends inside a statement (an open bracket, a trailing
+     * operator or no final newline): end it right after its last token, so
+     * that an error there points at a real line, not one past the end. */
+    Token last = L.tok[L.n - 1];
     push(&L, T_NEWLINE, 0);
+    L.tok[L.n - 1].pos.col = last.pos.col + last.len;
+    L.tok[L.n - 1].pos.off = last.pos.off + last.len;
+    L.tok[L.n - 1].pos.line = last.pos.line;
+  }
   push(&L, T_EOF, 0);
   *ntok = L.n;
   return L.tok;

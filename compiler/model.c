@@ -116,7 +116,11 @@ static void simplify_module(Module *mod) {
   for (uint32_t k = 0; k < mod->nentry; k++)
     for (uint32_t r = 0; r < mod->entry[k].nres; r++)
       roots[n++] = &mod->entry[k].res[r].node;
-  mod->g = simplify_graph(mod->g, roots, n);
+  Graph *old = mod->g;
+  mod->g = simplify_graph(old, roots, n);
+  ctx_release(old->c, old->node); /* the unsimplified graph is not needed */
+  ctx_release(old->c, old->htab);
+  ctx_release(old->c, old->cdata);
 }
 
 Module *model_front(Ctx *c, const exprc_options *o) {
@@ -208,7 +212,7 @@ static void init_params(exprc_model *m, uint64_t seed);
 /* text -> AST -> graph -> + gradients -> simplified -> C -> machine code */
 static void pipeline(Ctx *c, exprc_model *m, const exprc_options *o) {
   Module *mod = model_front(c, o);
-  Plan plan = {0};
+  Plan plan = {.reuse = !o || !o->no_reuse};
   char *src = emit_c(c, mod, &plan);
   m->csrc = dup_or_fail(c, src);
   layout(c, m, mod, &plan);

@@ -44,8 +44,8 @@ static int accept(Parser *P, const char *s) {
 static const char *describe(const Token *t, char *buf, size_t n) {
   if (t->kind == T_EOF)
     return "end of file";
-  if (t->kind == T_NEWLINE)
-    return "end of line";
+  if (t->kind == T_NEWLINE) /* the lexer's final one has no text */
+    return t->len ? "end of line" : "end of file";
   snprintf(buf, n, "'%.*s'", t->len > 40 ? 40 : (int)t->len, t->s);
   return buf;
 }

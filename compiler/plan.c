@@ -1,0 +1,291 @@
+/* plan.c: memory planning, between simplification and C emission.
+ *
+ * For each entry point: mark the nodes its results need, find the last node
+ * that reads each value, then walk the needed nodes in index order giving
+ * each computed value a home. Scalars get C locals (cheap under tcc), tensors
+ * get temporary buffers. When a value's last reader has run, its local or
+ * buffer goes back to a free pool, and later values of the same shape take
+ * it: the number of live buffers, not the number of nodes, sets the memory.
+ * An elementwise op may write over an operand that it reads for the last time
+ * (in place), since it reads each element before writing it. Scalars beyond
+ * MAX_LOCALS live at once spill into one buffer, so that no model, however
+ * long, overflows the C stack.
+ */
+#include "plan.h"
+
+#include <string.h>
+
+#define MAX_LOCALS 4096
+
+uint32_t plan_gemm_operand(Graph *g, uint32_t x, int *trans) {
+  Node *nd = &g->node[x];
+  *trans = nd->op == OP_TRANSPOSE && nd->shape.rank == 2;
+  return *trans ? nd->in[0] : x;
+}
+
+void plan_assign_result_slots(Module *m) {
+  int slot = (int)m->nvar;
+  for (uint32_t k = 0; k < m->nentry; k++)
+    for (uint32_t r = 0; r < m->entry[k].nres; r++)
+      m->entry[k].res[r].slot = slot++;
+  m->nslot = slot;
+}
+
+typedef struct Planner {
+  Ctx *c;
+  Module *m;
+  Graph *g;
+  Plan *p;
+  EntryPlan *ep;
+  uint32_t *last;      /* per node: index of its last reader */
+  uint8_t *pinned;     /* per node: lives to the end (a result) */
+  uint32_t *freereg;   /* free locals */
+  uint32_t nfreereg, capfreereg;
+  int32_t *freeslot;   /* free temporary slots */
+  uint32_t nfreeslot, capfreeslot;
+  int64_t nspill, *freespill;
+  uint32_t nfreespill, capfreespill;
+  int64_t naive;
+} Planner;
+
+static uint32_t operand(Planner *P, uint32_t i, int k) {
+  int t = 0;
+  Node *nd = &P->g->node[i];
+  return nd->op == OP_MATMUL ? plan_gemm_operand(P->g, nd->in[k], &t)
+                             : nd->in[k];
+}
+
+static void mark_needed(Planner *P, Entry *e) {
+  uint8_t *need = P->ep->need;
+  memset(need, 0, P->g->n);
+  for (uint32_t r = 0; r < e->nres; r++)
+    need[e->res[r].node] = P->pinned[e->res[r].node] = 1;
+  for (uint32_t i = P->g->n; i-- > 0;)
+    if (need[i])
+      for (int k = 0; k < P->g->node[i].nin; k++) {
+        uint32_t x = operand(P, i, k);
+        need[x] = 1;
+        if (P->last[x] == NONE)
+          P->last[x] = i; /* the first reader seen backwards is the last */
+      }
+}
+
+static int is_leaf(Op op) {
+  return op == OP_INPUT || op == OP_PARAM || op == OP_CONST || op == OP_DIMVAL;
+}
+
+static void use_slot(Planner *P, int slot) {
+  EntryPlan *ep = P->ep;
+  if ((uint32_t)slot >= ep->nused) {
+    vec_reserve(P->c, &ep->used, &ep->capused, (uint32_t)slot + 1, 1);
+    memset(ep->used + ep->nused, 0, slot + 1 - ep->nused);
+    ep->nused = (uint32_t)slot + 1;
+  }
+  ep->used[slot] = 1;
+}
+
+static int64_t const_bytes(const Shape *s, int *symbolic) {
+  int64_t n;
+  if (!shape_numel_const(s, &n)) {
+    *symbolic = 1;
+    return 0;
+  }
+  return n * 8;
+}
+
+static int new_temp(Planner *P, const Shape *s) {
+  Plan *p = P->p;
+  vec_reserve(P->c, &p->temp, &p->cap, p->ntemp + 1, sizeof *p->temp);
+  p->temp[p->ntemp] = *s;
+  p->temp_bytes += const_bytes(s, &p->symbolic);
+  return P->m->nslot + (int)p->ntemp++;
+}
+
+#define SPILL (-2) /* the spill buffer, made once the entry is planned */
+
+static Home slot_home(int slot, int64_t off) {
+  return (Home){.kind = H_SLOT, .slot = slot, .off = off, .aux = -1};
+}
+
+/* A buffer of shape s: a free one of the same shape, else a new one. */
+static Home temp_home(Planner *P, const Shape *s) {
+  int symbolic = 0;
+  P->naive += const_bytes(s, &symbolic);
+  for (uint32_t j = P->nfreeslot, tries = 0; j-- > 0 && tries < 64; tries++) {
+    int slot = P->freeslot[j];
+    if (shape_eq(&P->p->temp[slot - P->m->nslot], s)) {
+      P->freeslot[j] = P->freeslot[--P->nfreeslot];
+      return slot_home(slot, 0);
+    }
+  }
+  return slot_home(new_temp(P, s), 0);
+}
+
+/* A scalar: a free local, a new local, or past MAX_LOCALS a spill cell. */
+static Home scalar_home(Planner *P) {
+  if (P->nfreereg)
+    return (Home){.kind = H_LOCAL, .reg = P->freereg[--P->nfreereg], .aux = -1};
+  if (P->ep->nreg < MAX_LOCALS)
+    return (Home){.kind = H_LOCAL, .reg = P->ep->nreg++, .aux = -1};
+  if (P->nfreespill)
+    return slot_home(SPILL, P->freespill[--P->nfreespill]);
+  return slot_home(SPILL, P->nspill++);
+}
+
+static void release(Planner *P, uint32_t x) {
+  Home *h = &P->ep->home[x];
+  if (!P->p->reuse || P->pinned[x])
+    return;
+  if (h->kind == H_LOCAL) {
+    vec_reserve(P->c, &P->freereg, &P->capfreereg, P->nfreereg + 1, 4);
+    P->freereg[P->nfreereg++] = h->reg;
+  } else if (h->kind == H_SLOT && h->slot == SPILL) {
+    vec_reserve(P->c, &P->freespill, &P->capfreespill, P->nfreespill + 1, 8);
+    P->freespill[P->nfreespill++] = h->off;
+  } else if (h->kind == H_SLOT && h->slot >= P->m->nslot) {
+    vec_reserve(P->c, &P->freeslot, &P->capfreeslot, P->nfreeslot + 1, 4);
+    P->freeslot[P->nfreeslot++] = h->slot;
+  }
+}
+
+static Home fresh_home(Planner *P, uint32_t x) {
+  Node *nd = &P->g->node[x];
+  return nd->shape.rank == 0 ? scalar_home(P) : temp_home(P, &nd->shape);
+}
+
+static Home leaf_home(Node *nd) {
+  if (nd->op == OP_INPUT || nd->op == OP_PARAM)
+    return slot_home((int)nd->attr, 0);
+  return (Home){.kind = nd->op == OP_CONST && nd->attr >= 0 ? H_STATIC
+                                                             : H_INLINE,
+                .aux = -1};
+}
+
+/* An elementwise op may take over the home of an operand of its shape that
+ * it reads for the last time. Returns that operand, or NONE. */
+static uint32_t in_place(Planner *P, uint32_t i) {
+  Node *nd = &P->g->node[i];
+  if (!P->p->reuse || !(op_info[nd->op].flags & F_EW))
+    return NONE;
+  for (int k = 0; k < nd->nin; k++) {
+    uint32_t x = nd->in[k];
+    Home h = P->ep->home[x];
+    int mine = h.kind == H_LOCAL ||
+               (h.kind == H_SLOT && (h.slot == SPILL || h.slot >= P->m->nslot));
+    if (mine && !P->pinned[x] && P->last[x] == i &&
+        shape_eq(&P->g->node[x].shape, &nd->shape))
+      return x;
+  }
+  return NONE;
+}
+
+/* Constants that a kernel (not an elementwise expression) reads must be in
+ * memory: they get a home of their own, written where they stand in the
+ * node order, so that every reader finds them there. */
+static void mark_fills(Planner *P) {
+  for (uint32_t i = 0; i < P->g->n; i++) {
+    Node *nd = &P->g->node[i];
+    if (!P->ep->need[i] || (op_info[nd->op].flags & F_EW) ||
+        nd->op == OP_RESHAPE)
+      continue;
+    for (int k = 0; k < nd->nin; k++) {
+      uint32_t x = operand(P, i, k);
+      if (P->ep->home[x].kind == H_INLINE)
+        P->ep->home[x].fill = 1;
+    }
+  }
+}
+
+/* Give node i a home, and free the homes of operands read for the last time. */
+static void place(Planner *P, uint32_t i) {
+  Home *home = P->ep->home;
+  Node *nd = &P->g->node[i];
+  uint32_t taken = NONE;
+  if (home[i].kind == H_INLINE && home[i].fill) {
+    home[i] = fresh_home(P, i);
+    home[i].fill = 1;
+  } else if (home[i].kind == H_NONE) {
+    taken = in_place(P, i);
+    home[i] = taken != NONE ? home[taken] : fresh_home(P, i);
+  }
+  if (nd->op == OP_LSE && nd->shape.rank > 0) { /* scratch, freed at once */
+    Home scratch = temp_home(P, &nd->shape);
+    home[i].aux = scratch.slot;
+    use_slot(P, scratch.slot);
+    if (P->p->reuse) {
+      vec_reserve(P->c, &P->freeslot, &P->capfreeslot, P->nfreeslot + 1, 4);
+      P->freeslot[P->nfreeslot++] = scratch.slot;
+    }
+  }
+  if (home[i].kind == H_SLOT && home[i].slot >= 0)
+    use_slot(P, home[i].slot);
+  for (int k = 0; k < nd->nin; k++) {
+    uint32_t x = operand(P, i, k);
+    int dup = 0;
+    for (int j = 0; j < k; j++)
+      dup |= operand(P, i, j) == x;
+    if (P->last[x] == i && x != taken && !dup)
+      release(P, x);
+  }
+}
+
+static void init_homes(Planner *P, Entry *e) {
+  Home *home = P->ep->home;
+  for (uint32_t i = 0; i < P->g->n; i++)
+    home[i] = (Home){.kind = H_NONE, .aux = -1};
+  for (uint32_t r = 0; r < e->nres; r++) {
+    uint32_t x = e->res[r].node;
+    use_slot(P, e->res[r].slot);
+    if (!is_leaf((Op)P->g->node[x].op) && home[x].kind == H_NONE)
+      home[x] = slot_home(e->res[r].slot, 0);
+  }
+  for (uint32_t i = 0; i < P->g->n; i++)
+    if (P->ep->need[i] && is_leaf((Op)P->g->node[i].op)) {
+      home[i] = leaf_home(&P->g->node[i]);
+      if (home[i].kind == H_SLOT)
+        use_slot(P, home[i].slot);
+    }
+}
+
+void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
+  Planner P = {.c = c, .m = m, .g = m->g, .p = p, .ep = ep};
+  uint32_t n = m->g->n + 1;
+  memset(ep, 0, sizeof *ep);
+  ep->home = ctx_realloc(c, NULL, n * sizeof *ep->home);
+  ep->need = ctx_realloc(c, NULL, n);
+  P.last = ctx_realloc(c, NULL, n * sizeof *P.last);
+  P.pinned = ctx_realloc(c, NULL, n);
+  memset(P.pinned, 0, n);
+  for (uint32_t i = 0; i < n; i++)
+    P.last[i] = NONE;
+  vec_reserve(c, &ep->used, &ep->capused, (uint32_t)m->nslot + 1, 1);
+  memset(ep->used, 0, (size_t)m->nslot + 1);
+  ep->nused = (uint32_t)m->nslot;
+  mark_needed(&P, &m->entry[k]);
+  init_homes(&P, &m->entry[k]);
+  mark_fills(&P);
+  for (uint32_t i = 0; i < m->g->n; i++)
+    if (ep->need[i] && (!is_leaf((Op)m->g->node[i].op) || ep->home[i].fill))
+      place(&P, i);
+  if (P.nspill) { /* one buffer for the scalars that did not fit in locals */
+    Shape s = {.rank = 1, .d = {P.nspill}};
+    int spill = new_temp(&P, &s);
+    use_slot(&P, spill);
+    for (uint32_t i = 0; i < m->g->n; i++)
+      if (ep->home[i].kind == H_SLOT && ep->home[i].slot == SPILL)
+        ep->home[i].slot = spill;
+  }
+  p->naive_bytes += P.naive;
+  ctx_release(c, P.last);
+  ctx_release(c, P.pinned);
+  ctx_release(c, P.freereg);
+  ctx_release(c, P.freeslot);
+  ctx_release(c, P.freespill);
+}
+
+void plan_entry_free(Ctx *c, EntryPlan *ep) {
+  ctx_release(c, ep->home);
+  ctx_release(c, ep->need);
+  ctx_release(c, ep->used);
+  memset(ep, 0, sizeof *ep);
+}

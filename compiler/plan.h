@@ -1,0 +1,51 @@
+/* plan.h: the memory plan of one entry point: where each value lives. */
+#ifndef EXPRC_PLAN_H
+#define EXPRC_PLAN_H
+
+#include "lower.h"
+
+/* Where a value lives in generated code. */
+typedef enum {
+  H_NONE,   /* not needed by this entry */
+  H_INLINE, /* a constant printed where it is used */
+  H_LOCAL,  /* a scalar in the C local r<reg> */
+  H_SLOT,   /* elements off.. of buffer S[slot] */
+  H_STATIC  /* a tensor constant, c<node> */
+} HomeKind;
+
+typedef struct Home {
+  uint8_t kind;  /* HomeKind */
+  uint8_t fill;  /* a constant that must be written to its home first */
+  int32_t slot;
+  uint32_t reg;
+  int64_t off;
+  int32_t aux;   /* logsumexp: a scratch slot, else -1 */
+} Home;
+
+/* Slots 0 .. m->nslot-1 are the vars and results; temporaries follow. */
+typedef struct Plan {
+  Shape *temp;
+  uint32_t ntemp, cap;
+  int reuse;            /* share buffers between values whose lives do not overlap */
+  int64_t temp_bytes;   /* temporaries with constant shapes */
+  int64_t naive_bytes;  /* the same without reuse */
+  int symbolic;         /* some temporaries' sizes depend on dims */
+} Plan;
+
+typedef struct EntryPlan {
+  Home *home;      /* per node */
+  uint8_t *need;   /* per node */
+  uint8_t *used;   /* per slot: referenced by this entry */
+  uint32_t nused, capused;
+  uint32_t nreg;   /* scalar locals r0 .. r<nreg-1> */
+} EntryPlan;
+
+void plan_assign_result_slots(Module *m);
+/* Plan entry k: which nodes it computes and where each lives. */
+void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep);
+void plan_entry_free(Ctx *c, EntryPlan *ep);
+/* A rank-2 transpose feeding a matrix product is never computed: the
+ * product reads its input transposed. Returns the node the product reads. */
+uint32_t plan_gemm_operand(Graph *g, uint32_t x, int *trans);
+
+#endif
