@@ -94,7 +94,7 @@ static int edit_distance(const char *a, const char *b) {
 
 static const char *const extra_builtins[] = {
     "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
-    "grad", "dot", "reshape", NULL};
+    "grad", "hessian", "dot", "reshape", NULL};
 
 static const char *closest(Lower *L, const char *name, Scope *s) {
   const char *best = NULL;
@@ -388,6 +388,37 @@ static uint32_t grad_call(Lower *L, Ast *a, Scope *s) {
   return out;
 }
 
+/* hessian(e, v): the dense matrix [n, n] of second derivatives of scalar e
+ * with respect to v (n elements, any shape, flattened in C order): row k is
+ * the gradient of the k-th element of grad(e, v). n grad passes, so this is
+ * for small v; Hessian-vector products, grad(sum(grad(e, v) * u), v), cost
+ * one. */
+static uint32_t hessian_call(Lower *L, Ast *a, Scope *s) {
+  uint32_t g = grad_call(L, a, s); /* checks e and v, as grad does */
+  uint32_t v = expr(L, a->kid[1], s);
+  Shape vs = graph_at(L->g, v)->shape;
+  int64_t n;
+  if (!shape_numel_const(&vs, &n) || n > 256)
+    ctx_error(L->c, a->kid[1]->pos, EXPRC_ERR_LIMIT,
+              "hessian is for up to 256 constant-sized elements; use a "
+              "Hessian-vector product grad(sum(grad(e, v) * u), v)");
+  Shape flat = {.rank = 1, .d = {n}}, row = {.rank = 2, .d = {1, n}};
+  Shape hs = {.rank = 2, .d = {n, n}}, one = {.rank = 1, .d = {1}};
+  L->g->pos = a->pos;
+  uint32_t gf = graph_shaped(L->g, OP_RESHAPE, g, &flat), h = NONE;
+  for (int64_t k = 0; k < n; k++) {
+    int64_t at[MAX_RANK] = {k}, corner[MAX_RANK] = {k, 0};
+    uint32_t gk = graph_window(L->g, OP_SLICE, gf, at, &one);
+    gk = graph_shaped(L->g, OP_RESHAPE, gk, &(Shape){0});
+    uint32_t hk;
+    grad_build(L->g, gk, &v, 1, &hk);
+    hk = graph_shaped(L->g, OP_RESHAPE, hk, &row);
+    hk = graph_window(L->g, OP_PAD, hk, corner, &hs);
+    h = h == NONE ? hk : graph_op2(L->g, OP_ADD, h, hk);
+  }
+  return h;
+}
+
 static uint32_t builtin_op(Lower *L, Ast *a, Scope *s, Op op) {
   arity(L, a, op_info[op].arity, op_info[op].arity);
   uint32_t in[3] = {0, 0, 0};
@@ -442,6 +473,8 @@ static uint32_t call(Lower *L, Ast *a, Scope *s) {
     return reshape(L, a, s);
   if (strcmp(a->name, "grad") == 0)
     return grad_call(L, a, s);
+  if (strcmp(a->name, "hessian") == 0)
+    return hessian_call(L, a, s);
   if (strcmp(a->name, "dot") == 0) {
     arity(L, a, 2, 2);
     uint32_t x = expr(L, a->kid[0], s), y = expr(L, a->kid[1], s);
