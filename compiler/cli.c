@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "emit_c.h"
 #include "model.h"
 #include "emit_c.h"
 
@@ -23,7 +24,9 @@ typedef struct SetArg {
 typedef struct Args {
   const char *cmd, *file, *out, *save_params;
   const char *header; /* emit --header OUT.h */
-  int dot, no_simplify, json;
+  int dot, no_simplify, no_reuse, json, stats;
+  Pass after;         /* graph --after PASS */
+  PassStats *passes;  /* filled by the front of the pipeline */
   uint64_t seed;
   SetArg *set;
   int nset;
@@ -31,7 +34,8 @@ typedef struct Args {
 
 static void usage(FILE *f) {
   fputs("usage: exprc check FILE\n"
-        "       exprc graph FILE [--dot] [--no-simplify]\n"
+        "       exprc graph FILE [--dot] [--no-simplify] [--after PASS] [--stats]\n"
+        "                        (PASS: lower, grad, simplify)\n"
         "       exprc emit FILE [-o OUT.c] [--header OUT.h]\n"
         "       exprc run FILE [--set NAME=VALUE]... [--seed N] [--json]\n"
         "                      [--save-params DIR]\n"
@@ -66,6 +70,7 @@ static int parse_seed(const char *s, uint64_t *out) {
 
 static int parse_args(int argc, char **argv, Args *a) {
   memset(a, 0, sizeof *a);
+  a->after = PASS_SIMPLIFY;
   if (argc < 2)
     return usage_error("no command given");
   a->cmd = argv[1];
@@ -77,6 +82,18 @@ static int parse_args(int argc, char **argv, Args *a) {
     if (strcmp(s, "--dot") == 0) a->dot = 1;
     else if (strcmp(s, "--no-simplify") == 0) a->no_simplify = 1;
     else if (strcmp(s, "--json") == 0) a->json = 1;
+    else if (strcmp(s, "--stats") == 0) a->stats = 1;
+    else if (strcmp(s, "--no-reuse") == 0) a->no_reuse = 1;
+    else if (strcmp(s, "--after") == 0) {
+      static const char *const names[NPASS] = {"lower", "grad", "simplify"};
+      const char *p = i + 1 < argc ? argv[++i] : "";
+      int k = 0;
+      while (k < NPASS && strcmp(p, names[k]) != 0)
+        k++;
+      if (k == NPASS)
+        return usage_error("--after takes lower, grad or simplify, not '%s'", p);
+      a->after = (Pass)k;
+    }
     else if (strcmp(s, "--header") == 0) {
       if (i + 1 >= argc)
         return usage_error("--header needs a value");
@@ -350,6 +367,7 @@ static void print_human(exprc_model *m) {
 static void options_from(const Args *a, exprc_options *o) {
   exprc_options_default(o);
   o->no_simplify = a->no_simplify;
+  o->no_reuse = a->no_reuse;
   o->seed = a->seed;
 }
 
@@ -369,7 +387,7 @@ static int with_front(const Args *a, int (*fn)(Module *, const Args *)) {
   c.jb = &jb;
   int rc;
   if (setjmp(jb) == 0) {
-    rc = fn(model_front(&c, &o), a);
+    rc = fn(model_front(&c, &o, a->after, a->passes), a);
   } else {
     fputs(c.msg, stderr);
     rc = 1;
@@ -413,7 +431,8 @@ static uint8_t *live_nodes(Module *mod) {
     return NULL;
   for (uint32_t k = 0; k < mod->nentry; k++)
     for (uint32_t r = 0; r < mod->entry[k].nres; r++)
-      live[mod->entry[k].res[r].node] = 1;
+      if (mod->entry[k].res[r].node != NONE)
+        live[mod->entry[k].res[r].node] = 1;
   for (uint32_t i = g->n; i-- > 0;)
     if (live[i])
       for (int k = 0; k < g->node[i].nin; k++)
@@ -451,18 +470,61 @@ static void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
   }
 }
 
-static void print_entries(Module *mod, const char *pre) {
+static void print_entries(Module *mod) {
   for (uint32_t k = 0; k < mod->nentry; k++) {
     Entry *e = &mod->entry[k];
     if (e->is_grad)
-      printf("%sentry grad %s:", pre, e->loss);
+      printf("entry grad %s:", e->loss);
     else
-      printf("%sentry forward:", pre);
-    for (uint32_t r = 0; r < e->nres; r++)
-      printf("%s %s%s%s = n%u", r ? "," : "", e->is_grad && r ? "d/d" : "",
-             e->res[r].name, "", e->res[r].node);
+      printf("entry forward:");
+    for (uint32_t r = 0; r < e->nres; r++) {
+      printf("%s %s%s = ", r ? "," : "", e->is_grad && r ? "d/d" : "",
+             e->res[r].name);
+      if (e->res[r].node == NONE)
+        printf("(after grad)");
+      else
+        printf("n%u", e->res[r].node);
+    }
     printf("\n");
   }
+}
+
+static void print_bytes(const char *what, int64_t b, int symbolic) {
+  printf("  %-34s %12lld bytes%s\n", what, (long long)b,
+         symbolic ? " + sizes that depend on dims" : "");
+}
+
+/* Node counts per pass, and the memory plan of the generated code. */
+static int graph_stats(Module *mod, const Args *a) {
+  static const char *const names[NPASS] = {"lower", "grad", "simplify"};
+  printf("%s\n  %-10s %10s %10s %10s\n", a->file, "pass", "nodes", "forward",
+         "backward");
+  for (int p = 0; p < NPASS; p++)
+    if (a->passes->ran[p])
+      printf("  %-10s %10u %10u %10u\n", names[p],
+             a->passes->forward[p] + a->passes->backward[p],
+             a->passes->forward[p], a->passes->backward[p]);
+  if (a->after != PASS_SIMPLIFY && !a->no_simplify)
+    return 0;
+  Plan plan = {.reuse = !a->no_reuse};
+  emit_c(mod->g->c, mod, &plan);
+  int64_t vars = 0, results = 0, n;
+  int sym = 0;
+  for (uint32_t i = 0; i < mod->nvar; i++)
+    vars += shape_numel_const(&mod->var[i].shape, &n) ? 8 * n : (sym = 1, 0);
+  printf("memory plan\n");
+  print_bytes("inputs and params", vars, sym);
+  sym = 0;
+  for (uint32_t k = 0; k < mod->nentry; k++)
+    for (uint32_t r = 0; r < mod->entry[k].nres; r++) {
+      Shape *s = &mod->g->node[mod->entry[k].res[r].node].shape;
+      results += shape_numel_const(s, &n) ? 8 * n : (sym = 1, 0);
+    }
+  print_bytes("results", results, sym);
+  print_bytes("temporaries (peak work memory)", plan.temp_bytes, plan.symbolic);
+  print_bytes("temporaries without sharing", plan.naive_bytes, plan.symbolic);
+  printf("  %-34s %12u\n", "temporary buffers", plan.ntemp);
+  return 0;
 }
 
 static int graph_text(Module *mod, const Args *a) {
@@ -485,7 +547,7 @@ static int graph_text(Module *mod, const Args *a) {
     printf("  %s%s\n", shape_str(&nd->shape, mod->dim, sb, sizeof sb),
            nd->flags & N_BACKWARD ? "  backward" : "");
   }
-  print_entries(mod, "");
+  print_entries(mod);
   free(live);
   return 0;
 }
@@ -519,7 +581,8 @@ static int graph_dot(Module *mod, const Args *a) {
              k, r, e->is_grad ? (r ? "d" : "grad ") : "output ",
              e->is_grad && r ? e->loss : "", e->is_grad && r ? "/d" : "",
              e->res[r].name);
-      printf("  n%u -> r%u_%u [style=dashed];\n", e->res[r].node, k, r);
+      if (e->res[r].node != NONE)
+        printf("  n%u -> r%u_%u [style=dashed];\n", e->res[r].node, k, r);
     }
   printf("  legend [shape=plaintext, fillcolor=\"#ffffff\", label=\"blue: "
          "forward   red: backward   green: input   yellow: param\"];\n}\n");
@@ -701,10 +764,13 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
+  PassStats passes = {{0}, {0}, {0}};
   int rc = parse_args(argc, argv, &a);
+  a.passes = &passes;
   if (rc == 0) {
     if (!strcmp(a.cmd, "check")) rc = with_front(&a, cmd_check);
-    else if (!strcmp(a.cmd, "graph")) rc = with_front(&a, a.dot ? graph_dot : graph_text);
+    else if (!strcmp(a.cmd, "graph"))
+      rc = with_front(&a, a.stats ? graph_stats : a.dot ? graph_dot : graph_text);
     else if (!strcmp(a.cmd, "emit")) rc = cmd_emit(&a);
     else if (!strcmp(a.cmd, "run")) rc = cmd_run(&a);
     else if (!strcmp(a.cmd, "gradcheck")) rc = cmd_gradcheck(&a);

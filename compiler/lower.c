@@ -47,6 +47,8 @@ typedef struct Lower {
   Graph *g;
   Map names;
   int depth; /* def calls being inlined */
+  int64_t work; /* expressions lowered: bounded, since defs calling defs
+                   multiply it even when hash-consing makes no new nodes */
 } Lower;
 
 static uint32_t expr(Lower *L, Ast *a, Scope *s);
@@ -546,6 +548,10 @@ static uint32_t index_expr(Lower *L, Ast *a, Scope *s) {
 }
 
 static uint32_t expr(Lower *L, Ast *a, Scope *s) {
+  if (++L->work > L->c->lim.max_nodes)
+    ctx_error(L->c, a->pos, EXPRC_ERR_LIMIT,
+              "model expands to more than %lld expressions once its def "
+              "calls are inlined (the limit)", (long long)L->c->lim.max_nodes);
   switch (a->kind) {
   case A_NUM:
     L->g->pos = a->pos;

@@ -123,13 +123,45 @@ static void simplify_module(Module *mod) {
   ctx_release(old->c, old->cdata);
 }
 
-Module *model_front(Ctx *c, const exprc_options *o) {
-  Program *prog = parse_program(c);     /* text -> AST */
+void model_count(Module *mod, uint32_t *forward, uint32_t *backward) {
+  Graph *g = mod->g;
+  uint8_t *live = ctx_realloc(g->c, NULL, g->n + 1);
+  memset(live, 0, g->n + 1);
+  for (uint32_t k = 0; k < mod->nentry; k++)
+    for (uint32_t r = 0; r < mod->entry[k].nres; r++)
+      if (mod->entry[k].res[r].node != NONE)
+        live[mod->entry[k].res[r].node] = 1;
+  *forward = *backward = 0;
+  for (uint32_t i = g->n; i-- > 0;) {
+    if (!live[i])
+      continue;
+    *(g->node[i].flags & N_BACKWARD ? backward : forward) += 1;
+    for (int k = 0; k < g->node[i].nin; k++)
+      live[g->node[i].in[k]] = 1;
+  }
+  ctx_release(g->c, live);
+}
+
+static void count_pass(Module *mod, Pass p, PassStats *st) {
+  if (!st)
+    return;
+  st->ran[p] = 1;
+  model_count(mod, &st->forward[p], &st->backward[p]);
+}
+
+Module *model_front(Ctx *c, const exprc_options *o, Pass last, PassStats *st) {
   int simp = !o || !o->no_simplify;
+  Program *prog = parse_program(c);           /* text -> AST */
   Module *mod = lower_program(c, prog, simp); /* AST -> graph */
-  backprop(mod);                        /* graph + gradients */
-  if (simp)
-    simplify_module(mod);               /* simplified graph */
+  count_pass(mod, PASS_LOWER, st);
+  if (last == PASS_LOWER)
+    return mod;
+  backprop(mod);                              /* graph + gradients */
+  count_pass(mod, PASS_GRAD, st);
+  if (simp && last >= PASS_SIMPLIFY) {
+    simplify_module(mod);                     /* simplified graph */
+    count_pass(mod, PASS_SIMPLIFY, st);
+  }
   return mod;
 }
 
@@ -211,7 +243,7 @@ static void init_params(exprc_model *m, uint64_t seed);
 
 /* text -> AST -> graph -> + gradients -> simplified -> C -> machine code */
 static void pipeline(Ctx *c, exprc_model *m, const exprc_options *o) {
-  Module *mod = model_front(c, o);
+  Module *mod = model_front(c, o, PASS_SIMPLIFY, NULL);
   Plan plan = {.reuse = !o || !o->no_reuse};
   char *src = emit_c(c, mod, &plan);
   m->csrc = dup_or_fail(c, src);

@@ -7,9 +7,20 @@
 /* Limits with defaults filled in. */
 exprc_limits model_limits(const exprc_options *o);
 
+/* The passes that `exprc graph --after PASS` can stop after. */
+typedef enum { PASS_LOWER, PASS_GRAD, PASS_SIMPLIFY, NPASS } Pass;
+
+typedef struct PassStats {
+  int ran[NPASS];
+  uint32_t forward[NPASS], backward[NPASS]; /* live nodes after each pass */
+} PassStats;
+
 /* The front of the pipeline, for inspection (`exprc check`, `exprc graph`):
- * parse, lower, back-propagate and (unless o->no_simplify) simplify. */
-Module *model_front(Ctx *c, const exprc_options *o);
+ * parse, lower, back-propagate and (unless o->no_simplify) simplify,
+ * stopping after pass `last`. st may be NULL. */
+Module *model_front(Ctx *c, const exprc_options *o, Pass last, PassStats *st);
+/* Live nodes of the module, forward and backward. */
+void model_count(Module *mod, uint32_t *forward, uint32_t *backward);
 
 /* Read a whole file; NULL with errno set on failure. */
 char *model_read_file(const char *path, size_t *len, int64_t limit);

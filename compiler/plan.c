@@ -7,7 +7,8 @@
  * buffer goes back to a free pool, and later values of the same shape take
  * it: the number of live buffers, not the number of nodes, sets the memory.
  * An elementwise op may write over an operand that it reads for the last time
- * (in place), since it reads each element before writing it. Scalars beyond
+ * (in place), since it reads each element before writing it. Entry points
+ * never run at once, so each starts with every temporary free. Scalars beyond
  * MAX_LOCALS live at once spill into one buffer, so that no model, however
  * long, overflows the C stack.
  */
@@ -261,6 +262,11 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   vec_reserve(c, &ep->used, &ep->capused, (uint32_t)m->nslot + 1, 1);
   memset(ep->used, 0, (size_t)m->nslot + 1);
   ep->nused = (uint32_t)m->nslot;
+  for (uint32_t t = 0; p->reuse && t < p->ntemp; t++) {
+    /* entry points never run at once: all earlier temporaries are free */
+    vec_reserve(c, &P.freeslot, &P.capfreeslot, P.nfreeslot + 1, 4);
+    P.freeslot[P.nfreeslot++] = m->nslot + (int)t;
+  }
   mark_needed(&P, &m->entry[k]);
   init_homes(&P, &m->entry[k]);
   mark_fills(&P);
