@@ -506,7 +506,7 @@ static int graph_stats(Module *mod, const Args *a) {
              a->passes->forward[p], a->passes->backward[p]);
   if (a->after != PASS_SIMPLIFY && !a->no_simplify)
     return 0;
-  Plan plan = {.reuse = !a->no_reuse};
+  Plan plan = {.reuse = !a->no_reuse, .fuse = 1};
   emit_c(mod->g->c, mod, &plan);
   int64_t vars = 0, results = 0, n;
   int sym = 0;
@@ -552,40 +552,110 @@ static int graph_text(Module *mod, const Args *a) {
   return 0;
 }
 
-static int graph_dot(Module *mod, const Args *a) {
-  uint8_t *live = live_nodes(mod);
-  char lab[160], sb[128];
-  (void)a;
-  printf("digraph exprc {\n  rankdir=TB;\n"
-         "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n"
-         "  edge [fontname=\"Helvetica\", fontsize=9, color=\"#666666\"];\n");
-  for (uint32_t i = 0; live && i < mod->g->n; i++) {
-    Node *nd = &mod->g->node[i];
-    if (!live[i])
-      continue;
-    node_label(mod, i, lab, sizeof lab);
-    const char *color = nd->op == OP_INPUT   ? "#d9ead3"
-                        : nd->op == OP_PARAM ? "#fff2cc"
-                        : nd->op == OP_CONST || nd->op == OP_DIMVAL ? "#eeeeee"
-                        : nd->flags & N_BACKWARD ? "#f4cccc"
-                                                 : "#cfe2f3";
-    printf("  n%u [label=\"%s\", fillcolor=\"%s\"];\n", i, lab, color);
-    for (int k = 0; k < nd->nin; k++)
-      printf("  n%u -> n%u [label=\"%s\"];\n", nd->in[k], i,
-             shape_str(&mod->g->node[nd->in[k]].shape, mod->dim, sb, sizeof sb));
+/* ---- graph --dot: drawn for a reader ---- */
+
+/* A reduction says which axes it folds: "sum" (all), "max axis 1". */
+static int dot_reduce_label(Module *mod, uint32_t i, char *buf, size_t n) {
+  Node *nd = &mod->g->node[i];
+  const char *name = nd->op == OP_SUM   ? "sum"
+                     : nd->op == OP_MAX ? "max"
+                     : nd->op == OP_MIN ? "min"
+                     : nd->op == OP_LSE ? "logsumexp"
+                                        : NULL;
+  if (!name)
+    return 0;
+  int rank = mod->g->node[nd->in[0]].shape.rank;
+  if (nd->attr == ((int64_t)1 << rank) - 1) {
+    snprintf(buf, n, "%s", name);
+    return 1;
   }
+  size_t k = (size_t)snprintf(buf, n, "%s axis", name);
+  for (int d = 0; d < rank && k < n; d++)
+    if (nd->attr & ((int64_t)1 << d))
+      k += (size_t)snprintf(buf + k, n - k, " %d", d);
+  return 1;
+}
+
+/* Scalar constants and dim sizes are drawn once per use, as plain text
+ * beside the node that uses them, not as one node with an edge to every
+ * use: a shared "2" or "N" would otherwise pull lines across the picture. */
+static int dot_inline_leaf(const Node *nd) {
+  return (nd->op == OP_CONST && nd->attr < 0) || nd->op == OP_DIMVAL;
+}
+
+static void dot_edge(Module *mod, uint32_t from, uint32_t to, int k) {
+  Node *src = &mod->g->node[from];
+  char lab[160], sb[128];
+  if (dot_inline_leaf(src)) {
+    node_label(mod, from, lab, sizeof lab);
+    const char *text = strchr(lab, ' ') ? strchr(lab, ' ') + 1 : lab;
+    printf("  k%u_%d [shape=plaintext, style=\"\", fontsize=11, "
+           "label=\"%s\"];\n  k%u_%d -> n%u [arrowsize=0.5];\n",
+           to, k, text, to, k, to);
+    return;
+  }
+  shape_str(&src->shape, mod->dim, sb, sizeof sb);
+  printf("  n%u -> n%u [label=\"%s\"];\n", from, to,
+         src->shape.rank ? sb : ""); /* scalars: no "[]" on the line */
+}
+
+static const char *dot_color(const Node *nd) {
+  return nd->op == OP_INPUT                         ? "#d9ead3"
+         : nd->op == OP_PARAM                       ? "#fff2cc"
+         : nd->op == OP_CONST || nd->op == OP_DIMVAL ? "#eeeeee"
+         : nd->flags & N_BACKWARD                   ? "#f4cccc"
+                                                    : "#cfe2f3";
+}
+
+static void dot_results(Module *mod) {
+  char lab[160];
   for (uint32_t k = 0; k < mod->nentry; k++)
     for (uint32_t r = 0; r < mod->entry[k].nres; r++) {
       Entry *e = &mod->entry[k];
-      printf("  r%u_%u [shape=note, fillcolor=\"#ffffff\", label=\"%s%s%s%s\"];\n",
+      uint32_t x = e->res[r].node;
+      if (x != NONE && dot_inline_leaf(&mod->g->node[x])) { /* `output c = 2` */
+        node_label(mod, x, lab, sizeof lab);
+        printf("  n%u [label=\"%s\", fillcolor=\"#eeeeee\"];\n", x, lab);
+      }
+      printf("  r%u_%u [shape=note, fillcolor=\"#ffffff\", penwidth=1.5, "
+             "label=\"%s%s%s%s\"];\n",
              k, r, e->is_grad ? (r ? "d" : "grad ") : "output ",
              e->is_grad && r ? e->loss : "", e->is_grad && r ? "/d" : "",
              e->res[r].name);
       if (e->res[r].node != NONE)
         printf("  n%u -> r%u_%u [style=dashed];\n", e->res[r].node, k, r);
     }
-  printf("  legend [shape=plaintext, fillcolor=\"#ffffff\", label=\"blue: "
-         "forward   red: backward   green: input   yellow: param\"];\n}\n");
+}
+
+static int graph_dot(Module *mod, const Args *a) {
+  uint8_t *live = live_nodes(mod);
+  char lab[160];
+  uint32_t nf = 0, nb = 0;
+  for (uint32_t i = 0; live && i < mod->g->n; i++)
+    if (live[i] && !dot_inline_leaf(&mod->g->node[i]))
+      *(mod->g->node[i].flags & N_BACKWARD ? &nb : &nf) += 1;
+  printf("digraph exprc {\n  rankdir=TB;\n  labelloc=t;\n  fontname=\"Helvetica\";\n"
+         "  label=\"");
+  for (const char *s = a->file; *s; s++) /* a file name in a dot string */
+    printf(*s == '"' || *s == '\\' ? "\\%c" : "%c",
+           (unsigned char)*s < 0x20 ? '?' : *s);
+  printf(": %u forward (blue) and %u backward (red) nodes; "
+         "inputs green, params yellow\";\n"
+         "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n"
+         "  edge [fontname=\"Helvetica\", fontsize=9, color=\"#666666\"];\n",
+         nf, nb);
+  for (uint32_t i = 0; live && i < mod->g->n; i++) {
+    Node *nd = &mod->g->node[i];
+    if (!live[i] || dot_inline_leaf(nd))
+      continue;
+    if (!dot_reduce_label(mod, i, lab, sizeof lab))
+      node_label(mod, i, lab, sizeof lab);
+    printf("  n%u [label=\"%s\", fillcolor=\"%s\"];\n", i, lab, dot_color(nd));
+    for (int k = 0; k < nd->nin; k++)
+      dot_edge(mod, nd->in[k], i, k);
+  }
+  dot_results(mod);
+  printf("}\n");
   free(live);
   return 0;
 }
@@ -599,7 +669,10 @@ static exprc_model *compile(const Args *a, int *rc) {
   exprc_status st = exprc_compile_file(a->file, &o, &m);
   if (st == EXPRC_OK)
     return m;
-  fputs(exprc_errmsg(m), stderr);
+  const char *msg = exprc_errmsg(m);
+  fputs(msg, stderr);
+  if (*msg && msg[strlen(msg) - 1] != '\n')
+    fputc('\n', stderr); /* "cannot read" messages have no caret lines */
   *rc = st == EXPRC_ERR_IO ? 2 : 1;
   exprc_free(m);
   return NULL;
@@ -630,8 +703,10 @@ static int write_atomically(const char *path, const char *text) {
  * is the same text as without --header. */
 static int emit_with_header(Module *mod, const Args *a) {
   exprc_options o;
+  if (a->after != PASS_SIMPLIFY)
+    return usage_error("emit runs every pass: --after is for graph");
   options_from(a, &o);
-  Plan plan = {.reuse = !o.no_reuse};
+  Plan plan = model_plan(&o);
   Ctx *c = mod->g->c;
   char *src = emit_c(c, mod, &plan);
   const char *base = strrchr(a->header, '/');

@@ -121,9 +121,10 @@ static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
       snprintf(buf, n, "p%d[%s]", h.slot, idx);
     return;
   case H_STATIC:
-    snprintf(buf, n, "c%u[%s]", x, idx);
+    snprintf(buf, n, "c%u[%s]", h.reg, idx);
     return;
   case H_NONE:
+  case H_FUSED: /* only ew_expr reads fused values */
     break;
   }
   ctx_fail(E->c, EXPRC_ERR_INTERNAL, "emitter: node %u has no home", x);
@@ -139,7 +140,7 @@ static void pointer(Emitter *E, uint32_t x, char *buf, size_t n) {
   else if (h.kind == H_LOCAL)
     snprintf(buf, n, "&r%u", h.reg);
   else if (h.kind == H_STATIC)
-    snprintf(buf, n, "c%u", x);
+    snprintf(buf, n, "c%u", h.reg);
   else
     ctx_fail(E->c, EXPRC_ERR_INTERNAL, "emitter: node %u has no address", x);
 }
@@ -218,7 +219,7 @@ static void broadcast_index(const Shape *si, const Shape *so, char *buf,
 
 /* Print cexpr with the identifiers a, b and c replaced by operand texts. */
 static void substitute(Emitter *E, Buf *b, const char *cexpr,
-                       char ops[3][320]) {
+                       const char *const ops[3]) {
   for (const char *s = cexpr; *s;) {
     if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_') {
       const char *t = s;
@@ -237,51 +238,86 @@ static void substitute(Emitter *E, Buf *b, const char *cexpr,
 }
 
 /* x ^ k for small constant k as multiplications: tcc calls libm for pow. */
-static int small_power(Emitter *E, const Node *nd, char ops[3][320]) {
+static int small_power(Emitter *E, Buf *b, const Node *nd,
+                       const char *const ops[3]) {
   double k;
   if (nd->op != OP_POW || !graph_is_const(E->g, nd->in[1], &k))
     return 0;
   const char *a = ops[0];
   if (k == 2)
-    put(E, &E->body, "(%s * %s)", a, a);
+    put(E, b, "(%s * %s)", a, a);
   else if (k == 3)
-    put(E, &E->body, "(%s * %s * %s)", a, a, a);
+    put(E, b, "(%s * %s * %s)", a, a, a);
   else if (k == -1)
-    put(E, &E->body, "(1.0 / %s)", a);
+    put(E, b, "(1.0 / %s)", a);
   else if (k == -2)
-    put(E, &E->body, "(1.0 / (%s * %s))", a, a);
+    put(E, b, "(1.0 / (%s * %s))", a, a);
   else if (k == 0.5)
-    put(E, &E->body, "sqrt(%s)", a);
+    put(E, b, "sqrt(%s)", a);
   else
     return 0;
   return 1;
 }
 
-static void emit_ew(Emitter *E, uint32_t x) {
-  Node nd = *at(E, x);
-  const Shape *so = &nd.shape;
-  int64_t numel;
-  int one = shape_numel_const(so, &numel) && numel == 1;
-  int flat = 1;
-  for (int k = 0; k < nd.nin; k++)
-    if (!is_scalar_home(E, nd.in[k]) && !shape_eq(&at(E, nd.in[k])->shape, so))
-      flat = 0;
-  char idx[3][256], ops[3][320], out[320];
-  for (int k = 0; k < nd.nin; k++) {
-    if (is_scalar_home(E, nd.in[k]))
-      snprintf(idx[k], sizeof idx[k], "0");
-    else if (flat)
-      snprintf(idx[k], sizeof idx[k], one ? "0" : "i");
-    else
-      broadcast_index(&at(E, nd.in[k])->shape, so, idx[k], sizeof idx[k]);
-    value(E, nd.in[k], idx[k], ops[k], sizeof ops[k]);
+/* Can one flat counter index every stored operand of x's (fused) tree?
+ * Yes when each is a scalar or has the loop's shape. */
+static int flat_operands(Emitter *E, uint32_t x, const Shape *so) {
+  Node *nd = at(E, x);
+  for (int k = 0; k < nd->nin; k++) {
+    uint32_t y = nd->in[k];
+    if (E->home[y].kind == H_FUSED ? !flat_operands(E, y, so)
+                                   : !is_scalar_home(E, y) &&
+                                         !shape_eq(&at(E, y)->shape, so))
+      return 0;
   }
-  const char *oi = one ? "0" : flat ? "i" : "o";
-  target(E, x, oi, out, sizeof out);
-  if (one) {
+  return 1;
+}
+
+enum { LOOP_ONE, LOOP_FLAT, LOOP_NESTED };
+
+/* Append the value of elementwise node x at the current position of a loop
+ * over shape so; operands fused into x are computed inline, recursively
+ * (at most FUSE_MAX deep). */
+static void ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
+                    int loop) {
+  Node nd = *at(E, x);
+  Buf ops[3] = {{0}};
+  const char *op[3] = {"", "", ""};
+  char idx[256], val[320];
+  for (int k = 0; k < nd.nin; k++) {
+    uint32_t y = nd.in[k];
+    if (E->home[y].kind == H_FUSED) {
+      ew_expr(E, &ops[k], y, so, loop);
+    } else {
+      if (is_scalar_home(E, y) || loop == LOOP_ONE)
+        snprintf(idx, sizeof idx, "0");
+      else if (loop == LOOP_FLAT)
+        snprintf(idx, sizeof idx, "i");
+      else
+        broadcast_index(&at(E, y)->shape, so, idx, sizeof idx);
+      value(E, y, idx, val, sizeof val);
+      put_str(E, &ops[k], val);
+    }
+    op[k] = ops[k].s;
+  }
+  if (!small_power(E, b, &nd, op))
+    substitute(E, b, op_info[nd.op].cexpr, op);
+  for (int k = 0; k < 3; k++)
+    ctx_release(E->c, ops[k].s);
+}
+
+static void emit_ew(Emitter *E, uint32_t x) {
+  const Shape *so = &at(E, x)->shape;
+  int64_t numel;
+  int loop = shape_numel_const(so, &numel) && numel == 1 ? LOOP_ONE
+             : flat_operands(E, x, so)                   ? LOOP_FLAT
+                                                         : LOOP_NESTED;
+  char out[320], n[128];
+  target(E, x, loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "o", out,
+         sizeof out);
+  if (loop == LOOP_ONE) {
     put(E, &E->body, "  %s = ", out);
-  } else if (flat) {
-    char n[128];
+  } else if (loop == LOOP_FLAT) {
     count_expr(so, 0, n, sizeof n);
     put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = ", n, out);
     E->used_i = 1;
@@ -291,10 +327,9 @@ static void emit_ew(Emitter *E, uint32_t x) {
     put(E, &E->body, "%*s%s = ", 4 + 2 * so->rank, "", out);
     E->used_o = 1;
   }
-  if (!small_power(E, &nd, ops))
-    substitute(E, &E->body, op_info[nd.op].cexpr, ops);
+  ew_expr(E, &E->body, x, so, loop);
   put_str(E, &E->body, ";\n");
-  if (!one && !flat) {
+  if (loop == LOOP_NESTED) {
     put(E, &E->body, "%*so++;\n", 4 + 2 * so->rank, "");
     loops_close(E, so);
   }
@@ -375,14 +410,22 @@ static void reduced_index(const Shape *si, const Shape *so, int64_t mask,
 static void reduce_pass(Emitter *E, uint32_t x, const char *accp,
                         const char *auxp, const char *combine) {
   Node nd = *at(E, x);
-  const Shape *si = &at(E, nd.in[0])->shape;
+  uint32_t in = nd.in[0];
+  const Shape *si = &at(E, in)->shape;
+  int fused = E->home[in].kind == H_FUSED;
+  int full = nd.shape.rank == 0 && (!fused || flat_operands(E, in, si));
   char oidx[256], ops[3][320], n[128];
-  int full = nd.shape.rank == 0;
+  Buf val = {0};
   reduced_index(si, &nd.shape, nd.attr, oidx, sizeof oidx);
   snprintf(ops[0], sizeof ops[0], accp ? "%s[%s]" : "acc", accp, oidx);
   snprintf(ops[2], sizeof ops[2], auxp ? "%s[%s]" : "acc2", auxp, oidx);
-  const char *vi = is_scalar_home(E, nd.in[0]) ? "0" : full ? "i" : "o";
-  value(E, nd.in[0], vi, ops[1], sizeof ops[1]);
+  if (fused) { /* the elementwise input is computed in this loop */
+    ew_expr(E, &val, in, si, full ? LOOP_FLAT : LOOP_NESTED);
+  } else {
+    value(E, in, is_scalar_home(E, in) ? "0" : full ? "i" : "o", ops[1],
+          sizeof ops[1]);
+    put_str(E, &val, ops[1]);
+  }
   if (full) {
     count_expr(si, 0, n, sizeof n);
     put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = ", n, ops[0]);
@@ -393,8 +436,10 @@ static void reduce_pass(Emitter *E, uint32_t x, const char *accp,
     put(E, &E->body, "%*s%s = ", 4 + 2 * si->rank, "", ops[0]);
     E->used_o = 1;
   }
-  substitute(E, &E->body, combine, ops);
+  const char *const op[3] = {ops[0], val.s, ops[2]};
+  substitute(E, &E->body, combine, op);
   put_str(E, &E->body, ";\n");
+  ctx_release(E->c, val.s);
   if (!full) {
     put(E, &E->body, "%*so++;\n", 4 + 2 * si->rank, "");
     loops_close(E, si);
@@ -619,6 +664,8 @@ static void emit_entry(Emitter *E, int k) {
     if (!E->ep.need[i])
       continue;
     Op op = (Op)at(E, i)->op;
+    if (E->home[i].kind == H_FUSED || E->home[i].view)
+      continue; /* computed inside its reader's loop, or a view */
     if (E->home[i].fill)
       emit_fill(E, i);
     else if (op != OP_INPUT && op != OP_PARAM && op != OP_CONST &&

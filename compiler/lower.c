@@ -49,6 +49,7 @@ typedef struct Lower {
   int depth; /* def calls being inlined */
   int64_t work; /* expressions lowered: bounded, since defs calling defs
                    multiply it even when hash-consing makes no new nodes */
+  int64_t var_elems; /* of inputs and params with constant shapes */
 } Lower;
 
 static uint32_t expr(Lower *L, Ast *a, Scope *s);
@@ -663,6 +664,12 @@ static void declare_var(Lower *L, Stmt *st) {
                 "param '%.64s' must have a constant shape (no dims)", st->name);
     init_args(L, st, &v);
   }
+  int64_t numel; /* report the memory limit here, where it can be located */
+  if (shape_numel_const(&v.shape, &numel) &&
+      (L->var_elems += numel) > L->c->lim.max_memory / 8)
+    ctx_error(L->c, st->namepos, EXPRC_ERR_LIMIT,
+              "inputs and params need more than %lld bytes (the limit)",
+              (long long)L->c->lim.max_memory);
   v.node = graph_leaf(L->g, v.kind == V_INPUT ? OP_INPUT : OP_PARAM,
                       (int64_t)m->nvar, &v.shape);
   define(L, st->name, st->namepos,

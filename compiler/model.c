@@ -241,10 +241,15 @@ static void compile_entries(Ctx *c, exprc_model *m, Module *mod) {
 static exprc_status allocate_buffers(exprc_model *m);
 static void init_params(exprc_model *m, uint64_t seed);
 
+Plan model_plan(const exprc_options *o) {
+  Plan plan = {.reuse = !o || !o->no_reuse, .fuse = !o || !o->no_fuse};
+  return plan;
+}
+
 /* text -> AST -> graph -> + gradients -> simplified -> C -> machine code */
 static void pipeline(Ctx *c, exprc_model *m, const exprc_options *o) {
   Module *mod = model_front(c, o, PASS_SIMPLIFY, NULL);
-  Plan plan = {.reuse = !o || !o->no_reuse};
+  Plan plan = model_plan(o);
   char *src = emit_c(c, mod, &plan);
   m->csrc = dup_or_fail(c, src);
   layout(c, m, mod, &plan);
@@ -253,8 +258,10 @@ static void pipeline(Ctx *c, exprc_model *m, const exprc_options *o) {
 
 static exprc_model *model_new(void) { return calloc(1, sizeof(exprc_model)); }
 
-exprc_status exprc_compile_string(const char *src, const char *name,
-                                  const exprc_options *opt, exprc_model **out) {
+/* The text is len bytes, which may include NUL bytes (from a file): the
+ * lexer reports those at their line and column. */
+static exprc_status compile_text(const char *src, size_t len, const char *name,
+                                 const exprc_options *opt, exprc_model **out) {
   exprc_model *m = model_new();
   *out = m;
   if (!m)
@@ -263,14 +270,14 @@ exprc_status exprc_compile_string(const char *src, const char *name,
     return m->failed = 1, fail(m, EXPRC_ERR_ARG, "exprc_compile_string: src is NULL");
   exprc_limits lim = model_limits(opt);
   m->lim = lim;
-  if ((int64_t)strlen(src) > lim.max_file_size)
+  if ((int64_t)len > lim.max_file_size)
     return m->failed = 1, fail(m, EXPRC_ERR_LIMIT,
                                "%s: error: model is larger than %lld bytes",
                                name ? name : "<string>",
                                (long long)lim.max_file_size);
   Ctx c;
   jmp_buf jb;
-  ctx_init(&c, name ? name : "<string>", src, strlen(src), &lim);
+  ctx_init(&c, name ? name : "<string>", src, len, &lim);
   c.jb = &jb;
   if (setjmp(jb) == 0) {
     pipeline(&c, m, opt);
@@ -284,10 +291,22 @@ exprc_status exprc_compile_string(const char *src, const char *name,
     return st;
   }
   ctx_free(&c);
-  if (allocate_buffers(m) != EXPRC_OK)
-    return m->failed = 1, EXPRC_ERR_LIMIT;
+  exprc_status st = allocate_buffers(m);
+  if (st != EXPRC_OK) { /* name the model in the message, as errors do */
+    char *why = m->err;
+    m->err = NULL;
+    fail(m, st, "%s: error: %s\n", name ? name : "<string>",
+         why ? why : "out of memory");
+    free(why);
+    return m->failed = 1, st;
+  }
   init_params(m, opt ? opt->seed : 0);
   return EXPRC_OK;
+}
+
+exprc_status exprc_compile_string(const char *src, const char *name,
+                                  const exprc_options *opt, exprc_model **out) {
+  return compile_text(src, src ? strlen(src) : 0, name, opt, out);
 }
 
 char *model_read_file(const char *path, size_t *len, int64_t limit) {
@@ -324,12 +343,7 @@ char *model_read_file(const char *path, size_t *len, int64_t limit) {
   }
   if (!buf)
     return NULL;
-  buf[n] = 0;
-  if (memchr(buf, 0, n)) { /* text with NUL bytes: reject clearly */
-    free(buf);
-    errno = EILSEQ;
-    return NULL;
-  }
+  buf[n] = 0; /* NUL bytes inside are the lexer's to report, located */
   *len = n;
   return buf;
 }
@@ -362,7 +376,7 @@ exprc_status exprc_compile_file(const char *path, const exprc_options *opt,
     return fail(m, EXPRC_ERR_IO, "%s: error: cannot read: %s", path,
                 strerror(errno));
   }
-  exprc_status st = exprc_compile_string(src, path, opt, out);
+  exprc_status st = compile_text(src, len, path, opt, out);
   free(src);
   return st;
 }

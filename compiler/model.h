@@ -3,6 +3,7 @@
 #define EXPRC_MODEL_H
 
 #include "lower.h"
+#include "plan.h"
 
 /* Limits with defaults filled in. */
 exprc_limits model_limits(const exprc_options *o);
@@ -21,6 +22,11 @@ typedef struct PassStats {
 Module *model_front(Ctx *c, const exprc_options *o, Pass last, PassStats *st);
 /* Live nodes of the module, forward and backward. */
 void model_count(Module *mod, uint32_t *forward, uint32_t *backward);
+
+/* The memory plan's settings for options o (NULL: the defaults). The one
+ * place that maps options to the plan: the API's compile and `exprc emit
+ * --header` use it, so that the header describes the C the JIT runs. */
+Plan model_plan(const exprc_options *o);
 
 /* Read a whole file; NULL with errno set on failure. */
 char *model_read_file(const char *path, size_t *len, int64_t limit);

@@ -11,12 +11,20 @@
  * never run at once, so each starts with every temporary free. Scalars beyond
  * MAX_LOCALS live at once spill into one buffer, so that no model, however
  * long, overflows the C stack.
+ *
+ * A reshape is a view: it shares its input's home, and reading it counts as
+ * reading the input. Fusion comes first: an elementwise tensor value read once, by an
+ * elementwise op of the same shape, is not stored at all but computed inside
+ * its reader's loop (up to FUSE_MAX ops in one expression). Its operands are
+ * then read when the reader runs, so liveness counts a value as read at the
+ * "execution point" of the node that really reads it.
  */
 #include "plan.h"
 
 #include <string.h>
 
 #define MAX_LOCALS 4096
+#define FUSE_MAX 16
 
 uint32_t plan_gemm_operand(Graph *g, uint32_t x, int *trans) {
   Node *nd = &g->node[x];
@@ -38,7 +46,10 @@ typedef struct Planner {
   Graph *g;
   Plan *p;
   EntryPlan *ep;
-  uint32_t *last;      /* per node: index of its last reader */
+  uint32_t *last;      /* per node: execution point of its last reader */
+  uint32_t *exec;      /* per node: where it is computed (its reader's, if fused) */
+  uint32_t *dies;      /* per node: first node whose last read is here */
+  uint32_t *next;      /* per node: the next node dying at the same point */
   uint8_t *pinned;     /* per node: lives to the end (a result) */
   uint32_t *freereg;   /* free locals */
   uint32_t nfreereg, capfreereg;
@@ -63,12 +74,77 @@ static void mark_needed(Planner *P, Entry *e) {
     need[e->res[r].node] = P->pinned[e->res[r].node] = 1;
   for (uint32_t i = P->g->n; i-- > 0;)
     if (need[i])
-      for (int k = 0; k < P->g->node[i].nin; k++) {
+      for (int k = 0; k < P->g->node[i].nin; k++)
+        need[operand(P, i, k)] = 1;
+}
+
+/* x can be computed inside r's loop: r is elementwise over x's shape, or
+ * sums x (max and min would compute it twice per element). */
+static int fusable_reader(Planner *P, uint32_t x, uint32_t r) {
+  Node *nx = &P->g->node[x], *nr = &P->g->node[r];
+  int reduce = nr->op == OP_SUM;
+  return (op_info[nx->op].flags & F_EW) && nx->shape.rank > 0 &&
+         !P->pinned[x] &&
+         (reduce || ((op_info[nr->op].flags & F_EW) &&
+                     shape_eq(&nx->shape, &nr->shape)));
+}
+
+/* Decide fusion: a value read exactly once, by a fusable reader. fsize
+ * bounds the ops folded into one expression (and the emitter's recursion). */
+static void mark_fused(Planner *P) {
+  Graph *g = P->g;
+  uint32_t n = g->n;
+  uint32_t *reads = P->exec, *reader = P->next, *fsize = P->dies;
+  memset(reads, 0, n * sizeof *reads);
+  for (uint32_t i = 0; i < n; i++)
+    if (P->ep->need[i])
+      for (int k = 0; k < g->node[i].nin; k++) {
         uint32_t x = operand(P, i, k);
-        need[x] = 1;
-        if (P->last[x] == NONE)
-          P->last[x] = i; /* the first reader seen backwards is the last */
+        reads[x]++;
+        reader[x] = i;
       }
+  for (uint32_t x = 0; x < n; x++) {
+    fsize[x] = 0;
+    if (!P->p->fuse || !P->ep->need[x] || reads[x] != 1 ||
+        !fusable_reader(P, x, reader[x]))
+      continue;
+    uint32_t size = 1;
+    for (int k = 0; k < g->node[x].nin; k++)
+      size += fsize[g->node[x].in[k]];
+    if (size <= FUSE_MAX) {
+      fsize[x] = size;
+      P->ep->home[x].kind = H_FUSED;
+    }
+  }
+  for (uint32_t x = n; x-- > 0;) /* a fused value runs where its reader does */
+    P->exec[x] = P->ep->home[x].kind == H_FUSED ? P->exec[reader[x]] : x;
+}
+
+/* The last execution point that reads each value, and per point the list
+ * of values that die there. */
+static int is_view(Planner *P, uint32_t x) {
+  return P->g->node[x].op == OP_RESHAPE && !P->pinned[x];
+}
+
+static void mark_lifetimes(Planner *P) {
+  Graph *g = P->g;
+  for (uint32_t i = 0; i < g->n; i++)
+    P->last[i] = P->dies[i] = NONE;
+  for (uint32_t i = g->n; i-- > 0;) /* views: their readers read the input */
+    if (P->ep->need[i])
+      for (int k = 0; k < g->node[i].nin; k++) {
+        uint32_t x = operand(P, i, k);
+        uint32_t at = is_view(P, i) && P->last[i] != NONE ? P->last[i]
+                                                          : P->exec[i];
+        if (P->last[x] == NONE || at > P->last[x])
+          P->last[x] = at;
+      }
+  for (uint32_t x = 0; x < g->n; x++)
+    if (P->last[x] != NONE && P->ep->home[x].kind != H_FUSED &&
+        !is_view(P, x)) {
+      P->next[x] = P->dies[P->last[x]];
+      P->dies[P->last[x]] = x;
+    }
 }
 
 static int is_leaf(Op op) {
@@ -154,12 +230,12 @@ static Home fresh_home(Planner *P, uint32_t x) {
   return nd->shape.rank == 0 ? scalar_home(P) : temp_home(P, &nd->shape);
 }
 
-static Home leaf_home(Node *nd) {
+static Home leaf_home(Node *nd, uint32_t x) {
   if (nd->op == OP_INPUT || nd->op == OP_PARAM)
     return slot_home((int)nd->attr, 0);
-  return (Home){.kind = nd->op == OP_CONST && nd->attr >= 0 ? H_STATIC
-                                                             : H_INLINE,
-                .aux = -1};
+  if (nd->op == OP_CONST && nd->attr >= 0) /* c<x>, named by its node */
+    return (Home){.kind = H_STATIC, .reg = x, .aux = -1};
+  return (Home){.kind = H_INLINE, .aux = -1};
 }
 
 /* An elementwise op may take over the home of an operand of its shape that
@@ -171,8 +247,8 @@ static uint32_t in_place(Planner *P, uint32_t i) {
   for (int k = 0; k < nd->nin; k++) {
     uint32_t x = nd->in[k];
     Home h = P->ep->home[x];
-    int mine = h.kind == H_LOCAL ||
-               (h.kind == H_SLOT && (h.slot == SPILL || h.slot >= P->m->nslot));
+    int mine = !h.view && (h.kind == H_LOCAL ||
+               (h.kind == H_SLOT && (h.slot == SPILL || h.slot >= P->m->nslot)));
     if (mine && !P->pinned[x] && P->last[x] == i &&
         shape_eq(&P->g->node[x].shape, &nd->shape))
       return x;
@@ -205,6 +281,11 @@ static void place(Planner *P, uint32_t i) {
   if (home[i].kind == H_INLINE && home[i].fill) {
     home[i] = fresh_home(P, i);
     home[i].fill = 1;
+  } else if (home[i].kind == H_NONE && is_view(P, i)) {
+    home[i] = home[nd->in[0]];
+    home[i].fill = 0;
+    home[i].view = 1;
+    home[i].aux = -1;
   } else if (home[i].kind == H_NONE) {
     taken = in_place(P, i);
     home[i] = taken != NONE ? home[taken] : fresh_home(P, i);
@@ -220,14 +301,9 @@ static void place(Planner *P, uint32_t i) {
   }
   if (home[i].kind == H_SLOT && home[i].slot >= 0)
     use_slot(P, home[i].slot);
-  for (int k = 0; k < nd->nin; k++) {
-    uint32_t x = operand(P, i, k);
-    int dup = 0;
-    for (int j = 0; j < k; j++)
-      dup |= operand(P, i, j) == x;
-    if (P->last[x] == i && x != taken && !dup)
+  for (uint32_t x = P->dies[i]; x != NONE; x = P->next[x])
+    if (x != taken)
       release(P, x);
-  }
 }
 
 static void init_homes(Planner *P, Entry *e) {
@@ -242,7 +318,7 @@ static void init_homes(Planner *P, Entry *e) {
   }
   for (uint32_t i = 0; i < P->g->n; i++)
     if (P->ep->need[i] && is_leaf((Op)P->g->node[i].op)) {
-      home[i] = leaf_home(&P->g->node[i]);
+      home[i] = leaf_home(&P->g->node[i], i);
       if (home[i].kind == H_SLOT)
         use_slot(P, home[i].slot);
     }
@@ -255,10 +331,11 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   ep->home = ctx_realloc(c, NULL, n * sizeof *ep->home);
   ep->need = ctx_realloc(c, NULL, n);
   P.last = ctx_realloc(c, NULL, n * sizeof *P.last);
+  P.exec = ctx_realloc(c, NULL, n * sizeof *P.exec);
+  P.dies = ctx_realloc(c, NULL, n * sizeof *P.dies);
+  P.next = ctx_realloc(c, NULL, n * sizeof *P.next);
   P.pinned = ctx_realloc(c, NULL, n);
   memset(P.pinned, 0, n);
-  for (uint32_t i = 0; i < n; i++)
-    P.last[i] = NONE;
   vec_reserve(c, &ep->used, &ep->capused, (uint32_t)m->nslot + 1, 1);
   memset(ep->used, 0, (size_t)m->nslot + 1);
   ep->nused = (uint32_t)m->nslot;
@@ -269,9 +346,12 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   }
   mark_needed(&P, &m->entry[k]);
   init_homes(&P, &m->entry[k]);
+  mark_fused(&P);
+  mark_lifetimes(&P);
   mark_fills(&P);
   for (uint32_t i = 0; i < m->g->n; i++)
-    if (ep->need[i] && (!is_leaf((Op)m->g->node[i].op) || ep->home[i].fill))
+    if (ep->need[i] && ep->home[i].kind != H_FUSED &&
+        (!is_leaf((Op)m->g->node[i].op) || ep->home[i].fill))
       place(&P, i);
   if (P.nspill) { /* one buffer for the scalars that did not fit in locals */
     Shape s = {.rank = 1, .d = {P.nspill}};
@@ -283,6 +363,9 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   }
   p->naive_bytes += P.naive;
   ctx_release(c, P.last);
+  ctx_release(c, P.exec);
+  ctx_release(c, P.dies);
+  ctx_release(c, P.next);
   ctx_release(c, P.pinned);
   ctx_release(c, P.freereg);
   ctx_release(c, P.freeslot);

@@ -10,12 +10,14 @@ typedef enum {
   H_INLINE, /* a constant printed where it is used */
   H_LOCAL,  /* a scalar in the C local r<reg> */
   H_SLOT,   /* elements off.. of buffer S[slot] */
-  H_STATIC  /* a tensor constant, c<node> */
+  H_STATIC, /* a tensor constant, c<node> */
+  H_FUSED   /* computed inside the loop of its one reader, never stored */
 } HomeKind;
 
 typedef struct Home {
   uint8_t kind;  /* HomeKind */
   uint8_t fill;  /* a constant that must be written to its home first */
+  uint8_t view;  /* a reshape sharing its input's home */
   int32_t slot;
   uint32_t reg;
   int64_t off;
@@ -27,6 +29,7 @@ typedef struct Plan {
   Shape *temp;
   uint32_t ntemp, cap;
   int reuse;            /* share buffers between values whose lives do not overlap */
+  int fuse;             /* compute elementwise chains in one loop */
   int64_t temp_bytes;   /* temporaries with constant shapes */
   int64_t naive_bytes;  /* the same without reuse */
   int symbolic;         /* some temporaries' sizes depend on dims */

@@ -59,6 +59,7 @@ typedef struct exprc_limits {
 typedef struct exprc_options {
   int no_simplify;        /* 1: skip the simplifier (for inspection) */
   int no_reuse;           /* 1: one buffer per value, no sharing */
+  int no_fuse;            /* 1: one loop per elementwise op, no fusion */
   uint64_t seed;          /* seed of the param initializers [0] */
   exprc_limits limits;
 } exprc_options;
