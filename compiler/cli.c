@@ -24,7 +24,7 @@ typedef struct SetArg {
 typedef struct Args {
   const char *cmd, *file, *out, *save_params;
   const char *header; /* emit --header OUT.h */
-  int dot, no_simplify, no_reuse, json, stats;
+  int dot, no_simplify, no_reuse, json, stats, backend;
   Pass after;         /* graph --after PASS */
   PassStats *passes;  /* filled by the front of the pipeline */
   uint64_t seed;
@@ -40,6 +40,8 @@ static void usage(FILE *f) {
         "       exprc run FILE [--set NAME=VALUE]... [--seed N] [--json]\n"
         "                      [--save-params DIR]\n"
         "       exprc gradcheck FILE [--set NAME=VALUE]... [--seed N]\n"
+        "run, gradcheck and bench take --backend cc (system compiler, -O2)\n"
+        "or --backend tcc (libtcc in memory, the default).\n"
         "VALUE is a number, a nested list such as [[1,2],[3,4]], or\n"
         "@FILE.npy or @FILE.csv.\n",
         f);
@@ -83,6 +85,12 @@ static int parse_args(int argc, char **argv, Args *a) {
     else if (strcmp(s, "--no-simplify") == 0) a->no_simplify = 1;
     else if (strcmp(s, "--json") == 0) a->json = 1;
     else if (strcmp(s, "--stats") == 0) a->stats = 1;
+    else if (strcmp(s, "--backend") == 0) {
+      const char *b = i + 1 < argc ? argv[++i] : "";
+      if (strcmp(b, "tcc") != 0 && strcmp(b, "cc") != 0)
+        return usage_error("--backend takes tcc or cc, not '%s'", b);
+      a->backend = b[0] == 'c' ? EXPRC_BACKEND_CC : EXPRC_BACKEND_TCC;
+    }
     else if (strcmp(s, "--no-reuse") == 0) a->no_reuse = 1;
     else if (strcmp(s, "--after") == 0) {
       static const char *const names[NPASS] = {"lower", "grad", "simplify"};
@@ -368,6 +376,7 @@ static void options_from(const Args *a, exprc_options *o) {
   exprc_options_default(o);
   o->no_simplify = a->no_simplify;
   o->no_reuse = a->no_reuse;
+  o->backend = (exprc_backend)a->backend;
   o->seed = a->seed;
 }
 

@@ -810,9 +810,9 @@ static void entry_summary(Emitter *E, Entry *e) {
 }
 
 static void header_init(Emitter *E, const Var *v) {
-  char a[48], b[48];
-  number(v->arg[0], a, sizeof a);
-  number(v->arg[1], b, sizeof b);
+  char a[48], b[48]; /* for a comment: as the model wrote them */
+  snprintf(a, sizeof a, "%.15g", v->arg[0]);
+  snprintf(b, sizeof b, "%.15g", v->arg[1]);
   switch (v->init) {
   case INIT_ZEROS: put_str(E, &E->out, " ~ zeros"); break;
   case INIT_FILL: put(E, &E->out, " ~ fill(%s)", a); break;

@@ -1,4 +1,5 @@
-/* jit.h: C source to machine code in memory, with libtcc. */
+/* jit.h: C source to machine code: in memory with libtcc, or with the
+ * system C compiler into a cached shared object (--backend cc). */
 #ifndef EXPRC_JIT_H
 #define EXPRC_JIT_H
 
@@ -8,9 +9,10 @@ typedef void (*EntryFn)(const long *D, double *const *S);
 typedef struct Jit Jit;
 
 /* Compile src and look up the functions named names[0..n-1] into fns. On
- * failure unwinds through c with EXPRC_ERR_JIT and tcc's messages. */
+ * failure unwinds through c with EXPRC_ERR_JIT and the compiler's messages.
+ * backend is exprc_options.backend. */
 Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
-                 EntryFn *fns);
+                 EntryFn *fns, int backend);
 void jit_free(Jit *j);
 
 #endif

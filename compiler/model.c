@@ -228,14 +228,15 @@ static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
   }
 }
 
-static void compile_entries(Ctx *c, exprc_model *m, Module *mod) {
+static void compile_entries(Ctx *c, exprc_model *m, Module *mod,
+                            const exprc_options *o) {
   char **names = ctx_alloc(c, (mod->nentry + 1) * sizeof *names);
   for (uint32_t k = 0; k < mod->nentry; k++) {
     names[k] = ctx_alloc(c, 32);
     emit_entry_name((int)k, names[k], 32);
   }
   m->jit = jit_compile(c, m->csrc, (const char *const *)names,
-                       (int)mod->nentry, m->fn);
+                       (int)mod->nentry, m->fn, o ? (int)o->backend : 0);
 }
 
 static exprc_status allocate_buffers(exprc_model *m);
@@ -253,7 +254,7 @@ static void pipeline(Ctx *c, exprc_model *m, const exprc_options *o) {
   char *src = emit_c(c, mod, &plan);
   m->csrc = dup_or_fail(c, src);
   layout(c, m, mod, &plan);
-  compile_entries(c, m, mod);
+  compile_entries(c, m, mod, o);
 }
 
 static exprc_model *model_new(void) { return calloc(1, sizeof(exprc_model)); }

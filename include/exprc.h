@@ -56,11 +56,20 @@ typedef struct exprc_limits {
   int64_t max_file_size;  /* bytes of model text [64 MiB] */
 } exprc_limits;
 
+typedef enum exprc_backend {
+  EXPRC_BACKEND_TCC = 0, /* libtcc in memory: compiles in milliseconds */
+  EXPRC_BACKEND_CC       /* the system C compiler ($CC or cc) at -O2 into a
+                            shared object, cached by a hash of the source in
+                            $EXPRC_CACHE_DIR (default ~/.cache/exprc): slower
+                            to compile, faster to run */
+} exprc_backend;
+
 typedef struct exprc_options {
   int no_simplify;        /* 1: skip the simplifier (for inspection) */
   int no_reuse;           /* 1: one buffer per value, no sharing */
   int no_fuse;            /* 1: one loop per elementwise op, no fusion */
   uint64_t seed;          /* seed of the param initializers [0] */
+  exprc_backend backend;
   exprc_limits limits;
 } exprc_options;
 
