@@ -96,8 +96,12 @@ static int npy_dtype(const char *p, int *width, const char *path, char *err,
   if (p && (!strncmp(p, "'>f8'", 5) || !strncmp(p, "'>f4'", 5)))
     return failf(err, errn, "%s: big-endian .npy data is not supported; "
                  "save it as little-endian float64", path);
-  return failf(err, errn, "%s: .npy dtype %.8s is not supported; save it as "
-               "float64 ('<f8') or float32 ('<f4')", path, p ? p : "(none)");
+  int len = 0; /* the quoted dtype, as NumPy wrote it */
+  while (p && p[len] && p[len] != ',' && p[len] != '}' && len < 32)
+    len++;
+  return failf(err, errn, "%s: .npy dtype %.*s is not supported; save it as "
+               "float64 ('<f8') or float32 ('<f4')", path, p ? len : 6,
+               p ? p : "(none)");
 }
 
 static int read_npy(const char *buf, size_t len, const char *path,
