@@ -24,7 +24,7 @@ typedef struct SetArg {
 typedef struct Args {
   const char *cmd, *file, *out, *save_params;
   const char *header; /* emit --header OUT.h */
-  int dot, no_simplify, no_reuse, json, stats, backend;
+  int dot, no_simplify, no_reuse, json, stats, backend, threads;
   Pass after;         /* graph --after PASS */
   PassStats *passes;  /* filled by the front of the pipeline */
   uint64_t seed;
@@ -41,7 +41,8 @@ static void usage(FILE *f) {
         "                      [--save-params DIR]\n"
         "       exprc gradcheck FILE [--set NAME=VALUE]... [--seed N]\n"
         "run, gradcheck and bench take --backend cc (system compiler, -O2)\n"
-        "or --backend tcc (libtcc in memory, the default).\n"
+        "or --backend tcc (libtcc in memory, the default), and --threads N\n"
+        "(threads for matrix products).\n"
         "VALUE is a number, a nested list such as [[1,2],[3,4]], or\n"
         "@FILE.npy or @FILE.csv.\n",
         f);
@@ -85,7 +86,12 @@ static int parse_args(int argc, char **argv, Args *a) {
     else if (strcmp(s, "--no-simplify") == 0) a->no_simplify = 1;
     else if (strcmp(s, "--json") == 0) a->json = 1;
     else if (strcmp(s, "--stats") == 0) a->stats = 1;
-    else if (strcmp(s, "--backend") == 0) {
+    else if (strcmp(s, "--threads") == 0) {
+      uint64_t t;
+      if (i + 1 >= argc || !parse_seed(argv[++i], &t) || t < 1 || t > 256)
+        return usage_error("--threads takes a number from 1 to 256");
+      a->threads = (int)t;
+    } else if (strcmp(s, "--backend") == 0) {
       const char *b = i + 1 < argc ? argv[++i] : "";
       if (strcmp(b, "tcc") != 0 && strcmp(b, "cc") != 0)
         return usage_error("--backend takes tcc or cc, not '%s'", b);
@@ -377,6 +383,7 @@ static void options_from(const Args *a, exprc_options *o) {
   o->no_simplify = a->no_simplify;
   o->no_reuse = a->no_reuse;
   o->backend = (exprc_backend)a->backend;
+  o->threads = a->threads;
   o->seed = a->seed;
 }
 
@@ -515,7 +522,9 @@ static int graph_stats(Module *mod, const Args *a) {
              a->passes->forward[p], a->passes->backward[p]);
   if (a->after != PASS_SIMPLIFY && !a->no_simplify)
     return 0;
-  Plan plan = {.reuse = !a->no_reuse, .fuse = 1};
+  exprc_options o;
+  options_from(a, &o);
+  Plan plan = model_plan(&o);
   emit_c(mod->g->c, mod, &plan);
   int64_t vars = 0, results = 0, n;
   int sym = 0;

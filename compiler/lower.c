@@ -102,6 +102,8 @@ static const char *const extra_builtins[] = {
 static const char *closest(Lower *L, const char *name, Scope *s) {
   const char *best = NULL;
   int bd = (int)strlen(name) / 3 + 1;
+  if (bd > 22)
+    return NULL; /* edit_distance gives up on such names: 99 is no match */
   for (uint32_t i = 0; i < L->names.cap; i++) {
     const char *k = L->names.keys[i];
     int d;

@@ -67,12 +67,15 @@ exprc_limits model_limits(const exprc_options *o) {
   if (l.max_elements <= 0) l.max_elements = (int64_t)1 << 28;
   if (l.max_memory <= 0) l.max_memory = (int64_t)8 << 30;
   if (l.max_depth <= 0) l.max_depth = 200;
+  if (l.max_depth > 1000) l.max_depth = 1000; /* the parser recurses */
   if (l.max_nodes <= 0) l.max_nodes = (int64_t)1 << 24;
   if (l.max_file_size <= 0) l.max_file_size = (int64_t)64 << 20;
   return l;
 }
 
 void exprc_options_default(exprc_options *o) {
+  if (!o)
+    return;
   memset(o, 0, sizeof *o);
   o->limits = model_limits(NULL);
 }
@@ -263,6 +266,8 @@ static exprc_model *model_new(void) { return calloc(1, sizeof(exprc_model)); }
  * lexer reports those at their line and column. */
 static exprc_status compile_text(const char *src, size_t len, const char *name,
                                  const exprc_options *opt, exprc_model **out) {
+  if (!out)
+    return EXPRC_ERR_ARG;
   exprc_model *m = model_new();
   *out = m;
   if (!m)
@@ -302,6 +307,8 @@ static exprc_status compile_text(const char *src, size_t len, const char *name,
     return m->failed = 1, st;
   }
   init_params(m, opt ? opt->seed : 0);
+  if (opt && opt->threads > 0)
+    exprc_rt_set_threads(opt->threads);
   return EXPRC_OK;
 }
 
@@ -353,6 +360,8 @@ exprc_status exprc_compile_file(const char *path, const exprc_options *opt,
                                 exprc_model **out) {
   exprc_limits lim = model_limits(opt);
   size_t len;
+  if (!out)
+    return EXPRC_ERR_ARG;
   if (!path) {
     exprc_model *m = model_new();
     *out = m;

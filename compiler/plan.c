@@ -123,7 +123,13 @@ static void mark_fused(Planner *P) {
 /* The last execution point that reads each value, and per point the list
  * of values that die there. */
 static int is_view(Planner *P, uint32_t x) {
-  return P->g->node[x].op == OP_RESHAPE && !P->pinned[x];
+  Node *nd = &P->g->node[x];
+  if (nd->op != OP_RESHAPE || P->pinned[x])
+    return 0;
+  /* A splat constant or a dim lives in no memory (it is printed inline):
+   * a reshape of one is computed into a buffer of its own instead. */
+  Node *in = &P->g->node[nd->in[0]];
+  return !(in->op == OP_DIMVAL || (in->op == OP_CONST && in->attr < 0));
 }
 
 static void mark_lifetimes(Planner *P) {
@@ -289,6 +295,7 @@ static void place(Planner *P, uint32_t i) {
   } else if (home[i].kind == H_NONE) {
     taken = in_place(P, i);
     home[i] = taken != NONE ? home[taken] : fresh_home(P, i);
+    home[i].fill = 0; /* a taken-over constant's buffer: i computes, not fills */
   }
   if (nd->op == OP_LSE && nd->shape.rank > 0) { /* scratch, freed at once */
     Home scratch = temp_home(P, &nd->shape);

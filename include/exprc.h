@@ -70,6 +70,9 @@ typedef struct exprc_options {
   int no_fuse;            /* 1: one loop per elementwise op, no fusion */
   uint64_t seed;          /* seed of the param initializers [0] */
   exprc_backend backend;
+  int threads;            /* threads for matrix products (OpenBLAS), which
+                             parallelise over the batch; process-wide; 0
+                             keeps the current setting */
   exprc_limits limits;
 } exprc_options;
 

@@ -10,6 +10,10 @@
 void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
                    const double *b, double *c);
 
+/* Threads for matrix products (OpenBLAS); 0 leaves the library's default.
+ * Process-wide. Returns the number in use (1 without OpenBLAS). */
+int exprc_rt_set_threads(int n);
+
 /* A small, documented, portable generator (xoshiro256** seeded through
  * splitmix64) so that initial params are the same on every machine. */
 typedef struct exprc_rng {
