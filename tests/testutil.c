@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 exprc_model *tu_compile_opts(const char *src, const exprc_options *o) {
   exprc_model *m;
@@ -99,6 +101,14 @@ static double loss_value(exprc_model *m, const char *loss) {
   return tu_scalar(m, loss);
 }
 
+/* A prefix for tu_gradcheck's messages (tu_set_context). */
+static char tu_context[512];
+
+void tu_set_context(const char *what) {
+  snprintf(tu_context, sizeof tu_context, "%s%s", what ? what : "",
+           what && *what ? ": " : "");
+}
+
 void tu_gradcheck(exprc_model *m, const char *loss, double rtol) {
   int n = exprc_count(m, EXPRC_GRADIENT);
   for (int i = 0; i < n; i++) {
@@ -121,8 +131,8 @@ void tu_gradcheck(exprc_model *m, const char *loss, double rtol) {
       double num = (up - down) / (2 * h);
       double tol = rtol * fmax(1.0, fmax(fabs(num), fabs(ana[e])));
       ck_assert_msg(fabs(num - ana[e]) <= tol,
-                    "d%s/d%s[%lld]: analytic %.12g, finite differences %.12g",
-                    loss, g.name, (long long)e, ana[e], num);
+                    "%sd%s/d%s[%lld]: analytic %.12g, finite differences %.12g",
+                    tu_context, loss, g.name, (long long)e, ana[e], num);
     }
     free(ana);
   }
@@ -136,4 +146,173 @@ void tu_assert_close(const double *got, const double *want, int64_t n,
                   "%s[%lld]: got %.17g, want %.17g", what, (long long)i,
                   got[i], want[i]);
   }
+}
+
+/* ---- added for the spine suites ---- */
+
+/* Line `line` (1-based) of src, copied into buf. */
+static const char *source_line(const char *src, unsigned line, char *buf,
+                               size_t n) {
+  const char *p = src;
+  for (unsigned l = 1; l < line && p; l++) {
+    p = strchr(p, '\n');
+    if (p)
+      p++;
+  }
+  if (!p)
+    return NULL;
+  size_t len = strcspn(p, "\n");
+  snprintf(buf, n, "%.*s", (int)len, p);
+  return buf;
+}
+
+void tu_expect_error(const char *src, exprc_status st, const char *first,
+                     const char *at) {
+  exprc_status got;
+  const char *msg = tu_compile_error(src, &got);
+  size_t k = strcspn(msg, "\n");
+  ck_assert_msg(strlen(first) == k && strncmp(msg, first, k) == 0,
+                "wrong message:\n got: %s\nwant: %s\n--- model ---\n%s", msg,
+                first, src);
+  ck_assert_msg(got == st, "status %d, want %d for: %s", got, st, first);
+  unsigned line, col;
+  ck_assert(sscanf(first, "test.expr:%u:%u:", &line, &col) == 2);
+  char text[512], want[1200];
+  ck_assert_msg(source_line(src, line, text, sizeof text), "no line %u", line);
+  ck_assert_msg(col >= 1 && strncmp(text + col - 1, at, strlen(at)) == 0,
+                "column %u of line '%s' is not at '%s'", col, text, at);
+  /* The caret display: the line indented by 3, the caret under col. */
+  int w = snprintf(want, sizeof want, "%s\n   %s\n   ", first, text);
+  for (unsigned i = 0; i + 1 < col; i++)
+    want[w++] = text[i] == '\t' ? '\t' : ' ';
+  snprintf(want + w, sizeof want - (size_t)w, "^\n");
+  ck_assert_msg(strcmp(msg, want) == 0, "caret display:\n%s\nwant:\n%s", msg,
+                want);
+}
+
+exprc_tensor tu_output(exprc_model *m, const char *name) {
+  exprc_tensor t;
+  ck_assert_msg(exprc_forward(m) == EXPRC_OK, "forward: %s", exprc_errmsg(m));
+  ck_assert_msg(exprc_find(m, name, &t) == EXPRC_OK, "%s", exprc_errmsg(m));
+  ck_assert_msg(t.kind == EXPRC_OUTPUT, "'%s' is not an output", name);
+  return t;
+}
+
+exprc_tensor tu_grad(exprc_model *m, const char *loss, const char *wrt) {
+  exprc_tensor t;
+  ck_assert_msg(exprc_gradient(m, loss) == EXPRC_OK, "gradient %s: %s", loss,
+                exprc_errmsg(m));
+  ck_assert_msg(exprc_find_grad(m, loss, wrt, &t) == EXPRC_OK, "%s",
+                exprc_errmsg(m));
+  return t;
+}
+
+void tu_assert_shape(const exprc_tensor *t, int rank, ...) {
+  va_list ap;
+  ck_assert_msg(t->rank == rank, "'%s' has rank %d, want %d", t->name, t->rank,
+                rank);
+  va_start(ap, rank);
+  int64_t size = 1;
+  for (int i = 0; i < rank; i++) {
+    int want = va_arg(ap, int);
+    ck_assert_msg(t->shape[i] == want, "'%s' dim %d is %lld, want %d",
+                  t->name, i, (long long)t->shape[i], want);
+    size *= want;
+  }
+  va_end(ap);
+  ck_assert_int_eq(t->size, size);
+}
+
+double tu_uniform(uint64_t *state, double lo, double hi) {
+  return lo + (hi - lo) * (double)lcg(state) / 9007199254740992.0;
+}
+
+char *tu_read_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  size_t n = 0, cap = 4096;
+  char *s = malloc(cap);
+  size_t k;
+  while (s && (k = fread(s + n, 1, cap - n - 1, f)) > 0) {
+    n += k;
+    if (cap - n - 1 == 0) {
+      char *t = realloc(s, cap *= 2);
+      if (!t)
+        free(s);
+      s = t;
+    }
+  }
+  fclose(f);
+  if (s)
+    s[n] = 0;
+  return s;
+}
+
+/* Temporary files live in one private directory per process, removed (when
+ * empty) at exit. */
+static char tmpdir[32];
+
+static void remove_tmpdir(void) { rmdir(tmpdir); }
+
+char *tu_temp_file(const char *text, const char *suffix) {
+  static unsigned count;
+  if (!tmpdir[0]) {
+    strcpy(tmpdir, "/tmp/exprc_testXXXXXX");
+    ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp failed");
+    atexit(remove_tmpdir);
+  }
+  char *path = malloc(sizeof tmpdir + 32 + strlen(suffix));
+  ck_assert(path != NULL);
+  sprintf(path, "%s/f%u%s", tmpdir, count++, suffix);
+  FILE *f = fopen(path, "wb");
+  ck_assert_msg(f && fputs(text, f) >= 0 && fclose(f) == 0, "cannot write %s",
+                path);
+  return path;
+}
+
+int tu_run(const char *cmd, char **out, char **err) {
+  char *fo = tu_temp_file("", ".out"), *fe = tu_temp_file("", ".err");
+  size_t n = strlen(cmd) + strlen(fo) + strlen(fe) + 32;
+  char *full = malloc(n);
+  snprintf(full, n, "%s >%s 2>%s", cmd, fo, fe);
+  int st = system(full);
+  if (out)
+    *out = tu_read_file(fo);
+  if (err)
+    *err = tu_read_file(fe);
+  remove(fo);
+  remove(fe);
+  free(fo);
+  free(fe);
+  free(full);
+  return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *exprc_path, *src_root;
+
+void tu_set_paths(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s EXPRC SOURCE_ROOT\n", argv[0]);
+    exit(2);
+  }
+  exprc_path = argv[1];
+  src_root = argv[2];
+}
+
+const char *tu_exprc(void) { return exprc_path; }
+const char *tu_srcroot(void) { return src_root; }
+
+TCase *tu_tcase(const char *name, double seconds) {
+  TCase *tc = tcase_create(name);
+  tcase_set_timeout(tc, seconds);
+  return tc;
+}
+
+int tu_run_suite(Suite *s) {
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

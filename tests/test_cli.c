@@ -1,0 +1,495 @@
+/* test_cli.c: the `exprc` command, run as a user would run it.
+ *
+ * `exprc run --json` is parsed by a small JSON reader written here (strict
+ * enough to reject malformed output), and its numbers are compared, bit for
+ * bit, with what the C API computes for the same model, seed and inputs: the
+ * printed text must round-trip exactly. Exit statuses follow the spec: 0 on
+ * success, 1 for an error in the model (with a located message), 2 for a
+ * usage error (bad flags, missing files, bad --set values).
+ * Usage: test_cli EXPRC SOURCE_ROOT (meson passes both).
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* ---- a minimal JSON reader ---- */
+
+typedef struct Json {
+  char kind;           /* 'o'bject, 'a'rray, 'n'umber, 's'tring, 'z' null */
+  double num;
+  char *str;           /* a string's text */
+  char **key;          /* an object's keys */
+  struct Json **kid;   /* an object's values or an array's items */
+  int n;
+} Json;
+
+static Json *json_value(const char **p);
+
+static void ws(const char **p) {
+  while (**p == ' ' || **p == '\n' || **p == '\t' || **p == '\r')
+    (*p)++;
+}
+
+static Json *json_new(char kind) {
+  Json *j = calloc(1, sizeof *j);
+  j->kind = kind;
+  return j;
+}
+
+static void json_free(Json *j) {
+  if (!j)
+    return;
+  for (int i = 0; i < j->n; i++) {
+    json_free(j->kid[i]);
+    if (j->key)
+      free(j->key[i]);
+  }
+  free(j->kid);
+  free(j->key);
+  free(j->str);
+  free(j);
+}
+
+/* A string without escapes other than \" and \\ (exprc's names). */
+static char *json_string(const char **p) {
+  if (**p != '"')
+    return NULL;
+  const char *s = ++*p;
+  while (**p && **p != '"')
+    *p += (**p == '\\' && (*p)[1]) ? 2 : 1;
+  if (**p != '"')
+    return NULL;
+  char *out = malloc((size_t)(*p - s) + 1);
+  memcpy(out, s, (size_t)(*p - s));
+  out[*p - s] = 0;
+  (*p)++;
+  return out;
+}
+
+/* number = -? digits (. digits)? ([eE] [+-]? digits)?, as JSON requires */
+static Json *json_number(const char **p) {
+  const char *s = *p;
+  if (*s == '-')
+    s++;
+  if (!isdigit((unsigned char)*s))
+    return NULL;
+  while (isdigit((unsigned char)*s))
+    s++;
+  if (*s == '.' && !isdigit((unsigned char)*++s))
+    return NULL;
+  while (isdigit((unsigned char)*s))
+    s++;
+  if (*s == 'e' || *s == 'E') {
+    s += (s[1] == '+' || s[1] == '-') ? 2 : 1;
+    if (!isdigit((unsigned char)*s))
+      return NULL;
+    while (isdigit((unsigned char)*s))
+      s++;
+  }
+  Json *j = json_new('n');
+  j->num = strtod(*p, NULL);
+  *p = s;
+  return j;
+}
+
+static void json_push(Json *j, char *key, Json *v) {
+  j->kid = realloc(j->kid, (size_t)(j->n + 1) * sizeof *j->kid);
+  if (j->kind == 'o')
+    j->key = realloc(j->key, (size_t)(j->n + 1) * sizeof *j->key),
+    j->key[j->n] = key;
+  j->kid[j->n++] = v;
+}
+
+/* object = "{" (string ":" value ("," string ":" value)*)? "}", and the
+ * same for arrays without keys. NULL on any syntax error. */
+static Json *json_container(const char **p, char kind, char close) {
+  Json *j = json_new(kind);
+  (*p)++;
+  ws(p);
+  if (**p == close)
+    return (*p)++, j;
+  for (;;) {
+    char *key = NULL;
+    ws(p);
+    if (kind == 'o' && (!(key = json_string(p)) || (ws(p), **p != ':')))
+      return free(key), json_free(j), NULL;
+    if (kind == 'o')
+      (*p)++;
+    Json *v = json_value(p);
+    if (!v)
+      return free(key), json_free(j), NULL;
+    json_push(j, key, v);
+    ws(p);
+    if (**p == close)
+      return (*p)++, j;
+    if (**p != ',')
+      return json_free(j), NULL;
+    (*p)++;
+  }
+}
+
+static Json *json_value(const char **p) {
+  ws(p);
+  if (**p == '{')
+    return json_container(p, 'o', '}');
+  if (**p == '[')
+    return json_container(p, 'a', ']');
+  if (**p == '"') {
+    Json *j = json_new('s');
+    if (!(j->str = json_string(p)))
+      return json_free(j), NULL;
+    return j;
+  }
+  if (strncmp(*p, "null", 4) == 0) {
+    *p += 4;
+    return json_new('z');
+  }
+  return json_number(p);
+}
+
+/* The whole text is one JSON value, or NULL. */
+static Json *json_parse(const char *text) {
+  const char *p = text;
+  Json *j = json_value(&p);
+  ws(&p);
+  if (j && *p) {
+    json_free(j);
+    return NULL;
+  }
+  return j;
+}
+
+static Json *json_get(const Json *j, const char *key) {
+  for (int i = 0; j && j->kind == 'o' && i < j->n; i++)
+    if (strcmp(j->key[i], key) == 0)
+      return j->kid[i];
+  return NULL;
+}
+
+/* The numbers of nested arrays in order; fails on anything else. */
+static void json_flatten(const Json *j, double *out, int64_t *n, int64_t max) {
+  ck_assert_msg(j && (j->kind == 'a' || j->kind == 'n'),
+                "expected a number or a list");
+  if (j->kind == 'n') {
+    ck_assert(*n < max);
+    out[(*n)++] = j->num;
+    return;
+  }
+  for (int i = 0; i < j->n; i++)
+    json_flatten(j->kid[i], out, n, max);
+}
+
+/* ---- helpers ---- */
+
+/* exprc ARGS, with stdout and stderr captured; returns the exit status. */
+static int exprc(const char *args, char **out, char **err) {
+  size_t n = strlen(tu_exprc()) + strlen(args) + 8;
+  char *cmd = malloc(n);
+  snprintf(cmd, n, "'%s' %s", tu_exprc(), args);
+  int rc = tu_run(cmd, out, err);
+  free(cmd);
+  return rc;
+}
+
+static const char *mlp(void) {
+  static char path[4096];
+  snprintf(path, sizeof path, "%s/examples/mlp.expr", tu_srcroot());
+  return path;
+}
+
+/* The values given to the MLP, on the command line and through the API. */
+static const char *const mlp_sets =
+    "--set 'x=[0.1, 0.2, 0.30000000000000004, -1e-3]' --set 'y=[0,1,0]'";
+static const double mlp_x[4] = {0.1, 0.2, 0.30000000000000004, -1e-3};
+static const double mlp_y[3] = {0, 1, 0};
+
+/* ---- run --json ---- */
+
+/* The JSON is valid; p is a probability vector (finite, sums to 1); the
+ * loss is finite; every gradient has its param's shape as nested lists. */
+START_TEST(run_json_is_valid_and_sensible) {
+  char args[8192], *out, *err;
+  snprintf(args, sizeof args, "run '%s' %s --seed 7 --json", mlp(), mlp_sets);
+  ck_assert_msg(exprc(args, &out, &err) == 0, "%s", err);
+  Json *root = json_parse(out);
+  ck_assert_msg(root && root->kind == 'o', "not a JSON object:\n%s", out);
+  Json *outs = json_get(root, "outputs"), *grads = json_get(root, "gradients");
+  double p[3], sum = 0;
+  int64_t n = 0;
+  json_flatten(json_get(outs, "p"), p, &n, 3);
+  ck_assert_int_eq(n, 3);
+  for (int i = 0; i < 3; i++) {
+    ck_assert(isfinite(p[i]) && p[i] > 0);
+    sum += p[i];
+  }
+  ck_assert_double_eq_tol(sum, 1, 1e-14);
+  Json *loss = json_get(outs, "loss");
+  ck_assert(loss && loss->kind == 'n' && isfinite(loss->num));
+  Json *W1 = json_get(json_get(grads, "loss"), "W1");
+  ck_assert_msg(W1 && W1->kind == 'a' && W1->n == 16, "W1 is not 16 rows");
+  for (int i = 0; i < 16; i++)
+    ck_assert(W1->kid[i]->kind == 'a' && W1->kid[i]->n == 4);
+  json_free(root);
+  free(out);
+  free(err);
+}
+END_TEST
+
+/* The API's model for the same file, seed and inputs, after a gradient. */
+static exprc_model *api_mlp(uint64_t seed) {
+  exprc_options o;
+  exprc_options_default(&o);
+  o.seed = seed;
+  exprc_model *m;
+  ck_assert_msg(exprc_compile_file(mlp(), &o, &m) == EXPRC_OK, "%s",
+                exprc_errmsg(m));
+  tu_set(m, "x", mlp_x, 1, (int64_t)4);
+  tu_set(m, "y", mlp_y, 1, (int64_t)3);
+  ck_assert(exprc_forward(m) == EXPRC_OK);
+  ck_assert(exprc_gradient(m, "loss") == EXPRC_OK);
+  return m;
+}
+
+/* Every printed number equals the API's double exactly. */
+static void same_bits(const Json *j, const exprc_tensor *t) {
+  double *v = malloc((size_t)t->size * sizeof *v);
+  int64_t n = 0;
+  json_flatten(j, v, &n, t->size);
+  ck_assert_int_eq(n, t->size);
+  for (int64_t i = 0; i < n; i++)
+    ck_assert_msg(v[i] == t->data[i], "%s[%lld]: printed %.17g, API %.17g",
+                  t->name, (long long)i, v[i], t->data[i]);
+  free(v);
+}
+
+START_TEST(run_json_numbers_round_trip_exactly) {
+  char args[8192], *out;
+  snprintf(args, sizeof args, "run '%s' %s --seed 7 --json", mlp(), mlp_sets);
+  ck_assert(exprc(args, &out, NULL) == 0);
+  Json *root = json_parse(out);
+  ck_assert(root != NULL);
+  exprc_model *m = api_mlp(7);
+  Json *grads = json_get(json_get(root, "gradients"), "loss");
+  static const char *params[] = {"W1", "b1", "W2", "b2"};
+  for (int i = 0; i < 4; i++) {
+    exprc_tensor g;
+    ck_assert(exprc_find_grad(m, "loss", params[i], &g) == EXPRC_OK);
+    same_bits(json_get(grads, params[i]), &g);
+  }
+  exprc_tensor p;
+  ck_assert(exprc_find(m, "p", &p) == EXPRC_OK);
+  same_bits(json_get(json_get(root, "outputs"), "p"), &p);
+  exprc_free(m);
+  json_free(root);
+  free(out);
+}
+END_TEST
+
+/* Another seed gives other initial params, hence other gradients. */
+START_TEST(run_seed_changes_params) {
+  char args[8192], *a, *b;
+  snprintf(args, sizeof args, "run '%s' %s --seed 1 --json", mlp(), mlp_sets);
+  ck_assert(exprc(args, &a, NULL) == 0);
+  snprintf(args, sizeof args, "run '%s' %s --seed 2 --json", mlp(), mlp_sets);
+  ck_assert(exprc(args, &b, NULL) == 0);
+  ck_assert_str_ne(a, b);
+  free(a);
+  free(b);
+}
+END_TEST
+
+/* ---- exit statuses ---- */
+
+/* An error in the model: status 1 and the located message, for every
+ * command that reads the model. */
+START_TEST(model_error_exits_1_with_location) {
+  char *path = tu_temp_file("input a[3]\ninput b[4]\ny = a + b\n", ".expr");
+  static const char *cmds[] = {"check", "graph", "emit", "run", "gradcheck"};
+  char want[4200], args[4200], *err;
+  snprintf(want, sizeof want,
+           "%s:3:7: error: shapes [3] and [4] do not match for '+'\n"
+           "   y = a + b\n"
+           "         ^\n",
+           path);
+  for (int i = 0; i < 5; i++) {
+    snprintf(args, sizeof args, "%s '%s'", cmds[i], path);
+    ck_assert_msg(exprc(args, NULL, &err) == 1, "exprc %s", cmds[i]);
+    ck_assert_msg(strcmp(err, want) == 0, "exprc %s said:\n%s", cmds[i], err);
+    free(err);
+  }
+  remove(path);
+  free(path);
+}
+END_TEST
+
+typedef struct Usage {
+  const char *args; /* %s is the MLP's path */
+  const char *says; /* part of the message */
+} Usage;
+
+static const Usage usage_errors[] = {
+    {"", "exprc: no command given"},
+    {"frob '%s'", "exprc: unknown command 'frob'"},
+    {"run '%s' --bogus", "exprc: unknown option '--bogus'"},
+    {"check", "exprc: no model file given"},
+    {"run /nonexistent/model.expr",
+     "/nonexistent/model.expr: error: cannot read: No such file or directory"},
+    {"run '%s' --seed abc", "exprc: --seed takes a whole number, not 'abc'"},
+    {"run '%s' --set x", "exprc: --set takes NAME=VALUE, not 'x'"},
+    {"run '%s' --set q=1",
+     "exprc: --set: the model has no input or param named 'q'"},
+    {"run '%s' --set 'x=[1,2'", "exprc: --set x: expected ',' or ']'"},
+    {"run '%s' --set 'x=[1,2,3]' --set 'y=[1,0,0]'",
+     "exprc: --set x: 'x' has shape [4]; the data given has [3]"},
+    {"run '%s' '%s'", "exprc: more than one model file given"},
+    {"emit '%s' -o", "exprc: -o needs a value"},
+    {"emit '%s' -o /nonexistent/dir/out.c",
+     "exprc: cannot write /nonexistent/dir/out.c"},
+};
+
+/* Usage errors: status 2 and a message that says what is wrong. */
+START_TEST(usage_error_exits_2) {
+  char args[8192], *err;
+  snprintf(args, sizeof args, usage_errors[_i].args, mlp(), mlp());
+  ck_assert_msg(exprc(args, NULL, &err) == 2, "exprc %s", args);
+  ck_assert_msg(strstr(err, usage_errors[_i].says), "exprc %s said:\n%s", args,
+                err);
+  ck_assert_msg(err[strlen(err) - 1] == '\n', "no final newline:\n%s", err);
+  free(err);
+}
+END_TEST
+
+/* An input left unset is an error that names it (not a crash, not 0). */
+START_TEST(unset_input_is_an_error) {
+  char args[8192], *err;
+  snprintf(args, sizeof args, "run '%s' --set 'x=[1,2,3,4]'", mlp());
+  int rc = exprc(args, NULL, &err);
+  ck_assert_msg(rc == 1 || rc == 2, "status %d", rc);
+  ck_assert_msg(strstr(err, "'y' is not set"), "%s", err);
+  free(err);
+}
+END_TEST
+
+/* ---- gradcheck, check, graph, emit ---- */
+
+START_TEST(gradcheck_passes_on_the_mlp) {
+  char args[8192], *out;
+  snprintf(args, sizeof args, "gradcheck '%s' %s", mlp(), mlp_sets);
+  ck_assert_msg(exprc(args, &out, NULL) == 0, "%s", out);
+  ck_assert_msg(strstr(out, "4 of 4 gradients agree with finite differences"),
+                "%s", out);
+  free(out);
+}
+END_TEST
+
+/* At a kink the convention (relu'(0) = 0) and finite differences (1/2)
+ * disagree: gradcheck reports it and exits non-zero. */
+START_TEST(gradcheck_fails_where_differences_disagree) {
+  char *path = tu_temp_file("input x\nl = relu(x)\ngrad l wrt x\n", ".expr");
+  char args[4200], *out;
+  snprintf(args, sizeof args, "gradcheck '%s' --set x=0", path);
+  ck_assert_int_eq(exprc(args, &out, NULL), 1);
+  ck_assert_msg(strstr(out, "FAIL dl/dx"), "%s", out);
+  free(out);
+  remove(path);
+  free(path);
+}
+END_TEST
+
+/* check prints each name with its shape. */
+START_TEST(check_lists_names_and_shapes) {
+  static const char *lines[] = {
+      "input  x [4]\n",       "input  y [3]\n",      "param  W1 [16,4]\n",
+      "param  b2 [3]\n",      "const  lam []\n",     "value  h [16]\n",
+      "output p [3]\n",       "output loss []\n",    "grad   dloss/dW1 [16,4]\n",
+      "grad   dloss/db2 [3]\n"};
+  char args[4200], *out;
+  snprintf(args, sizeof args, "check '%s'", mlp());
+  ck_assert(exprc(args, &out, NULL) == 0);
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+    ck_assert_msg(strstr(out, lines[i]), "no line '%s' in:\n%s", lines[i], out);
+  free(out);
+}
+END_TEST
+
+/* graph --dot is one Graphviz digraph with edges and backward nodes;
+ * the text form marks backward nodes and lists the entry points. */
+START_TEST(graph_dot_is_a_digraph) {
+  char args[4200], *out;
+  snprintf(args, sizeof args, "graph '%s' --dot", mlp());
+  ck_assert(exprc(args, &out, NULL) == 0);
+  ck_assert_msg(strncmp(out, "digraph ", 8) == 0, "%s", out);
+  size_t n = strlen(out);
+  ck_assert(n > 2 && strcmp(out + n - 2, "}\n") == 0);
+  int depth = 0;
+  for (const char *p = out; *p; p++) {
+    depth += *p == '{';
+    depth -= *p == '}';
+    ck_assert(depth >= 0);
+  }
+  ck_assert_int_eq(depth, 0);
+  ck_assert(strstr(out, " -> ") != NULL);
+  free(out);
+  snprintf(args, sizeof args, "graph '%s'", mlp());
+  ck_assert(exprc(args, &out, NULL) == 0);
+  ck_assert(strstr(out, "  backward\n") != NULL);
+  ck_assert(strstr(out, "entry grad loss:") != NULL);
+  free(out);
+}
+END_TEST
+
+/* emit -o writes the same text emit prints. */
+START_TEST(emit_to_file_and_stdout_agree) {
+  char *c_file = tu_temp_file("", ".c"), args[8192], *out;
+  snprintf(args, sizeof args, "emit '%s' -o '%s'", mlp(), c_file);
+  ck_assert(exprc(args, &out, NULL) == 0);
+  ck_assert_str_eq(out, "");
+  free(out);
+  snprintf(args, sizeof args, "emit '%s'", mlp());
+  ck_assert(exprc(args, &out, NULL) == 0);
+  char *text = tu_read_file(c_file);
+  ck_assert(text && strcmp(text, out) == 0);
+  free(text);
+  free(out);
+  remove(c_file);
+  free(c_file);
+}
+END_TEST
+
+/* --help is not an error. */
+START_TEST(help_exits_0) {
+  char *out;
+  ck_assert_int_eq(exprc("--help", &out, NULL), 0);
+  ck_assert(strstr(out, "usage: exprc check FILE") != NULL);
+  free(out);
+}
+END_TEST
+
+int main(int argc, char **argv) {
+  tu_set_paths(argc, argv);
+  Suite *s = suite_create("cli");
+  TCase *run = tu_tcase("run", 60);
+  tcase_add_test(run, run_json_is_valid_and_sensible);
+  tcase_add_test(run, run_json_numbers_round_trip_exactly);
+  tcase_add_test(run, run_seed_changes_params);
+  suite_add_tcase(s, run);
+  TCase *status = tu_tcase("exit status", 60);
+  tcase_add_test(status, model_error_exits_1_with_location);
+  tcase_add_loop_test(status, usage_error_exits_2, 0,
+                      (int)(sizeof usage_errors / sizeof usage_errors[0]));
+  tcase_add_test(status, unset_input_is_an_error);
+  suite_add_tcase(s, status);
+  TCase *cmds = tu_tcase("commands", 60);
+  tcase_add_test(cmds, gradcheck_passes_on_the_mlp);
+  tcase_add_test(cmds, gradcheck_fails_where_differences_disagree);
+  tcase_add_test(cmds, check_lists_names_and_shapes);
+  tcase_add_test(cmds, graph_dot_is_a_digraph);
+  tcase_add_test(cmds, emit_to_file_and_stdout_agree);
+  tcase_add_test(cmds, help_exits_0);
+  suite_add_tcase(s, cmds);
+  return tu_run_suite(s);
+}
