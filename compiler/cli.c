@@ -24,7 +24,7 @@ typedef struct SetArg {
 typedef struct Args {
   const char *cmd, *file, *out, *save_params;
   const char *header; /* emit --header OUT.h */
-  int dot, no_simplify, no_reuse, json, stats, backend, threads;
+  int dot, no_simplify, no_reuse, json, stats, backend, threads, remat;
   Pass after;         /* graph --after PASS */
   PassStats *passes;  /* filled by the front of the pipeline */
   uint64_t seed;
@@ -98,6 +98,7 @@ static int parse_args(int argc, char **argv, Args *a) {
       a->backend = b[0] == 'c' ? EXPRC_BACKEND_CC : EXPRC_BACKEND_TCC;
     }
     else if (strcmp(s, "--no-reuse") == 0) a->no_reuse = 1;
+    else if (strcmp(s, "--remat") == 0) a->remat = 1;
     else if (strcmp(s, "--after") == 0) {
       static const char *const names[NPASS] = {"lower", "grad", "simplify"};
       const char *p = i + 1 < argc ? argv[++i] : "";
@@ -384,6 +385,7 @@ static void options_from(const Args *a, exprc_options *o) {
   o->no_reuse = a->no_reuse;
   o->backend = (exprc_backend)a->backend;
   o->threads = a->threads;
+  o->remat = a->remat;
   o->seed = a->seed;
 }
 
@@ -541,6 +543,12 @@ static int graph_stats(Module *mod, const Args *a) {
   print_bytes("results", results, sym);
   print_bytes("temporaries (peak work memory)", plan.temp_bytes, plan.symbolic);
   print_bytes("temporaries without sharing", plan.naive_bytes, plan.symbolic);
+  if (!o.remat) { /* what rematerialization would save */
+    o.remat = 1;
+    Plan remat = model_plan(&o);
+    emit_c(mod->g->c, mod, &remat);
+    print_bytes("temporaries with --remat", remat.temp_bytes, remat.symbolic);
+  }
   printf("  %-34s %12u\n", "temporary buffers", plan.ntemp);
   return 0;
 }

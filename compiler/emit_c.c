@@ -259,15 +259,23 @@ static int small_power(Emitter *E, Buf *b, const Node *nd,
   return 1;
 }
 
-/* Can one flat counter index every stored operand of x's (fused) tree?
+/* Is y computed inside the loop of the node emitted at point `now`? Fused
+ * values always are; rematerialized ones when read after their cut. */
+static int inline_here(Emitter *E, uint32_t y, uint32_t now) {
+  return E->home[y].kind == H_FUSED ||
+         (E->ep.remat[y] != NONE && now > E->ep.remat[y]);
+}
+
+/* Can one flat counter index every stored operand of x's (inline) tree?
  * Yes when each is a scalar or has the loop's shape. */
-static int flat_operands(Emitter *E, uint32_t x, const Shape *so) {
+static int flat_operands(Emitter *E, uint32_t x, const Shape *so,
+                         uint32_t now) {
   Node *nd = at(E, x);
   for (int k = 0; k < nd->nin; k++) {
     uint32_t y = nd->in[k];
-    if (E->home[y].kind == H_FUSED ? !flat_operands(E, y, so)
-                                   : !is_scalar_home(E, y) &&
-                                         !shape_eq(&at(E, y)->shape, so))
+    if (inline_here(E, y, now) ? !flat_operands(E, y, so, now)
+                               : !is_scalar_home(E, y) &&
+                                     !shape_eq(&at(E, y)->shape, so))
       return 0;
   }
   return 1;
@@ -279,15 +287,15 @@ enum { LOOP_ONE, LOOP_FLAT, LOOP_NESTED };
  * over shape so; operands fused into x are computed inline, recursively
  * (at most FUSE_MAX deep). */
 static void ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
-                    int loop) {
+                    int loop, uint32_t now) {
   Node nd = *at(E, x);
   Buf ops[3] = {{0}};
   const char *op[3] = {"", "", ""};
   char idx[256], val[320];
   for (int k = 0; k < nd.nin; k++) {
     uint32_t y = nd.in[k];
-    if (E->home[y].kind == H_FUSED) {
-      ew_expr(E, &ops[k], y, so, loop);
+    if (inline_here(E, y, now)) {
+      ew_expr(E, &ops[k], y, so, loop, now);
     } else {
       if (is_scalar_home(E, y) || loop == LOOP_ONE)
         snprintf(idx, sizeof idx, "0");
@@ -310,7 +318,7 @@ static void emit_ew(Emitter *E, uint32_t x) {
   const Shape *so = &at(E, x)->shape;
   int64_t numel;
   int loop = shape_numel_const(so, &numel) && numel == 1 ? LOOP_ONE
-             : flat_operands(E, x, so)                   ? LOOP_FLAT
+             : flat_operands(E, x, so, x)                ? LOOP_FLAT
                                                          : LOOP_NESTED;
   char out[320], n[128];
   target(E, x, loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "o", out,
@@ -327,7 +335,7 @@ static void emit_ew(Emitter *E, uint32_t x) {
     put(E, &E->body, "%*s%s = ", 4 + 2 * so->rank, "", out);
     E->used_o = 1;
   }
-  ew_expr(E, &E->body, x, so, loop);
+  ew_expr(E, &E->body, x, so, loop, x);
   put_str(E, &E->body, ";\n");
   if (loop == LOOP_NESTED) {
     put(E, &E->body, "%*so++;\n", 4 + 2 * so->rank, "");
@@ -412,15 +420,15 @@ static void reduce_pass(Emitter *E, uint32_t x, const char *accp,
   Node nd = *at(E, x);
   uint32_t in = nd.in[0];
   const Shape *si = &at(E, in)->shape;
-  int fused = E->home[in].kind == H_FUSED;
-  int full = nd.shape.rank == 0 && (!fused || flat_operands(E, in, si));
+  int fused = inline_here(E, in, x);
+  int full = nd.shape.rank == 0 && (!fused || flat_operands(E, in, si, x));
   char oidx[256], ops[3][320], n[128];
   Buf val = {0};
   reduced_index(si, &nd.shape, nd.attr, oidx, sizeof oidx);
   snprintf(ops[0], sizeof ops[0], accp ? "%s[%s]" : "acc", accp, oidx);
   snprintf(ops[2], sizeof ops[2], auxp ? "%s[%s]" : "acc2", auxp, oidx);
   if (fused) { /* the elementwise input is computed in this loop */
-    ew_expr(E, &val, in, si, full ? LOOP_FLAT : LOOP_NESTED);
+    ew_expr(E, &val, in, si, full ? LOOP_FLAT : LOOP_NESTED, x);
   } else {
     value(E, in, is_scalar_home(E, in) ? "0" : full ? "i" : "o", ops[1],
           sizeof ops[1]);

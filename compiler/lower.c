@@ -157,7 +157,7 @@ static int64_t const_int(Lower *L, Ast *a, const char *what, int64_t lo,
   double v = const_value(L, a, what);
   if (v != floor(v) || v < (double)lo || v > (double)hi)
     ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE,
-              "%s must be a whole number from %lld to %lld, not %g", what,
+              "%s must be a whole number from %lld to %lld, not %.15g", what,
               (long long)lo, (long long)hi, v);
   return (int64_t)v;
 }

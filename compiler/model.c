@@ -246,7 +246,8 @@ static exprc_status allocate_buffers(exprc_model *m);
 static void init_params(exprc_model *m, uint64_t seed);
 
 Plan model_plan(const exprc_options *o) {
-  Plan plan = {.reuse = !o || !o->no_reuse, .fuse = !o || !o->no_fuse};
+  Plan plan = {.reuse = !o || !o->no_reuse, .fuse = !o || !o->no_fuse,
+               .remat = o && o->remat};
   return plan;
 }
 
@@ -620,6 +621,26 @@ static void do_bind(exprc_model *m, int d, int64_t n, int who) {
   m->bound_by[d] = who;
 }
 
+/* The dims' binding state, saved so that a bind that fails part way (a bad
+ * size, or buffers over the memory limit) leaves the model as it was. */
+typedef struct Binds {
+  long D[64];
+  int by[64];
+  uint8_t known[64];
+} Binds;
+
+static void binds_save(const exprc_model *m, Binds *b) {
+  for (int d = 0; d < m->ndim && d < 64; d++)
+    b->D[d] = m->D[d], b->by[d] = m->bound_by[d], b->known[d] = m->known[d];
+}
+
+static exprc_status binds_undo(exprc_model *m, const Binds *b,
+                               exprc_status st) {
+  for (int d = 0; d < m->ndim && d < 64; d++)
+    m->D[d] = b->D[d], m->bound_by[d] = b->by[d], m->known[d] = b->known[d];
+  return st;
+}
+
 exprc_status exprc_bind_dim(exprc_model *m, const char *dim, int64_t n) {
   exprc_status st = usable(m, dim, "exprc_bind_dim");
   if (st != EXPRC_OK)
@@ -629,8 +650,11 @@ exprc_status exprc_bind_dim(exprc_model *m, const char *dim, int64_t n) {
       continue;
     if ((st = check_bind(m, d, n, -2)) != EXPRC_OK)
       return st;
+    Binds saved;
+    binds_save(m, &saved);
     do_bind(m, d, n, -2);
-    return allocate_buffers(m);
+    st = allocate_buffers(m);
+    return st == EXPRC_OK ? st : binds_undo(m, &saved, st);
   }
   return fail(m, EXPRC_ERR_NAME, "no dim named '%.64s'", dim);
 }
@@ -656,9 +680,8 @@ static exprc_status bind_from(exprc_model *m, int i, int rank,
   Slot *s = &m->slot[i];
   if (rank != s->shape.rank)
     return shape_mismatch(m, i, rank, shape);
-  int saved[64];
-  for (int d = 0; d < m->ndim && d < 64; d++)
-    saved[d] = m->bound_by[d];
+  Binds saved;
+  binds_save(m, &saved);
   for (int d = 0; d < rank; d++) {
     int64_t want = s->shape.d[d];
     exprc_status st = EXPRC_OK;
@@ -666,16 +689,14 @@ static exprc_status bind_from(exprc_model *m, int i, int rank,
       st = shape_mismatch(m, i, rank, shape);
     else if (DIM_IS_SYM(want))
       st = check_bind(m, DIM_INDEX(want), shape[d], i);
-    if (st != EXPRC_OK) {
-      for (int k = 0; k < m->ndim && k < 64; k++)
-        m->bound_by[k] = saved[k]; /* leave no half-made binding */
-      return st;
-    }
+    if (st != EXPRC_OK)
+      return binds_undo(m, &saved, st); /* leave no half-made binding */
     if (DIM_IS_SYM(want))
       m->bound_by[DIM_INDEX(want)] = i, m->D[DIM_INDEX(want)] = (long)shape[d],
       m->known[DIM_INDEX(want)] = 1;
   }
-  return allocate_buffers(m);
+  exprc_status st = allocate_buffers(m);
+  return st == EXPRC_OK ? st : binds_undo(m, &saved, st);
 }
 
 exprc_status exprc_set(exprc_model *m, const char *name, const double *data,

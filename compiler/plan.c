@@ -18,6 +18,12 @@
  * its reader's loop (up to FUSE_MAX ops in one expression). Its operands are
  * then read when the reader runs, so liveness counts a value as read at the
  * "execution point" of the node that really reads it.
+ *
+ * Rematerialization (Plan.remat) trades time for memory: a forward
+ * elementwise tensor that backward nodes read, and that they could compute
+ * again inline from operands that are alive then anyway, is not kept for
+ * them: its buffer is freed after its last forward reader, and the backward
+ * readers recompute it in their own loops.
  */
 #include "plan.h"
 
@@ -65,6 +71,10 @@ static uint32_t operand(Planner *P, uint32_t i, int k) {
   Node *nd = &P->g->node[i];
   return nd->op == OP_MATMUL ? plan_gemm_operand(P->g, nd->in[k], &t)
                              : nd->in[k];
+}
+
+static int is_leaf(Op op) {
+  return op == OP_INPUT || op == OP_PARAM || op == OP_CONST || op == OP_DIMVAL;
 }
 
 static void mark_needed(Planner *P, Entry *e) {
@@ -135,7 +145,7 @@ static int is_view(Planner *P, uint32_t x) {
 static void mark_lifetimes(Planner *P) {
   Graph *g = P->g;
   for (uint32_t i = 0; i < g->n; i++)
-    P->last[i] = P->dies[i] = NONE;
+    P->last[i] = NONE;
   for (uint32_t i = g->n; i-- > 0;) /* views: their readers read the input */
     if (P->ep->need[i])
       for (int k = 0; k < g->node[i].nin; k++) {
@@ -145,6 +155,12 @@ static void mark_lifetimes(Planner *P) {
         if (P->last[x] == NONE || at > P->last[x])
           P->last[x] = at;
       }
+}
+
+static void mark_deaths(Planner *P) {
+  Graph *g = P->g;
+  for (uint32_t i = 0; i < g->n; i++)
+    P->dies[i] = NONE;
   for (uint32_t x = 0; x < g->n; x++)
     if (P->last[x] != NONE && P->ep->home[x].kind != H_FUSED &&
         !is_view(P, x)) {
@@ -153,9 +169,90 @@ static void mark_lifetimes(Planner *P) {
     }
 }
 
-static int is_leaf(Op op) {
-  return op == OP_INPUT || op == OP_PARAM || op == OP_CONST || op == OP_DIMVAL;
+/* Can a backward reader r compute x inline? Elementwise readers and sums
+ * can; matrix products and other kernels need x in memory. */
+static int inline_reader(Planner *P, uint32_t r) {
+  Node *nr = &P->g->node[r];
+  return (op_info[nr->op].flags & F_EW) || nr->op == OP_SUM;
 }
+
+/* Are the stored values that computing y reads (through fused operands)
+ * all alive at point `late` anyway? */
+static int alive_until(Planner *P, uint32_t y, uint32_t late, int depth) {
+  Node *ny = &P->g->node[y];
+  if (is_leaf((Op)ny->op))
+    return 1;
+  if (P->ep->home[y].kind != H_FUSED)
+    return P->last[y] != NONE && P->last[y] >= late;
+  for (int k = 0; k < ny->nin && depth < FUSE_MAX; k++)
+    if (!alive_until(P, ny->in[k], late, depth + 1))
+      return 0;
+  return depth < FUSE_MAX;
+}
+
+/* Decide whether x is recomputed for its backward readers; if so, the
+ * execution point after which readers recompute it, else NONE. */
+static uint32_t remat_cut(Planner *P, uint32_t x, const uint32_t *rd,
+                          uint32_t nrd) {
+  Graph *g = P->g;
+  Node *nx = &g->node[x];
+  if (!(op_info[nx->op].flags & F_EW) || nx->shape.rank == 0 ||
+      (nx->flags & N_BACKWARD) || P->pinned[x] ||
+      P->ep->home[x].kind != H_NONE)
+    return NONE;
+  uint32_t early = NONE, late = 0, nlate = 0;
+  for (uint32_t j = 0; j < nrd; j++) {
+    uint32_t r = rd[j], at = P->exec[r];
+    if (!(g->node[r].flags & N_BACKWARD)) {
+      early = early == NONE || at > early ? at : early;
+    } else if (!inline_reader(P, r)) {
+      return NONE;
+    } else {
+      late = at > late ? at : late;
+      nlate++;
+    }
+  }
+  if (!nlate || (early != NONE && early >= late))
+    return NONE;
+  for (int k = 0; k < nx->nin; k++) /* operands alive then anyway */
+    if (!alive_until(P, nx->in[k], late, 0))
+      return NONE;
+  P->last[x] = early;
+  return early == NONE ? 0 : early;
+}
+
+/* Decide rematerialization for every node, from the lists of its readers
+ * (kept in one array, indexed by start[]). */
+static void mark_remat(Planner *P) {
+  Graph *g = P->g;
+  uint32_t n = g->n, *start, *list;
+  for (uint32_t i = 0; i < n; i++)
+    P->ep->remat[i] = NONE;
+  if (!P->p->remat)
+    return;
+  start = ctx_realloc(P->c, NULL, (n + 2) * sizeof *start);
+  memset(start, 0, (n + 2) * sizeof *start);
+  for (uint32_t i = 0; i < n; i++)
+    if (P->ep->need[i])
+      for (int k = 0; k < g->node[i].nin; k++)
+        start[operand(P, i, k) + 2]++;
+  for (uint32_t i = 0; i < n; i++)
+    start[i + 2] += start[i + 1];
+  list = ctx_realloc(P->c, NULL, (start[n + 1] + 1) * sizeof *list);
+  for (uint32_t i = 0; i < n; i++)
+    if (P->ep->need[i])
+      for (int k = 0; k < g->node[i].nin; k++)
+        list[start[operand(P, i, k) + 1]++] = i;
+  for (uint32_t x = 0; x < n; x++)
+    if (P->ep->need[x])
+      P->ep->remat[x] = remat_cut(P, x, list + start[x], start[x + 1] - start[x]);
+  for (uint32_t x = 0; x < n; x++)
+    if (P->ep->remat[x] != NONE && P->last[x] == NONE)
+      P->ep->home[x].kind = H_FUSED; /* only backward readers: never stored */
+  ctx_release(P->c, start);
+  ctx_release(P->c, list);
+}
+
 
 static void use_slot(Planner *P, int slot) {
   EntryPlan *ep = P->ep;
@@ -337,6 +434,7 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   memset(ep, 0, sizeof *ep);
   ep->home = ctx_realloc(c, NULL, n * sizeof *ep->home);
   ep->need = ctx_realloc(c, NULL, n);
+  ep->remat = ctx_realloc(c, NULL, n * sizeof *ep->remat);
   P.last = ctx_realloc(c, NULL, n * sizeof *P.last);
   P.exec = ctx_realloc(c, NULL, n * sizeof *P.exec);
   P.dies = ctx_realloc(c, NULL, n * sizeof *P.dies);
@@ -355,6 +453,8 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   init_homes(&P, &m->entry[k]);
   mark_fused(&P);
   mark_lifetimes(&P);
+  mark_remat(&P);
+  mark_deaths(&P);
   mark_fills(&P);
   for (uint32_t i = 0; i < m->g->n; i++)
     if (ep->need[i] && ep->home[i].kind != H_FUSED &&
@@ -382,6 +482,7 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
 void plan_entry_free(Ctx *c, EntryPlan *ep) {
   ctx_release(c, ep->home);
   ctx_release(c, ep->need);
+  ctx_release(c, ep->remat);
   ctx_release(c, ep->used);
   memset(ep, 0, sizeof *ep);
 }

@@ -30,6 +30,8 @@ typedef struct Plan {
   uint32_t ntemp, cap;
   int reuse;            /* share buffers between values whose lives do not overlap */
   int fuse;             /* compute elementwise chains in one loop */
+  int remat;            /* recompute cheap forward values in the backward
+                           pass instead of keeping them */
   int64_t temp_bytes;   /* temporaries with constant shapes */
   int64_t naive_bytes;  /* the same without reuse */
   int symbolic;         /* some temporaries' sizes depend on dims */
@@ -41,6 +43,8 @@ typedef struct EntryPlan {
   uint8_t *used;   /* per slot: referenced by this entry */
   uint32_t nused, capused;
   uint32_t nreg;   /* scalar locals r0 .. r<nreg-1> */
+  uint32_t *remat; /* per node: readers that run after this point compute
+                      the value again instead of reading it (NONE: none) */
 } EntryPlan;
 
 void plan_assign_result_slots(Module *m);

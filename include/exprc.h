@@ -68,6 +68,8 @@ typedef struct exprc_options {
   int no_simplify;        /* 1: skip the simplifier (for inspection) */
   int no_reuse;           /* 1: one buffer per value, no sharing */
   int no_fuse;            /* 1: one loop per elementwise op, no fusion */
+  int remat;              /* 1: recompute cheap forward values in the
+                             backward pass instead of keeping them */
   uint64_t seed;          /* seed of the param initializers [0] */
   exprc_backend backend;
   int threads;            /* threads for matrix products (OpenBLAS), which
