@@ -115,13 +115,18 @@ static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
     snprintf(buf, n, "r%u", h.reg);
     return;
   case H_SLOT:
-    if (h.off)
-      snprintf(buf, n, "p%d[%lld]", h.slot, (long long)h.off); /* a spill */
+    if (h.off && strcmp(idx, "0") == 0) /* a spill, or a view's start */
+      snprintf(buf, n, "p%d[%lld]", h.slot, (long long)h.off);
+    else if (h.off)
+      snprintf(buf, n, "p%d[%lld + %s]", h.slot, (long long)h.off, idx);
     else
       snprintf(buf, n, "p%d[%s]", h.slot, idx);
     return;
   case H_STATIC:
-    snprintf(buf, n, "c%u[%s]", h.reg, idx);
+    if (h.off)
+      snprintf(buf, n, "c%u[%lld + %s]", h.reg, (long long)h.off, idx);
+    else
+      snprintf(buf, n, "c%u[%s]", h.reg, idx);
     return;
   case H_NONE:
   case H_FUSED: /* only ew_expr reads fused values */
@@ -139,6 +144,8 @@ static void pointer(Emitter *E, uint32_t x, char *buf, size_t n) {
     snprintf(buf, n, "p%d", h.slot);
   else if (h.kind == H_LOCAL)
     snprintf(buf, n, "&r%u", h.reg);
+  else if (h.kind == H_STATIC && h.off)
+    snprintf(buf, n, "(c%u + %lld)", h.reg, (long long)h.off);
   else if (h.kind == H_STATIC)
     snprintf(buf, n, "c%u", h.reg);
   else

@@ -130,17 +130,40 @@ static void mark_fused(Planner *P) {
     P->exec[x] = P->ep->home[x].kind == H_FUSED ? P->exec[reader[x]] : x;
 }
 
-/* The last execution point that reads each value, and per point the list
- * of values that die there. */
+/* The element offset of a slice that is one contiguous run of its input
+ * (the axes before the first cut have size 1, those after it are whole),
+ * or -1. */
+static int64_t contiguous_offset(Graph *g, const Node *nd) {
+  const Shape *in = &g->node[nd->in[0]].shape, *w = &nd->shape;
+  int cut = 0;
+  while (cut < w->rank && w->d[cut] == in->d[cut])
+    cut++;
+  int64_t off = 0, stride = 1;
+  for (int j = w->rank - 1; j >= 0; j--) {
+    if (DIM_IS_SYM(in->d[j]) || (j > cut && w->d[j] != in->d[j]) ||
+        (j < cut && w->d[j] != 1))
+      return -1;
+    off += nd->start[j] * stride;
+    stride *= in->d[j];
+  }
+  return off;
+}
+
+/* A reshape, or a contiguous slice, shares its input's home. */
 static int is_view(Planner *P, uint32_t x) {
   Node *nd = &P->g->node[x];
-  if (nd->op != OP_RESHAPE || P->pinned[x])
+  if ((nd->op != OP_RESHAPE && nd->op != OP_SLICE) || P->pinned[x])
     return 0;
   /* A splat constant or a dim lives in no memory (it is printed inline):
    * a reshape of one is computed into a buffer of its own instead. */
   Node *in = &P->g->node[nd->in[0]];
-  return !(in->op == OP_DIMVAL || (in->op == OP_CONST && in->attr < 0));
+  if (in->op == OP_DIMVAL || (in->op == OP_CONST && in->attr < 0))
+    return 0;
+  return nd->op == OP_RESHAPE || contiguous_offset(P->g, nd) >= 0;
 }
+
+/* The last execution point that reads each value, and per point the list
+ * of values that die there. */
 
 static void mark_lifetimes(Planner *P) {
   Graph *g = P->g;
@@ -386,6 +409,8 @@ static void place(Planner *P, uint32_t i) {
     home[i].fill = 1;
   } else if (home[i].kind == H_NONE && is_view(P, i)) {
     home[i] = home[nd->in[0]];
+    if (nd->op == OP_SLICE)
+      home[i].off += contiguous_offset(P->g, nd);
     home[i].fill = 0;
     home[i].view = 1;
     home[i].aux = -1;
