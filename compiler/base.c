@@ -194,7 +194,10 @@ int shape_numel_const(const Shape *s, int64_t *out) {
   for (int i = 0; i < s->rank; i++) {
     if (DIM_IS_SYM(s->d[i]))
       return 0;
-    n *= s->d[i];
+    if (s->d[i] > 0 && n > INT64_MAX / s->d[i])
+      n = INT64_MAX; /* saturate: a shape not yet checked against the limit */
+    else
+      n *= s->d[i];
   }
   *out = n;
   return 1;

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime.h"
 #include "emit_c.h"
@@ -40,6 +41,7 @@ static void usage(FILE *f) {
         "       exprc run FILE [--set NAME=VALUE]... [--seed N] [--json]\n"
         "                      [--save-params DIR]\n"
         "       exprc gradcheck FILE [--set NAME=VALUE]... [--seed N]\n"
+        "       exprc bench FILE [--set NAME=VALUE]... [--seed N]\n"
         "run, gradcheck and bench take --backend cc (system compiler, -O2)\n"
         "or --backend tcc (libtcc in memory, the default), and --threads N\n"
         "(threads for matrix products).\n"
@@ -865,6 +867,63 @@ static int cmd_gradcheck(const Args *a) {
   return failed ? 1 : 0;
 }
 
+/* exprc bench: the time of one call of each entry point: the median, least
+ * and most of 15 samples, each of enough calls to last 10 ms, after a
+ * warm-up (CLOCK_MONOTONIC). Inputs not given with --set get seeded numbers
+ * in [-1, 1), so that a model can be timed without data. */
+static int cmd_bench(const Args *a) {
+  enum { NS = 15 };
+  int rc = 0;
+  exprc_model *m = compile(a, &rc);
+  if (!m || (rc = apply_sets(m, a)) != 0)
+    return exprc_free(m), rc;
+  exprc_rng r;
+  exprc_tensor t;
+  exprc_rng_seed(&r, a->seed); /* the inputs' values: --seed, like params */
+  for (int i = 0; i < exprc_count(m, EXPRC_INPUT) && rc == 0; i++) {
+    int given = exprc_get(m, EXPRC_INPUT, i, &t) != EXPRC_OK || !t.data;
+    for (int k = 0; k < a->nset; k++)
+      given |= !strcmp(a->set[k].name, t.name);
+    double *v = given ? NULL : malloc((size_t)(t.size + 1) * sizeof *v);
+    for (int64_t k = 0; v && k < t.size; k++)
+      v[k] = 2 * exprc_rng_uniform(&r) - 1;
+    rc = v && exprc_set(m, t.name, v, t.rank, t.shape) != EXPRC_OK;
+    free(v);
+  }
+  for (int e = exprc_count(m, EXPRC_OUTPUT) ? -1 : 0;
+       rc == 0 && e < exprc_count(m, EXPRC_LOSS); e++) {
+    double s[NS], x;
+    long calls = 1;
+    if (e >= 0)
+      exprc_get(m, EXPRC_LOSS, e, &t);
+    for (int j = -1; j < NS && rc == 0; j++) { /* j = -1: the warm-up */
+      struct timespec t0, t1;
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      for (long c = 0; c < calls && rc == 0; c++)
+        rc = (e < 0 ? exprc_forward(m) : exprc_gradient(m, t.name)) != EXPRC_OK;
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      double dt = (double)(t1.tv_sec - t0.tv_sec) +
+                  1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+      if (j < 0 && dt < 0.01)
+        calls *= 2, j--; /* warm up until `calls` last 10 ms */
+      else if (j >= 0)
+        s[j] = dt / (double)calls;
+    }
+    for (int i = 1; i < NS; i++) /* insertion sort of the samples */
+      for (int k = i; k > 0 && s[k] < s[k - 1]; k--)
+        x = s[k], s[k] = s[k - 1], s[k - 1] = x;
+    if (rc == 0)
+      printf("%-8s %-10s median %10.3f us (min %.3f, max %.3f; "
+             "%d x %ld calls)\n",
+             e < 0 ? "forward" : "grad", e < 0 ? "" : t.name, s[NS / 2] * 1e6,
+             s[0] * 1e6, s[NS - 1] * 1e6, NS, calls);
+  }
+  if (rc)
+    fprintf(stderr, "exprc: bench: %s\n", exprc_errmsg(m));
+  exprc_free(m);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   Args a;
   if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -881,6 +940,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a.cmd, "emit")) rc = cmd_emit(&a);
     else if (!strcmp(a.cmd, "run")) rc = cmd_run(&a);
     else if (!strcmp(a.cmd, "gradcheck")) rc = cmd_gradcheck(&a);
+    else if (!strcmp(a.cmd, "bench")) rc = cmd_bench(&a);
     else rc = usage_error("unknown command '%s'", a.cmd);
   }
   free(a.set);

@@ -23,6 +23,25 @@ typedef struct Buf {
   uint32_t n, cap;
 } Buf;
 
+/* A storage read while building a statement for a merged loop: which
+ * buffer or local (a key, see storage_key), and whether at the loop's own
+ * position i. */
+typedef struct Access {
+  uint32_t key;
+  int same;
+} Access;
+
+/* Consecutive flat loops over the same count are merged into one, as long
+ * as no statement reads, at another position, what an earlier statement of
+ * the loop writes (or writes what an earlier one read elsewhere). */
+typedef struct Loop {
+  int open;
+  char n[128];
+  Buf pre, body, post;
+  uint8_t *wrote, *shifted; /* per storage key */
+  uint32_t nkeys, cap;
+} Loop;
+
 typedef struct Emitter {
   Ctx *c;
   Module *m;
@@ -33,6 +52,11 @@ typedef struct Emitter {
   EntryPlan ep;  /* where the current entry's values live */
   Home *home;    /* ep.home */
   int used_i, used_o, depth, used_acc, used_acc2;
+  Loop loop;       /* flat loops being merged into one */
+  Access *acc;     /* reads recorded while a statement is built */
+  uint32_t nacc, capacc;
+  int rec;
+  uint32_t naccum; /* accumulators a0.. of merged reductions */
   uint32_t line;
 } Emitter;
 
@@ -99,11 +123,26 @@ static void number(double v, char *buf, size_t n) {
   }
 }
 
+/* Where a value is stored, as one number: slots first, then locals. */
+static uint32_t storage_key(Emitter *E, Home h) {
+  return h.kind == H_LOCAL ? E->ep.nused + h.reg : (uint32_t)h.slot;
+}
+
+static void record(Emitter *E, uint32_t x, const char *idx) {
+  Home h = E->home[x];
+  if (!E->rec || (h.kind != H_LOCAL && h.kind != H_SLOT))
+    return;
+  vec_reserve(E->c, &E->acc, &E->capacc, E->nacc + 1, sizeof *E->acc);
+  E->acc[E->nacc++] =
+      (Access){storage_key(E, h), h.kind == H_SLOT && !h.off && !strcmp(idx, "i")};
+}
+
 /* The value of node x at flat index `idx` (a C expression). */
 static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
                   size_t n) {
   Node *nd = at(E, x);
   Home h = E->home[x];
+  record(E, x, idx);
   switch (h.kind) {
   case H_INLINE:
     if (nd->op == OP_DIMVAL)
@@ -165,22 +204,22 @@ static int is_scalar_home(Emitter *E, uint32_t x) {
          (shape_numel_const(&at(E, x)->shape, &numel) && numel == 1);
 }
 
-static void line_directive(Emitter *E, uint32_t x) {
+static void line_directive(Emitter *E, uint32_t x, Buf *b) {
   Pos p = at(E, x)->pos;
   if (p.line == 0 || p.line == E->line)
     return;
   E->line = p.line;
-  put(E, &E->body, "#line %u \"", p.line);
+  put(E, b, "#line %u \"", p.line);
   for (const char *s = E->c->file; *s; s++) {
     unsigned char ch = (unsigned char)*s;
     if (ch == '"' || ch == '\\')
-      put(E, &E->body, "\\%c", ch);
+      put(E, b, "\\%c", ch);
     else if (ch < 0x20 || ch >= 0x7f)
-      put(E, &E->body, "\\%03o", ch);
+      put(E, b, "\\%03o", ch);
     else
-      put(E, &E->body, "%c", ch);
+      put(E, b, "%c", ch);
   }
-  put_str(E, &E->body, "\"\n");
+  put_str(E, b, "\"\n");
 }
 
 /* ---- loops ---- */
@@ -273,11 +312,19 @@ static int inline_here(Emitter *E, uint32_t y, uint32_t now) {
          (E->ep.remat[y] != NONE && now > E->ep.remat[y]);
 }
 
+static int is_window(const Node *nd) {
+  return nd->op == OP_SLICE || nd->op == OP_PAD;
+}
+
 /* Can one flat counter index every stored operand of x's (inline) tree?
- * Yes when each is a scalar or has the loop's shape. */
+ * Yes when each is a scalar or has the loop's shape. A window (an inline
+ * slice or pad) needs the position on each axis, so only a vector's flat
+ * counter will do. */
 static int flat_operands(Emitter *E, uint32_t x, const Shape *so,
                          uint32_t now) {
   Node *nd = at(E, x);
+  if (is_window(nd))
+    return nd->shape.rank == 1;
   for (int k = 0; k < nd->nin; k++) {
     uint32_t y = nd->in[k];
     if (inline_here(E, y, now) ? !flat_operands(E, y, so, now)
@@ -293,9 +340,43 @@ enum { LOOP_ONE, LOOP_FLAT, LOOP_NESTED };
 /* Append the value of elementwise node x at the current position of a loop
  * over shape so; operands fused into x are computed inline, recursively
  * (at most FUSE_MAX deep). */
+/* A slice or pad computed inline at the loop position: a slice reads its
+ * input shifted by its start; a pad reads it shifted back inside its
+ * window and is 0 outside. The loop runs over the window node's shape. */
+static void window_expr(Emitter *E, Buf *b, uint32_t x, int loop) {
+  Node nd = *at(E, x);
+  const Shape *si = &at(E, nd.in[0])->shape;
+  char var[16], st[128], d[32], idx[320] = "", val[320];
+  size_t len = 0;
+  int pad = nd.op == OP_PAD, conds = 0;
+  if (pad)
+    put_str(E, b, "((");
+  for (int j = 0; j < nd.shape.rank; j++) {
+    snprintf(var, sizeof var, loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "i%d", j);
+    count_expr(si, j + 1, st, sizeof st);
+    len += (size_t)snprintf(idx + len, sizeof idx - len, "%s(%s %s %lldL)*%s",
+                            j ? " + " : "", var, pad ? "-" : "+",
+                            (long long)nd.start[j], st);
+    if (pad && !DIM_IS_SYM(si->d[j])) {
+      dim_expr(si->d[j], d, sizeof d);
+      put(E, b, "%s%s >= %lldL && %s < %lldL + %s", conds++ ? " && " : "",
+          var, (long long)nd.start[j], var, (long long)nd.start[j], d);
+    }
+  }
+  value(E, nd.in[0], is_scalar_home(E, nd.in[0]) ? "0" : idx, val, sizeof val);
+  if (pad)
+    put(E, b, "%s) ? %s : 0.0)", conds ? "" : "1", val);
+  else
+    put_str(E, b, val);
+}
+
 static void ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
                     int loop, uint32_t now) {
   Node nd = *at(E, x);
+  if (is_window(&nd)) {
+    window_expr(E, b, x, loop);
+    return;
+  }
   Buf ops[3] = {{0}};
   const char *op[3] = {"", "", ""};
   char idx[256], val[320];
@@ -348,6 +429,128 @@ static void emit_ew(Emitter *E, uint32_t x) {
     put(E, &E->body, "%*so++;\n", 4 + 2 * so->rank, "");
     loops_close(E, so);
   }
+}
+
+/* ---- merged loops ---- */
+
+static void loop_reset(Emitter *E) {
+  Loop *L = &E->loop;
+  L->open = 0;
+  L->pre.n = L->body.n = L->post.n = 0;
+  if (L->nkeys)
+    memset(L->wrote, 0, L->nkeys), memset(L->shifted, 0, L->nkeys);
+}
+
+static void loop_flush(Emitter *E) {
+  Loop *L = &E->loop;
+  if (!L->open)
+    return;
+  put(E, &E->body, "%.*s  for (i = 0; i < %s; i++) {\n%.*s  }\n%.*s",
+      (int)L->pre.n, L->pre.s ? L->pre.s : "", L->n, (int)L->body.n,
+      L->body.s, (int)L->post.n, L->post.s ? L->post.s : "");
+  E->used_i = 1;
+  loop_reset(E);
+}
+
+/* Would a statement with the recorded reads, writing storage wkey, see a
+ * value another statement of the loop has not written yet (or overwrite
+ * one it still has to read)? */
+static int loop_conflict(Emitter *E, uint32_t wkey) {
+  Loop *L = &E->loop;
+  if (wkey != NONE && L->shifted[wkey])
+    return 1;
+  for (uint32_t k = 0; k < E->nacc; k++)
+    if (L->wrote[E->acc[k].key] && !E->acc[k].same)
+      return 1;
+  return 0;
+}
+
+/* Add a statement (with its set-up before the loop and its result after)
+ * to the open loop over n elements, or to a new one. */
+static void loop_join(Emitter *E, const char *n, uint32_t wkey,
+                      const Buf *pre, const Buf *stmt, const Buf *post,
+                      uint32_t postkey) {
+  Loop *L = &E->loop;
+  if (L->open && (strcmp(L->n, n) != 0 || loop_conflict(E, wkey)))
+    loop_flush(E);
+  if (!L->open) {
+    L->open = 1;
+    snprintf(L->n, sizeof L->n, "%s", n);
+  }
+  if (pre->n)
+    put(E, &L->pre, "%.*s", (int)pre->n, pre->s);
+  put(E, &L->body, "%.*s", (int)stmt->n, stmt->s);
+  if (post->n)
+    put(E, &L->post, "%.*s", (int)post->n, post->s);
+  for (uint32_t k = 0; k < E->nacc; k++)
+    if (!E->acc[k].same)
+      L->shifted[E->acc[k].key] = 1;
+  if (wkey != NONE)
+    L->wrote[wkey] = 1;
+  if (postkey != NONE)
+    L->wrote[postkey] = 1; /* set after the loop: not readable inside it */
+}
+
+/* A flat elementwise op: one statement of a merged loop. */
+static int join_ew(Emitter *E, uint32_t x) {
+  const Shape *so = &at(E, x)->shape;
+  int64_t numel;
+  if ((shape_numel_const(so, &numel) && numel == 1) ||
+      !flat_operands(E, x, so, x))
+    return 0;
+  Buf pre = {0}, stmt = {0}, post = {0};
+  char out[320], n[128];
+  target(E, x, "i", out, sizeof out);
+  count_expr(so, 0, n, sizeof n);
+  line_directive(E, x, &stmt);
+  put(E, &stmt, "    %s = ", out);
+  E->rec = 1, E->nacc = 0;
+  ew_expr(E, &stmt, x, so, LOOP_FLAT, x);
+  E->rec = 0;
+  put_str(E, &stmt, ";\n");
+  loop_join(E, n, storage_key(E, E->home[x]), &pre, &stmt, &post, NONE);
+  ctx_release(E->c, stmt.s);
+  return 1;
+}
+
+/* A full sum, max or min over one flat loop: its accumulator a<k> is set
+ * before the loop and copied to the result after it. */
+static int join_reduce(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  uint32_t in = nd.in[0];
+  const Shape *si = &at(E, in)->shape;
+  int inl = inline_here(E, in, x);
+  if (nd.shape.rank != 0 || nd.op == OP_LSE ||
+      (inl && !flat_operands(E, in, si, x)))
+    return 0;
+  Buf pre = {0}, stmt = {0}, post = {0}, val = {0};
+  char out[320], n[128], v[320], acc[16];
+  const Node *np = &nd;
+  snprintf(acc, sizeof acc, "a%u", E->naccum++);
+  count_expr(si, 0, n, sizeof n);
+  put(E, &pre, "  %s = %s;\n", acc,
+      np->op == OP_SUM ? "0.0" : np->op == OP_MAX ? "(-1.0/0.0)" : "(1.0/0.0)");
+  E->rec = 1, E->nacc = 0;
+  if (inl) {
+    ew_expr(E, &val, in, si, LOOP_FLAT, x);
+  } else {
+    value(E, in, is_scalar_home(E, in) ? "0" : "i", v, sizeof v);
+    put_str(E, &val, v);
+  }
+  E->rec = 0;
+  const char *ops[3] = {acc, val.s, ""};
+  line_directive(E, x, &stmt);
+  put(E, &stmt, "    %s = ", acc);
+  substitute(E, &stmt, np->op == OP_SUM   ? "a + b"
+                       : np->op == OP_MAX ? "(b > a ? b : a)"
+                                          : "(b < a ? b : a)", ops);
+  put_str(E, &stmt, ";\n");
+  target(E, x, "0", out, sizeof out);
+  put(E, &post, "  %s = %s;\n", out, acc);
+  loop_join(E, n, NONE, &pre, &stmt, &post, storage_key(E, E->home[x]));
+  ctx_release(E->c, pre.s), ctx_release(E->c, stmt.s);
+  ctx_release(E->c, post.s), ctx_release(E->c, val.s);
+  return 1;
 }
 
 /* A constant that a kernel needs in memory: fill its buffer. */
@@ -593,7 +796,11 @@ static void emit_matmul(Emitter *E, uint32_t x) {
 
 static void emit_node(Emitter *E, uint32_t x) {
   Node *nd = at(E, x);
-  line_directive(E, x);
+  if (((op_info[nd->op].flags & F_EW) && join_ew(E, x)) ||
+      (op_info[nd->op].shape == SH_REDUCE && join_reduce(E, x)))
+    return;
+  loop_flush(E);
+  line_directive(E, x, &E->body);
   switch (op_info[nd->op].shape) {
   case SH_LEAF:
     emit_fill(E, x);
@@ -666,6 +873,14 @@ static void declarations(Emitter *E) {
     put(E, &E->out, "  long i%d;\n", j);
   if (E->used_acc) put_str(E, &E->out, "  double acc;\n");
   if (E->used_acc2) put_str(E, &E->out, "  double acc2;\n");
+  for (uint32_t a = 0; a < E->naccum; a++) {
+    if (a % 8)
+      put(E, &E->out, ", a%u", a);
+    else
+      put(E, &E->out, "%s  double a%u", a ? ";\n" : "", a);
+  }
+  if (E->naccum)
+    put_str(E, &E->out, ";\n");
 }
 
 static void emit_entry(Emitter *E, int k) {
@@ -675,6 +890,11 @@ static void emit_entry(Emitter *E, int k) {
   E->line = 0;
   plan_entry(E->c, E->m, E->plan, k, &E->ep);
   E->home = E->ep.home;
+  E->naccum = 0;
+  E->loop.nkeys = E->ep.nused + E->ep.nreg + 1;
+  vec_reserve(E->c, &E->loop.wrote, &E->loop.cap, E->loop.nkeys, 1);
+  E->loop.shifted = ctx_realloc(E->c, E->loop.shifted, E->loop.cap);
+  loop_reset(E);
   for (uint32_t i = 0; i < E->g->n; i++) {
     if (!E->ep.need[i])
       continue;
@@ -682,11 +902,12 @@ static void emit_entry(Emitter *E, int k) {
     if (E->home[i].kind == H_FUSED || E->home[i].view)
       continue; /* computed inside its reader's loop, or a view */
     if (E->home[i].fill)
-      emit_fill(E, i);
+      loop_flush(E), emit_fill(E, i);
     else if (op != OP_INPUT && op != OP_PARAM && op != OP_CONST &&
              op != OP_DIMVAL)
       emit_node(E, i);
   }
+  loop_flush(E);
   copy_results(E, e);
   char name[32];
   emit_entry_name(k, name, sizeof name);
@@ -749,6 +970,12 @@ char *emit_c(Ctx *c, Module *m, Plan *plan) {
     emit_entry(&E, (int)k);
   put_str(&E, &E.out, "");
   ctx_release(c, E.body.s);
+  ctx_release(c, E.loop.pre.s);
+  ctx_release(c, E.loop.body.s);
+  ctx_release(c, E.loop.post.s);
+  ctx_release(c, E.loop.wrote);
+  ctx_release(c, E.loop.shifted);
+  ctx_release(c, E.acc);
   return E.out.s;
 }
 

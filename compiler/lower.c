@@ -666,14 +666,14 @@ static void declare_var(Lower *L, Stmt *st) {
                 "param '%.64s' must have a constant shape (no dims)", st->name);
     init_args(L, st, &v);
   }
+  v.node = graph_leaf(L->g, v.kind == V_INPUT ? OP_INPUT : OP_PARAM,
+                      (int64_t)m->nvar, &v.shape); /* checks max_elements */
   int64_t numel; /* report the memory limit here, where it can be located */
   if (shape_numel_const(&v.shape, &numel) &&
       (L->var_elems += numel) > L->c->lim.max_memory / 8)
     ctx_error(L->c, st->namepos, EXPRC_ERR_LIMIT,
               "inputs and params need more than %lld bytes (the limit)",
               (long long)L->c->lim.max_memory);
-  v.node = graph_leaf(L->g, v.kind == V_INPUT ? OP_INPUT : OP_PARAM,
-                      (int64_t)m->nvar, &v.shape);
   define(L, st->name, st->namepos,
          (Binding){.kind = B_VAR, .index = (int)m->nvar, .node = v.node});
   vec_reserve(L->c, &m->var, &m->capvar, m->nvar + 1, sizeof *m->var);

@@ -88,12 +88,16 @@ static void mark_needed(Planner *P, Entry *e) {
         need[operand(P, i, k)] = 1;
 }
 
-/* x can be computed inside r's loop: r is elementwise over x's shape, or
- * sums x (max and min would compute it twice per element). */
+static int is_view(Planner *P, uint32_t x);
+
+/* x can be computed inside r's loop: x is elementwise, or a slice or pad
+ * (a window, read at shifted positions), and r is elementwise over x's
+ * shape or sums x (max and min would compute it twice per element). */
 static int fusable_reader(Planner *P, uint32_t x, uint32_t r) {
   Node *nx = &P->g->node[x], *nr = &P->g->node[r];
   int reduce = nr->op == OP_SUM;
-  return (op_info[nx->op].flags & F_EW) && nx->shape.rank > 0 &&
+  int window = nx->op == OP_PAD || (nx->op == OP_SLICE && !is_view(P, x));
+  return ((op_info[nx->op].flags & F_EW) || window) && nx->shape.rank > 0 &&
          !P->pinned[x] &&
          (reduce || ((op_info[nr->op].flags & F_EW) &&
                      shape_eq(&nx->shape, &nr->shape)));
