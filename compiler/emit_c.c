@@ -254,8 +254,12 @@ static void broadcast_index(const Shape *si, const Shape *so, char *buf,
       continue;
     char st[128];
     count_expr(si, j + 1, st, sizeof st);
-    len += (size_t)snprintf(buf + len, n - len, "%si%d*%s", len ? " + " : "",
-                            j + off, st);
+    if (strcmp(st, "1L") == 0)
+      len += (size_t)snprintf(buf + len, n - len, "%si%d", len ? " + " : "",
+                              j + off);
+    else
+      len += (size_t)snprintf(buf + len, n - len, "%si%d*%s",
+                              len ? " + " : "", j + off, st);
   }
   if (!len)
     snprintf(buf, n, "0");
@@ -389,6 +393,8 @@ static void ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
         snprintf(idx, sizeof idx, "0");
       else if (loop == LOOP_FLAT)
         snprintf(idx, sizeof idx, "i");
+      else if (shape_eq(&at(E, y)->shape, so))
+        snprintf(idx, sizeof idx, "o"); /* the running position */
       else
         broadcast_index(&at(E, y)->shape, so, idx, sizeof idx);
       value(E, y, idx, val, sizeof val);
@@ -613,8 +619,11 @@ static void reduced_index(const Shape *si, const Shape *so, int64_t mask,
     if (mask & (1 << j))
       continue;
     count_expr(so, ++k, st, sizeof st);
-    len += (size_t)snprintf(buf + len, n - len, "%si%d*%s", len ? " + " : "",
-                            j, st);
+    if (strcmp(st, "1L") == 0)
+      len += (size_t)snprintf(buf + len, n - len, "%si%d", len ? " + " : "", j);
+    else
+      len += (size_t)snprintf(buf + len, n - len, "%si%d*%s",
+                              len ? " + " : "", j, st);
   }
   if (!len)
     snprintf(buf, n, "0");
