@@ -763,16 +763,22 @@ static int cmd_emit(const Args *a) {
   return rc;
 }
 
+/* Run every entry point. An input missing from the command line is a
+ * usage error (status 2), like a bad --set. */
 static int run_all(exprc_model *m) {
   exprc_tensor t;
-  if (exprc_count(m, EXPRC_OUTPUT) && exprc_forward(m) != EXPRC_OK)
-    return fprintf(stderr, "exprc: %s\n", exprc_errmsg(m)), 1;
-  for (int i = 0; i < exprc_count(m, EXPRC_LOSS); i++) {
+  exprc_status st = EXPRC_OK;
+  if (exprc_count(m, EXPRC_OUTPUT))
+    st = exprc_forward(m);
+  for (int i = 0; st == EXPRC_OK && i < exprc_count(m, EXPRC_LOSS); i++) {
     exprc_get(m, EXPRC_LOSS, i, &t);
-    if (exprc_gradient(m, t.name) != EXPRC_OK)
-      return fprintf(stderr, "exprc: %s\n", exprc_errmsg(m)), 1;
+    st = exprc_gradient(m, t.name);
   }
-  return 0;
+  if (st == EXPRC_OK)
+    return 0;
+  fprintf(stderr, "exprc: %s%s\n", exprc_errmsg(m),
+          st == EXPRC_ERR_STATE ? " (give it with --set NAME=VALUE)" : "");
+  return st == EXPRC_ERR_STATE ? 2 : 1;
 }
 
 static int cmd_run(const Args *a) {

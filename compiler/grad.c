@@ -82,12 +82,15 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   case OP_DIV:
     return k == 0 ? op2(g, OP_DIV, G, b)
                   : op1(g, OP_NEG, op2(g, OP_DIV, op2(g, OP_MUL, G, y), b));
-  case OP_POW:
-    if (k == 0) /* b * a^(b-1) */
+  case OP_POW: /* b a^(b-1), and a^b log(a); both 0 where the limit is 0 */
+    if (k == 0) /* at b = 0, not 0 * a^-1 (NaN at a = 0) */
       return op2(g, OP_MUL, G,
-                 op2(g, OP_MUL, b,
-                     op2(g, OP_POW, a, op2(g, OP_SUB, b, num(g, 1)))));
-    return op2(g, OP_MUL, G, op2(g, OP_MUL, y, op1(g, OP_LOG, a)));
+                 graph_op3(g, OP_WHERE, op2(g, OP_EQ, b, num(g, 0)), num(g, 0),
+                           op2(g, OP_MUL, b, op2(g, OP_POW, a,
+                                                 op2(g, OP_SUB, b, num(g, 1))))));
+    return op2(g, OP_MUL, G, /* at a = 0, not 0 * log(0) (NaN), as PyTorch */
+               graph_op3(g, OP_WHERE, op2(g, OP_EQ, a, num(g, 0)), num(g, 0),
+                         op2(g, OP_MUL, y, op1(g, OP_LOG, a))));
   case OP_NEG:
     return op1(g, OP_NEG, G);
   case OP_MAXIMUM:

@@ -193,8 +193,8 @@ static void literal_fill(Lower *L, Ast *a, Lit *t, int level) {
     t->shape.d[level] = a->nkid;
   else if (t->shape.d[level] != a->nkid)
     ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE,
-              "tensor literal is ragged: %d elements where %lld were expected",
-              a->nkid, (long long)t->shape.d[level]);
+              "tensor literal is ragged: %d element%s where %lld were expected",
+              a->nkid, a->nkid == 1 ? "" : "s", (long long)t->shape.d[level]);
   for (int i = 0; i < a->nkid; i++)
     literal_fill(L, a->kid[i], t, level + 1);
 }

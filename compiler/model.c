@@ -343,12 +343,12 @@ char *model_read_file(const char *path, size_t *len, int64_t limit) {
       cap *= 2;
     }
   }
-  int bad = ferror(f);
+  int bad = ferror(f), err = errno; /* a directory reads as EISDIR */
   fclose(f);
   if (buf && bad) {
     free(buf);
     buf = NULL;
-    errno = EIO;
+    errno = err ? err : EIO;
   }
   if (!buf)
     return NULL;

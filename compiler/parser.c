@@ -216,23 +216,23 @@ static Ast *power(Parser *P) {
   Token *t = peek(P);
   if (!accept(P, "^"))
     return a;
-  return binary(P, t, a, unary(P));
+  enter(P);
+  a = binary(P, t, a, unary(P));
+  P->depth--;
+  return a;
 }
 
 /* unary = ("-" | "+") unary | power */
 static Ast *unary(Parser *P) {
   Token *t = peek(P);
-  enter(P);
-  Ast *a;
-  if (accept(P, "-") || accept(P, "+")) {
-    a = node(P, A_UNARY, t->pos, 1);
-    a->op = t->s[0] == '-' ? "-" : "+";
-    a->kid[0] = unary(P);
-    a->beg = t->pos.off;
-    a->end = a->kid[0]->end;
-  } else {
-    a = power(P);
-  }
+  if (!accept(P, "-") && !accept(P, "+"))
+    return power(P);
+  enter(P); /* each nesting counts once: a sign, a '^', a bracket */
+  Ast *a = node(P, A_UNARY, t->pos, 1);
+  a->op = t->s[0] == '-' ? "-" : "+";
+  a->kid[0] = unary(P);
+  a->beg = t->pos.off;
+  a->end = a->kid[0]->end;
   P->depth--;
   return a;
 }

@@ -181,10 +181,20 @@ static uint32_t implicit_broadcast(Graph *g, const Node *p) {
   return changed ? graph_node(g, &q) : NONE;
 }
 
+/* where(c, a, b) with a constant condition is one of its branches. */
+static uint32_t choice(Graph *g, const Node *p) {
+  double c;
+  if (p->op != OP_WHERE || !graph_is_const(g, p->in[0], &c))
+    return NONE;
+  return as_shape(g, c != 0 ? p->in[1] : p->in[2], &p->shape);
+}
+
 uint32_t simplify_rule(Graph *g, const Node *p) {
   uint32_t r = NONE;
   if (op_info[p->op].flags & F_EW && p->op != OP_BCAST)
     r = fold(g, p);
+  if (r == NONE)
+    r = choice(g, p);
   if (r == NONE)
     r = arith(g, p);
   if (r == NONE && p->nin > 0)
