@@ -537,7 +537,8 @@ static uint32_t index_expr(Lower *L, Ast *a, Scope *s) {
   int64_t start[MAX_RANK] = {0};
   if (a->nkid - 1 > xs.rank)
     ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE,
-              "%d indices for a tensor of rank %d", a->nkid - 1, xs.rank);
+              "%d ind%s for a tensor of rank %d", a->nkid - 1,
+              a->nkid == 2 ? "ex" : "ices", xs.rank);
   for (int j = 0; j < xs.rank; j++) {
     int drop = 0;
     if (j + 1 < a->nkid)

@@ -167,17 +167,25 @@ static void compare(Gen *g, Sh t, int depth) {
   put(g, ")");
 }
 
-/* A reduction, product, reshape or transpose whose result has shape t. */
+/* A reduction, product, reshape, transpose, normaliser or index whose
+ * result has shape t. */
 static void reshaping(Gen *g, Sh t, int depth) {
-  int k = pick(g, 4);
-  const char *forms[NSHAPE][4] = {
-      {"sum(#A)", "mean(#A)", "(#4 @ #4)", "dot(#3, #3)"},
-      {"sum(#M, 0)", "mean(#M, -2)", "(#3 @ #M)", "transpose(#4)"},
+  int k = pick(g, 8);
+  const char *forms[NSHAPE][8] = {
+      {"sum(#A)", "mean(#A)", "(#4 @ #4)", "dot(#3, #3)", "max(#A)",
+       "logsumexp(#A)", "(#M)[1, 2]", "min(#4)"},
+      {"sum(#M, 0)", "mean(#M, -2)", "(#3 @ #M)", "transpose(#4)", "(#M)[1]",
+       "softmax(#4)", "max(#M, 0)", "logsumexp(#M, -2)"},
       {"reshape(#3, [3, 1])", "reshape(sum(#M, -1), [3, -1])",
-       "(#M @ reshape(#4, [4, 1]))", "transpose(reshape(#3, [1, 3]))"},
+       "(#M @ reshape(#4, [4, 1]))", "transpose(reshape(#3, [1, 3]))",
+       "(#M)[:, 1:2]", "reshape(max(#M, 1), [3, 1])", "log_softmax(#C, 0)",
+       "(#M)[:, -1:]"},
       {"transpose(reshape(#M, [4, 3]))", "(#C @ reshape(#4, [1, 4]))",
-       "reshape(transpose(#M), [3, 4])", "transpose(transpose(#M))"},
-      {"sum(#M, 1)", "mean(#M, -1)", "(#M @ #4)", "reshape(#C, [-1])"}};
+       "reshape(transpose(#M), [3, 4])", "transpose(transpose(#M))",
+       "softmax(#M)", "log_softmax(#M, 0)", "(#M + (#M)[1:2, :])",
+       "(#M * (#M)[:, 3:4])"},
+      {"sum(#M, 1)", "mean(#M, -1)", "(#M @ #4)", "reshape(#C, [-1])",
+       "(#M)[:, 0]", "logsumexp(#M, 1)", "min(#C, -1)", "(#4)[1:]"}};
   static const Sh code_shape[] = {['4'] = V4, ['3'] = V3, ['M'] = M34,
                                   ['C'] = C31};
   for (const char *p = forms[t][k]; *p; p++) {
