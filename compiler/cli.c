@@ -25,7 +25,7 @@ typedef struct SetArg {
 typedef struct Args {
   const char *cmd, *file, *out, *save_params;
   const char *header; /* emit --header OUT.h */
-  int dot, no_simplify, no_reuse, json, stats, backend, threads, remat;
+  int dot, no_simplify, no_reuse, no_fuse, json, stats, backend, threads, remat;
   Pass after;         /* graph --after PASS */
   PassStats *passes;  /* filled by the front of the pipeline */
   uint64_t seed;
@@ -45,6 +45,9 @@ static void usage(FILE *f) {
         "run, gradcheck and bench take --backend cc (system compiler, -O2)\n"
         "or --backend tcc (libtcc in memory, the default), and --threads N\n"
         "(threads for matrix products).\n"
+        "Every command that compiles takes --no-simplify, and the memory plan\n"
+        "options --no-fuse, --no-reuse (one buffer per value) and --remat\n"
+        "(recompute cheap forward values in the backward pass).\n"
         "VALUE is a number, a nested list such as [[1,2],[3,4]], or\n"
         "@FILE.npy or @FILE.csv.\n",
         f);
@@ -101,6 +104,7 @@ static int parse_args(int argc, char **argv, Args *a) {
     }
     else if (strcmp(s, "--no-reuse") == 0) a->no_reuse = 1;
     else if (strcmp(s, "--remat") == 0) a->remat = 1;
+    else if (strcmp(s, "--no-fuse") == 0) a->no_fuse = 1;
     else if (strcmp(s, "--after") == 0) {
       static const char *const names[NPASS] = {"lower", "grad", "simplify"};
       const char *p = i + 1 < argc ? argv[++i] : "";
@@ -385,6 +389,7 @@ static void options_from(const Args *a, exprc_options *o) {
   exprc_options_default(o);
   o->no_simplify = a->no_simplify;
   o->no_reuse = a->no_reuse;
+  o->no_fuse = a->no_fuse;
   o->backend = (exprc_backend)a->backend;
   o->threads = a->threads;
   o->remat = a->remat;
