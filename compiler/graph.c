@@ -32,17 +32,24 @@ static int64_t numel(const Shape *s) {
   return n;
 }
 
+static uint64_t mix(uint64_t h, uint64_t w) {
+  h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+  return h ^ (h >> 31);
+}
+
+/* A hash of everything node_eq compares, a word at a time. */
 static uint64_t node_hash(const Graph *g, const Node *n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  h = hash_bytes(&n->op, 1, h);
-  h = hash_bytes(n->in, sizeof n->in[0] * n->nin, h);
-  h = hash_bytes(&n->shape, sizeof n->shape, h);
+  uint64_t h = mix(0x243f6a8885a308d3ULL, n->op | (uint64_t)n->shape.rank << 8);
+  for (int k = 0; k < n->nin; k++)
+    h = mix(h, n->in[k]);
+  for (int k = 0; k < n->shape.rank; k++)
+    h = mix(h, (uint64_t)n->shape.d[k] ^ (uint64_t)n->start[k] << 40);
   if (is_tensor_const(n))
     return hash_bytes(g->cdata + n->attr,
                       (size_t)numel(&n->shape) * sizeof(double), h);
-  h = hash_bytes(&n->attr, sizeof n->attr, h);
-  h = hash_bytes(n->start, sizeof n->start, h);
-  return hash_bytes(&n->val, sizeof n->val, h);
+  uint64_t v;
+  memcpy(&v, &n->val, sizeof v);
+  return mix(mix(h, (uint64_t)n->attr), v);
 }
 
 static int node_eq(const Graph *g, const Node *a, const Node *b) {
@@ -58,6 +65,12 @@ static int node_eq(const Graph *g, const Node *a, const Node *b) {
          memcmp(a->start, b->start, sizeof a->start) == 0;
 }
 
+/* The table holds, per entry, the node's index + 1 (low half; 0 = empty)
+ * and the high half of its hash, compared before the node itself is read:
+ * probing then rarely touches node memory. */
+#define ENTRY(i, h) ((uint64_t)((i) + 1) | (h) << 32)
+#define HASH_HI(h) ((h) >> 32)
+
 static void rehash(Graph *g) {
   uint32_t cap = g->hcap ? g->hcap * 2 : 1024;
   ctx_release(g->c, g->htab);
@@ -65,18 +78,21 @@ static void rehash(Graph *g) {
   memset(g->htab, 0, cap * sizeof *g->htab);
   g->hcap = cap;
   for (uint32_t i = 0; i < g->n; i++) {
-    uint32_t j = (uint32_t)node_hash(g, &g->node[i]) & (cap - 1);
+    uint64_t h = node_hash(g, &g->node[i]);
+    uint32_t j = (uint32_t)h & (cap - 1);
     while (g->htab[j])
       j = (j + 1) & (cap - 1);
-    g->htab[j] = i + 1;
+    g->htab[j] = ENTRY(i, HASH_HI(h));
   }
 }
 
-/* Find proto's twin, or the empty slot where it belongs. */
-static uint32_t *lookup(Graph *g, const Node *p) {
-  uint32_t j = (uint32_t)node_hash(g, p) & (g->hcap - 1);
-  while (g->htab[j] && !node_eq(g, &g->node[g->htab[j] - 1], p))
-    j = (j + 1) & (g->hcap - 1);
+/* Find proto's twin, or the empty entry where it belongs. */
+static uint64_t *lookup(Graph *g, const Node *p, uint64_t h) {
+  uint32_t j = (uint32_t)h & (g->hcap - 1);
+  for (uint64_t e; (e = g->htab[j]) != 0; j = (j + 1) & (g->hcap - 1))
+    if (e >> 32 == HASH_HI(h) &&
+        node_eq(g, &g->node[(uint32_t)e - 1], p))
+      break;
   return &g->htab[j];
 }
 
@@ -101,9 +117,10 @@ uint32_t graph_node(Graph *g, const Node *proto) {
   }
   if ((uint64_t)(g->n + 1) * 2 > g->hcap)
     rehash(g);
-  uint32_t *slot = lookup(g, &p);
+  uint64_t h = node_hash(g, &p);
+  uint64_t *slot = lookup(g, &p, h);
   if (*slot)
-    return *slot - 1;
+    return (uint32_t)*slot - 1;
   if (g->n >= (uint64_t)g->c->lim.max_nodes)
     ctx_error(g->c, g->pos, EXPRC_ERR_LIMIT,
               "model needs more than %lld graph nodes (the limit)",
@@ -112,8 +129,8 @@ uint32_t graph_node(Graph *g, const Node *proto) {
   p.pos = g->pos;
   p.flags = g->backward ? N_BACKWARD : 0;
   g->node[g->n] = p;
-  *slot = ++g->n;
-  return g->n - 1;
+  *slot = ENTRY(g->n, HASH_HI(h));
+  return g->n++;
 }
 
 static Node proto(Op op) {

@@ -30,7 +30,7 @@ struct Graph {
   Ctx *c;
   Node *node;
   uint32_t n, cap;
-  uint32_t *htab;   /* open addressing: node index + 1, 0 empty */
+  uint64_t *htab;   /* open addressing: node index + 1 and hash, 0 empty */
   uint32_t hcap;
   double *cdata;    /* data of tensor constants */
   uint32_t ncdata, cdcap;
