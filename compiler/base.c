@@ -58,6 +58,15 @@ void ctx_release(Ctx *c, void *p) {
   }
 }
 
+void ctx_work(Ctx *c, Pos p, int64_t n) {
+  c->work += n;
+  if (c->work / 16 > c->lim.max_nodes)
+    ctx_error(c, p, EXPRC_ERR_LIMIT,
+              "model needs more than %lld steps to compile (16 times the "
+              "node limit): too many gradients of too large a graph",
+              (long long)c->lim.max_nodes * 16);
+}
+
 void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
               const exprc_limits *lim) {
   memset(c, 0, sizeof *c);

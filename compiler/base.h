@@ -58,6 +58,7 @@ typedef struct Ctx {
   struct Blk *blocks;        /* compile-lifetime growable blocks */
   exprc_limits lim;
   const char *const *dimnames; /* names of symbolic dims, for messages */
+  int64_t work;              /* steps of the passes ctx_work counts */
 } Ctx;
 
 void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
@@ -73,6 +74,11 @@ NORETURN void ctx_fail(Ctx *c, exprc_status st, const char *fmt, ...)
  * ctx_release); p == NULL allocates. Unwinds with NOMEM on failure. */
 void *ctx_realloc(Ctx *c, void *p, size_t n);
 void ctx_release(Ctx *c, void *p);
+
+/* Count n steps of a pass whose cost is a product (each gradient pass, each
+ * entry point, walks the whole graph); past 16 x max_nodes steps the compile
+ * stops with a LIMIT error at p, so that no model makes it run for hours. */
+void ctx_work(Ctx *c, Pos p, int64_t n);
 
 /* Grow a context-owned dynamic array *pp of *cap elements of size `sz` so
  * that it holds `need`. */

@@ -835,7 +835,7 @@ static int check_one(exprc_model *m, const char *loss, const exprc_tensor *g,
   int64_t step = p.size > 64 ? p.size / 64 : 1;
   int bad = 0;
   for (int64_t i = 0; i < p.size; i += step) {
-    double x = p.data[i], h = 1e-6 * fmax(1.0, fabs(x));
+    double x = p.data[i], h = 6e-6 * fmax(1.0, fabs(x)); /* ~ cbrt(eps) */
     p.data[i] = x + h;
     double up = loss_at(m, loss);
     p.data[i] = x - h;

@@ -14,6 +14,7 @@
 #include "emit_c.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scalar.h"
@@ -22,6 +23,9 @@ typedef struct Buf {
   char *s;
   uint32_t n, cap;
 } Buf;
+
+#define MAX_ACC 32   /* EXPRC_RT_MAX_ACC: reductions in one parallel loop */
+#define PAR_MIN 8192 /* shorter loops are not worth a thread */
 
 /* A storage read while building a statement for a merged loop: which
  * buffer or local (a key, see storage_key), and whether at the loop's own
@@ -38,8 +42,11 @@ typedef struct Loop {
   int open;
   char n[128];
   Buf pre, body, post;
-  uint8_t *wrote, *shifted; /* per storage key */
+  uint8_t *wrote, *shifted, *uses; /* per storage key */
   uint32_t nkeys, cap;
+  uint32_t accum[MAX_ACC];          /* accumulators a<k> summed in the loop */
+  char kinds[MAX_ACC + 1];          /* and how: '+', '>' or '<' */
+  int naccum;
 } Loop;
 
 typedef struct Emitter {
@@ -57,6 +64,8 @@ typedef struct Emitter {
   uint32_t nacc, capacc;
   int rec;
   uint32_t naccum; /* accumulators a0.. of merged reductions */
+  Buf helpers;     /* the bodies of parallel loops, before their entry */
+  uint32_t npar;
   uint32_t line;
 } Emitter;
 
@@ -442,19 +451,85 @@ static void emit_ew(Emitter *E, uint32_t x) {
 static void loop_reset(Emitter *E) {
   Loop *L = &E->loop;
   L->open = 0;
+  L->naccum = 0;
   L->pre.n = L->body.n = L->post.n = 0;
-  if (L->nkeys)
+  if (L->nkeys) {
     memset(L->wrote, 0, L->nkeys), memset(L->shifted, 0, L->nkeys);
+    memset(L->uses, 0, L->nkeys);
+  }
+}
+
+static int loop_parallel(Emitter *E) {
+  Loop *L = &E->loop;
+  char *end;
+  long n = strtol(L->n, &end, 10);
+  return E->plan->threads > 1 && L->naccum < MAX_ACC &&
+         !(*end == 'L' && end[1] == 0 && n < PAR_MIN);
+}
+
+/* The loop's body as a function xc_par_<id> of a range of iterations, for
+ * the runtime's threads: the buffers it touches from S, the scalars it
+ * reads from R, its reductions' partial results into A. */
+static void par_body(Emitter *E, uint32_t id) {
+  Loop *L = &E->loop;
+  Buf *h = &E->helpers;
+  put(E, h, "\nstatic void xc_par_%u(long lo, long hi, const long *D, "
+      "double *const *S,\n    const double *R, double *A)\n{\n", id);
+  for (uint32_t k = 0, r = 0; k < L->nkeys; k++) {
+    if (L->uses[k] && k < E->ep.nused)
+      put(E, h, "  double *const p%u = S[%u];\n", k, k);
+    else if (L->uses[k])
+      put(E, h, "  const double r%u = R[%u];\n", k - E->ep.nused, r++);
+  }
+  for (int a = 0; a < L->naccum; a++)
+    put(E, h, "  double a%u = %s;\n", L->accum[a],
+        L->kinds[a] == '+' ? "0.0" : L->kinds[a] == '>' ? "(-1.0/0.0)"
+                                                         : "(1.0/0.0)");
+  put(E, h, "  long i;\n  (void)D;\n  (void)S;\n  (void)R;\n  (void)A;\n"
+      "  for (i = lo; i < hi; i++) {\n%.*s  }\n", (int)L->body.n, L->body.s);
+  for (int a = 0; a < L->naccum; a++)
+    put(E, h, "  A[%d] = a%u;\n", a, L->accum[a]);
+  put_str(E, h, "}\n");
+}
+
+/* The call that runs xc_par_<id> on the runtime's threads. */
+static void par_call(Emitter *E, uint32_t id) {
+  Loop *L = &E->loop;
+  uint32_t nr = 0;
+  put_str(E, &E->body, "  {\n");
+  for (uint32_t k = E->ep.nused; k < L->nkeys; k++)
+    if (L->uses[k])
+      put(E, &E->body, nr++ ? ", r%u" : "    const double R_[] = {r%u",
+          k - E->ep.nused);
+  if (nr)
+    put_str(E, &E->body, "};\n");
+  for (int a = 0; a < L->naccum; a++)
+    put(E, &E->body, a ? ", a%u" : "    double A_[] = {a%u", L->accum[a]);
+  if (L->naccum)
+    put_str(E, &E->body, "};\n");
+  L->kinds[L->naccum] = 0;
+  put(E, &E->body, "    exprc_rt_parallel(xc_par_%u, %s, D, S, %s, \"%s\", %s);\n",
+      id, L->n, nr ? "R_" : "0", L->kinds, L->naccum ? "A_" : "0");
+  for (int a = 0; a < L->naccum; a++)
+    put(E, &E->body, "    a%u = A_[%d];\n", L->accum[a], a);
+  put_str(E, &E->body, "  }\n");
 }
 
 static void loop_flush(Emitter *E) {
   Loop *L = &E->loop;
   if (!L->open)
     return;
-  put(E, &E->body, "%.*s  for (i = 0; i < %s; i++) {\n%.*s  }\n%.*s",
-      (int)L->pre.n, L->pre.s ? L->pre.s : "", L->n, (int)L->body.n,
-      L->body.s, (int)L->post.n, L->post.s ? L->post.s : "");
-  E->used_i = 1;
+  put(E, &E->body, "%.*s", (int)L->pre.n, L->pre.s ? L->pre.s : "");
+  if (loop_parallel(E)) {
+    uint32_t id = E->npar++;
+    par_body(E, id);
+    par_call(E, id);
+  } else {
+    put(E, &E->body, "  for (i = 0; i < %s; i++) {\n%.*s  }\n", L->n,
+        (int)L->body.n, L->body.s);
+    E->used_i = 1;
+  }
+  put(E, &E->body, "%.*s", (int)L->post.n, L->post.s ? L->post.s : "");
   loop_reset(E);
 }
 
@@ -488,11 +563,13 @@ static void loop_join(Emitter *E, const char *n, uint32_t wkey,
   put(E, &L->body, "%.*s", (int)stmt->n, stmt->s);
   if (post->n)
     put(E, &L->post, "%.*s", (int)post->n, post->s);
-  for (uint32_t k = 0; k < E->nacc; k++)
+  for (uint32_t k = 0; k < E->nacc; k++) {
     if (!E->acc[k].same)
       L->shifted[E->acc[k].key] = 1;
+    L->uses[E->acc[k].key] = 1;
+  }
   if (wkey != NONE)
-    L->wrote[wkey] = 1;
+    L->wrote[wkey] = L->uses[wkey] = 1;
   if (postkey != NONE)
     L->wrote[postkey] = 1; /* set after the loop: not readable inside it */
 }
@@ -554,6 +631,11 @@ static int join_reduce(Emitter *E, uint32_t x) {
   target(E, x, "0", out, sizeof out);
   put(E, &post, "  %s = %s;\n", out, acc);
   loop_join(E, n, NONE, &pre, &stmt, &post, storage_key(E, E->home[x]));
+  Loop *L = &E->loop;
+  L->accum[L->naccum] = E->naccum - 1;
+  L->kinds[L->naccum++] = np->op == OP_SUM ? '+' : np->op == OP_MAX ? '>' : '<';
+  if (L->naccum == MAX_ACC)
+    loop_flush(E);
   ctx_release(E->c, pre.s), ctx_release(E->c, stmt.s);
   ctx_release(E->c, post.s), ctx_release(E->c, val.s);
   return 1;
@@ -868,6 +950,10 @@ static void declarations(Emitter *E) {
   for (uint32_t s = 0; s < E->ep.nused; s++)
     if (E->ep.used[s])
       put(E, &E->out, "  double *const p%u = S[%u];\n", s, s);
+  if (E->helpers.n) /* buffers used only by parallel bodies */
+    for (uint32_t s = 0; s < E->ep.nused; s++)
+      if (E->ep.used[s])
+        put(E, &E->out, "  (void)p%u;\n", s);
   for (uint32_t r = 0; r < E->ep.nreg; r++) {
     if (r % 8)
       put(E, &E->out, ", r%u", r);
@@ -903,6 +989,7 @@ static void emit_entry(Emitter *E, int k) {
   E->loop.nkeys = E->ep.nused + E->ep.nreg + 1;
   vec_reserve(E->c, &E->loop.wrote, &E->loop.cap, E->loop.nkeys, 1);
   E->loop.shifted = ctx_realloc(E->c, E->loop.shifted, E->loop.cap);
+  E->loop.uses = ctx_realloc(E->c, E->loop.uses, E->loop.cap);
   loop_reset(E);
   for (uint32_t i = 0; i < E->g->n; i++) {
     if (!E->ep.need[i])
@@ -920,6 +1007,8 @@ static void emit_entry(Emitter *E, int k) {
   copy_results(E, e);
   char name[32];
   emit_entry_name(k, name, sizeof name);
+  if (E->helpers.n)
+    put(E, &E->out, "%.*s", (int)E->helpers.n, E->helpers.s);
   put(E, &E->out, "\n/* %s: %s */\nvoid %s(const long *D, double *const *S)\n{\n",
       name, e->is_grad ? "a gradient entry point" : "the forward entry point",
       name);
@@ -928,6 +1017,7 @@ static void emit_entry(Emitter *E, int k) {
   if (E->body.n)
     put(E, &E->out, "%.*s", (int)E->body.n, E->body.s);
   put_str(E, &E->out, "}\n");
+  E->helpers.n = 0;
   plan_entry_free(E->c, &E->ep);
 }
 
@@ -949,7 +1039,12 @@ static void prelude(Emitter *E) {
         libm[i].n == 2 ? ", double" : "");
   put_str(E, &E->out,
           "void exprc_rt_gemm(int ta, int tb, long m, long n, long k,\n"
-          "                   const double *a, const double *b, double *c);\n");
+          "                   const double *a, const double *b, double *c);\n"
+          "void exprc_rt_parallel(void (*body)(long, long, const long *,\n"
+          "                       double *const *, const double *, double *),\n"
+          "                       long n, const long *D, double *const *S,\n"
+          "                       const double *R, const char *kinds,\n"
+          "                       double *A);\n");
   for (int i = 0; helpers[i]; i++)
     put_str(E, &E->out, helpers[i]);
 }
@@ -984,6 +1079,8 @@ char *emit_c(Ctx *c, Module *m, Plan *plan) {
   ctx_release(c, E.loop.post.s);
   ctx_release(c, E.loop.wrote);
   ctx_release(c, E.loop.shifted);
+  ctx_release(c, E.loop.uses);
+  ctx_release(c, E.helpers.s);
   ctx_release(c, E.acc);
   return E.out.s;
 }

@@ -188,6 +188,7 @@ void grad_build(Graph *g, uint32_t root, const uint32_t *wrt, int nwrt,
                 uint32_t *out) {
   Ctx *c = g->c;
   uint32_t n = root + 1;
+  ctx_work(c, g->pos, n); /* nested grads each walk the graph below root */
   uint8_t *on = ctx_realloc(c, NULL, n); /* on a path wrt -> root */
   uint32_t *adj = ctx_realloc(c, NULL, n * sizeof *adj);
   memset(on, 0, n);

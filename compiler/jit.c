@@ -51,6 +51,7 @@ static void add_symbols(TCCState *s) {
   XC_LIBM_FNS(XC_LIBM)
 #undef XC_LIBM
   tcc_add_symbol(s, "exprc_rt_gemm", (const void *)exprc_rt_gemm);
+  tcc_add_symbol(s, "exprc_rt_parallel", (const void *)exprc_rt_parallel);
   tcc_add_symbol(s, "memset", (const void *)memset); /* tcc may emit these */
   tcc_add_symbol(s, "memcpy", (const void *)memcpy);
   tcc_add_symbol(s, "memmove", (const void *)memmove);
@@ -136,7 +137,14 @@ static const char hook[] =
     "                   const double *, double *);\n"
     "void xc_gemm_hook(int ta, int tb, long m, long n, long k,\n"
     "                  const double *a, const double *b, double *c)\n"
-    "{ xc_gemm_fp(ta, tb, m, n, k, a, b, c); }\n";
+    "{ xc_gemm_fp(ta, tb, m, n, k, a, b, c); }\n"
+    "typedef void (*xc_body)(long, long, const long *, double *const *,\n"
+    "                        const double *, double *);\n"
+    "void (*xc_par_fp)(xc_body, long, const long *, double *const *,\n"
+    "                  const double *, const char *, double *);\n"
+    "void xc_par_hook(xc_body f, long n, const long *D, double *const *S,\n"
+    "                 const double *R, const char *k, double *A)\n"
+    "{ xc_par_fp(f, n, D, S, R, k, A); }\n";
 
 static const char *cc_program(void) {
   const char *cc = getenv("CC");
@@ -204,7 +212,8 @@ static int cc_build(const char *src, const char *so, Errors *err) {
   int ok = f && fputs(src, f) >= 0 && fputs(hook, f) >= 0;
   ok = f && fclose(f) == 0 && ok;
   char *argv[] = {(char *)cc_program(), "-std=c99", "-O2", "-fPIC", "-shared",
-                  "-Dexprc_rt_gemm=xc_gemm_hook", "-o", tmp, cfile, "-lm",
+                  "-Dexprc_rt_gemm=xc_gemm_hook",
+                  "-Dexprc_rt_parallel=xc_par_hook", "-o", tmp, cfile, "-lm",
                   NULL};
   int rc = ok ? run_compiler(argv, log) : -1;
   if (rc != 0) {
@@ -225,13 +234,17 @@ static int cc_load(Jit *j, const char *so, const char *const *names, int n,
                    EntryFn *fns, Errors *err) {
   j->dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
   void *fp = j->dl ? dlsym(j->dl, "xc_gemm_fp") : NULL;
-  if (!fp) {
-    snprintf(err->text, sizeof err->text, "%s", j->dl ? "no gemm hook" : dlerror());
+  void *pp = j->dl ? dlsym(j->dl, "xc_par_fp") : NULL;
+  if (!fp || !pp) {
+    snprintf(err->text, sizeof err->text, "%s", j->dl ? "no hooks" : dlerror());
     return -1;
   }
   void (*gemm)(int, int, long, long, long, const double *, const double *,
                double *) = exprc_rt_gemm;
+  void (*par)(exprc_rt_body, long, const long *, double *const *,
+              const double *, const char *, double *) = exprc_rt_parallel;
   memcpy(fp, &gemm, sizeof gemm);
+  memcpy(pp, &par, sizeof par);
   for (int i = 0; i < n; i++) {
     void *p = dlsym(j->dl, names[i]);
     if (!p) {

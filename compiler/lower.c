@@ -50,6 +50,7 @@ typedef struct Lower {
   int64_t work; /* expressions lowered: bounded, since defs calling defs
                    multiply it even when hash-consing makes no new nodes */
   int64_t var_elems; /* of inputs and params with constant shapes */
+  Map outputs, losses; /* names taken, so that checking stays linear */
 } Lower;
 
 static uint32_t expr(Lower *L, Ast *a, Scope *s);
@@ -667,6 +668,7 @@ static void declare_var(Lower *L, Stmt *st) {
                 "param '%.64s' must have a constant shape (no dims)", st->name);
     init_args(L, st, &v);
   }
+  L->g->pos = st->namepos; /* init_args moved it to an argument */
   v.node = graph_leaf(L->g, v.kind == V_INPUT ? OP_INPUT : OP_PARAM,
                       (int64_t)m->nvar, &v.shape); /* checks max_elements */
   int64_t numel; /* report the memory limit here, where it can be located */
@@ -715,10 +717,10 @@ static void output(Lower *L, Stmt *st) {
   if (!name)
     name = ctx_strndup(L->c, L->c->src + st->expr->beg,
                        st->expr->end - st->expr->beg);
-  for (uint32_t i = 0; i < e->nres; i++)
-    if (strcmp(e->res[i].name, name) == 0)
-      ctx_error(L->c, st->expr->pos, EXPRC_ERR_NAME,
-                "output '%.64s' is listed twice", name);
+  if (map_get(&L->outputs, name))
+    ctx_error(L->c, st->expr->pos, EXPRC_ERR_NAME,
+              "output '%.64s' is listed twice", name);
+  map_put(L->c, &L->outputs, name, (void *)name);
   uint32_t n = expr(L, st->expr, NULL);
   if (st->name && !lookup(L, st->name)) {
     define(L, st->name, st->namepos, (Binding){.kind = B_NODE, .node = n});
@@ -738,10 +740,11 @@ static void grad_stmt(Lower *L, Stmt *st) {
               "'%.64s' has shape %s; grad needs a scalar", st->name,
               shape_str(&ls, L->c->dimnames, sb, sizeof sb));
   }
-  for (uint32_t i = 1; i < L->m->nentry; i++)
-    if (strcmp(L->m->entry[i].loss, st->name) == 0)
-      ctx_error(L->c, st->namepos, EXPRC_ERR_NAME,
-                "there is already a 'grad %.64s' statement", st->name);
+  if (map_get(&L->losses, st->name))
+    ctx_error(L->c, st->namepos, EXPRC_ERR_NAME,
+              "there is already a 'grad %.64s' statement", st->name);
+  map_put(L->c, &L->losses, st->name, (void *)st->name);
+  Map seen = {0}; /* of the wrt list */
   Entry *e = new_entry(L, 1, st->name, st->pos);
   e->loss_node = b->node;
   e->wrt = ctx_alloc(L->c, (size_t)st->nwrt * sizeof *e->wrt);
@@ -751,10 +754,10 @@ static void grad_stmt(Lower *L, Stmt *st) {
     if (!w || w->kind != B_VAR)
       ctx_error(L->c, st->wrtpos[i], EXPRC_ERR_NAME,
                 "'%.64s' is not an input or param", st->wrt[i]);
-    for (int k = 0; k < i; k++)
-      if (strcmp(st->wrt[k], st->wrt[i]) == 0)
-        ctx_error(L->c, st->wrtpos[i], EXPRC_ERR_NAME,
-                  "'%.64s' is listed twice", st->wrt[i]);
+    if (map_get(&seen, st->wrt[i]))
+      ctx_error(L->c, st->wrtpos[i], EXPRC_ERR_NAME,
+                "'%.64s' is listed twice", st->wrt[i]);
+    map_put(L->c, &seen, st->wrt[i], (void *)st->wrt[i]);
     e->wrt[i] = w->index;
     add_result(L, e, st->wrt[i], NONE); /* filled in by the gradient pass */
   }

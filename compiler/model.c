@@ -58,6 +58,8 @@ struct exprc_model {
   long *D;
   int *bound_by;       /* slot that bound the dim this cycle; -1 free */
   uint8_t *known;
+  int *bykind[EXPRC_GRADIENT + 1]; /* slots of each kind, for exprc_get */
+  int nkind[EXPRC_GRADIENT + 1];
   exprc_limits lim;
 };
 
@@ -104,6 +106,7 @@ static void backprop(Module *mod) {
     for (uint32_t i = 0; i < n; i++)
       wrt[i] = mod->var[e->wrt[i]].node;
     mod->g->pos = e->pos;
+    ctx_work(mod->g->c, e->pos, mod->g->n); /* planned and emitted whole */
     grad_build(mod->g, e->loss_node, wrt, (int)n, out);
     for (uint32_t i = 0; i < n; i++)
       e->res[1 + i].node = out[i];
@@ -184,6 +187,20 @@ static void *zalloc_or_fail(Ctx *c, size_t n) {
   return p;
 }
 
+/* The slots of each kind in order, so that exprc_count and exprc_get take
+ * constant time: a caller loops over them, and a model may have very many. */
+static void index_kinds(Ctx *c, exprc_model *m) {
+  for (int i = 0; i < m->nslot; i++)
+    m->nkind[m->slot[i].kind] += !m->slot[i].internal;
+  for (int k = 0; k <= EXPRC_GRADIENT; k++) {
+    m->bykind[k] = zalloc_or_fail(c, (size_t)m->nkind[k] * sizeof(int));
+    m->nkind[k] = 0;
+  }
+  for (int i = 0; i < m->nslot; i++)
+    if (!m->slot[i].internal)
+      m->bykind[m->slot[i].kind][m->nkind[m->slot[i].kind]++] = i;
+}
+
 static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
   m->nvar = (int)mod->nvar;
   m->nslot = mod->nslot + (int)plan->ntemp;
@@ -229,6 +246,7 @@ static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
     m->dimname[d] = dup_or_fail(c, mod->dim[d]);
     m->bound_by[d] = -1;
   }
+  index_kinds(c, m);
 }
 
 static void compile_entries(Ctx *c, exprc_model *m, Module *mod,
@@ -247,7 +265,7 @@ static void init_params(exprc_model *m, uint64_t seed);
 
 Plan model_plan(const exprc_options *o) {
   Plan plan = {.reuse = !o || !o->no_reuse, .fuse = !o || !o->no_fuse,
-               .remat = o && o->remat};
+               .remat = o && o->remat, .threads = o ? o->threads : 0};
   return plan;
 }
 
@@ -491,6 +509,8 @@ void exprc_free(exprc_model *m) {
   free(m->D);
   free(m->bound_by);
   free(m->known);
+  for (int k = 0; k <= EXPRC_GRADIENT; k++)
+    free(m->bykind[k]);
   free(m->csrc);
   free(m->err);
   free(m);
@@ -534,10 +554,9 @@ static exprc_status usable(exprc_model *m, const void *arg, const char *fn) {
 }
 
 int exprc_count(const exprc_model *m, exprc_kind kind) {
-  int n = 0;
-  for (int i = 0; m && !m->failed && i < m->nslot; i++)
-    n += !m->slot[i].internal && m->slot[i].kind == kind;
-  return n;
+  if (!m || m->failed || (unsigned)kind > EXPRC_GRADIENT)
+    return 0;
+  return m->nkind[kind];
 }
 
 exprc_status exprc_get(exprc_model *m, exprc_kind kind, int k,
@@ -545,10 +564,10 @@ exprc_status exprc_get(exprc_model *m, exprc_kind kind, int k,
   exprc_status st = usable(m, t, "exprc_get");
   if (st != EXPRC_OK)
     return st;
-  for (int i = 0; i < m->nslot; i++)
-    if (!m->slot[i].internal && m->slot[i].kind == kind && k-- == 0)
-      return view(m, i, t), EXPRC_OK;
-  return fail(m, EXPRC_ERR_ARG, "exprc_get: index out of range");
+  if (k < 0 || k >= exprc_count(m, kind))
+    return fail(m, EXPRC_ERR_ARG, "exprc_get: index out of range");
+  view(m, m->bykind[kind][k], t);
+  return EXPRC_OK;
 }
 
 static int find_slot(const exprc_model *m, const char *name) {

@@ -32,6 +32,7 @@ typedef struct Plan {
   int fuse;             /* compute elementwise chains in one loop */
   int remat;            /* recompute cheap forward values in the backward
                            pass instead of keeping them */
+  int threads;          /* above 1: long flat loops run on threads */
   int64_t temp_bytes;   /* temporaries with constant shapes */
   int64_t naive_bytes;  /* the same without reuse */
   int symbolic;         /* some temporaries' sizes depend on dims */

@@ -46,17 +46,6 @@ void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
   gemm_loops(ta, tb, m, n, k, a, b, c);
 }
 
-int exprc_rt_set_threads(int n) {
-#ifdef EXPRC_HAVE_CBLAS
-  if (n > 0)
-    openblas_set_num_threads(n);
-  return openblas_get_num_threads();
-#else
-  (void)n;
-  return 1;
-#endif
-}
-
 /* splitmix64, to spread a seed over the generator's state. */
 static uint64_t splitmix64(uint64_t *x) {
   uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);

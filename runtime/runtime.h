@@ -10,9 +10,25 @@
 void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
                    const double *b, double *c);
 
-/* Threads for matrix products (OpenBLAS); 0 leaves the library's default.
- * Process-wide. Returns the number in use (1 without OpenBLAS). */
+/* Threads for matrix products (OpenBLAS) and parallel loops; 0 leaves the
+ * current setting. Process-wide. Returns the number of loop threads. */
 int exprc_rt_set_threads(int n);
+
+/* The body of a parallel loop: iterations lo .. hi-1, reading the scalars
+ * R, leaving its partial reductions in A (one per accumulator). */
+typedef void (*exprc_rt_body)(long lo, long hi, const long *D,
+                              double *const *S, const double *R, double *A);
+
+#define EXPRC_RT_MAX_ACC 32
+
+/* Run body over 0 .. n-1 split into equal chunks, one per thread, and fold
+ * each chunk's partial reductions into A in chunk order: kinds[k] is '+'
+ * (sum), '>' (max) or '<' (min) for accumulator k. Small n runs on the
+ * calling thread alone. Results depend on the thread count only through
+ * the order of the partial sums. */
+void exprc_rt_parallel(exprc_rt_body body, long n, const long *D,
+                       double *const *S, const double *R, const char *kinds,
+                       double *A);
 
 /* A small, documented, portable generator (xoshiro256** seeded through
  * splitmix64) so that initial params are the same on every machine. */

@@ -89,12 +89,42 @@ START_TEST(rematerialized_gradients_match_finite_differences) {
 }
 END_TEST
 
+/* With threads, long flat loops run in chunks on the runtime's threads:
+ * elementwise results are the same bits, sums differ only in the order
+ * their partial sums are added. */
+START_TEST(threaded_loops_agree_with_serial_ones) {
+  const char *src = "input x[50000]\n"
+                    "y = tanh(sin(x) * 1.5) + exp(-x^2)\n"
+                    "output m = max(y), n = min(y * x), e = y * 2\n"
+                    "loss = sum(y * y) + sum(log1p(y^2))\ngrad loss wrt x\n";
+  exprc_options o;
+  exprc_options_default(&o);
+  exprc_model *serial = tu_compile_opts(src, &o);
+  o.threads = 2;
+  exprc_model *par = tu_compile_opts(src, &o);
+  ck_assert_ptr_nonnull(strstr(exprc_source(par), "exprc_rt_parallel"));
+  double *x = malloc(50000 * sizeof *x);
+  for (int i = 0; i < 50000; i++)
+    x[i] = (i % 977) / 300.0 - 1.5;
+  tu_set(serial, "x", x, 1, (int64_t)50000);
+  tu_set(par, "x", x, 1, (int64_t)50000);
+  int64_t n0, n1;
+  double *a = results(serial, &n0), *b = results(par, &n1);
+  ck_assert_int_eq(n0, n1);
+  tu_assert_close(b, a, n0, 1e-12, "threaded vs serial");
+  free(a), free(b), free(x);
+  exprc_free(serial);
+  exprc_free(par);
+}
+END_TEST
+
 int main(void) {
   int n = (int)(sizeof models / sizeof models[0]);
   Suite *s = suite_create("plan");
   TCase *tc = tcase_create("variants");
   tcase_add_loop_test(tc, every_plan_computes_the_same_bits, 0, n);
   tcase_add_loop_test(tc, rematerialized_gradients_match_finite_differences, 0, n);
+  tcase_add_test(tc, threaded_loops_agree_with_serial_ones);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
