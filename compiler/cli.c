@@ -44,7 +44,7 @@ static void usage(FILE *f) {
         "       exprc bench FILE [--set NAME=VALUE]... [--seed N]\n"
         "run, gradcheck and bench take --backend cc (system compiler, -O2)\n"
         "or --backend tcc (libtcc in memory, the default), and --threads N\n"
-        "(threads for matrix products).\n"
+        "(threads for matrix products and long loops).\n"
         "Every command that compiles takes --no-simplify, and the memory plan\n"
         "options --no-fuse, --no-reuse (one buffer per value) and --remat\n"
         "(recompute cheap forward values in the backward pass).\n"

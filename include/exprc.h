@@ -72,9 +72,10 @@ typedef struct exprc_options {
                              backward pass instead of keeping them */
   uint64_t seed;          /* seed of the param initializers [0] */
   exprc_backend backend;
-  int threads;            /* threads for matrix products (OpenBLAS), which
-                             parallelise over the batch; process-wide; 0
-                             keeps the current setting */
+  int threads;            /* above 1: matrix products (OpenBLAS) and flat
+                             loops of at least 8192 iterations run on this
+                             many threads; process-wide; 0 keeps the
+                             current setting and emits serial code */
   exprc_limits limits;
 } exprc_options;
 
