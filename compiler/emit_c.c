@@ -1094,6 +1094,32 @@ char *emit_c(Ctx *c, Module *m, Plan *plan) {
  * gives every slot's element count, temporaries included, for given dims.
  * It describes the C that emit_c() made from the same Module and Plan. */
 
+/* A macro name from parts: what is not a letter, digit or '_' becomes
+ * '_' (an unnamed output is named by its source text, such as "x + 1"). */
+static char *macro_name(Emitter *E, const char *a, const char *b,
+                        const char *c) {
+  size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+  char *buf = ctx_alloc(E->c, n), *o = buf;
+  snprintf(buf, n, "%s%s%s", a, b, c);
+  for (; *o; o++)
+    if (!((*o >= 'a' && *o <= 'z') || (*o >= 'A' && *o <= 'Z') ||
+          (*o >= '0' && *o <= '9') || *o == '_'))
+      *o = '_';
+  return buf;
+}
+
+/* Text for inside a C comment: no end of comment, no trigraph (-std=c99
+ * reads ??/ as a backslash), no line breaks. */
+static void comment_text(Emitter *E, const char *s) {
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if ((ch == '*' && s[1] == '/') || (ch == '?' && s[1] == '?'))
+      put(E, &E->out, "%c ", ch);
+    else
+      put(E, &E->out, "%c", ch < 0x20 || ch >= 0x7f ? ' ' : ch);
+  }
+}
+
 /* The macro naming slot s; *kind and *label say what it holds, for the
  * comments (the label of a gradient is dL/dp). NULL for a temporary. */
 static const char *slot_macro(Emitter *E, int s, const char **kind,
@@ -1104,9 +1130,8 @@ static const char *slot_macro(Emitter *E, int s, const char **kind,
     Var *v = &m->var[s];
     *kind = v->kind == V_INPUT ? "input" : "param";
     *label = v->name;
-    buf = ctx_alloc(E->c, strlen(v->name) + 16);
-    sprintf(buf, "XC_%s_%s", v->kind == V_INPUT ? "INPUT" : "PARAM", v->name);
-    return buf;
+    return macro_name(E, v->kind == V_INPUT ? "XC_INPUT_" : "XC_PARAM_",
+                      v->name, "");
   }
   for (uint32_t k = 0; k < m->nentry; k++) {
     Entry *e = &m->entry[k];
@@ -1114,15 +1139,15 @@ static const char *slot_macro(Emitter *E, int s, const char **kind,
       if (e->res[r].slot != s)
         continue;
       const char *nm = e->res[r].name;
-      buf = ctx_alloc(E->c, strlen(nm) + (e->loss ? strlen(e->loss) : 0) + 16);
       *kind = !e->is_grad ? "output" : r == 0 ? "loss" : "gradient";
       *label = nm;
       if (!e->is_grad)
-        sprintf(buf, "XC_OUTPUT_%s", nm);
+        buf = macro_name(E, "XC_OUTPUT_", nm, "");
       else if (r == 0)
-        sprintf(buf, "XC_LOSS_%s", nm);
+        buf = macro_name(E, "XC_LOSS_", nm, "");
       else {
-        sprintf(buf, "XC_GRAD_%s_%s", e->loss, nm);
+        buf = macro_name(E, "XC_GRAD_", e->loss, "_");
+        buf = macro_name(E, buf, nm, "");
         char *lab = ctx_alloc(E->c, strlen(nm) + strlen(e->loss) + 4);
         sprintf(lab, "d%s/d%s", e->loss, nm);
         *label = lab;
@@ -1152,9 +1177,10 @@ static void entry_summary(Emitter *E, Entry *e) {
     put(E, &E->out, "grad %s wrt", e->loss);
   else
     put_str(E, &E->out, "outputs");
-  for (uint32_t r = e->is_grad ? 1 : 0; r < e->nres; r++)
-    put(E, &E->out, "%s %s", r > (e->is_grad ? 1u : 0u) ? "," : "",
-        e->res[r].name);
+  for (uint32_t r = e->is_grad ? 1 : 0; r < e->nres; r++) {
+    put(E, &E->out, "%s ", r > (e->is_grad ? 1u : 0u) ? "," : "");
+    comment_text(E, e->res[r].name);
+  }
 }
 
 static void header_init(Emitter *E, const Var *v) {
@@ -1228,8 +1254,9 @@ static void header_slots(Emitter *E, int nslots) {
       put(E, &E->out, "/* slot %d: no macro, %s is taken */ ", s, mac);
     else
       put(E, &E->out, "#define %-20s %2d ", mac, s);
-    put(E, &E->out, "/* %s %s %s", kind, label,
-        shape_str(&sh, E->m->dim, sb, sizeof sb));
+    put(E, &E->out, "/* %s ", kind);
+    comment_text(E, label);
+    put(E, &E->out, " %s", shape_str(&sh, E->m->dim, sb, sizeof sb));
     if (s < (int)E->m->nvar && E->m->var[s].kind == V_PARAM)
       header_init(E, &E->m->var[s]);
     put_str(E, &E->out, " */\n");

@@ -711,12 +711,34 @@ static void add_result(Lower *L, Entry *e, const char *name, uint32_t node) {
   e->res[e->nres++] = (Result){name, node, -1};
 }
 
+/* An unnamed output is named by its source text, as a reader would write
+ * it on one line: comments dropped, runs of white space made one space. */
+static const char *source_text(Lower *L, const Ast *e) {
+  const char *s = L->c->src + e->beg, *end = L->c->src + e->end;
+  char *out = ctx_alloc(L->c, (size_t)(end - s) + 1), *o = out;
+  int space = 0;
+  for (; s < end; s++) {
+    if (*s == '#')
+      while (s + 1 < end && s[1] != '\n')
+        s++;
+    else if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+      space = o > out;
+    else {
+      if (space)
+        *o++ = ' ';
+      *o++ = *s;
+      space = 0;
+    }
+  }
+  *o = 0;
+  return out;
+}
+
 static void output(Lower *L, Stmt *st) {
   Entry *e = &L->m->entry[0];
   const char *name = st->name;
   if (!name)
-    name = ctx_strndup(L->c, L->c->src + st->expr->beg,
-                       st->expr->end - st->expr->beg);
+    name = source_text(L, st->expr);
   if (map_get(&L->outputs, name))
     ctx_error(L->c, st->expr->pos, EXPRC_ERR_NAME,
               "output '%.64s' is listed twice", name);
