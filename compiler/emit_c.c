@@ -86,7 +86,18 @@ static void PRINTF(3, 4) put(Emitter *E, Buf *b, const char *fmt, ...) {
   }
 }
 
-static void put_str(Emitter *E, Buf *b, const char *s) { put(E, b, "%s", s); }
+/* Append n bytes (and keep the text NUL-terminated) without formatting:
+ * most of the emitter's output is copied, and vsnprintf is its cost. */
+static void put_mem(Emitter *E, Buf *b, const char *s, size_t n) {
+  vec_reserve(E->c, &b->s, &b->cap, b->n + (uint32_t)n + 1, 1);
+  memcpy(b->s + b->n, s, n);
+  b->n += (uint32_t)n;
+  b->s[b->n] = 0;
+}
+
+static void put_str(Emitter *E, Buf *b, const char *s) {
+  put_mem(E, b, s, strlen(s));
+}
 
 static Node *at(Emitter *E, uint32_t i) { return &E->g->node[i]; }
 
@@ -280,19 +291,23 @@ static void broadcast_index(const Shape *si, const Shape *so, char *buf,
 static void substitute(Emitter *E, Buf *b, const char *cexpr,
                        const char *const ops[3]) {
   for (const char *s = cexpr; *s;) {
+    const char *t = s;
     if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_') {
-      const char *t = s;
       while ((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
              (*t >= '0' && *t <= '9') || *t == '_')
         t++;
-      if (t - s == 1 && *s >= 'a' && *s <= 'c')
-        put(E, b, "%s", ops[*s - 'a']);
-      else
-        put(E, b, "%.*s", (int)(t - s), s);
-      s = t;
+      if (t - s == 1 && *s >= 'a' && *s <= 'c') {
+        put_str(E, b, ops[*s - 'a']);
+        s = t;
+        continue;
+      }
     } else {
-      put(E, b, "%c", *s++);
+      while (*t && !((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
+                     *t == '_'))
+        t++;
     }
+    put_mem(E, b, s, (size_t)(t - s));
+    s = t;
   }
 }
 

@@ -15,9 +15,31 @@
 #include <cblas.h>
 #endif
 
-/* c[i,j] = sum_p a(i,p) b(p,j) with any of the four transpositions. */
+/* c[i,j] = sum_p a(i,p) b(p,j) with any of the four transpositions. The
+ * matrix-vector product (n = 1) and the outer product (k = 1), which small
+ * models' gradients are made of, get loops of their own; they add in the
+ * same order as the general loop, so results do not depend on the path. */
 static void gemm_loops(int ta, int tb, long m, long n, long k, const double *a,
                        const double *b, double *c) {
+  if (n == 1) { /* b is a vector either way */
+    for (long i = 0; i < m; i++) {
+      double s = 0;
+      if (ta)
+        for (long p = 0; p < k; p++)
+          s += a[p * m + i] * b[p];
+      else
+        for (long p = 0, o = i * k; p < k; p++)
+          s += a[o + p] * b[p];
+      c[i] = s;
+    }
+    return;
+  }
+  if (k == 1) { /* a and b are vectors either way */
+    for (long i = 0; i < m; i++)
+      for (long j = 0; j < n; j++)
+        c[i * n + j] = a[i] * b[j];
+    return;
+  }
   memset(c, 0, (size_t)(m * n) * sizeof *c);
   for (long i = 0; i < m; i++) {
     double *ci = c + i * n;
