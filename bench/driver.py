@@ -1,0 +1,588 @@
+"""driver.py: runs the exprc benchmark suite and prints its tables.
+
+bench/run runs every section and bench/scaling only the scaling one; both
+call this file (see bench/README.md). Sections:
+
+  W1  MLP 784-128-10, batch 64: exprc forward and gradient against
+      hand-written C (loops, and OpenBLAS) and PyTorch.
+  W2  MLP 4-16-3, batch 1: the same, where per-call overhead dominates.
+  W3  Rosenbrock n = 1000: gradient/function ratio and hand-written C.
+  W4  compile latency: model text -> callable, against gcc -O0 -c and
+      gcc -O2 -c of the C that exprc emits for the same model.
+  scaling  nested and wide generated models: graph size and pipeline time
+      against depth, with SymPy's diff + cse on the same expressions.
+
+Every timing is a median over repeated calls after a warm-up (bench/timing.c
+and torch_bench.py share the rule); each section's figures are also given as
+a ratio to a baseline measured in the same run. Every run first checks that
+the implementations compute the same numbers, and the exit status is 1 if
+any check fails. Everything is float64 and single-threaded
+(OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1)).
+"""
+import argparse
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import gen
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+MODELS = os.path.join(BENCH, "models")
+CHECK_TOL = 1e-9
+
+
+class Run:
+    """State of one run: paths, options, results, failed checks."""
+
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build)
+        self.exprc = os.path.join(self.build, "exprc")
+        self.harness = os.path.join(self.build, "bench", "bench_harness")
+        self.tmp = tempfile.mkdtemp(prefix="exprc-bench-")
+        self.failed = []
+        self.targets = []
+        self.results = {}
+        self.checks = {}
+        self.env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+
+
+# ---- formatting ----
+
+def fmt_time(s):
+    if s is None:
+        return "-"
+    if s < 1e-6:
+        return "%.0f ns" % (s * 1e9)
+    if s < 1e-3:
+        return "%.2f us" % (s * 1e6)
+    if s < 1:
+        return "%.2f ms" % (s * 1e3)
+    return "%.2f s" % s
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "-"
+    return "%.3gx" % r
+
+
+def table(head, rows):
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    print("\n".join(out) + "\n", flush=True)
+
+
+def section(title):
+    print("\n### " + title + "\n", flush=True)
+
+
+# ---- running programs ----
+
+def parse_lines(text, run):
+    """R, C, I and S lines of the harness and the Python helpers."""
+    for line in text.splitlines():
+        f = line.split("\t")
+        if f[0] == "R":
+            run.results[(f[1], f[2])] = (float(f[3]), float(f[4]), float(f[5]))
+        elif f[0] == "C":
+            run.checks[(f[1], f[2])] = float(f[3])
+    return text
+
+
+def harness(run, *args):
+    p = subprocess.run([run.harness, *args], env=run.env, capture_output=True,
+                       text=True)
+    if p.returncode != 0:
+        sys.exit("bench: bench_harness %s failed:\n%s" % (" ".join(args),
+                                                         p.stderr))
+    return parse_lines(p.stdout, run)
+
+
+def find_python(module):
+    """A Python that can import `module` (Debian's python3 first: that is
+    where python3-torch and python3-sympy install)."""
+    for py in ("/usr/bin/python3", sys.executable, "python3"):
+        try:
+            if subprocess.run([py, "-c", "import " + module],
+                              capture_output=True).returncode == 0:
+                return py
+        except OSError:
+            pass
+    return None
+
+
+def python_version_of(py, module):
+    p = subprocess.run([py, "-c", "import %s; print(%s.__version__)" %
+                        (module, module)], capture_output=True, text=True)
+    return p.stdout.strip()
+
+
+def check_close(run, what, a, b, tol=CHECK_TOL):
+    err = abs(a - b) / max(1.0, abs(b))
+    ok = err <= tol
+    if not ok:
+        run.failed.append("%s: %r vs %r" % (what, a, b))
+    return "%s (%.1e)" % ("ok" if ok else "FAILED", err)
+
+
+def target(run, what, value, ok):
+    run.targets.append((what, value, "met" if ok else "NOT met"))
+
+
+# ---- machine ----
+
+def cpu_model():
+    """The model name, with family and model numbers where the name is as
+    vague as a virtual machine's 'AMD EPYC'."""
+    info = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                info.setdefault(key.strip(), val.strip())
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    return "%s (family %s, model %s)" % (info.get("model name", "unknown CPU"),
+                                         info.get("cpu family", "?"),
+                                         info.get("model", "?"))
+
+
+def first_line(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True
+                              ).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def machine(run):
+    blas = harness(run, "blas-info").split("\t")
+    commit = first_line(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = first_line(["git", "-C", ROOT, "status", "--porcelain",
+                        "--untracked-files=no"])
+    torch_py, sympy_py = find_python("torch"), find_python("sympy")
+    print("machine: %s, %d cores (%s); %s; OpenBLAS core %s, %s; PyTorch %s; "
+          "SymPy %s; exprc %s%s; threads: 1 everywhere; load average at "
+          "start %.2f" % (
+              cpu_model(), os.cpu_count(), platform.machine(),
+              first_line(["gcc", "--version"]), blas[2], blas[3].strip(),
+              python_version_of(torch_py, "torch") if torch_py else "absent",
+              python_version_of(sympy_py, "sympy") if sympy_py else "absent",
+              commit, " + uncommitted changes" if dirty not in ("", "?") else "",
+              os.getloadavg()[0]),
+          flush=True)
+    run.torch_py, run.sympy_py = torch_py, sympy_py
+
+
+# ---- W1, W2, W3: run time ----
+
+def run_torch(run, workload):
+    if not run.torch_py:
+        print("PyTorch: not installed (apt-get install python3-torch): skipped\n")
+        return
+    p = subprocess.run([run.torch_py, os.path.join(BENCH, "torch_bench.py"),
+                        run.tmp, "1", workload], env=run.env,
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        print("PyTorch: failed, skipped:\n" + p.stderr[-2000:])
+        return
+    parse_lines(p.stdout, run)
+
+
+def time_rows(run, w, names, base):
+    """Rows of median, quartiles and ratio to the baseline case `base`."""
+    b = run.results[(w, base)][0]
+    rows = []
+    for name in names:
+        r = run.results.get((w, name))
+        if r:
+            rows.append([name + (" (baseline)" if name == base else ""),
+                         fmt_time(r[0]), fmt_time(r[1]) + " - " + fmt_time(r[2]),
+                         fmt_ratio(r[0] / b)])
+    table(["case", "median per call", "quartiles", "vs baseline"], rows)
+
+
+def med(run, w, name):
+    r = run.results.get((w, name))
+    return r[0] if r else None
+
+
+# exprc's own C under the system compiler: tcc's share of the time.
+CC_ROWS = ["exprc forward, cc -O2 backend", "exprc gradient, cc -O2 backend"]
+
+
+def cc_check(run, w):
+    c = run.checks
+    if (w, "loss cc backend") not in c:
+        return []
+    return [["loss: exprc cc backend vs tcc", check_close(
+        run, w + " cc backend", c[(w, "loss cc backend")],
+        c[(w, "loss tcc backend")])]]
+
+
+def mlp_checks(run, w):
+    c = run.checks
+    rows = [["loss: exprc vs hand C", check_close(
+        run, w + " loss", c[(w, "loss exprc")], c[(w, "loss hand")])],
+        ["gradients: exprc vs hand C (max rel err)",
+         check_close(run, w + " gradients",
+                     c[(w, "max rel err exprc vs hand gradients")], 0.0)]]
+    if (w, "loss hand blas") in c:
+        rows.append(["loss: hand C OpenBLAS vs loops", check_close(
+            run, w + " blas loss", c[(w, "loss hand blas")], c[(w, "loss hand")])])
+    if (w, "loss torch") in c:
+        rows.append(["loss: PyTorch vs exprc", check_close(
+            run, w + " torch loss", c[(w, "loss torch")], c[(w, "loss exprc")])])
+        rows.append(["sum of gradients: PyTorch vs exprc", check_close(
+            run, w + " torch gradients", c[(w, "sum of torch gradients")],
+            c[(w, "sum of exprc gradients")])])
+    table(["check (same numbers everywhere)", "result (rel err)"],
+          rows + cc_check(run, w))
+
+
+def grad_fwd_target(run, w):
+    g, f = med(run, w, "exprc gradient"), med(run, w, "exprc forward")
+    target(run, "%s exprc gradient/forward <= 2.5" % w, "%.2f" % (g / f),
+           g / f <= 2.5)
+
+
+def w1(run):
+    section("W1: MLP 784-128-10, tanh, softmax cross-entropy, batch 64")
+    harness(run, "w1", os.path.join(MODELS, "w1_mlp784.expr"), run.tmp)
+    run_torch(run, "W1")
+    time_rows(run, "W1", ["exprc forward", "exprc gradient"] + CC_ROWS + [
+                          "hand C loops forward", "hand C loops gradient",
+                          "hand C OpenBLAS gradient",
+                          "PyTorch forward (no_grad)", "PyTorch gradient"],
+              "hand C loops gradient")
+    mlp_checks(run, "W1")
+    grad_fwd_target(run, "W1")
+    t, g = med(run, "W1", "PyTorch gradient"), med(run, "W1", "exprc gradient")
+    if t:
+        run.targets.append((
+            "W1 exprc gradient faster than PyTorch",
+            "%s vs %s (PyTorch/exprc %.2f)" % (fmt_time(g), fmt_time(t), t / g),
+            "met" if t / g >= 1.05 else "tie (within 5%)" if t / g > 0.95
+            else "NOT met"))
+    else:
+        target(run, "W1 exprc gradient faster than PyTorch", "PyTorch absent",
+               False)
+
+
+def w2(run):
+    section("W2: MLP 4-16-3, tanh, softmax cross-entropy, batch 1")
+    harness(run, "w2", os.path.join(MODELS, "w2_mlp4.expr"), run.tmp)
+    run_torch(run, "W2")
+    time_rows(run, "W2", ["exprc forward", "exprc gradient"] + CC_ROWS + [
+                          "hand C forward", "hand C gradient",
+                          "hand C gradient, libtcc",
+                          "PyTorch forward (no_grad)", "PyTorch gradient"],
+              "hand C gradient")
+    mlp_checks(run, "W2")
+    grad_fwd_target(run, "W2")
+    t, g = med(run, "W2", "PyTorch gradient"), med(run, "W2", "exprc gradient")
+    if t:
+        target(run, "W2 exprc gradient >= 40x faster than PyTorch",
+               "%.1fx (%s vs %s)" % (t / g, fmt_time(g), fmt_time(t)),
+               t / g >= 40)
+
+
+def w3(run):
+    section("W3: Rosenbrock, n = 1000, vector form")
+    harness(run, "w3", os.path.join(MODELS, "w3_rosenbrock.expr"), run.tmp)
+    time_rows(run, "W3", ["exprc forward", "exprc gradient"] + CC_ROWS + [
+                          "hand C function", "hand C gradient",
+                          "hand C function, libtcc", "hand C gradient, libtcc"],
+              "hand C gradient")
+    c = run.checks
+    table(["check", "result (rel err)"], [
+        ["f: exprc vs hand C", check_close(run, "W3 f", c[("W3", "f exprc")],
+                                           c[("W3", "f hand")])],
+        ["gradient: exprc vs hand C (max rel err)", check_close(
+            run, "W3 gradient", c[("W3", "max rel err exprc vs hand gradient")],
+            0.0)]] + cc_check(run, "W3"))
+    grad_fwd_target(run, "W3")
+    g, h = med(run, "W3", "exprc gradient"), med(run, "W3", "hand C gradient")
+    target(run, "W3 exprc gradient within 3x of hand-written C (gcc -O2)",
+           "%.1fx (%s vs %s)" % (g / h, fmt_time(g), fmt_time(h)), g / h <= 3)
+    t = med(run, "W3", "hand C gradient, libtcc")
+    if t:
+        print("The same hand-written gradient compiled by libtcc takes %.1fx "
+              "its gcc -O2 time; exprc's gradient takes %.2fx the libtcc "
+              "one.\n" % (t / h, g / t))
+
+
+# ---- W4: compile latency ----
+
+def graph_nodes(run, path):
+    """(total, forward, backward) live nodes, from `exprc graph`'s first line
+    (the rest, one line a node, is not read)."""
+    p = subprocess.Popen([run.exprc, "graph", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline()
+    p.kill()
+    p.wait()
+    m = re.search(r"(\d+) nodes, (\d+) forward and (\d+) backward", line)
+    if not m:
+        sys.exit("bench: cannot read the node count of %s: %r" % (path, line))
+    return tuple(int(g) for g in m.groups())
+
+
+def pipeline_time(run, path, reps, *flags):
+    key = ("compile", "exprc pipeline, no simplify" if flags
+           else "exprc pipeline")
+    harness(run, "compile", path, str(reps), *flags)
+    return run.results[key][0]
+
+
+def time_command(cmd, reps, timeout):
+    """Median wall time of a command, or None past the timeout."""
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        try:
+            subprocess.run(cmd, check=True, timeout=timeout,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return None
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def w4_models(run):
+    dags = [(2300, "~10k"), (23000, "~100k")]
+    if run.args.quick:
+        dags = [(2300, "~10k")]
+    models = [("W1 MLP", os.path.join(MODELS, "w1_mlp784.expr"), 21),
+              ("W3 Rosenbrock", os.path.join(MODELS, "w3_rosenbrock.expr"), 21)]
+    for stmts, label in dags:
+        path = gen.write(os.path.join(run.tmp, "dag%d.expr" % stmts),
+                         gen.dag(stmts))
+        models.append(("DAG %s nodes (%d statements)" % (label, stmts), path,
+                       5 if stmts < 10000 else 3))
+    return models
+
+
+def w4_row(run, name, path, reps):
+    nodes = graph_nodes(run, path)[0]
+    csrc = os.path.join(run.tmp, os.path.basename(path) + ".c")
+    subprocess.run([run.exprc, "emit", path, "-o", csrc], check=True)
+    with open(csrc) as f:
+        lines = sum(1 for _ in f)
+    t = pipeline_time(run, path, reps)
+    t_ns = pipeline_time(run, path, reps, "no-simplify")
+    gcc = ["gcc", "-std=c99", "-c", csrc, "-o", os.path.join(run.tmp, "x.o")]
+    reps_gcc = 3 if lines < 20000 else 1
+    o0 = time_command(gcc + ["-O0"], reps_gcc, run.args.gcc_timeout)
+    o2 = time_command(gcc + ["-O2"], reps_gcc, run.args.gcc_timeout)
+    over = "> %d s" % run.args.gcc_timeout
+    row = [name, nodes, lines, fmt_time(t), fmt_time(t_ns),
+           fmt_time(o0) if o0 else over, fmt_time(o2) if o2 else over,
+           fmt_ratio(o0 / t) if o0 else "> " + fmt_ratio(run.args.gcc_timeout / t),
+           fmt_ratio(o2 / t) if o2 else "> " + fmt_ratio(run.args.gcc_timeout / t),
+           "%.2f" % (t / nodes * 1e6)]
+    return row, t, o0, nodes
+
+
+def w4(run):
+    section("W4: compile latency, model text -> callable entry points")
+    rows, per_node = [], {}
+    for name, path, reps in w4_models(run):
+        row, t, o0, nodes = w4_row(run, name, path, reps)
+        rows.append(row)
+        per_node[name] = (nodes, t)
+        ok = o0 is not None and o0 / t >= 20
+        target(run, "W4 %s: pipeline >= 20x faster than gcc -O0 -c" % name,
+               row[7], ok or o0 is None)
+    table(["model", "graph nodes", "C lines", "exprc pipeline",
+           "exprc, no simplify", "gcc -O0 -c", "gcc -O2 -c", "gcc -O0 / exprc",
+           "gcc -O2 / exprc", "exprc us/node"], rows)
+    print("gcc compiles the C that `exprc emit` prints for the model; the "
+          "baseline of each ratio is exprc's pipeline on the same model.\n")
+    dag = [k for k in per_node if k.startswith("DAG")]
+    if len(dag) == 2:
+        (n0, t0), (n1, t1) = per_node[dag[0]], per_node[dag[1]]
+        k = exponent([n0, n1], [t0, t1])
+        target(run, "W4 pipeline linear in graph size (exponent of time vs "
+               "nodes, 10k..100k, <= 1.15)", "%.3f" % k, k <= 1.15)
+
+
+# ---- scaling: nested and wide generated models ----
+
+def sympy_case(run, family, n, last):
+    """SymPy's figures, or a reason why there are none."""
+    if not run.sympy_py:
+        return None, "SymPy absent"
+    cap = run.args.sympy_timeout
+    if last and last[1] * n / last[0] > cap:
+        return None, "not run: > %d s at linear growth" % cap
+    if last is False:
+        return None, "timeout (> %d s, not run)" % cap
+    try:
+        p = subprocess.run([run.sympy_py, os.path.join(BENCH, "sympy_bench.py"),
+                            family, str(n)], capture_output=True, text=True,
+                           timeout=cap, env=run.env, cwd=BENCH)
+    except subprocess.TimeoutExpired:
+        return None, "timeout (> %d s)" % cap
+    out = {}
+    for line in p.stdout.splitlines():
+        f = line.split("\t")
+        if f[0] == "S":
+            out[f[3]] = float(f[4])
+    if "ops" not in out:
+        return None, "failed: " + p.stderr[-200:]
+    return out, None
+
+
+def exprc_eval(run, path, at):
+    """Compile and run the gradient once: (pipeline time, {name: value}) or
+    the way it failed."""
+    p = subprocess.run([run.harness, "eval", path, *at], env=run.env,
+                       capture_output=True, text=True)
+    vals, t = {}, None
+    for line in p.stdout.splitlines():
+        f = line.split("\t")
+        if f[0] == "C":
+            vals[f[2]] = float(f[3])
+        elif f[0] == "R":
+            t = float(f[3])
+    if p.returncode != 0:
+        why = ("crashed (signal %d)" % -p.returncode if p.returncode < 0
+               else "failed: " + p.stderr.strip()[-200:])
+        return t, why
+    return t, vals
+
+
+def scaling_sizes(run, family):
+    if family == "nested":
+        sizes = [1, 2, 4, 6, 8, 10, 100, 1000, 10000, 100000]
+    else:
+        sizes = [10, 100, 1000, 10000, 100000]
+    return [n for n in sizes if not run.args.quick or n <= 10000]
+
+
+def scaling_row(run, family, n, last_sympy):
+    path = os.path.join(run.tmp, "%s%d.expr" % (family, n))
+    gen.write(path, gen.nested(n) if family == "nested" else gen.wide(n))
+    total, fwd, bwd = graph_nodes(run, path)
+    at = ["x=0.3"] if family == "nested" else ["a=0.3", "b=0.7"]
+    t_eval, vals = exprc_eval(run, path, at)
+    t = (pipeline_time(run, path, 5 if n <= 1000 else 3) if n <= 10000
+         else t_eval)
+    s, why = sympy_case(run, family, n, last_sympy)
+    row = [n, total, fwd, bwd, "%.1f" % (total / n), fmt_time(t),
+           "%.2f" % (t / total * 1e6),
+           "ok" if isinstance(vals, dict) else vals]
+    if s:
+        row += [fmt_time(s["diff"]), fmt_time(s["cse"]), int(s["ops"])]
+        row.append(scaling_check(run, family, n, vals, s))
+    else:
+        row += [why, "", "", ""]
+    return row, t, total, (n, s["diff"] + s["cse"]) if s else False
+
+
+def scaling_check(run, family, n, vals, s):
+    if not isinstance(vals, dict):
+        return "-"
+    loss = "u%d" % n if family == "nested" else "L"
+    wrt = ["x"] if family == "nested" else ["a", "b"]
+    res = [check_close(run, "%s %d d%s/d%s vs SymPy" % (family, n, loss, v),
+                       vals["d%s/d%s" % (loss, v)], s["d/d" + v], 1e-8)
+           for v in wrt]
+    return ", ".join(res)
+
+
+def scaling(run):
+    for family, what in (("nested", "depth: u_{k+1} = u_k*sin(u_k) + "
+                          "cos(u_k)*u_k, grad u_depth wrt x"),
+                         ("wide", "width: L = sum_k d_k*sin(c_k*a + b), "
+                          "grad L wrt a, b")):
+        section("scaling, %s model; n = %s" % (family, what))
+        rows, pts, last = [], [], None
+        for n in scaling_sizes(run, family):
+            row, t, total, last_s = scaling_row(run, family, n, last)
+            last = last_s if last is not False else False
+            rows.append(row)
+            pts.append((n, total, t))
+        table(["n", "exprc nodes", "forward", "backward", "nodes/n",
+               "exprc pipeline", "us/node", "exprc gradient runs",
+               "SymPy diff", "SymPy cse", "SymPy ops after cse",
+               "d/d check vs SymPy (rel err)"], rows)
+        scaling_targets(run, family, pts)
+
+
+def exponent(xs, ys):
+    """k of the least-squares fit y = c x^k on log scales: 1 is linear."""
+    lx = [math.log(x) for x in xs]
+    ly = [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    return (sum((a - mx) * (b - my) for a, b in zip(lx, ly)) /
+            sum((a - mx) ** 2 for a in lx))
+
+
+def scaling_targets(run, family, pts):
+    big = [p for p in pts if p[0] >= 1000]
+    if len(big) < 2:
+        return
+    ns, nodes, times = zip(*big)
+    k = exponent(ns, nodes)
+    target(run, "scaling %s: graph size linear in n (exponent of nodes vs n, "
+           "n = %d..%d, <= 1.05)" % (family, ns[0], ns[-1]), "%.3f" % k,
+           k <= 1.05)
+    k = exponent(nodes, times)
+    target(run, "scaling %s: pipeline time linear in graph size (exponent of "
+           "time vs nodes, n = %d..%d, <= 1.15)" % (family, ns[0], ns[-1]),
+           "%.3f" % k, k <= 1.15)
+
+
+# ---- main ----
+
+def build(run):
+    if not os.path.exists(os.path.join(run.build, "build.ninja")):
+        subprocess.run(["meson", "setup", run.build, "--buildtype=release"],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    p = subprocess.run(["ninja", "-C", run.build, "exprc",
+                        "bench/bench_harness"], capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit("bench: build failed:\n" + p.stdout[-3000:])
+
+
+def main():
+    ap = argparse.ArgumentParser(description="exprc benchmarks")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"),
+                    help="release build directory (made if missing)")
+    ap.add_argument("--only", default="W1,W2,W3,W4,scaling",
+                    help="comma-separated sections")
+    ap.add_argument("--quick", action="store_true",
+                    help="sizes up to 10k only, for a fast look")
+    ap.add_argument("--sympy-timeout", type=int, default=120)
+    ap.add_argument("--gcc-timeout", type=int, default=30)
+    run = Run(ap.parse_args())
+    build(run)
+    t0 = time.perf_counter()
+    machine(run)
+    sections = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "scaling": scaling}
+    try:
+        for name in run.args.only.split(","):
+            sections[name](run)
+    finally:
+        shutil.rmtree(run.tmp, ignore_errors=True)
+    section("targets")
+    table(["target", "measured", "status"], run.targets)
+    print("bench: %.0f s in all" % (time.perf_counter() - t0))
+    for f in run.failed:
+        print("CHECK FAILED: " + f)
+    return 1 if run.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
