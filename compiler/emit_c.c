@@ -382,13 +382,24 @@ static void window_expr(Emitter *E, Buf *b, uint32_t x, int loop) {
   for (int j = 0; j < nd.shape.rank; j++) {
     snprintf(var, sizeof var, loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "i%d", j);
     count_expr(si, j + 1, st, sizeof st);
-    len += (size_t)snprintf(idx + len, sizeof idx - len, "%s(%s %s %lldL)*%s",
-                            j ? " + " : "", var, pad ? "-" : "+",
-                            (long long)nd.start[j], st);
-    if (pad && !DIM_IS_SYM(si->d[j])) {
+    char pos[64]; /* the position on the input's axis j */
+    if (nd.start[j])
+      snprintf(pos, sizeof pos, "(%s %s %lldL)", var, pad ? "-" : "+",
+               (long long)nd.start[j]);
+    else
+      snprintf(pos, sizeof pos, "%s", var);
+    len += (size_t)snprintf(idx + len, sizeof idx - len, "%s%s%s%s",
+                            j ? " + " : "", pos, strcmp(st, "1L") ? "*" : "",
+                            strcmp(st, "1L") ? st : "");
+    /* test only the window's edges that the loop's own bounds do not */
+    if (pad && !DIM_IS_SYM(si->d[j]) && nd.start[j] > 0)
+      put(E, b, "%s%s >= %lldL", conds++ ? " && " : "", var,
+          (long long)nd.start[j]);
+    if (pad && !DIM_IS_SYM(si->d[j]) &&
+        nd.start[j] + si->d[j] < nd.shape.d[j]) {
       dim_expr(si->d[j], d, sizeof d);
-      put(E, b, "%s%s >= %lldL && %s < %lldL + %s", conds++ ? " && " : "",
-          var, (long long)nd.start[j], var, (long long)nd.start[j], d);
+      put(E, b, "%s%s < %lldL + %s", conds++ ? " && " : "", var,
+          (long long)nd.start[j], d);
     }
   }
   value(E, nd.in[0], is_scalar_home(E, nd.in[0]) ? "0" : idx, val, sizeof val);
