@@ -43,7 +43,11 @@ typedef struct Loop {
   char n[128];
   Buf pre, body, post;
   uint8_t *wrote, *shifted, *uses; /* per storage key */
-  uint32_t nkeys, cap;
+  uint8_t *inflow;                  /* read before written in the loop */
+  uint8_t *local;                   /* kept in a local t<key> instead */
+  uint32_t *writer;                 /* the last node that wrote it */
+  uint32_t nkeys, cap, wcap;
+  uint32_t lastx;                   /* the loop's last statement's node */
   uint32_t accum[MAX_ACC];          /* accumulators a<k> summed in the loop */
   char kinds[MAX_ACC + 1];          /* and how: '+', '>' or '<' */
   int naccum;
@@ -481,7 +485,7 @@ static void loop_reset(Emitter *E) {
   L->pre.n = L->body.n = L->post.n = 0;
   if (L->nkeys) {
     memset(L->wrote, 0, L->nkeys), memset(L->shifted, 0, L->nkeys);
-    memset(L->uses, 0, L->nkeys);
+    memset(L->uses, 0, L->nkeys), memset(L->inflow, 0, L->nkeys);
   }
 }
 
@@ -541,10 +545,62 @@ static void par_call(Emitter *E, uint32_t id) {
   put_str(E, &E->body, "  }\n");
 }
 
+/* Replace every "p<key>[i]" in the loop body by "t<key>". */
+static void localize(Emitter *E, uint32_t key) {
+  Loop *L = &E->loop;
+  char pat[32], rep[32];
+  int np = snprintf(pat, sizeof pat, "p%u[i]", key);
+  int nr = snprintf(rep, sizeof rep, "t%u", key);
+  Buf out = {0};
+  const char *s = L->body.s, *end = s + L->body.n;
+  while (s < end) {
+    const char *hit = strstr(s, pat);
+    int ok = hit && (hit == L->body.s || !(hit[-1] == '_' ||
+                     (hit[-1] >= '0' && hit[-1] <= '9') ||
+                     (hit[-1] >= 'a' && hit[-1] <= 'z') ||
+                     (hit[-1] >= 'A' && hit[-1] <= 'Z')));
+    if (!hit) {
+      put_mem(E, &out, s, (size_t)(end - s));
+      break;
+    }
+    put_mem(E, &out, s, (size_t)(hit - s));
+    put_mem(E, &out, ok ? rep : pat, (size_t)(ok ? nr : np));
+    s = hit + np;
+  }
+  ctx_release(E->c, L->body.s);
+  L->body = out;
+}
+
+/* A temporary written in the loop before any read there, read only at the
+ * loop's position, and dead after the loop, needs no memory: a local of
+ * the loop body holds it (tcc keeps locals far cheaper than arrays). */
+static void loop_locals(Emitter *E, Buf *decl) {
+  Loop *L = &E->loop;
+  for (uint32_t k = (uint32_t)E->m->nslot; k < E->ep.nused; k++) {
+    uint32_t w = L->writer[k];
+    if (!L->uses[k] || !L->wrote[k] || L->shifted[k] || L->inflow[k] ||
+        (E->ep.last[w] != NONE && E->ep.last[w] > L->lastx))
+      continue;
+    localize(E, k);
+    put(E, decl, "%s t%u", decl->n ? "," : "    double", k);
+    L->uses[k] = 0;
+    L->local[k] = 1;
+  }
+  if (decl->n)
+    put_str(E, decl, ";\n");
+}
+
 static void loop_flush(Emitter *E) {
   Loop *L = &E->loop;
   if (!L->open)
     return;
+  Buf decl = {0};
+  loop_locals(E, &decl);
+  if (decl.n) { /* declarations open the loop body */
+    put_mem(E, &decl, L->body.s, L->body.n);
+    ctx_release(E->c, L->body.s);
+    L->body = decl;
+  }
   put(E, &E->body, "%.*s", (int)L->pre.n, L->pre.s ? L->pre.s : "");
   if (loop_parallel(E)) {
     uint32_t id = E->npar++;
@@ -574,7 +630,7 @@ static int loop_conflict(Emitter *E, uint32_t wkey) {
 
 /* Add a statement (with its set-up before the loop and its result after)
  * to the open loop over n elements, or to a new one. */
-static void loop_join(Emitter *E, const char *n, uint32_t wkey,
+static void loop_join(Emitter *E, uint32_t x, const char *n, uint32_t wkey,
                       const Buf *pre, const Buf *stmt, const Buf *post,
                       uint32_t postkey) {
   Loop *L = &E->loop;
@@ -590,12 +646,18 @@ static void loop_join(Emitter *E, const char *n, uint32_t wkey,
   if (post->n)
     put(E, &L->post, "%.*s", (int)post->n, post->s);
   for (uint32_t k = 0; k < E->nacc; k++) {
+    uint32_t key = E->acc[k].key;
     if (!E->acc[k].same)
-      L->shifted[E->acc[k].key] = 1;
-    L->uses[E->acc[k].key] = 1;
+      L->shifted[key] = 1;
+    if (!L->uses[key])
+      L->inflow[key] = 1; /* its first access reads what came before */
+    L->uses[key] = 1;
   }
-  if (wkey != NONE)
+  if (wkey != NONE) {
     L->wrote[wkey] = L->uses[wkey] = 1;
+    L->writer[wkey] = x;
+  }
+  L->lastx = x;
   if (postkey != NONE)
     L->wrote[postkey] = 1; /* set after the loop: not readable inside it */
 }
@@ -617,7 +679,7 @@ static int join_ew(Emitter *E, uint32_t x) {
   ew_expr(E, &stmt, x, so, LOOP_FLAT, x);
   E->rec = 0;
   put_str(E, &stmt, ";\n");
-  loop_join(E, n, storage_key(E, E->home[x]), &pre, &stmt, &post, NONE);
+  loop_join(E, x, n, storage_key(E, E->home[x]), &pre, &stmt, &post, NONE);
   ctx_release(E->c, stmt.s);
   return 1;
 }
@@ -656,7 +718,7 @@ static int join_reduce(Emitter *E, uint32_t x) {
   put_str(E, &stmt, ";\n");
   target(E, x, "0", out, sizeof out);
   put(E, &post, "  %s = %s;\n", out, acc);
-  loop_join(E, n, NONE, &pre, &stmt, &post, storage_key(E, E->home[x]));
+  loop_join(E, x, n, NONE, &pre, &stmt, &post, storage_key(E, E->home[x]));
   Loop *L = &E->loop;
   L->accum[L->naccum] = E->naccum - 1;
   L->kinds[L->naccum++] = np->op == OP_SUM ? '+' : np->op == OP_MAX ? '>' : '<';
@@ -976,10 +1038,9 @@ static void declarations(Emitter *E) {
   for (uint32_t s = 0; s < E->ep.nused; s++)
     if (E->ep.used[s])
       put(E, &E->out, "  double *const p%u = S[%u];\n", s, s);
-  if (E->helpers.n) /* buffers used only by parallel bodies */
-    for (uint32_t s = 0; s < E->ep.nused; s++)
-      if (E->ep.used[s])
-        put(E, &E->out, "  (void)p%u;\n", s);
+  for (uint32_t s = 0; s < E->ep.nused; s++) /* buffers used only by */
+    if (E->ep.used[s] && (E->helpers.n || E->loop.local[s])) /* parallel */
+      put(E, &E->out, "  (void)p%u;\n", s); /* bodies, or kept in locals */
   for (uint32_t r = 0; r < E->ep.nreg; r++) {
     if (r % 8)
       put(E, &E->out, ", r%u", r);
@@ -1016,6 +1077,10 @@ static void emit_entry(Emitter *E, int k) {
   vec_reserve(E->c, &E->loop.wrote, &E->loop.cap, E->loop.nkeys, 1);
   E->loop.shifted = ctx_realloc(E->c, E->loop.shifted, E->loop.cap);
   E->loop.uses = ctx_realloc(E->c, E->loop.uses, E->loop.cap);
+  E->loop.inflow = ctx_realloc(E->c, E->loop.inflow, E->loop.cap);
+  E->loop.local = ctx_realloc(E->c, E->loop.local, E->loop.cap);
+  memset(E->loop.local, 0, E->loop.cap);
+  vec_reserve(E->c, &E->loop.writer, &E->loop.wcap, E->loop.nkeys, 4);
   loop_reset(E);
   for (uint32_t i = 0; i < E->g->n; i++) {
     if (!E->ep.need[i])
@@ -1106,6 +1171,9 @@ char *emit_c(Ctx *c, Module *m, Plan *plan) {
   ctx_release(c, E.loop.wrote);
   ctx_release(c, E.loop.shifted);
   ctx_release(c, E.loop.uses);
+  ctx_release(c, E.loop.inflow);
+  ctx_release(c, E.loop.local);
+  ctx_release(c, E.loop.writer);
   ctx_release(c, E.helpers.s);
   ctx_release(c, E.acc);
   return E.out.s;

@@ -498,7 +498,7 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
         ep->home[i].slot = spill;
   }
   p->naive_bytes += P.naive;
-  ctx_release(c, P.last);
+  ep->last = P.last; /* the emitter keeps scalars of loops in locals by it */
   ctx_release(c, P.exec);
   ctx_release(c, P.dies);
   ctx_release(c, P.next);
@@ -512,6 +512,7 @@ void plan_entry_free(Ctx *c, EntryPlan *ep) {
   ctx_release(c, ep->home);
   ctx_release(c, ep->need);
   ctx_release(c, ep->remat);
+  ctx_release(c, ep->last);
   ctx_release(c, ep->used);
   memset(ep, 0, sizeof *ep);
 }
