@@ -69,6 +69,7 @@ typedef struct Emitter {
   int rec;
   uint32_t naccum; /* accumulators a0.. of merged reductions */
   Buf helpers;     /* the bodies of parallel loops, before their entry */
+  Buf qfile;       /* the file name, quoted for #line */
   uint32_t npar;
   uint32_t line;
 } Emitter;
@@ -101,6 +102,33 @@ static void put_mem(Emitter *E, Buf *b, const char *s, size_t n) {
 
 static void put_str(Emitter *E, Buf *b, const char *s) {
   put_mem(E, b, s, strlen(s));
+}
+
+/* "<letter><number>" or "<letter><number>[<idx>]", the names the emitter
+ * prints most, without printf's cost. */
+static void name_index(char *buf, size_t n, char letter, uint32_t num,
+                       const char *idx) {
+  char digits[12];
+  int k = 0;
+  do
+    digits[k++] = (char)('0' + num % 10);
+  while ((num /= 10) > 0);
+  size_t len = strlen(idx ? idx : ""), need = 1 + (size_t)k + (idx ? len + 2 : 0);
+  if (need >= n) { /* cannot happen with the emitter's buffers */
+    snprintf(buf, n, "%c?", letter);
+    return;
+  }
+  char *o = buf;
+  *o++ = letter;
+  while (k > 0)
+    *o++ = digits[--k];
+  if (idx) {
+    *o++ = '[';
+    memcpy(o, idx, len);
+    o += len;
+    *o++ = ']';
+  }
+  *o = 0;
 }
 
 static Node *at(Emitter *E, uint32_t i) { return &E->g->node[i]; }
@@ -175,7 +203,7 @@ static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
       number(nd->val, buf, n);
     return;
   case H_LOCAL:
-    snprintf(buf, n, "r%u", h.reg);
+    name_index(buf, n, 'r', h.reg, NULL);
     return;
   case H_SLOT:
     if (h.off && strcmp(idx, "0") == 0) /* a spill, or a view's start */
@@ -183,7 +211,7 @@ static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
     else if (h.off)
       snprintf(buf, n, "p%d[%lld + %s]", h.slot, (long long)h.off, idx);
     else
-      snprintf(buf, n, "p%d[%s]", h.slot, idx);
+      name_index(buf, n, 'p', (uint32_t)h.slot, idx);
     return;
   case H_STATIC:
     if (h.off)
@@ -228,22 +256,35 @@ static int is_scalar_home(Emitter *E, uint32_t x) {
          (shape_numel_const(&at(E, x)->shape, &numel) && numel == 1);
 }
 
+/* The model's file name as a C string literal, made once per compile. */
+static const char *quoted_file(Emitter *E) {
+  if (E->qfile.s)
+    return E->qfile.s;
+  put_str(E, &E->qfile, "\"");
+  for (const char *s = E->c->file; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      put(E, &E->qfile, "\\%c", ch);
+    else if (ch < 0x20 || ch >= 0x7f)
+      put(E, &E->qfile, "\\%03o", ch);
+    else
+      put_mem(E, &E->qfile, (const char *)s, 1);
+  }
+  put_str(E, &E->qfile, "\"\n");
+  return E->qfile.s;
+}
+
 static void line_directive(Emitter *E, uint32_t x, Buf *b) {
   Pos p = at(E, x)->pos;
   if (p.line == 0 || p.line == E->line)
     return;
   E->line = p.line;
-  put(E, b, "#line %u \"", p.line);
-  for (const char *s = E->c->file; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
-      put(E, b, "\\%c", ch);
-    else if (ch < 0x20 || ch >= 0x7f)
-      put(E, b, "\\%03o", ch);
-    else
-      put(E, b, "%c", ch);
-  }
-  put_str(E, b, "\"\n");
+  char num[24];
+  name_index(num, sizeof num, ' ', p.line, NULL);
+  put_mem(E, b, "#line", 5);
+  put_str(E, b, num);
+  put_mem(E, b, " ", 1);
+  put_str(E, b, quoted_file(E));
 }
 
 /* ---- loops ---- */
@@ -457,7 +498,9 @@ static void emit_ew(Emitter *E, uint32_t x) {
   target(E, x, loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "o", out,
          sizeof out);
   if (loop == LOOP_ONE) {
-    put(E, &E->body, "  %s = ", out);
+    put_mem(E, &E->body, "  ", 2);
+    put_str(E, &E->body, out);
+    put_mem(E, &E->body, " = ", 3);
   } else if (loop == LOOP_FLAT) {
     count_expr(so, 0, n, sizeof n);
     put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = ", n, out);
@@ -1175,6 +1218,7 @@ char *emit_c(Ctx *c, Module *m, Plan *plan) {
   ctx_release(c, E.loop.local);
   ctx_release(c, E.loop.writer);
   ctx_release(c, E.helpers.s);
+  ctx_release(c, E.qfile.s);
   ctx_release(c, E.acc);
   return E.out.s;
 }
