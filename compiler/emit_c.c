@@ -307,6 +307,17 @@ static void loops_close(Emitter *E, const Shape *s) {
   put(E, &E->body, "%*s}\n", 2 + 2 * s->rank, "");
 }
 
+/* out = in at every position of a loop nest over s, counting o. */
+static void copy_loop(Emitter *E, const Shape *s, const char *out,
+                      const char *in) {
+  put_str(E, &E->body, "  o = 0;\n");
+  loops_open(E, s);
+  put(E, &E->body, "%*s%s = %s;\n%*so++;\n", 4 + 2 * s->rank, "", out, in,
+      4 + 2 * s->rank, "");
+  loops_close(E, s);
+  E->used_o = 1;
+}
+
 /* The flat index into x (of shape si) at the loop position over shape so,
  * where x broadcasts to so: dims of size 1 are not stepped. */
 static void broadcast_index(const Shape *si, const Shape *so, char *buf,
@@ -810,12 +821,7 @@ static void emit_transpose(Emitter *E, uint32_t x) {
   }
   value(E, nd.in[0], so->rank ? idx : "0", in, sizeof in);
   target(E, x, "o", out, sizeof out);
-  put_str(E, &E->body, "  o = 0;\n");
-  loops_open(E, so);
-  put(E, &E->body, "%*s%s = %s;\n%*so++;\n", 4 + 2 * so->rank, "", out, in,
-      4 + 2 * so->rank, "");
-  loops_close(E, so);
-  E->used_o = 1;
+  copy_loop(E, so, out, in);
 }
 
 /* ---- reductions ---- */
@@ -989,12 +995,7 @@ static void emit_window(Emitter *E, uint32_t x) {
   if (is_scalar_home(E, nd.in[0]))
     value(E, nd.in[0], "0", in, sizeof in);
   target(E, x, nd.op == OP_SLICE ? "o" : idx, out, sizeof out);
-  put_str(E, &E->body, "  o = 0;\n");
-  loops_open(E, small);
-  put(E, &E->body, "%*s%s = %s;\n%*so++;\n", 4 + 2 * small->rank, "", out, in,
-      4 + 2 * small->rank, "");
-  loops_close(E, small);
-  E->used_o = 1;
+  copy_loop(E, small, out, in);
 }
 
 static void emit_matmul(Emitter *E, uint32_t x) {
