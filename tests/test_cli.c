@@ -400,6 +400,38 @@ START_TEST(gradcheck_fails_where_differences_disagree) {
 }
 END_TEST
 
+/* bench times every entry point: one line each, with a median. */
+START_TEST(bench_times_every_entry_point) {
+  char args[8192], *out;
+  snprintf(args, sizeof args, "bench '%s' %s", mlp(), mlp_sets);
+  ck_assert_msg(exprc(args, &out, NULL) == 0, "%s", out);
+  ck_assert_msg(strstr(out, "forward ") && strstr(out, "grad     loss"),
+                "%s", out);
+  ck_assert_msg(strstr(out, " median ") && strstr(out, " us (min "), "%s", out);
+  free(out);
+}
+END_TEST
+
+/* graph --stats counts live nodes after each pass and prints the memory
+ * plan, with what --remat would save; --after stops early. */
+START_TEST(graph_stats_counts_passes_and_memory) {
+  char args[4200], *out;
+  snprintf(args, sizeof args, "graph --stats '%s'", mlp());
+  ck_assert(exprc(args, &out, NULL) == 0);
+  ck_assert_msg(strstr(out, "  lower              28         28          0\n"),
+                "%s", out);
+  ck_assert_msg(strstr(out, "  simplify   ") && strstr(out, "memory plan\n") &&
+                strstr(out, "temporaries (peak work memory)") &&
+                strstr(out, "temporaries with --remat"), "%s", out);
+  free(out);
+  snprintf(args, sizeof args, "graph --after lower '%s'", mlp());
+  ck_assert(exprc(args, &out, NULL) == 0);
+  ck_assert_msg(strstr(out, "d/dW1 = (after grad)") && !strstr(out, "  backward\n"),
+                "%s", out);
+  free(out);
+}
+END_TEST
+
 /* check prints each name with its shape. */
 START_TEST(check_lists_names_and_shapes) {
   static const char *lines[] = {
@@ -490,6 +522,8 @@ int main(int argc, char **argv) {
   tcase_add_test(cmds, graph_dot_is_a_digraph);
   tcase_add_test(cmds, emit_to_file_and_stdout_agree);
   tcase_add_test(cmds, help_exits_0);
+  tcase_add_test(cmds, bench_times_every_entry_point);
+  tcase_add_test(cmds, graph_stats_counts_passes_and_memory);
   suite_add_tcase(s, cmds);
   return tu_run_suite(s);
 }
