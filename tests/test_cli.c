@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -400,6 +401,29 @@ START_TEST(gradcheck_fails_where_differences_disagree) {
 }
 END_TEST
 
+/* Params saved by --save-params and read back with --set NAME=@FILE.npy
+ * give the same output, to the last digit of the JSON. */
+START_TEST(save_params_round_trip_through_npy) {
+  char dir[] = "/tmp/exprc-cli-XXXXXX", args[16384], *a, *b;
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(args, sizeof args, "run '%s' %s --seed 5 --json --save-params %s",
+           mlp(), mlp_sets, dir);
+  ck_assert(exprc(args, &a, NULL) == 0);
+  snprintf(args, sizeof args, "run '%s' %s --json --set W1=@%s/W1.npy "
+           "--set b1=@%s/b1.npy --set W2=@%s/W2.npy --set b2=@%s/b2.npy",
+           mlp(), mlp_sets, dir, dir, dir, dir);
+  ck_assert(exprc(args, &b, NULL) == 0);
+  ck_assert_str_eq(a, b);
+  free(a), free(b);
+  const char *names[] = {"W1", "b1", "W2", "b2"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(args, sizeof args, "%s/%s.npy", dir, names[i]);
+    ck_assert_int_eq(remove(args), 0);
+  }
+  rmdir(dir);
+}
+END_TEST
+
 /* bench times every entry point: one line each, with a median. */
 START_TEST(bench_times_every_entry_point) {
   char args[8192], *out;
@@ -523,6 +547,7 @@ int main(int argc, char **argv) {
   tcase_add_test(cmds, emit_to_file_and_stdout_agree);
   tcase_add_test(cmds, help_exits_0);
   tcase_add_test(cmds, bench_times_every_entry_point);
+  tcase_add_test(cmds, save_params_round_trip_through_npy);
   tcase_add_test(cmds, graph_stats_counts_passes_and_memory);
   suite_add_tcase(s, cmds);
   return tu_run_suite(s);
