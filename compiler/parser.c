@@ -65,6 +65,15 @@ static void expect(Parser *P, const char *s) {
   }
 }
 
+/* The end of a comma-separated list: another item or the closing bracket. */
+static void expect_close(Parser *P, const char *close) {
+  if (!accept(P, close)) {
+    char what[24];
+    snprintf(what, sizeof what, "',' or '%s'", close);
+    expected(P, what);
+  }
+}
+
 static const char *ident(Parser *P, Pos *pos) {
   Token *t = peek(P);
   if (t->kind != T_IDENT)
@@ -127,7 +136,7 @@ static void args(Parser *P, AstList *l) {
   do
     list_push(P, l, expr(P));
   while (accept(P, ","));
-  expect(P, ")");
+  expect_close(P, ")");
 }
 
 /* tensor = "[" expr ("," expr)* ","? "]" */
@@ -138,7 +147,7 @@ static Ast *tensor(Parser *P, Token *open) {
       break; /* trailing comma */
     list_push(P, &l, expr(P));
   } while (accept(P, ","));
-  expect(P, "]");
+  expect_close(P, "]");
   return list_node(P, A_LIST, open->pos, &l);
 }
 
@@ -202,7 +211,7 @@ static Ast *postfix(Parser *P) {
     do
       list_push(P, &l, index_item(P));
     while (accept(P, ","));
-    expect(P, "]");
+    expect_close(P, "]");
     Ast *x = list_node(P, A_INDEX, t->pos, &l);
     x->beg = a->beg;
     x->end = P->tok[P->i - 1].pos.off + 1;
@@ -306,7 +315,7 @@ static Stmt *decl(Parser *P, Program *prog, StmtKind k, Pos kw) {
     do
       list_push(P, &l, expr(P));
     while (accept(P, ","));
-    expect(P, "]");
+    expect_close(P, "]");
     Ast *dims = list_node(P, A_LIST, s->namepos, &l);
     s->dims = dims->kid;
     s->ndims = dims->nkid;

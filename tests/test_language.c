@@ -337,6 +337,37 @@ START_TEST(csv_tables_and_their_errors) {
 }
 END_TEST
 
+/* ---- errors, located at the token at fault ---- */
+
+START_TEST(language_errors_are_located) {
+  tu_expect_error("input x[3, 4]\noutput y = x[5]\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:14: error: an index must be a whole number from "
+                  "-3 to 2, not 5", "5]");
+  tu_expect_error("dim N\ninput x[N, 4]\noutput y = x[1:2]\n", EXPRC_ERR_SHAPE,
+                  "test.expr:3:14: error: a dim-sized axis can only be taken "
+                  "whole (':')", "1:2]");
+  tu_expect_error("input x[3, 4]\noutput y = x[2:1]\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:14: error: empty slice (2:1)", "2:1]");
+  tu_expect_error("input x[3, 4]\noutput y = x[0, 1, 2]\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:13: error: 3 indices for a tensor of rank 2",
+                  "[0, 1, 2]");
+  tu_expect_error("input x[300]\noutput y = hessian(sum(x^2), x)\n",
+                  EXPRC_ERR_LIMIT,
+                  "test.expr:2:30: error: hessian is for up to 256 "
+                  "constant-sized elements; use a Hessian-vector product "
+                  "grad(sum(grad(e, v) * u), v)", "x)");
+  tu_expect_error("input x[3]\noutput y = softmax(x, 1)\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:23: error: axis must be a whole number from -1 "
+                  "to 0, not 1", "1)");
+  tu_expect_error("input x[3]\noutput y = logsumexp(x, 0, 1)\n",
+                  EXPRC_ERR_SYNTAX,
+                  "test.expr:2:12: error: 'logsumexp' takes 1 to 2 arguments, "
+                  "not 3", "logsumexp(");
+  tu_expect_error("input x[3]\noutput y = x[1:2:3]\n", EXPRC_ERR_SYNTAX,
+                  "test.expr:2:17: error: expected ',' or ']', found ':'", ":3]");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("language");
   TCase *ops = tcase_create("operators");
@@ -357,6 +388,7 @@ int main(void) {
   tcase_add_test(dims, inconsistent_dims_are_an_error);
   tcase_add_test(dims, npy_round_trip_is_exact);
   tcase_add_test(dims, csv_tables_and_their_errors);
+  tcase_add_test(dims, language_errors_are_located);
   suite_add_tcase(s, dims);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
