@@ -13,6 +13,7 @@
 #include "model.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,11 @@ typedef struct EntryInfo {
   int first, nres;     /* its result slots */
 } EntryInfo;
 
+#define MAGIC_LIVE 0x6578707263ULL /* "exprc" */
+#define MAGIC_DEAD 0xdeadULL
+
 struct exprc_model {
+  uint64_t magic;      /* MAGIC_LIVE; MAGIC_DEAD once freed (debug builds) */
   char *err;
   int failed;          /* compile failed: only errmsg and free work */
   char *csrc;
@@ -279,7 +284,12 @@ static void pipeline(Ctx *c, exprc_model *m, const exprc_options *o) {
   compile_entries(c, m, mod, o);
 }
 
-static exprc_model *model_new(void) { return calloc(1, sizeof(exprc_model)); }
+static exprc_model *model_new(void) {
+  exprc_model *m = calloc(1, sizeof(exprc_model));
+  if (m)
+    m->magic = MAGIC_LIVE;
+  return m;
+}
 
 /* The text is len bytes, which may include NUL bytes (from a file): the
  * lexer reports those at their line and column. */
@@ -488,8 +498,28 @@ static void init_params(exprc_model *m, uint64_t seed) {
       init_one(&m->slot[i], &r);
 }
 
+#ifndef NDEBUG
+/* Debug builds keep the last freed models' headers (their contents are
+ * freed) as tombstones, so that a call on a freed model is reported as such
+ * instead of reading freed memory. The ring is a global: memory it holds is
+ * reachable, not leaked, and the oldest tombstone is freed for real. */
+static exprc_model *tombstones[64];
+static unsigned ntomb;
+static pthread_mutex_t tomb_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void bury(exprc_model *m) {
+  static const exprc_model dead = {.magic = MAGIC_DEAD};
+  *m = dead;
+  pthread_mutex_lock(&tomb_lock);
+  exprc_model **slot = &tombstones[ntomb++ % 64];
+  free(*slot);
+  *slot = m;
+  pthread_mutex_unlock(&tomb_lock);
+}
+#endif
+
 void exprc_free(exprc_model *m) {
-  if (!m)
+  if (!m || m->magic != MAGIC_LIVE) /* a second free is ignored */
     return;
   jit_free(m->jit);
   for (int i = 0; m->slot && i < m->nslot; i++) {
@@ -513,15 +543,21 @@ void exprc_free(exprc_model *m) {
     free(m->bykind[k]);
   free(m->csrc);
   free(m->err);
+#ifndef NDEBUG
+  bury(m);
+#else
   free(m);
+#endif
 }
 
 const char *exprc_errmsg(const exprc_model *m) {
+  if (m && m->magic == MAGIC_DEAD)
+    return "the model was used after exprc_free";
   return m && m->err ? m->err : "";
 }
 
 const char *exprc_source(const exprc_model *m) {
-  return m && m->csrc ? m->csrc : "";
+  return m && m->magic == MAGIC_LIVE && m->csrc ? m->csrc : "";
 }
 
 /* ---- finding tensors ---- */
@@ -544,7 +580,7 @@ static void view(const exprc_model *m, int i, exprc_tensor *t) {
 
 /* A usable model, or a status saying why not. */
 static exprc_status usable(exprc_model *m, const void *arg, const char *fn) {
-  if (!m)
+  if (!m || m->magic != MAGIC_LIVE) /* NULL, or freed (debug builds) */
     return EXPRC_ERR_ARG;
   if (m->failed)
     return fail(m, EXPRC_ERR_STATE, "%s: the model failed to compile", fn);
@@ -554,7 +590,8 @@ static exprc_status usable(exprc_model *m, const void *arg, const char *fn) {
 }
 
 int exprc_count(const exprc_model *m, exprc_kind kind) {
-  if (!m || m->failed || (unsigned)kind > EXPRC_GRADIENT)
+  if (!m || m->magic != MAGIC_LIVE || m->failed ||
+      (unsigned)kind > EXPRC_GRADIENT)
     return 0;
   return m->nkind[kind];
 }

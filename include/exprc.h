@@ -113,7 +113,9 @@ exprc_status exprc_compile_string(const char *src, const char *name,
                                   const exprc_options *opt, exprc_model **out);
 exprc_status exprc_compile_file(const char *path, const exprc_options *opt,
                                 exprc_model **out);
-void exprc_free(exprc_model *m);
+void exprc_free(exprc_model *m); /* NULL is fine; in debug builds (without
+   NDEBUG) a freed model is remembered, and a later call on it fails with
+   EXPRC_ERR_ARG instead of touching freed memory */
 
 /* The message of the last failed call on m ("" if none). For model errors it
  * reads "file:line:col: error: ..." followed by the source line and a caret. */

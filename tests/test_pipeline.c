@@ -49,11 +49,29 @@ START_TEST(mlp_gradients_match_finite_differences) {
 }
 END_TEST
 
+#ifndef NDEBUG
+/* Debug builds remember freed models: a call on one fails cleanly. */
+START_TEST(use_after_free_is_reported_in_debug_builds) {
+  exprc_model *m = tu_compile("input x\noutput y = 2 * x\n");
+  exprc_free(m);
+  double x = 1;
+  ck_assert_int_eq(exprc_set(m, "x", &x, 0, NULL), EXPRC_ERR_ARG);
+  ck_assert_int_eq(exprc_forward(m), EXPRC_ERR_ARG);
+  ck_assert_int_eq(exprc_count(m, EXPRC_INPUT), 0);
+  ck_assert_str_eq(exprc_errmsg(m), "the model was used after exprc_free");
+  exprc_free(m); /* a second free is ignored */
+}
+END_TEST
+#endif
+
 int main(void) {
   Suite *s = suite_create("pipeline");
   TCase *tc = tcase_create("end to end");
   tcase_add_test(tc, linear_least_squares_by_hand);
   tcase_add_test(tc, mlp_gradients_match_finite_differences);
+#ifndef NDEBUG
+  tcase_add_test(tc, use_after_free_is_reported_in_debug_builds);
+#endif
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
