@@ -49,7 +49,7 @@ static void usage(FILE *f) {
         "options --no-fuse, --no-reuse (one buffer per value) and --remat\n"
         "(recompute cheap forward values in the backward pass).\n"
         "VALUE is a number, a nested list such as [[1,2],[3,4]], or\n"
-        "@FILE.npy or @FILE.csv.\n",
+        "@FILE.npy or @FILE.csv; --set N=SIZE binds a dim no input binds.\n",
         f);
 }
 
@@ -236,8 +236,13 @@ static int apply_sets(exprc_model *m, const Args *a) {
     exprc_tensor t;
     if (exprc_find(m, a->set[i].name, &t) != EXPRC_OK ||
         t.kind == EXPRC_OUTPUT) {
-      fprintf(stderr, "exprc: --set: the model has no input or param named '%s'\n",
-              a->set[i].name);
+      char *end; /* a dim no input binds: --set N=7 */
+      long long n = strtoll(a->set[i].text, &end, 10);
+      if (end != a->set[i].text && !*end &&
+          exprc_bind_dim(m, a->set[i].name, n) == EXPRC_OK)
+        continue;
+      fprintf(stderr, "exprc: --set: the model has no input, param or dim "
+              "named '%s'\n", a->set[i].name);
       return 2;
     }
     if (a->set[i].text[0] == '@') { /* a .npy or .csv file */

@@ -342,7 +342,7 @@ static const Usage usage_errors[] = {
     {"run '%s' --seed abc", "exprc: --seed takes a whole number, not 'abc'"},
     {"run '%s' --set x", "exprc: --set takes NAME=VALUE, not 'x'"},
     {"run '%s' --set q=1",
-     "exprc: --set: the model has no input or param named 'q'"},
+     "exprc: --set: the model has no input, param or dim named 'q'"},
     {"run '%s' --set 'x=[1,2'", "exprc: --set x: expected ',' or ']'"},
     {"run '%s' --set 'x=[1,2,3]' --set 'y=[1,0,0]'",
      "exprc: --set x: 'x' has shape [4]; the data given has [3]"},
