@@ -37,6 +37,8 @@ struct Graph {
   RewriteFn rewrite;
   int backward;     /* mark nodes made now as backward */
   Pos pos;          /* place given to new nodes */
+  const char *spelling; /* how the model wrote the op being built, when not
+                           its own spelling (dot for @), for messages */
 };
 
 Graph *graph_new(Ctx *c);

@@ -485,7 +485,10 @@ static uint32_t call(Lower *L, Ast *a, Scope *s) {
     arity(L, a, 2, 2);
     uint32_t x = expr(L, a->kid[0], s), y = expr(L, a->kid[1], s);
     L->g->pos = a->pos;
-    return graph_op2(L->g, OP_MATMUL, x, y);
+    L->g->spelling = "dot";
+    uint32_t r = graph_op2(L->g, OP_MATMUL, x, y);
+    L->g->spelling = NULL;
+    return r;
   }
   for (int op = 0; op < OP_COUNT; op++)
     if ((op_info[op].flags & F_FUNC) && strcmp(op_info[op].dsl, a->name) == 0)

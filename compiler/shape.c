@@ -24,9 +24,9 @@ int shape_broadcast(const Shape *a, const Shape *b, Shape *out) {
   return 1;
 }
 
-static const char *op_spelling(Op op) {
+static const char *op_spelling(const Graph *g, Op op) {
   const char *s = op_info[op].dsl;
-  return s && *s ? s : op_info[op].name;
+  return g->spelling ? g->spelling : s && *s ? s : op_info[op].name;
 }
 
 static NORETURN void mismatch(Graph *g, const Node *p, const Shape *a,
@@ -36,7 +36,7 @@ static NORETURN void mismatch(Graph *g, const Node *p, const Shape *a,
             "shapes %s and %s do not match for '%s'",
             shape_str(a, g->c->dimnames, sa, sizeof sa),
             shape_str(b, g->c->dimnames, sb, sizeof sb),
-            op_spelling((Op)p->op));
+            op_spelling(g, (Op)p->op));
 }
 
 static Shape *in_shape(Graph *g, const Node *p, int k) {
@@ -117,7 +117,8 @@ static Shape matmul(Graph *g, const Node *p) {
   if (a->rank < 1 || a->rank > 2 || b->rank < 1 || b->rank > 2) {
     char sa[96], sb[96];
     ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE,
-              "'@' takes vectors and matrices, not %s and %s",
+              "'%s' takes vectors and matrices, not %s and %s",
+              op_spelling(g, OP_MATMUL),
               shape_str(a, g->c->dimnames, sa, sizeof sa),
               shape_str(b, g->c->dimnames, sb, sizeof sb));
   }

@@ -328,7 +328,7 @@ static const BadShape bad[] = {
      "test.expr:3:7: error: '@' takes vectors and matrices, not [] and [4]",
      "@"},
     {"input a[3]\ninput b[4]\ny = dot(a, b)\n",
-     "test.expr:3:5: error: shapes [3] and [4] do not match for '@'", "dot"},
+     "test.expr:3:5: error: shapes [3] and [4] do not match for 'dot'", "dot"},
     {"input c[3]\ninput a[2]\ninput b[2]\ny = where(c, a, b)\n",
      "test.expr:4:5: error: shapes [3] and [2] do not match for 'where'",
      "where"},
