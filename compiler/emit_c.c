@@ -154,7 +154,10 @@ static void count_expr(const Shape *s, int from, char *buf, size_t n) {
     else
       len += (size_t)snprintf(buf + len, n - len, "D[%d]*", DIM_INDEX(s->d[i]));
   }
-  snprintf(buf + len, n - len, "%lldL", (long long)k);
+  if (len && k == 1)
+    buf[len - 1] = 0; /* D[0], not D[0]*1L */
+  else
+    snprintf(buf + len, n - len, "%lldL", (long long)k);
 }
 
 /* ---- values ---- */
