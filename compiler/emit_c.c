@@ -1,15 +1,21 @@
-/* emit_c.c: the sixth stage: the simplified graph to C source.
+/* emit_c.c: the emission stage: the planned graph to C source.
  *
  * One translation unit per model: a prelude (libm prototypes, the runtime's
- * matrix product, the scalar helpers of scalar.h), then one function per entry
- * point. Each function computes the nodes its results need, in index order
- * (a topological order), one loop nest per node. Where a value lives is its
- * "home": a constant is printed inline, a scalar temporary is a C local (tcc
- * keeps those cheap), a tensor lives in a slot buffer S[k] that the host
- * allocates from the plan. Nothing the user wrote reaches the C text except
- * the file name in #line directives, escaped as a C string: every C name is
- * made here (S, D, p<slot>, v<node>, c<node>), so no identifier in a model can
- * collide with C or libc.
+ * matrix product and parallel loop, the scalar helpers of scalar.h that the
+ * code calls), tensor constants, then one function per entry point. Each
+ * function computes the nodes its results need, in index order (a
+ * topological order). Where each value lives, its "home", comes from the
+ * memory plan (plan.c): a constant printed inline, a C local, a slot buffer
+ * S[k] that the host allocates, or nowhere (fused into its reader's loop).
+ * Consecutive flat loops over the same count are merged into one as they are
+ * emitted, and with --threads long ones become functions of an iteration
+ * range for the runtime's thread pool.
+ *
+ * Nothing the user wrote reaches the C text except the file name in #line
+ * directives (escaped as a C string) and, in the header, names made into
+ * identifiers and comment-safe text: every C name is made here (S, D,
+ * p<slot>, r<local>, t<slot>, a<accumulator>, c<node>, xc_*), so no
+ * identifier in a model can collide with C or libc.
  */
 #include "emit_c.h"
 
