@@ -372,8 +372,9 @@ static uint32_t reshape(Lower *L, Ast *a, Scope *s) {
   return graph_shaped(L->g, OP_RESHAPE, x, &t);
 }
 
-/* grad(e, v): the gradient of scalar e with respect to the declared v */
-static uint32_t grad_call(Lower *L, Ast *a, Scope *s) {
+/* grad(e, v): the gradient of scalar e with respect to the declared v
+ * (whose node goes to *vout, when wanted) */
+static uint32_t grad_call(Lower *L, Ast *a, Scope *s, uint32_t *vout) {
   arity(L, a, 2, 2);
   uint32_t e = expr(L, a->kid[0], s);
   uint32_t v = expr(L, a->kid[1], s);
@@ -391,6 +392,8 @@ static uint32_t grad_call(Lower *L, Ast *a, Scope *s) {
   uint32_t out;
   L->g->pos = a->pos;
   grad_build(L->g, e, &v, 1, &out);
+  if (vout)
+    *vout = v;
   return out;
 }
 
@@ -400,8 +403,7 @@ static uint32_t grad_call(Lower *L, Ast *a, Scope *s) {
  * for small v; Hessian-vector products, grad(sum(grad(e, v) * u), v), cost
  * one. */
 static uint32_t hessian_call(Lower *L, Ast *a, Scope *s) {
-  uint32_t g = grad_call(L, a, s); /* checks e and v, as grad does */
-  uint32_t v = expr(L, a->kid[1], s);
+  uint32_t v, g = grad_call(L, a, s, &v); /* checks e and v, as grad does */
   Shape vs = graph_at(L->g, v)->shape;
   int64_t n;
   if (!shape_numel_const(&vs, &n) || n > 256)
@@ -478,7 +480,7 @@ static uint32_t call(Lower *L, Ast *a, Scope *s) {
   if (strcmp(a->name, "reshape") == 0)
     return reshape(L, a, s);
   if (strcmp(a->name, "grad") == 0)
-    return grad_call(L, a, s);
+    return grad_call(L, a, s, NULL);
   if (strcmp(a->name, "hessian") == 0)
     return hessian_call(L, a, s);
   if (strcmp(a->name, "dot") == 0) {
