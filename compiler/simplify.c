@@ -116,19 +116,34 @@ static uint32_t stable(Graph *g, const Node *p) {
   return NONE;
 }
 
+/* Whether shape r is shape x with size-1 axes added (or removed) at the
+ * front only. Broadcasting aligns shapes on their last axis, so only then does
+ * broadcasting x mean the same as broadcasting its reshape to r: the
+ * reductions' [n] -> [n,1] adds its 1 at the end, and [n,1] broadcast to
+ * [n,n] is not [n] broadcast to [n,n]. */
+static int only_leading_ones(const Shape *x, const Shape *r) {
+  int i = 0, j = 0;
+  while (i < x->rank && x->d[i] == 1) i++;
+  while (j < r->rank && r->d[j] == 1) j++;
+  if (x->rank - i != r->rank - j)
+    return 0;
+  for (; i < x->rank; i++, j++)
+    if (x->d[i] != r->d[j])
+      return 0;
+  return 1;
+}
+
 /* Data movement that does nothing, or undoes itself. */
 static uint32_t movement(Graph *g, const Node *p) {
   uint32_t x = p->in[0];
   Node *a = at(g, x);
   double v;
-  Shape t;
   switch (p->op) {
   case OP_BCAST:
   case OP_RESHAPE:
     if (shape_eq(&a->shape, &p->shape)) return x;
     if (p->op == OP_BCAST && a->op == OP_RESHAPE &&
-        shape_broadcast(&at(g, a->in[0])->shape, &p->shape, &t) &&
-        shape_eq(&t, &p->shape)) /* a reshape that only added 1s */
+        only_leading_ones(&at(g, a->in[0])->shape, &a->shape))
       return graph_shaped(g, OP_BCAST, a->in[0], &p->shape);
     if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
     if (p->op == OP_RESHAPE && a->op == OP_RESHAPE)
