@@ -3,6 +3,9 @@
  *
  * libtcc keeps global state, so everything from tcc_new to tcc_relocate
  * holds one process-wide mutex; running the compiled code needs no lock.
+ * fork holds it too (pthread_atfork), so that a child never starts with
+ * the lock taken by a thread it does not have, nor with libtcc's state
+ * half way through another thread's compile.
  * The code is linked with -nostdlib: it can call only the symbols added here
  * (libm and the runtime), which is all the emitter's prelude declares, so
  * generated code cannot reach anything else in the process. A compile error
@@ -33,6 +36,15 @@ struct Jit {
 
 static pthread_mutex_t tcc_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void tcc_lock_take(void) { pthread_mutex_lock(&tcc_lock); }
+static void tcc_lock_give(void) { pthread_mutex_unlock(&tcc_lock); }
+
+/* Registered when the library is loaded, before any thread can hold the
+ * lock; both parent and child release it after fork. */
+__attribute__((constructor)) static void tcc_lock_fork_safe(void) {
+  pthread_atfork(tcc_lock_take, tcc_lock_give, tcc_lock_give);
+}
+
 typedef struct Errors {
   char text[2048];
   size_t n;
@@ -50,7 +62,8 @@ static void add_symbols(TCCState *s) {
 #define XC_LIBM(name, n) tcc_add_symbol(s, #name, (const void *)name);
   XC_LIBM_FNS(XC_LIBM)
 #undef XC_LIBM
-  tcc_add_symbol(s, "exprc_rt_gemm", (const void *)exprc_rt_gemm);
+  /* products split over the model's threads (runtime/parallel.c) */
+  tcc_add_symbol(s, "exprc_rt_gemm", (const void *)exprc_rt_gemm_pooled);
   tcc_add_symbol(s, "exprc_rt_parallel", (const void *)exprc_rt_parallel);
   tcc_add_symbol(s, "memset", (const void *)memset); /* tcc may emit these */
   tcc_add_symbol(s, "memcpy", (const void *)memcpy);
@@ -240,7 +253,7 @@ static int cc_load(Jit *j, const char *so, const char *const *names, int n,
     return -1;
   }
   void (*gemm)(int, int, long, long, long, const double *, const double *,
-               double *) = exprc_rt_gemm;
+               double *) = exprc_rt_gemm_pooled;
   void (*par)(exprc_rt_body, long, const long *, double *const *,
               const double *, const char *, double *) = exprc_rt_parallel;
   memcpy(fp, &gemm, sizeof gemm);

@@ -66,6 +66,7 @@ struct exprc_model {
   int *bykind[EXPRC_GRADIENT + 1]; /* slots of each kind, for exprc_get */
   int nkind[EXPRC_GRADIENT + 1];
   exprc_limits lim;
+  int threads;         /* exprc_options.threads: this model's own count */
 };
 
 exprc_limits model_limits(const exprc_options *o) {
@@ -336,8 +337,7 @@ static exprc_status compile_text(const char *src, size_t len, const char *name,
     return m->failed = 1, st;
   }
   init_params(m, opt ? opt->seed : 0);
-  if (opt && opt->threads > 0)
-    exprc_rt_set_threads(opt->threads);
+  m->threads = opt && opt->threads > 0 ? opt->threads : 0;
   return EXPRC_OK;
 }
 
@@ -506,6 +506,15 @@ static void init_params(exprc_model *m, uint64_t seed) {
 static exprc_model *tombstones[64];
 static unsigned ntomb;
 static pthread_mutex_t tomb_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void tomb_take(void) { pthread_mutex_lock(&tomb_lock); }
+static void tomb_give(void) { pthread_mutex_unlock(&tomb_lock); }
+
+/* fork holds the lock, so that a child never starts with it taken by a
+ * thread it does not have (its exprc_free would wait forever). */
+__attribute__((constructor)) static void tomb_lock_fork_safe(void) {
+  pthread_atfork(tomb_take, tomb_give, tomb_give);
+}
 
 static void bury(exprc_model *m) {
   static const exprc_model dead = {.magic = MAGIC_DEAD};
@@ -838,7 +847,9 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
   for (int i = 0; i < m->nslot; i++)
     if (!m->S[i])
       return fail(m, EXPRC_ERR_INTERNAL, "%s: a buffer is missing", fn);
+  int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
   m->fn[k](m->D, m->S);
+  exprc_rt_use_threads(was);
   for (int d = 0; d < m->ndim; d++)
     m->bound_by[d] = -1; /* the next call may use other sizes */
   return EXPRC_OK;

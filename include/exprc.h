@@ -74,8 +74,9 @@ typedef struct exprc_options {
   exprc_backend backend;
   int threads;            /* above 1: matrix products (OpenBLAS) and flat
                              loops of at least 8192 iterations run on this
-                             many threads; process-wide; 0 keeps the
-                             current setting and emits serial code */
+                             many threads, for this model only; 0: serial
+                             loops, and products on as many threads as
+                             OpenBLAS had before exprc's first product */
   exprc_limits limits;
 } exprc_options;
 

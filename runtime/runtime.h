@@ -10,9 +10,20 @@
 void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
                    const double *b, double *c);
 
-/* Threads for matrix products (OpenBLAS) and parallel loops; 0 leaves the
- * current setting. Process-wide. Returns the number of loop threads. */
-int exprc_rt_set_threads(int n);
+/* The same product for models that exprc compiles (the JIT binds
+ * generated code's exprc_rt_gemm to it): with OpenBLAS, a large one is
+ * split into blocks, one per thread of the running model, each a
+ * single-threaded BLAS call (see parallel.c). */
+void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
+                          const double *a, const double *b, double *c);
+
+/* Where BLAS beats the loops: below, a call costs more than the work. */
+#define EXPRC_RT_BLAS_SIZED(m, n, k) ((m) * (n) * (k) >= 4096 && (m) > 1)
+
+/* The calling thread's count of threads for matrix products and parallel
+ * loops, set by the API around each run of a model to the model's own
+ * `threads`; 0 means the default. Returns the count it replaces. */
+int exprc_rt_use_threads(int n);
 
 /* The body of a parallel loop: iterations lo .. hi-1, reading the scalars
  * R, leaving its partial reductions in A (one per accumulator). */
@@ -25,7 +36,8 @@ typedef void (*exprc_rt_body)(long lo, long hi, const long *D,
  * each chunk's partial reductions into A in chunk order: kinds[k] is '+'
  * (sum), '>' (max) or '<' (min) for accumulator k. Small n runs on the
  * calling thread alone. Results depend on the thread count only through
- * the order of the partial sums. */
+ * the order of the partial sums, and on nothing else (not on other models
+ * running at the same time). */
 void exprc_rt_parallel(exprc_rt_body body, long n, const long *D,
                        double *const *S, const double *R, const char *kinds,
                        double *A);
