@@ -198,16 +198,21 @@ static void mark_deaths(Planner *P) {
 
 /* Can a backward reader r compute x inline? Elementwise readers and sums
  * can; matrix products and other kernels need x in memory. */
-static int inline_reader(Planner *P, uint32_t r) {
+static int inline_reader(Planner *P, uint32_t x, uint32_t r) {
   Node *nr = &P->g->node[r];
-  return (op_info[nr->op].flags & F_EW) || nr->op == OP_SUM;
+  /* An elementwise reader computes x at its own position: only right when
+   * x has the reader's shape (a broadcast operand is read at another index). */
+  return nr->op == OP_SUM || ((op_info[nr->op].flags & F_EW) &&
+                              shape_eq(&P->g->node[x].shape, &nr->shape));
 }
 
 /* Are the stored values that computing y reads (through fused operands)
  * all alive at point `late` anyway? */
 static int alive_until(Planner *P, uint32_t y, uint32_t late, int depth) {
   Node *ny = &P->g->node[y];
-  if (is_leaf((Op)ny->op))
+  /* Inputs, params and printed constants are always there; a constant
+   * filled into a temporary buffer is not, once that buffer is reused. */
+  if (is_leaf((Op)ny->op) && !P->ep->home[y].fill)
     return 1;
   if (P->ep->home[y].kind != H_FUSED)
     return P->last[y] != NONE && P->last[y] >= late;
@@ -230,9 +235,11 @@ static uint32_t remat_cut(Planner *P, uint32_t x, const uint32_t *rd,
   uint32_t early = NONE, late = 0, nlate = 0;
   for (uint32_t j = 0; j < nrd; j++) {
     uint32_t r = rd[j], at = P->exec[r];
+    if (is_view(P, r)) /* its readers read x's home, wherever they run */
+      return NONE;
     if (!(g->node[r].flags & N_BACKWARD)) {
       early = early == NONE || at > early ? at : early;
-    } else if (!inline_reader(P, r)) {
+    } else if (!inline_reader(P, x, r)) {
       return NONE;
     } else {
       late = at > late ? at : late;
@@ -480,11 +487,11 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   }
   mark_needed(&P, &m->entry[k]);
   init_homes(&P, &m->entry[k]);
+  mark_fills(&P); /* before remat, which asks whether a constant is in memory */
   mark_fused(&P);
   mark_lifetimes(&P);
   mark_remat(&P);
   mark_deaths(&P);
-  mark_fills(&P);
   for (uint32_t i = 0; i < m->g->n; i++)
     if (ep->need[i] && ep->home[i].kind != H_FUSED &&
         (!is_leaf((Op)m->g->node[i].op) || ep->home[i].fill))
