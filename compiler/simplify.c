@@ -2,7 +2,7 @@
  *
  * The pass copies the nodes that the entry points need (dead nodes are left
  * behind) into a fresh graph, in index order, through the graph constructor
- * with simplify_rule as its rewrite hook. Hash-consing in the constructor
+ * with the simplifier's rules as its rewrite hook. Hash-consing in the constructor
  * merges common subexpressions; the rules fold constants, drop identities
  * and rewrite unstable forms. Each rule is local, looks at most two levels
  * down and returns something smaller or more stable, so the pass is linear
@@ -28,6 +28,12 @@ static uint32_t as_shape(Graph *g, uint32_t x, const Shape *s) {
     return x;
   return graph_shaped(g, OP_BCAST, x, s);
 }
+
+/* Ops whose results the stable rules look for beneath them: log(1 + exp(c))
+ * is softplus(c) only while exp(c) is still an exp, not the infinity it
+ * folds to. While the model is built they are left unfolded; the simplify
+ * pass, which runs after every stable rewrite had its chance, folds them. */
+static int folded_late(Op op) { return op == OP_EXP || op == OP_SIGMOID; }
 
 static uint32_t fold(Graph *g, const Node *p) {
   double v[3] = {0, 0, 0};
@@ -204,9 +210,10 @@ static uint32_t choice(Graph *g, const Node *p) {
   return as_shape(g, c != 0 ? p->in[1] : p->in[2], &p->shape);
 }
 
-uint32_t simplify_rule(Graph *g, const Node *p) {
+static uint32_t rules(Graph *g, const Node *p, int fold_all) {
   uint32_t r = NONE;
-  if (op_info[p->op].flags & F_EW && p->op != OP_BCAST)
+  if (op_info[p->op].flags & F_EW && p->op != OP_BCAST &&
+      (fold_all || !folded_late((Op)p->op)))
     r = fold(g, p);
   if (r == NONE)
     r = choice(g, p);
@@ -219,6 +226,12 @@ uint32_t simplify_rule(Graph *g, const Node *p) {
   if (r == NONE && (op_info[p->op].flags & F_EW) && p->op != OP_BCAST)
     r = implicit_broadcast(g, p);
   return r;
+}
+
+uint32_t simplify_rule(Graph *g, const Node *p) { return rules(g, p, 0); }
+
+static uint32_t simplify_final(Graph *g, const Node *p) {
+  return rules(g, p, 1);
 }
 
 Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
@@ -234,7 +247,7 @@ Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
       for (int k = 0; k < g->node[i].nin; k++)
         live[g->node[i].in[k]] = 1;
   Graph *ng = graph_new(c);
-  ng->rewrite = simplify_rule;
+  ng->rewrite = simplify_final;
   for (uint32_t i = 0; i < g->n; i++) {
     if (!live[i])
       continue;
