@@ -455,18 +455,9 @@ static int cmd_check(Module *mod, const Args *a) {
 
 /* Nodes the entry points need. */
 static uint8_t *live_nodes(Module *mod) {
-  Graph *g = mod->g;
-  uint8_t *live = calloc(g->n + 1, 1);
-  if (!live)
-    return NULL;
-  for (uint32_t k = 0; k < mod->nentry; k++)
-    for (uint32_t r = 0; r < mod->entry[k].nres; r++)
-      if (mod->entry[k].res[r].node != NONE)
-        live[mod->entry[k].res[r].node] = 1;
-  for (uint32_t i = g->n; i-- > 0;)
-    if (live[i])
-      for (int k = 0; k < g->node[i].nin; k++)
-        live[g->node[i].in[k]] = 1;
+  uint8_t *live = calloc(mod->g->n + 1, 1);
+  if (live)
+    module_live(mod, live);
   return live;
 }
 

@@ -22,6 +22,21 @@ Graph *graph_new(Ctx *c) {
   return g;
 }
 
+void graph_free(Graph *g) {
+  ctx_release(g->c, g->node);
+  ctx_release(g->c, g->htab);
+  ctx_release(g->c, g->cdata);
+  g->node = NULL, g->htab = NULL, g->cdata = NULL;
+  g->n = g->cap = g->hcap = g->ncdata = g->cdcap = 0;
+}
+
+void graph_live(const Graph *g, uint8_t *live, OperandFn operand) {
+  for (uint32_t i = g->n; i-- > 0;)
+    if (live[i])
+      for (int k = 0; k < g->node[i].nin; k++)
+        live[operand ? operand(g, i, k) : g->node[i].in[k]] = 1;
+}
+
 static int is_tensor_const(const Node *n) {
   return n->op == OP_CONST && n->attr >= 0;
 }

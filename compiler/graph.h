@@ -42,6 +42,18 @@ struct Graph {
 };
 
 Graph *graph_new(Ctx *c);
+/* Give back a graph's arrays to the context early (a pass that builds a new
+ * graph frees the old one); the Graph itself lives in the arena. */
+void graph_free(Graph *g);
+
+/* Which input of node i node i really reads as its k-th operand (the planner
+ * reads through transposes that feed a matrix product); NULL: in[k]. */
+typedef uint32_t (*OperandFn)(const Graph *g, uint32_t i, int k);
+
+/* Mark, in live[0..g->n-1], every node that a node already marked reads,
+ * directly or not: the caller marks the roots. Index order is topological,
+ * so one backward sweep does it. */
+void graph_live(const Graph *g, uint8_t *live, OperandFn operand);
 
 /* The one constructor: infers the shape (reporting errors at g->pos),
  * applies the rewrite hook, and returns the existing node if an identical one

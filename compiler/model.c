@@ -129,27 +129,18 @@ static void simplify_module(Module *mod) {
       roots[n++] = &mod->entry[k].res[r].node;
   Graph *old = mod->g;
   mod->g = simplify_graph(old, roots, n);
-  ctx_release(old->c, old->node); /* the unsimplified graph is not needed */
-  ctx_release(old->c, old->htab);
-  ctx_release(old->c, old->cdata);
+  graph_free(old); /* the unsimplified graph is not needed */
 }
 
 void model_count(Module *mod, uint32_t *forward, uint32_t *backward) {
   Graph *g = mod->g;
   uint8_t *live = ctx_realloc(g->c, NULL, g->n + 1);
   memset(live, 0, g->n + 1);
-  for (uint32_t k = 0; k < mod->nentry; k++)
-    for (uint32_t r = 0; r < mod->entry[k].nres; r++)
-      if (mod->entry[k].res[r].node != NONE)
-        live[mod->entry[k].res[r].node] = 1;
+  module_live(mod, live);
   *forward = *backward = 0;
-  for (uint32_t i = g->n; i-- > 0;) {
-    if (!live[i])
-      continue;
-    *(g->node[i].flags & N_BACKWARD ? backward : forward) += 1;
-    for (int k = 0; k < g->node[i].nin; k++)
-      live[g->node[i].in[k]] = 1;
-  }
+  for (uint32_t i = 0; i < g->n; i++)
+    if (live[i])
+      *(g->node[i].flags & N_BACKWARD ? backward : forward) += 1;
   ctx_release(g->c, live);
 }
 

@@ -32,8 +32,8 @@
 #define MAX_LOCALS 4096
 #define FUSE_MAX 16
 
-uint32_t plan_gemm_operand(Graph *g, uint32_t x, int *trans) {
-  Node *nd = &g->node[x];
+uint32_t plan_gemm_operand(const Graph *g, uint32_t x, int *trans) {
+  const Node *nd = &g->node[x];
   *trans = nd->op == OP_TRANSPOSE && nd->shape.rank == 2;
   return *trans ? nd->in[0] : x;
 }
@@ -66,11 +66,17 @@ typedef struct Planner {
   int64_t naive;
 } Planner;
 
-static uint32_t operand(Planner *P, uint32_t i, int k) {
+/* What node i reads as its k-th operand: a matrix product reads through
+ * a transpose of its operand. */
+static uint32_t read_operand(const Graph *g, uint32_t i, int k) {
   int t = 0;
-  Node *nd = &P->g->node[i];
-  return nd->op == OP_MATMUL ? plan_gemm_operand(P->g, nd->in[k], &t)
+  const Node *nd = &g->node[i];
+  return nd->op == OP_MATMUL ? plan_gemm_operand(g, nd->in[k], &t)
                              : nd->in[k];
+}
+
+static uint32_t operand(Planner *P, uint32_t i, int k) {
+  return read_operand(P->g, i, k);
 }
 
 static int is_leaf(Op op) {
@@ -82,10 +88,7 @@ static void mark_needed(Planner *P, Entry *e) {
   memset(need, 0, P->g->n);
   for (uint32_t r = 0; r < e->nres; r++)
     need[e->res[r].node] = P->pinned[e->res[r].node] = 1;
-  for (uint32_t i = P->g->n; i-- > 0;)
-    if (need[i])
-      for (int k = 0; k < P->g->node[i].nin; k++)
-        need[operand(P, i, k)] = 1;
+  graph_live(P->g, need, read_operand);
 }
 
 static int is_view(Planner *P, uint32_t x);

@@ -2,7 +2,7 @@
 #ifndef EXPRC_PLAN_H
 #define EXPRC_PLAN_H
 
-#include "lower.h"
+#include "module.h"
 
 /* Where a value lives in generated code. */
 typedef enum {
@@ -55,6 +55,6 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep);
 void plan_entry_free(Ctx *c, EntryPlan *ep);
 /* A rank-2 transpose feeding a matrix product is never computed: the
  * product reads its input transposed. Returns the node the product reads. */
-uint32_t plan_gemm_operand(Graph *g, uint32_t x, int *trans);
+uint32_t plan_gemm_operand(const Graph *g, uint32_t x, int *trans);
 
 #endif

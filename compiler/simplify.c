@@ -242,10 +242,7 @@ Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
   for (uint32_t i = 0; i < nroots; i++)
     if (*roots[i] != NONE)
       live[*roots[i]] = 1;
-  for (uint32_t i = g->n; i-- > 0;)
-    if (live[i])
-      for (int k = 0; k < g->node[i].nin; k++)
-        live[g->node[i].in[k]] = 1;
+  graph_live(g, live, NULL);
   Graph *ng = graph_new(c);
   ng->rewrite = simplify_final;
   for (uint32_t i = 0; i < g->n; i++) {
