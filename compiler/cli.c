@@ -401,6 +401,19 @@ static void options_from(const Args *a, exprc_options *o) {
   o->seed = a->seed;
 }
 
+/* A command that inspects the compiler's module, for the protected call. */
+typedef struct Front {
+  const Args *a;
+  const exprc_options *o;
+  int (*fn)(Module *, const Args *);
+  int rc;
+} Front;
+
+static void run_front(Ctx *c, void *arg) {
+  Front *f = arg;
+  f->rc = f->fn(model_front(c, f->o, f->a->after, f->a->passes), f->a);
+}
+
 static int with_front(const Args *a, int (*fn)(Module *, const Args *)) {
   exprc_options o;
   options_from(a, &o);
@@ -412,16 +425,13 @@ static int with_front(const Args *a, int (*fn)(Module *, const Args *)) {
     return errno == EFBIG || errno == EILSEQ ? 1 : 2;
   }
   Ctx c;
-  jmp_buf jb;
   ctx_init(&c, a->file, src, len, &o.limits);
-  c.jb = &jb;
-  int rc;
-  if (setjmp(jb) == 0) {
-    rc = fn(model_front(&c, &o, a->after, a->passes), a);
-  } else {
+  Front job = {a, &o, fn, 0};
+  if (ctx_protect(&c, run_front, &job) != EXPRC_OK) {
     fputs(c.msg, stderr);
-    rc = 1;
+    job.rc = 1;
   }
+  int rc = job.rc;
   ctx_free(&c);
   free(src);
   return rc;

@@ -265,8 +265,16 @@ Plan model_plan(const exprc_options *o) {
   return plan;
 }
 
+/* A compile's arguments, for the protected call. */
+typedef struct Compile {
+  exprc_model *m;
+  const exprc_options *o;
+} Compile;
+
 /* text -> AST -> graph -> + gradients -> simplified -> C -> machine code */
-static void pipeline(Ctx *c, exprc_model *m, const exprc_options *o) {
+static void pipeline(Ctx *c, void *arg) {
+  exprc_model *m = ((Compile *)arg)->m;
+  const exprc_options *o = ((Compile *)arg)->o;
   Module *mod = model_front(c, o, PASS_SIMPLIFY, NULL);
   Plan plan = model_plan(o);
   char *src = emit_c(c, mod, &plan);
@@ -302,22 +310,19 @@ static exprc_status compile_text(const char *src, size_t len, const char *name,
                                name ? name : "<string>",
                                (long long)lim.max_file_size);
   Ctx c;
-  jmp_buf jb;
   ctx_init(&c, name ? name : "<string>", src, len, &lim);
-  c.jb = &jb;
-  if (setjmp(jb) == 0) {
-    pipeline(&c, m, opt);
-  } else {
+  Compile job = {m, opt};
+  exprc_status st = ctx_protect(&c, pipeline, &job);
+  if (st != EXPRC_OK) {
     m->failed = 1;
     free(m->err);
     m->err = c.msg;
     c.msg = NULL;
-    exprc_status st = c.status;
     ctx_free(&c);
     return st;
   }
   ctx_free(&c);
-  exprc_status st = allocate_buffers(m);
+  st = allocate_buffers(m);
   if (st != EXPRC_OK) { /* name the model in the message, as errors do */
     char *why = m->err;
     m->err = NULL;
