@@ -540,7 +540,7 @@ static int graph_stats(Module *mod, const Args *a) {
   exprc_options o;
   options_from(a, &o);
   Plan plan = model_plan(&o);
-  emit_c(mod->g->c, mod, &plan);
+  model_plan_only(mod->g->c, mod, &plan);
   int64_t vars = 0, results = 0, n;
   int sym = 0;
   for (uint32_t i = 0; i < mod->nvar; i++)
@@ -559,7 +559,7 @@ static int graph_stats(Module *mod, const Args *a) {
   if (!o.remat) { /* what rematerialization would save */
     o.remat = 1;
     Plan remat = model_plan(&o);
-    emit_c(mod->g->c, mod, &remat);
+    model_plan_only(mod->g->c, mod, &remat);
     print_bytes("temporaries with --remat", remat.temp_bytes, remat.symbolic);
   }
   printf("  %-34s %12u\n", "temporary buffers", plan.ntemp);
@@ -747,7 +747,7 @@ static int emit_with_header(Module *mod, const Args *a) {
   options_from(a, &o);
   Plan plan = model_plan(&o);
   Ctx *c = mod->g->c;
-  char *src = emit_c(c, mod, &plan);
+  char *src = model_back(c, mod, &plan);
   const char *base = strrchr(a->header, '/');
   char *hdr = emit_header(c, mod, &plan, base ? base + 1 : a->header);
   if (!write_atomically(a->header, hdr)) /* first: a failure writes nothing */

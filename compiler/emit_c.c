@@ -63,11 +63,11 @@ typedef struct Emitter {
   Ctx *c;
   Module *m;
   Graph *g;
-  Plan *plan;
-  Buf out;       /* the translation unit */
+  const Plan *plan;
+  Buf out;       /* the entry functions, then the translation unit */
   Buf body;      /* the entry function being written */
-  EntryPlan ep;  /* where the current entry's values live */
-  Home *home;    /* ep.home */
+  const EntryPlan *ep; /* where the current entry's values live */
+  const Home *home;    /* ep->home */
   int used_i, used_o, depth, used_acc, used_acc2;
   Loop loop;       /* flat loops being merged into one */
   Access *acc;     /* reads recorded while a statement is built */
@@ -187,7 +187,7 @@ static void number(double v, char *buf, size_t n) {
 
 /* Where a value is stored, as one number: slots first, then locals. */
 static uint32_t storage_key(Emitter *E, Home h) {
-  return h.kind == H_LOCAL ? E->ep.nused + h.reg : (uint32_t)h.slot;
+  return h.kind == H_LOCAL ? E->ep->nused + h.reg : (uint32_t)h.slot;
 }
 
 static void record(Emitter *E, uint32_t x, const char *idx) {
@@ -422,7 +422,7 @@ static int small_power(Emitter *E, Buf *b, const Node *nd,
  * values always are; rematerialized ones when read after their cut. */
 static int inline_here(Emitter *E, uint32_t y, uint32_t now) {
   return E->home[y].kind == H_FUSED ||
-         (E->ep.remat[y] != NONE && now > E->ep.remat[y]);
+         (E->ep->remat[y] != NONE && now > E->ep->remat[y]);
 }
 
 static int is_window(const Node *nd) {
@@ -589,10 +589,10 @@ static void par_body(Emitter *E, uint32_t id) {
   put(E, h, "\nstatic void xc_par_%u(long lo, long hi, const long *D, "
       "double *const *S,\n    const double *R, double *A)\n{\n", id);
   for (uint32_t k = 0, r = 0; k < L->nkeys; k++) {
-    if (L->uses[k] && k < E->ep.nused)
+    if (L->uses[k] && k < E->ep->nused)
       put(E, h, "  double *const p%u = S[%u];\n", k, k);
     else if (L->uses[k])
-      put(E, h, "  const double r%u = R[%u];\n", k - E->ep.nused, r++);
+      put(E, h, "  const double r%u = R[%u];\n", k - E->ep->nused, r++);
   }
   for (int a = 0; a < L->naccum; a++)
     put(E, h, "  double a%u = %s;\n", L->accum[a],
@@ -610,10 +610,10 @@ static void par_call(Emitter *E, uint32_t id) {
   Loop *L = &E->loop;
   uint32_t nr = 0;
   put_str(E, &E->body, "  {\n");
-  for (uint32_t k = E->ep.nused; k < L->nkeys; k++)
+  for (uint32_t k = E->ep->nused; k < L->nkeys; k++)
     if (L->uses[k])
       put(E, &E->body, nr++ ? ", r%u" : "    const double R_[] = {r%u",
-          k - E->ep.nused);
+          k - E->ep->nused);
   if (nr)
     put_str(E, &E->body, "};\n");
   for (int a = 0; a < L->naccum; a++)
@@ -659,10 +659,10 @@ static void localize(Emitter *E, uint32_t key) {
  * the loop body holds it (tcc keeps locals far cheaper than arrays). */
 static void loop_locals(Emitter *E, Buf *decl) {
   Loop *L = &E->loop;
-  for (uint32_t k = (uint32_t)E->m->nslot; k < E->ep.nused; k++) {
+  for (uint32_t k = (uint32_t)E->m->nslot; k < E->ep->nused; k++) {
     uint32_t w = L->writer[k];
     if (!L->uses[k] || !L->wrote[k] || L->shifted[k] || L->inflow[k] ||
-        (E->ep.last[w] != NONE && E->ep.last[w] > L->lastx))
+        (E->ep->last[w] != NONE && E->ep->last[w] > L->lastx))
       continue;
     localize(E, k);
     put(E, decl, "%s t%u", decl->n ? "," : "    double", k);
@@ -1108,19 +1108,19 @@ static void copy_results(Emitter *E, Entry *e) {
 }
 
 static void declarations(Emitter *E) {
-  for (uint32_t s = 0; s < E->ep.nused; s++)
-    if (E->ep.used[s])
+  for (uint32_t s = 0; s < E->ep->nused; s++)
+    if (E->ep->used[s])
       put(E, &E->out, "  double *const p%u = S[%u];\n", s, s);
-  for (uint32_t s = 0; s < E->ep.nused; s++) /* buffers used only by */
-    if (E->ep.used[s] && (E->helpers.n || E->loop.local[s])) /* parallel */
+  for (uint32_t s = 0; s < E->ep->nused; s++) /* buffers used only by */
+    if (E->ep->used[s] && (E->helpers.n || E->loop.local[s])) /* parallel */
       put(E, &E->out, "  (void)p%u;\n", s); /* bodies, or kept in locals */
-  for (uint32_t r = 0; r < E->ep.nreg; r++) {
+  for (uint32_t r = 0; r < E->ep->nreg; r++) {
     if (r % 8)
       put(E, &E->out, ", r%u", r);
     else
       put(E, &E->out, "%s  double r%u", r ? ";\n" : "", r);
   }
-  if (E->ep.nreg)
+  if (E->ep->nreg)
     put_str(E, &E->out, ";\n");
   if (E->used_i) put_str(E, &E->out, "  long i;\n");
   if (E->used_o) put_str(E, &E->out, "  long o;\n");
@@ -1138,15 +1138,15 @@ static void declarations(Emitter *E) {
     put_str(E, &E->out, ";\n");
 }
 
-static void emit_entry(Emitter *E, int k) {
+void emit_entry(Emitter *E, int k, const EntryPlan *ep) {
   Entry *e = &E->m->entry[k];
   E->body.n = 0;
   E->used_i = E->used_o = E->used_acc = E->used_acc2 = E->depth = 0;
   E->line = 0;
-  plan_entry(E->c, E->m, E->plan, k, &E->ep);
-  E->home = E->ep.home;
+  E->ep = ep;
+  E->home = ep->home;
   E->naccum = 0;
-  E->loop.nkeys = E->ep.nused + E->ep.nreg + 1;
+  E->loop.nkeys = E->ep->nused + E->ep->nreg + 1;
   vec_reserve(E->c, &E->loop.wrote, &E->loop.cap, E->loop.nkeys, 1);
   E->loop.shifted = ctx_realloc(E->c, E->loop.shifted, E->loop.cap);
   E->loop.uses = ctx_realloc(E->c, E->loop.uses, E->loop.cap);
@@ -1156,7 +1156,7 @@ static void emit_entry(Emitter *E, int k) {
   vec_reserve(E->c, &E->loop.writer, &E->loop.wcap, E->loop.nkeys, 4);
   loop_reset(E);
   for (uint32_t i = 0; i < E->g->n; i++) {
-    if (!E->ep.need[i])
+    if (!E->ep->need[i])
       continue;
     Op op = (Op)at(E, i)->op;
     if (E->home[i].kind == H_FUSED || E->home[i].view)
@@ -1182,7 +1182,7 @@ static void emit_entry(Emitter *E, int k) {
     put(E, &E->out, "%.*s", (int)E->body.n, E->body.s);
   put_str(E, &E->out, "}\n");
   E->helpers.n = 0;
-  plan_entry_free(E->c, &E->ep);
+  E->ep = NULL, E->home = NULL;
 }
 
 static void prelude(Emitter *E) {
@@ -1227,31 +1227,36 @@ static void constants(Emitter *E) {
   }
 }
 
-char *emit_c(Ctx *c, Module *m, Plan *plan) {
-  Emitter E = {.c = c, .m = m, .g = m->g, .plan = plan};
-  plan_assign_result_slots(m);
-  for (uint32_t k = 0; k < m->nentry; k++) /* first, to know the helpers */
-    emit_entry(&E, (int)k);
-  Buf entries = E.out;
-  E.out = (Buf){0};
-  prelude(&E);
-  constants(&E);
-  put_mem(&E, &E.out, entries.s ? entries.s : "", entries.n);
+Emitter *emit_begin(Ctx *c, Module *m, const Plan *plan) {
+  Emitter *E = ctx_alloc(c, sizeof *E);
+  *E = (Emitter){.c = c, .m = m, .g = m->g, .plan = plan};
+  return E;
+}
+
+/* The entry functions were written first, to know which helpers they call:
+ * the prelude and the constants go before them. */
+char *emit_end(Emitter *E) {
+  Ctx *c = E->c;
+  Buf entries = E->out;
+  E->out = (Buf){0};
+  prelude(E);
+  constants(E);
+  put_mem(E, &E->out, entries.s ? entries.s : "", entries.n);
   ctx_release(c, entries.s);
-  ctx_release(c, E.body.s);
-  ctx_release(c, E.loop.pre.s);
-  ctx_release(c, E.loop.body.s);
-  ctx_release(c, E.loop.post.s);
-  ctx_release(c, E.loop.wrote);
-  ctx_release(c, E.loop.shifted);
-  ctx_release(c, E.loop.uses);
-  ctx_release(c, E.loop.inflow);
-  ctx_release(c, E.loop.local);
-  ctx_release(c, E.loop.writer);
-  ctx_release(c, E.helpers.s);
-  ctx_release(c, E.qfile.s);
-  ctx_release(c, E.acc);
-  return E.out.s;
+  ctx_release(c, E->body.s);
+  ctx_release(c, E->loop.pre.s);
+  ctx_release(c, E->loop.body.s);
+  ctx_release(c, E->loop.post.s);
+  ctx_release(c, E->loop.wrote);
+  ctx_release(c, E->loop.shifted);
+  ctx_release(c, E->loop.uses);
+  ctx_release(c, E->loop.inflow);
+  ctx_release(c, E->loop.local);
+  ctx_release(c, E->loop.writer);
+  ctx_release(c, E->helpers.s);
+  ctx_release(c, E->qfile.s);
+  ctx_release(c, E->acc);
+  return E->out.s;
 }
 
 /* ---- the header of `exprc emit --header` ----
@@ -1458,7 +1463,7 @@ static void header_sizes(Emitter *E, int nslots) {
 }
 
 char *emit_header(Ctx *c, Module *m, const Plan *plan, const char *name) {
-  Emitter E = {.c = c, .m = m, .g = m->g, .plan = (Plan *)plan};
+  Emitter E = {.c = c, .m = m, .g = m->g, .plan = plan};
   int nslots = m->nslot + (int)plan->ntemp;
   header_top(&E, name);
   put_str(&E, &E.out, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n");

@@ -265,6 +265,27 @@ Plan model_plan(const exprc_options *o) {
   return plan;
 }
 
+char *model_back(Ctx *c, Module *mod, Plan *plan) {
+  plan_assign_result_slots(mod);               /* vars, then results */
+  Emitter *E = emit_begin(c, mod, plan);
+  for (uint32_t k = 0; k < mod->nentry; k++) {
+    EntryPlan ep;
+    plan_entry(c, mod, plan, (int)k, &ep);     /* where each value lives */
+    emit_entry(E, (int)k, &ep);                /* its C function */
+    plan_entry_free(c, &ep);
+  }
+  return emit_end(E);                          /* prelude, constants, entries */
+}
+
+void model_plan_only(Ctx *c, Module *mod, Plan *plan) {
+  plan_assign_result_slots(mod);
+  for (uint32_t k = 0; k < mod->nentry; k++) {
+    EntryPlan ep;
+    plan_entry(c, mod, plan, (int)k, &ep);
+    plan_entry_free(c, &ep);
+  }
+}
+
 /* A compile's arguments, for the protected call. */
 typedef struct Compile {
   exprc_model *m;
@@ -275,12 +296,11 @@ typedef struct Compile {
 static void pipeline(Ctx *c, void *arg) {
   exprc_model *m = ((Compile *)arg)->m;
   const exprc_options *o = ((Compile *)arg)->o;
-  Module *mod = model_front(c, o, PASS_SIMPLIFY, NULL);
+  Module *mod = model_front(c, o, PASS_SIMPLIFY, NULL); /* ... simplified */
   Plan plan = model_plan(o);
-  char *src = emit_c(c, mod, &plan);
-  m->csrc = dup_or_fail(c, src);
-  layout(c, m, mod, &plan);
-  compile_entries(c, m, mod, o);
+  m->csrc = dup_or_fail(c, model_back(c, mod, &plan)); /* plan -> C */
+  layout(c, m, mod, &plan);                      /* the model's buffers */
+  compile_entries(c, m, mod, o);                 /* C -> machine code */
 }
 
 static exprc_model *model_new(void) {
