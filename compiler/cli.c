@@ -478,19 +478,19 @@ static void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
   case OP_INPUT:
   case OP_PARAM:
     snprintf(buf, n, "%s %s", nd->op == OP_INPUT ? "input" : "param",
-             mod->var[nd->attr].name);
+             mod->var[nd->u.var].name);
     break;
   case OP_CONST:
-    if (nd->attr >= 0)
+    if (node_is_tensor_const(nd))
       snprintf(buf, n, "const tensor");
     else
       snprintf(buf, n, "const %.17g", nd->val);
     break;
   case OP_DIMVAL:
-    snprintf(buf, n, "dim %s", mod->dim[nd->attr]);
+    snprintf(buf, n, "dim %s", mod->dim[nd->u.dim]);
     break;
   case OP_SUM:
-    snprintf(buf, n, "sum axes 0x%llx", (unsigned long long)nd->attr);
+    snprintf(buf, n, "sum axes 0x%llx", (unsigned long long)nd->u.axes);
     break;
   default: {
     size_t k = 0;
@@ -604,13 +604,13 @@ static int dot_reduce_label(Module *mod, uint32_t i, char *buf, size_t n) {
   if (!name)
     return 0;
   int rank = mod->g->node[nd->in[0]].shape.rank;
-  if (nd->attr == ((int64_t)1 << rank) - 1) {
+  if (nd->u.axes == ((int64_t)1 << rank) - 1) {
     snprintf(buf, n, "%s", name);
     return 1;
   }
   size_t k = (size_t)snprintf(buf, n, "%s axis", name);
   for (int d = 0; d < rank && k < n; d++)
-    if (nd->attr & ((int64_t)1 << d))
+    if (nd->u.axes & ((int64_t)1 << d))
       k += (size_t)snprintf(buf + k, n - k, " %d", d);
   return 1;
 }
@@ -619,7 +619,7 @@ static int dot_reduce_label(Module *mod, uint32_t i, char *buf, size_t n) {
  * beside the node that uses them, not as one node with an edge to every
  * use: a shared "2" or "N" would otherwise pull lines across the picture. */
 static int dot_inline_leaf(const Node *nd) {
-  return (nd->op == OP_CONST && nd->attr < 0) || nd->op == OP_DIMVAL;
+  return (nd->op == OP_CONST && nd->u.data == SPLAT) || nd->op == OP_DIMVAL;
 }
 
 static void dot_edge(Module *mod, uint32_t from, uint32_t to, int k) {

@@ -208,7 +208,7 @@ static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
   switch (h.kind) {
   case H_INLINE:
     if (nd->op == OP_DIMVAL)
-      snprintf(buf, n, "((double)D[%lld])", (long long)nd->attr);
+      snprintf(buf, n, "((double)D[%lld])", (long long)nd->u.dim);
     else
       number(nd->val, buf, n);
     return;
@@ -817,7 +817,7 @@ static void emit_fill(Emitter *E, uint32_t x) {
   Node *nd = at(E, x);
   char lit[64], out[320], n[128];
   if (nd->op == OP_DIMVAL)
-    snprintf(lit, sizeof lit, "((double)D[%lld])", (long long)nd->attr);
+    snprintf(lit, sizeof lit, "((double)D[%lld])", (long long)nd->u.dim);
   else
     number(nd->val, lit, sizeof lit);
   count_expr(&nd->shape, 0, n, sizeof n);
@@ -891,7 +891,7 @@ static void reduce_pass(Emitter *E, uint32_t x, const char *accp,
   int full = nd.shape.rank == 0 && (!fused || flat_operands(E, in, si, x));
   char oidx[256], ops[3][320], n[128];
   Buf val = {0};
-  reduced_index(si, &nd.shape, nd.attr, oidx, sizeof oidx);
+  reduced_index(si, &nd.shape, nd.u.axes, oidx, sizeof oidx);
   snprintf(ops[0], sizeof ops[0], accp ? "%s[%s]" : "acc", accp, oidx);
   snprintf(ops[2], sizeof ops[2], auxp ? "%s[%s]" : "acc2", auxp, oidx);
   if (fused) { /* the elementwise input is computed in this loop */
@@ -1216,11 +1216,11 @@ static void constants(Emitter *E) {
   for (uint32_t i = 0; i < E->g->n; i++) {
     Node *nd = at(E, i);
     int64_t n;
-    if (nd->op != OP_CONST || nd->attr < 0 || !shape_numel_const(&nd->shape, &n))
+    if (!node_is_tensor_const(nd) || !shape_numel_const(&nd->shape, &n))
       continue;
     put(E, &E->out, "static const double c%u[%lld] = {", i, (long long)n);
     for (int64_t k = 0; k < n; k++) {
-      number(E->g->cdata[nd->attr + k], num, sizeof num);
+      number(E->g->cdata[nd->u.data + k], num, sizeof num);
       put(E, &E->out, "%s%s", k % 6 ? ", " : (k ? ",\n  " : "\n  "), num);
     }
     put_str(E, &E->out, "};\n");

@@ -164,7 +164,7 @@ static int is_view(Planner *P, uint32_t x) {
   /* A splat constant or a dim lives in no memory (it is printed inline):
    * a reshape of one is computed into a buffer of its own instead. */
   Node *in = &P->g->node[nd->in[0]];
-  if (in->op == OP_DIMVAL || (in->op == OP_CONST && in->attr < 0))
+  if (in->op == OP_DIMVAL || (in->op == OP_CONST && in->u.data == SPLAT))
     return 0;
   return nd->op == OP_RESHAPE || contiguous_offset(P->g, nd) >= 0;
 }
@@ -372,8 +372,8 @@ static Home fresh_home(Planner *P, uint32_t x) {
 
 static Home leaf_home(Node *nd, uint32_t x) {
   if (nd->op == OP_INPUT || nd->op == OP_PARAM)
-    return slot_home((int)nd->attr, 0);
-  if (nd->op == OP_CONST && nd->attr >= 0) /* c<x>, named by its node */
+    return slot_home((int)nd->u.var, 0);
+  if (node_is_tensor_const(nd)) /* c<x>, named by its node */
     return (Home){.kind = H_STATIC, .reg = x, .aux = -1};
   return (Home){.kind = H_INLINE, .aux = -1};
 }

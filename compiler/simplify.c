@@ -83,7 +83,7 @@ static uint32_t stable_log(Graph *g, const Node *p, Node *a) {
   if (a->op == OP_EXP) /* log(exp(y)): log(softmax(z)) is log_softmax(z) */
     return a->in[0];
   if (a->op == OP_SUM && at(g, a->in[0])->op == OP_EXP) /* logsumexp */
-    return graph_reduce(g, OP_LSE, at(g, a->in[0])->in[0], (unsigned)a->attr);
+    return graph_reduce(g, OP_LSE, at(g, a->in[0])->in[0], (unsigned)a->u.axes);
   if (a->op == OP_DIV && at(g, a->in[0])->op == OP_EXP) /* log(exp(z) / b) */
     return as_shape(g, graph_op2(g, OP_SUB, at(g, a->in[0])->in[0],
                                  graph_op1(g, OP_LOG, a->in[1])), &s);
@@ -164,7 +164,7 @@ static uint32_t movement(Graph *g, const Node *p) {
   case OP_MAX:
   case OP_MIN:
   case OP_LSE:
-    if (p->attr == 0) return x;
+    if (p->u.axes == 0) return x;
     break;
   case OP_SLICE:
     if (shape_eq(&a->shape, &p->shape)) return x; /* the whole tensor */
@@ -253,8 +253,8 @@ Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
       p.in[k] = map[p.in[k]];
     ng->pos = p.pos;
     ng->backward = p.flags & N_BACKWARD;
-    map[i] = p.op == OP_CONST && p.attr >= 0
-                 ? graph_tensor(ng, g->cdata + p.attr, &p.shape)
+    map[i] = node_is_tensor_const(&p)
+                 ? graph_tensor(ng, g->cdata + p.u.data, &p.shape)
                  : graph_node(ng, &p);
   }
   for (uint32_t i = 0; i < nroots; i++)
