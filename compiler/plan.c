@@ -111,7 +111,9 @@ static int fusable_reader(Planner *P, uint32_t x, uint32_t r) {
 static void mark_fused(Planner *P) {
   Graph *g = P->g;
   uint32_t n = g->n;
-  uint32_t *reads = P->exec, *reader = P->next, *fsize = P->dies;
+  uint32_t *reads = ctx_realloc(P->c, NULL, (n + 1) * sizeof *reads);
+  uint32_t *reader = ctx_realloc(P->c, NULL, (n + 1) * sizeof *reader);
+  uint32_t *fsize = ctx_realloc(P->c, NULL, (n + 1) * sizeof *fsize);
   memset(reads, 0, n * sizeof *reads);
   for (uint32_t i = 0; i < n; i++)
     if (P->ep->need[i])
@@ -135,6 +137,9 @@ static void mark_fused(Planner *P) {
   }
   for (uint32_t x = n; x-- > 0;) /* a fused value runs where its reader does */
     P->exec[x] = P->ep->home[x].kind == H_FUSED ? P->exec[reader[x]] : x;
+  ctx_release(P->c, reads);
+  ctx_release(P->c, reader);
+  ctx_release(P->c, fsize);
 }
 
 /* The element offset of a slice that is one contiguous run of its input
