@@ -187,7 +187,7 @@ static void number(double v, char *buf, size_t n) {
 
 /* Where a value is stored, as one number: slots first, then locals. */
 static uint32_t storage_key(Emitter *E, Home h) {
-  return h.kind == H_LOCAL ? E->ep->nused + h.reg : (uint32_t)h.slot;
+  return h.kind == H_LOCAL ? E->ep->nused + h.local : (uint32_t)h.slot;
 }
 
 static void record(Emitter *E, uint32_t x, const char *idx) {
@@ -213,7 +213,7 @@ static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
       number(nd->val, buf, n);
     return;
   case H_LOCAL:
-    name_index(buf, n, 'r', h.reg, NULL);
+    name_index(buf, n, 'r', h.local, NULL);
     return;
   case H_SLOT:
     if (h.off && strcmp(idx, "0") == 0) /* a spill, or a view's start */
@@ -225,9 +225,9 @@ static void value(Emitter *E, uint32_t x, const char *idx, char *buf,
     return;
   case H_STATIC:
     if (h.off)
-      snprintf(buf, n, "c%u[%lld + %s]", h.reg, (long long)h.off, idx);
+      snprintf(buf, n, "c%u[%lld + %s]", h.node, (long long)h.off, idx);
     else
-      snprintf(buf, n, "c%u[%s]", h.reg, idx);
+      snprintf(buf, n, "c%u[%s]", h.node, idx);
     return;
   case H_NONE:
   case H_FUSED: /* only ew_expr reads fused values */
@@ -244,11 +244,11 @@ static void pointer(Emitter *E, uint32_t x, char *buf, size_t n) {
   else if (h.kind == H_SLOT)
     snprintf(buf, n, "p%d", h.slot);
   else if (h.kind == H_LOCAL)
-    snprintf(buf, n, "&r%u", h.reg);
+    snprintf(buf, n, "&r%u", h.local);
   else if (h.kind == H_STATIC && h.off)
-    snprintf(buf, n, "(c%u + %lld)", h.reg, (long long)h.off);
+    snprintf(buf, n, "(c%u + %lld)", h.node, (long long)h.off);
   else if (h.kind == H_STATIC)
-    snprintf(buf, n, "c%u", h.reg);
+    snprintf(buf, n, "c%u", h.node);
   else
     ctx_fail(E->c, EXPRC_ERR_INTERNAL, "emitter: node %u has no address", x);
 }

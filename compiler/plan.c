@@ -346,9 +346,9 @@ static Home temp_home(Planner *P, const Shape *s) {
 /* A scalar: a free local, a new local, or past MAX_LOCALS a spill cell. */
 static Home scalar_home(Planner *P) {
   if (P->nfreereg)
-    return (Home){.kind = H_LOCAL, .reg = P->freereg[--P->nfreereg], .aux = -1};
+    return (Home){.kind = H_LOCAL, .local = P->freereg[--P->nfreereg], .aux = -1};
   if (P->ep->nreg < MAX_LOCALS)
-    return (Home){.kind = H_LOCAL, .reg = P->ep->nreg++, .aux = -1};
+    return (Home){.kind = H_LOCAL, .local = P->ep->nreg++, .aux = -1};
   if (P->nfreespill)
     return slot_home(SPILL, P->freespill[--P->nfreespill]);
   return slot_home(SPILL, P->nspill++);
@@ -360,7 +360,7 @@ static void release(Planner *P, uint32_t x) {
     return;
   if (h->kind == H_LOCAL) {
     vec_reserve(P->c, &P->freereg, &P->capfreereg, P->nfreereg + 1, 4);
-    P->freereg[P->nfreereg++] = h->reg;
+    P->freereg[P->nfreereg++] = h->local;
   } else if (h->kind == H_SLOT && h->slot == SPILL) {
     vec_reserve(P->c, &P->freespill, &P->capfreespill, P->nfreespill + 1, 8);
     P->freespill[P->nfreespill++] = h->off;
@@ -379,7 +379,7 @@ static Home leaf_home(Node *nd, uint32_t x) {
   if (nd->op == OP_INPUT || nd->op == OP_PARAM)
     return slot_home((int)nd->u.var, 0);
   if (node_is_tensor_const(nd)) /* c<x>, named by its node */
-    return (Home){.kind = H_STATIC, .reg = x, .aux = -1};
+    return (Home){.kind = H_STATIC, .node = x, .aux = -1};
   return (Home){.kind = H_INLINE, .aux = -1};
 }
 

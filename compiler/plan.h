@@ -18,9 +18,10 @@ typedef struct Home {
   uint8_t kind;  /* HomeKind */
   uint8_t fill;  /* a constant that must be written to its home first */
   uint8_t view;  /* a reshape sharing its input's home */
-  int32_t slot;
-  uint32_t reg;
-  int64_t off;
+  int32_t slot;  /* H_SLOT: the buffer S[slot] */
+  uint32_t local; /* H_LOCAL: the C local r<local> */
+  uint32_t node; /* H_STATIC: the constant array c<node> of that node */
+  int64_t off;   /* H_SLOT, H_STATIC: where the value starts in the array */
   int32_t aux;   /* logsumexp: a scratch slot, else -1 */
 } Home;
 
