@@ -1114,13 +1114,13 @@ static void declarations(Emitter *E) {
   for (uint32_t s = 0; s < E->ep->nused; s++) /* buffers used only by */
     if (E->ep->used[s] && (E->helpers.n || E->loop.local[s])) /* parallel */
       put(E, &E->out, "  (void)p%u;\n", s); /* bodies, or kept in locals */
-  for (uint32_t r = 0; r < E->ep->nreg; r++) {
+  for (uint32_t r = 0; r < E->ep->nlocal; r++) {
     if (r % 8)
       put(E, &E->out, ", r%u", r);
     else
       put(E, &E->out, "%s  double r%u", r ? ";\n" : "", r);
   }
-  if (E->ep->nreg)
+  if (E->ep->nlocal)
     put_str(E, &E->out, ";\n");
   if (E->used_i) put_str(E, &E->out, "  long i;\n");
   if (E->used_o) put_str(E, &E->out, "  long o;\n");
@@ -1146,7 +1146,7 @@ void emit_entry(Emitter *E, int k, const EntryPlan *ep) {
   E->ep = ep;
   E->home = ep->home;
   E->naccum = 0;
-  E->loop.nkeys = E->ep->nused + E->ep->nreg + 1;
+  E->loop.nkeys = E->ep->nused + E->ep->nlocal + 1;
   vec_reserve(E->c, &E->loop.wrote, &E->loop.cap, E->loop.nkeys, 1);
   E->loop.shifted = ctx_realloc(E->c, E->loop.shifted, E->loop.cap);
   E->loop.uses = ctx_realloc(E->c, E->loop.uses, E->loop.cap);

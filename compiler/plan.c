@@ -57,8 +57,8 @@ typedef struct Planner {
   uint32_t *dies;      /* per node: first node whose last read is here */
   uint32_t *next;      /* per node: the next node dying at the same point */
   uint8_t *pinned;     /* per node: lives to the end (a result) */
-  uint32_t *freereg;   /* free locals */
-  uint32_t nfreereg, capfreereg;
+  uint32_t *freelocal;   /* free locals */
+  uint32_t nfreelocal, capfreelocal;
   int32_t *freeslot;   /* free temporary slots */
   uint32_t nfreeslot, capfreeslot;
   int64_t nspill, *freespill;
@@ -345,10 +345,10 @@ static Home temp_home(Planner *P, const Shape *s) {
 
 /* A scalar: a free local, a new local, or past MAX_LOCALS a spill cell. */
 static Home scalar_home(Planner *P) {
-  if (P->nfreereg)
-    return (Home){.kind = H_LOCAL, .local = P->freereg[--P->nfreereg], .aux = -1};
-  if (P->ep->nreg < MAX_LOCALS)
-    return (Home){.kind = H_LOCAL, .local = P->ep->nreg++, .aux = -1};
+  if (P->nfreelocal)
+    return (Home){.kind = H_LOCAL, .local = P->freelocal[--P->nfreelocal], .aux = -1};
+  if (P->ep->nlocal < MAX_LOCALS)
+    return (Home){.kind = H_LOCAL, .local = P->ep->nlocal++, .aux = -1};
   if (P->nfreespill)
     return slot_home(SPILL, P->freespill[--P->nfreespill]);
   return slot_home(SPILL, P->nspill++);
@@ -359,8 +359,8 @@ static void release(Planner *P, uint32_t x) {
   if (!P->p->reuse || P->pinned[x])
     return;
   if (h->kind == H_LOCAL) {
-    vec_reserve(P->c, &P->freereg, &P->capfreereg, P->nfreereg + 1, 4);
-    P->freereg[P->nfreereg++] = h->local;
+    vec_reserve(P->c, &P->freelocal, &P->capfreelocal, P->nfreelocal + 1, 4);
+    P->freelocal[P->nfreelocal++] = h->local;
   } else if (h->kind == H_SLOT && h->slot == SPILL) {
     vec_reserve(P->c, &P->freespill, &P->capfreespill, P->nfreespill + 1, 8);
     P->freespill[P->nfreespill++] = h->off;
@@ -518,7 +518,7 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   ctx_release(c, P.dies);
   ctx_release(c, P.next);
   ctx_release(c, P.pinned);
-  ctx_release(c, P.freereg);
+  ctx_release(c, P.freelocal);
   ctx_release(c, P.freeslot);
   ctx_release(c, P.freespill);
 }

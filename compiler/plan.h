@@ -44,7 +44,7 @@ typedef struct EntryPlan {
   uint8_t *need;   /* per node */
   uint8_t *used;   /* per slot: referenced by this entry */
   uint32_t nused, capused;
-  uint32_t nreg;   /* scalar locals r0 .. r<nreg-1> */
+  uint32_t nlocal;   /* scalar locals r0 .. r<nlocal-1> */
   uint32_t *last;  /* per node: the point of its last reader (NONE: none) */
   uint32_t *remat; /* per node: readers that run after this point compute
                       the value again instead of reading it (NONE: none) */
