@@ -8,7 +8,7 @@
 typedef enum {
   H_NONE,   /* not needed by this entry */
   H_INLINE, /* a constant printed where it is used */
-  H_LOCAL,  /* a scalar in the C local r<reg> */
+  H_LOCAL,  /* a scalar in the C local r<local> */
   H_SLOT,   /* elements off.. of buffer S[slot] */
   H_STATIC, /* a tensor constant, c<node> */
   H_FUSED   /* computed inside the loop of its one reader, never stored */
