@@ -24,29 +24,46 @@ typedef struct Buf {
 #define PAR_MIN 8192 /* shorter loops are not worth a thread */
 
 /* A storage read while building a statement for a merged loop: which
- * buffer or local (a key, see storage_key), and whether at the loop's own
+ * buffer or local (a key, see em_storage_key), and whether at the loop's own
  * position i. */
 typedef struct Access {
   uint32_t key;
   int same;
 } Access;
 
+/* The reductions that start from a value and fold each element in: written
+ * once, for reductions over axes, merged loops and parallel bodies. In
+ * `combine`, a is the accumulator and b the element. */
+typedef struct Reduction {
+  Op op;               /* OP_SUM, OP_MAX or OP_MIN */
+  char kind;           /* how the runtime folds partial results: + > < */
+  const char *init;    /* the start value, as C */
+  const char *combine;
+} Reduction;
+
+/* One reduction folded inside a merged loop, into the local a<local>. */
+typedef struct Fold {
+  uint32_t local;
+  const Reduction *r;
+} Fold;
+
 /* Consecutive flat loops over the same count are merged into one, as long
  * as no statement reads, at another position, what an earlier statement of
- * the loop writes (or writes what an earlier one read elsewhere). */
+ * the loop writes (or writes what an earlier one read elsewhere). The body
+ * is a template (see em_value) until the loop is complete. */
 typedef struct Loop {
   int open;
   char n[128];
   Buf pre, body, post;
   uint8_t *wrote, *shifted, *uses; /* per storage key */
   uint8_t *inflow;                  /* read before written in the loop */
-  uint8_t *local;                   /* kept in a local t<key> instead */
+  uint8_t *local;                   /* kept in a local t<key> in this loop */
+  uint8_t *was_local;               /* in some loop of the entry so far */
   uint32_t *writer;                 /* the last node that wrote it */
   uint32_t nkeys, cap, wcap;
   uint32_t lastx;                   /* the loop's last statement's node */
-  uint32_t accum[MAX_ACC];          /* accumulators a<k> summed in the loop */
-  char kinds[MAX_ACC + 1];          /* and how: '+', '>' or '<' */
-  int naccum;
+  Fold fold[MAX_ACC];               /* the reductions folded in the loop */
+  int nfold;
 } Loop;
 
 typedef struct Emitter {
@@ -58,12 +75,13 @@ typedef struct Emitter {
   Buf body;      /* the entry function being written */
   const EntryPlan *ep; /* where the current entry's values live */
   const Home *home;    /* ep->home */
-  int used_i, used_o, depth, used_acc, used_acc2;
+  int used_i, used_o, depth; /* locals i, o, i0.. the entry uses */
+  int used_acc, used_acc2;   /* and acc, acc2, of reductions not merged */
   Loop loop;       /* flat loops being merged into one */
-  Access *acc;     /* reads recorded while a statement is built */
-  uint32_t nacc, capacc;
-  int rec;
-  uint32_t naccum; /* accumulators a0.. of merged reductions */
+  int in_loop;     /* building a statement of the merged loop */
+  Access *reads;   /* what it reads, recorded as it is built */
+  uint32_t nreads, capreads;
+  uint32_t nacc_locals; /* accumulators a0.. of the reductions merged */
   Buf helpers;     /* the bodies of parallel loops, before their entry */
   Buf qfile;       /* the file name, quoted for #line */
   uint32_t used_helpers; /* bit k: the k-th scalar helper of scalar.h */
@@ -113,6 +131,7 @@ int em_join_ew(Emitter *E, uint32_t x);
 int em_join_reduce(Emitter *E, uint32_t x);
 
 /* ---- emit_ops.c ---- */
+const Reduction *em_reduction(Op op); /* SUM, MAX, MIN; NULL for others */
 void em_fill(Emitter *E, uint32_t x);
 void em_node(Emitter *E, uint32_t x);
 

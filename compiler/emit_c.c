@@ -53,7 +53,7 @@ static void declarations(Emitter *E) {
     if (E->ep->used[s])
       em_put(E, &E->out, "  double *const p%u = S[%u];\n", s, s);
   for (uint32_t s = 0; s < E->ep->nused; s++) /* buffers used only by */
-    if (E->ep->used[s] && (E->helpers.n || E->loop.local[s])) /* parallel */
+    if (E->ep->used[s] && (E->helpers.n || E->loop.was_local[s])) /* parallel */
       em_put(E, &E->out, "  (void)p%u;\n", s); /* bodies, or kept in locals */
   for (uint32_t r = 0; r < E->ep->nlocal; r++) {
     if (r % 8)
@@ -69,13 +69,13 @@ static void declarations(Emitter *E) {
     em_put(E, &E->out, "  long i%d;\n", j);
   if (E->used_acc) em_put_str(E, &E->out, "  double acc;\n");
   if (E->used_acc2) em_put_str(E, &E->out, "  double acc2;\n");
-  for (uint32_t a = 0; a < E->naccum; a++) {
+  for (uint32_t a = 0; a < E->nacc_locals; a++) {
     if (a % 8)
       em_put(E, &E->out, ", a%u", a);
     else
       em_put(E, &E->out, "%s  double a%u", a ? ";\n" : "", a);
   }
-  if (E->naccum)
+  if (E->nacc_locals)
     em_put_str(E, &E->out, ";\n");
 }
 
@@ -86,14 +86,15 @@ void emit_entry(Emitter *E, int k, const EntryPlan *ep) {
   E->line = 0;
   E->ep = ep;
   E->home = ep->home;
-  E->naccum = 0;
+  E->nacc_locals = 0;
   E->loop.nkeys = E->ep->nused + E->ep->nlocal + 1;
   vec_reserve(E->c, &E->loop.wrote, &E->loop.cap, E->loop.nkeys, 1);
   E->loop.shifted = ctx_realloc(E->c, E->loop.shifted, E->loop.cap);
   E->loop.uses = ctx_realloc(E->c, E->loop.uses, E->loop.cap);
   E->loop.inflow = ctx_realloc(E->c, E->loop.inflow, E->loop.cap);
   E->loop.local = ctx_realloc(E->c, E->loop.local, E->loop.cap);
-  memset(E->loop.local, 0, E->loop.cap);
+  E->loop.was_local = ctx_realloc(E->c, E->loop.was_local, E->loop.cap);
+  memset(E->loop.was_local, 0, E->loop.cap);
   vec_reserve(E->c, &E->loop.writer, &E->loop.wcap, E->loop.nkeys, 4);
   em_loop_reset(E);
   for (uint32_t i = 0; i < E->g->n; i++) {
@@ -193,9 +194,10 @@ char *emit_end(Emitter *E) {
   ctx_release(c, E->loop.uses);
   ctx_release(c, E->loop.inflow);
   ctx_release(c, E->loop.local);
+  ctx_release(c, E->loop.was_local);
   ctx_release(c, E->loop.writer);
   ctx_release(c, E->helpers.s);
   ctx_release(c, E->qfile.s);
-  ctx_release(c, E->acc);
+  ctx_release(c, E->reads);
   return E->out.s;
 }

@@ -17,11 +17,12 @@
 void em_loop_reset(Emitter *E) {
   Loop *L = &E->loop;
   L->open = 0;
-  L->naccum = 0;
+  L->nfold = 0;
   L->pre.n = L->body.n = L->post.n = 0;
   if (L->nkeys) {
     memset(L->wrote, 0, L->nkeys), memset(L->shifted, 0, L->nkeys);
     memset(L->uses, 0, L->nkeys), memset(L->inflow, 0, L->nkeys);
+    memset(L->local, 0, L->nkeys);
   }
 }
 
@@ -29,7 +30,7 @@ static int loop_parallel(Emitter *E) {
   Loop *L = &E->loop;
   char *end;
   long n = strtol(L->n, &end, 10);
-  return E->plan->threads > 1 && L->naccum < MAX_ACC &&
+  return E->plan->threads > 1 && L->nfold < MAX_ACC &&
          !(*end == 'L' && end[1] == 0 && n < PAR_MIN);
 }
 
@@ -47,14 +48,12 @@ static void par_body(Emitter *E, uint32_t id) {
     else if (L->uses[k])
       em_put(E, h, "  const double r%u = R[%u];\n", k - E->ep->nused, r++);
   }
-  for (int a = 0; a < L->naccum; a++)
-    em_put(E, h, "  double a%u = %s;\n", L->accum[a],
-        L->kinds[a] == '+' ? "0.0" : L->kinds[a] == '>' ? "(-1.0/0.0)"
-                                                         : "(1.0/0.0)");
+  for (int a = 0; a < L->nfold; a++)
+    em_put(E, h, "  double a%u = %s;\n", L->fold[a].local, L->fold[a].r->init);
   em_put(E, h, "  long i;\n  (void)D;\n  (void)S;\n  (void)R;\n  (void)A;\n"
       "  for (i = lo; i < hi; i++) {\n%.*s  }\n", (int)L->body.n, L->body.s);
-  for (int a = 0; a < L->naccum; a++)
-    em_put(E, h, "  A[%d] = a%u;\n", a, L->accum[a]);
+  for (int a = 0; a < L->nfold; a++)
+    em_put(E, h, "  A[%d] = a%u;\n", a, L->fold[a].local);
   em_put_str(E, h, "}\n");
 }
 
@@ -69,42 +68,19 @@ static void par_call(Emitter *E, uint32_t id) {
           k - E->ep->nused);
   if (nr)
     em_put_str(E, &E->body, "};\n");
-  for (int a = 0; a < L->naccum; a++)
-    em_put(E, &E->body, a ? ", a%u" : "    double A_[] = {a%u", L->accum[a]);
-  if (L->naccum)
-    em_put_str(E, &E->body, "};\n");
-  L->kinds[L->naccum] = 0;
-  em_put(E, &E->body, "    exprc_rt_parallel(xc_par_%u, %s, D, S, %s, \"%s\", %s);\n",
-      id, L->n, nr ? "R_" : "0", L->kinds, L->naccum ? "A_" : "0");
-  for (int a = 0; a < L->naccum; a++)
-    em_put(E, &E->body, "    a%u = A_[%d];\n", L->accum[a], a);
-  em_put_str(E, &E->body, "  }\n");
-}
-
-/* Replace every "p<key>[i]" in the loop body by "t<key>". */
-static void localize(Emitter *E, uint32_t key) {
-  Loop *L = &E->loop;
-  char pat[32], rep[32];
-  int np = snprintf(pat, sizeof pat, "p%u[i]", key);
-  int nr = snprintf(rep, sizeof rep, "t%u", key);
-  Buf out = {0};
-  const char *s = L->body.s, *end = s + L->body.n;
-  while (s < end) {
-    const char *hit = strstr(s, pat);
-    int ok = hit && (hit == L->body.s || !(hit[-1] == '_' ||
-                     (hit[-1] >= '0' && hit[-1] <= '9') ||
-                     (hit[-1] >= 'a' && hit[-1] <= 'z') ||
-                     (hit[-1] >= 'A' && hit[-1] <= 'Z')));
-    if (!hit) {
-      em_put_mem(E, &out, s, (size_t)(end - s));
-      break;
-    }
-    em_put_mem(E, &out, s, (size_t)(hit - s));
-    em_put_mem(E, &out, ok ? rep : pat, (size_t)(ok ? nr : np));
-    s = hit + np;
+  char kinds[MAX_ACC + 1];
+  for (int a = 0; a < L->nfold; a++) {
+    em_put(E, &E->body, a ? ", a%u" : "    double A_[] = {a%u", L->fold[a].local);
+    kinds[a] = L->fold[a].r->kind;
   }
-  ctx_release(E->c, L->body.s);
-  L->body = out;
+  kinds[L->nfold] = 0;
+  if (L->nfold)
+    em_put_str(E, &E->body, "};\n");
+  em_put(E, &E->body, "    exprc_rt_parallel(xc_par_%u, %s, D, S, %s, \"%s\", %s);\n",
+      id, L->n, nr ? "R_" : "0", kinds, L->nfold ? "A_" : "0");
+  for (int a = 0; a < L->nfold; a++)
+    em_put(E, &E->body, "    a%u = A_[%d];\n", L->fold[a].local, a);
+  em_put_str(E, &E->body, "  }\n");
 }
 
 /* A temporary written in the loop before any read there, read only at the
@@ -117,26 +93,44 @@ static void loop_locals(Emitter *E, Buf *decl) {
     if (!L->uses[k] || !L->wrote[k] || L->shifted[k] || L->inflow[k] ||
         (E->ep->last[w] != NONE && E->ep->last[w] > L->lastx))
       continue;
-    localize(E, k);
     em_put(E, decl, "%s t%u", decl->n ? "," : "    double", k);
     L->uses[k] = 0;
-    L->local[k] = 1;
+    L->local[k] = L->was_local[k] = 1;
   }
   if (decl->n)
     em_put_str(E, decl, ";\n");
+}
+
+/* Print the body's template into out: each marker \1 slot ; (see
+ * emit_text.c) as the local t<slot> or as p<slot>[i]. */
+static void render(Emitter *E, Buf *out) {
+  Loop *L = &E->loop;
+  const char *s = L->body.s, *end = s + L->body.n;
+  while (s < end) {
+    const char *mark = memchr(s, '\1', (size_t)(end - s));
+    if (!mark) {
+      em_put_mem(E, out, s, (size_t)(end - s));
+      break;
+    }
+    em_put_mem(E, out, s, (size_t)(mark - s));
+    char *semi;
+    unsigned long k = strtoul(mark + 1, &semi, 10);
+    char name[32];
+    snprintf(name, sizeof name, L->local[k] ? "t%lu" : "p%lu[i]", k);
+    em_put_str(E, out, name);
+    s = semi + 1;
+  }
 }
 
 void em_loop_flush(Emitter *E) {
   Loop *L = &E->loop;
   if (!L->open)
     return;
-  Buf decl = {0};
-  loop_locals(E, &decl);
-  if (decl.n) { /* declarations open the loop body */
-    em_put_mem(E, &decl, L->body.s, L->body.n);
-    ctx_release(E->c, L->body.s);
-    L->body = decl;
-  }
+  Buf body = {0}; /* declarations open the loop body */
+  loop_locals(E, &body);
+  render(E, &body);
+  ctx_release(E->c, L->body.s);
+  L->body = body;
   em_put(E, &E->body, "%.*s", (int)L->pre.n, L->pre.s ? L->pre.s : "");
   if (loop_parallel(E)) {
     uint32_t id = E->npar++;
@@ -158,8 +152,8 @@ static int loop_conflict(Emitter *E, uint32_t wkey) {
   Loop *L = &E->loop;
   if (wkey != NONE && L->shifted[wkey])
     return 1;
-  for (uint32_t k = 0; k < E->nacc; k++)
-    if (L->wrote[E->acc[k].key] && !E->acc[k].same)
+  for (uint32_t k = 0; k < E->nreads; k++)
+    if (L->wrote[E->reads[k].key] && !E->reads[k].same)
       return 1;
   return 0;
 }
@@ -181,9 +175,9 @@ static void loop_join(Emitter *E, uint32_t x, const char *n, uint32_t wkey,
   em_put(E, &L->body, "%.*s", (int)stmt->n, stmt->s);
   if (post->n)
     em_put(E, &L->post, "%.*s", (int)post->n, post->s);
-  for (uint32_t k = 0; k < E->nacc; k++) {
-    uint32_t key = E->acc[k].key;
-    if (!E->acc[k].same)
+  for (uint32_t k = 0; k < E->nreads; k++) {
+    uint32_t key = E->reads[k].key;
+    if (!E->reads[k].same)
       L->shifted[key] = 1;
     if (!L->uses[key])
       L->inflow[key] = 1; /* its first access reads what came before */
@@ -207,13 +201,13 @@ int em_join_ew(Emitter *E, uint32_t x) {
     return 0;
   Buf pre = {0}, stmt = {0}, post = {0};
   char out[320], n[128];
+  E->in_loop = 1, E->nreads = 0;
   em_target(E, x, "i", out, sizeof out);
   em_count_expr(so, 0, n, sizeof n);
   em_line_directive(E, x, &stmt);
   em_put(E, &stmt, "    %s = ", out);
-  E->rec = 1, E->nacc = 0;
   em_ew_expr(E, &stmt, x, so, LOOP_FLAT, x);
-  E->rec = 0;
+  E->in_loop = 0;
   em_put_str(E, &stmt, ";\n");
   loop_join(E, x, n, em_storage_key(E, E->home[x]), &pre, &stmt, &post, NONE);
   ctx_release(E->c, stmt.s);
@@ -226,43 +220,38 @@ int em_join_reduce(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   uint32_t in = nd.in[0];
   const Shape *si = &at(E, in)->shape;
+  const Reduction *r = em_reduction((Op)nd.op);
   int inl = em_inline_here(E, in, x);
-  if (nd.shape.rank != 0 || nd.op == OP_LSE ||
-      (inl && !em_flat_operands(E, in, si, x)))
+  if (nd.shape.rank != 0 || !r || (inl && !em_flat_operands(E, in, si, x)))
     return 0;
   Buf pre = {0}, stmt = {0}, post = {0}, val = {0};
   char out[320], n[128], v[320], acc[16];
-  const Node *np = &nd;
-  snprintf(acc, sizeof acc, "a%u", E->naccum++);
+  uint32_t local = E->nacc_locals++;
+  snprintf(acc, sizeof acc, "a%u", local);
   em_count_expr(si, 0, n, sizeof n);
-  em_put(E, &pre, "  %s = %s;\n", acc,
-      np->op == OP_SUM ? "0.0" : np->op == OP_MAX ? "(-1.0/0.0)" : "(1.0/0.0)");
-  E->rec = 1, E->nacc = 0;
+  em_put(E, &pre, "  %s = %s;\n", acc, r->init);
+  E->in_loop = 1, E->nreads = 0;
   if (inl) {
     em_ew_expr(E, &val, in, si, LOOP_FLAT, x);
   } else {
     em_value(E, in, em_is_scalar(E, in) ? "0" : "i", v, sizeof v);
     em_put_str(E, &val, v);
   }
-  E->rec = 0;
+  E->in_loop = 0;
   const char *ops[3] = {acc, val.s, ""};
   em_line_directive(E, x, &stmt);
   em_put(E, &stmt, "    %s = ", acc);
-  em_substitute(E, &stmt, np->op == OP_SUM   ? "a + b"
-                       : np->op == OP_MAX ? "(b > a ? b : a)"
-                                          : "(b < a ? b : a)", ops);
+  em_substitute(E, &stmt, r->combine, ops);
   em_put_str(E, &stmt, ";\n");
   em_target(E, x, "0", out, sizeof out);
   em_put(E, &post, "  %s = %s;\n", out, acc);
   loop_join(E, x, n, NONE, &pre, &stmt, &post, em_storage_key(E, E->home[x]));
   Loop *L = &E->loop;
-  L->accum[L->naccum] = E->naccum - 1;
-  L->kinds[L->naccum++] = np->op == OP_SUM ? '+' : np->op == OP_MAX ? '>' : '<';
-  if (L->naccum == MAX_ACC)
+  L->fold[L->nfold++] = (Fold){local, r};
+  if (L->nfold == MAX_ACC)
     em_loop_flush(E);
   ctx_release(E->c, pre.s), ctx_release(E->c, stmt.s);
   ctx_release(E->c, post.s), ctx_release(E->c, val.s);
   return 1;
 }
-
 /* A constant that a kernel needs in memory: fill its buffer. */

@@ -49,6 +49,19 @@ static void emit_transpose(Emitter *E, uint32_t x) {
 
 /* ---- reductions ---- */
 
+static const Reduction reductions[] = {
+    {OP_SUM, '+', "0.0", "a + b"},
+    {OP_MAX, '>', "(-1.0/0.0)", "(b > a ? b : a)"},
+    {OP_MIN, '<', "(1.0/0.0)", "(b < a ? b : a)"},
+};
+
+const Reduction *em_reduction(Op op) {
+  for (size_t k = 0; k < sizeof reductions / sizeof reductions[0]; k++)
+    if (reductions[k].op == op)
+      return &reductions[k];
+  return NULL;
+}
+
 /* The flat index of the result element that input position (i0, i1, ...)
  * reduces to, for a reduction of shape si over mask into shape so. */
 static void reduced_index(const Shape *si, const Shape *so, int64_t mask,
@@ -136,8 +149,9 @@ static void reduce_init(Emitter *E, uint32_t x, const char *accp,
 /* logsumexp: max, then the sum of exp(x - max), then max + log(sum). */
 static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
   char tp[32], out[320];
-  reduce_init(E, x, outp, "(-1.0/0.0)");
-  reduce_pass(E, x, outp, NULL, "(b > a ? b : a)");
+  const Reduction *max = em_reduction(OP_MAX);
+  reduce_init(E, x, outp, max->init);
+  reduce_pass(E, x, outp, NULL, max->combine);
   if (!outp) {
     em_target(E, x, "0", out, sizeof out);
     em_put_str(E, &E->body, "  acc2 = acc;\n  acc = 0.0;\n");
@@ -169,13 +183,9 @@ static void emit_reduce(Emitter *E, uint32_t x) {
     emit_lse(E, x, accp);
     return;
   }
-  const char *init = nd.op == OP_SUM ? "0.0"
-                     : nd.op == OP_MAX ? "(-1.0/0.0)" : "(1.0/0.0)";
-  const char *combine = nd.op == OP_SUM ? "a + b"
-                        : nd.op == OP_MAX ? "(b > a ? b : a)"
-                                          : "(b < a ? b : a)";
-  reduce_init(E, x, accp, init);
-  reduce_pass(E, x, accp, NULL, combine);
+  const Reduction *r = em_reduction((Op)nd.op);
+  reduce_init(E, x, accp, r->init);
+  reduce_pass(E, x, accp, NULL, r->combine);
   if (!accp) {
     em_target(E, x, "0", out, sizeof out);
     em_put(E, &E->body, "  %s = acc;\n", out);

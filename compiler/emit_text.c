@@ -120,19 +120,33 @@ uint32_t em_storage_key(Emitter *E, Home h) {
 
 static void record(Emitter *E, uint32_t x, const char *idx) {
   Home h = E->home[x];
-  if (!E->rec || (h.kind != H_LOCAL && h.kind != H_SLOT))
+  if (!E->in_loop || (h.kind != H_LOCAL && h.kind != H_SLOT))
     return;
-  vec_reserve(E->c, &E->acc, &E->capacc, E->nacc + 1, sizeof *E->acc);
-  E->acc[E->nacc++] =
+  vec_reserve(E->c, &E->reads, &E->capreads, E->nreads + 1, sizeof *E->reads);
+  E->reads[E->nreads++] =
       (Access){em_storage_key(E, h), h.kind == H_SLOT && !h.off && !strcmp(idx, "i")};
 }
 
-/* The value of node x at flat index `idx` (a C expression). */
-void em_value(Emitter *E, uint32_t x, const char *idx, char *buf,
-                  size_t n) {
+/* Inside a merged loop, an access to a temporary buffer at the loop's own
+ * position may end up in a local of the loop body instead (emit_loop.c
+ * decides once the loop is complete), so it is written as a marker, \1
+ * slot ;, that the loop renders as t<slot> or p<slot>[i]. */
+static int loop_template(Emitter *E, Home h, const char *idx, char *buf,
+                         size_t n) {
+  if (!E->in_loop || h.kind != H_SLOT || h.off || h.slot < E->m->nslot ||
+      strcmp(idx, "i") != 0)
+    return 0;
+  snprintf(buf, n, "\1%d;", h.slot);
+  return 1;
+}
+
+/* Node x's home at flat index `idx`, as a C expression. */
+static void home_text(Emitter *E, uint32_t x, const char *idx, char *buf,
+                      size_t n) {
   Node *nd = at(E, x);
   Home h = E->home[x];
-  record(E, x, idx);
+  if (loop_template(E, h, idx, buf, n))
+    return;
   switch (h.kind) {
   case H_INLINE:
     if (nd->op == OP_DIMVAL)
@@ -182,9 +196,16 @@ void em_pointer(Emitter *E, uint32_t x, char *buf, size_t n) {
 }
 
 /* Where node x's result is written, at flat index idx. */
+/* The value of node x at flat index `idx`; inside a merged loop the read
+ * is recorded. */
+void em_value(Emitter *E, uint32_t x, const char *idx, char *buf, size_t n) {
+  record(E, x, idx);
+  home_text(E, x, idx, buf, n);
+}
+
 void em_target(Emitter *E, uint32_t x, const char *idx, char *buf,
                    size_t n) {
-  em_value(E, x, idx, buf, n);
+  home_text(E, x, idx, buf, n);
 }
 
 int em_is_scalar(Emitter *E, uint32_t x) {
