@@ -20,7 +20,11 @@
 
 #include <string.h>
 
+#include "runtime.h"
 #include "scalar.h"
+
+#define TEXT_(x) #x
+#define TEXT(x) TEXT_(x) /* the text a macro expands to */
 
 /* ---- entry points ---- */
 
@@ -140,14 +144,11 @@ static void prelude(Emitter *E) {
   for (size_t i = 0; i < sizeof libm / sizeof libm[0]; i++)
     em_put(E, &E->out, "double %s(double%s);\n", libm[i].name,
         libm[i].n == 2 ? ", double" : "");
-  em_put_str(E, &E->out,
-          "void exprc_rt_gemm(int ta, int tb, long m, long n, long k,\n"
-          "                   const double *a, const double *b, double *c);\n"
-          "void exprc_rt_parallel(void (*body)(long, long, const long *,\n"
-          "                       double *const *, const double *, double *),\n"
-          "                       long n, const long *D, double *const *S,\n"
-          "                       const double *R, const char *kinds,\n"
-          "                       double *A);\n");
+  em_put_str(E, &E->out, "typedef void (*exprc_rt_body)" TEXT(
+                             EXPRC_RT_BODY_PARAMS) ";\n");
+#define RT_PROTOTYPE(name, params) "void " #name #params ";\n"
+  em_put_str(E, &E->out, EXPRC_RT_FNS(RT_PROTOTYPE));
+#undef RT_PROTOTYPE
   for (int k = 0; em_helper_text[k]; k++)
     if (E->used_helpers & (1u << k))
       em_put_str(E, &E->out, em_helper_text[k]);
