@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -674,6 +675,166 @@ START_TEST(gradcheck_bad_eps_or_tol_exits_2) {
 }
 END_TEST
 
+/* ---- docs/language.md: the examples are checked, so it cannot drift ---- */
+
+/* The next fenced block at or after *p (advancing *p past it and *line
+ * with it); its info string is what follows the opening fence. Returns 0
+ * when there are no more blocks. */
+static int doc_next_block(const char **p, int *line, char *info, size_t ninfo,
+                          char **text, int *start) {
+  const char *s = *p;
+  while (*s && strncmp(s, "```", 3) != 0) { /* find an opening fence */
+    const char *nl = strchr(s, '\n');
+    s = nl ? nl + 1 : s + strlen(s);
+    *line += !!nl;
+  }
+  if (!*s)
+    return 0;
+  const char *eol = strchr(s, '\n');
+  ck_assert_msg(eol, "docs/language.md:%d: a fence at the end of the file", *line);
+  snprintf(info, ninfo, "%.*s", (int)(eol - s - 3), s + 3);
+  *start = ++*line;
+  const char *body = s = eol + 1;
+  while (*s && strncmp(s, "```", 3) != 0) {
+    const char *nl = strchr(s, '\n');
+    ck_assert_msg(nl, "docs/language.md:%d: a block is not closed", *start);
+    s = nl + 1, ++*line;
+  }
+  ck_assert_msg(*s, "docs/language.md:%d: a block is not closed", *start);
+  *text = strndup(body, (size_t)(s - body));
+  eol = strchr(s, '\n');
+  *p = eol ? eol + 1 : s + strlen(s);
+  ++*line;
+  return 1;
+}
+
+/* Run `exprc CMD model.expr ARGS` on the block's text in a fresh directory,
+ * so that messages name the file as the reference does. */
+static int doc_exprc(const char *model, const char *cmd, const char *args,
+                     char **out, char **err) {
+  char dir[] = "/tmp/exprc-doc-XXXXXX", path[64];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/model.expr", dir);
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(model, f);
+  fclose(f);
+  char exe[8192] = ""; /* the command's path, absolute: we change directory */
+  if (tu_exprc()[0] != '/') {
+    ck_assert_ptr_nonnull(getcwd(exe, 4096));
+    strcat(exe, "/");
+  }
+  strncat(exe, tu_exprc(), 4000);
+  size_t n = strlen(exe) + strlen(args) + 128;
+  char *line = malloc(n);
+  snprintf(line, n, "cd '%s' && '%s' %s model.expr %s", dir, exe, cmd, args);
+  int rc = tu_run(line, out, err);
+  free(line);
+  remove(path);
+  rmdir(dir);
+  return rc;
+}
+
+/* A malloc'ed printf. */
+static char *doc_why(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *s = malloc((size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+/* Check one ```expr block; `shown` is the block after it (the output or
+ * message it documents). Returns NULL or a malloc'ed complaint. */
+static char *doc_check(const char *info, const char *model, const char *shown) {
+  char *out = NULL, *err = NULL, *why = NULL;
+  int rc;
+  if (strncmp(info, "run", 3) == 0 || strcmp(info, "check") == 0) {
+    int run = info[0] == 'r';
+    rc = doc_exprc(model, run ? "run" : "check", run ? info + 3 : "", &out, &err);
+    if (rc != 0 || !shown || strcmp(out, shown) != 0)
+      why = doc_why("exprc %s gave status %d and\n%s%s", info, rc, out, err);
+  } else if (strcmp(info, "error") == 0) {
+    rc = doc_exprc(model, "check", "", &out, &err);
+    if (rc != 1 || !shown || strcmp(err, shown) != 0)
+      why = doc_why("exprc check gave status %d and\n%s", rc, err);
+  } else if (info[0] == 0) {
+    rc = doc_exprc(model, "check", "", &out, &err);
+    if (rc != 0)
+      why = doc_why("exprc check gave status %d and\n%s", rc, err);
+  } else {
+    why = doc_why("unknown kind of block '```expr%s'", info);
+  }
+  free(out);
+  free(err);
+  return why;
+}
+
+/* Every ```expr block of docs/language.md compiles (```expr), fails with
+ * the message in the block after it (```expr error), or prints what the
+ * block after it shows (```expr run ARGS, ```expr check). */
+START_TEST(language_reference_examples_hold) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/docs/language.md", tu_srcroot());
+  char *doc = tu_read_file(path);
+  ck_assert_msg(doc, "cannot read %s", path);
+  const char *p = doc;
+  int line = 1, start, counts[3] = {0, 0, 0}, failures = 0;
+  char info[512], *text;
+  while (doc_next_block(&p, &line, info, sizeof info, &text, &start)) {
+    if (strncmp(info, "expr", 4) != 0) {
+      free(text);
+      continue;
+    }
+    char *shown = NULL, sinfo[512] = "", *why;
+    int sstart;
+    /* an example that shows output or a message: the next block, plain */
+    if (info[4] && doc_next_block(&p, &line, sinfo, sizeof sinfo, &shown, &sstart) &&
+        sinfo[0] != 0)
+      why = doc_why("the block after it is ```%s, not a plain ```", sinfo);
+    else
+      why = doc_check(info + 4 + (info[4] == ' '), text, shown);
+    counts[info[4] == 0 ? 0 : info[5] == 'e' ? 1 : 2]++;
+    if (why && failures++ < 10)
+      fprintf(stderr, "docs/language.md:%d: ```%s: %s\n", start, info, why);
+    free(why);
+    free(text);
+    free(shown);
+  }
+  free(doc);
+  ck_assert_msg(failures == 0, "%d examples of docs/language.md do not hold "
+                "(listed above)", failures);
+  /* the reader found the blocks: an empty extraction cannot pass */
+  ck_assert_msg(counts[0] >= 1 && counts[1] >= 10 && counts[2] >= 10,
+                "only %d models, %d errors and %d outputs found", counts[0],
+                counts[1], counts[2]);
+}
+END_TEST
+
+/* README and the reference send users to no file outside the repository. */
+START_TEST(docs_point_inside_the_repository) {
+  static const char *files[] = {"README.md", "docs/language.md"};
+  char path[4096];
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", tu_srcroot(), files[i]);
+    char *text = tu_read_file(path);
+    ck_assert_msg(text, "cannot read %s", path);
+    ck_assert_msg(!strstr(text, "../shared") && !strstr(text, "shared/spec"),
+                  "%s points outside the repository", files[i]);
+    free(text);
+  }
+  snprintf(path, sizeof path, "%s/README.md", tu_srcroot());
+  char *readme = tu_read_file(path);
+  ck_assert_msg(strstr(readme, "(docs/language.md)"), "README does not link "
+                "the language reference");
+  free(readme);
+}
+END_TEST
+
 int main(int argc, char **argv) {
   tu_set_paths(argc, argv);
   Suite *s = suite_create("cli");
@@ -709,5 +870,9 @@ int main(int argc, char **argv) {
                       (int)(sizeof gradcheck_usage_errors /
                             sizeof gradcheck_usage_errors[0]));
   suite_add_tcase(s, gc);
+  TCase *docs = tu_tcase("docs", 300);
+  tcase_add_test(docs, language_reference_examples_hold);
+  tcase_add_test(docs, docs_point_inside_the_repository);
+  suite_add_tcase(s, docs);
   return tu_run_suite(s);
 }
