@@ -29,6 +29,7 @@ typedef struct Args {
   Pass after;         /* graph --after PASS */
   PassStats *passes;  /* filled by the front of the pipeline */
   uint64_t seed;
+  double eps, tol;    /* gradcheck --eps, --tol; 0: the defaults */
   SetArg *set;
   int nset;
 } Args;
@@ -41,6 +42,7 @@ static void usage(FILE *f) {
         "       exprc run FILE [--set NAME=VALUE]... [--seed N] [--json]\n"
         "                      [--save-params DIR]\n"
         "       exprc gradcheck FILE [--set NAME=VALUE]... [--seed N]\n"
+        "                            [--eps X] [--tol X]\n"
         "       exprc bench FILE [--set NAME=VALUE]... [--seed N]\n"
         "run, gradcheck and bench take --backend cc (system compiler, -O2)\n"
         "or --backend tcc (libtcc in memory, the default), and --threads N\n"
@@ -49,7 +51,14 @@ static void usage(FILE *f) {
         "options --no-fuse, --no-reuse (one buffer per value) and --remat\n"
         "(recompute cheap forward values in the backward pass).\n"
         "VALUE is a number, a nested list such as [[1,2],[3,4]], or\n"
-        "@FILE.npy or @FILE.csv; --set N=SIZE binds a dim no input binds.\n",
+        "@FILE.npy or @FILE.csv; --set N=SIZE binds a dim no input binds.\n"
+        "gradcheck compares each gradient element with the central difference\n"
+        "of the loss at x +- h, h = EPS * max(1, |x|) (--eps, default 6e-6, near\n"
+        "the cube root of the float64 epsilon), within a relative error TOL\n"
+        "(--tol, default 1e-4). An element that does not pass is \"at a kink\"\n"
+        "if second-order one-sided differences to its left and right disagree\n"
+        "and the analytic value equals one of them or lies between; otherwise\n"
+        "it fails, and gradcheck exits 1.\n",
         f);
 }
 
@@ -71,6 +80,17 @@ static int parse_seed(const char *s, uint64_t *out) {
   errno = 0;
   unsigned long long v = strtoull(s, &end, 10);
   if (errno || end == s || *end || *s == '-')
+    return 0;
+  *out = v;
+  return 1;
+}
+
+/* A positive finite number (gradcheck's --eps and --tol). */
+static int parse_positive(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v) || !(v > 0))
     return 0;
   *out = v;
   return 1;
@@ -115,6 +135,12 @@ static int parse_args(int argc, char **argv, Args *a) {
         return usage_error("--after takes lower, grad or simplify, not '%s'", p);
       a->after = (Pass)k;
     }
+    else if (strcmp(s, "--eps") == 0 || strcmp(s, "--tol") == 0) {
+      if (i + 1 >= argc)
+        return usage_error("%s needs a value", s);
+      if (!parse_positive(argv[++i], s[2] == 'e' ? &a->eps : &a->tol))
+        return usage_error("%s takes a positive number, not '%s'", s, argv[i]);
+    }
     else if (strcmp(s, "--header") == 0) {
       if (i + 1 >= argc)
         return usage_error("--header needs a value");
@@ -143,6 +169,8 @@ static int parse_args(int argc, char **argv, Args *a) {
   }
   if (!a->file)
     return usage_error("no model file given");
+  if ((a->eps || a->tol) && strcmp(a->cmd, "gradcheck") != 0)
+    return usage_error("--eps and --tol are for gradcheck");
   return 0;
 }
 
@@ -808,6 +836,31 @@ static int cmd_run(const Args *a) {
   return rc;
 }
 
+/* ---- gradcheck ---- */
+
+/* The default step, relative to max(1, |x|): about the cube root of the
+ * float64 epsilon (6.06e-6), where the truncation error of a central
+ * difference (~h^2) and its rounding error (~eps/h) are about equal. */
+#define GC_EPS 6e-6
+#define GC_TOL 1e-4 /* the default relative tolerance */
+
+/* One gradient tensor under check, and the counts of its elements. */
+typedef struct GCheck {
+  exprc_model *m;
+  const char *loss;
+  const exprc_tensor *g;
+  double *x;                /* the param's or input's values */
+  double eps, tol, floor;   /* floor: see gc_rel */
+  int64_t checked, passed, kinks, failed;
+  double worst;             /* the largest error of elements not at a kink */
+} GCheck;
+
+/* The finite differences at one element: central, and second-order
+ * one-sided to the left and to the right (NaN when not needed). */
+typedef struct GDiff {
+  double ana, central, left, right, err;
+} GDiff;
+
 /* The loss of entry `loss` at the current values. */
 static double loss_at(exprc_model *m, const char *loss) {
   exprc_tensor t;
@@ -820,44 +873,101 @@ static double loss_at(exprc_model *m, const char *loss) {
   return NAN;
 }
 
-/* Compare dL/dp with central differences of L at each element of p (a
- * spread of at most 64 elements of large tensors). The relative error of an
- * element is measured against the larger of its two values, but never
- * against less than 1e-3 of the tensor's largest analytic value, so that
- * elements that are zero up to rounding do not count as disagreeing.
- * Returns the number of elements off by more than 1e-4. */
-static int check_one(exprc_model *m, const char *loss, const exprc_tensor *g,
-                     double *worst) {
-  exprc_tensor p;
-  exprc_find(m, g->name, &p);
-  double *ana = malloc((size_t)(g->size ? g->size : 1) * sizeof *ana);
-  if (!ana)
+/* The loss with element i moved from x0 by k steps of h. */
+static double loss_moved(GCheck *C, int64_t i, double x0, double h, int k) {
+  C->x[i] = x0 + k * h;
+  double l = loss_at(C->m, C->loss);
+  C->x[i] = x0;
+  return l;
+}
+
+/* The relative difference of a and b, measured against the larger of the
+ * two but never against less than the floor (1e-3 of the tensor's largest
+ * analytic value, at least 1e-6), so that values that are zero up to
+ * rounding do not count as disagreeing. NaN compares as infinitely far. */
+static double gc_rel(const GCheck *C, double a, double b) {
+  double e = fabs(a - b) / fmax(C->floor, fmax(fabs(a), fabs(b)));
+  return e == e ? e : INFINITY;
+}
+
+/* Second-order one-sided differences, from x0 and two steps to one side
+ * (error ~h^2, like the central one, so on a smooth loss the two sides
+ * agree as closely as the central difference does; first-order ones would
+ * differ by h * L'' and make every curved loss look like a kink). */
+static void gc_one_sided(GCheck *C, int64_t i, double x0, double h, GDiff *d) {
+  double l0 = loss_at(C->m, C->loss);
+  double r1 = loss_moved(C, i, x0, h, 1), r2 = loss_moved(C, i, x0, h, 2);
+  double l1 = loss_moved(C, i, x0, h, -1), l2 = loss_moved(C, i, x0, h, -2);
+  d->right = (-3 * l0 + 4 * r1 - r2) / (2 * h);
+  d->left = (3 * l0 - 4 * l1 + l2) / (2 * h);
+}
+
+/* Check element i: 0 if it passes, 1 if it is at a kink, 2 if it fails.
+ * A kink: the central difference disagrees, the left and right slopes
+ * disagree with each other, and the analytic value is one of them or lies
+ * between them (a subgradient, as relu'(0) = 0 or maximum's half-and-half
+ * tie are). A wrong gradient away from kinks has left = right != analytic
+ * and still fails. */
+static int gc_element(GCheck *C, int64_t i, GDiff *d) {
+  double x0 = C->x[i], h = C->eps * fmax(1.0, fabs(x0));
+  volatile double xh = x0 + h; /* a step that is exact in binary */
+  h = xh - x0;
+  d->left = d->right = NAN;
+  d->central = (loss_moved(C, i, x0, h, 1) - loss_moved(C, i, x0, h, -1)) / (2 * h);
+  d->err = gc_rel(C, d->central, d->ana);
+  if (d->err <= C->tol)
+    return 0;
+  gc_one_sided(C, i, x0, h, d);
+  int between = fmin(d->left, d->right) <= d->ana && d->ana <= fmax(d->left, d->right);
+  if (gc_rel(C, d->left, d->right) > C->tol &&
+      (between || gc_rel(C, d->ana, d->left) <= C->tol ||
+       gc_rel(C, d->ana, d->right) <= C->tol))
     return 1;
-  exprc_gradient(m, loss);
-  memcpy(ana, g->data, (size_t)g->size * sizeof *ana);
+  return 2;
+}
+
+/* Print the first 5 kinks and failures of a tensor, and a count of the rest. */
+static void gc_report(GCheck *C, int64_t i, int verdict, const GDiff *d) {
+  int64_t seen = verdict == 1 ? C->kinks : C->failed;
+  if (seen == 6)
+    printf("  d%s/d%s: more elements %s not shown\n", C->loss, C->g->name,
+           verdict == 1 ? "at a kink" : "that fail");
+  if (seen > 5)
+    return;
+  printf("  d%s/d%s[%lld]: %sanalytic %.10g, finite differences %.10g "
+         "(left %.10g, right %.10g)\n", C->loss, C->g->name, (long long)i,
+         verdict == 1 ? "at a kink: " : "", d->ana, d->central, d->left, d->right);
+}
+
+/* Compare dL/dp with finite differences of L at each element of p (a
+ * spread of at most 64 elements of large tensors). */
+static void check_one(GCheck *C) {
+  exprc_tensor p;
+  exprc_find(C->m, C->g->name, &p);
+  double *ana = malloc((size_t)(C->g->size ? C->g->size : 1) * sizeof *ana);
+  if (!ana) {
+    C->failed++;
+    return;
+  }
+  exprc_gradient(C->m, C->loss);
+  memcpy(ana, C->g->data, (size_t)C->g->size * sizeof *ana);
   double scale = 0;
-  for (int64_t i = 0; i < g->size; i++)
+  for (int64_t i = 0; i < C->g->size; i++)
     scale = fmax(scale, fabs(ana[i]));
+  C->floor = fmax(1e-6, 1e-3 * scale);
+  C->x = p.data;
   int64_t step = p.size > 64 ? p.size / 64 : 1;
-  int bad = 0;
   for (int64_t i = 0; i < p.size; i += step) {
-    double x = p.data[i], h = 6e-6 * fmax(1.0, fabs(x)); /* ~ cbrt(eps) */
-    p.data[i] = x + h;
-    double up = loss_at(m, loss);
-    p.data[i] = x - h;
-    double down = loss_at(m, loss);
-    p.data[i] = x;
-    double num = (up - down) / (2 * h);
-    double floor = fmax(1e-6, 1e-3 * scale);
-    double err = fabs(num - ana[i]) / fmax(floor, fmax(fabs(num), fabs(ana[i])));
-    if (!(err <= 1e-4) && bad++ < 5)
-      printf("  d%s/d%s[%lld]: analytic %.10g, finite differences %.10g\n",
-             loss, g->name, (long long)i, ana[i], num);
-    if (err > *worst || err != err)
-      *worst = err;
+    GDiff d = {.ana = ana[i]};
+    int verdict = gc_element(C, i, &d);
+    C->checked++;
+    *(verdict == 0 ? &C->passed : verdict == 1 ? &C->kinks : &C->failed) += 1;
+    if (verdict != 1 && d.err > C->worst)
+      C->worst = d.err;
+    if (verdict)
+      gc_report(C, i, verdict, &d);
   }
   free(ana);
-  return bad;
 }
 
 static int cmd_gradcheck(const Args *a) {
@@ -870,16 +980,26 @@ static int cmd_gradcheck(const Args *a) {
     return rc;
   }
   int n = exprc_count(m, EXPRC_GRADIENT);
+  int64_t checked = 0, passed = 0, kinks = 0, bad = 0;
+  double eps = a->eps ? a->eps : GC_EPS, tol = a->tol ? a->tol : GC_TOL;
   for (int i = 0; i < n; i++) {
     exprc_tensor g;
     exprc_get(m, EXPRC_GRADIENT, i, &g);
-    double worst = 0;
-    int bad = check_one(m, g.loss, &g, &worst);
-    printf("%s d%s/d%s: max relative error %.2e\n", bad ? "FAIL" : "ok  ",
-           g.loss, g.name, worst);
-    failed += bad > 0;
+    GCheck C = {.m = m, .loss = g.loss, .g = &g, .eps = eps, .tol = tol};
+    check_one(&C);
+    printf("%s d%s/d%s: max relative error %.2e", C.failed ? "FAIL" : "ok  ",
+           g.loss, g.name, C.worst);
+    if (C.kinks)
+      printf(" (%lld at a kink)", (long long)C.kinks);
+    printf("\n");
+    failed += C.failed > 0;
+    checked += C.checked, passed += C.passed, kinks += C.kinks, bad += C.failed;
   }
   printf("%d of %d gradients agree with finite differences\n", n - failed, n);
+  printf("checked %lld element%s: %lld passed, %lld at a kink, %lld failed "
+         "(eps %g, tol %g)\n", (long long)checked, checked == 1 ? "" : "s",
+         (long long)passed,
+         (long long)kinks, (long long)bad, eps, tol);
   exprc_free(m);
   return failed ? 1 : 0;
 }
