@@ -273,7 +273,7 @@ static const char *quoted_file(Emitter *E) {
   put_str(E, &E->qfile, "\"");
   for (const char *s = E->c->file; *s; s++) {
     unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
+    if (ch == '"' || ch == '\\' || ch == '?') /* '?': no "??/" trigraph */
       put(E, &E->qfile, "\\%c", ch);
     else if (ch < 0x20 || ch >= 0x7f)
       put(E, &E->qfile, "\\%03o", ch);
