@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io.h"
 #include "scalar.h"
 
 typedef struct Buf {
@@ -174,7 +175,7 @@ static void number(double v, char *buf, size_t n) {
   else if (v > 1.7976931348623157e308 || v < -1.7976931348623157e308)
     snprintf(buf, n, v > 0 ? "(1.0/0.0)" : "(-1.0/0.0)");
   else {
-    snprintf(buf, n, "%.17g", v);
+    exprc_rt_format(buf, n, "%.17g", v); /* "0.5" in every locale */
     if (!strpbrk(buf, ".en"))
       strncat(buf, ".0", n - strlen(buf) - 1);
     if (v < 0) { /* parenthesise: a - -1 must not print as a --1 */
@@ -1354,8 +1355,8 @@ static void entry_summary(Emitter *E, Entry *e) {
 
 static void header_init(Emitter *E, const Var *v) {
   char a[48], b[48]; /* for a comment: as the model wrote them */
-  snprintf(a, sizeof a, "%.15g", v->arg[0]);
-  snprintf(b, sizeof b, "%.15g", v->arg[1]);
+  exprc_rt_format(a, sizeof a, "%.15g", v->arg[0]);
+  exprc_rt_format(b, sizeof b, "%.15g", v->arg[1]);
   switch (v->init) {
   case INIT_ZEROS: put_str(E, &E->out, " ~ zeros"); break;
   case INIT_FILL: put(E, &E->out, " ~ fill(%s)", a); break;

@@ -823,7 +823,7 @@ exprc_status exprc_set_file(exprc_model *m, const char *name,
     return fail(m, EXPRC_ERR_NAME, "no input or param named '%.64s'", name);
   exprc_rt_array a;
   char err[512];
-  if (exprc_rt_read_array(path, &a, err, sizeof err) != 0)
+  if (exprc_rt_read_array(path, &a, m->lim.max_elements, err, sizeof err) != 0)
     return fail(m, EXPRC_ERR_IO, "%s", err);
   int want = m->slot[i].shape.rank;
   if (want != a.rank && (want == 0 || want == 1) && a.rank == 2 &&
