@@ -2,8 +2,8 @@
  *
  * Errors in a model exit with status 1 and the located message; usage errors
  * (flags, missing files, bad --set values) exit with status 2. Output files
- * are written to a temporary name and renamed, so a failed run never leaves
- * half a file behind.
+ * are written to a new temporary file and renamed, so a failed run never
+ * leaves half a file behind; a device or FIFO is written in place.
  */
 #include <errno.h>
 #include <math.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "io.h"
 #include "runtime.h"
 #include "emit_c.h"
 #include "model.h"
@@ -211,12 +212,18 @@ static int push_num(VParser *P, double x) {
 /* item = number | "[" item ("," item)* "]" */
 static int parse_item(VParser *P, int level) {
   skip_ws(P);
-  if (*P->p != '[') {
-    char *end;
-    double x = strtod(P->p, &end);
-    if (end == P->p)
-      return P->err = "expected a number or '['", 0;
-    P->p = end;
+  if (*P->p != '[') { /* a decimal number, as in CSV: no hex, nan or inf */
+    double x;
+    size_t len = exprc_rt_decimal(P->p, P->p + strlen(P->p), &x);
+    char next = len ? P->p[len] : 0;
+    if (len == 0)
+      return P->err = "expected a decimal number or '['", 0;
+    if ((next >= '0' && next <= '9') || (next >= 'a' && next <= 'z') ||
+        (next >= 'A' && next <= 'Z') || next == '.' || next == '_')
+      return P->err = "a malformed number (numbers are decimal)", 0;
+    if (x - x != 0)
+      return P->err = "a number out of the range of a double", 0;
+    P->p += len;
     if (P->val->seen_leaf && level != P->val->rank)
       return P->err = "the nested lists are ragged", 0;
     P->val->seen_leaf = 1;
@@ -304,15 +311,19 @@ static void json_number(FILE *f, double x) {
     fputs("null", f);
     return;
   }
-  for (int prec = 15; prec <= 17; prec++) {
-    snprintf(buf, sizeof buf, "%.*g", prec, x);
-    if (strtod(buf, NULL) == x)
+  for (int prec = 15; prec <= 17; prec++) { /* a point in every locale */
+    exprc_rt_format(buf, sizeof buf, "%.*g", prec, x);
+    if (exprc_rt_strtod(buf, NULL) == x)
       break;
   }
   fputs(buf, f);
 }
 
-static void human_number(FILE *f, double x) { fprintf(f, "%.6g", x); }
+static void human_number(FILE *f, double x) {
+  char buf[40];
+  exprc_rt_format(buf, sizeof buf, "%.6g", x);
+  fputs(buf, f);
+}
 
 static void print_nested(FILE *f, const exprc_tensor *t, int json) {
   if (!t->data) {
@@ -512,7 +523,7 @@ static void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
     if (node_is_tensor_const(nd))
       snprintf(buf, n, "const tensor");
     else
-      snprintf(buf, n, "const %.17g", nd->val);
+      exprc_rt_format(buf, n, "const %.17g", nd->val);
     break;
   case OP_DIMVAL:
     snprintf(buf, n, "dim %s", mod->dim[nd->u.dim]);
@@ -745,24 +756,16 @@ static exprc_model *compile(const Args *a, int *rc) {
   return NULL;
 }
 
-/* Write text to path through a temporary file and a rename. */
+/* Write text to path: a regular file through a new temporary file and a
+ * rename, a device or FIFO in place, never through a planted link (io.h). */
 static int write_atomically(const char *path, const char *text) {
-  size_t n = strlen(path) + 16;
-  char *tmp = malloc(n);
-  if (!tmp)
-    return 0;
-  snprintf(tmp, n, "%s.tmp~", path);
-  FILE *f = fopen(tmp, "wb");
-  int ok = f && fputs(text, f) >= 0;
-  ok = f && fclose(f) == 0 && ok;
-  if (ok && rename(tmp, path) != 0)
-    ok = 0;
-  if (!ok) {
-    fprintf(stderr, "exprc: cannot write %s: %s\n", path, strerror(errno));
-    remove(tmp);
-  }
-  free(tmp);
-  return ok;
+  char err[1024];
+  exprc_rt_out o;
+  if (exprc_rt_out_open(&o, path, err, sizeof err) == 0 &&
+      exprc_rt_out_close(&o, fputs(text, o.f) >= 0, err, sizeof err) == 0)
+    return 1;
+  fprintf(stderr, "exprc: %s\n", err);
+  return 0;
 }
 
 /* emit --header: the C and its header from one run of the emitter, with the

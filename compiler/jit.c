@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "runtime.h"
 #include "scalar.h"
 
@@ -64,7 +65,10 @@ static int build(TCCState *s, Errors *err, const char *src,
   tcc_set_options(s, "-nostdlib");
   if (tcc_set_output_type(s, TCC_OUTPUT_MEMORY) < 0)
     return -1;
-  if (tcc_compile_string(s, src) < 0)
+  locale_t old = exprc_rt_enter_c_locale(); /* tcc reads 2.5 with strtod */
+  int rc = tcc_compile_string(s, src);
+  exprc_rt_leave_c_locale(old);
+  if (rc < 0)
     return -1;
   add_symbols(s);
 #ifdef EXPRC_TCC_RELOCATE_ONE_ARG

@@ -9,11 +9,13 @@
  * Usage: test_cli EXPRC SOURCE_ROOT (meson passes both).
  */
 #include <ctype.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -350,7 +352,22 @@ static const Usage usage_errors[] = {
     {"run '%s' '%s'", "exprc: more than one model file given"},
     {"emit '%s' -o", "exprc: -o needs a value"},
     {"emit '%s' -o /nonexistent/dir/out.c",
-     "exprc: cannot write /nonexistent/dir/out.c"},
+     "exprc: /nonexistent/dir/out.c: cannot write: No such file or directory"},
+    {"emit '%s' -o /tmp", "exprc: /tmp: cannot write: it is a directory"},
+    /* numbers are decimal, as in the model and in CSV */
+    {"run '%s' --set 'x=[1,nan,2,3]'",
+     "exprc: --set x: expected a decimal number or '['"},
+    {"run '%s' --set 'x=[1,0x1p3,2,3]'",
+     "exprc: --set x: a malformed number (numbers are decimal)"},
+    {"run '%s' --set 'x=[1,2.5.1,2,3]'",
+     "exprc: --set x: a malformed number (numbers are decimal)"},
+    {"run '%s' --set 'x=[1,inf,2,3]'",
+     "exprc: --set x: expected a decimal number or '['"},
+    {"run '%s' --set 'x=[1,1e400,2,3]'",
+     "exprc: --set x: a number out of the range of a double"},
+    /* a device that never ends is not read */
+    {"run '%s' --set x=@/dev/zero",
+     "exprc: --set x: /dev/zero: not a regular file or a FIFO"},
 };
 
 /* Usage errors: status 2 and a message that says what is wrong. */
@@ -517,6 +534,129 @@ START_TEST(emit_to_file_and_stdout_agree) {
   free(out);
   remove(c_file);
   free(c_file);
+}
+END_TEST
+
+/* ---- output files: devices and FIFOs in place, links never followed ---- */
+
+static int is_kind(const char *path, mode_t kind) {
+  struct stat st;
+  return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == kind;
+}
+
+static char *emitted_mlp(void) {
+  char args[8192], *out;
+  snprintf(args, sizeof args, "emit '%s'", mlp());
+  ck_assert(exprc(args, &out, NULL) == 0);
+  return out;
+}
+
+/* -o FIFO writes into the FIFO (for the reader waiting on it) instead of
+ * replacing it with a regular file. The C (under 64 KiB) fits the pipe's
+ * buffer, so exprc ends before the test reads. */
+START_TEST(emit_into_a_fifo_writes_in_place) {
+  char dir[] = "/tmp/exprc-fifo-XXXXXX", fifo[64], args[8192], *err;
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(fifo, sizeof fifo, "%s/out.c", dir);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  int rd = open(fifo, O_RDONLY | O_NONBLOCK);
+  ck_assert_int_ge(rd, 0);
+  snprintf(args, sizeof args, "emit '%s' -o '%s'", mlp(), fifo);
+  ck_assert_msg(exprc(args, NULL, &err) == 0, "%s", err);
+  free(err);
+  char *want = emitted_mlp(), got[65536];
+  ssize_t n = read(rd, got, sizeof got - 1);
+  close(rd);
+  ck_assert_msg(is_kind(fifo, S_IFIFO), "the FIFO was replaced");
+  ck_assert_int_ge(n, 0);
+  got[n] = 0;
+  ck_assert_str_eq(got, want);
+  free(want);
+  remove(fifo);
+  rmdir(dir);
+}
+END_TEST
+
+/* -o /dev/null and --header /dev/null write to the device: as root, the old
+ * code renamed a regular file over /dev/null; as another user it failed. */
+START_TEST(emit_to_dev_null_keeps_the_device) {
+  char args[8192], *out, *err;
+  snprintf(args, sizeof args, "emit '%s' -o /dev/null --header /dev/null",
+           mlp());
+  ck_assert_msg(exprc(args, &out, &err) == 0, "%s", err);
+  ck_assert_str_eq(out, "");
+  ck_assert_msg(is_kind("/dev/null", S_IFCHR), "/dev/null is not a device");
+  free(out);
+  free(err);
+}
+END_TEST
+
+/* Links planted at the old fixed temporary names (out.c.tmp~, out.h.tmp~)
+ * pointed exprc at the user's files: they were overwritten, and the links
+ * renamed onto out.c and out.h. */
+START_TEST(emit_never_follows_planted_links) {
+  char dir[] = "/tmp/exprc-plant-XXXXXX", p[5][64], args[8192], *err;
+  static const char *const names[5] = {"victim", "out.c.tmp~", "out.h.tmp~",
+                                       "out.c", "out.h"};
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  for (int i = 0; i < 5; i++)
+    snprintf(p[i], sizeof p[i], "%s/%s", dir, names[i]);
+  FILE *f = fopen(p[0], "w");
+  ck_assert(f && fputs("precious", f) >= 0 && fclose(f) == 0);
+  ck_assert_int_eq(symlink(p[0], p[1]), 0);
+  ck_assert_int_eq(symlink(p[0], p[2]), 0);
+  snprintf(args, sizeof args, "emit '%s' -o '%s' --header '%s'", mlp(), p[3],
+           p[4]);
+  ck_assert_msg(exprc(args, NULL, &err) == 0, "%s", err);
+  char *victim = tu_read_file(p[0]), *c = tu_read_file(p[3]), *want = emitted_mlp();
+  ck_assert_str_eq(victim, "precious");
+  ck_assert_msg(is_kind(p[3], S_IFREG) && is_kind(p[4], S_IFREG),
+                "out.c or out.h is not a regular file");
+  ck_assert_str_eq(c, want);
+  free(victim), free(c), free(want), free(err);
+  for (int i = 4; i >= 0; i--)
+    remove(p[i]);
+  rmdir(dir);
+}
+END_TEST
+
+/* ---- --set @FILE: FIFOs and pipes, never a hang ---- */
+
+/* A FIFO nobody writes to reads as empty (it blocked in open before); a
+ * pipe with data is read. */
+START_TEST(set_from_fifos_and_pipes) {
+  char dir[] = "/tmp/exprc-setfifo-XXXXXX", fifo[64], args[8192], *out, *err;
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(fifo, sizeof fifo, "%s/x.csv", dir);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  snprintf(args, sizeof args, "run '%s' --set x=@%s --set 'y=[0,1,0]'", mlp(),
+           fifo);
+  ck_assert_int_eq(exprc(args, NULL, &err), 2);
+  ck_assert_msg(strstr(err, "x.csv: no rows of numbers"), "%s", err);
+  free(err);
+  remove(fifo);
+  rmdir(dir);
+  snprintf(args, sizeof args, "printf '1,2,3,4\\n' | '%s' run '%s' --json "
+           "--set x=@/dev/stdin --set 'y=[0,1,0]'", tu_exprc(), mlp());
+  ck_assert_msg(tu_run(args, &out, &err) == 0, "%s", err);
+  ck_assert(strstr(out, "\"outputs\"") != NULL);
+  free(out);
+  free(err);
+}
+END_TEST
+
+/* The command never calls setlocale, so LC_ALL cannot change its numbers;
+ * this guards that its JSON keeps a decimal point if it ever does. */
+START_TEST(json_numbers_ignore_the_environment_locale) {
+  char args[8192], *out, *err;
+  snprintf(args, sizeof args, "LC_ALL=de_DE.UTF-8 '%s' run '%s' %s --json",
+           tu_exprc(), mlp(), mlp_sets);
+  ck_assert_msg(tu_run(args, &out, &err) == 0, "%s", err);
+  Json *j = json_parse(out);
+  ck_assert_msg(j != NULL, "not JSON:\n%s", out);
+  json_free(j);
+  free(out);
+  free(err);
 }
 END_TEST
 
@@ -874,5 +1014,12 @@ int main(int argc, char **argv) {
   tcase_add_test(docs, language_reference_examples_hold);
   tcase_add_test(docs, docs_point_inside_the_repository);
   suite_add_tcase(s, docs);
+  TCase *files = tu_tcase("files", 60);
+  tcase_add_test(files, emit_into_a_fifo_writes_in_place);
+  tcase_add_test(files, emit_to_dev_null_keeps_the_device);
+  tcase_add_test(files, emit_never_follows_planted_links);
+  tcase_add_test(files, set_from_fifos_and_pipes);
+  tcase_add_test(files, json_numbers_ignore_the_environment_locale);
+  suite_add_tcase(s, files);
   return tu_run_suite(s);
 }
