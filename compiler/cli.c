@@ -27,6 +27,7 @@ typedef struct Args {
   const char *cmd, *file, *out, *save_params;
   const char *header; /* emit --header OUT.h */
   int dot, no_simplify, no_reuse, no_fuse, json, stats, backend, threads, remat;
+  int verbose;        /* print the library's notes (exprc_options.note) */
   Pass after;         /* graph --after PASS */
   PassStats *passes;  /* filled by the front of the pipeline */
   uint64_t seed;
@@ -47,7 +48,8 @@ static void usage(FILE *f) {
         "       exprc bench FILE [--set NAME=VALUE]... [--seed N]\n"
         "run, gradcheck and bench take --backend cc (system compiler, -O2)\n"
         "or --backend tcc (libtcc in memory, the default), and --threads N\n"
-        "(threads for matrix products and long loops).\n"
+        "(threads for matrix products and long loops); --verbose prints\n"
+        "notes, such as --backend cc falling back to libtcc.\n"
         "Every command that compiles takes --no-simplify, and the memory plan\n"
         "options --no-fuse, --no-reuse (one buffer per value) and --remat\n"
         "(recompute cheap forward values in the backward pass).\n"
@@ -112,6 +114,7 @@ static int parse_args(int argc, char **argv, Args *a) {
     else if (strcmp(s, "--no-simplify") == 0) a->no_simplify = 1;
     else if (strcmp(s, "--json") == 0) a->json = 1;
     else if (strcmp(s, "--stats") == 0) a->stats = 1;
+    else if (strcmp(s, "--verbose") == 0) a->verbose = 1;
     else if (strcmp(s, "--threads") == 0) {
       uint64_t t;
       if (i + 1 >= argc || !parse_seed(argv[++i], &t) || t < 1 || t > 256)
@@ -429,8 +432,17 @@ static void print_human(exprc_model *m) {
 
 /* ---- check and graph: the front of the pipeline ---- */
 
+/* A note from the library (--verbose), under the model's name. */
+static void print_note(void *file, const char *msg) {
+  fprintf(stderr, "%s: note: %s\n", (const char *)file, msg);
+}
+
 static void options_from(const Args *a, exprc_options *o) {
   exprc_options_default(o);
+  if (a->verbose) {
+    o->note = print_note;
+    o->note_arg = (void *)a->file;
+  }
   o->no_simplify = a->no_simplify;
   o->no_reuse = a->no_reuse;
   o->no_fuse = a->no_fuse;

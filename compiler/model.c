@@ -192,7 +192,7 @@ static void compile_entries(Ctx *c, exprc_model *m, Module *mod,
     emit_entry_name((int)k, names[k], 32);
   }
   m->jit = jit_compile(c, m->csrc, (const char *const *)names,
-                       (int)mod->nentry, m->fn, o ? (int)o->backend : 0);
+                       (int)mod->nentry, m->fn, o);
 }
 
 
