@@ -205,6 +205,43 @@ static exprc_status bind_from(exprc_model *m, int i, int rank,
   return st == EXPRC_OK ? st : binds_undo(m, &saved, st);
 }
 
+/* Elements of a model buffer from p to its end, or -1 if p is in none:
+ * a caller may pass a view of the model's own memory (a gradient, an
+ * output), which binding new sizes frees. */
+static int64_t left_in_buffer(const exprc_model *m, const double *p) {
+  uintptr_t at = (uintptr_t)p;
+  for (int i = 0; i < m->nslot; i++) {
+    uintptr_t b = (uintptr_t)m->slot[i].data;
+    int64_t n = m->slot[i].size;
+    if (b && n > 0 && at >= b && at < b + (uintptr_t)n * sizeof *p)
+      return n - (int64_t)((at - b) / sizeof *p);
+  }
+  return -1;
+}
+
+/* Data in the model's own memory is copied before anything is freed; NULL
+ * with *st set if it cannot be. */
+static double *copy_if_inside(exprc_model *m, const double *data, int rank,
+                              const int64_t *shape, exprc_status *st) {
+  int64_t left = left_in_buffer(m, data), n = 1;
+  if (left < 0)
+    return NULL;
+  for (int d = 0; d < rank; d++)
+    n = shape[d] < 0 || (shape[d] > 0 && n > left / shape[d])
+            ? left + 1 : n * shape[d]; /* left + 1: too many */
+  if (n > left) {
+    *st = handle_fail(m, EXPRC_ERR_ARG, "exprc_set: the data runs past the "
+                      "end of the model's buffer that it points into");
+    return NULL;
+  }
+  double *copy = malloc((size_t)(n ? n : 1) * sizeof *copy);
+  if (!copy)
+    *st = handle_fail(m, EXPRC_ERR_NOMEM, "out of memory");
+  else
+    memcpy(copy, data, (size_t)n * sizeof *copy);
+  return copy;
+}
+
 exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
                        int rank, const int64_t *shape) {
   exprc_status st = usable(m, name && data && (shape || rank == 0) ? name : NULL,
@@ -216,12 +253,14 @@ exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
     return handle_fail(m, EXPRC_ERR_NAME, "no input or param named '%.64s'", name);
   if (rank < 0 || rank > EXPRC_MAX_RANK)
     return handle_fail(m, EXPRC_ERR_ARG, "exprc_set: rank %d is out of range", rank);
-  if ((st = bind_from(m, i, rank, shape)) != EXPRC_OK)
-    return st;
-  Slot *s = &m->slot[i];
-  memcpy(s->data, data, (size_t)s->size * sizeof *data);
-  s->set = 1;
-  return EXPRC_OK;
+  double *copy = copy_if_inside(m, data, rank, shape, &st);
+  if (st == EXPRC_OK && (st = bind_from(m, i, rank, shape)) == EXPRC_OK) {
+    Slot *s = &m->slot[i];
+    memcpy(s->data, copy ? copy : data, (size_t)s->size * sizeof *data);
+    s->set = 1;
+  }
+  free(copy);
+  return st;
 }
 
 exprc_status exprc_set_file(exprc_model *m, const char *name,
@@ -234,7 +273,7 @@ exprc_status exprc_set_file(exprc_model *m, const char *name,
     return handle_fail(m, EXPRC_ERR_NAME, "no input or param named '%.64s'", name);
   exprc_rt_array a;
   char err[512];
-  if (exprc_rt_read_array(path, &a, err, sizeof err) != 0)
+  if (exprc_rt_read_array(path, &a, m->lim.max_elements, err, sizeof err) != 0)
     return handle_fail(m, EXPRC_ERR_IO, "%s", err);
   int want = m->slot[i].shape.rank;
   if (want != a.rank && (want == 0 || want == 1) && a.rank == 2 &&
