@@ -57,8 +57,9 @@ static void add_symbols(TCCState *s) {
 #define XC_LIBM(name, n) tcc_add_symbol(s, #name, (const void *)name);
   XC_LIBM_FNS(XC_LIBM)
 #undef XC_LIBM
-  tcc_add_symbol(s, "exprc_rt_gemm", (const void *)exprc_rt_gemm);
-  tcc_add_symbol(s, "exprc_rt_parallel", (const void *)exprc_rt_parallel);
+#define RT_SYMBOL(name, params) tcc_add_symbol(s, #name, (const void *)name);
+  EXPRC_RT_FNS(RT_SYMBOL)
+#undef RT_SYMBOL
   tcc_add_symbol(s, "memset", (const void *)memset); /* tcc may emit these */
   tcc_add_symbol(s, "memcpy", (const void *)memcpy);
   tcc_add_symbol(s, "memmove", (const void *)memmove);
@@ -138,10 +139,11 @@ void jit_free(Jit *j) {
 /* ---- --backend cc ----
  *
  * The same C text goes to the system compiler at -O2 as a shared object,
- * which is loaded with dlopen. The generated code's one call into exprc, the
- * matrix product, is renamed by a -D flag to a hook defined in a few
- * appended lines, which calls through a pointer that is set after loading:
- * the shared object then needs nothing from the process but libm.
+ * which is loaded with dlopen. Each run-time function the generated code
+ * calls (runtime.h's list) is renamed by a -D flag to a call through a
+ * pointer, so that its prototype in the prelude defines that pointer in the
+ * object, set after loading: the shared object then needs nothing from the
+ * process but libm.
  *
  * The system compiler failing is never the user's fault: it may be missing,
  * crash (gcc 12 has an internal error on some vectorised comparisons, which
@@ -168,23 +170,12 @@ void jit_free(Jit *j) {
 #define CC_MAX_OBJECT ((off_t)1 << 30)       /* bytes of a cached object */
 #define CC_WORKAROUND "-fno-tree-loop-if-convert"
 
-static const char hook[] =
-    "\nvoid (*xc_gemm_fp)(int, int, long, long, long, const double *,\n"
-    "                   const double *, double *);\n"
-    "void xc_gemm_hook(int ta, int tb, long m, long n, long k,\n"
-    "                  const double *a, const double *b, double *c)\n"
-    "{ xc_gemm_fp(ta, tb, m, n, k, a, b, c); }\n"
-    "typedef void (*xc_body)(long, long, const long *, double *const *,\n"
-    "                        const double *, double *);\n"
-    "void (*xc_par_fp)(xc_body, long, const long *, double *const *,\n"
-    "                  const double *, const char *, double *);\n"
-    "void xc_par_hook(xc_body f, long n, const long *D, double *const *S,\n"
-    "                 const double *R, const char *k, double *A)\n"
-    "{ xc_par_fp(f, n, D, S, R, k, A); }\n";
-
+/* exprc_rt_gemm(...) becomes (*xc_fp_exprc_rt_gemm)(...), and its prototype
+ * the definition of that pointer. */
+#define CC_RENAME(name, params) "-D" #name "=(*xc_fp_" #name ")",
 static const char *const cc_flags[] = {
-    "-std=c99", "-O2", "-fPIC", "-shared", "-Dexprc_rt_gemm=xc_gemm_hook",
-    "-Dexprc_rt_parallel=xc_par_hook", NULL};
+    "-std=c99", "-O2", "-fPIC", "-shared", EXPRC_RT_FNS(CC_RENAME) NULL};
+#undef CC_RENAME
 
 typedef enum CcRun { CC_OK, CC_FAILED, CC_TIMEOUT, CC_NORUN } CcRun;
 
@@ -243,11 +234,10 @@ static void pathf(char *buf, const char *fmt, ...) {
 static void cc_key(CcJob *j) {
   Sha256 s;
   sha256_init(&s);
-  sha256_update(&s, "exprc cc 2", 11); /* the layout of what follows */
+  sha256_update(&s, "exprc cc 3", 11); /* the layout of what follows */
   sha256_update(&s, cc_program(), strlen(cc_program()) + 1);
   for (int i = 0; cc_flags[i]; i++)
     sha256_update(&s, cc_flags[i], strlen(cc_flags[i]) + 1);
-  sha256_update(&s, hook, sizeof hook);
   sha256_update(&s, j->src, strlen(j->src));
   sha256_hex(&s, j->key);
 }
@@ -597,7 +587,7 @@ static const char *error_line(Errors *e) {
 static int cc_build(CcJob *j) {
   char cfile[PATH_MAX];
   work_path(j, "src.c", cfile);
-  if (!write_new(cfile, j->src, hook))
+  if (!write_new(cfile, j->src, ""))
     return errf(j, "cannot write %.1000s: %s", cfile, strerror(errno)), -1;
   CcRun r = run_cc(j, 0);
   if (r != CC_FAILED)
@@ -615,16 +605,18 @@ static int cc_build(CcJob *j) {
 static int cc_load(Jit *j, const char *so, const char *const *names, int n,
                    EntryFn *fns, CcJob *job) {
   j->dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-  void *fp = j->dl ? dlsym(j->dl, "xc_gemm_fp") : NULL;
-  void *pp = j->dl ? dlsym(j->dl, "xc_par_fp") : NULL;
-  if (!fp || !pp)
-    return errf(job, "%s", j->dl ? "no hooks in the object" : dlerror()), -1;
-  void (*gemm)(int, int, long, long, long, const double *, const double *,
-               double *) = exprc_rt_gemm;
-  void (*par)(exprc_rt_body, long, const long *, double *const *,
-              const double *, const char *, double *) = exprc_rt_parallel;
-  memcpy(fp, &gemm, sizeof gemm);
-  memcpy(pp, &par, sizeof par);
+  if (!j->dl)
+    return errf(job, "%s", dlerror()), -1;
+#define CC_BIND(name, params)                                                 \
+  {                                                                           \
+    void *at = dlsym(j->dl, "xc_fp_" #name);                                  \
+    void(*fn) params = name;                                                  \
+    if (!at)                                                                  \
+      return errf(job, "no pointer xc_fp_" #name " in the object"), -1;       \
+    memcpy(at, &fn, sizeof fn);                                               \
+  }
+  EXPRC_RT_FNS(CC_BIND)
+#undef CC_BIND
   for (int i = 0; i < n; i++) {
     void *p = dlsym(j->dl, names[i]);
     if (!p)
