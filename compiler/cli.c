@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,78 @@ static int parse_positive(const char *s, double *out) {
   return 1;
 }
 
+/* The flags without a value, and the field of Args each sets. */
+static const struct Flag {
+  const char *name;
+  size_t field;
+} flags[] = {
+    {"--dot", offsetof(Args, dot)},           {"--no-simplify", offsetof(Args, no_simplify)},
+    {"--json", offsetof(Args, json)},         {"--stats", offsetof(Args, stats)},
+    {"--verbose", offsetof(Args, verbose)},   {"--no-reuse", offsetof(Args, no_reuse)},
+    {"--remat", offsetof(Args, remat)},       {"--no-fuse", offsetof(Args, no_fuse)},
+};
+
+static int set_flag(Args *a, const char *s) {
+  for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+    if (strcmp(s, flags[k].name) == 0)
+      return *(int *)((char *)a + flags[k].field) = 1;
+  return 0;
+}
+
+static int choice_option(Args *a, const char *s, const char *v) {
+  static const char *const passes[NPASS] = {"lower", "grad", "simplify"};
+  if (strcmp(s, "--backend") == 0) {
+    if (strcmp(v, "tcc") != 0 && strcmp(v, "cc") != 0)
+      return cli_usage_error("--backend takes tcc or cc, not '%s'", v);
+    a->backend = v[0] == 'c' ? EXPRC_BACKEND_CC : EXPRC_BACKEND_TCC;
+    return 0;
+  }
+  int k = 0;
+  while (k < NPASS && strcmp(v, passes[k]) != 0)
+    k++;
+  if (k == NPASS)
+    return cli_usage_error("--after takes lower, grad or simplify, not '%s'", v);
+  a->after = k;
+  return 0;
+}
+
+/* An option that takes the value v (NULL: there is none): -1 if s is not
+ * one, 0 when it is taken, 2 (after the message) when it is wrong. */
+static int value_option(Args *a, const char *s, char *v) {
+  uint64_t t;
+  if (strcmp(s, "--threads") == 0) {
+    if (!v || !parse_seed(v, &t) || t < 1 || t > 256)
+      return cli_usage_error("--threads takes a number from 1 to 256");
+    return a->threads = (int)t, 0;
+  }
+  if (strcmp(s, "--backend") == 0 || strcmp(s, "--after") == 0)
+    return choice_option(a, s, v ? v : "");
+  const char **path = !strcmp(s, "-o")              ? &a->out
+                      : !strcmp(s, "--header")      ? &a->header
+                      : !strcmp(s, "--save-params") ? &a->save_params
+                                                    : NULL;
+  double *num = !strcmp(s, "--eps") ? &a->eps : !strcmp(s, "--tol") ? &a->tol : NULL;
+  int seed = !strcmp(s, "--seed"), set = !strcmp(s, "--set");
+  if (!path && !num && !seed && !set)
+    return -1;
+  if (!v)
+    return cli_usage_error("%s needs a value", s);
+  if (path)
+    *path = v;
+  else if (num && !parse_positive(v, num))
+    return cli_usage_error("%s takes a positive number, not '%s'", s, v);
+  else if (seed && !parse_seed(v, &a->seed))
+    return cli_usage_error("--seed takes a whole number, not '%s'", v);
+  else if (set) {
+    char *eq = strchr(v, '=');
+    if (!eq || eq == v)
+      return cli_usage_error("--set takes NAME=VALUE, not '%s'", v);
+    *eq = 0;
+    a->set[a->nset++] = (SetArg){v, eq + 1};
+  }
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, Args *a) {
   memset(a, 0, sizeof *a);
   a->after = PASS_SIMPLIFY;
@@ -89,66 +162,19 @@ static int parse_args(int argc, char **argv, Args *a) {
     return cli_usage_error("out of memory");
   for (int i = 2; i < argc; i++) {
     const char *s = argv[i];
-    if (strcmp(s, "--dot") == 0) a->dot = 1;
-    else if (strcmp(s, "--no-simplify") == 0) a->no_simplify = 1;
-    else if (strcmp(s, "--json") == 0) a->json = 1;
-    else if (strcmp(s, "--stats") == 0) a->stats = 1;
-    else if (strcmp(s, "--verbose") == 0) a->verbose = 1;
-    else if (strcmp(s, "--threads") == 0) {
-      uint64_t t;
-      if (i + 1 >= argc || !parse_seed(argv[++i], &t) || t < 1 || t > 256)
-        return cli_usage_error("--threads takes a number from 1 to 256");
-      a->threads = (int)t;
-    } else if (strcmp(s, "--backend") == 0) {
-      const char *b = i + 1 < argc ? argv[++i] : "";
-      if (strcmp(b, "tcc") != 0 && strcmp(b, "cc") != 0)
-        return cli_usage_error("--backend takes tcc or cc, not '%s'", b);
-      a->backend = b[0] == 'c' ? EXPRC_BACKEND_CC : EXPRC_BACKEND_TCC;
-    }
-    else if (strcmp(s, "--no-reuse") == 0) a->no_reuse = 1;
-    else if (strcmp(s, "--remat") == 0) a->remat = 1;
-    else if (strcmp(s, "--no-fuse") == 0) a->no_fuse = 1;
-    else if (strcmp(s, "--after") == 0) {
-      static const char *const names[NPASS] = {"lower", "grad", "simplify"};
-      const char *p = i + 1 < argc ? argv[++i] : "";
-      int k = 0;
-      while (k < NPASS && strcmp(p, names[k]) != 0)
-        k++;
-      if (k == NPASS)
-        return cli_usage_error("--after takes lower, grad or simplify, not '%s'", p);
-      a->after = (Pass)k;
-    }
-    else if (strcmp(s, "--eps") == 0 || strcmp(s, "--tol") == 0) {
-      if (i + 1 >= argc)
-        return cli_usage_error("%s needs a value", s);
-      if (!parse_positive(argv[++i], s[2] == 'e' ? &a->eps : &a->tol))
-        return cli_usage_error("%s takes a positive number, not '%s'", s, argv[i]);
-    }
-    else if (strcmp(s, "--header") == 0) {
-      if (i + 1 >= argc)
-        return cli_usage_error("--header needs a value");
-      a->header = argv[++i];
-    }
-    else if ((strcmp(s, "-o") == 0 || strcmp(s, "--seed") == 0 ||
-              strcmp(s, "--set") == 0 || strcmp(s, "--save-params") == 0) &&
-             i + 1 >= argc)
-      return cli_usage_error("%s needs a value", s);
-    else if (strcmp(s, "--save-params") == 0) a->save_params = argv[++i];
-    else if (strcmp(s, "-o") == 0) a->out = argv[++i];
-    else if (strcmp(s, "--seed") == 0) {
-      if (!parse_seed(argv[++i], &a->seed))
-        return cli_usage_error("--seed takes a whole number, not '%s'", argv[i]);
-    } else if (strcmp(s, "--set") == 0) {
-      char *eq = strchr(argv[++i], '=');
-      if (!eq || eq == argv[i])
-        return cli_usage_error("--set takes NAME=VALUE, not '%s'", argv[i]);
-      *eq = 0;
-      a->set[a->nset++] = (SetArg){argv[i], eq + 1};
-    } else if (s[0] == '-' && s[1])
+    if (set_flag(a, s))
+      continue;
+    int rc = value_option(a, s, i + 1 < argc ? argv[i + 1] : NULL);
+    if (rc == 0)
+      i++;
+    else if (rc > 0)
+      return rc;
+    else if (s[0] == '-' && s[1])
       return cli_usage_error("unknown option '%s'", s);
     else if (a->file)
       return cli_usage_error("more than one model file given");
-    else a->file = s;
+    else
+      a->file = s;
   }
   if (!a->file)
     return cli_usage_error("no model file given");
