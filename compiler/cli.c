@@ -16,33 +16,75 @@
 
 #include "model.h"
 
+/* Each command: its synopsis and what it does, for `exprc help COMMAND`;
+ * `exprc --help` prints them all, then the options common to them. */
+static const struct Help {
+  const char *cmd, *synopsis, *text;
+} helps[] = {
+    {"check", "exprc check FILE",
+     "Parse, resolve and shape-check FILE; print each name with its shape.\n"},
+    {"graph",
+     "exprc graph FILE [--dot] [--no-simplify] [--after PASS] [--stats]\n"
+     "                 (PASS: lower, grad, simplify)",
+     "Print the graph after a pass, forward and backward nodes marked;\n"
+     "--dot as Graphviz, --stats as node counts and the memory plan.\n"},
+    {"emit", "exprc emit FILE [-o OUT.c] [--header OUT.h]",
+     "Print (or write) the generated C, exactly what the JIT compiles; with\n"
+     "--header, the header that a program compiling it ahead of time needs.\n"},
+    {"run",
+     "exprc run FILE [--set NAME=VALUE]... [--seed N] [--json]\n"
+     "               [--save-params DIR]",
+     "Compile FILE, run every output and gradient, print them (--json: one\n"
+     "JSON object, numbers round-trip exact).\n"},
+    {"gradcheck",
+     "exprc gradcheck FILE [--set NAME=VALUE]... [--seed N] [--eps X] [--tol X]",
+     "Compare each gradient element with the central difference of the loss\n"
+     "at x +- h, h = EPS * max(1, |x|) (--eps, default 6e-6, near the cube\n"
+     "root of the float64 epsilon), within a relative error TOL (--tol,\n"
+     "default 1e-4). An element that does not pass is \"at a kink\" if\n"
+     "second-order one-sided differences to its left and right disagree and\n"
+     "the analytic value equals one of them or lies between; otherwise it\n"
+     "fails, and gradcheck exits 1.\n"},
+    {"bench", "exprc bench FILE [--set NAME=VALUE]... [--seed N]",
+     "Time one call of each entry point (median, least and most of 15\n"
+     "samples); inputs not given get seeded numbers in [-1, 1).\n"},
+};
+
+static const char common[] =
+    "run, gradcheck and bench take --backend cc (system compiler, -O2)\n"
+    "or --backend tcc (libtcc in memory, the default), and --threads N\n"
+    "(threads for matrix products and long loops); --verbose prints\n"
+    "notes, such as --backend cc falling back to libtcc.\n"
+    "Every command that compiles takes --no-simplify, and the memory plan\n"
+    "options --no-fuse, --no-reuse (one buffer per value) and --remat\n"
+    "(recompute cheap forward values in the backward pass).\n"
+    "VALUE is a number, a nested list such as [[1,2],[3,4]], or\n"
+    "@FILE.npy or @FILE.csv; --set N=SIZE binds a dim no input binds.\n"
+    "exprc help COMMAND says more of one command; man exprc, of all.\n";
+
+#define NHELP (sizeof helps / sizeof helps[0])
+
 static void usage(FILE *f) {
-  fputs("usage: exprc check FILE\n"
-        "       exprc graph FILE [--dot] [--no-simplify] [--after PASS] [--stats]\n"
-        "                        (PASS: lower, grad, simplify)\n"
-        "       exprc emit FILE [-o OUT.c] [--header OUT.h]\n"
-        "       exprc run FILE [--set NAME=VALUE]... [--seed N] [--json]\n"
-        "                      [--save-params DIR]\n"
-        "       exprc gradcheck FILE [--set NAME=VALUE]... [--seed N]\n"
-        "                            [--eps X] [--tol X]\n"
-        "       exprc bench FILE [--set NAME=VALUE]... [--seed N]\n"
-        "run, gradcheck and bench take --backend cc (system compiler, -O2)\n"
-        "or --backend tcc (libtcc in memory, the default), and --threads N\n"
-        "(threads for matrix products and long loops); --verbose prints\n"
-        "notes, such as --backend cc falling back to libtcc.\n"
-        "Every command that compiles takes --no-simplify, and the memory plan\n"
-        "options --no-fuse, --no-reuse (one buffer per value) and --remat\n"
-        "(recompute cheap forward values in the backward pass).\n"
-        "VALUE is a number, a nested list such as [[1,2],[3,4]], or\n"
-        "@FILE.npy or @FILE.csv; --set N=SIZE binds a dim no input binds.\n"
-        "gradcheck compares each gradient element with the central difference\n"
-        "of the loss at x +- h, h = EPS * max(1, |x|) (--eps, default 6e-6, near\n"
-        "the cube root of the float64 epsilon), within a relative error TOL\n"
-        "(--tol, default 1e-4). An element that does not pass is \"at a kink\"\n"
-        "if second-order one-sided differences to its left and right disagree\n"
-        "and the analytic value equals one of them or lies between; otherwise\n"
-        "it fails, and gradcheck exits 1.\n",
-        f);
+  for (size_t k = 0; k < NHELP; k++)
+    fprintf(f, "%s %s\n", k ? "      " : "usage:", helps[k].synopsis);
+  fputs(common, f);
+}
+
+/* exprc help [COMMAND], exprc --help, exprc COMMAND --help. */
+static int help(const char *cmd) {
+  if (!cmd) {
+    usage(stdout);
+    for (size_t k = 0; k < NHELP; k++)
+      printf("\n%s: %s", helps[k].cmd, helps[k].text);
+    return 0;
+  }
+  for (size_t k = 0; k < NHELP; k++)
+    if (strcmp(cmd, helps[k].cmd) == 0) {
+      printf("usage: %s\n%s%s", helps[k].synopsis, helps[k].text, common);
+      return 0;
+    }
+  return cli_usage_error("no command '%s' (help takes check, graph, emit, "
+                         "run, gradcheck or bench)", cmd);
 }
 
 int cli_usage_error(const char *fmt, ...) {
@@ -205,8 +247,15 @@ void cli_options(const Args *a, exprc_options *o) {
 
 int main(int argc, char **argv) {
   Args a;
-  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    usage(stdout);
+  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+    return help(NULL);
+  if (argc >= 2 && !strcmp(argv[1], "help"))
+    return argc > 3 ? cli_usage_error("help takes one command")
+                    : help(argc == 3 ? argv[2] : NULL);
+  if (argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))
+    return help(argv[1]);
+  if (argc == 2 && !strcmp(argv[1], "--version")) {
+    printf("exprc %s\n", EXPRC_VERSION);
     return 0;
   }
   PassStats passes = {{0}, {0}, {0}};

@@ -660,12 +660,91 @@ START_TEST(json_numbers_ignore_the_environment_locale) {
 }
 END_TEST
 
-/* --help is not an error. */
+/* --help is not an error: the usage and every command, on standard output. */
 START_TEST(help_exits_0) {
-  char *out;
-  ck_assert_int_eq(exprc("--help", &out, NULL), 0);
+  char *out, *err;
+  ck_assert_int_eq(exprc("--help", &out, &err), 0);
   ck_assert(strstr(out, "usage: exprc check FILE") != NULL);
+  ck_assert_str_eq(err, "");
+  static const char *const cmds[] = {"check", "graph", "emit", "run",
+                                     "gradcheck", "bench"};
+  for (int i = 0; i < 6; i++) {
+    char want[64];
+    snprintf(want, sizeof want, "\n%s: ", cmds[i]);
+    ck_assert_msg(strstr(out, want), "--help does not explain %s", cmds[i]);
+  }
   free(out);
+  free(err);
+}
+END_TEST
+
+/* One command's help, asked two ways; a command that does not exist is a
+ * usage error. */
+START_TEST(help_for_one_command) {
+  char *a, *b, *err;
+  ck_assert_int_eq(exprc("help run", &a, NULL), 0);
+  ck_assert_int_eq(exprc("run --help", &b, NULL), 0);
+  ck_assert_str_eq(a, b);
+  ck_assert_msg(strncmp(a, "usage: exprc run FILE", 21) == 0, "%s", a);
+  ck_assert(strstr(a, "--json") && !strstr(a, "gradcheck FILE"));
+  free(a), free(b);
+  ck_assert_int_eq(exprc("help nosuch", &a, &err), 2);
+  ck_assert_str_eq(a, "");
+  ck_assert(strstr(err, "exprc: no command 'nosuch'") == err);
+  free(a), free(err);
+}
+END_TEST
+
+/* --version prints the version meson.build declares; no arguments at all
+ * is a usage error, with the usage on standard error. */
+START_TEST(version_and_no_arguments) {
+  char *out, *err, path[4096];
+  snprintf(path, sizeof path, "%s/meson.build", tu_srcroot());
+  char *build = tu_read_file(path), want[64];
+  const char *v = strstr(build, "version : '");
+  ck_assert_ptr_nonnull(v);
+  v += strlen("version : '");
+  snprintf(want, sizeof want, "exprc %.*s\n", (int)strcspn(v, "'"), v);
+  free(build);
+  ck_assert_int_eq(exprc("--version", &out, NULL), 0);
+  ck_assert_str_eq(out, want);
+  free(out);
+  ck_assert_int_eq(exprc("", &out, &err), 2);
+  ck_assert_str_eq(out, "");
+  ck_assert(strstr(err, "usage: exprc check FILE") != NULL);
+  free(out), free(err);
+}
+END_TEST
+
+/* The man page (installed by meson install) covers every command and every
+ * option that --help names, and man renders it without complaint. */
+START_TEST(man_page_covers_the_usage) {
+  char path[4096], *usage, *cmd;
+  snprintf(path, sizeof path, "%s/docs/exprc.1", tu_srcroot());
+  char *page = tu_read_file(path);
+  ck_assert_ptr_nonnull(page);
+  ck_assert_int_eq(exprc("--help", &usage, NULL), 0);
+  for (const char *s = usage; (s = strstr(s, "--")) != NULL; s += 2) {
+    char opt[64], troff[128];
+    size_t n = strspn(s + 2, "abcdefghijklmnopqrstuvwxyz-");
+    snprintf(opt, sizeof opt, "%.*s", (int)n, s + 2);
+    snprintf(troff, sizeof troff, "\\-\\-");
+    for (const char *o = opt; *o; o++) /* troff writes - as \- */
+      snprintf(troff + strlen(troff), sizeof troff - strlen(troff),
+               *o == '-' ? "\\-" : "%c", *o);
+    ck_assert_msg(n == 0 || strstr(page, troff), "man page lacks --%s", opt);
+  }
+  static const char *const cmds[] = {".B check", ".B graph", ".B emit",
+                                     ".B run", ".B gradcheck", ".B bench"};
+  for (int i = 0; i < 6; i++)
+    ck_assert_msg(strstr(page, cmds[i]), "man page lacks %s", cmds[i]);
+  size_t n = strlen(path) + 64;
+  cmd = malloc(n);
+  snprintf(cmd, n, "MANPAGER=cat man --warnings -l '%s'", path);
+  char *warn = NULL; /* what man says on standard error */
+  ck_assert_int_eq(tu_run(cmd, NULL, &warn), 0);
+  ck_assert_msg(warn[0] == 0, "man warns:\n%s", warn);
+  free(warn), free(cmd), free(page), free(usage);
 }
 END_TEST
 
@@ -996,6 +1075,9 @@ int main(int argc, char **argv) {
   tcase_add_test(cmds, graph_dot_is_a_digraph);
   tcase_add_test(cmds, emit_to_file_and_stdout_agree);
   tcase_add_test(cmds, help_exits_0);
+  tcase_add_test(cmds, help_for_one_command);
+  tcase_add_test(cmds, version_and_no_arguments);
+  tcase_add_test(cmds, man_page_covers_the_usage);
   tcase_add_test(cmds, bench_times_every_entry_point);
   tcase_add_test(cmds, save_params_round_trip_through_npy);
   tcase_add_test(cmds, graph_stats_counts_passes_and_memory);

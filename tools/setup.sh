@@ -3,7 +3,8 @@
 # then configure and build. Usage: sh tools/setup.sh [BUILD_DIR [MESON_ARGS...]]
 set -e
 cd "$(dirname "$0")/.."
-pkgs="gcc libc6-dev pkg-config meson ninja-build libtcc-dev check libopenblas-dev locales"
+pkgs="gcc libc6-dev pkg-config meson ninja-build libtcc-dev check libopenblas-dev locales
+      man-db"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
