@@ -4,6 +4,8 @@
 set -e
 cd "$(dirname "$0")/.."
 pkgs="gcc libc6-dev pkg-config meson ninja-build libtcc-dev check libopenblas-dev"
+# Open MPI, for examples/train_mpi and its test (built only when found)
+pkgs="$pkgs libopenmpi-dev openmpi-bin"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
