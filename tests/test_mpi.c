@@ -91,7 +91,7 @@ static exprc_rt_array load_param(const char *dir, const char *param) {
   char path[4096], err[512];
   exprc_rt_array a;
   snprintf(path, sizeof path, "%s/%s/%s.npy", workdir, dir, param);
-  ck_assert_msg(exprc_rt_read_array(path, &a, err, sizeof err) == 0, "%s",
+  ck_assert_msg(exprc_rt_read_array(path, &a, (int64_t)1 << 28, err, sizeof err) == 0, "%s",
                 err);
   return a;
 }
