@@ -92,9 +92,12 @@ typedef struct Arg {
   T val;
 } Arg;
 
+/* The parameters of an inlined def; `up` is the scope its call was
+ * evaluated in, so that the chain names the defs being inlined. */
 typedef struct Scope {
   Stmt *def;
   Arg *arg;
+  struct Scope *up;
 } Scope;
 
 typedef struct Pert {
@@ -118,11 +121,9 @@ struct RefModel {
   int nout;
   Stmt **grad;
   int ngrad;
-  char *def_active; /* per statement: a def being inlined */
   Blk *head, *cur;
   uint64_t epoch, epochs;
   uint32_t visible; /* statements before this index are visible */
-  int depth;
   double step;
   Pert pert[256]; /* elements perturbed now, restored on an error */
   int npert;
@@ -795,24 +796,24 @@ static void sample_value(M *m, Ast *e, Scope *s, int var, double *out) {
   *out = eval_fresh(m, e, s);
 }
 
+/* tmp holds 4 * nout samples. The combination (f(-2h) - f(2h)) + 8 (f(h) -
+ * f(-h)) is exactly 0 where e does not change. */
 static void stencil(M *m, Ast *e, Scope *s, int var, int64_t i, Sample f,
                     int64_t nout, double *out, double *tmp) {
   double *x = &m->var[var].data[i], x0 = *x, h = step_for(m, x0);
-  static const double at[4] = {-2, -1, 1, 2}, w[4] = {1, -8, 8, -1};
+  static const double at[4] = {-2, -1, 1, 2};
   uint64_t epoch = m->epoch;
   perturb_begin(m, x);
-  for (int64_t j = 0; j < nout; j++)
-    out[j] = 0;
   for (int k = 0; k < 4; k++) {
     *x = x0 + at[k] * h;
     m->epoch = ++m->epochs;
-    f(m, e, s, var, tmp);
-    for (int64_t j = 0; j < nout; j++)
-      out[j] += w[k] * tmp[j];
+    f(m, e, s, var, tmp + k * nout);
   }
   perturb_end(m, epoch);
-  for (int64_t j = 0; j < nout; j++)
-    out[j] /= 12 * h;
+  for (int64_t j = 0; j < nout; j++) {
+    const double *t = tmp + j;
+    out[j] = ((t[0] - t[3 * nout]) + 8 * (t[2 * nout] - t[nout])) / (12 * h);
+  }
 }
 
 /* grad(e, v), checking as the language does that v is an input or param
@@ -833,8 +834,8 @@ static int grad_args(M *m, Ast *a, Scope *s) {
 static void sample_grad(M *m, Ast *e, Scope *s, int var, double *out) {
   int64_t n = m->var[var].n;
   for (int64_t i = 0; i < n; i++) {
-    double g, tmp;
-    stencil(m, e, s, var, i, sample_value, 1, &g, &tmp);
+    double g, tmp[4];
+    stencil(m, e, s, var, i, sample_value, 1, &g, tmp);
     out[i] = g;
   }
 }
@@ -855,7 +856,7 @@ static T hessian_call(M *m, Ast *a, Scope *s) {
     fail(m, a->kid[1], "hessian is for up to 256 elements");
   T h = tensor(m, 2, (int64_t[]){n, n});
   double *col = arena_alloc(m, (size_t)n * sizeof(double));
-  double *tmp = arena_alloc(m, (size_t)n * sizeof(double));
+  double *tmp = arena_alloc(m, 4 * (size_t)n * sizeof(double));
   for (int64_t j = 0; j < n; j++) {
     stencil(m, a->kid[0], s, var, j, sample_grad, n, col, tmp);
     for (int64_t k = 0; k < n; k++)
@@ -866,24 +867,25 @@ static T hessian_call(M *m, Ast *a, Scope *s) {
 
 /* ---- calls ---- */
 
-static T inline_def(M *m, Ast *a, Scope *s, Stmt *d, uint32_t at) {
+/* A def call: its body evaluated with the parameters bound to the
+ * argument expressions. The arguments are evaluated in the caller's scope,
+ * so sq(sq(x)) is no recursion, while a def whose body calls it again,
+ * directly or through other defs, finds itself in the scope chain. */
+static T inline_def(M *m, Ast *a, Scope *s, Stmt *d) {
   if (a->nkid != d->nparams)
     fail(m, a, "'%s' takes %d argument%s, not %d", a->name, d->nparams,
          d->nparams == 1 ? "" : "s", a->nkid);
-  if (m->def_active[at])
-    fail(m, a, "'%s' calls itself; recursion is not allowed", a->name);
-  if (m->depth >= 200)
+  int depth = 0;
+  for (Scope *x = s; x; x = x->up, depth++)
+    if (x->def == d)
+      fail(m, a, "'%s' calls itself; recursion is not allowed", a->name);
+  if (depth >= 200)
     fail(m, a, "function calls nested deeper than 200 levels");
-  Scope in = {.def = d};
+  Scope in = {.def = d, .up = s};
   in.arg = arena_alloc(m, (size_t)(a->nkid + 1) * sizeof *in.arg);
   for (int i = 0; i < a->nkid; i++)
     in.arg[i] = (Arg){.a = a->kid[i], .s = s, .epoch = 0};
-  m->def_active[at] = 1;
-  m->depth++;
-  T r = ev(m, d->expr, &in);
-  m->depth--;
-  m->def_active[at] = 0;
-  return r;
+  return ev(m, d->expr, &in);
 }
 
 static T ew_call(M *m, Ast *a, Scope *s, int arity, Ew op) {
@@ -931,7 +933,7 @@ static T builtin(M *m, Ast *a, Scope *s) {
 static T call(M *m, Ast *a, Scope *s) {
   Bind *b = find(m, a->name, m->visible);
   if (b && b->kind == B_DEF)
-    return inline_def(m, a, s, &m->prog->stmt[b->idx], (uint32_t)b->idx);
+    return inline_def(m, a, s, &m->prog->stmt[b->idx]);
   return builtin(m, a, s);
 }
 
@@ -1124,15 +1126,14 @@ RefModel *ref_load(const char *src, char *err, size_t n) {
   }
   jmp_buf jb;
   m->jb = m->c.jb = &jb; /* ctx_alloc's out-of-memory unwinds here too */
-  m->def_active = calloc(m->prog->n + 1, 1);
-  if (setjmp(jb) == 0 && m->def_active) {
+  if (setjmp(jb) == 0) {
     for (uint32_t i = 0; i < m->prog->n; i++)
       declare(m, &m->prog->stmt[i], i);
     m->visible = UINT32_MAX;
     m->jb = NULL;
     return m;
   }
-  snprintf(err, n, "%s", m->def_active ? m->msg : "out of memory");
+  snprintf(err, n, "%s", m->msg);
   ref_free(m);
   return NULL;
 }
@@ -1148,7 +1149,7 @@ void ref_free(RefModel *m) {
   for (int i = 0; i < m->nvar; i++)
     free(m->var[i].data);
   free(m->var), free(m->val), free(m->bind), free(m->out), free(m->grad);
-  free(m->dimname), free(m->dimsize), free(m->def_active);
+  free(m->dimname), free(m->dimsize);
   ctx_free(&m->c);
   free(m->src);
   free(m);
@@ -1251,12 +1252,10 @@ int ref_eval(RefModel *m, const char *name, RefTensor *out) {
   release(m, (Mark){NULL, 0});
   m->epoch = ++m->epochs; /* ref_data's caller may have changed inputs */
   m->visible = UINT32_MAX;
-  m->depth = 0;
   m->msg[0] = 0;
   if (setjmp(jb) != 0) {
     while (m->npert)
       perturb_end(m, m->epoch);
-    memset(m->def_active, 0, m->prog->n + 1);
     for (int i = 0; i < m->nval; i++)
       m->val[i].active = 0;
     m->jb = NULL;

@@ -1,26 +1,31 @@
-/* test_random.c: random well-typed expressions, compiled two ways and
- * checked against finite differences.
+/* test_random.c: random models (tests/randmodel.c) checked against an
+ * oracle that shares no code with the compiler past its parser.
  *
- * A generator writes expressions over five inputs whose shapes broadcast
- * together (s [], b [4], c [3,1], a [3,4], d [3]), each expression built to
- * a known result shape from elementwise functions, arithmetic, maximum and
- * minimum, comparisons and where, pow, defs, reductions with and without
- * an axis, matrix products, transpose, reshape and (nested) grad. Functions
- * with a restricted domain get arguments that are safe by construction:
- * log of softplus(e) + 0.5 or of exp(e), sqrt of e^2 + 1, division by
- * 1 + e^2, tan of 0.5 tanh(e).
+ * Each model is compiled six ways: the default, without the simplifier
+ * (exprc_options.no_simplify), and with each memory-plan option (no_fuse,
+ * no_reuse, remat, threads = 2). Then:
  *
- * Each expression y becomes a model with loss = sum(y * K) (K a constant
- * tensor of y's shape), compiled with and without the simplifier
- * (exprc_options.no_simplify): the two must agree on y and on every
- * gradient, and the gradients must agree with finite differences. At kinks
- * (abs, relu, maximum, where, ...) a central difference that straddles the
- * kink is meaningless, so a one-sided difference on either side is also
- * accepted; the chance that both sides straddle one is negligible.
+ *  - every output of the default and the unsimplified compile agrees with
+ *    the reference evaluator (tests/refeval.c), which computes the model
+ *    from its syntax tree with plain loops;
+ *  - every gradient of `grad loss wrt ...` agrees with finite differences of
+ *    the reference evaluator's loss, and the unsimplified compile's
+ *    gradients agree with the default's;
+ *  - the plan variants give the default's outputs and gradients to the bit.
  *
- * 150 expressions by default (fixed seeds: expression k uses seed k); set
- * EXPRC_RANDOM_COUNT for more. A failure prints the expression and its
- * number k; EXPRC_RANDOM_FIRST=k EXPRC_RANDOM_COUNT=1 reruns just that one.
+ * Where grad() or hessian() appear inside a model, the reference computes
+ * them by finite differences of itself, so its values carry a truncation and
+ * rounding error of about 1e-9 (1e-6 for a hessian) of their scale. A kink
+ * (relu, abs, max, where, a comparison) inside a difference stencil spoils
+ * it, so the oracle is asked again with smaller steps, and for the loss
+ * gradients one-sided differences on either side are accepted too: a
+ * compiler bug does not agree with any of them, while a kink is within the
+ * smallest step only with negligible probability.
+ *
+ * 60 models by default (fixed seeds: model k uses seed k); set
+ * EXPRC_RANDOM_COUNT for more and EXPRC_RANDOM_FIRST=k to start at k. A
+ * failure prints the model, its seed and input values; EXPRC_RANDOM_FIRST=k
+ * EXPRC_RANDOM_COUNT=1 reruns just that one.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -28,352 +33,380 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "randmodel.h"
+#include "refeval.h"
 #include "testutil.h"
 
-/* ---- the generator ---- */
+enum { V_DEFAULT, V_NO_SIMPLIFY, V_NO_FUSE, V_NO_REUSE, V_REMAT, V_THREADS,
+       NVARIANT };
+static const char *const variant_name[NVARIANT] = {
+    "default", "no_simplify", "no_fuse", "no_reuse", "remat", "threads=2"};
 
-typedef enum { SC, V4, C31, M34, V3, NSHAPE } Sh;
+/* What went wrong with the model being checked: the first disagreement. */
+typedef struct Check {
+  const RandModel *rm;
+  RefModel *ref;
+  exprc_model *m[NVARIANT];
+  char why[2048];
+  double noise; /* relative error of the reference's own grad/hessian */
+} Check;
 
-static const char *const input_of[NSHAPE] = {"s", "b", "c", "a", "d"};
-static const int numel[NSHAPE] = {1, 4, 3, 12, 3};
-
-/* Shapes that broadcast to each shape without changing it. */
-static const Sh subs[NSHAPE][4] = {
-    {SC}, {SC, V4}, {SC, C31}, {SC, V4, C31, M34}, {SC, V3}};
-static const int nsubs[NSHAPE] = {1, 2, 2, 4, 2};
-
-typedef struct Gen {
-  uint64_t rng;
-  char *buf;
-  size_t n, cap;
-  int grads; /* grad() calls still allowed */
-} Gen;
-
-static void put(Gen *g, const char *fmt, ...) {
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int bad(Check *c, const char *fmt, ...) {
+  if (c->why[0])
+    return 0;
   va_list ap;
   va_start(ap, fmt);
-  int k = vsnprintf(NULL, 0, fmt, ap);
+  vsnprintf(c->why, sizeof c->why, fmt, ap);
   va_end(ap);
-  if (g->n + (size_t)k + 1 > g->cap) {
-    g->cap = 2 * (g->n + (size_t)k + 1);
-    g->buf = realloc(g->buf, g->cap);
-  }
-  va_start(ap, fmt);
-  vsnprintf(g->buf + g->n, (size_t)k + 1, fmt, ap);
-  va_end(ap);
-  g->n += (size_t)k;
+  return 0;
 }
 
-static int pick(Gen *g, int n) { return (int)(tu_uniform(&g->rng, 0, n)); }
+/* ---- compiling and running ---- */
 
-static Sh sub_of(Gen *g, Sh t) { return subs[t][pick(g, nsubs[t])]; }
-
-/* A number in [-2, 2] with two decimals, never printed as "-0.00". */
-static void number(Gen *g) {
-  int k = pick(g, 401) - 200;
-  put(g, "%s%d.%02d", k < 0 ? "-" : "", abs(k) / 100, abs(k) % 100);
-}
-
-/* A tensor literal of shape t. */
-static void literal(Gen *g, Sh t) {
-  static const char *const open[NSHAPE] = {"", "[", "[", "[", "["};
-  if (t == SC)
-    return number(g);
-  put(g, "%s", open[t]);
-  for (int i = 0; i < numel[t]; i++) {
-    int row = t == M34 ? 4 : 1;
-    if (t == C31 || (t == M34 && i % row == 0))
-      put(g, "%s[", i ? ", " : "");
-    else if (i)
-      put(g, ", ");
-    number(g);
-    if (t == C31 || (t == M34 && i % row == row - 1))
-      put(g, "]");
-  }
-  put(g, "]");
-}
-
-static void expr(Gen *g, Sh t, int depth);
-
-static void leaf(Gen *g, Sh t) {
-  if (pick(g, 5) == 0)
-    literal(g, t);
-  else
-    put(g, "%s", input_of[t]);
-}
-
-/* f(e) with f defined and smooth enough everywhere, or made safe. */
-static void unary(Gen *g, Sh t, int depth) {
-  static const char *const pre[] = {
-      "sin(", "cos(", "tanh(", "sigmoid(", "softplus(", "abs(", "relu(",
-      "-(", "exp(tanh(", "log(softplus(", "log(exp(tanh(", "sqrt(1 + sq(",
-      "log1p(sq(", "expm1(tanh(", "tan(0.5 * tanh(", "log(sigmoid(",
-      "(exp(sin(", "log(1 + exp(tanh(", "(sign(", "sq(tanh(", "+("};
-  static const char *const post[] = {
-      ")", ")", ")", ")", ")", ")", ")", ")", "))", ") + 0.5)", ")))",
-      "))", "))", "))", "))", "))", ")) - 1)", ")))", ") * 0.5)", "))^3", ")"};
-  int k = pick(g, (int)(sizeof pre / sizeof pre[0]));
-  put(g, "%s", pre[k]);
-  expr(g, t, depth - 1);
-  put(g, "%s", post[k]);
-}
-
-/* e1 op e2 with one operand of shape t and the other broadcasting to it. */
-static void binary(Gen *g, Sh t, int depth) {
-  static const char *const pre[] = {"(", "(", "(", "(", "maximum(",
-                                    "minimum(", "(", "lerp(", "pow(softplus("};
-  static const char *const mid[] = {" + ", " - ", " * ", " / (1 + sq(", ", ",
-                                    ", ", " / (softplus(", ", ",
-                                    ") + 0.5, tanh("};
-  static const char *const post[] = {")", ")", ")", ")))", ")", ")",
-                                     ") + 0.5))", ")", "))"};
-  int k = pick(g, (int)(sizeof pre / sizeof pre[0]));
-  Sh x = t, y = sub_of(g, t);
-  if (pick(g, 2) && k != 7) { /* lerp's first argument sets the shape */
-    Sh s = x;
-    x = y;
-    y = s;
-  }
-  put(g, "%s", pre[k]);
-  expr(g, x, depth - 1);
-  put(g, "%s", mid[k]);
-  expr(g, y, depth - 1);
-  if (k == 7) {
-    put(g, ", ");
-    expr(g, sub_of(g, t), depth - 1);
-  }
-  put(g, "%s", post[k]);
-}
-
-/* where(e1 CMP e2 + 0.0137, e3, e4), or a comparison used as a 0/1
- * factor. The offset keeps sides that are equal in exact arithmetic, such
- * as tanh(d) and log(exp(tanh(d))), from being compared at a tie, where
- * rounding (which the simplifier may change) would decide. */
-static void compare(Gen *g, Sh t, int depth) {
-  static const char *const cmp[] = {" < ", " <= ", " > ", " >= ", " != "};
-  const char *c = cmp[pick(g, 5)];
-  int as_where = pick(g, 2);
-  put(g, as_where ? "where(" : "((");
-  expr(g, sub_of(g, t), depth - 1);
-  put(g, "%s", c);
-  expr(g, sub_of(g, t), depth - 1);
-  put(g, " + 0.0137");
-  put(g, as_where ? ", " : ") * ");
-  expr(g, t, depth - 1);
-  if (as_where) {
-    put(g, ", ");
-    expr(g, sub_of(g, t), depth - 1);
-  }
-  put(g, ")");
-}
-
-/* A reduction, product, reshape, transpose, normaliser or index whose
- * result has shape t. */
-static void reshaping(Gen *g, Sh t, int depth) {
-  int k = pick(g, 8);
-  const char *forms[NSHAPE][8] = {
-      {"sum(#A)", "mean(#A)", "(#4 @ #4)", "dot(#3, #3)", "max(#A)",
-       "logsumexp(#A)", "(#M)[1, 2]", "min(#4)"},
-      {"sum(#M, 0)", "mean(#M, -2)", "(#3 @ #M)", "transpose(#4)", "(#M)[1]",
-       "softmax(#4)", "max(#M, 0)", "logsumexp(#M, -2)"},
-      {"reshape(#3, [3, 1])", "reshape(sum(#M, -1), [3, -1])",
-       "(#M @ reshape(#4, [4, 1]))", "transpose(reshape(#3, [1, 3]))",
-       "(#M)[:, 1:2]", "reshape(max(#M, 1), [3, 1])", "log_softmax(#C, 0)",
-       "(#M)[:, -1:]"},
-      {"transpose(reshape(#M, [4, 3]))", "(#C @ reshape(#4, [1, 4]))",
-       "reshape(transpose(#M), [3, 4])", "transpose(transpose(#M))",
-       "softmax(#M)", "log_softmax(#M, 0)", "(#M + (#M)[1:2, :])",
-       "(#M * (#M)[:, 3:4])"},
-      {"sum(#M, 1)", "mean(#M, -1)", "(#M @ #4)", "reshape(#C, [-1])",
-       "(#M)[:, 0]", "logsumexp(#M, 1)", "min(#C, -1)", "(#4)[1:]"}};
-  static const Sh code_shape[] = {['4'] = V4, ['3'] = V3, ['M'] = M34,
-                                  ['C'] = C31};
-  for (const char *p = forms[t][k]; *p; p++) {
-    if (*p != '#') {
-      put(g, "%c", *p);
-      continue;
-    }
-    p++;
-    expr(g, *p == 'A' ? (Sh)pick(g, NSHAPE) : code_shape[(int)*p], depth - 1);
-  }
-}
-
-/* grad(sum(e), v) for the input v of shape t. */
-static void gradient(Gen *g, Sh t, int depth) {
-  g->grads--;
-  put(g, "grad(sum(");
-  expr(g, (Sh)pick(g, NSHAPE), depth - 1);
-  put(g, "), %s)", input_of[t]);
-}
-
-static void expr(Gen *g, Sh t, int depth) {
-  if (depth <= 0 || pick(g, 6) == 0)
-    return leaf(g, t);
-  int k = pick(g, 20);
-  if (k < 6)
-    unary(g, t, depth);
-  else if (k < 12)
-    binary(g, t, depth);
-  else if (k < 15)
-    compare(g, t, depth);
-  else if (k < 19 || g->grads <= 0)
-    reshaping(g, t, depth);
-  else
-    gradient(g, t, depth);
-}
-
-/* The model for expression number k; *shape is its result's shape. */
-static char *random_model(unsigned k, Sh *shape, char **text) {
-  Gen g = {.rng = 0x9e3779b97f4a7c15ULL * (k + 1), .grads = 2};
-  *shape = (Sh)pick(&g, NSHAPE);
-  expr(&g, *shape, 2 + pick(&g, 3));
-  *text = g.buf;
-  Gen m = {.rng = g.rng};
-  put(&m, "input a[3, 4]\ninput b[4]\ninput c[3, 1]\ninput d[3]\ninput s\n"
-          "def sq(u) = u * u\ndef lerp(p, q, t) = p + (q - p) * sigmoid(t)\n"
-          "y = %s\nloss = sum(y * ", g.buf);
-  literal(&m, *shape);
-  put(&m, ")\noutput y, loss\ngrad loss wrt a, b, c, d, s\n");
-  return m.buf;
-}
-
-/* ---- checking one expression ---- */
-
-static const char *const inputs[] = {"a", "b", "c", "d", "s"};
-
-/* The number of the expression being checked, for failure messages. */
-static unsigned current;
-
-/* The same input values in both models, from [-1.5, 1.5]. */
-static void set_inputs(exprc_model *m1, exprc_model *m2, unsigned k) {
-  uint64_t s = 77 + k;
-  for (int i = 0; i < 5; i++) {
-    exprc_tensor t;
-    ck_assert(exprc_find(m1, inputs[i], &t) == EXPRC_OK);
-    double v[12];
-    for (int64_t e = 0; e < t.size; e++)
-      v[e] = tu_uniform(&s, -1.5, 1.5);
-    ck_assert(exprc_set(m1, inputs[i], v, t.rank, t.shape) == EXPRC_OK);
-    ck_assert(exprc_set(m2, inputs[i], v, t.rank, t.shape) == EXPRC_OK);
-  }
-}
-
-/* a and b agree to about 1e-9 of their magnitude (the simplifier may use
- * log1p, expm1 and softplus for forms that lose digits). */
-static void agree(const exprc_tensor *a, const exprc_tensor *b,
-                  const char *what, const char *text) {
-  ck_assert_int_eq(a->size, b->size);
-  for (int64_t i = 0; i < a->size; i++) {
-    double x = a->data[i], y = b->data[i];
-    ck_assert_msg(isfinite(x) && isfinite(y), "%s not finite in expression %u: %s",
-                  what, current, text);
-    ck_assert_msg(fabs(x - y) <= 1e-9 * (1 + fabs(x) + fabs(y)),
-                  "%s[%lld]: simplified %.17g, not simplified %.17g\n"
-                  "in expression %u: %s",
-                  what, (long long)i, x, y, current, text);
-  }
-}
-
-static double loss_at(exprc_model *m) { return tu_output(m, "loss").data[0]; }
-
-/* Does ana agree with differences of step h around element *x? */
-static int fd_agrees(exprc_model *m, double *x, double ana, double f0) {
-  double x0 = *x, h = 1e-6 * fmax(1, fabs(x0));
-  *x = x0 + h;
-  double up = loss_at(m);
-  *x = x0 - h;
-  double down = loss_at(m);
-  *x = x0;
-  double central = (up - down) / (2 * h), right = (up - f0) / h;
-  double left = (f0 - down) / h;
-  double round = 1e3 * 1.1e-16 * fabs(f0) / h; /* rounding in f */
-  double scale = fmax(1, fmax(fabs(ana), fabs(central)));
-  return fabs(central - ana) <= 1e-5 * scale + round ||
-         fabs(right - ana) <= 1e-4 * scale + round ||
-         fabs(left - ana) <= 1e-4 * scale + round;
-}
-
-static void check_fd(exprc_model *m, const char *text) {
-  double f0 = loss_at(m);
-  for (int i = 0; i < 5; i++) {
-    exprc_tensor g, x;
-    ck_assert(exprc_gradient(m, "loss") == EXPRC_OK);
-    ck_assert(exprc_find_grad(m, "loss", inputs[i], &g) == EXPRC_OK);
-    ck_assert(exprc_find(m, inputs[i], &x) == EXPRC_OK);
-    double ana[12];
-    memcpy(ana, g.data, (size_t)g.size * sizeof *ana);
-    for (int64_t e = 0; e < x.size; e++)
-      ck_assert_msg(fd_agrees(m, &x.data[e], ana[e], f0),
-                    "dloss/d%s[%lld] = %.12g disagrees with finite "
-                    "differences\nin expression %u: %s",
-                    inputs[i], (long long)e, ana[e], current, text);
-  }
-}
-
-/* Expression k: compile both ways, compare, check the gradient. */
-static void check_expression(unsigned k) {
-  Sh shape;
-  current = k;
-  char *text, *src = random_model(k, &shape, &text);
+static exprc_model *compile(Check *c, int variant) {
   exprc_options o;
   exprc_options_default(&o);
-  o.no_simplify = 1;
-  exprc_model *m1 = tu_compile(src), *m2 = tu_compile_opts(src, &o);
-  set_inputs(m1, m2, k);
-  exprc_tensor y1 = tu_output(m1, "y"), y2 = tu_output(m2, "y");
-  agree(&y1, &y2, "y", text);
-  ck_assert(exprc_gradient(m1, "loss") == EXPRC_OK);
-  ck_assert(exprc_gradient(m2, "loss") == EXPRC_OK);
-  for (int i = 0; i < 5; i++) {
-    exprc_tensor g1, g2;
-    exprc_find_grad(m1, "loss", inputs[i], &g1);
-    exprc_find_grad(m2, "loss", inputs[i], &g2);
-    agree(&g1, &g2, inputs[i], text);
+  o.no_simplify = variant == V_NO_SIMPLIFY;
+  o.no_fuse = variant == V_NO_FUSE;
+  o.no_reuse = variant == V_NO_REUSE;
+  o.remat = variant == V_REMAT;
+  o.threads = variant == V_THREADS ? 2 : 0;
+  exprc_model *m;
+  if (exprc_compile_string(c->rm->text, "random.expr", &o, &m) != EXPRC_OK) {
+    bad(c, "%s compile failed: %s", variant_name[variant], exprc_errmsg(m));
+    exprc_free(m);
+    return NULL;
   }
-  check_fd(m1, text);
-  exprc_free(m1);
-  exprc_free(m2);
-  free(src);
-  free(text);
+  for (int i = 0; i < c->rm->nvar; i++) {
+    const RandVar *v = &c->rm->var[i];
+    if (exprc_set(m, v->name, v->value, v->rank, v->shape) != EXPRC_OK) {
+      bad(c, "%s: setting %s: %s", variant_name[variant], v->name,
+          exprc_errmsg(m));
+      exprc_free(m);
+      return NULL;
+    }
+  }
+  if (exprc_forward(m) != EXPRC_OK || exprc_gradient(m, "loss") != EXPRC_OK) {
+    bad(c, "%s run failed: %s", variant_name[variant], exprc_errmsg(m));
+    exprc_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+static exprc_tensor output(exprc_model *m, const char *name) {
+  exprc_tensor t = {0};
+  exprc_find(m, name, &t);
+  return t;
+}
+
+static exprc_tensor gradient(exprc_model *m, const char *wrt) {
+  exprc_tensor t = {0};
+  exprc_find_grad(m, "loss", wrt, &t);
+  return t;
+}
+
+/* ---- the reference ---- */
+
+static RefModel *reference(Check *c) {
+  char err[1024];
+  RefModel *r = ref_load(c->rm->text, err, sizeof err);
+  if (!r) {
+    bad(c, "the reference evaluator cannot load the model: %s", err);
+    return NULL;
+  }
+  for (int i = 0; i < c->rm->nvar; i++) {
+    const RandVar *v = &c->rm->var[i];
+    if (ref_set(r, v->name, v->value, v->rank, v->shape) != 0) {
+      bad(c, "reference: %s", ref_errmsg(r));
+      ref_free(r);
+      return NULL;
+    }
+  }
+  return r;
+}
+
+/* The reference's value of `name` at step h, copied into want (n). */
+static int ref_values(Check *c, const char *name, double h, double *want,
+                      int64_t n) {
+  RefTensor t;
+  ref_set_step(c->ref, h);
+  if (ref_eval(c->ref, name, &t) != 0)
+    return bad(c, "reference cannot evaluate %s: %s", name,
+               ref_errmsg(c->ref));
+  if (t.size != n)
+    return bad(c, "%s has %lld elements; the reference has %lld", name,
+               (long long)n, (long long)t.size);
+  memcpy(want, t.data, (size_t)n * sizeof *want);
+  return 1;
+}
+
+static double max_abs(const double *x, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; i++)
+    m = fmax(m, fabs(x[i]));
+  return m;
+}
+
+/* got and want agree to rtol of the tensor's scale (the reference's own
+ * differences err relative to it) plus 1e-9 of each element. */
+static int near(double got, double want, double scale, double rtol) {
+  return fabs(got - want) <= 1e-9 * (1 + fabs(want)) + rtol * scale;
+}
+
+/* Every element of output `name` of variant v agrees with the reference,
+ * at the default step or, where a kink may be inside it, a smaller one. */
+static int output_agrees(Check *c, int v, const char *name) {
+  exprc_tensor t = output(c->m[v], name);
+  if (!t.data)
+    return bad(c, "%s: no output %s", variant_name[v], name);
+  double *want = malloc((size_t)t.size * sizeof *want);
+  static const double steps[] = {1.0 / 1024, 1.0 / 65536, 1.0 / 4194304};
+  int ok = 1;
+  for (int64_t e = 0; ok && e < t.size; e++) {
+    ok = 0;
+    for (int s = 0; !ok && s < (c->noise > 0 ? 3 : 1); s++) {
+      if (!ref_values(c, name, steps[s], want, t.size))
+        break;
+      double scale = fmax(max_abs(want, t.size), max_abs(t.data, t.size));
+      ok = isfinite(want[e]) && near(t.data[e], want[e], scale, c->noise);
+    }
+    if (!ok)
+      bad(c, "%s: %s[%lld] = %.17g, the reference says %.17g", variant_name[v],
+          name, (long long)e, t.data[e], want[e]);
+  }
+  free(want);
+  ref_set_step(c->ref, steps[0]);
+  return ok;
+}
+
+/* ---- gradients against finite differences of the reference ---- */
+
+static double ref_loss(Check *c) {
+  RefTensor t;
+  if (ref_eval(c->ref, "loss", &t) != 0) {
+    bad(c, "reference cannot evaluate loss: %s", ref_errmsg(c->ref));
+    return NAN;
+  }
+  return t.data[0];
+}
+
+/* The loss with element x moved by d. */
+static double loss_at(Check *c, double *x, double x0, double d) {
+  *x = x0 + d;
+  double f = ref_loss(c);
+  *x = x0;
+  return f;
+}
+
+/* Does ana agree with the reference's differences around element *x?
+ * First the five-point stencil with h = 2^-10 (exact to O(h^4)); then
+ * central and one-sided differences with h = 2^-20, for kinks. */
+static int fd_agrees(Check *c, double *x, double ana, double f0) {
+  double x0 = *x;
+  int ex;
+  frexp(fmax(1, fabs(x0)), &ex);
+  double h = ldexp(1, ex - 10), f[4];
+  static const double at[4] = {-2, -1, 1, 2};
+  for (int k = 0; k < 4; k++)
+    f[k] = loss_at(c, x, x0, at[k] * h);
+  double five = ((f[0] - f[3]) + 8 * (f[2] - f[1])) / (12 * h);
+  double noise = (1e3 * 1.1e-16 + c->noise) * fmax(1, fabs(f0));
+  double scale = fmax(1, fmax(fabs(ana), fabs(five)));
+  if (fabs(five - ana) <= 1e-6 * scale + noise / h)
+    return 1;
+  h = ldexp(1, ex - 20);
+  double up = loss_at(c, x, x0, h), down = loss_at(c, x, x0, -h);
+  double central = (up - down) / (2 * h), right = (up - f0) / h;
+  double left = (f0 - down) / h;
+  scale = fmax(1, fmax(fabs(ana), fabs(central)));
+  return fabs(central - ana) <= 1e-5 * scale + noise / h ||
+         fabs(right - ana) <= 1e-4 * scale + noise / h ||
+         fabs(left - ana) <= 1e-4 * scale + noise / h;
+}
+
+static int gradients_agree_with_differences(Check *c) {
+  double f0 = ref_loss(c);
+  if (c->why[0])
+    return 0;
+  for (int i = 0; i < c->rm->nvar; i++) {
+    const RandVar *v = &c->rm->var[i];
+    exprc_tensor g = gradient(c->m[V_DEFAULT], v->name);
+    double *x = ref_data(c->ref, v->name, NULL);
+    if (!g.data || !x || g.size != v->size)
+      return bad(c, "no gradient dloss/d%s", v->name);
+    for (int64_t e = 0; e < v->size; e++)
+      if (!fd_agrees(c, &x[e], g.data[e], f0))
+        return bad(c, "dloss/d%s[%lld] = %.12g disagrees with finite "
+                      "differences of the reference", v->name, (long long)e,
+                   g.data[e]);
+  }
+  return 1;
+}
+
+/* ---- variants against the default ---- */
+
+/* The unsimplified compile's gradients agree with the default's to about
+ * 1e-9 of their magnitude (the simplifier may use log1p, expm1 and
+ * softplus for forms that lose digits). */
+static int unsimplified_gradients_agree(Check *c) {
+  for (int i = 0; i < c->rm->nvar; i++) {
+    const char *w = c->rm->var[i].name;
+    exprc_tensor a = gradient(c->m[V_DEFAULT], w);
+    exprc_tensor b = gradient(c->m[V_NO_SIMPLIFY], w);
+    for (int64_t e = 0; e < a.size; e++)
+      if (!(fabs(a.data[e] - b.data[e]) <=
+            1e-9 * (1 + fabs(a.data[e]) + fabs(b.data[e]))))
+        return bad(c, "dloss/d%s[%lld]: default %.17g, no_simplify %.17g", w,
+                   (long long)e, a.data[e], b.data[e]);
+  }
+  return 1;
+}
+
+static int same_bits(Check *c, int v, exprc_tensor a, exprc_tensor b,
+                     const char *what) {
+  if (!a.data || !b.data || a.size != b.size)
+    return bad(c, "%s: %s is missing", variant_name[v], what);
+  for (int64_t e = 0; e < a.size; e++)
+    if (memcmp(&a.data[e], &b.data[e], sizeof(double)) != 0)
+      return bad(c, "%s: %s[%lld] = %.17g, the default gives %.17g",
+                 variant_name[v], what, (long long)e, b.data[e], a.data[e]);
+  return 1;
+}
+
+/* A memory plan moves values, never changes them. */
+static int plan_agrees(Check *c, int v) {
+  for (int i = 0; i < c->rm->nout; i++) {
+    const char *name = c->rm->out_name[i];
+    if (!same_bits(c, v, output(c->m[V_DEFAULT], name), output(c->m[v], name),
+                   name))
+      return 0;
+  }
+  exprc_tensor a, b;
+  exprc_get(c->m[V_DEFAULT], EXPRC_LOSS, 0, &a);
+  exprc_get(c->m[v], EXPRC_LOSS, 0, &b);
+  if (!same_bits(c, v, a, b, "loss of the gradient entry point"))
+    return 0;
+  for (int i = 0; i < c->rm->nvar; i++) {
+    const char *w = c->rm->var[i].name;
+    char what[32];
+    snprintf(what, sizeof what, "dloss/d%s", w);
+    a = gradient(c->m[V_DEFAULT], w), b = gradient(c->m[v], w);
+    if (!same_bits(c, v, a, b, what))
+      return 0;
+  }
+  return 1;
+}
+
+/* ---- one model ---- */
+
+static void check_all(Check *c) {
+  for (int v = 0; v < NVARIANT; v++)
+    if (!(c->m[v] = compile(c, v)))
+      return;
+  if (!(c->ref = reference(c)))
+    return;
+  c->noise = c->rm->hessians ? 1e-5 : c->rm->grads ? 1e-6 : 0;
+  for (int i = 0; i < c->rm->nout; i++)
+    if (!output_agrees(c, V_DEFAULT, c->rm->out_name[i]) ||
+        !output_agrees(c, V_NO_SIMPLIFY, c->rm->out_name[i]))
+      return;
+  if (!gradients_agree_with_differences(c) || !unsimplified_gradients_agree(c))
+    return;
+  for (int v = V_NO_FUSE; v < NVARIANT; v++)
+    if (!plan_agrees(c, v))
+      return;
+}
+
+static void print_failure(const RandModel *rm, const char *why) {
+  fprintf(stderr, "\n==== random model %llu FAILED: %s\n%s",
+          (unsigned long long)rm->seed, why, rm->text);
+  for (int i = 0; i < rm->nvar; i++) {
+    const RandVar *v = &rm->var[i];
+    fprintf(stderr, "# %s =", v->name);
+    for (int64_t e = 0; e < v->size; e++)
+      fprintf(stderr, " %.17g", v->value[e]);
+    fprintf(stderr, "\n");
+  }
+  fprintf(stderr, "# replay: EXPRC_RANDOM_FIRST=%llu EXPRC_RANDOM_COUNT=1\n",
+          (unsigned long long)rm->seed);
+}
+
+/* Check model `seed`; returns 1 if it passes, else prints why. */
+static int check_model(uint64_t seed) {
+  RandModel rm;
+  randmodel_make(&rm, seed, NULL);
+  Check c = {.rm = &rm};
+  check_all(&c);
+  for (int v = 0; v < NVARIANT; v++)
+    exprc_free(c.m[v]);
+  ref_free(c.ref);
+  if (c.why[0])
+    print_failure(&rm, c.why);
+  int ok = !c.why[0];
+  randmodel_free(&rm);
+  return ok;
 }
 
 /* ---- the suite ---- */
 
-#define CHUNK 25
+#define CHUNK 20
 
-static unsigned first, count = 150;
+static unsigned first, count = 60;
 
-START_TEST(random_expressions) {
-  unsigned from = (unsigned)_i * CHUNK;
-  for (unsigned k = from; k < from + CHUNK && k < count; k++)
-    check_expression(first + k);
+/* Every model of the chunk is checked, failing or not, so that a long run
+ * counts all failures; the chunk fails if any model did. */
+START_TEST(random_models) {
+  unsigned from = (unsigned)_i * CHUNK, failed = 0, n = 0;
+  uint64_t first_bad = 0;
+  for (unsigned k = from; k < from + CHUNK && k < count; k++, n++)
+    if (!check_model(first + k) && failed++ == 0)
+      first_bad = first + k;
+  ck_assert_msg(failed == 0, "%u of %u models failed, the first seed %llu "
+                "(see the output above)", failed, n,
+                (unsigned long long)first_bad);
 }
 END_TEST
 
-/* The generator makes what it claims: every kind of construct appears in
- * the first 150 expressions, and each expression has the shape asked. */
+/* The generator makes what it claims: in the first 300 models every form
+ * appears, and y has the shape it was generated to have (the compiler and
+ * the reference agree on it). */
 START_TEST(generator_covers_the_language) {
   static const char *const needles[] = {
-      "grad(", "@", "reshape(", "transpose(", "sum(", "mean(", ", -",
-      "where(", "maximum(", "minimum(", "pow(", "lerp(", "dot(", "log(",
-      "sqrt(", "tan(", "relu(", "abs(", "sign(", " < ", " >= ", "["};
-  int seen[sizeof needles / sizeof needles[0]] = {0};
-  for (unsigned k = 0; k < 150; k++) {
-    Sh shape;
-    char *text, *src = random_model(k, &shape, &text);
-    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
-      seen[i] |= strstr(text, needles[i]) != NULL;
-    exprc_model *m = tu_compile(src);
-    exprc_tensor y;
-    ck_assert(exprc_find(m, "y", &y) == EXPRC_OK);
-    ck_assert_msg(y.size == numel[shape], "%s has %lld elements", text,
-                  (long long)y.size);
+      "grad(", "gsq(", "hessian(", "@", "dot(", "reshape(", "transpose(",
+      "sum(", "mean(", "max(", "min(", "logsumexp(", "lse0(", "softmax(",
+      "log_softmax(", "log(softmax(", "log(sum(exp(", "log(1 + exp(",
+      "where(", "maximum(", "minimum(", "pow(", "lerp(", "nrm(", "relu(",
+      "abs(", "sign(", " < ", " >= ", "[-", ":]", "dim N", "dim B",
+      "(0.25 * N)", ", -1)", ", -1]", "[1, ", ", 1]", "param "};
+  enum { NN = sizeof needles / sizeof needles[0] };
+  int seen[NN] = {0}, square = 0, cube = 0;
+  for (uint64_t k = 0; k < 300; k++) {
+    RandModel rm;
+    randmodel_make(&rm, k, NULL);
+    for (int i = 0; i < NN; i++)
+      seen[i] |= strstr(rm.text, needles[i]) != NULL;
+    square += rm.y_rank == 2 && rm.y_shape[0] == rm.y_shape[1];
+    cube += rm.y_rank == 3 && rm.y_shape[0] == rm.y_shape[1] &&
+            rm.y_shape[1] == rm.y_shape[2];
+    exprc_model *m = tu_compile(rm.text);
+    for (int i = 0; i < rm.nvar; i++)
+      ck_assert(exprc_set(m, rm.var[i].name, rm.var[i].value, rm.var[i].rank,
+                          rm.var[i].shape) == EXPRC_OK);
+    exprc_tensor y = tu_output(m, "y");
+    ck_assert_int_eq(y.rank, rm.y_rank);
+    for (int i = 0; i < y.rank; i++)
+      ck_assert_int_eq(y.shape[i], rm.y_shape[i]);
     exprc_free(m);
-    free(src);
-    free(text);
+    randmodel_free(&rm);
   }
-  for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
-    ck_assert_msg(seen[i], "no expression uses '%s'", needles[i]);
+  for (int i = 0; i < NN; i++)
+    ck_assert_msg(seen[i], "no model uses '%s'", needles[i]);
+  ck_assert_msg(square >= 30 && cube >= 5, "%d square and %d cube results",
+                square, cube);
 }
 END_TEST
 
@@ -381,14 +414,13 @@ int main(void) {
   const char *env = getenv("EXPRC_RANDOM_COUNT");
   if (env && atoi(env) > 0)
     count = (unsigned)atoi(env);
-  env = getenv("EXPRC_RANDOM_FIRST"); /* to rerun one failing expression */
+  env = getenv("EXPRC_RANDOM_FIRST"); /* to rerun one failing model */
   if (env && atoi(env) > 0)
     first = (unsigned)atoi(env);
   Suite *s = suite_create("random");
-  TCase *tc = tu_tcase("expressions", 120);
+  TCase *tc = tu_tcase("models", 300);
   tcase_add_test(tc, generator_covers_the_language);
-  tcase_add_loop_test(tc, random_expressions, 0,
-                      (int)((count + CHUNK - 1) / CHUNK));
+  tcase_add_loop_test(tc, random_models, 0, (int)((count + CHUNK - 1) / CHUNK));
   suite_add_tcase(s, tc);
   return tu_run_suite(s);
 }

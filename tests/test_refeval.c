@@ -89,12 +89,13 @@ END_TEST
 START_TEST(inputs_params_and_defs) {
   RefModel *m = load("input x[2, 2]\nparam W[2, 2] ~ normal(0, 1)\n"
                      "def sq(u) = u * u\ndef f(x, y) = sq(x) + y\n"
-                     "y = f(W, x)\nz = f(2, 1)\n");
+                     "y = f(W, x)\nz = f(2, 1)\nq = sq(sq(f(1, 1)))\n");
   set(m, "x", V(1, 2, 3, 4), 2, (int64_t)2, (int64_t)2);
   set(m, "W", V(0, -1, 2, 0.5), 2, (int64_t)2, (int64_t)2);
   /* inside f, x is f's parameter (bound to W), not the input x */
   expect(m, "y", "[2,2]", V(1, 3, 7, 4.25), 0);
   expect(m, "z", "[]", V(5), 0);
+  expect(m, "q", "[]", V(16), 0); /* a def in its own argument: no recursion */
   ref_free(m);
 }
 END_TEST
@@ -362,7 +363,8 @@ START_TEST(errors_are_located) {
   RefModel *m = load("dim N\ninput a[2, 3]\ninput v[N]\ny = a + [1, 2]\n"
                      "z = later + 1\nlater = 2\nu = a @ a\nw = a[2]\n"
                      "s = a[:, 2:1]\nq = sum(a, 2)\nr = reshape(a, [4, -1])\n"
-                     "def f(t) = f(t)\nrec = f(1)\nn = N\n");
+                     "def f(t) = f(t)\nrec = f(1)\nn = N\n"
+                     "def g(t) = h(t)\ndef h(t) = 1 + g(t)\nmut = g(1)\n");
   set(m, "a", V(1, 2, 3, 4, 5, 6), 2, (int64_t)2, (int64_t)3);
   expect_error(m, "y", "4:7: error: shapes [2,3] and [2] do not match for '+'");
   expect_error(m, "z", "unknown name 'later'"); /* no forward references */
@@ -372,6 +374,7 @@ START_TEST(errors_are_located) {
   expect_error(m, "q", "from -2 to 1, not 2");
   expect_error(m, "r", "cannot reshape 6 elements");
   expect_error(m, "rec", "recursion");
+  expect_error(m, "mut", "'g' calls itself");
   expect_error(m, "n", "dim 'N' is not bound");
   expect(m, "later", "[]", V(2), 0); /* an error leaves the model usable */
   ck_assert_int_eq(ref_set(m, "a", V(1, 2), 1, (int64_t[]){2}), -1);
