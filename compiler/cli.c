@@ -401,6 +401,19 @@ static void options_from(const Args *a, exprc_options *o) {
   o->seed = a->seed;
 }
 
+/* A command that inspects the compiler's module, for the protected call. */
+typedef struct Front {
+  const Args *a;
+  const exprc_options *o;
+  int (*fn)(Module *, const Args *);
+  int rc;
+} Front;
+
+static void run_front(Ctx *c, void *arg) {
+  Front *f = arg;
+  f->rc = f->fn(model_front(c, f->o, f->a->after, f->a->passes), f->a);
+}
+
 static int with_front(const Args *a, int (*fn)(Module *, const Args *)) {
   exprc_options o;
   options_from(a, &o);
@@ -412,16 +425,13 @@ static int with_front(const Args *a, int (*fn)(Module *, const Args *)) {
     return errno == EFBIG || errno == EILSEQ ? 1 : 2;
   }
   Ctx c;
-  jmp_buf jb;
   ctx_init(&c, a->file, src, len, &o.limits);
-  c.jb = &jb;
-  int rc;
-  if (setjmp(jb) == 0) {
-    rc = fn(model_front(&c, &o, a->after, a->passes), a);
-  } else {
+  Front job = {a, &o, fn, 0};
+  if (ctx_protect(&c, run_front, &job) != EXPRC_OK) {
     fputs(c.msg, stderr);
-    rc = 1;
+    job.rc = 1;
   }
+  int rc = job.rc;
   ctx_free(&c);
   free(src);
   return rc;
@@ -455,18 +465,9 @@ static int cmd_check(Module *mod, const Args *a) {
 
 /* Nodes the entry points need. */
 static uint8_t *live_nodes(Module *mod) {
-  Graph *g = mod->g;
-  uint8_t *live = calloc(g->n + 1, 1);
-  if (!live)
-    return NULL;
-  for (uint32_t k = 0; k < mod->nentry; k++)
-    for (uint32_t r = 0; r < mod->entry[k].nres; r++)
-      if (mod->entry[k].res[r].node != NONE)
-        live[mod->entry[k].res[r].node] = 1;
-  for (uint32_t i = g->n; i-- > 0;)
-    if (live[i])
-      for (int k = 0; k < g->node[i].nin; k++)
-        live[g->node[i].in[k]] = 1;
+  uint8_t *live = calloc(mod->g->n + 1, 1);
+  if (live)
+    module_live(mod, live);
   return live;
 }
 
@@ -477,19 +478,19 @@ static void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
   case OP_INPUT:
   case OP_PARAM:
     snprintf(buf, n, "%s %s", nd->op == OP_INPUT ? "input" : "param",
-             mod->var[nd->attr].name);
+             mod->var[nd->u.var].name);
     break;
   case OP_CONST:
-    if (nd->attr >= 0)
+    if (node_is_tensor_const(nd))
       snprintf(buf, n, "const tensor");
     else
       snprintf(buf, n, "const %.17g", nd->val);
     break;
   case OP_DIMVAL:
-    snprintf(buf, n, "dim %s", mod->dim[nd->attr]);
+    snprintf(buf, n, "dim %s", mod->dim[nd->u.dim]);
     break;
   case OP_SUM:
-    snprintf(buf, n, "sum axes 0x%llx", (unsigned long long)nd->attr);
+    snprintf(buf, n, "sum axes 0x%llx", (unsigned long long)nd->u.axes);
     break;
   default: {
     size_t k = 0;
@@ -539,7 +540,7 @@ static int graph_stats(Module *mod, const Args *a) {
   exprc_options o;
   options_from(a, &o);
   Plan plan = model_plan(&o);
-  emit_c(mod->g->c, mod, &plan);
+  model_plan_only(mod->g->c, mod, &plan);
   int64_t vars = 0, results = 0, n;
   int sym = 0;
   for (uint32_t i = 0; i < mod->nvar; i++)
@@ -558,7 +559,7 @@ static int graph_stats(Module *mod, const Args *a) {
   if (!o.remat) { /* what rematerialization would save */
     o.remat = 1;
     Plan remat = model_plan(&o);
-    emit_c(mod->g->c, mod, &remat);
+    model_plan_only(mod->g->c, mod, &remat);
     print_bytes("temporaries with --remat", remat.temp_bytes, remat.symbolic);
   }
   printf("  %-34s %12u\n", "temporary buffers", plan.ntemp);
@@ -603,13 +604,13 @@ static int dot_reduce_label(Module *mod, uint32_t i, char *buf, size_t n) {
   if (!name)
     return 0;
   int rank = mod->g->node[nd->in[0]].shape.rank;
-  if (nd->attr == ((int64_t)1 << rank) - 1) {
+  if (nd->u.axes == ((int64_t)1 << rank) - 1) {
     snprintf(buf, n, "%s", name);
     return 1;
   }
   size_t k = (size_t)snprintf(buf, n, "%s axis", name);
   for (int d = 0; d < rank && k < n; d++)
-    if (nd->attr & ((int64_t)1 << d))
+    if (nd->u.axes & ((int64_t)1 << d))
       k += (size_t)snprintf(buf + k, n - k, " %d", d);
   return 1;
 }
@@ -618,7 +619,7 @@ static int dot_reduce_label(Module *mod, uint32_t i, char *buf, size_t n) {
  * beside the node that uses them, not as one node with an edge to every
  * use: a shared "2" or "N" would otherwise pull lines across the picture. */
 static int dot_inline_leaf(const Node *nd) {
-  return (nd->op == OP_CONST && nd->attr < 0) || nd->op == OP_DIMVAL;
+  return (nd->op == OP_CONST && nd->u.data == SPLAT) || nd->op == OP_DIMVAL;
 }
 
 static void dot_edge(Module *mod, uint32_t from, uint32_t to, int k) {
@@ -746,7 +747,7 @@ static int emit_with_header(Module *mod, const Args *a) {
   options_from(a, &o);
   Plan plan = model_plan(&o);
   Ctx *c = mod->g->c;
-  char *src = emit_c(c, mod, &plan);
+  char *src = model_back(c, mod, &plan);
   const char *base = strrchr(a->header, '/');
   char *hdr = emit_header(c, mod, &plan, base ? base + 1 : a->header);
   if (!write_atomically(a->header, hdr)) /* first: a failure writes nothing */

@@ -32,9 +32,9 @@ static uint32_t reshaped(Graph *g, uint32_t a, int rank, int64_t d0,
  * evenly between ties. */
 static uint32_t extreme_rule(Graph *g, const Node *n, uint32_t y, uint32_t G) {
   Shape s = shape_of(g, n->in[0]);
-  uint32_t hit = op2(g, OP_EQ, n->in[0], graph_spread(g, y, &s, n->attr));
-  uint32_t ties = graph_sum(g, hit, (unsigned)n->attr);
-  return op2(g, OP_MUL, graph_spread(g, op2(g, OP_DIV, G, ties), &s, n->attr), hit);
+  uint32_t hit = op2(g, OP_EQ, n->in[0], graph_spread(g, y, &s, n->u.axes));
+  uint32_t ties = graph_sum(g, hit, (unsigned)n->u.axes);
+  return op2(g, OP_MUL, graph_spread(g, op2(g, OP_DIV, G, ties), &s, n->u.axes), hit);
 }
 
 /* d(a @ b) for the four forms of '@'. */
@@ -154,15 +154,15 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   }
   case OP_SUM: { /* spread G back over the summed axes */
     Shape s = shape_of(g, a);
-    return graph_spread(g, G, &s, n.attr);
+    return graph_spread(g, G, &s, n.u.axes);
   }
   case OP_MAX:
   case OP_MIN:
     return extreme_rule(g, &n, y, G);
   case OP_LSE: { /* softmax along the reduced axes */
     Shape s = shape_of(g, a);
-    return op2(g, OP_MUL, graph_spread(g, G, &s, n.attr),
-               op1(g, OP_EXP, op2(g, OP_SUB, a, graph_spread(g, y, &s, n.attr))));
+    return op2(g, OP_MUL, graph_spread(g, G, &s, n.u.axes),
+               op1(g, OP_EXP, op2(g, OP_SUB, a, graph_spread(g, y, &s, n.u.axes))));
   }
   case OP_MATMUL:
     return matmul_rule(g, &n, k, G);

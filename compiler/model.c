@@ -129,27 +129,18 @@ static void simplify_module(Module *mod) {
       roots[n++] = &mod->entry[k].res[r].node;
   Graph *old = mod->g;
   mod->g = simplify_graph(old, roots, n);
-  ctx_release(old->c, old->node); /* the unsimplified graph is not needed */
-  ctx_release(old->c, old->htab);
-  ctx_release(old->c, old->cdata);
+  graph_free(old); /* the unsimplified graph is not needed */
 }
 
 void model_count(Module *mod, uint32_t *forward, uint32_t *backward) {
   Graph *g = mod->g;
   uint8_t *live = ctx_realloc(g->c, NULL, g->n + 1);
   memset(live, 0, g->n + 1);
-  for (uint32_t k = 0; k < mod->nentry; k++)
-    for (uint32_t r = 0; r < mod->entry[k].nres; r++)
-      if (mod->entry[k].res[r].node != NONE)
-        live[mod->entry[k].res[r].node] = 1;
+  module_live(mod, live);
   *forward = *backward = 0;
-  for (uint32_t i = g->n; i-- > 0;) {
-    if (!live[i])
-      continue;
-    *(g->node[i].flags & N_BACKWARD ? backward : forward) += 1;
-    for (int k = 0; k < g->node[i].nin; k++)
-      live[g->node[i].in[k]] = 1;
-  }
+  for (uint32_t i = 0; i < g->n; i++)
+    if (live[i])
+      *(g->node[i].flags & N_BACKWARD ? backward : forward) += 1;
   ctx_release(g->c, live);
 }
 
@@ -274,14 +265,42 @@ Plan model_plan(const exprc_options *o) {
   return plan;
 }
 
+char *model_back(Ctx *c, Module *mod, Plan *plan) {
+  plan_assign_result_slots(mod);               /* vars, then results */
+  Emitter *E = emit_begin(c, mod, plan);
+  for (uint32_t k = 0; k < mod->nentry; k++) {
+    EntryPlan ep;
+    plan_entry(c, mod, plan, (int)k, &ep);     /* where each value lives */
+    emit_entry(E, (int)k, &ep);                /* its C function */
+    plan_entry_free(c, &ep);
+  }
+  return emit_end(E);                          /* prelude, constants, entries */
+}
+
+void model_plan_only(Ctx *c, Module *mod, Plan *plan) {
+  plan_assign_result_slots(mod);
+  for (uint32_t k = 0; k < mod->nentry; k++) {
+    EntryPlan ep;
+    plan_entry(c, mod, plan, (int)k, &ep);
+    plan_entry_free(c, &ep);
+  }
+}
+
+/* A compile's arguments, for the protected call. */
+typedef struct Compile {
+  exprc_model *m;
+  const exprc_options *o;
+} Compile;
+
 /* text -> AST -> graph -> + gradients -> simplified -> C -> machine code */
-static void pipeline(Ctx *c, exprc_model *m, const exprc_options *o) {
-  Module *mod = model_front(c, o, PASS_SIMPLIFY, NULL);
+static void pipeline(Ctx *c, void *arg) {
+  exprc_model *m = ((Compile *)arg)->m;
+  const exprc_options *o = ((Compile *)arg)->o;
+  Module *mod = model_front(c, o, PASS_SIMPLIFY, NULL); /* ... simplified */
   Plan plan = model_plan(o);
-  char *src = emit_c(c, mod, &plan);
-  m->csrc = dup_or_fail(c, src);
-  layout(c, m, mod, &plan);
-  compile_entries(c, m, mod, o);
+  m->csrc = dup_or_fail(c, model_back(c, mod, &plan)); /* plan -> C */
+  layout(c, m, mod, &plan);                      /* the model's buffers */
+  compile_entries(c, m, mod, o);                 /* C -> machine code */
 }
 
 static exprc_model *model_new(void) {
@@ -311,22 +330,19 @@ static exprc_status compile_text(const char *src, size_t len, const char *name,
                                name ? name : "<string>",
                                (long long)lim.max_file_size);
   Ctx c;
-  jmp_buf jb;
   ctx_init(&c, name ? name : "<string>", src, len, &lim);
-  c.jb = &jb;
-  if (setjmp(jb) == 0) {
-    pipeline(&c, m, opt);
-  } else {
+  Compile job = {m, opt};
+  exprc_status st = ctx_protect(&c, pipeline, &job);
+  if (st != EXPRC_OK) {
     m->failed = 1;
     free(m->err);
     m->err = c.msg;
     c.msg = NULL;
-    exprc_status st = c.status;
     ctx_free(&c);
     return st;
   }
   ctx_free(&c);
-  exprc_status st = allocate_buffers(m);
+  st = allocate_buffers(m);
   if (st != EXPRC_OK) { /* name the model in the message, as errors do */
     char *why = m->err;
     m->err = NULL;

@@ -5,10 +5,6 @@
 
 #include <stdint.h>
 
-/* c = op(a) @ op(b), row-major; op(a) is m x k (a is k x m when ta), op(b)
- * is k x n (b is n x k when tb). c must not alias a or b. */
-void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
-                   const double *b, double *c);
 
 /* Threads for matrix products (OpenBLAS) and parallel loops; 0 leaves the
  * current setting. Process-wide. Returns the number of loop threads. */
@@ -16,19 +12,35 @@ int exprc_rt_set_threads(int n);
 
 /* The body of a parallel loop: iterations lo .. hi-1, reading the scalars
  * R, leaving its partial reductions in A (one per accumulator). */
-typedef void (*exprc_rt_body)(long lo, long hi, const long *D,
-                              double *const *S, const double *R, double *A);
+#define EXPRC_RT_BODY_PARAMS                                                  \
+  (long lo, long hi, const long *D, double *const *S, const double *R,        \
+   double *A)
+typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
 
 #define EXPRC_RT_MAX_ACC 32
 
-/* Run body over 0 .. n-1 split into equal chunks, one per thread, and fold
- * each chunk's partial reductions into A in chunk order: kinds[k] is '+'
- * (sum), '>' (max) or '<' (min) for accumulator k. Small n runs on the
- * calling thread alone. Results depend on the thread count only through
- * the order of the partial sums. */
-void exprc_rt_parallel(exprc_rt_body body, long n, const long *D,
-                       double *const *S, const double *R, const char *kinds,
-                       double *A);
+/* The functions generated code calls, listed once, as X(name, parameters):
+ * this header declares them, the emitter prints the same declarations into
+ * every translation unit, and the JIT hands their addresses to the code.
+ *
+ * exprc_rt_gemm: c = op(a) @ op(b), row-major; op(a) is m x k (a is k x m
+ * when ta), op(b) is k x n (b is n x k when tb). c must not alias a or b.
+ *
+ * exprc_rt_parallel: run body over 0 .. n-1 split into equal chunks, one per
+ * thread, and fold each chunk's partial reductions into A in chunk order:
+ * kinds[k] is '+' (sum), '>' (max) or '<' (min) for accumulator k. Small n
+ * runs on the calling thread alone. Results depend on the thread count only
+ * through the order of the partial sums. */
+#define EXPRC_RT_FNS(X)                                                       \
+  X(exprc_rt_gemm, (int ta, int tb, long m, long n, long k, const double *a,  \
+                    const double *b, double *c))                              \
+  X(exprc_rt_parallel, (exprc_rt_body body, long n, const long *D,           \
+                        double *const *S, const double *R,                    \
+                        const char *kinds, double *A))
+
+#define EXPRC_RT_DECLARE(name, params) void name params;
+EXPRC_RT_FNS(EXPRC_RT_DECLARE)
+#undef EXPRC_RT_DECLARE
 
 /* A small, documented, portable generator (xoshiro256** seeded through
  * splitmix64) so that initial params are the same on every machine. */
