@@ -297,14 +297,16 @@ static char *leaf(Gen *g, Sh s) {
 static char *E(Gen *g, Sh s, int depth);
 
 /* f(e) with f defined and smooth enough everywhere, or made safe; some are
- * the unstable forms the compiler rewrites (log(1 + exp(x)) and so on). */
+ * the unstable forms the compiler rewrites (log(1 + exp(x)) and so on).
+ * sign gets an offset for the reason compare() gives: a sum that is zero in
+ * exact arithmetic (x - mean(x) summed) must not pick its sign by rounding. */
 static char *unary(Gen *g, Sh s, int depth) {
   static const char *const f[][2] = {
       {"sin(", ")"}, {"cos(", ")"}, {"tanh(", ")"}, {"sigmoid(", ")"},
       {"softplus(", ")"}, {"abs(", ")"}, {"relu(", ")"}, {"-(", ")"},
       {"exp(tanh(", "))"}, {"log(softplus(", ") + 0.5)"},
       {"sqrt(1 + sq(", "))"}, {"log1p(sq(", "))"}, {"expm1(tanh(", "))"},
-      {"tan(0.5 * tanh(", "))"}, {"(sign(", ") * 0.5)"}, {"sq(tanh(", "))"},
+      {"tan(0.5 * tanh(", "))"}, {"(sign(", " + 0.0137) * 0.5)"}, {"sq(tanh(", "))"},
       {"(", ")^2"}, {"(tanh(", ") ^ 3)"}, {"+(", ")"}, {"nrm(", ")"},
       /* forms the simplifier rewrites to stable ones */
       {"log(1 + exp(tanh(", ")))"}, {"(exp(tanh(", ")) - 1)"},
@@ -733,4 +735,324 @@ void randmodel_free(RandModel *m) {
   for (int i = 0; i < m->nvar; i++)
     free(m->var[i].value);
   memset(m, 0, sizeof *m);
+}
+
+/* ---- the oracle: checking a model ----
+ *
+ * Where grad() or hessian() appear inside a model, the reference evaluator
+ * computes them by finite differences of itself, so its values carry an
+ * error: about 1e-12 of the function's scale for a grad (its five-point
+ * stencil with h = 2^-10), 1e-10 for a grad of a grad, 1e-9 for a hessian.
+ * Values are compared to a relative and an absolute tolerance that cover
+ * this, and the reference's loss is taken to carry that much noise when its
+ * differences are formed. A kink (relu, abs, max, where, a comparison)
+ * inside a stencil spoils it, so the reference is asked again with smaller
+ * steps, and for the loss gradients one-sided differences on either side
+ * are accepted too: a compiler bug agrees with none of them, while a kink
+ * lies within the smallest step only with negligible probability.
+ */
+
+#include <math.h>
+
+#include "refeval.h"
+
+typedef struct Check {
+  const RandModel *rm;
+  const RandVariant *var;
+  int nv;
+  RefModel *ref;
+  exprc_model **m;
+  char *why;
+  size_t nwhy;
+  double rtol, atol; /* of values the reference computes */
+  double fnoise;     /* relative noise in the reference's loss */
+} Check;
+
+static const double ref_steps[] = {1.0 / 1024, 1.0 / 65536, 1.0 / 4194304};
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int bad(Check *c, const char *fmt, ...) {
+  if (c->why[0])
+    return 0;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->why, c->nwhy, fmt, ap);
+  va_end(ap);
+  return 0;
+}
+
+static exprc_model *compile(Check *c, int k) {
+  const char *name = c->var[k].name;
+  exprc_model *m;
+  if (exprc_compile_string(c->rm->text, "random.expr", &c->var[k].opt, &m) !=
+      EXPRC_OK) {
+    bad(c, "%s compile failed: %s", name, exprc_errmsg(m));
+    exprc_free(m);
+    return NULL;
+  }
+  for (int i = 0; i < c->rm->nvar; i++) {
+    const RandVar *v = &c->rm->var[i];
+    if (exprc_set(m, v->name, v->value, v->rank, v->shape) != EXPRC_OK) {
+      bad(c, "%s: setting %s: %s", name, v->name, exprc_errmsg(m));
+      exprc_free(m);
+      return NULL;
+    }
+  }
+  if (exprc_forward(m) != EXPRC_OK || exprc_gradient(m, "loss") != EXPRC_OK) {
+    bad(c, "%s run failed: %s", name, exprc_errmsg(m));
+    exprc_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+static exprc_tensor output_of(exprc_model *m, const char *name) {
+  exprc_tensor t = {0};
+  exprc_find(m, name, &t);
+  return t;
+}
+
+static exprc_tensor grad_of(exprc_model *m, const char *wrt) {
+  exprc_tensor t = {0};
+  exprc_find_grad(m, "loss", wrt, &t);
+  return t;
+}
+
+static RefModel *reference(Check *c) {
+  char err[1024];
+  RefModel *r = ref_load(c->rm->text, err, sizeof err);
+  if (!r) {
+    bad(c, "the reference evaluator cannot load the model: %s", err);
+    return NULL;
+  }
+  for (int i = 0; i < c->rm->nvar; i++) {
+    const RandVar *v = &c->rm->var[i];
+    if (ref_set(r, v->name, v->value, v->rank, v->shape) != 0) {
+      bad(c, "reference: %s", ref_errmsg(r));
+      ref_free(r);
+      return NULL;
+    }
+  }
+  return r;
+}
+
+/* The reference's value of `name` with step h, copied into want (n). */
+static int ref_values(Check *c, const char *name, double h, double *want,
+                      int64_t n) {
+  RefTensor t;
+  ref_set_step(c->ref, h);
+  if (ref_eval(c->ref, name, &t) != 0)
+    return bad(c, "reference cannot evaluate %s: %s", name,
+               ref_errmsg(c->ref));
+  if (t.size != n)
+    return bad(c, "%s has %lld elements; the reference has %lld", name,
+               (long long)n, (long long)t.size);
+  memcpy(want, t.data, (size_t)n * sizeof *want);
+  return 1;
+}
+
+static double max_abs(const double *x, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; i++)
+    m = fmax(m, fabs(x[i]));
+  return m;
+}
+
+/* Every element of output `name` of variant k agrees with the reference,
+ * with its default step or, where a kink may be inside it, a smaller one. */
+static int output_agrees(Check *c, int k, const char *name) {
+  exprc_tensor t = output_of(c->m[k], name);
+  if (!t.data)
+    return bad(c, "%s: no output %s", c->var[k].name, name);
+  double *want = malloc((size_t)t.size * sizeof *want);
+  int ok = 1, nstep = c->fnoise > 0 ? 3 : 1;
+  for (int64_t e = 0; ok && e < t.size; e++) {
+    ok = 0;
+    for (int s = 0; !ok && s < nstep; s++) {
+      if (!ref_values(c, name, ref_steps[s], want, t.size))
+        break;
+      double scale = fmax(max_abs(want, t.size), max_abs(t.data, t.size));
+      ok = isfinite(want[e]) && fabs(t.data[e] - want[e]) <=
+                                    1e-9 * fabs(want[e]) + c->atol +
+                                        c->rtol * scale;
+    }
+    if (!ok)
+      bad(c, "%s: %s[%lld] = %.17g, the reference says %.17g", c->var[k].name,
+          name, (long long)e, t.data[e], want[e]);
+  }
+  free(want);
+  ref_set_step(c->ref, ref_steps[0]);
+  return ok;
+}
+
+static double ref_loss(Check *c) {
+  RefTensor t;
+  if (ref_eval(c->ref, "loss", &t) != 0) {
+    bad(c, "reference cannot evaluate loss: %s", ref_errmsg(c->ref));
+    return NAN;
+  }
+  return t.data[0];
+}
+
+/* The loss with element x moved by d. */
+static double loss_at(Check *c, double *x, double x0, double d) {
+  *x = x0 + d;
+  double f = ref_loss(c);
+  *x = x0;
+  return f;
+}
+
+/* Does ana agree with the reference's differences around element *x?
+ * First the five-point stencil with h = 2^-10 (exact to O(h^4)); then
+ * central and one-sided differences with h = 2^-20, for kinks. */
+static int fd_agrees(Check *c, double *x, double ana, double f0) {
+  double x0 = *x;
+  int ex;
+  frexp(fmax(1, fabs(x0)), &ex);
+  double h = ldexp(1, ex - 11), f[4]; /* 2^-10 for |x| <= 1 */
+  static const double at[4] = {-2, -1, 1, 2};
+  for (int k = 0; k < 4; k++)
+    f[k] = loss_at(c, x, x0, at[k] * h);
+  double five = ((f[0] - f[3]) + 8 * (f[2] - f[1])) / (12 * h);
+  double noise = (1e3 * 1.1e-16 + c->fnoise) * fmax(1, fabs(f0));
+  double scale = fmax(1, fmax(fabs(ana), fabs(five)));
+  if (fabs(five - ana) <= 1e-6 * scale + noise / h)
+    return 1;
+  h = ldexp(1, ex - 21);
+  double up = loss_at(c, x, x0, h), down = loss_at(c, x, x0, -h);
+  double central = (up - down) / (2 * h), right = (up - f0) / h;
+  double left = (f0 - down) / h;
+  scale = fmax(1, fmax(fabs(ana), fabs(central)));
+  return fabs(central - ana) <= 1e-5 * scale + noise / h ||
+         fabs(right - ana) <= 1e-4 * scale + noise / h ||
+         fabs(left - ana) <= 1e-4 * scale + noise / h;
+}
+
+/* Element e of var v, with the reference's own grads at their default
+ * step or, where a kink may lie inside their stencils, smaller ones. */
+static int element_agrees(Check *c, const RandVar *v, int64_t e, double ana) {
+  int ok = 0;
+  for (int s = 0; !ok && s < (c->fnoise > 0 ? 3 : 1); s++) {
+    ref_set_step(c->ref, ref_steps[s]);
+    double f0 = ref_loss(c);
+    double *x = ref_data(c->ref, v->name, NULL);
+    ok = x && fd_agrees(c, &x[e], ana, f0);
+  }
+  ref_set_step(c->ref, ref_steps[0]);
+  return ok;
+}
+
+static int gradients_agree_with_differences(Check *c) {
+  for (int i = 0; i < c->rm->nvar; i++) {
+    const RandVar *v = &c->rm->var[i];
+    exprc_tensor g = grad_of(c->m[0], v->name);
+    if (!g.data || g.size != v->size)
+      return bad(c, "no gradient dloss/d%s", v->name);
+    for (int64_t e = 0; e < v->size; e++)
+      if (!element_agrees(c, v, e, g.data[e]))
+        return bad(c, "%s: dloss/d%s[%lld] = %.12g disagrees with finite "
+                      "differences of the reference", c->var[0].name, v->name,
+                   (long long)e, g.data[e]);
+  }
+  return !c->why[0];
+}
+
+/* Variant k's gradients agree with the first's to about 1e-9 of their
+ * magnitude (without the simplifier, forms that lose digits stay). */
+static int gradients_agree(Check *c, int k) {
+  for (int i = 0; i < c->rm->nvar; i++) {
+    const char *w = c->rm->var[i].name;
+    exprc_tensor a = grad_of(c->m[0], w), b = grad_of(c->m[k], w);
+    for (int64_t e = 0; e < a.size; e++)
+      if (!(fabs(a.data[e] - b.data[e]) <=
+            1e-9 * (1 + fabs(a.data[e]) + fabs(b.data[e]))))
+        return bad(c, "dloss/d%s[%lld]: %s %.17g, %s %.17g", w, (long long)e,
+                   c->var[0].name, a.data[e], c->var[k].name, b.data[e]);
+  }
+  return 1;
+}
+
+static int same_bits(Check *c, int k, exprc_tensor a, exprc_tensor b,
+                     const char *what) {
+  if (!a.data || !b.data || a.size != b.size)
+    return bad(c, "%s: %s is missing", c->var[k].name, what);
+  for (int64_t e = 0; e < a.size; e++)
+    if (memcmp(&a.data[e], &b.data[e], sizeof(double)) != 0)
+      return bad(c, "%s: %s[%lld] = %.17g, %s gives %.17g", c->var[k].name,
+                 what, (long long)e, b.data[e], c->var[0].name, a.data[e]);
+  return 1;
+}
+
+/* Variant k gives the first variant's results to the bit. */
+static int exactly_agrees(Check *c, int k) {
+  for (int i = 0; i < c->rm->nout; i++) {
+    const char *name = c->rm->out_name[i];
+    if (!same_bits(c, k, output_of(c->m[0], name), output_of(c->m[k], name), name))
+      return 0;
+  }
+  exprc_tensor a, b;
+  exprc_get(c->m[0], EXPRC_LOSS, 0, &a);
+  exprc_get(c->m[k], EXPRC_LOSS, 0, &b);
+  if (!same_bits(c, k, a, b, "loss of the gradient entry point"))
+    return 0;
+  for (int i = 0; i < c->rm->nvar; i++) {
+    const char *w = c->rm->var[i].name;
+    char what[32];
+    snprintf(what, sizeof what, "dloss/d%s", w);
+    if (!same_bits(c, k, grad_of(c->m[0], w), grad_of(c->m[k], w), what))
+      return 0;
+  }
+  return 1;
+}
+
+static int outputs_agree(Check *c, int k) {
+  for (int i = 0; i < c->rm->nout; i++)
+    if (!output_agrees(c, k, c->rm->out_name[i]))
+      return 0;
+  return 1;
+}
+
+static void check_all(Check *c) {
+  for (int k = 0; k < c->nv; k++)
+    if (!(c->m[k] = compile(c, k)))
+      return;
+  if (!(c->ref = reference(c)))
+    return;
+  int h = c->rm->hessians > 0, g = c->rm->grads > 0;
+  c->rtol = h ? 1e-5 : g ? 1e-6 : 0;
+  c->atol = h ? 1e-6 : g ? 1e-8 : 1e-9;
+  c->fnoise = h ? 1e-8 : g ? 1e-10 : 0;
+  if (!outputs_agree(c, 0) || !gradients_agree_with_differences(c))
+    return;
+  for (int k = 1; k < c->nv; k++)
+    if (c->var[k].exact ? !exactly_agrees(c, k)
+                        : !outputs_agree(c, k) || !gradients_agree(c, k))
+      return;
+}
+
+int randmodel_check(const RandModel *m, const RandVariant *v, int nv,
+                    char *why, size_t n) {
+  exprc_model *models[32] = {0};
+  Check c = {.rm = m, .var = v, .nv = nv < 32 ? nv : 32, .m = models,
+             .why = why, .nwhy = n};
+  why[0] = 0;
+  check_all(&c);
+  for (int k = 0; k < c.nv; k++)
+    exprc_free(models[k]);
+  ref_free(c.ref);
+  return !why[0];
+}
+
+void randmodel_print(const RandModel *m, const char *why, FILE *f) {
+  fprintf(f, "\n==== random model %llu FAILED: %s\n%s",
+          (unsigned long long)m->seed, why, m->text);
+  for (int i = 0; i < m->nvar; i++) {
+    const RandVar *v = &m->var[i];
+    fprintf(f, "# %s =", v->name);
+    for (int64_t e = 0; e < v->size; e++)
+      fprintf(f, " %.17g", v->value[e]);
+    fprintf(f, "\n");
+  }
 }

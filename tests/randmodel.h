@@ -16,11 +16,18 @@
  * construction (log of softplus(e) + 0.5, division by 1 + e^2, ...), and exp
  * only sees bounded arguments, so values stay finite and the textbook forms
  * of the reference evaluator do not overflow.
+ *
+ * randmodel_check() is the oracle the random tests and the fuzz target
+ * share: the reference evaluator for values, finite differences of it for
+ * gradients, and the default compile for the other compiles.
  */
 #ifndef EXPRC_RANDMODEL_H
 #define EXPRC_RANDMODEL_H
 
 #include <stdint.h>
+#include <stdio.h>
+
+#include <exprc.h>
 
 #define RM_MAX_VARS 10
 #define RM_MAX_RANK 4
@@ -63,5 +70,27 @@ typedef struct RandOptions {
 /* The model for `seed` (the same seed gives the same model and values). */
 void randmodel_make(RandModel *m, uint64_t seed, const RandOptions *o);
 void randmodel_free(RandModel *m);
+
+/* ---- checking a model against the oracle ---- */
+
+/* One way to compile a model. */
+typedef struct RandVariant {
+  const char *name;
+  exprc_options opt;
+  int exact; /* 1: the first variant's outputs and gradients, to the bit;
+                0: outputs that agree with the reference evaluator, and
+                gradients with the first variant's to 1e-9 */
+} RandVariant;
+
+/* Compile m each way, set its values, run every output and the gradient
+ * of its loss. The first variant's outputs must agree with the reference
+ * evaluator (tests/refeval.h) and its gradients with finite differences of
+ * the reference's loss; the others as `exact` says. Returns 1 if all of it
+ * holds, else 0 with the first disagreement described in why (n bytes). */
+int randmodel_check(const RandModel *m, const RandVariant *v, int nv,
+                    char *why, size_t n);
+
+/* The model text, `why` and the values of its inputs, for a failure. */
+void randmodel_print(const RandModel *m, const char *why, FILE *f);
 
 #endif

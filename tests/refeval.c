@@ -771,8 +771,8 @@ static double eval_fresh(M *m, Ast *e, Scope *s) {
  * are exact for the |x| of tests. */
 static double step_for(const M *m, double x) {
   int ex;
-  frexp(fmax(1.0, fabs(x)), &ex);
-  return ldexp(m->step, ex);
+  frexp(fmax(1.0, fabs(x)), &ex); /* 2^(ex-1) <= max(1, |x|) < 2^ex */
+  return ldexp(m->step, ex - 1);
 }
 
 static void perturb_begin(M *m, double *x) {
