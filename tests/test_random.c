@@ -13,7 +13,7 @@
  *    unsimplified compile's gradients agree with the default's;
  *  - the plan variants give the default's outputs and gradients to the bit.
  *
- * 60 models by default (fixed seeds: model k uses seed k); set
+ * 150 models by default (fixed seeds: model k uses seed k); set
  * EXPRC_RANDOM_COUNT for more and EXPRC_RANDOM_FIRST=k to start at k. A
  * failure prints the model, its seed and input values; EXPRC_RANDOM_FIRST=k
  * EXPRC_RANDOM_COUNT=1 reruns just that one.
@@ -63,7 +63,7 @@ static int check_model(uint64_t seed) {
 
 #define CHUNK 20
 
-static unsigned first, count = 60;
+static unsigned first, count = 150;
 
 /* Every model of the chunk is checked, failing or not, so that a long run
  * counts all failures; the chunk fails if any model did. */

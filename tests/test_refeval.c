@@ -42,11 +42,13 @@ static void set_X(RefModel *m) {
   set(m, "X", x, 3, (int64_t)2, (int64_t)3, (int64_t)3);
 }
 
-static const char *shape_of(const RefTensor *t, char *buf) {
-  int k = sprintf(buf, "[");
-  for (int i = 0; i < t->rank; i++)
-    k += sprintf(buf + k, "%s%lld", i ? "," : "", (long long)t->shape[i]);
-  sprintf(buf + k, "]");
+static const char *shape_of(const RefTensor *t, char *buf, size_t n) {
+  size_t k = (size_t)snprintf(buf, n, "[");
+  for (int i = 0; i < t->rank && k < n; i++)
+    k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? "," : "",
+                          (long long)t->shape[i]);
+  if (k < n)
+    snprintf(buf + k, n - k, "]");
   return buf;
 }
 
@@ -56,7 +58,7 @@ static void expect(RefModel *m, const char *name, const char *shape,
   RefTensor t;
   char buf[64];
   ck_assert_msg(ref_eval(m, name, &t) == 0, "%s: %s", name, ref_errmsg(m));
-  ck_assert_msg(strcmp(shape_of(&t, buf), shape) == 0, "%s has shape %s, not %s",
+  ck_assert_msg(strcmp(shape_of(&t, buf, sizeof buf), shape) == 0, "%s has shape %s, not %s",
                 name, buf, shape);
   tu_assert_close(t.data, want, t.size, rtol, name);
 }
