@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include "io.h"
+
 /* A macro name from parts: what is not a letter, digit or '_' becomes
  * '_' (an unnamed output is named by its source text, such as "x + 1"). */
 static char *macro_name(Emitter *E, const char *a, const char *b,
@@ -102,8 +104,8 @@ static void entry_summary(Emitter *E, Entry *e) {
 
 static void header_init(Emitter *E, const Var *v) {
   char a[48], b[48]; /* for a comment: as the model wrote them */
-  snprintf(a, sizeof a, "%.15g", v->arg[0]);
-  snprintf(b, sizeof b, "%.15g", v->arg[1]);
+  exprc_rt_format(a, sizeof a, "%.15g", v->arg[0]);
+  exprc_rt_format(b, sizeof b, "%.15g", v->arg[1]);
   switch (v->init) {
   case INIT_ZEROS: em_put_str(E, &E->out, " ~ zeros"); break;
   case INIT_FILL: em_put(E, &E->out, " ~ fill(%s)", a); break;

@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "io.h"
+
 void PRINTF(3, 4) em_put(Emitter *E, Buf *b, const char *fmt, ...) {
   va_list ap;
   if (!b->s) /* never a NULL destination: gcc -O3 rejects one (-Werror) */
@@ -102,7 +104,7 @@ void em_number(double v, char *buf, size_t n) {
   else if (v > 1.7976931348623157e308 || v < -1.7976931348623157e308)
     snprintf(buf, n, v > 0 ? "(1.0/0.0)" : "(-1.0/0.0)");
   else {
-    snprintf(buf, n, "%.17g", v);
+    exprc_rt_format(buf, n, "%.17g", v); /* "0.5" in every locale */
     if (!strpbrk(buf, ".en"))
       strncat(buf, ".0", n - strlen(buf) - 1);
     if (v < 0) { /* parenthesise: a - -1 must not print as a --1 */
@@ -222,7 +224,7 @@ static const char *quoted_file(Emitter *E) {
   em_put_str(E, &E->qfile, "\"");
   for (const char *s = E->c->file; *s; s++) {
     unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
+    if (ch == '"' || ch == '\\' || ch == '?') /* '?': no "??/" trigraph */
       em_put(E, &E->qfile, "\\%c", ch);
     else if (ch < 0x20 || ch >= 0x7f)
       em_put(E, &E->qfile, "\\%03o", ch);

@@ -63,7 +63,12 @@ static uint32_t pick_weight(Graph *g, const Node *n, int k, Op wins) {
 }
 
 /* The contribution of node n's gradient G to its input k, before summing
- * broadcast axes. y is n itself, a/b/c its inputs. */
+ * broadcast axes. y is n itself, a/b/c its inputs.
+ *
+ * This is the table of derivative rules, one case per op, and so the one
+ * function here longer than a screen: it stays one switch with no default,
+ * so that -Wswitch-enum refuses to build an op without a rule. Rules longer
+ * than a line or two live in the helpers above. */
 static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   Node n = g->node[y];
   uint32_t a = n.in[0], b = n.in[1], c = n.in[2];

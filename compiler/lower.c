@@ -767,7 +767,7 @@ static void output(Lower *L, Stmt *st) {
               "output '%.64s' is listed twice", name);
   map_put(L->c, &L->outputs, name, (void *)name);
   uint32_t n = expr(L, st->expr, NULL);
-  if (st->name && !lookup(L, st->name)) {
+  if (st->name) { /* output y = e also names e: y must be new */
     define(L, st->name, st->namepos, (Binding){.kind = B_NODE, .node = n});
     add_named(L, "value", st->name, n);
   }

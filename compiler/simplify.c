@@ -11,6 +11,7 @@
  */
 #include "simplify.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "shape.h"
@@ -43,17 +44,28 @@ static uint32_t fold(Graph *g, const Node *p) {
   return graph_const(g, op_eval((Op)p->op, v[0], v[1], v[2]), &p->shape);
 }
 
-/* Identities of + - * / ^ and unary minus. */
+/* A constant zero of the given sign. IEEE arithmetic has two zeros, and
+ * x + 0 is not x: at x = -0 it is +0 (and 1 / (x + 0) is +inf, not -inf).
+ * x + (-0) and x - (+0) are x for every x, NaN and -0 included; likewise
+ * -0 - x is -x, where 0 - x is +0 at x = +0 and so not -x. */
+static int is_zero(Graph *g, uint32_t i, int negative) {
+  double x;
+  return graph_is_const(g, i, &x) && x == 0 && (signbit(x) != 0) == negative;
+}
+
+/* Identities of + - * / ^ and unary minus, each exact for every x
+ * (x * 1, x / 1, x ^ 1 and --x keep x's sign and NaN; x * -1 is -x, x ^ 0
+ * is 1 even at NaN, as C's pow). */
 static uint32_t arith(Graph *g, const Node *p) {
   uint32_t a = p->in[0], b = p->in[1];
   switch (p->op) {
   case OP_ADD:
-    if (is_const(g, a, 0)) return as_shape(g, b, &p->shape);
-    if (is_const(g, b, 0)) return as_shape(g, a, &p->shape);
+    if (is_zero(g, a, 1)) return as_shape(g, b, &p->shape);
+    if (is_zero(g, b, 1)) return as_shape(g, a, &p->shape);
     break;
   case OP_SUB:
-    if (is_const(g, b, 0)) return as_shape(g, a, &p->shape);
-    if (is_const(g, a, 0)) return as_shape(g, graph_op1(g, OP_NEG, b), &p->shape);
+    if (is_zero(g, b, 0)) return as_shape(g, a, &p->shape);
+    if (is_zero(g, a, 1)) return as_shape(g, graph_op1(g, OP_NEG, b), &p->shape);
     break;
   case OP_MUL:
     if (is_const(g, a, 1)) return as_shape(g, b, &p->shape);

@@ -54,14 +54,21 @@ typedef struct exprc_limits {
   int max_depth;          /* nesting of expressions and def calls [200] */
   int64_t max_nodes;      /* graph nodes [2^24] */
   int64_t max_file_size;  /* bytes of model text [64 MiB] */
+  int cc_timeout;         /* seconds the system compiler may run for one
+                             model with EXPRC_BACKEND_CC [60]; its process
+                             group is then killed and libtcc compiles the
+                             model instead (see exprc_options.note) */
 } exprc_limits;
 
 typedef enum exprc_backend {
   EXPRC_BACKEND_TCC = 0, /* libtcc in memory: compiles in milliseconds */
   EXPRC_BACKEND_CC       /* the system C compiler ($CC or cc) at -O2 into a
                             shared object, cached by a hash of the source in
-                            $EXPRC_CACHE_DIR (default ~/.cache/exprc): slower
-                            to compile, faster to run */
+                            $EXPRC_CACHE_DIR (default ~/.cache/exprc), which
+                            must be private to the user (else no cache is
+                            used): slower to compile, faster to run. If the
+                            compiler fails or times out, libtcc compiles the
+                            model and a note says so */
 } exprc_backend;
 
 typedef struct exprc_options {
@@ -77,6 +84,12 @@ typedef struct exprc_options {
                              many threads; process-wide; 0 keeps the
                              current setting and emits serial code */
   exprc_limits limits;
+  /* Called during a compile with a one-line note on what a user may want
+     to know but that is not an error: the system compiler failed or timed
+     out and libtcc compiled the model, or the cache directory was refused.
+     NULL (the default) drops notes: the library itself never prints. */
+  void (*note)(void *note_arg, const char *msg);
+  void *note_arg;
 } exprc_options;
 
 typedef struct exprc_model exprc_model;

@@ -285,6 +285,26 @@ START_TEST(exp_of_a_constant_is_still_a_constant) {
 }
 END_TEST
 
+/* ---- NaN is never hidden ---- */
+
+/* NumPy's maximum(nan, 0) and sign(nan) are nan: relu and sign must not turn
+ * a NaN into 0, whether folded at compile time or computed at run time. */
+START_TEST(relu_and_sign_of_nan_are_nan) {
+  const char *src = "input x[3]\noutput r = relu(x), s = sign(x), "
+                    "c = relu(0/0), d = sign(0/0)\n";
+  Set x = {"x", 1, {3}, {NAN, -2, 3}};
+  for (int k = 0; k < nvariants(); k++) {
+    exprc_model *m = compile_and_set(src, k, &x, 1);
+    exprc_tensor r = tu_output(m, "r"), s = tu_output(m, "s");
+    exprc_tensor c = tu_output(m, "c"), d = tu_output(m, "d");
+    ck_assert(isnan(r.data[0]) && r.data[1] == 0 && r.data[2] == 3);
+    ck_assert(isnan(s.data[0]) && s.data[1] == -1 && s.data[2] == 1);
+    ck_assert(isnan(c.data[0]) && isnan(d.data[0]));
+    exprc_free(m);
+  }
+}
+END_TEST
+
 int main(int argc, char **argv) {
   tu_set_paths(argc, argv);
   Suite *s = suite_create("wrong_numbers");
@@ -306,5 +326,8 @@ int main(int argc, char **argv) {
   tcase_add_test(fo, folding_does_not_bypass_the_stable_rewrites);
   tcase_add_test(fo, exp_of_a_constant_is_still_a_constant);
   suite_add_tcase(s, fo);
+  TCase *nan = tu_tcase("nan", 60);
+  tcase_add_test(nan, relu_and_sign_of_nan_are_nan);
+  suite_add_tcase(s, nan);
   return tu_run_suite(s);
 }

@@ -3,7 +3,8 @@
 # then configure and build. Usage: sh tools/setup.sh [BUILD_DIR [MESON_ARGS...]]
 set -e
 cd "$(dirname "$0")/.."
-pkgs="gcc libc6-dev pkg-config meson ninja-build libtcc-dev check libopenblas-dev"
+pkgs="gcc libc6-dev pkg-config meson ninja-build libtcc-dev check libopenblas-dev locales
+      man-db"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -14,6 +15,19 @@ if [ -n "$missing" ]; then
   [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -q >/dev/null
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
+fi
+# tests/test_safety.c runs the library under de_DE.UTF-8, whose decimal
+# point is a comma; generate that locale if the system lacks it.
+if ! locale -a 2>/dev/null | grep -qix 'de_DE\.utf-\?8'; then
+  echo "setup: generating the de_DE.UTF-8 locale"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  if grep -q '^# *de_DE\.UTF-8 UTF-8' /etc/locale.gen; then
+    $sudo sed -i 's/^# *\(de_DE\.UTF-8 UTF-8\)/\1/' /etc/locale.gen
+  elif ! grep -q '^de_DE\.UTF-8 UTF-8' /etc/locale.gen; then
+    echo 'de_DE.UTF-8 UTF-8' | $sudo tee -a /etc/locale.gen >/dev/null
+  fi
+  $sudo locale-gen >/dev/null
 fi
 build=${1:-build}
 [ $# -gt 0 ] && shift
