@@ -16,7 +16,8 @@
  * 150 models by default (fixed seeds: model k uses seed k); set
  * EXPRC_RANDOM_COUNT for more and EXPRC_RANDOM_FIRST=k to start at k. A
  * failure prints the model, its seed and input values; EXPRC_RANDOM_FIRST=k
- * EXPRC_RANDOM_COUNT=1 reruns just that one.
+ * EXPRC_RANDOM_COUNT=1 reruns just that one. EXPRC_RANDOM_PROGRESS=1 prints
+ * a line after every 20 models, for long runs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,9 @@ START_TEST(random_models) {
   for (unsigned k = from; k < from + CHUNK && k < count; k++, n++)
     if (!check_model(first + k) && failed++ == 0)
       first_bad = first + k;
+  if (getenv("EXPRC_RANDOM_PROGRESS")) /* for long runs */
+    fprintf(stderr, "# models %u to %u checked, %u failed\n", first + from,
+            first + from + n - 1, failed);
   ck_assert_msg(failed == 0, "%u of %u models failed, the first seed %llu "
                 "(see the output above)", failed, n,
                 (unsigned long long)first_bad);
