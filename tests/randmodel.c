@@ -520,7 +520,7 @@ static char *matmul(Gen *g, Sh s, int depth) {
  * product over nested grads is bounded. */
 static char *gradient(Gen *g, Sh s, int depth) {
   int64_t n = numel(g, s);
-  if (g->grads_left <= 0 || n > 9 || g->cost * 4 * n > 150)
+  if (g->grads_left <= 0 || n > 9 || g->cost * 4 * n > 300)
     return unary(g, s, depth);
   int v = var_of_shape(g, s);
   if (v < 0 && (v = new_var(g, s)) < 0)
@@ -578,6 +578,8 @@ static char *form(Gen *g, Sh s, int depth) {
   int w[] = {18, 22, 8, 12, 7, 7, 8, 6, 4, 7, 4};
   for (int i = 3; i < 10; i++)
     w[i] = w[i] * g->views / 100;
+  if (g->cost > 1) /* inside a grad: a grad of a grad now and then */
+    w[10] *= 4;
   int total = 0;
   for (int i = 0; i < 11; i++)
     total += w[i];
