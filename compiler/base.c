@@ -77,6 +77,18 @@ void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
     c->lim = *lim;
 }
 
+exprc_status ctx_protect(Ctx *c, void (*fn)(Ctx *c, void *arg), void *arg) {
+  jmp_buf jb, *outer = c->jb;
+  c->jb = &jb;
+  if (setjmp(jb) == 0) {
+    fn(c, arg);
+    c->jb = outer;
+    return EXPRC_OK;
+  }
+  c->jb = outer;
+  return c->status;
+}
+
 void ctx_free(Ctx *c) {
   while (c->blocks) {
     Blk *n = c->blocks->next;

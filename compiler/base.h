@@ -64,6 +64,10 @@ typedef struct Ctx {
 void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
               const exprc_limits *lim);
 void ctx_free(Ctx *c);
+/* The one protected call, as Lua's: run fn(c, arg) so that a ctx_error or
+ * ctx_fail anywhere inside it returns here. Returns EXPRC_OK, or the status
+ * of the first error, whose message is then in c->msg. */
+exprc_status ctx_protect(Ctx *c, void (*fn)(Ctx *c, void *arg), void *arg);
 void *ctx_alloc(Ctx *c, size_t n);          /* zeroed, lives until ctx_free */
 char *ctx_strndup(Ctx *c, const char *s, size_t n);
 NORETURN void ctx_error(Ctx *c, Pos p, exprc_status st, const char *fmt, ...)

@@ -5,14 +5,20 @@
 #include "plan.h"
 
 /* The C source: one function per entry point, named emit_entry_name(k),
- * of type void (const long *D, double *const *S). D holds the dims' sizes. */
-char *emit_c(Ctx *c, Module *m, Plan *plan);
+ * of type void (const long *D, double *const *S). D holds the dims' sizes.
+ * The emitter only reads the module and the plans: emit_begin, then
+ * emit_entry for each entry point with the plan plan_entry made for it, then
+ * emit_end for the whole translation unit (in the context's memory). */
+typedef struct Emitter Emitter;
+Emitter *emit_begin(Ctx *c, Module *m, const Plan *plan);
+void emit_entry(Emitter *E, int k, const EntryPlan *ep);
+char *emit_end(Emitter *E);
 void emit_entry_name(int k, char *buf, size_t n);
 
-/* The C header for the source emit_c(c, m, plan) just made (call it after
- * emit_c, on the same Module and Plan): the entry points' prototypes, the
- * slot and dim numbers as macros, and xc_slot_size(). `name` is the
- * header's file name, for its comment and include guard. */
+/* The C header for the source made from the same Module and Plan, once
+ * every entry point is planned: the entry points' prototypes, the slot and
+ * dim numbers as macros, and xc_slot_size(). `name` is the header's file
+ * name, for its comment and include guard. */
 char *emit_header(Ctx *c, Module *m, const Plan *plan, const char *name);
 
 #endif

@@ -32,9 +32,9 @@ static uint32_t reshaped(Graph *g, uint32_t a, int rank, int64_t d0,
  * evenly between ties. */
 static uint32_t extreme_rule(Graph *g, const Node *n, uint32_t y, uint32_t G) {
   Shape s = shape_of(g, n->in[0]);
-  uint32_t hit = op2(g, OP_EQ, n->in[0], graph_spread(g, y, &s, n->attr));
-  uint32_t ties = graph_sum(g, hit, (unsigned)n->attr);
-  return op2(g, OP_MUL, graph_spread(g, op2(g, OP_DIV, G, ties), &s, n->attr), hit);
+  uint32_t hit = op2(g, OP_EQ, n->in[0], graph_spread(g, y, &s, n->u.axes));
+  uint32_t ties = graph_sum(g, hit, (unsigned)n->u.axes);
+  return op2(g, OP_MUL, graph_spread(g, op2(g, OP_DIV, G, ties), &s, n->u.axes), hit);
 }
 
 /* d(a @ b) for the four forms of '@'. */
@@ -63,7 +63,12 @@ static uint32_t pick_weight(Graph *g, const Node *n, int k, Op wins) {
 }
 
 /* The contribution of node n's gradient G to its input k, before summing
- * broadcast axes. y is n itself, a/b/c its inputs. */
+ * broadcast axes. y is n itself, a/b/c its inputs.
+ *
+ * This is the table of derivative rules, one case per op, and so the one
+ * function here longer than a screen: it stays one switch with no default,
+ * so that -Wswitch-enum refuses to build an op without a rule. Rules longer
+ * than a line or two live in the helpers above. */
 static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   Node n = g->node[y];
   uint32_t a = n.in[0], b = n.in[1], c = n.in[2];
@@ -154,15 +159,15 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   }
   case OP_SUM: { /* spread G back over the summed axes */
     Shape s = shape_of(g, a);
-    return graph_spread(g, G, &s, n.attr);
+    return graph_spread(g, G, &s, n.u.axes);
   }
   case OP_MAX:
   case OP_MIN:
     return extreme_rule(g, &n, y, G);
   case OP_LSE: { /* softmax along the reduced axes */
     Shape s = shape_of(g, a);
-    return op2(g, OP_MUL, graph_spread(g, G, &s, n.attr),
-               op1(g, OP_EXP, op2(g, OP_SUB, a, graph_spread(g, y, &s, n.attr))));
+    return op2(g, OP_MUL, graph_spread(g, G, &s, n.u.axes),
+               op1(g, OP_EXP, op2(g, OP_SUB, a, graph_spread(g, y, &s, n.u.axes))));
   }
   case OP_MATMUL:
     return matmul_rule(g, &n, k, G);

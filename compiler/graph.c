@@ -22,9 +22,21 @@ Graph *graph_new(Ctx *c) {
   return g;
 }
 
-static int is_tensor_const(const Node *n) {
-  return n->op == OP_CONST && n->attr >= 0;
+void graph_free(Graph *g) {
+  ctx_release(g->c, g->node);
+  ctx_release(g->c, g->htab);
+  ctx_release(g->c, g->cdata);
+  g->node = NULL, g->htab = NULL, g->cdata = NULL;
+  g->n = g->cap = g->hcap = g->ncdata = g->cdcap = 0;
 }
+
+void graph_live(const Graph *g, uint8_t *live, OperandFn operand) {
+  for (uint32_t i = g->n; i-- > 0;)
+    if (live[i])
+      for (int k = 0; k < g->node[i].nin; k++)
+        live[operand ? operand(g, i, k) : g->node[i].in[k]] = 1;
+}
+
 
 static int64_t numel(const Shape *s) {
   int64_t n = 1;
@@ -44,12 +56,12 @@ static uint64_t node_hash(const Graph *g, const Node *n) {
     h = mix(h, n->in[k]);
   for (int k = 0; k < n->shape.rank; k++)
     h = mix(h, (uint64_t)n->shape.d[k] ^ (uint64_t)n->start[k] << 40);
-  if (is_tensor_const(n))
-    return hash_bytes(g->cdata + n->attr,
+  if (node_is_tensor_const(n))
+    return hash_bytes(g->cdata + n->u.data,
                       (size_t)numel(&n->shape) * sizeof(double), h);
   uint64_t v;
   memcpy(&v, &n->val, sizeof v);
-  return mix(mix(h, (uint64_t)n->attr), v);
+  return mix(mix(h, (uint64_t)n->u.word), v);
 }
 
 static int node_eq(const Graph *g, const Node *a, const Node *b) {
@@ -57,11 +69,11 @@ static int node_eq(const Graph *g, const Node *a, const Node *b) {
       memcmp(a->in, b->in, sizeof a->in[0] * a->nin) != 0 ||
       memcmp(&a->shape, &b->shape, sizeof a->shape) != 0)
     return 0;
-  if (is_tensor_const(a) || is_tensor_const(b))
-    return is_tensor_const(a) && is_tensor_const(b) &&
-           memcmp(g->cdata + a->attr, g->cdata + b->attr,
+  if (node_is_tensor_const(a) || node_is_tensor_const(b))
+    return node_is_tensor_const(a) && node_is_tensor_const(b) &&
+           memcmp(g->cdata + a->u.data, g->cdata + b->u.data,
                   (size_t)numel(&a->shape) * sizeof(double)) == 0;
-  return a->attr == b->attr && memcmp(&a->val, &b->val, sizeof a->val) == 0 &&
+  return a->u.word == b->u.word && memcmp(&a->val, &b->val, sizeof a->val) == 0 &&
          memcmp(a->start, b->start, sizeof a->start) == 0;
 }
 
@@ -137,20 +149,22 @@ static Node proto(Op op) {
   Node p;
   memset(&p, 0, sizeof p);
   p.op = (uint8_t)op;
-  p.attr = 0;
   return p;
 }
 
-uint32_t graph_leaf(Graph *g, Op op, int64_t attr, const Shape *s) {
+uint32_t graph_leaf(Graph *g, Op op, int64_t which, const Shape *s) {
   Node p = proto(op);
-  p.attr = attr;
+  if (op == OP_DIMVAL)
+    p.u.dim = which;
+  else
+    p.u.var = which;
   p.shape = *s;
   return graph_node(g, &p);
 }
 
 uint32_t graph_const(Graph *g, double v, const Shape *s) {
   Node p = proto(OP_CONST);
-  p.attr = -1;
+  p.u.data = SPLAT;
   p.val = v;
   p.shape = *s;
   return graph_node(g, &p);
@@ -168,10 +182,10 @@ uint32_t graph_tensor(Graph *g, const double *data, const Shape *s) {
   memcpy(g->cdata + at, data, (size_t)n * sizeof(double));
   g->ncdata += (uint32_t)n;
   Node p = proto(OP_CONST);
-  p.attr = at;
+  p.u.data = at;
   p.shape = *s;
   uint32_t r = graph_node(g, &p);
-  if (g->node[r].attr != at)
+  if (g->node[r].u.data != at)
     g->ncdata = at; /* an identical constant existed: drop the copy */
   return r;
 }
@@ -209,7 +223,7 @@ uint32_t graph_shaped(Graph *g, Op op, uint32_t a, const Shape *s) {
 uint32_t graph_reduce(Graph *g, Op op, uint32_t a, unsigned mask) {
   Node p = proto(op);
   p.in[0] = a;
-  p.attr = mask;
+  p.u.axes = mask;
   return graph_node(g, &p);
 }
 
@@ -255,7 +269,7 @@ uint32_t graph_spread(Graph *g, uint32_t v, const Shape *s, int64_t mask) {
 
 int graph_is_const(Graph *g, uint32_t i, double *v) {
   Node *n = &g->node[i];
-  if (n->op != OP_CONST || n->attr >= 0)
+  if (n->op != OP_CONST || n->u.data != SPLAT)
     return 0;
   if (v)
     *v = n->val;

@@ -7,13 +7,21 @@
 
 enum { N_BACKWARD = 1 }; /* node flags */
 
+#define SPLAT (-1) /* Node.u.data of a constant whose elements all equal val */
+
 typedef struct Node {
   uint8_t op;       /* Op */
   uint8_t nin;
   uint8_t flags;
   uint32_t in[3];
-  int64_t attr;     /* SUM: axis mask; INPUT/PARAM: variable; DIMVAL: dim;
-                       CONST: -1 for a splat of `val`, else offset in cdata */
+  union {          /* what the op needs beyond its inputs; op is the tag */
+    int64_t axes;   /* SUM MAX MIN LSE: the axes reduced, bit k for axis k */
+    int64_t var;    /* INPUT PARAM: the variable's index in Module.var */
+    int64_t dim;    /* DIMVAL: the dim's number */
+    int64_t data;   /* CONST: SPLAT (every element is val), or the offset of
+                       its elements in Graph.cdata */
+    int64_t word;   /* whichever it is, for hashing and comparing nodes */
+  } u;
   double val;       /* CONST splat value */
   int64_t start[MAX_RANK]; /* SLICE, PAD: offset of the window per axis */
   Shape shape;      /* result shape (inferred, or the target of SH_TARGET) */
@@ -42,13 +50,26 @@ struct Graph {
 };
 
 Graph *graph_new(Ctx *c);
+/* Give back a graph's arrays to the context early (a pass that builds a new
+ * graph frees the old one); the Graph itself lives in the arena. */
+void graph_free(Graph *g);
+
+/* Which input of node i node i really reads as its k-th operand (the planner
+ * reads through transposes that feed a matrix product); NULL: in[k]. */
+typedef uint32_t (*OperandFn)(const Graph *g, uint32_t i, int k);
+
+/* Mark, in live[0..g->n-1], every node that a node already marked reads,
+ * directly or not: the caller marks the roots. Index order is topological,
+ * so one backward sweep does it. */
+void graph_live(const Graph *g, uint8_t *live, OperandFn operand);
 
 /* The one constructor: infers the shape (reporting errors at g->pos),
  * applies the rewrite hook, and returns the existing node if an identical one
  * exists. Every other constructor goes through it. */
 uint32_t graph_node(Graph *g, const Node *proto);
 
-uint32_t graph_leaf(Graph *g, Op op, int64_t attr, const Shape *s);
+/* An INPUT or PARAM (which: var), or a DIMVAL (which: the dim). */
+uint32_t graph_leaf(Graph *g, Op op, int64_t which, const Shape *s);
 uint32_t graph_const(Graph *g, double v, const Shape *s); /* splat */
 uint32_t graph_scalar(Graph *g, double v);
 uint32_t graph_tensor(Graph *g, const double *data, const Shape *s);
@@ -70,5 +91,8 @@ uint32_t graph_sum_to(Graph *g, uint32_t a, const Shape *s);
 
 static inline Node *graph_at(Graph *g, uint32_t i) { return &g->node[i]; }
 int graph_is_const(Graph *g, uint32_t i, double *v); /* splat constant? */
+static inline int node_is_tensor_const(const Node *n) {
+  return n->op == OP_CONST && n->u.data != SPLAT;
+}
 
 #endif

@@ -11,23 +11,30 @@
  * generated code cannot reach anything else in the process. A compile error
  * in generated code is a bug in exprc; tcc's text is kept in the message.
  */
+#define _XOPEN_SOURCE 700 /* realpath and S_ISVTX, for the cc backend's cache */
 #include "jit.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libtcc.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "runtime.h"
 #include "scalar.h"
+#include "sha256.h"
 
 struct Jit {
   TCCState *s;
@@ -62,9 +69,10 @@ static void add_symbols(TCCState *s) {
 #define XC_LIBM(name, n) tcc_add_symbol(s, #name, (const void *)name);
   XC_LIBM_FNS(XC_LIBM)
 #undef XC_LIBM
-  /* products split over the model's threads (runtime/parallel.c) */
-  tcc_add_symbol(s, "exprc_rt_gemm", (const void *)exprc_rt_gemm_pooled);
-  tcc_add_symbol(s, "exprc_rt_parallel", (const void *)exprc_rt_parallel);
+#define RT_SYMBOL(name, params)                                               \
+  tcc_add_symbol(s, #name, (const void *)EXPRC_RT_IMPL(name));
+  EXPRC_RT_FNS(RT_SYMBOL)
+#undef RT_SYMBOL
   tcc_add_symbol(s, "memset", (const void *)memset); /* tcc may emit these */
   tcc_add_symbol(s, "memcpy", (const void *)memcpy);
   tcc_add_symbol(s, "memmove", (const void *)memmove);
@@ -77,7 +85,10 @@ static int build(TCCState *s, Errors *err, const char *src,
   tcc_set_options(s, "-nostdlib");
   if (tcc_set_output_type(s, TCC_OUTPUT_MEMORY) < 0)
     return -1;
-  if (tcc_compile_string(s, src) < 0)
+  locale_t old = exprc_rt_enter_c_locale(); /* tcc reads 2.5 with strtod */
+  int rc = tcc_compile_string(s, src);
+  exprc_rt_leave_c_locale(old);
+  if (rc < 0)
     return -1;
   add_symbols(s);
 #ifdef EXPRC_TCC_RELOCATE_ONE_ARG
@@ -98,12 +109,15 @@ static int build(TCCState *s, Errors *err, const char *src,
 }
 
 static Jit *cc_compile(Ctx *c, const char *src, const char *const *names,
-                       int n, EntryFn *fns);
+                       int n, EntryFn *fns, const exprc_options *o);
 
 Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
-                 EntryFn *fns, int backend) {
-  if (backend == EXPRC_BACKEND_CC)
-    return cc_compile(c, src, names, n, fns);
+                 EntryFn *fns, const exprc_options *o) {
+  if (o && o->backend == EXPRC_BACKEND_CC) {
+    Jit *j = cc_compile(c, src, names, n, fns, o);
+    if (j)
+      return j; /* else cc_compile has said why in a note: libtcc it is */
+  }
   Errors err = {.n = 0};
   Jit *j = calloc(1, sizeof *j);
   if (!j)
@@ -138,153 +152,540 @@ void jit_free(Jit *j) {
 /* ---- --backend cc ----
  *
  * The same C text goes to the system compiler at -O2 as a shared object,
- * cached under a hash of the source and the command, and is loaded with
- * dlopen. The generated code's one call into exprc, the matrix product, is
- * renamed by a -D flag to a hook defined in a few appended lines, which
- * calls through a pointer that is set after loading: the shared object then
- * needs nothing from the process but libm.
+ * which is loaded with dlopen. Each run-time function the generated code
+ * calls (runtime.h's list) is renamed by a -D flag to a call through a
+ * pointer, so that its prototype in the prelude defines that pointer in the
+ * object, set after loading: the shared object then needs nothing from the
+ * process but libm.
+ *
+ * The system compiler failing is never the user's fault: it may be missing,
+ * crash (gcc 12 has an internal error on some vectorised comparisons, which
+ * a second try without loop if-conversion avoids; clang rejects that flag,
+ * so the first try never passes it) or run past limits.cc_timeout (its
+ * whole process group is then killed). The model is then compiled with
+ * libtcc, and exprc_options.note says why.
+ *
+ * The cache holds code this process will run, so no other user may be able
+ * to write it. Its directory ($EXPRC_CACHE_DIR, else $XDG_CACHE_HOME/exprc,
+ * else $HOME/.cache/exprc; no shared fallback) must be the user's and
+ * writable by no one else, and every directory above it the user's or
+ * root's and not writable by others unless sticky (as /tmp is); else there
+ * is no cache. An object is named by the SHA-256 of the compiler, its flags
+ * and the C, and exprc-KEY.sum beside it records the SHA-256 of its bytes,
+ * checked before each dlopen: a truncated or damaged object is rebuilt.
+ * Builds happen in a fresh mkdtemp directory (in the cache, or under $TMPDIR
+ * or /tmp without one), files are created O_EXCL|O_NOFOLLOW and fsync'ed
+ * before their rename, and every path the compiler gets is absolute, so
+ * that none can be read as an option.
  */
 
-static const char hook[] =
-    "\nvoid (*xc_gemm_fp)(int, int, long, long, long, const double *,\n"
-    "                   const double *, double *);\n"
-    "void xc_gemm_hook(int ta, int tb, long m, long n, long k,\n"
-    "                  const double *a, const double *b, double *c)\n"
-    "{ xc_gemm_fp(ta, tb, m, n, k, a, b, c); }\n"
-    "typedef void (*xc_body)(long, long, const long *, double *const *,\n"
-    "                        const double *, double *);\n"
-    "void (*xc_par_fp)(xc_body, long, const long *, double *const *,\n"
-    "                  const double *, const char *, double *);\n"
-    "void xc_par_hook(xc_body f, long n, const long *D, double *const *S,\n"
-    "                 const double *R, const char *k, double *A)\n"
-    "{ xc_par_fp(f, n, D, S, R, k, A); }\n";
+#define CC_TIMEOUT_DEFAULT 60                /* seconds */
+#define CC_MAX_OBJECT ((off_t)1 << 30)       /* bytes of a cached object */
+#define CC_WORKAROUND "-fno-tree-loop-if-convert"
+
+/* exprc_rt_gemm(...) becomes (*xc_fp_exprc_rt_gemm)(...), and its prototype
+ * the definition of that pointer. */
+#define CC_RENAME(name, params) "-D" #name "=(*xc_fp_" #name ")",
+static const char *const cc_flags[] = {
+    "-std=c99", "-O2", "-fPIC", "-shared", EXPRC_RT_FNS(CC_RENAME) NULL};
+#undef CC_RENAME
+
+typedef enum CcRun { CC_OK, CC_FAILED, CC_TIMEOUT, CC_NORUN } CcRun;
+
+typedef struct CcJob {
+  const char *src;
+  const exprc_options *o;
+  char key[65];            /* SHA-256 of the compiler, its flags and the C */
+  char cache[PATH_MAX];    /* the checked cache directory; "" for none */
+  char work[PATH_MAX];     /* this build's private directory; "" for none */
+  struct timespec deadline;
+  int timeout;             /* seconds, for messages */
+  Errors err;
+} CcJob;
 
 static const char *cc_program(void) {
   const char *cc = getenv("CC");
   return cc && *cc && !strpbrk(cc, " \t") ? cc : "cc";
 }
 
-static void cache_dir(char *buf, size_t n) {
-  const char *d = getenv("EXPRC_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME");
-  const char *home = getenv("HOME");
-  if (d && *d)
-    snprintf(buf, n, "%s", d);
-  else if (x && *x)
-    snprintf(buf, n, "%s/exprc", x);
-  else if (home && *home)
-    snprintf(buf, n, "%s/.cache/exprc", home);
+static void errf(CcJob *j, const char *fmt, ...) PRINTF(2, 3);
+static void errf(CcJob *j, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(j->err.text, sizeof j->err.text, fmt, ap);
+  va_end(ap);
+  j->err.n = strlen(j->err.text);
+}
+
+static void note(const exprc_options *o, const char *fmt, ...) PRINTF(2, 3);
+static void note(const exprc_options *o, const char *fmt, ...) {
+  char buf[3072];
+  va_list ap;
+  if (!o->note)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  size_t n = strlen(buf);
+  while (n && buf[n - 1] == '\n')
+    buf[--n] = 0;
+  o->note(o->note_arg, buf);
+}
+
+/* A path into buf[PATH_MAX]; "" if it does not fit (no file has that name:
+ * the lengths of the directories were checked when they were chosen). */
+static void pathf(char *buf, const char *fmt, ...) PRINTF(2, 3);
+static void pathf(char *buf, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, PATH_MAX, fmt, ap);
+  va_end(ap);
+  if (n < 0 || n >= PATH_MAX)
+    buf[0] = 0;
+}
+
+static void cc_key(CcJob *j) {
+  Sha256 s;
+  sha256_init(&s);
+  sha256_update(&s, "exprc cc 3", 11); /* the layout of what follows */
+  sha256_update(&s, cc_program(), strlen(cc_program()) + 1);
+  for (int i = 0; cc_flags[i]; i++)
+    sha256_update(&s, cc_flags[i], strlen(cc_flags[i]) + 1);
+  sha256_update(&s, j->src, strlen(j->src));
+  sha256_hex(&s, j->key);
+}
+
+/* ---- where: a private cache directory, or a private temporary one ---- */
+
+/* A directory only this user can change: theirs, writable by no one else. */
+static int private_dir(const char *path, char *why, size_t n) {
+  struct stat st;
+  if (lstat(path, &st) != 0)
+    snprintf(why, n, "%s", strerror(errno));
+  else if (!S_ISDIR(st.st_mode))
+    snprintf(why, n, "not a directory");
+  else if (st.st_uid != geteuid())
+    snprintf(why, n, "owned by uid %ld, not by this user", (long)st.st_uid);
+  else if (st.st_mode & 022)
+    snprintf(why, n, "writable by group or others (mode %03o)",
+             (unsigned)(st.st_mode & 0777));
   else
-    snprintf(buf, n, "/tmp/exprc-cache");
-  for (char *p = buf + 1; *p; p++) /* mkdir -p */
+    return 1;
+  return 0;
+}
+
+/* A directory in which no other user can rename or replace our entries:
+ * the user's or root's, and writable by no one else unless sticky. */
+static int safe_parent(const char *path, char *why, size_t n) {
+  struct stat st;
+  if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+    snprintf(why, n, "%s is not a directory", path);
+  else if (st.st_uid != 0 && st.st_uid != geteuid())
+    snprintf(why, n, "%s is owned by another user", path);
+  else if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))
+    snprintf(why, n, "%s is writable by others and not sticky", path);
+  else
+    return 1;
+  return 0;
+}
+
+/* Every directory above abs, an absolute path without symlinks. */
+static int safe_parents(const char *abs, char *why, size_t n) {
+  char p[PATH_MAX];
+  snprintf(p, sizeof p, "%s", abs);
+  for (char *s; (s = strrchr(p, '/')) != NULL;) {
+    s[s == p] = 0; /* the parent; "/" stays "/" */
+    if (!safe_parent(p, why, n))
+      return 0;
+    if (s == p)
+      break;
+  }
+  return 1;
+}
+
+/* mkdir -p with mode 0700; failures show in the checks that follow. */
+static void make_dirs(char *path) {
+  for (char *p = path + 1; *p; p++)
     if (*p == '/') {
       *p = 0;
-      mkdir(buf, 0700);
+      mkdir(path, 0700);
       *p = '/';
     }
-  mkdir(buf, 0700);
+  mkdir(path, 0700);
 }
 
-/* Run argv with stderr into log; the exit status, or -1. */
-static int run_compiler(char *const *argv, const char *log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_adddup2(&fa, 2, 1);
-  pid_t pid;
-  extern char **environ;
-  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0)
-    return -1;
-  int st;
-  while (waitpid(pid, &st, 0) < 0)
-    if (errno != EINTR)
-      return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void read_log(const char *path, Errors *err) {
-  FILE *f = fopen(path, "r");
-  if (f) {
-    err->n = fread(err->text, 1, sizeof err->text - 1, f);
-    err->text[err->n] = 0;
-    fclose(f);
+/* j->cache: the cache directory, made if missing, absolute and checked;
+ * "" (with a note saying why) when there is none that is private. */
+static void cache_dir(CcJob *j) {
+  const char *d = getenv("EXPRC_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME");
+  const char *home = getenv("HOME");
+  char want[PATH_MAX], why[PATH_MAX + 64] = "";
+  int len;
+  j->cache[0] = 0;
+  if (d && *d)
+    len = snprintf(want, sizeof want, "%s", d);
+  else if (x && *x)
+    len = snprintf(want, sizeof want, "%s/exprc", x);
+  else if (home && *home)
+    len = snprintf(want, sizeof want, "%s/.cache/exprc", home);
+  else {
+    note(j->o, "--backend cc: no cache ($EXPRC_CACHE_DIR, $XDG_CACHE_HOME "
+               "and $HOME are unset)");
+    return;
   }
+  if (len >= (int)sizeof want - 80) /* room for /exprc-KEY.sum */
+    snprintf(why, sizeof why, "path too long");
+  else if (make_dirs(want), !realpath(want, j->cache))
+    snprintf(why, sizeof why, "%s", strerror(errno));
+  else if (private_dir(j->cache, why, sizeof why) &&
+           safe_parents(j->cache, why, sizeof why))
+    return;
+  j->cache[0] = 0;
+  note(j->o, "--backend cc: not using the cache directory %.1000s: %s",
+       want, why);
 }
 
-/* Build dir/exprc-KEY.so from src unless it is cached. 0 on success. */
-static int cc_build(const char *src, const char *so, Errors *err) {
-  char cfile[4200], tmp[4200], log[4200];
-  if (access(so, R_OK) == 0)
+/* j->work: a new private directory, in the cache or under $TMPDIR or /tmp. */
+static int make_work(CcJob *j) {
+  const char *t = getenv("TMPDIR");
+  const char *base[3] = {j->cache, t && *t ? t : "/tmp", "/tmp"};
+  char dir[PATH_MAX], why[PATH_MAX + 64] = "no temporary directory";
+  for (int i = j->cache[0] ? 0 : 1; i < 3; i++) {
+    if (i > 0 && (!realpath(base[i], dir) || !safe_parent(dir, why, sizeof why) ||
+                  !safe_parents(dir, why, sizeof why)))
+      continue;
+    if (i == 0)
+      pathf(dir, "%s", j->cache);
+    if (strlen(dir) + 120 > sizeof j->work)
+      continue;
+    pathf(j->work, "%s/tmp-XXXXXX", dir);
+    if (mkdtemp(j->work))
+      return 0;
+    snprintf(why, sizeof why, "mkdtemp in %.1000s: %s", dir, strerror(errno));
+  }
+  j->work[0] = 0;
+  errf(j, "no private directory to build in: %s", why);
+  return -1;
+}
+
+static void work_path(const CcJob *j, const char *name, char *buf) {
+  pathf(buf, "%s/%s", j->work, name);
+}
+
+/* The names a build makes in j->work (the log is unlinked once open). */
+static void remove_work(CcJob *j) {
+  char p[PATH_MAX], so[100];
+  if (!j->work[0])
+    return;
+  snprintf(so, sizeof so, "exprc-%s.so", j->key);
+  const char *names[] = {"src.c", "log", "sum", so};
+  for (int i = 0; i < 4; i++) {
+    work_path(j, names[i], p);
+    unlink(p);
+  }
+  rmdir(j->work);
+  j->work[0] = 0;
+}
+
+/* ---- files: created exclusively, never through a symlink ---- */
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return 0;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 1;
+}
+
+/* A new file holding a then b, on disk before this returns. */
+static int write_new(const char *path, const char *a, const char *b) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                0600);
+  if (fd < 0)
     return 0;
-  snprintf(cfile, sizeof cfile, "%s.%ld.c", so, (long)getpid());
-  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", so, (long)getpid());
-  snprintf(log, sizeof log, "%s.%ld.log", so, (long)getpid());
-  FILE *f = fopen(cfile, "w");
-  int ok = f && fputs(src, f) >= 0 && fputs(hook, f) >= 0;
-  ok = f && fclose(f) == 0 && ok;
-  char *argv[] = {(char *)cc_program(), "-std=c99", "-O2", "-fPIC", "-shared",
-                  "-Dexprc_rt_gemm=xc_gemm_hook",
-                  "-Dexprc_rt_parallel=xc_par_hook", "-o", tmp, cfile, "-lm",
-                  NULL};
-  int rc = ok ? run_compiler(argv, log) : -1;
-  if (rc != 0) {
-    read_log(log, err);
-    if (!err->n)
-      snprintf(err->text, sizeof err->text, "could not run %s", argv[0]);
-  } else if (rename(tmp, so) != 0) {
-    rc = -1;
-    snprintf(err->text, sizeof err->text, "cannot write %.1000s", so);
+  int ok = write_all(fd, a, strlen(a)) && write_all(fd, b, strlen(b)) &&
+           fsync(fd) == 0;
+  return close(fd) == 0 && ok;
+}
+
+/* SHA-256 of a regular file of this user's; 0 if it is not one or cannot
+ * be read whole. With sync, the file is also flushed to disk. */
+static int hash_file(const char *path, char hex[65], int sync) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0)
+    return 0;
+  int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+           st.st_uid == geteuid() && st.st_size > 0 &&
+           st.st_size <= CC_MAX_OBJECT;
+  Sha256 s;
+  sha256_init(&s);
+  char buf[16384];
+  off_t total = 0;
+  for (ssize_t r; ok && (r = read(fd, buf, sizeof buf)) != 0;) {
+    if (r < 0 && errno == EINTR)
+      continue;
+    ok = r > 0;
+    if (ok)
+      sha256_update(&s, buf, (size_t)r), total += r;
   }
-  remove(cfile);
-  remove(log);
-  remove(tmp);
-  return rc == 0 ? 0 : -1;
+  ok = ok && total == st.st_size && (!sync || fsync(fd) == 0);
+  close(fd);
+  if (ok)
+    sha256_hex(&s, hex);
+  return ok;
+}
+
+/* A cached object is used only if its bytes hash to what its record says. */
+static int cached(const CcJob *j, const char *so) {
+  char sum[PATH_MAX], want[80], got[65];
+  pathf(sum, "%s/exprc-%s.sum", j->cache, j->key);
+  int fd = open(sum, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t r = read(fd, want, sizeof want);
+  close(fd);
+  if (r != 65 || want[64] != '\n')
+    return 0;
+  want[64] = 0;
+  return hash_file(so, got, 0) && strcmp(want, got) == 0;
+}
+
+/* Move the built object into the cache, then its record: each is on disk
+ * before its rename, so a crash leaves no record or a matching one. */
+static int cc_install(CcJob *j, char *so) {
+  char out[PATH_MAX], sum[PATH_MAX], name[100], line[66], hex[65];
+  snprintf(name, sizeof name, "exprc-%s.so", j->key);
+  work_path(j, name, out);
+  pathf(so, "%s", out);
+  if (!hash_file(out, hex, 1))
+    return errf(j, "%s wrote no object", cc_program()), -1;
+  if (!j->cache[0])
+    return 0; /* loaded from the private build directory */
+  snprintf(line, sizeof line, "%s\n", hex);
+  work_path(j, "sum", sum);
+  if (!write_new(sum, line, ""))
+    return errf(j, "cannot write %.1000s: %s", sum, strerror(errno)), -1;
+  pathf(so, "%s/exprc-%s.so", j->cache, j->key);
+  if (rename(out, so) != 0)
+    return errf(j, "cannot write %.1000s: %s", so, strerror(errno)), -1;
+  pathf(out, "%s/exprc-%s.sum", j->cache, j->key);
+  if (rename(sum, out) != 0)
+    return errf(j, "cannot write %.1000s: %s", out, strerror(errno)), -1;
+  int dfd = open(j->cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) /* the renames themselves */
+    fsync(dfd), close(dfd);
+  return 0;
+}
+
+/* ---- running the compiler: no shell, its own process group, a deadline ---- */
+
+static int spawn(char *const *argv, int logfd, pid_t *pid) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  sigset_t none, dfl;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+  posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+  posix_spawnattr_init(&at);
+  sigemptyset(&none);
+  sigemptyset(&dfl);
+  sigaddset(&dfl, SIGPIPE);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &dfl);
+  posix_spawnattr_setpgroup(&at, 0); /* a group of its own, to kill whole */
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                    POSIX_SPAWN_SETSIGDEF);
+  extern char **environ;
+  int rc = posix_spawnp(pid, argv[0], &fa, &at, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  return rc;
+}
+
+static int past(const struct timespec *t) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec > t->tv_sec ||
+         (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* Wait for pid until the deadline, polling with a growing nap (a library
+ * cannot take over SIGCHLD); past it, kill the compiler's process group. */
+static CcRun wait_until(pid_t pid, const struct timespec *deadline, int *st) {
+  struct timespec nap = {0, 1000000};
+  for (;;) {
+    pid_t r = waitpid(pid, st, WNOHANG);
+    if (r == pid)
+      return CC_OK;
+    if (r < 0 && errno != EINTR)
+      return CC_NORUN; /* reaped by someone else: the status is lost */
+    if (past(deadline)) {
+      kill(-pid, SIGKILL);
+      while (waitpid(pid, st, 0) < 0 && errno == EINTR)
+        ;
+      return CC_TIMEOUT;
+    }
+    nanosleep(&nap, NULL);
+    if (nap.tv_nsec < 50000000)
+      nap.tv_nsec *= 2;
+  }
+}
+
+/* Run the compiler on j->work/src.c; its output goes to an unlinked file
+ * read into j->err when it fails. */
+static CcRun run_cc(CcJob *j, int workaround) {
+  char out[PATH_MAX], cfile[PATH_MAX], log[PATH_MAX], so[100];
+  char *argv[16];
+  int k = 0;
+  snprintf(so, sizeof so, "exprc-%s.so", j->key);
+  work_path(j, so, out);
+  work_path(j, "src.c", cfile);
+  work_path(j, "log", log);
+  argv[k++] = (char *)cc_program();
+  for (int i = 0; cc_flags[i]; i++)
+    argv[k++] = (char *)cc_flags[i];
+  if (workaround)
+    argv[k++] = CC_WORKAROUND;
+  char *tail[] = {"-o", out, cfile, "-lm", NULL}; /* absolute paths */
+  memcpy(argv + k, tail, sizeof tail);
+  int fd = open(log, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return errf(j, "cannot create %.1000s: %s", log, strerror(errno)), CC_NORUN;
+  unlink(log);
+  pid_t pid;
+  int st = 0, rc = spawn(argv, fd, &pid);
+  CcRun r = rc ? CC_NORUN : wait_until(pid, &j->deadline, &st);
+  if (rc)
+    errf(j, "cannot run %s: %s", argv[0], strerror(rc));
+  else if (r == CC_TIMEOUT)
+    errf(j, "%s ran longer than %d s (limits.cc_timeout) and was stopped",
+         argv[0], j->timeout);
+  else if (r == CC_NORUN)
+    errf(j, "lost the exit status of %s", argv[0]);
+  else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    r = CC_FAILED;
+    ssize_t n = lseek(fd, 0, SEEK_SET) == 0
+                    ? read(fd, j->err.text, sizeof j->err.text - 1)
+                    : -1;
+    j->err.n = n > 0 ? (size_t)n : 0;
+    j->err.text[j->err.n] = 0;
+    if (!j->err.n)
+      errf(j, "%s failed with status %d", argv[0],
+           WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  }
+  close(fd);
+  return r;
+}
+
+/* The first line of a compiler's output that says "error", for a note. */
+static const char *error_line(Errors *e) {
+  char *p = strstr(e->text, "error");
+  if (!p)
+    return "no message";
+  while (p > e->text && p[-1] != '\n')
+    p--;
+  p[strcspn(p, "\n")] = 0;
+  return p;
+}
+
+/* Write the C, compile it; if the compiler fails, once more with the gcc
+ * workaround (keeping the first failure's message if that fails too). */
+static int cc_build(CcJob *j) {
+  char cfile[PATH_MAX];
+  work_path(j, "src.c", cfile);
+  if (!write_new(cfile, j->src, ""))
+    return errf(j, "cannot write %.1000s: %s", cfile, strerror(errno)), -1;
+  CcRun r = run_cc(j, 0);
+  if (r != CC_FAILED)
+    return r == CC_OK ? 0 : -1;
+  Errors first = j->err;
+  r = run_cc(j, 1);
+  if (r == CC_OK)
+    note(j->o, "--backend cc: %s failed on the generated C (%s) and compiled "
+               "it with " CC_WORKAROUND, cc_program(), error_line(&first));
+  else
+    j->err = first;
+  return r == CC_OK ? 0 : -1;
 }
 
 static int cc_load(Jit *j, const char *so, const char *const *names, int n,
-                   EntryFn *fns, Errors *err) {
+                   EntryFn *fns, CcJob *job) {
   j->dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-  void *fp = j->dl ? dlsym(j->dl, "xc_gemm_fp") : NULL;
-  void *pp = j->dl ? dlsym(j->dl, "xc_par_fp") : NULL;
-  if (!fp || !pp) {
-    snprintf(err->text, sizeof err->text, "%s", j->dl ? "no hooks" : dlerror());
-    return -1;
+  if (!j->dl)
+    return errf(job, "%s", dlerror()), -1;
+#define CC_BIND(name, params)                                                 \
+  {                                                                           \
+    void *at = dlsym(j->dl, "xc_fp_" #name);                                  \
+    void(*fn) params = EXPRC_RT_IMPL(name);                                   \
+    if (!at)                                                                  \
+      return errf(job, "no pointer xc_fp_" #name " in the object"), -1;       \
+    memcpy(at, &fn, sizeof fn);                                               \
   }
-  void (*gemm)(int, int, long, long, long, const double *, const double *,
-               double *) = exprc_rt_gemm_pooled;
-  void (*par)(exprc_rt_body, long, const long *, double *const *,
-              const double *, const char *, double *) = exprc_rt_parallel;
-  memcpy(fp, &gemm, sizeof gemm);
-  memcpy(pp, &par, sizeof par);
+  EXPRC_RT_FNS(CC_BIND)
+#undef CC_BIND
   for (int i = 0; i < n; i++) {
     void *p = dlsym(j->dl, names[i]);
-    if (!p) {
-      snprintf(err->text, sizeof err->text, "entry point %s missing", names[i]);
-      return -1;
-    }
+    if (!p)
+      return errf(job, "entry point %s missing", names[i]), -1;
     memcpy(&fns[i], &p, sizeof p);
   }
   return 0;
 }
 
+/* Remove a cached object that could not be loaded, and its record. */
+static void forget(const CcJob *j, const char *so) {
+  char sum[PATH_MAX];
+  pathf(sum, "%s/exprc-%s.sum", j->cache, j->key);
+  unlink(sum);
+  unlink(so);
+}
+
+static void cc_start(CcJob *j, Ctx *c, const char *src,
+                     const exprc_options *o) {
+  j->src = src;
+  j->o = o;
+  j->timeout = c->lim.cc_timeout > 0 ? c->lim.cc_timeout : CC_TIMEOUT_DEFAULT;
+  clock_gettime(CLOCK_MONOTONIC, &j->deadline);
+  j->deadline.tv_sec += j->timeout;
+  cc_key(j);
+  cache_dir(j);
+}
+
+/* The model through the system compiler, or NULL after a note saying why
+ * it was not (the caller then compiles with libtcc). */
 static Jit *cc_compile(Ctx *c, const char *src, const char *const *names,
-                       int n, EntryFn *fns) {
-  char dir[4000], so[4100];
-  Errors err = {.n = 0};
-  uint64_t key = hash_bytes(src, strlen(src), 0xcbf29ce484222325ULL);
-  key = hash_bytes(cc_program(), strlen(cc_program()), key);
-  key = hash_bytes(hook, sizeof hook, key);
-  cache_dir(dir, sizeof dir);
-  snprintf(so, sizeof so, "%s/exprc-%016llx.so", dir, (unsigned long long)key);
+                       int n, EntryFn *fns, const exprc_options *o) {
+  CcJob *job = calloc(1, sizeof *job);
   Jit *j = calloc(1, sizeof *j);
-  if (!j)
+  char so[PATH_MAX];
+  if (!job || !j) {
+    free(job);
+    free(j);
     ctx_fail(c, EXPRC_ERR_NOMEM, "out of memory");
-  if (cc_build(src, so, &err) != 0 || cc_load(j, so, names, n, fns, &err) != 0) {
-    jit_free(j);
-    ctx_fail(c, EXPRC_ERR_JIT, "--backend cc: %s failed:\n%s", cc_program(),
-             err.text);
   }
+  cc_start(job, c, src, o);
+  pathf(so, "%s/exprc-%s.so", job->cache, job->key);
+  int ok = job->cache[0] && cached(job, so)
+               ? cc_load(j, so, names, n, fns, job) == 0
+               : make_work(job) == 0 && cc_build(job) == 0 &&
+                     cc_install(job, so) == 0 &&
+                     cc_load(j, so, names, n, fns, job) == 0;
+  remove_work(job);
+  if (!ok && job->cache[0])
+    forget(job, so); /* so that the next compile builds it again */
+  if (!ok) {
+    note(o, "--backend cc: %s did not build the model, so libtcc compiled "
+            "it:\n%s", cc_program(), job->err.text);
+    jit_free(j);
+    j = NULL;
+  }
+  free(job);
   return j;
 }

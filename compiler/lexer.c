@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io.h"
+
 /* Longest first, so that "<=" wins over "<". */
 static const char *const puncts[] = {
     "<=", ">=", "==", "!=", "+", "-", "*", "/", "@", "^", "<", ">",
@@ -107,7 +109,7 @@ static void lex_number(Lexer *L, size_t len) {
   memcpy(buf, L->p, len);
   buf[len] = 0;
   Token *t = push(L, T_NUM, len);
-  t->num = strtod(buf, NULL);
+  t->num = exprc_rt_strtod(buf, NULL); /* not the program's locale's */
   advance(L, len);
 }
 

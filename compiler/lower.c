@@ -142,12 +142,30 @@ static NORETURN void unknown(Lower *L, Pos pos, const char *what,
 
 /* ---- constants ---- */
 
+/* The value of node n if it is computed from splat constants alone. Most
+ * such nodes were folded as they were built, but exp and sigmoid of a
+ * constant wait for the simplify pass (simplify.h), so they are evaluated
+ * here, by the same op_eval that folding uses. */
+static int const_eval(Graph *g, uint32_t n, double *v, int depth) {
+  Node *nd = graph_at(g, n);
+  double x[3] = {0, 0, 0};
+  if (graph_is_const(g, n, v))
+    return 1;
+  if (!(op_info[nd->op].flags & F_EW) || depth > 64)
+    return 0;
+  for (int k = 0; k < nd->nin; k++)
+    if (!const_eval(g, nd->in[k], &x[k], depth + 1))
+      return 0;
+  *v = op_eval((Op)nd->op, x[0], x[1], x[2]);
+  return 1;
+}
+
 /* A scalar constant expression: numbers, consts and arithmetic. */
 static double const_value(Lower *L, Ast *a, const char *what) {
   uint32_t n = expr(L, a, NULL);
   double v;
   Node *nd = graph_at(L->g, n);
-  if (!graph_is_const(L->g, n, &v) || nd->shape.rank != 0)
+  if (!const_eval(L->g, n, &v, 0) || nd->shape.rank != 0)
     ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "%s must be a constant number",
               what);
   return v;
@@ -749,7 +767,7 @@ static void output(Lower *L, Stmt *st) {
               "output '%.64s' is listed twice", name);
   map_put(L->c, &L->outputs, name, (void *)name);
   uint32_t n = expr(L, st->expr, NULL);
-  if (st->name && !lookup(L, st->name)) {
+  if (st->name) { /* output y = e also names e: y must be new */
     define(L, st->name, st->namepos, (Binding){.kind = B_NODE, .node = n});
     add_named(L, "value", st->name, n);
   }
@@ -802,7 +820,8 @@ static void statement(Lower *L, Stmt *st) {
   case S_CONST:
   case S_ASSIGN: {
     uint32_t n = expr(L, st->expr, NULL);
-    if (st->kind == S_CONST && !graph_is_const(L->g, n, NULL) &&
+    double v;
+    if (st->kind == S_CONST && !const_eval(L->g, n, &v, 0) &&
         graph_at(L->g, n)->op != OP_CONST)
       ctx_error(L->c, st->expr->pos, EXPRC_ERR_SYNTAX,
                 "const '%.64s' must be a constant expression", st->name);

@@ -28,6 +28,12 @@ void model_count(Module *mod, uint32_t *forward, uint32_t *backward);
  * --header` use it, so that the header describes the C the JIT runs. */
 Plan model_plan(const exprc_options *o);
 
+/* The back of the pipeline: result slots, then for each entry point its
+ * memory plan and its C function; returns the translation unit. */
+char *model_back(Ctx *c, Module *mod, Plan *plan);
+/* The same plans without the C, for what they say (`graph --stats`). */
+void model_plan_only(Ctx *c, Module *mod, Plan *plan);
+
 /* Read a whole file; NULL with errno set on failure. */
 char *model_read_file(const char *path, size_t *len, int64_t limit);
 

@@ -32,8 +32,8 @@
 #define MAX_LOCALS 4096
 #define FUSE_MAX 16
 
-uint32_t plan_gemm_operand(Graph *g, uint32_t x, int *trans) {
-  Node *nd = &g->node[x];
+uint32_t plan_gemm_operand(const Graph *g, uint32_t x, int *trans) {
+  const Node *nd = &g->node[x];
   *trans = nd->op == OP_TRANSPOSE && nd->shape.rank == 2;
   return *trans ? nd->in[0] : x;
 }
@@ -57,8 +57,8 @@ typedef struct Planner {
   uint32_t *dies;      /* per node: first node whose last read is here */
   uint32_t *next;      /* per node: the next node dying at the same point */
   uint8_t *pinned;     /* per node: lives to the end (a result) */
-  uint32_t *freereg;   /* free locals */
-  uint32_t nfreereg, capfreereg;
+  uint32_t *freelocal;   /* free locals */
+  uint32_t nfreelocal, capfreelocal;
   int32_t *freeslot;   /* free temporary slots */
   uint32_t nfreeslot, capfreeslot;
   int64_t nspill, *freespill;
@@ -66,11 +66,17 @@ typedef struct Planner {
   int64_t naive;
 } Planner;
 
-static uint32_t operand(Planner *P, uint32_t i, int k) {
+/* What node i reads as its k-th operand: a matrix product reads through
+ * a transpose of its operand. */
+static uint32_t read_operand(const Graph *g, uint32_t i, int k) {
   int t = 0;
-  Node *nd = &P->g->node[i];
-  return nd->op == OP_MATMUL ? plan_gemm_operand(P->g, nd->in[k], &t)
+  const Node *nd = &g->node[i];
+  return nd->op == OP_MATMUL ? plan_gemm_operand(g, nd->in[k], &t)
                              : nd->in[k];
+}
+
+static uint32_t operand(Planner *P, uint32_t i, int k) {
+  return read_operand(P->g, i, k);
 }
 
 static int is_leaf(Op op) {
@@ -82,10 +88,7 @@ static void mark_needed(Planner *P, Entry *e) {
   memset(need, 0, P->g->n);
   for (uint32_t r = 0; r < e->nres; r++)
     need[e->res[r].node] = P->pinned[e->res[r].node] = 1;
-  for (uint32_t i = P->g->n; i-- > 0;)
-    if (need[i])
-      for (int k = 0; k < P->g->node[i].nin; k++)
-        need[operand(P, i, k)] = 1;
+  graph_live(P->g, need, read_operand);
 }
 
 static int is_view(Planner *P, uint32_t x);
@@ -108,7 +111,9 @@ static int fusable_reader(Planner *P, uint32_t x, uint32_t r) {
 static void mark_fused(Planner *P) {
   Graph *g = P->g;
   uint32_t n = g->n;
-  uint32_t *reads = P->exec, *reader = P->next, *fsize = P->dies;
+  uint32_t *reads = ctx_realloc(P->c, NULL, (n + 1) * sizeof *reads);
+  uint32_t *reader = ctx_realloc(P->c, NULL, (n + 1) * sizeof *reader);
+  uint32_t *fsize = ctx_realloc(P->c, NULL, (n + 1) * sizeof *fsize);
   memset(reads, 0, n * sizeof *reads);
   for (uint32_t i = 0; i < n; i++)
     if (P->ep->need[i])
@@ -132,6 +137,9 @@ static void mark_fused(Planner *P) {
   }
   for (uint32_t x = n; x-- > 0;) /* a fused value runs where its reader does */
     P->exec[x] = P->ep->home[x].kind == H_FUSED ? P->exec[reader[x]] : x;
+  ctx_release(P->c, reads);
+  ctx_release(P->c, reader);
+  ctx_release(P->c, fsize);
 }
 
 /* The element offset of a slice that is one contiguous run of its input
@@ -161,7 +169,7 @@ static int is_view(Planner *P, uint32_t x) {
   /* A splat constant or a dim lives in no memory (it is printed inline):
    * a reshape of one is computed into a buffer of its own instead. */
   Node *in = &P->g->node[nd->in[0]];
-  if (in->op == OP_DIMVAL || (in->op == OP_CONST && in->attr < 0))
+  if (in->op == OP_DIMVAL || (in->op == OP_CONST && in->u.data == SPLAT))
     return 0;
   return nd->op == OP_RESHAPE || contiguous_offset(P->g, nd) >= 0;
 }
@@ -198,16 +206,21 @@ static void mark_deaths(Planner *P) {
 
 /* Can a backward reader r compute x inline? Elementwise readers and sums
  * can; matrix products and other kernels need x in memory. */
-static int inline_reader(Planner *P, uint32_t r) {
+static int inline_reader(Planner *P, uint32_t x, uint32_t r) {
   Node *nr = &P->g->node[r];
-  return (op_info[nr->op].flags & F_EW) || nr->op == OP_SUM;
+  /* An elementwise reader computes x at its own position: only right when
+   * x has the reader's shape (a broadcast operand is read at another index). */
+  return nr->op == OP_SUM || ((op_info[nr->op].flags & F_EW) &&
+                              shape_eq(&P->g->node[x].shape, &nr->shape));
 }
 
 /* Are the stored values that computing y reads (through fused operands)
  * all alive at point `late` anyway? */
 static int alive_until(Planner *P, uint32_t y, uint32_t late, int depth) {
   Node *ny = &P->g->node[y];
-  if (is_leaf((Op)ny->op))
+  /* Inputs, params and printed constants are always there; a constant
+   * filled into a temporary buffer is not, once that buffer is reused. */
+  if (is_leaf((Op)ny->op) && !P->ep->home[y].fill)
     return 1;
   if (P->ep->home[y].kind != H_FUSED)
     return P->last[y] != NONE && P->last[y] >= late;
@@ -230,9 +243,11 @@ static uint32_t remat_cut(Planner *P, uint32_t x, const uint32_t *rd,
   uint32_t early = NONE, late = 0, nlate = 0;
   for (uint32_t j = 0; j < nrd; j++) {
     uint32_t r = rd[j], at = P->exec[r];
+    if (is_view(P, r)) /* its readers read x's home, wherever they run */
+      return NONE;
     if (!(g->node[r].flags & N_BACKWARD)) {
       early = early == NONE || at > early ? at : early;
-    } else if (!inline_reader(P, r)) {
+    } else if (!inline_reader(P, x, r)) {
       return NONE;
     } else {
       late = at > late ? at : late;
@@ -330,10 +345,10 @@ static Home temp_home(Planner *P, const Shape *s) {
 
 /* A scalar: a free local, a new local, or past MAX_LOCALS a spill cell. */
 static Home scalar_home(Planner *P) {
-  if (P->nfreereg)
-    return (Home){.kind = H_LOCAL, .reg = P->freereg[--P->nfreereg], .aux = -1};
-  if (P->ep->nreg < MAX_LOCALS)
-    return (Home){.kind = H_LOCAL, .reg = P->ep->nreg++, .aux = -1};
+  if (P->nfreelocal)
+    return (Home){.kind = H_LOCAL, .local = P->freelocal[--P->nfreelocal], .aux = -1};
+  if (P->ep->nlocal < MAX_LOCALS)
+    return (Home){.kind = H_LOCAL, .local = P->ep->nlocal++, .aux = -1};
   if (P->nfreespill)
     return slot_home(SPILL, P->freespill[--P->nfreespill]);
   return slot_home(SPILL, P->nspill++);
@@ -344,8 +359,8 @@ static void release(Planner *P, uint32_t x) {
   if (!P->p->reuse || P->pinned[x])
     return;
   if (h->kind == H_LOCAL) {
-    vec_reserve(P->c, &P->freereg, &P->capfreereg, P->nfreereg + 1, 4);
-    P->freereg[P->nfreereg++] = h->reg;
+    vec_reserve(P->c, &P->freelocal, &P->capfreelocal, P->nfreelocal + 1, 4);
+    P->freelocal[P->nfreelocal++] = h->local;
   } else if (h->kind == H_SLOT && h->slot == SPILL) {
     vec_reserve(P->c, &P->freespill, &P->capfreespill, P->nfreespill + 1, 8);
     P->freespill[P->nfreespill++] = h->off;
@@ -362,9 +377,9 @@ static Home fresh_home(Planner *P, uint32_t x) {
 
 static Home leaf_home(Node *nd, uint32_t x) {
   if (nd->op == OP_INPUT || nd->op == OP_PARAM)
-    return slot_home((int)nd->attr, 0);
-  if (nd->op == OP_CONST && nd->attr >= 0) /* c<x>, named by its node */
-    return (Home){.kind = H_STATIC, .reg = x, .aux = -1};
+    return slot_home((int)nd->u.var, 0);
+  if (node_is_tensor_const(nd)) /* c<x>, named by its node */
+    return (Home){.kind = H_STATIC, .node = x, .aux = -1};
   return (Home){.kind = H_INLINE, .aux = -1};
 }
 
@@ -480,11 +495,11 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   }
   mark_needed(&P, &m->entry[k]);
   init_homes(&P, &m->entry[k]);
+  mark_fills(&P); /* before remat, which asks whether a constant is in memory */
   mark_fused(&P);
   mark_lifetimes(&P);
   mark_remat(&P);
   mark_deaths(&P);
-  mark_fills(&P);
   for (uint32_t i = 0; i < m->g->n; i++)
     if (ep->need[i] && ep->home[i].kind != H_FUSED &&
         (!is_leaf((Op)m->g->node[i].op) || ep->home[i].fill))
@@ -503,7 +518,7 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   ctx_release(c, P.dies);
   ctx_release(c, P.next);
   ctx_release(c, P.pinned);
-  ctx_release(c, P.freereg);
+  ctx_release(c, P.freelocal);
   ctx_release(c, P.freeslot);
   ctx_release(c, P.freespill);
 }

@@ -2,13 +2,13 @@
 #ifndef EXPRC_PLAN_H
 #define EXPRC_PLAN_H
 
-#include "lower.h"
+#include "module.h"
 
 /* Where a value lives in generated code. */
 typedef enum {
   H_NONE,   /* not needed by this entry */
   H_INLINE, /* a constant printed where it is used */
-  H_LOCAL,  /* a scalar in the C local r<reg> */
+  H_LOCAL,  /* a scalar in the C local r<local> */
   H_SLOT,   /* elements off.. of buffer S[slot] */
   H_STATIC, /* a tensor constant, c<node> */
   H_FUSED   /* computed inside the loop of its one reader, never stored */
@@ -18,9 +18,10 @@ typedef struct Home {
   uint8_t kind;  /* HomeKind */
   uint8_t fill;  /* a constant that must be written to its home first */
   uint8_t view;  /* a reshape sharing its input's home */
-  int32_t slot;
-  uint32_t reg;
-  int64_t off;
+  int32_t slot;  /* H_SLOT: the buffer S[slot] */
+  uint32_t local; /* H_LOCAL: the C local r<local> */
+  uint32_t node; /* H_STATIC: the constant array c<node> of that node */
+  int64_t off;   /* H_SLOT, H_STATIC: where the value starts in the array */
   int32_t aux;   /* logsumexp: a scratch slot, else -1 */
 } Home;
 
@@ -43,7 +44,7 @@ typedef struct EntryPlan {
   uint8_t *need;   /* per node */
   uint8_t *used;   /* per slot: referenced by this entry */
   uint32_t nused, capused;
-  uint32_t nreg;   /* scalar locals r0 .. r<nreg-1> */
+  uint32_t nlocal;   /* scalar locals r0 .. r<nlocal-1> */
   uint32_t *last;  /* per node: the point of its last reader (NONE: none) */
   uint32_t *remat; /* per node: readers that run after this point compute
                       the value again instead of reading it (NONE: none) */
@@ -55,6 +56,6 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep);
 void plan_entry_free(Ctx *c, EntryPlan *ep);
 /* A rank-2 transpose feeding a matrix product is never computed: the
  * product reads its input transposed. Returns the node the product reads. */
-uint32_t plan_gemm_operand(Graph *g, uint32_t x, int *trans);
+uint32_t plan_gemm_operand(const Graph *g, uint32_t x, int *trans);
 
 #endif

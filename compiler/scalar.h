@@ -4,6 +4,8 @@
  * from these rows (to fold constants), and the C emitter prints the same rows
  * as text into every generated translation unit, so the two cannot drift.
  * They are the numerically stable forms: sigmoid and softplus never overflow.
+ * A NaN goes through each of them as NaN, as in NumPy: relu and sign of NaN
+ * are NaN, not 0, so that a NaN is never hidden.
  */
 #ifndef EXPRC_SCALAR_H
 #define EXPRC_SCALAR_H
@@ -14,8 +16,8 @@
     double e = exp(x); return e / (1.0 + e); })                               \
   X(xc_softplus(double x) {                                                   \
     return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); })                     \
-  X(xc_relu(double x) { return x > 0 ? x : 0.0; })                            \
-  X(xc_sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); })         \
+  X(xc_relu(double x) { return x > 0 || x != x ? x : 0.0; })                  \
+  X(xc_sign(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x == x ? 0.0 : x; })\
   X(xc_maximum(double a, double b) { return a != a || a >= b ? a : b; })      \
   X(xc_minimum(double a, double b) { return a != a || a <= b ? a : b; })
 

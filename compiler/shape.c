@@ -102,9 +102,9 @@ static Shape reduce(Graph *g, const Node *p) {
   const Shape *a = in_shape(g, p, 0);
   Shape r = {0};
   for (int i = 0; i < a->rank; i++)
-    if (!(p->attr & (1 << i)))
+    if (!(p->u.axes & (1 << i)))
       r.d[r.rank++] = a->d[i];
-  if ((uint64_t)p->attr >> a->rank)
+  if ((uint64_t)p->u.axes >> a->rank)
     ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE, "axis out of range for rank %d",
               a->rank);
   return r;

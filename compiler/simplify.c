@@ -2,7 +2,7 @@
  *
  * The pass copies the nodes that the entry points need (dead nodes are left
  * behind) into a fresh graph, in index order, through the graph constructor
- * with simplify_rule as its rewrite hook. Hash-consing in the constructor
+ * with the simplifier's rules as its rewrite hook. Hash-consing in the constructor
  * merges common subexpressions; the rules fold constants, drop identities
  * and rewrite unstable forms. Each rule is local, looks at most two levels
  * down and returns something smaller or more stable, so the pass is linear
@@ -11,6 +11,7 @@
  */
 #include "simplify.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "shape.h"
@@ -29,6 +30,12 @@ static uint32_t as_shape(Graph *g, uint32_t x, const Shape *s) {
   return graph_shaped(g, OP_BCAST, x, s);
 }
 
+/* Ops whose results the stable rules look for beneath them: log(1 + exp(c))
+ * is softplus(c) only while exp(c) is still an exp, not the infinity it
+ * folds to. While the model is built they are left unfolded; the simplify
+ * pass, which runs after every stable rewrite had its chance, folds them. */
+static int folded_late(Op op) { return op == OP_EXP || op == OP_SIGMOID; }
+
 static uint32_t fold(Graph *g, const Node *p) {
   double v[3] = {0, 0, 0};
   for (int k = 0; k < p->nin; k++)
@@ -37,17 +44,28 @@ static uint32_t fold(Graph *g, const Node *p) {
   return graph_const(g, op_eval((Op)p->op, v[0], v[1], v[2]), &p->shape);
 }
 
-/* Identities of + - * / ^ and unary minus. */
+/* A constant zero of the given sign. IEEE arithmetic has two zeros, and
+ * x + 0 is not x: at x = -0 it is +0 (and 1 / (x + 0) is +inf, not -inf).
+ * x + (-0) and x - (+0) are x for every x, NaN and -0 included; likewise
+ * -0 - x is -x, where 0 - x is +0 at x = +0 and so not -x. */
+static int is_zero(Graph *g, uint32_t i, int negative) {
+  double x;
+  return graph_is_const(g, i, &x) && x == 0 && (signbit(x) != 0) == negative;
+}
+
+/* Identities of + - * / ^ and unary minus, each exact for every x
+ * (x * 1, x / 1, x ^ 1 and --x keep x's sign and NaN; x * -1 is -x, x ^ 0
+ * is 1 even at NaN, as C's pow). */
 static uint32_t arith(Graph *g, const Node *p) {
   uint32_t a = p->in[0], b = p->in[1];
   switch (p->op) {
   case OP_ADD:
-    if (is_const(g, a, 0)) return as_shape(g, b, &p->shape);
-    if (is_const(g, b, 0)) return as_shape(g, a, &p->shape);
+    if (is_zero(g, a, 1)) return as_shape(g, b, &p->shape);
+    if (is_zero(g, b, 1)) return as_shape(g, a, &p->shape);
     break;
   case OP_SUB:
-    if (is_const(g, b, 0)) return as_shape(g, a, &p->shape);
-    if (is_const(g, a, 0)) return as_shape(g, graph_op1(g, OP_NEG, b), &p->shape);
+    if (is_zero(g, b, 0)) return as_shape(g, a, &p->shape);
+    if (is_zero(g, a, 1)) return as_shape(g, graph_op1(g, OP_NEG, b), &p->shape);
     break;
   case OP_MUL:
     if (is_const(g, a, 1)) return as_shape(g, b, &p->shape);
@@ -77,7 +95,7 @@ static uint32_t stable_log(Graph *g, const Node *p, Node *a) {
   if (a->op == OP_EXP) /* log(exp(y)): log(softmax(z)) is log_softmax(z) */
     return a->in[0];
   if (a->op == OP_SUM && at(g, a->in[0])->op == OP_EXP) /* logsumexp */
-    return graph_reduce(g, OP_LSE, at(g, a->in[0])->in[0], (unsigned)a->attr);
+    return graph_reduce(g, OP_LSE, at(g, a->in[0])->in[0], (unsigned)a->u.axes);
   if (a->op == OP_DIV && at(g, a->in[0])->op == OP_EXP) /* log(exp(z) / b) */
     return as_shape(g, graph_op2(g, OP_SUB, at(g, a->in[0])->in[0],
                                  graph_op1(g, OP_LOG, a->in[1])), &s);
@@ -158,7 +176,7 @@ static uint32_t movement(Graph *g, const Node *p) {
   case OP_MAX:
   case OP_MIN:
   case OP_LSE:
-    if (p->attr == 0) return x;
+    if (p->u.axes == 0) return x;
     break;
   case OP_SLICE:
     if (shape_eq(&a->shape, &p->shape)) return x; /* the whole tensor */
@@ -204,9 +222,10 @@ static uint32_t choice(Graph *g, const Node *p) {
   return as_shape(g, c != 0 ? p->in[1] : p->in[2], &p->shape);
 }
 
-uint32_t simplify_rule(Graph *g, const Node *p) {
+static uint32_t rules(Graph *g, const Node *p, int fold_all) {
   uint32_t r = NONE;
-  if (op_info[p->op].flags & F_EW && p->op != OP_BCAST)
+  if (op_info[p->op].flags & F_EW && p->op != OP_BCAST &&
+      (fold_all || !folded_late((Op)p->op)))
     r = fold(g, p);
   if (r == NONE)
     r = choice(g, p);
@@ -221,6 +240,12 @@ uint32_t simplify_rule(Graph *g, const Node *p) {
   return r;
 }
 
+uint32_t simplify_rule(Graph *g, const Node *p) { return rules(g, p, 0); }
+
+static uint32_t simplify_final(Graph *g, const Node *p) {
+  return rules(g, p, 1);
+}
+
 Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
   Ctx *c = g->c;
   uint8_t *live = ctx_realloc(c, NULL, g->n + 1);
@@ -229,12 +254,9 @@ Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
   for (uint32_t i = 0; i < nroots; i++)
     if (*roots[i] != NONE)
       live[*roots[i]] = 1;
-  for (uint32_t i = g->n; i-- > 0;)
-    if (live[i])
-      for (int k = 0; k < g->node[i].nin; k++)
-        live[g->node[i].in[k]] = 1;
+  graph_live(g, live, NULL);
   Graph *ng = graph_new(c);
-  ng->rewrite = simplify_rule;
+  ng->rewrite = simplify_final;
   for (uint32_t i = 0; i < g->n; i++) {
     if (!live[i])
       continue;
@@ -243,8 +265,8 @@ Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
       p.in[k] = map[p.in[k]];
     ng->pos = p.pos;
     ng->backward = p.flags & N_BACKWARD;
-    map[i] = p.op == OP_CONST && p.attr >= 0
-                 ? graph_tensor(ng, g->cdata + p.attr, &p.shape)
+    map[i] = node_is_tensor_const(&p)
+                 ? graph_tensor(ng, g->cdata + p.u.data, &p.shape)
                  : graph_node(ng, &p);
   }
   for (uint32_t i = 0; i < nroots; i++)

@@ -54,14 +54,21 @@ typedef struct exprc_limits {
   int max_depth;          /* nesting of expressions and def calls [200] */
   int64_t max_nodes;      /* graph nodes [2^24] */
   int64_t max_file_size;  /* bytes of model text [64 MiB] */
+  int cc_timeout;         /* seconds the system compiler may run for one
+                             model with EXPRC_BACKEND_CC [60]; its process
+                             group is then killed and libtcc compiles the
+                             model instead (see exprc_options.note) */
 } exprc_limits;
 
 typedef enum exprc_backend {
   EXPRC_BACKEND_TCC = 0, /* libtcc in memory: compiles in milliseconds */
   EXPRC_BACKEND_CC       /* the system C compiler ($CC or cc) at -O2 into a
                             shared object, cached by a hash of the source in
-                            $EXPRC_CACHE_DIR (default ~/.cache/exprc): slower
-                            to compile, faster to run */
+                            $EXPRC_CACHE_DIR (default ~/.cache/exprc), which
+                            must be private to the user (else no cache is
+                            used): slower to compile, faster to run. If the
+                            compiler fails or times out, libtcc compiles the
+                            model and a note says so */
 } exprc_backend;
 
 typedef struct exprc_options {
@@ -78,6 +85,12 @@ typedef struct exprc_options {
                              loops, and products on as many threads as
                              OpenBLAS had before exprc's first product */
   exprc_limits limits;
+  /* Called during a compile with a one-line note on what a user may want
+     to know but that is not an error: the system compiler failed or timed
+     out and libtcc compiled the model, or the cache directory was refused.
+     NULL (the default) drops notes: the library itself never prints. */
+  void (*note)(void *note_arg, const char *msg);
+  void *note_arg;
 } exprc_options;
 
 typedef struct exprc_model exprc_model;
@@ -92,7 +105,8 @@ typedef enum exprc_kind {
 
 /* A view of one tensor of a model. `data` is NULL until every `dim` it uses
  * is bound; it stays valid until the model is freed or a dim it uses is
- * bound to another size. Inputs are written with exprc_set; params may be
+ * bound to another size. The gradients of one entry point lie in one block
+ * (exprc_grad_block): for them, read "a dim any of them uses". Inputs are written with exprc_set; params may be
  * written in place through `data` (for example by an optimiser). */
 typedef struct exprc_tensor {
   const char *name;     /* for a gradient: the name of p in dL/dp */
@@ -134,6 +148,17 @@ exprc_status exprc_find(exprc_model *m, const char *name, exprc_tensor *t);
 /* Find dL/dp of the entry point `grad L wrt ..., p, ...`. */
 exprc_status exprc_find_grad(exprc_model *m, const char *loss,
                              const char *wrt, exprc_tensor *t);
+
+/* The gradients of `grad loss wrt a, b, ...` lie end to end in one block,
+ * dloss/da then dloss/db ..., each in C order: *ptr is the first of *count
+ * doubles, and the views of exprc_find_grad and exprc_get point into it.
+ * One call such as MPI_Allreduce(MPI_IN_PLACE, ptr, count, MPI_DOUBLE,
+ * MPI_SUM, comm) thus sums every gradient across processes. The pointer is
+ * valid until the model is freed or a dim that any of these gradients uses
+ * is bound to another size (the block then moves); EXPRC_ERR_STATE while
+ * such a dim is unbound, EXPRC_ERR_NAME for an unknown loss. */
+exprc_status exprc_grad_block(exprc_model *m, const char *loss, double **ptr,
+                              int64_t *count);
 
 /* Bind a `dim` explicitly. Dims are also bound by exprc_set from the shape of
  * the data given. Within one call cycle (until the next run) a dim keeps the

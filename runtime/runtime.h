@@ -5,15 +5,50 @@
 
 #include <stdint.h>
 
-/* c = op(a) @ op(b), row-major; op(a) is m x k (a is k x m when ta), op(b)
- * is k x n (b is n x k when tb). c must not alias a or b. */
-void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
-                   const double *b, double *c);
+/* The body of a parallel loop: iterations lo .. hi-1, reading the scalars
+ * R, leaving its partial reductions in A (one per accumulator). */
+#define EXPRC_RT_BODY_PARAMS                                                  \
+  (long lo, long hi, const long *D, double *const *S, const double *R,        \
+   double *A)
+typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
 
-/* The same product for models that exprc compiles (the JIT binds
- * generated code's exprc_rt_gemm to it): with OpenBLAS, a large one is
- * split into blocks, one per thread of the running model, each a
- * single-threaded BLAS call (see parallel.c). */
+#define EXPRC_RT_MAX_ACC 32
+
+/* The functions generated code calls, listed once, as X(name, parameters):
+ * this header declares them, the emitter prints the same declarations into
+ * every translation unit, and the JIT hands their addresses to the code.
+ *
+ * exprc_rt_gemm: c = op(a) @ op(b), row-major; op(a) is m x k (a is k x m
+ * when ta), op(b) is k x n (b is n x k when tb). c must not alias a or b.
+ *
+ * exprc_rt_parallel: run body over 0 .. n-1 split into equal chunks, one per
+ * thread, and fold each chunk's partial reductions into A in chunk order:
+ * kinds[k] is '+' (sum), '>' (max) or '<' (min) for accumulator k. Small n
+ * runs on the calling thread alone. Results depend on the thread count only
+ * through the order of the partial sums. */
+#define EXPRC_RT_FNS(X)                                                       \
+  X(exprc_rt_gemm, (int ta, int tb, long m, long n, long k, const double *a,  \
+                    const double *b, double *c))                              \
+  X(exprc_rt_parallel, (exprc_rt_body body, long n, const long *D,           \
+                        double *const *S, const double *R,                    \
+                        const char *kinds, double *A))
+
+#define EXPRC_RT_DECLARE(name, params) void name params;
+EXPRC_RT_FNS(EXPRC_RT_DECLARE)
+#undef EXPRC_RT_DECLARE
+
+/* The function the JIT gives generated code for each name of the list (a
+ * name left out here does not compile): models that exprc compiles get
+ * products split over their threads (exprc_rt_gemm_pooled), while
+ * kernels.c's exprc_rt_gemm, one call on the calling thread, is what a
+ * program compiled ahead of time links. */
+#define EXPRC_RT_IMPL(name) EXPRC_RT_IMPL_##name
+#define EXPRC_RT_IMPL_exprc_rt_gemm exprc_rt_gemm_pooled
+#define EXPRC_RT_IMPL_exprc_rt_parallel exprc_rt_parallel
+
+/* With OpenBLAS, a large product split into blocks, one per thread of the
+ * running model, each a single-threaded BLAS call (see parallel.c); else
+ * exprc_rt_gemm. */
 void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
                           const double *a, const double *b, double *c);
 
@@ -22,25 +57,10 @@ void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
 
 /* The calling thread's count of threads for matrix products and parallel
  * loops, set by the API around each run of a model to the model's own
- * `threads`; 0 means the default. Returns the count it replaces. */
+ * `threads`; 0 means the default. Returns the count it replaces. Results
+ * depend on the count (through the order of partial sums) and on nothing
+ * else: not on other models running at the same time. */
 int exprc_rt_use_threads(int n);
-
-/* The body of a parallel loop: iterations lo .. hi-1, reading the scalars
- * R, leaving its partial reductions in A (one per accumulator). */
-typedef void (*exprc_rt_body)(long lo, long hi, const long *D,
-                              double *const *S, const double *R, double *A);
-
-#define EXPRC_RT_MAX_ACC 32
-
-/* Run body over 0 .. n-1 split into equal chunks, one per thread, and fold
- * each chunk's partial reductions into A in chunk order: kinds[k] is '+'
- * (sum), '>' (max) or '<' (min) for accumulator k. Small n runs on the
- * calling thread alone. Results depend on the thread count only through
- * the order of the partial sums, and on nothing else (not on other models
- * running at the same time). */
-void exprc_rt_parallel(exprc_rt_body body, long n, const long *D,
-                       double *const *S, const double *R, const char *kinds,
-                       double *A);
 
 /* A small, documented, portable generator (xoshiro256** seeded through
  * splitmix64) so that initial params are the same on every machine. */

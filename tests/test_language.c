@@ -322,7 +322,7 @@ START_TEST(csv_tables_and_their_errors) {
   write_file("/tmp/exprc-bad.csv", "1,2\n3\n", 6);
   ck_assert_int_eq(exprc_set_file(m, "x", "/tmp/exprc-bad.csv"), EXPRC_ERR_IO);
   ck_assert_str_eq(exprc_errmsg(m),
-                   "/tmp/exprc-bad.csv:2: 1 fields where earlier rows have 2");
+                   "/tmp/exprc-bad.csv:2:2: error: 1 field where earlier rows have 2");
   static const char npy[] = "\x93NUMPY\x01\x00\x44\x00{'descr': '<i8', "
                            "'fortran_order': False, 'shape': (2,), }          \n";
   write_file("/tmp/exprc-bad.npy", npy, sizeof npy - 1);

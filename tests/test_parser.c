@@ -544,6 +544,8 @@ static const BadCase bad[] = {
      "test.expr:2:7: error: 'x' is already defined (at line 1)", "x[2]"},
     {"input x\ny = x\ny = 2\n", EXPRC_ERR_NAME,
      "test.expr:3:1: error: 'y' is already defined (at line 2)", "y = 2"},
+    {"input x[2]\ny = 2\noutput y = x\n", EXPRC_ERR_NAME, /* an output */
+     "test.expr:3:8: error: 'y' is already defined (at line 2)", "y = x"},
     {"input x\ndef x(a) = a\n", EXPRC_ERR_NAME,
      "test.expr:2:5: error: 'x' is already defined (at line 1)", "x(a)"},
     {"dim N\ndim N\n", EXPRC_ERR_NAME,

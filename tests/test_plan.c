@@ -1,12 +1,22 @@
 /* test_plan.c: the memory plan changes where values live, never what they
  * are. Each model is compiled with every combination of buffer sharing,
- * fusion and rematerialization; all outputs and gradients must be identical
- * to the bit (the same operations run in the same order, only loads and
- * stores move), and gradients must still agree with finite differences. */
+ * fusion, rematerialization and threads; all outputs and gradients must be
+ * identical to the bit (the same operations run in the same order, only
+ * loads and stores move), and gradients must still agree with finite
+ * differences.
+ *
+ * Besides the hand-written models, random ones (tests/randmodel.c) weighted
+ * towards views, slices, broadcasts and reductions, and often holding a
+ * hessian, are checked the same way under all 16 plans, and the default
+ * plan against the reference evaluator (tests/refeval.c) and finite
+ * differences of it. EXPRC_PLAN_COUNT sets how many (default 24); a failure
+ * prints the model and its seed.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "randmodel.h"
 #include "testutil.h"
 
 static const char *const models[] = {
@@ -47,12 +57,18 @@ static double *results(exprc_model *m, int64_t *n) {
   return all;
 }
 
+/* Plan variant v (0 to 15): bits for no_reuse, no_fuse, remat, threads. */
+static void plan_options(exprc_options *o, int v) {
+  exprc_options_default(o);
+  o->no_reuse = v & 1;
+  o->no_fuse = (v >> 1) & 1;
+  o->remat = (v >> 2) & 1;
+  o->threads = (v >> 3) & 1 ? 2 : 0;
+}
+
 static exprc_model *compiled(const char *src, int variant) {
   exprc_options o;
-  exprc_options_default(&o);
-  o.no_reuse = variant & 1;
-  o.no_fuse = (variant >> 1) & 1;
-  o.remat = (variant >> 2) & 1;
+  plan_options(&o, variant);
   o.seed = 7;
   exprc_model *m = tu_compile_opts(src, &o);
   int64_t dims[1] = {6};
@@ -65,14 +81,14 @@ START_TEST(every_plan_computes_the_same_bits) {
   exprc_model *base = compiled(src, 0);
   int64_t n0, n;
   double *want = results(base, &n0);
-  for (int variant = 1; variant < 8; variant++) {
+  for (int variant = 1; variant < 16; variant++) {
     exprc_model *m = compiled(src, variant);
     double *got = results(m, &n);
     ck_assert_int_eq(n, n0);
     ck_assert_msg(memcmp(got, want, (size_t)n * sizeof *got) == 0,
-                  "model %d: plan variant %d (reuse %d, fuse %d, remat %d) "
-                  "changed a result", _i, variant, !(variant & 1),
-                  !(variant & 2), !!(variant & 4));
+                  "model %d: plan variant %d (reuse %d, fuse %d, remat %d, "
+                  "threads %d) changed a result", _i, variant, !(variant & 1),
+                  !(variant & 2), !!(variant & 4), !!(variant & 8));
     free(got);
     exprc_free(m);
   }
@@ -118,17 +134,78 @@ START_TEST(threaded_loops_agree_with_serial_ones) {
 }
 END_TEST
 
+/* ---- random models under every plan ---- */
+
+static const RandOptions plan_models = {.views_pct = 250, .hessian_pct = 35};
+#define PLAN_SEED 1000000u /* apart from test_random's seeds */
+#define PLAN_CHUNK 6
+static unsigned plan_count = 24;
+
+static void plan_variants(RandVariant *v) {
+  static char names[16][48];
+  for (int k = 0; k < 16; k++) {
+    plan_options(&v[k].opt, k);
+    snprintf(names[k], sizeof names[k], "plan %d (reuse %d fuse %d remat %d "
+             "threads %d)", k, !(k & 1), !(k & 2), !!(k & 4), !!(k & 8));
+    v[k].name = names[k];
+    v[k].exact = 1;
+  }
+}
+
+/* Every model of the chunk is checked; the chunk fails if any did. */
+START_TEST(random_models_under_every_plan) {
+  RandVariant v[16];
+  plan_variants(v);
+  unsigned failed = 0;
+  for (unsigned k = (unsigned)_i * PLAN_CHUNK;
+       k < (unsigned)(_i + 1) * PLAN_CHUNK && k < plan_count; k++) {
+    RandModel rm;
+    char why[2048];
+    randmodel_make(&rm, PLAN_SEED + k, &plan_models);
+    if (!randmodel_check(&rm, v, 16, why, sizeof why)) {
+      randmodel_print(&rm, why, stderr);
+      failed++;
+    }
+    randmodel_free(&rm);
+  }
+  ck_assert_msg(failed == 0, "%u random models failed (see the output above)",
+                failed);
+}
+END_TEST
+
+/* The random models hold what this suite is about. */
+START_TEST(random_models_have_views_and_hessians) {
+  static const char *const needles[] = {"hessian(", ")[", "reshape(",
+                                        "transpose(", "sum(", "max(",
+                                        "softmax(", "@"};
+  enum { NN = sizeof needles / sizeof needles[0] };
+  int seen[NN] = {0};
+  for (unsigned k = 0; k < 24; k++) {
+    RandModel rm;
+    randmodel_make(&rm, PLAN_SEED + k, &plan_models);
+    for (int i = 0; i < NN; i++)
+      seen[i] += strstr(rm.text, needles[i]) != NULL;
+    randmodel_free(&rm);
+  }
+  for (int i = 0; i < NN; i++)
+    ck_assert_msg(seen[i] >= 2, "only %d models use '%s'", seen[i],
+                  needles[i]);
+}
+END_TEST
+
 int main(void) {
+  const char *env = getenv("EXPRC_PLAN_COUNT");
+  if (env && atoi(env) > 0)
+    plan_count = (unsigned)atoi(env);
   int n = (int)(sizeof models / sizeof models[0]);
   Suite *s = suite_create("plan");
-  TCase *tc = tcase_create("variants");
+  TCase *tc = tu_tcase("variants", 300);
   tcase_add_loop_test(tc, every_plan_computes_the_same_bits, 0, n);
   tcase_add_loop_test(tc, rematerialized_gradients_match_finite_differences, 0, n);
   tcase_add_test(tc, threaded_loops_agree_with_serial_ones);
+  tcase_add_test(tc, random_models_have_views_and_hessians);
+  tcase_add_loop_test(tc, random_models_under_every_plan, 0,
+                      (int)((plan_count + PLAN_CHUNK - 1) / PLAN_CHUNK));
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return tu_run_suite(s);
 }

@@ -1,0 +1,375 @@
+/* api.c: the calls on a compiled model (include/exprc.h): finding its
+ * tensors, binding dims, setting inputs and params, and running its entry
+ * points. Every call checks its handle and arguments first and reports
+ * through the model's message; none can crash on a bad argument.
+ */
+#include "handle.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "io.h"
+#include "runtime.h"
+
+/* ---- finding tensors ---- */
+
+static void view(const exprc_model *m, int i, exprc_tensor *t) {
+  const Slot *s = &m->slot[i];
+  memset(t, 0, sizeof *t);
+  t->name = s->name;
+  t->loss = s->kind == EXPRC_LOSS || s->kind == EXPRC_GRADIENT ? s->loss : NULL;
+  t->kind = s->kind;
+  t->rank = s->shape.rank;
+  for (int d = 0; d < s->shape.rank; d++) {
+    int64_t v = s->shape.d[d];
+    t->shape[d] = !DIM_IS_SYM(v) ? v
+                  : m->known[DIM_INDEX(v)] ? m->D[DIM_INDEX(v)] : -1;
+  }
+  t->size = s->size;
+  t->data = s->data;
+}
+
+/* A usable model, or a status saying why not. */
+static exprc_status usable(exprc_model *m, const void *arg, const char *fn) {
+  if (!m || m->magic != MAGIC_LIVE) /* NULL, or freed (debug builds) */
+    return EXPRC_ERR_ARG;
+  if (m->failed)
+    return handle_fail(m, EXPRC_ERR_STATE, "%s: the model failed to compile", fn);
+  if (!arg)
+    return handle_fail(m, EXPRC_ERR_ARG, "%s: an argument is NULL", fn);
+  return EXPRC_OK;
+}
+
+int exprc_count(const exprc_model *m, exprc_kind kind) {
+  if (!m || m->magic != MAGIC_LIVE || m->failed ||
+      (unsigned)kind > EXPRC_GRADIENT)
+    return 0;
+  return m->nkind[kind];
+}
+
+exprc_status exprc_get(exprc_model *m, exprc_kind kind, int k,
+                       exprc_tensor *t) {
+  exprc_status st = usable(m, t, "exprc_get");
+  if (st != EXPRC_OK)
+    return st;
+  if (k < 0 || k >= exprc_count(m, kind))
+    return handle_fail(m, EXPRC_ERR_ARG, "exprc_get: index out of range");
+  view(m, m->bykind[kind][k], t);
+  return EXPRC_OK;
+}
+
+static int find_slot(const exprc_model *m, const char *name) {
+  for (int i = 0; i < m->nslot; i++) {
+    const Slot *s = &m->slot[i];
+    if (!s->internal && s->kind != EXPRC_LOSS && s->kind != EXPRC_GRADIENT &&
+        strcmp(s->name, name) == 0)
+      return i;
+  }
+  return -1;
+}
+
+exprc_status exprc_find(exprc_model *m, const char *name, exprc_tensor *t) {
+  exprc_status st = usable(m, name && t ? name : NULL, "exprc_find");
+  if (st != EXPRC_OK)
+    return st;
+  int i = find_slot(m, name);
+  if (i < 0)
+    return handle_fail(m, EXPRC_ERR_NAME, "no input, param or output named '%.64s'",
+                name);
+  view(m, i, t);
+  return EXPRC_OK;
+}
+
+static int find_entry(const exprc_model *m, const char *loss) {
+  for (int k = 1; k < m->nentry; k++)
+    if (strcmp(m->entry[k].loss, loss) == 0)
+      return k;
+  return -1;
+}
+
+exprc_status exprc_find_grad(exprc_model *m, const char *loss, const char *wrt,
+                             exprc_tensor *t) {
+  exprc_status st = usable(m, loss && wrt && t ? t : NULL, "exprc_find_grad");
+  if (st != EXPRC_OK)
+    return st;
+  int k = find_entry(m, loss);
+  if (k < 0)
+    return handle_fail(m, EXPRC_ERR_NAME, "no 'grad %.64s wrt ...' in the model", loss);
+  EntryInfo *e = &m->entry[k];
+  for (int r = 1; r < e->nres; r++)
+    if (strcmp(m->slot[e->first + r].name, wrt) == 0)
+      return view(m, e->first + r, t), EXPRC_OK;
+  return handle_fail(m, EXPRC_ERR_NAME, "'grad %.64s' is not taken wrt '%.64s'", loss,
+              wrt);
+}
+
+/* The gradients of `grad loss wrt ...` as one block, in the order of wrt:
+ * what a data-parallel trainer sums across processes in one call. */
+exprc_status exprc_grad_block(exprc_model *m, const char *loss, double **ptr,
+                              int64_t *count) {
+  exprc_status st =
+      usable(m, loss && ptr && count ? loss : NULL, "exprc_grad_block");
+  if (st != EXPRC_OK)
+    return st;
+  int k = find_entry(m, loss);
+  if (k < 0)
+    return handle_fail(m, EXPRC_ERR_NAME,
+                       "no 'grad %.64s wrt ...' in the model", loss);
+  EntryInfo *e = &m->entry[k];
+  if (!e->block)
+    return handle_fail(m, EXPRC_ERR_STATE,
+                       "exprc_grad_block: the sizes of the gradients of '%.64s'"
+                       " need dims not yet bound", loss);
+  *ptr = e->block;
+  *count = e->nblock;
+  return EXPRC_OK;
+}
+
+/* ---- binding dims and setting values ---- */
+
+static const char *binder(const exprc_model *m, int who) {
+  return who >= 0 ? m->slot[who].name : "exprc_bind_dim";
+}
+
+/* Check that binding dim d to n by `who` is consistent with this cycle. */
+static exprc_status check_bind(exprc_model *m, int d, int64_t n, int who) {
+  if (n < 1 || n > m->lim.max_elements)
+    return handle_fail(m, EXPRC_ERR_SHAPE, "dim %s cannot be %lld", m->dimname[d],
+                (long long)n);
+  if (m->bound_by[d] != -1 && m->D[d] != n)
+    return handle_fail(m, EXPRC_ERR_SHAPE,
+                "dim %s is %ld (from '%s') but '%s' makes it %lld",
+                m->dimname[d], m->D[d], binder(m, m->bound_by[d]),
+                binder(m, who), (long long)n);
+  return EXPRC_OK;
+}
+
+static void do_bind(exprc_model *m, int d, int64_t n, int who) {
+  m->D[d] = (long)n;
+  m->known[d] = 1;
+  m->bound_by[d] = who;
+}
+
+/* The dims' binding state, saved so that a bind that fails part way (a bad
+ * size, or buffers over the memory limit) leaves the model as it was. */
+typedef struct Binds {
+  long D[64];
+  int by[64];
+  uint8_t known[64];
+} Binds;
+
+static void binds_save(const exprc_model *m, Binds *b) {
+  for (int d = 0; d < m->ndim && d < 64; d++)
+    b->D[d] = m->D[d], b->by[d] = m->bound_by[d], b->known[d] = m->known[d];
+}
+
+static exprc_status binds_undo(exprc_model *m, const Binds *b,
+                               exprc_status st) {
+  for (int d = 0; d < m->ndim && d < 64; d++)
+    m->D[d] = b->D[d], m->bound_by[d] = b->by[d], m->known[d] = b->known[d];
+  return st;
+}
+
+exprc_status exprc_bind_dim(exprc_model *m, const char *dim, int64_t n) {
+  exprc_status st = usable(m, dim, "exprc_bind_dim");
+  if (st != EXPRC_OK)
+    return st;
+  for (int d = 0; d < m->ndim; d++) {
+    if (strcmp(m->dimname[d], dim) != 0)
+      continue;
+    if ((st = check_bind(m, d, n, -2)) != EXPRC_OK)
+      return st;
+    Binds saved;
+    binds_save(m, &saved);
+    do_bind(m, d, n, -2);
+    st = handle_allocate(m);
+    return st == EXPRC_OK ? st : binds_undo(m, &saved, st);
+  }
+  return handle_fail(m, EXPRC_ERR_NAME, "no dim named '%.64s'", dim);
+}
+
+static exprc_status shape_mismatch(exprc_model *m, int i, int rank,
+                                   const int64_t *shape) {
+  char want[96], got[160] = "[";
+  size_t k = 1;
+  for (int d = 0; d < rank && d < 8 && k < sizeof got; d++)
+    k += (size_t)snprintf(got + k, sizeof got - k, "%s%lld", d ? "," : "",
+                          (long long)shape[d]);
+  if (k < sizeof got)
+    snprintf(got + k, sizeof got - k, "]");
+  shape_str(&m->slot[i].shape, (const char *const *)m->dimname, want,
+            sizeof want);
+  return handle_fail(m, EXPRC_ERR_SHAPE, "'%s' has shape %s; the data given has %s",
+              m->slot[i].name, want, got);
+}
+
+/* Check the data's shape against the declaration and bind its dims. */
+static exprc_status bind_from(exprc_model *m, int i, int rank,
+                              const int64_t *shape) {
+  Slot *s = &m->slot[i];
+  if (rank != s->shape.rank)
+    return shape_mismatch(m, i, rank, shape);
+  Binds saved;
+  binds_save(m, &saved);
+  for (int d = 0; d < rank; d++) {
+    int64_t want = s->shape.d[d];
+    exprc_status st = EXPRC_OK;
+    if (!DIM_IS_SYM(want) && want != shape[d])
+      st = shape_mismatch(m, i, rank, shape);
+    else if (DIM_IS_SYM(want))
+      st = check_bind(m, DIM_INDEX(want), shape[d], i);
+    if (st != EXPRC_OK)
+      return binds_undo(m, &saved, st); /* leave no half-made binding */
+    if (DIM_IS_SYM(want))
+      m->bound_by[DIM_INDEX(want)] = i, m->D[DIM_INDEX(want)] = (long)shape[d],
+      m->known[DIM_INDEX(want)] = 1;
+  }
+  exprc_status st = handle_allocate(m);
+  return st == EXPRC_OK ? st : binds_undo(m, &saved, st);
+}
+
+/* Elements of a model buffer from p to its end, or -1 if p is in none:
+ * a caller may pass a view of the model's own memory (a gradient, an
+ * output), which binding new sizes frees. */
+static int64_t left_in_buffer(const exprc_model *m, const double *p) {
+  uintptr_t at = (uintptr_t)p;
+  for (int i = 0; i < m->nslot; i++) {
+    uintptr_t b = (uintptr_t)m->slot[i].data;
+    int64_t n = m->slot[i].size;
+    if (b && n > 0 && at >= b && at < b + (uintptr_t)n * sizeof *p)
+      return n - (int64_t)((at - b) / sizeof *p);
+  }
+  return -1;
+}
+
+/* Data in the model's own memory is copied before anything is freed; NULL
+ * with *st set if it cannot be. */
+static double *copy_if_inside(exprc_model *m, const double *data, int rank,
+                              const int64_t *shape, exprc_status *st) {
+  int64_t left = left_in_buffer(m, data), n = 1;
+  if (left < 0)
+    return NULL;
+  for (int d = 0; d < rank; d++)
+    n = shape[d] < 0 || (shape[d] > 0 && n > left / shape[d])
+            ? left + 1 : n * shape[d]; /* left + 1: too many */
+  if (n > left) {
+    *st = handle_fail(m, EXPRC_ERR_ARG, "exprc_set: the data runs past the "
+                      "end of the model's buffer that it points into");
+    return NULL;
+  }
+  double *copy = malloc((size_t)(n ? n : 1) * sizeof *copy);
+  if (!copy)
+    *st = handle_fail(m, EXPRC_ERR_NOMEM, "out of memory");
+  else
+    memcpy(copy, data, (size_t)n * sizeof *copy);
+  return copy;
+}
+
+exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
+                       int rank, const int64_t *shape) {
+  exprc_status st = usable(m, name && data && (shape || rank == 0) ? name : NULL,
+                           "exprc_set");
+  if (st != EXPRC_OK)
+    return st;
+  int i = find_slot(m, name);
+  if (i < 0 || i >= m->nvar)
+    return handle_fail(m, EXPRC_ERR_NAME, "no input or param named '%.64s'", name);
+  if (rank < 0 || rank > EXPRC_MAX_RANK)
+    return handle_fail(m, EXPRC_ERR_ARG, "exprc_set: rank %d is out of range", rank);
+  double *copy = copy_if_inside(m, data, rank, shape, &st);
+  if (st == EXPRC_OK && (st = bind_from(m, i, rank, shape)) == EXPRC_OK) {
+    Slot *s = &m->slot[i];
+    memcpy(s->data, copy ? copy : data, (size_t)s->size * sizeof *data);
+    s->set = 1;
+  }
+  free(copy);
+  return st;
+}
+
+exprc_status exprc_set_file(exprc_model *m, const char *name,
+                            const char *path) {
+  exprc_status st = usable(m, name && path ? name : NULL, "exprc_set_file");
+  if (st != EXPRC_OK)
+    return st;
+  int i = find_slot(m, name);
+  if (i < 0 || i >= m->nvar)
+    return handle_fail(m, EXPRC_ERR_NAME, "no input or param named '%.64s'", name);
+  exprc_rt_array a;
+  char err[512];
+  if (exprc_rt_read_array(path, &a, m->lim.max_elements, err, sizeof err) != 0)
+    return handle_fail(m, EXPRC_ERR_IO, "%s", err);
+  int want = m->slot[i].shape.rank;
+  if (want != a.rank && (want == 0 || want == 1) && a.rank == 2 &&
+      (a.shape[0] == 1 || a.shape[1] == 1) && (want == 1 || a.size == 1)) {
+    a.rank = want; /* one row or one column as a vector, 1x1 as a scalar */
+    a.shape[0] = a.size;
+  }
+  st = exprc_set(m, name, a.data, a.rank, a.shape);
+  free(a.data);
+  return st;
+}
+
+exprc_status exprc_save_params(exprc_model *m, const char *dir) {
+  exprc_status st = usable(m, dir, "exprc_save_params");
+  for (int i = 0; st == EXPRC_OK && i < m->nvar; i++) {
+    Slot *s = &m->slot[i];
+    if (s->kind != EXPRC_PARAM)
+      continue;
+    size_t n = strlen(dir) + strlen(s->name) + 8;
+    char *path = malloc(n), err[512];
+    if (!path)
+      return handle_fail(m, EXPRC_ERR_NOMEM, "out of memory");
+    snprintf(path, n, "%s/%s.npy", dir, s->name);
+    if (exprc_rt_write_npy(path, s->data, s->shape.rank, s->shape.d, err,
+                           sizeof err) != 0)
+      st = handle_fail(m, EXPRC_ERR_IO, "%s", err);
+    free(path);
+  }
+  return st;
+}
+
+exprc_status exprc_init_params(exprc_model *m, uint64_t seed) {
+  exprc_status st = usable(m, "", "exprc_init_params");
+  if (st == EXPRC_OK)
+    handle_init_params(m, seed);
+  return st;
+}
+
+/* ---- running ---- */
+
+static exprc_status run(exprc_model *m, int k, const char *fn) {
+  for (int d = 0; d < m->ndim; d++)
+    if (!m->known[d])
+      return handle_fail(m, EXPRC_ERR_STATE,
+                  "%s: dim %s is not bound; set an input that uses it", fn,
+                  m->dimname[d]);
+  for (int i = 0; i < m->nvar; i++)
+    if (m->slot[i].kind == EXPRC_INPUT && !m->slot[i].set)
+      return handle_fail(m, EXPRC_ERR_STATE, "%s: input '%s' is not set", fn,
+                  m->slot[i].name);
+  for (int i = 0; i < m->nslot; i++)
+    if (!m->S[i])
+      return handle_fail(m, EXPRC_ERR_INTERNAL, "%s: a buffer is missing", fn);
+  int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
+  m->fn[k](m->D, m->S);
+  exprc_rt_use_threads(was);
+  for (int d = 0; d < m->ndim; d++)
+    m->bound_by[d] = -1; /* the next call may use other sizes */
+  return EXPRC_OK;
+}
+
+exprc_status exprc_forward(exprc_model *m) {
+  exprc_status st = usable(m, "", "exprc_forward");
+  return st != EXPRC_OK ? st : run(m, 0, "exprc_forward");
+}
+
+exprc_status exprc_gradient(exprc_model *m, const char *loss) {
+  exprc_status st = usable(m, loss, "exprc_gradient");
+  if (st != EXPRC_OK)
+    return st;
+  int k = find_entry(m, loss);
+  if (k < 0)
+    return handle_fail(m, EXPRC_ERR_NAME, "no 'grad %.64s wrt ...' in the model",
+                loss);
+  return run(m, k, "exprc_gradient");
+}

@@ -1,0 +1,275 @@
+/* emit_expr.c: elementwise expressions and the loop nests they run in.
+ *
+ * An elementwise node becomes one C expression over its operands, from the
+ * op's CEXPR in ops.def with a, b and c replaced by the operands' values;
+ * operands fused into it (plan.c) are computed inline, recursively. A loop
+ * over a shape is flat (one counter i) when every operand can be read at
+ * that counter, and nested (i0, i1, ... and a running position o) when some
+ * operand is broadcast or a window.
+ */
+#include "emit.h"
+
+#include <string.h>
+
+#include "scalar.h"
+
+/* ---- loops ---- */
+
+/* Open one loop per dim of s over i0, i1, ...; the caller writes the body
+ * and closes them with loops_close. */
+void em_loops_open(Emitter *E, const Shape *s) {
+  char d[32];
+  for (int j = 0; j < s->rank; j++) {
+    em_dim_expr(s->d[j], d, sizeof d);
+    em_put(E, &E->body, "%*sfor (i%d = 0; i%d < %s; i%d++)\n", 2 + 2 * j, "", j,
+        j, d, j);
+  }
+  if (s->rank > E->depth)
+    E->depth = s->rank;
+  em_put(E, &E->body, "%*s{\n", 2 + 2 * s->rank, "");
+}
+
+void em_loops_close(Emitter *E, const Shape *s) {
+  em_put(E, &E->body, "%*s}\n", 2 + 2 * s->rank, "");
+}
+
+/* out = in at every position of a loop nest over s, counting o. */
+void em_copy_loop(Emitter *E, const Shape *s, const char *out,
+                      const char *in) {
+  em_put_str(E, &E->body, "  o = 0;\n");
+  em_loops_open(E, s);
+  em_put(E, &E->body, "%*s%s = %s;\n%*so++;\n", 4 + 2 * s->rank, "", out, in,
+      4 + 2 * s->rank, "");
+  em_loops_close(E, s);
+  E->used_o = 1;
+}
+
+/* The flat index into x (of shape si) at the loop position over shape so,
+ * where x broadcasts to so: dims of size 1 are not stepped. */
+static void broadcast_index(const Shape *si, const Shape *so, char *buf,
+                            size_t n) {
+  size_t len = 0;
+  int off = so->rank - si->rank;
+  buf[0] = 0;
+  for (int j = 0; j < si->rank; j++) {
+    if (si->d[j] == 1)
+      continue;
+    char st[128];
+    em_count_expr(si, j + 1, st, sizeof st);
+    if (strcmp(st, "1L") == 0)
+      len += (size_t)snprintf(buf + len, n - len, "%si%d", len ? " + " : "",
+                              j + off);
+    else
+      len += (size_t)snprintf(buf + len, n - len, "%si%d*%s",
+                              len ? " + " : "", j + off, st);
+  }
+  if (!len)
+    snprintf(buf, n, "0");
+}
+
+/* ---- elementwise ops ---- */
+
+#define XC_TEXT(...) "static inline double " #__VA_ARGS__ "\n",
+const char *const em_helper_text[] = {XC_SCALAR_FNS(XC_TEXT) NULL};
+
+/* The name in a helper's text: "static inline double NAME(...". */
+static int helper_is(int k, const char *s, size_t n) {
+  const char *name = em_helper_text[k] + strlen("static inline double ");
+  return strncmp(name, s, n) == 0 && name[n] == '(';
+}
+
+/* Generated code defines only the helpers it calls (an unused static
+ * function is a warning under some compilers' -Wall). */
+static void mark_helper(Emitter *E, const char *s, size_t n) {
+  for (int k = 0; em_helper_text[k]; k++)
+    if (helper_is(k, s, n))
+      E->used_helpers |= 1u << k;
+}
+
+/* Print cexpr with the identifiers a, b and c replaced by operand texts. */
+void em_substitute(Emitter *E, Buf *b, const char *cexpr,
+                       const char *const ops[3]) {
+  for (const char *s = cexpr; *s;) {
+    const char *t = s;
+    if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_') {
+      while ((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
+             (*t >= '0' && *t <= '9') || *t == '_')
+        t++;
+      if (t - s == 1 && *s >= 'a' && *s <= 'c') {
+        em_put_str(E, b, ops[*s - 'a']);
+        s = t;
+        continue;
+      }
+      if (t - s > 3 && strncmp(s, "xc_", 3) == 0)
+        mark_helper(E, s, (size_t)(t - s));
+    } else {
+      while (*t && !((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
+                     *t == '_'))
+        t++;
+    }
+    em_put_mem(E, b, s, (size_t)(t - s));
+    s = t;
+  }
+}
+
+/* x ^ k for small constant k as multiplications: tcc calls libm for pow. */
+static int small_power(Emitter *E, Buf *b, const Node *nd,
+                       const char *const ops[3]) {
+  double k;
+  if (nd->op != OP_POW || !graph_is_const(E->g, nd->in[1], &k))
+    return 0;
+  const char *a = ops[0];
+  if (k == 2)
+    em_put(E, b, "(%s * %s)", a, a);
+  else if (k == 3)
+    em_put(E, b, "(%s * %s * %s)", a, a, a);
+  else if (k == -1)
+    em_put(E, b, "(1.0 / %s)", a);
+  else if (k == -2)
+    em_put(E, b, "(1.0 / (%s * %s))", a, a);
+  else if (k == 0.5)
+    em_put(E, b, "sqrt(%s)", a);
+  else
+    return 0;
+  return 1;
+}
+
+/* Is y computed inside the loop of the node emitted at point `now`? Fused
+ * values always are; rematerialized ones when read after their cut. */
+int em_inline_here(Emitter *E, uint32_t y, uint32_t now) {
+  return E->home[y].kind == H_FUSED ||
+         (E->ep->remat[y] != NONE && now > E->ep->remat[y]);
+}
+
+static int is_window(const Node *nd) {
+  return nd->op == OP_SLICE || nd->op == OP_PAD;
+}
+
+/* Can one flat counter index every stored operand of x's (inline) tree?
+ * Yes when each is a scalar or has the loop's shape. A window (an inline
+ * slice or pad) needs the position on each axis, so only a vector's flat
+ * counter will do. */
+int em_flat_operands(Emitter *E, uint32_t x, const Shape *so,
+                         uint32_t now) {
+  Node *nd = at(E, x);
+  if (is_window(nd))
+    return nd->shape.rank == 1;
+  for (int k = 0; k < nd->nin; k++) {
+    uint32_t y = nd->in[k];
+    if (em_inline_here(E, y, now) ? !em_flat_operands(E, y, so, now)
+                               : !em_is_scalar(E, y) &&
+                                     !shape_eq(&at(E, y)->shape, so))
+      return 0;
+  }
+  return 1;
+}
+
+
+/* Append the value of elementwise node x at the current position of a loop
+ * over shape so; operands fused into x are computed inline, recursively
+ * (at most FUSE_MAX deep). */
+/* A slice or pad computed inline at the loop position: a slice reads its
+ * input shifted by its start; a pad reads it shifted back inside its
+ * window and is 0 outside. The loop runs over the window node's shape. */
+static void window_expr(Emitter *E, Buf *b, uint32_t x, int loop) {
+  Node nd = *at(E, x);
+  const Shape *si = &at(E, nd.in[0])->shape;
+  char var[16], st[128], d[32], idx[320] = "", val[320];
+  size_t len = 0;
+  int pad = nd.op == OP_PAD, conds = 0;
+  if (pad)
+    em_put_str(E, b, "((");
+  for (int j = 0; j < nd.shape.rank; j++) {
+    snprintf(var, sizeof var, loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "i%d", j);
+    em_count_expr(si, j + 1, st, sizeof st);
+    char pos[64]; /* the position on the input's axis j */
+    if (nd.start[j])
+      snprintf(pos, sizeof pos, "(%s %s %lldL)", var, pad ? "-" : "+",
+               (long long)nd.start[j]);
+    else
+      snprintf(pos, sizeof pos, "%s", var);
+    len += (size_t)snprintf(idx + len, sizeof idx - len, "%s%s%s%s",
+                            j ? " + " : "", pos, strcmp(st, "1L") ? "*" : "",
+                            strcmp(st, "1L") ? st : "");
+    /* test only the window's edges that the loop's own bounds do not */
+    if (pad && !DIM_IS_SYM(si->d[j]) && nd.start[j] > 0)
+      em_put(E, b, "%s%s >= %lldL", conds++ ? " && " : "", var,
+          (long long)nd.start[j]);
+    if (pad && !DIM_IS_SYM(si->d[j]) &&
+        nd.start[j] + si->d[j] < nd.shape.d[j]) {
+      em_dim_expr(si->d[j], d, sizeof d);
+      em_put(E, b, "%s%s < %lldL + %s", conds++ ? " && " : "", var,
+          (long long)nd.start[j], d);
+    }
+  }
+  em_value(E, nd.in[0], em_is_scalar(E, nd.in[0]) ? "0" : idx, val, sizeof val);
+  if (pad)
+    em_put(E, b, "%s) ? %s : 0.0)", conds ? "" : "1", val);
+  else
+    em_put_str(E, b, val);
+}
+
+void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
+                    int loop, uint32_t now) {
+  Node nd = *at(E, x);
+  if (is_window(&nd)) {
+    window_expr(E, b, x, loop);
+    return;
+  }
+  Buf ops[3] = {{0}};
+  const char *op[3] = {"", "", ""};
+  char idx[256], val[320];
+  for (int k = 0; k < nd.nin; k++) {
+    uint32_t y = nd.in[k];
+    if (em_inline_here(E, y, now)) {
+      em_ew_expr(E, &ops[k], y, so, loop, now);
+    } else {
+      if (em_is_scalar(E, y) || loop == LOOP_ONE)
+        snprintf(idx, sizeof idx, "0");
+      else if (loop == LOOP_FLAT)
+        snprintf(idx, sizeof idx, "i");
+      else if (shape_eq(&at(E, y)->shape, so))
+        snprintf(idx, sizeof idx, "o"); /* the running position */
+      else
+        broadcast_index(&at(E, y)->shape, so, idx, sizeof idx);
+      em_value(E, y, idx, val, sizeof val);
+      em_put_str(E, &ops[k], val);
+    }
+    op[k] = ops[k].s;
+  }
+  if (!small_power(E, b, &nd, op))
+    em_substitute(E, b, op_info[nd.op].cexpr, op);
+  for (int k = 0; k < 3; k++)
+    ctx_release(E->c, ops[k].s);
+}
+
+void em_ew(Emitter *E, uint32_t x) {
+  const Shape *so = &at(E, x)->shape;
+  int64_t numel;
+  int loop = shape_numel_const(so, &numel) && numel == 1 ? LOOP_ONE
+             : em_flat_operands(E, x, so, x)                ? LOOP_FLAT
+                                                         : LOOP_NESTED;
+  char out[320], n[128];
+  em_target(E, x, loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "o", out,
+         sizeof out);
+  if (loop == LOOP_ONE) {
+    em_put_mem(E, &E->body, "  ", 2);
+    em_put_str(E, &E->body, out);
+    em_put_mem(E, &E->body, " = ", 3);
+  } else if (loop == LOOP_FLAT) {
+    em_count_expr(so, 0, n, sizeof n);
+    em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = ", n, out);
+    E->used_i = 1;
+  } else {
+    em_put_str(E, &E->body, "  o = 0;\n");
+    em_loops_open(E, so);
+    em_put(E, &E->body, "%*s%s = ", 4 + 2 * so->rank, "", out);
+    E->used_o = 1;
+  }
+  em_ew_expr(E, &E->body, x, so, loop, x);
+  em_put_str(E, &E->body, ";\n");
+  if (loop == LOOP_NESTED) {
+    em_put(E, &E->body, "%*so++;\n", 4 + 2 * so->rank, "");
+    em_loops_close(E, so);
+  }
+}

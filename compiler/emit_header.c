@@ -1,0 +1,223 @@
+/* emit_header.c: the header of `exprc emit --header`.
+ *
+ * A program that compiles the generated C ahead of time needs what the
+ * model knows and the C does not say: which slot S[i] is which tensor, its
+ * shape, and which D[k] is which dim. The header says it as macros (slot and
+ * dim numbers), prototypes of the entry points, and xc_slot_size(), which
+ * gives every slot's element count, temporaries included, for given dims.
+ * It describes the C that model_back() makes from the same Module and Plan.
+ */
+#include "emit.h"
+
+#include <string.h>
+
+#include "io.h"
+
+/* A macro name from parts: what is not a letter, digit or '_' becomes
+ * '_' (an unnamed output is named by its source text, such as "x + 1"). */
+static char *macro_name(Emitter *E, const char *a, const char *b,
+                        const char *c) {
+  size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+  char *buf = ctx_alloc(E->c, n), *o = buf;
+  snprintf(buf, n, "%s%s%s", a, b, c);
+  for (; *o; o++)
+    if (!((*o >= 'a' && *o <= 'z') || (*o >= 'A' && *o <= 'Z') ||
+          (*o >= '0' && *o <= '9') || *o == '_'))
+      *o = '_';
+  return buf;
+}
+
+/* Text for inside a C comment: no end of comment, no trigraph (-std=c99
+ * reads ??/ as a backslash), no line breaks. */
+static void comment_text(Emitter *E, const char *s) {
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if ((ch == '*' && s[1] == '/') || (ch == '?' && s[1] == '?'))
+      em_put(E, &E->out, "%c ", ch);
+    else
+      em_put(E, &E->out, "%c", ch < 0x20 || ch >= 0x7f ? ' ' : ch);
+  }
+}
+
+/* The macro naming slot s; *kind and *label say what it holds, for the
+ * comments (the label of a gradient is dL/dp). NULL for a temporary. */
+static const char *slot_macro(Emitter *E, int s, const char **kind,
+                              const char **label) {
+  Module *m = E->m;
+  char *buf;
+  if (s < (int)m->nvar) {
+    Var *v = &m->var[s];
+    *kind = v->kind == V_INPUT ? "input" : "param";
+    *label = v->name;
+    return macro_name(E, v->kind == V_INPUT ? "XC_INPUT_" : "XC_PARAM_",
+                      v->name, "");
+  }
+  for (uint32_t k = 0; k < m->nentry; k++) {
+    Entry *e = &m->entry[k];
+    for (uint32_t r = 0; r < e->nres; r++) {
+      if (e->res[r].slot != s)
+        continue;
+      const char *nm = e->res[r].name;
+      *kind = !e->is_grad ? "output" : r == 0 ? "loss" : "gradient";
+      *label = nm;
+      if (!e->is_grad)
+        buf = macro_name(E, "XC_OUTPUT_", nm, "");
+      else if (r == 0)
+        buf = macro_name(E, "XC_LOSS_", nm, "");
+      else {
+        buf = macro_name(E, "XC_GRAD_", e->loss, "_");
+        buf = macro_name(E, buf, nm, "");
+        char *lab = ctx_alloc(E->c, strlen(nm) + strlen(e->loss) + 4);
+        sprintf(lab, "d%s/d%s", e->loss, nm);
+        *label = lab;
+      }
+      return buf;
+    }
+  }
+  *kind = "temporary";
+  *label = "";
+  return NULL;
+}
+
+static Shape slot_shape(Emitter *E, int s) {
+  Module *m = E->m;
+  if (s < (int)m->nvar)
+    return m->var[s].shape;
+  for (uint32_t k = 0; k < m->nentry; k++)
+    for (uint32_t r = 0; r < m->entry[k].nres; r++)
+      if (m->entry[k].res[r].slot == s)
+        return at(E, m->entry[k].res[r].node)->shape;
+  return E->plan->temp[s - m->nslot];
+}
+
+/* "grad L wrt a, b" or "outputs a, b": what entry k computes. */
+static void entry_summary(Emitter *E, Entry *e) {
+  if (e->is_grad)
+    em_put(E, &E->out, "grad %s wrt", e->loss);
+  else
+    em_put_str(E, &E->out, "outputs");
+  for (uint32_t r = e->is_grad ? 1 : 0; r < e->nres; r++) {
+    em_put(E, &E->out, "%s ", r > (e->is_grad ? 1u : 0u) ? "," : "");
+    comment_text(E, e->res[r].name);
+  }
+}
+
+static void header_init(Emitter *E, const Var *v) {
+  char a[48], b[48]; /* for a comment: as the model wrote them */
+  exprc_rt_format(a, sizeof a, "%.15g", v->arg[0]);
+  exprc_rt_format(b, sizeof b, "%.15g", v->arg[1]);
+  switch (v->init) {
+  case INIT_ZEROS: em_put_str(E, &E->out, " ~ zeros"); break;
+  case INIT_FILL: em_put(E, &E->out, " ~ fill(%s)", a); break;
+  case INIT_NORMAL: em_put(E, &E->out, " ~ normal(%s, %s)", a, b); break;
+  case INIT_UNIFORM: em_put(E, &E->out, " ~ uniform(%s, %s)", a, b); break;
+  }
+}
+
+/* The include guard: EXPRC_ and the header's name in capitals. */
+static void header_guard(Emitter *E, const char *name) {
+  em_put_str(E, &E->out, "EXPRC_");
+  for (const char *s = name; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    em_put(E, &E->out, "%c",
+        (ch >= 'a' && ch <= 'z') ? ch - 'a' + 'A'
+        : ((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) ? ch : '_');
+  }
+  em_put_str(E, &E->out, "_GUARD\n");
+}
+
+static void header_top(Emitter *E, const char *name) {
+  em_put_str(E, &E->out, "/* ");
+  for (const char *s = name; *s; s++) /* a file name: keep the comment shut */
+    em_put(E, &E->out, "%c", *s == '*' || (unsigned char)*s < 0x20 ? '_' : *s);
+  em_put_str(E, &E->out,
+          ": generated by exprc (`exprc emit MODEL --header`).\n"
+      "   The interface of the C that the same command writes: compile that\n"
+      "   file with any C99 compiler and link it with exprc's runtime\n"
+      "   (runtime/kernels.c, for exprc_rt_gemm, or libexprc) and libm.\n\n"
+      "   Every entry point takes\n"
+      "     D  the sizes of the dims, D[XC_DIM_<name>] (NULL if XC_NDIMS is 0);\n"
+      "     S  XC_NSLOTS buffers of doubles, S[s] holding xc_slot_size(s, D)\n"
+      "        elements in C (row-major) order.\n"
+      "   It reads the inputs and params in their slots and writes its\n"
+      "   results into theirs; the other slots are scratch. Sizes are not\n"
+      "   checked: that is the caller's part. Only the entry points are\n"
+      "   external symbols; to link two models into one program, compile\n"
+      "   each with -Dxc_forward=... -Dxc_grad_1=... to rename them. */\n");
+  em_put_str(E, &E->out, "#ifndef ");
+  header_guard(E, name);
+  em_put_str(E, &E->out, "#define ");
+  header_guard(E, name);
+}
+
+static int macro_taken(Emitter *E, const char *mac, int s) {
+  const char *kind, *label;
+  for (int t = 0; t < s; t++) {
+    const char *o = slot_macro(E, t, &kind, &label);
+    if (o && strcmp(o, mac) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static void header_slots(Emitter *E, int nslots) {
+  char sb[160];
+  const char *kind, *label;
+  em_put(E, &E->out, "\n/* slots: S[XC_...] */\n#define XC_NSLOTS %d\n"
+      "#define XC_NRESULTS %d /* inputs, params and results; then scratch */\n",
+      nslots, E->m->nslot);
+  for (int s = 0; s < E->m->nslot; s++) {
+    const char *mac = slot_macro(E, s, &kind, &label);
+    Shape sh = slot_shape(E, s);
+    if (macro_taken(E, mac, s)) /* two names that read alike: a_b + c */
+      em_put(E, &E->out, "/* slot %d: no macro, %s is taken */ ", s, mac);
+    else
+      em_put(E, &E->out, "#define %-20s %2d ", mac, s);
+    em_put(E, &E->out, "/* %s ", kind);
+    comment_text(E, label);
+    em_put(E, &E->out, " %s", shape_str(&sh, E->m->dim, sb, sizeof sb));
+    if (s < (int)E->m->nvar && E->m->var[s].kind == V_PARAM)
+      header_init(E, &E->m->var[s]);
+    em_put_str(E, &E->out, " */\n");
+  }
+}
+
+static void header_entries(Emitter *E) {
+  char name[32];
+  em_put_str(E, &E->out, "\n/* entry points */\n");
+  for (uint32_t k = 0; k < E->m->nentry; k++) {
+    emit_entry_name((int)k, name, sizeof name);
+    em_put_str(E, &E->out, "/* ");
+    entry_summary(E, &E->m->entry[k]);
+    em_put(E, &E->out, " */\nvoid %s(const long *D, double *const *S);\n", name);
+  }
+}
+
+static void header_sizes(Emitter *E, int nslots) {
+  char n[128];
+  em_put_str(E, &E->out,
+          "\n/* The element count of slot s when the dims have sizes D. */\n"
+          "static inline long xc_slot_size(int s, const long *D)\n{\n"
+          "  (void)D;\n  switch (s) {\n");
+  for (int s = 0; s < nslots; s++) {
+    Shape sh = slot_shape(E, s);
+    em_count_expr(&sh, 0, n, sizeof n);
+    em_put(E, &E->out, "  case %d: return %s;\n", s, n);
+  }
+  em_put_str(E, &E->out, "  }\n  return 0;\n}\n");
+}
+
+char *emit_header(Ctx *c, Module *m, const Plan *plan, const char *name) {
+  Emitter E = {.c = c, .m = m, .g = m->g, .plan = plan};
+  int nslots = m->nslot + (int)plan->ntemp;
+  header_top(&E, name);
+  em_put_str(&E, &E.out, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
+  em_put(&E, &E.out, "\n/* dims: D[XC_DIM_...] */\n#define XC_NDIMS %u\n", m->ndim);
+  for (uint32_t d = 0; d < m->ndim; d++)
+    em_put(&E, &E.out, "#define XC_DIM_%s %u\n", m->dim[d], d);
+  header_slots(&E, nslots);
+  header_entries(&E);
+  header_sizes(&E, nslots);
+  em_put_str(&E, &E.out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
+  return E.out.s;
+}

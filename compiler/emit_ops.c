@@ -1,0 +1,286 @@
+/* emit_ops.c: one statement per node that is not a plain elementwise
+ * expression: constants a kernel needs in memory, reshapes and transposes,
+ * reductions over axes, windows (slices and pads), and matrix products
+ * (the runtime's gemm). em_node dispatches on the op's shape rule.
+ */
+#include "emit.h"
+
+#include <string.h>
+
+void em_fill(Emitter *E, uint32_t x) {
+  Node *nd = at(E, x);
+  char lit[64], out[320], n[128];
+  if (nd->op == OP_DIMVAL)
+    snprintf(lit, sizeof lit, "((double)D[%lld])", (long long)nd->u.dim);
+  else
+    em_number(nd->val, lit, sizeof lit);
+  em_count_expr(&nd->shape, 0, n, sizeof n);
+  em_target(E, x, "i", out, sizeof out);
+  em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = %s;\n", n, out, lit);
+  E->used_i = 1;
+}
+
+/* ---- data movement and reductions ---- */
+
+static void emit_reshape(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  char n[128], in[320], out[320];
+  em_count_expr(&nd.shape, 0, n, sizeof n);
+  em_value(E, nd.in[0], em_is_scalar(E, nd.in[0]) ? "0" : "i", in, sizeof in);
+  em_target(E, x, "i", out, sizeof out);
+  em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = %s;\n", n, out, in);
+  E->used_i = 1;
+}
+
+static void emit_transpose(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  const Shape *so = &nd.shape, *si = &at(E, nd.in[0])->shape;
+  char idx[256] = "", st[128], in[320], out[320];
+  size_t len = 0;
+  for (int j = 0; j < so->rank; j++) {
+    em_count_expr(si, so->rank - j, st, sizeof st);
+    len += (size_t)snprintf(idx + len, sizeof idx - len, "%si%d*%s",
+                            j ? " + " : "", j, st);
+  }
+  em_value(E, nd.in[0], so->rank ? idx : "0", in, sizeof in);
+  em_target(E, x, "o", out, sizeof out);
+  em_copy_loop(E, so, out, in);
+}
+
+/* ---- reductions ---- */
+
+static const Reduction reductions[] = {
+    {OP_SUM, '+', "0.0", "a + b"},
+    {OP_MAX, '>', "(-1.0/0.0)", "(b > a ? b : a)"},
+    {OP_MIN, '<', "(1.0/0.0)", "(b < a ? b : a)"},
+};
+
+const Reduction *em_reduction(Op op) {
+  for (size_t k = 0; k < sizeof reductions / sizeof reductions[0]; k++)
+    if (reductions[k].op == op)
+      return &reductions[k];
+  return NULL;
+}
+
+/* The flat index of the result element that input position (i0, i1, ...)
+ * reduces to, for a reduction of shape si over mask into shape so. */
+static void reduced_index(const Shape *si, const Shape *so, int64_t mask,
+                          char *buf, size_t n) {
+  size_t len = 0;
+  int k = 0;
+  char st[128];
+  buf[0] = 0;
+  for (int j = 0; j < si->rank; j++) {
+    if (mask & (1 << j))
+      continue;
+    em_count_expr(so, ++k, st, sizeof st);
+    if (strcmp(st, "1L") == 0)
+      len += (size_t)snprintf(buf + len, n - len, "%si%d", len ? " + " : "", j);
+    else
+      len += (size_t)snprintf(buf + len, n - len, "%si%d*%s",
+                              len ? " + " : "", j, st);
+  }
+  if (!len)
+    snprintf(buf, n, "0");
+}
+
+/* One pass over every element of node x's input: acc = combine(acc, value,
+ * aux), where combine is an expression over a (the accumulator), b (the
+ * input element) and c (the aux element, at the same result position).
+ * accp/auxp name result-shaped arrays; NULL means the locals acc / acc2 of a
+ * full reduction. */
+static void reduce_pass(Emitter *E, uint32_t x, const char *accp,
+                        const char *auxp, const char *combine) {
+  Node nd = *at(E, x);
+  uint32_t in = nd.in[0];
+  const Shape *si = &at(E, in)->shape;
+  int fused = em_inline_here(E, in, x);
+  int full = nd.shape.rank == 0 && (!fused || em_flat_operands(E, in, si, x));
+  char oidx[256], ops[3][320], n[128];
+  Buf val = {0};
+  reduced_index(si, &nd.shape, nd.u.axes, oidx, sizeof oidx);
+  snprintf(ops[0], sizeof ops[0], accp ? "%s[%s]" : "acc", accp, oidx);
+  snprintf(ops[2], sizeof ops[2], auxp ? "%s[%s]" : "acc2", auxp, oidx);
+  if (fused) { /* the elementwise input is computed in this loop */
+    em_ew_expr(E, &val, in, si, full ? LOOP_FLAT : LOOP_NESTED, x);
+  } else {
+    em_value(E, in, em_is_scalar(E, in) ? "0" : full ? "i" : "o", ops[1],
+          sizeof ops[1]);
+    em_put_str(E, &val, ops[1]);
+  }
+  if (full) {
+    em_count_expr(si, 0, n, sizeof n);
+    em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = ", n, ops[0]);
+    E->used_i = 1;
+  } else {
+    em_put_str(E, &E->body, "  o = 0;\n");
+    em_loops_open(E, si);
+    em_put(E, &E->body, "%*s%s = ", 4 + 2 * si->rank, "", ops[0]);
+    E->used_o = 1;
+  }
+  const char *const op[3] = {ops[0], val.s, ops[2]};
+  em_substitute(E, &E->body, combine, op);
+  em_put_str(E, &E->body, ";\n");
+  ctx_release(E->c, val.s);
+  if (!full) {
+    em_put(E, &E->body, "%*so++;\n", 4 + 2 * si->rank, "");
+    em_loops_close(E, si);
+  }
+}
+
+/* Set a result-shaped array (or the local acc) to a value. */
+static void reduce_init(Emitter *E, uint32_t x, const char *accp,
+                        const char *init) {
+  char n[128];
+  if (!accp) {
+    em_put(E, &E->body, "  acc = %s;\n", init);
+    return;
+  }
+  em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
+  em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s[i] = %s;\n", n, accp,
+      init);
+  E->used_i = 1;
+}
+
+/* A shift for exp(x - m) that is m itself unless m is infinite or NaN
+ * (m - m is then not 0), so that all -inf inputs give -inf, not NaN. */
+#define SHIFT(m) "(" m " - " m " == 0.0 ? " m " : 0.0)"
+
+/* logsumexp: max, then the sum of exp(x - max), then max + log(sum). */
+static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
+  char tp[32], out[320];
+  const Reduction *max = em_reduction(OP_MAX);
+  reduce_init(E, x, outp, max->init);
+  reduce_pass(E, x, outp, NULL, max->combine);
+  if (!outp) {
+    em_target(E, x, "0", out, sizeof out);
+    em_put_str(E, &E->body, "  acc2 = acc;\n  acc = 0.0;\n");
+    reduce_pass(E, x, NULL, NULL, "a + exp(b - " SHIFT("c") ")");
+    em_put(E, &E->body, "  %s = " SHIFT("acc2") " + log(acc);\n", out);
+    E->used_acc2 = 1;
+    return;
+  }
+  char n[128];
+  snprintf(tp, sizeof tp, "p%d", E->home[x].aux);
+  reduce_init(E, x, tp, "0.0");
+  reduce_pass(E, x, tp, outp, "a + exp(b - " SHIFT("c") ")");
+  em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
+  em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s[i] = " SHIFT("%s[i]")
+      " + log(%s[i]);\n", n, outp, outp, outp, outp, tp);
+}
+
+/* sum, max, min, logsumexp over the axes in the mask. */
+static void emit_reduce(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  char outp[64], out[320];
+  const char *accp = NULL;
+  if (nd.shape.rank > 0) {
+    em_pointer(E, x, outp, sizeof outp);
+    accp = outp;
+  }
+  E->used_acc |= accp == NULL;
+  if (nd.op == OP_LSE) {
+    emit_lse(E, x, accp);
+    return;
+  }
+  const Reduction *r = em_reduction((Op)nd.op);
+  reduce_init(E, x, accp, r->init);
+  reduce_pass(E, x, accp, NULL, r->combine);
+  if (!accp) {
+    em_target(E, x, "0", out, sizeof out);
+    em_put(E, &E->body, "  %s = acc;\n", out);
+  }
+}
+
+/* ---- windows: slicing and its gradient ---- */
+
+/* The flat index into shape s at loop position (i0 + start0, i1 + ...). */
+static void offset_index(const Shape *s, const int64_t *start, char *buf,
+                         size_t n) {
+  size_t len = 0;
+  char st[128];
+  buf[0] = 0;
+  for (int j = 0; j < s->rank; j++) {
+    em_count_expr(s, j + 1, st, sizeof st);
+    len += (size_t)snprintf(buf + len, n - len, "%s(i%d + %lldL)*%s",
+                            j ? " + " : "", j, (long long)start[j], st);
+  }
+  if (!len)
+    snprintf(buf, n, "0");
+}
+
+/* SLICE reads a window of its input; PAD writes its input into a window of
+ * zeros. Both loop over the smaller shape. */
+static void emit_window(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  const Shape *si = &at(E, nd.in[0])->shape;
+  const Shape *small = nd.op == OP_SLICE ? &nd.shape : si;
+  const Shape *big = nd.op == OP_SLICE ? si : &nd.shape;
+  char idx[320], in[320], out[320], n[128];
+  offset_index(big, nd.start, idx, sizeof idx);
+  if (nd.op == OP_PAD) {
+    em_count_expr(&nd.shape, 0, n, sizeof n);
+    em_target(E, x, "i", out, sizeof out);
+    em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = 0.0;\n", n, out);
+    E->used_i = 1;
+  }
+  em_value(E, nd.in[0], nd.op == OP_SLICE ? idx : "o", in, sizeof in);
+  if (em_is_scalar(E, nd.in[0]))
+    em_value(E, nd.in[0], "0", in, sizeof in);
+  em_target(E, x, nd.op == OP_SLICE ? "o" : idx, out, sizeof out);
+  em_copy_loop(E, small, out, in);
+}
+
+static void emit_matmul(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  int ta, tb;
+  uint32_t a = plan_gemm_operand(E->g, nd.in[0], &ta);
+  uint32_t b = plan_gemm_operand(E->g, nd.in[1], &tb);
+  const Shape *sa = &at(E, nd.in[0])->shape, *sb = &at(E, nd.in[1])->shape;
+  char m[32] = "1L", n[32] = "1L", k[32], pa[64], pb[64], pc[64];
+  if (sa->rank == 2)
+    em_dim_expr(sa->d[0], m, sizeof m);
+  if (sb->rank == 2)
+    em_dim_expr(sb->d[1], n, sizeof n);
+  em_dim_expr(sb->d[0], k, sizeof k);
+  em_pointer(E, a, pa, sizeof pa);
+  em_pointer(E, b, pb, sizeof pb);
+  em_pointer(E, x, pc, sizeof pc);
+  em_put(E, &E->body, "  exprc_rt_gemm(%d, %d, %s, %s, %s, %s, %s, %s);\n", ta,
+      tb, m, n, k, pa, pb, pc);
+}
+
+void em_node(Emitter *E, uint32_t x) {
+  Node *nd = at(E, x);
+  if (((op_info[nd->op].flags & F_EW) && em_join_ew(E, x)) ||
+      (op_info[nd->op].shape == SH_REDUCE && em_join_reduce(E, x)))
+    return;
+  em_loop_flush(E);
+  em_line_directive(E, x, &E->body);
+  switch (op_info[nd->op].shape) {
+  case SH_LEAF:
+    em_fill(E, x);
+    return;
+  case SH_EW:
+    em_ew(E, x);
+    return;
+  case SH_TARGET:
+    if (nd->op == OP_BCAST)
+      em_ew(E, x);
+    else
+      emit_reshape(E, x);
+    return;
+  case SH_TRANSPOSE:
+    emit_transpose(E, x);
+    return;
+  case SH_REDUCE:
+    emit_reduce(E, x);
+    return;
+  case SH_WINDOW:
+    emit_window(E, x);
+    return;
+  case SH_MATMUL:
+    emit_matmul(E, x);
+    return;
+  }
+}

@@ -1,0 +1,74 @@
+/* handle.h: the compiled model behind an exprc_model handle, shared by the
+ * compile driver (model.c), the handle's memory (handle.c) and the API calls
+ * on it (api.c).
+ *
+ * At run time a model holds one buffer per slot: inputs and params, the
+ * results of each entry point, and the temporaries of the memory plan. The
+ * gradients of one gradient entry point are the exception: they share one
+ * contiguous block (exprc_grad_block), so that a caller can sum them across
+ * processes in one call. Slots whose shapes use a `dim` are (re)allocated
+ * when the dim is bound, and a gradient's block with them.
+ */
+#ifndef EXPRC_HANDLE_H
+#define EXPRC_HANDLE_H
+
+#include "jit.h"
+#include "module.h"
+
+typedef struct Slot {
+  char *name, *loss;
+  exprc_kind kind;
+  int internal;       /* a temporary */
+  Shape shape;        /* may hold dims */
+  double *data;
+  int64_t size;       /* elements allocated, -1 none */
+  int set;            /* inputs: given since their dims last changed */
+  InitKind init;
+  double arg[2];
+} Slot;
+
+typedef struct EntryInfo {
+  char *loss;          /* NULL for the forward entry */
+  int first, nres;     /* its result slots: the loss, then each gradient */
+  double *block;       /* the gradients' memory, in the order of `wrt`;
+                          NULL until every gradient's size is known */
+  int64_t nblock;      /* elements of block (when not NULL) */
+} EntryInfo;
+
+#define MAGIC_LIVE 0x6578707263ULL /* "exprc" */
+#define MAGIC_DEAD 0xdeadULL
+
+struct exprc_model {
+  uint64_t magic;      /* MAGIC_LIVE; MAGIC_DEAD once freed (debug builds) */
+  char *err;
+  int failed;          /* compile failed: only errmsg and free work */
+  char *csrc;
+  Jit *jit;
+  EntryFn *fn;
+  EntryInfo *entry;
+  int nentry;
+  Slot *slot;
+  double **S;
+  int nslot, nvar;
+  int ndim;
+  char **dimname;
+  long *D;
+  int *bound_by;       /* slot that bound the dim this cycle; -1 free */
+  uint8_t *known;
+  int *bykind[EXPRC_GRADIENT + 1]; /* slots of each kind, for exprc_get */
+  int nkind[EXPRC_GRADIENT + 1];
+  exprc_limits lim;
+  int threads;         /* exprc_options.threads: this model's own count */
+};
+
+/* Set the model's message to fmt ...; returns st. */
+exprc_status handle_fail(exprc_model *m, exprc_status st, const char *fmt, ...)
+    PRINTF(3, 4);
+/* Give every slot whose size is known a buffer of that size; the gradients
+ * of an entry point get theirs, in one block, once all their sizes are
+ * known. */
+exprc_status handle_allocate(exprc_model *m);
+/* Draw every param's initial values from the generator seeded by seed. */
+void handle_init_params(exprc_model *m, uint64_t seed);
+
+#endif
