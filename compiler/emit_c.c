@@ -628,28 +628,62 @@ static void par_call(Emitter *E, uint32_t id) {
   put_str(E, &E->body, "  }\n");
 }
 
-/* Replace every "p<key>[i]" in the loop body by "t<key>". */
-static void localize(Emitter *E, uint32_t key) {
-  Loop *L = &E->loop;
-  char pat[32], rep[32];
-  int np = snprintf(pat, sizeof pat, "p%u[i]", key);
-  int nr = snprintf(rep, sizeof rep, "t%u", key);
-  Buf out = {0};
-  const char *s = L->body.s, *end = s + L->body.n;
-  while (s < end) {
-    const char *hit = strstr(s, pat);
-    int ok = hit && (hit == L->body.s || !(hit[-1] == '_' ||
-                     (hit[-1] >= '0' && hit[-1] <= '9') ||
-                     (hit[-1] >= 'a' && hit[-1] <= 'z') ||
-                     (hit[-1] >= 'A' && hit[-1] <= 'Z')));
-    if (!hit) {
-      put_mem(E, &out, s, (size_t)(end - s));
-      break;
-    }
-    put_mem(E, &out, s, (size_t)(hit - s));
-    put_mem(E, &out, ok ? rep : pat, (size_t)(ok ? nr : np));
-    s = hit + np;
+static int ident_char(char ch) {
+  return ch == '_' || (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+         (ch >= 'A' && ch <= 'Z');
+}
+
+/* Is p (in a body that starts at b) a "p<k>[i]" that is not the tail of a
+ * longer name? Then *k is the key and *after follows the "]". */
+static int loop_ref(const char *b, const char *p, const char *end,
+                    uint32_t *k, const char **after) {
+  if (*p != 'p' || (p > b && ident_char(p[-1])) || end - p < 5 ||
+      p[1] < '0' || p[1] > '9' || (p[1] == '0' && p[2] != '['))
+    return 0; /* the emitter prints no leading zeros */
+  uint64_t v = 0;
+  const char *q = p + 1;
+  while (q < end && *q >= '0' && *q <= '9' && v <= UINT32_MAX)
+    v = v * 10 + (uint64_t)(*q++ - '0');
+  if (v > UINT32_MAX || end - q < 3 || memcmp(q, "[i]", 3) != 0)
+    return 0;
+  *k = (uint32_t)v;
+  *after = q + 3;
+  return 1;
+}
+
+static int has_key(const uint32_t *keys, uint32_t n, uint32_t k) {
+  uint32_t lo = 0, hi = n; /* keys ascend */
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (keys[mid] == k)
+      return 1;
+    if (keys[mid] < k)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
+  return 0;
+}
+
+/* Replace every "p<k>[i]" in the loop body by "t<k>", for the n keys k of
+ * keys (ascending), in one pass over the body: a pass per key made a long
+ * chain of statements quadratic in its length. */
+static void localize(Emitter *E, const uint32_t *keys, uint32_t n) {
+  Loop *L = &E->loop;
+  Buf out = {0};
+  const char *b = L->body.s, *end = b + L->body.n, *done = b, *after;
+  char t[16];
+  uint32_t k;
+  for (const char *p = b; p < end; p++) {
+    if (*p != 'p' || !loop_ref(b, p, end, &k, &after) || !has_key(keys, n, k))
+      continue;
+    put_mem(E, &out, done, (size_t)(p - done));
+    name_index(t, sizeof t, 't', k, NULL);
+    put_str(E, &out, t);
+    done = after;
+    p = after - 1;
+  }
+  put_mem(E, &out, done, (size_t)(end - done));
   ctx_release(E->c, L->body.s);
   L->body = out;
 }
@@ -659,16 +693,21 @@ static void localize(Emitter *E, uint32_t key) {
  * the loop body holds it (tcc keeps locals far cheaper than arrays). */
 static void loop_locals(Emitter *E, Buf *decl) {
   Loop *L = &E->loop;
+  uint32_t *keys = NULL, n = 0, cap = 0;
   for (uint32_t k = (uint32_t)E->m->nslot; k < E->ep.nused; k++) {
     uint32_t w = L->writer[k];
     if (!L->uses[k] || !L->wrote[k] || L->shifted[k] || L->inflow[k] ||
         (E->ep.last[w] != NONE && E->ep.last[w] > L->lastx))
       continue;
-    localize(E, k);
+    vec_reserve(E->c, &keys, &cap, n + 1, sizeof *keys);
+    keys[n++] = k;
     put(E, decl, "%s t%u", decl->n ? "," : "    double", k);
     L->uses[k] = 0;
     L->local[k] = 1;
   }
+  if (n)
+    localize(E, keys, n);
+  ctx_release(E->c, keys);
   if (decl->n)
     put_str(E, decl, ";\n");
 }
@@ -1289,55 +1328,57 @@ static void comment_text(Emitter *E, const char *s) {
   }
 }
 
-/* The macro naming slot s; *kind and *label say what it holds, for the
- * comments (the label of a gradient is dL/dp). NULL for a temporary. */
-static const char *slot_macro(Emitter *E, int s, const char **kind,
-                              const char **label) {
-  Module *m = E->m;
-  char *buf;
-  if (s < (int)m->nvar) {
-    Var *v = &m->var[s];
-    *kind = v->kind == V_INPUT ? "input" : "param";
-    *label = v->name;
-    return macro_name(E, v->kind == V_INPUT ? "XC_INPUT_" : "XC_PARAM_",
-                      v->name, "");
+/* What the header says of a slot: its macro (NULL for a temporary), what
+ * it holds (*kind, and a label for the comments: dL/dp for a gradient) and
+ * its shape. Made for all slots at once, in one pass over the results, so
+ * that the header takes time linear in their number. */
+typedef struct SlotInfo {
+  const char *mac, *kind, *label;
+  Shape shape;
+  int set;
+} SlotInfo;
+
+static void result_info(Emitter *E, Entry *e, uint32_t r, SlotInfo *in) {
+  const char *nm = e->res[r].name;
+  in->kind = !e->is_grad ? "output" : r == 0 ? "loss" : "gradient";
+  in->label = nm;
+  in->shape = at(E, e->res[r].node)->shape;
+  if (!e->is_grad)
+    in->mac = macro_name(E, "XC_OUTPUT_", nm, "");
+  else if (r == 0)
+    in->mac = macro_name(E, "XC_LOSS_", nm, "");
+  else {
+    in->mac = macro_name(E, macro_name(E, "XC_GRAD_", e->loss, "_"), nm, "");
+    char *lab = ctx_alloc(E->c, strlen(nm) + strlen(e->loss) + 4);
+    sprintf(lab, "d%s/d%s", e->loss, nm);
+    in->label = lab;
   }
-  for (uint32_t k = 0; k < m->nentry; k++) {
-    Entry *e = &m->entry[k];
-    for (uint32_t r = 0; r < e->nres; r++) {
-      if (e->res[r].slot != s)
-        continue;
-      const char *nm = e->res[r].name;
-      *kind = !e->is_grad ? "output" : r == 0 ? "loss" : "gradient";
-      *label = nm;
-      if (!e->is_grad)
-        buf = macro_name(E, "XC_OUTPUT_", nm, "");
-      else if (r == 0)
-        buf = macro_name(E, "XC_LOSS_", nm, "");
-      else {
-        buf = macro_name(E, "XC_GRAD_", e->loss, "_");
-        buf = macro_name(E, buf, nm, "");
-        char *lab = ctx_alloc(E->c, strlen(nm) + strlen(e->loss) + 4);
-        sprintf(lab, "d%s/d%s", e->loss, nm);
-        *label = lab;
-      }
-      return buf;
-    }
-  }
-  *kind = "temporary";
-  *label = "";
-  return NULL;
 }
 
-static Shape slot_shape(Emitter *E, int s) {
+static SlotInfo *slot_infos(Emitter *E, int nslots) {
   Module *m = E->m;
-  if (s < (int)m->nvar)
-    return m->var[s].shape;
+  SlotInfo *info = ctx_alloc(E->c, (size_t)(nslots + 1) * sizeof *info);
+  for (int s = 0; s < nslots && s < (int)m->nvar; s++) {
+    Var *v = &m->var[s];
+    info[s] = (SlotInfo){macro_name(E, v->kind == V_INPUT ? "XC_INPUT_"
+                                       : "XC_PARAM_", v->name, ""),
+                         v->kind == V_INPUT ? "input" : "param", v->name,
+                         v->shape, 1};
+  }
   for (uint32_t k = 0; k < m->nentry; k++)
-    for (uint32_t r = 0; r < m->entry[k].nres; r++)
-      if (m->entry[k].res[r].slot == s)
-        return at(E, m->entry[k].res[r].node)->shape;
-  return E->plan->temp[s - m->nslot];
+    for (uint32_t r = 0; r < m->entry[k].nres; r++) {
+      int s = m->entry[k].res[r].slot;
+      if (s >= (int)m->nvar && s < nslots && !info[s].set) { /* the first */
+        result_info(E, &m->entry[k], r, &info[s]);
+        info[s].set = 1;
+      }
+    }
+  for (int s = (int)m->nvar; s < nslots; s++)
+    if (!info[s].set)
+      info[s] = (SlotInfo){NULL, "temporary", "",
+                           s >= m->nslot ? E->plan->temp[s - m->nslot]
+                                         : (Shape){0}, 1};
+  return info;
 }
 
 /* "grad L wrt a, b" or "outputs a, b": what entry k computes. */
@@ -1400,32 +1441,24 @@ static void header_top(Emitter *E, const char *name) {
   header_guard(E, name);
 }
 
-static int macro_taken(Emitter *E, const char *mac, int s) {
-  const char *kind, *label;
-  for (int t = 0; t < s; t++) {
-    const char *o = slot_macro(E, t, &kind, &label);
-    if (o && strcmp(o, mac) == 0)
-      return 1;
-  }
-  return 0;
-}
-
-static void header_slots(Emitter *E, int nslots) {
+/* Two names can make one macro (a_b + c and a_b_c): the first keeps it. */
+static void header_slots(Emitter *E, const SlotInfo *info, int nslots) {
   char sb[160];
-  const char *kind, *label;
+  Map taken = {0};
   put(E, &E->out, "\n/* slots: S[XC_...] */\n#define XC_NSLOTS %d\n"
       "#define XC_NRESULTS %d /* inputs, params and results; then scratch */\n",
       nslots, E->m->nslot);
   for (int s = 0; s < E->m->nslot; s++) {
-    const char *mac = slot_macro(E, s, &kind, &label);
-    Shape sh = slot_shape(E, s);
-    if (macro_taken(E, mac, s)) /* two names that read alike: a_b + c */
-      put(E, &E->out, "/* slot %d: no macro, %s is taken */ ", s, mac);
+    const SlotInfo *in = &info[s];
+    if (in->mac && map_get(&taken, in->mac))
+      put(E, &E->out, "/* slot %d: no macro, %s is taken */ ", s, in->mac);
     else
-      put(E, &E->out, "#define %-20s %2d ", mac, s);
-    put(E, &E->out, "/* %s ", kind);
-    comment_text(E, label);
-    put(E, &E->out, " %s", shape_str(&sh, E->m->dim, sb, sizeof sb));
+      put(E, &E->out, "#define %-20s %2d ", in->mac ? in->mac : "", s);
+    if (in->mac)
+      map_put(E->c, &taken, in->mac, (void *)in->mac);
+    put(E, &E->out, "/* %s ", in->kind);
+    comment_text(E, in->label);
+    put(E, &E->out, " %s", shape_str(&in->shape, E->m->dim, sb, sizeof sb));
     if (s < (int)E->m->nvar && E->m->var[s].kind == V_PARAM)
       header_init(E, &E->m->var[s]);
     put_str(E, &E->out, " */\n");
@@ -1443,15 +1476,14 @@ static void header_entries(Emitter *E) {
   }
 }
 
-static void header_sizes(Emitter *E, int nslots) {
+static void header_sizes(Emitter *E, const SlotInfo *info, int nslots) {
   char n[128];
   put_str(E, &E->out,
           "\n/* The element count of slot s when the dims have sizes D. */\n"
           "static inline long xc_slot_size(int s, const long *D)\n{\n"
           "  (void)D;\n  switch (s) {\n");
   for (int s = 0; s < nslots; s++) {
-    Shape sh = slot_shape(E, s);
-    count_expr(&sh, 0, n, sizeof n);
+    count_expr(&info[s].shape, 0, n, sizeof n);
     put(E, &E->out, "  case %d: return %s;\n", s, n);
   }
   put_str(E, &E->out, "  }\n  return 0;\n}\n");
@@ -1465,9 +1497,10 @@ char *emit_header(Ctx *c, Module *m, const Plan *plan, const char *name) {
   put(&E, &E.out, "\n/* dims: D[XC_DIM_...] */\n#define XC_NDIMS %u\n", m->ndim);
   for (uint32_t d = 0; d < m->ndim; d++)
     put(&E, &E.out, "#define XC_DIM_%s %u\n", m->dim[d], d);
-  header_slots(&E, nslots);
+  SlotInfo *info = slot_infos(&E, nslots);
+  header_slots(&E, info, nslots);
   header_entries(&E);
-  header_sizes(&E, nslots);
+  header_sizes(&E, info, nslots);
   put_str(&E, &E.out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
   return E.out.s;
 }
