@@ -30,6 +30,7 @@ typedef struct Binding {
   int index;        /* B_DIM: dim number; B_VAR: var number */
   uint32_t node;    /* B_VAR, B_NODE */
   Stmt *def;        /* B_DEF */
+  Map *params;      /* B_DEF: parameter name -> its index + 1 */
   int active;       /* B_DEF: being inlined now (recursion check) */
   Pos pos;
 } Binding;
@@ -38,6 +39,7 @@ typedef struct Binding {
 typedef struct Scope {
   struct Scope *up;
   Stmt *def;
+  const Map *params; /* as in the def's Binding */
   uint32_t *arg;
 } Scope;
 
@@ -66,6 +68,33 @@ static uint32_t fold(Graph *g, const Node *p) {
     if (!graph_is_const(g, p->in[k], &v[k]))
       return NONE;
   return graph_const(g, op_eval((Op)p->op, v[0], v[1], v[2]), &p->shape);
+}
+
+uint32_t lower_reach(Graph *g, const uint32_t *roots, uint32_t n) {
+  uint32_t top = 0, count = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (roots[i] != NONE && roots[i] >= top)
+      top = roots[i] + 1;
+  uint8_t *need = ctx_realloc(g->c, NULL, (size_t)top + 1);
+  memset(need, 0, (size_t)top + 1);
+  for (uint32_t i = 0; i < n; i++)
+    if (roots[i] != NONE)
+      need[roots[i]] = 1;
+  for (uint32_t i = top; i-- > 0;) { /* a node's inputs come before it */
+    if (!need[i])
+      continue;
+    count++;
+    for (int k = 0; k < g->node[i].nin; k++)
+      need[g->node[i].in[k]] = 1;
+  }
+  ctx_release(g->c, need);
+  return count;
+}
+
+/* A gradient pass over what root needs: its cost, counted before it runs
+ * (the same graph differentiated again and again makes no new nodes). */
+static void grad_work(Lower *L, Pos p, uint32_t root) {
+  ctx_work(L->c, p, (int64_t)WORK_PER_NODE * lower_reach(L->g, &root, 1));
 }
 
 static Binding *lookup(Lower *L, const char *name) {
@@ -108,8 +137,10 @@ static const char *closest(Lower *L, const char *name, Scope *s) {
   for (uint32_t i = 0; i < L->names.cap; i++) {
     const char *k = L->names.keys[i];
     int d;
-    if (k && (d = edit_distance(name, k)) <= bd && (d < bd || !best))
-      best = k, bd = d;
+    if (k && (d = edit_distance(name, k)) <= bd &&
+        (d < bd || !best || strcmp(k, best) < 0))
+      best = k, bd = d; /* ties: the first in C order, not in table order,
+                           which changes with the maps' key */
   }
   for (; s; s = s->up)
     for (int i = 0; i < s->def->nparams; i++) {
@@ -228,10 +259,9 @@ static uint32_t literal(Lower *L, Ast *a) {
 /* ---- names ---- */
 
 static uint32_t name_ref(Lower *L, Ast *a, Scope *s) {
-  if (s)
-    for (int i = 0; i < s->def->nparams; i++)
-      if (strcmp(s->def->params[i], a->name) == 0)
-        return s->arg[i];
+  uintptr_t param = s ? (uintptr_t)map_get(s->params, a->name) : 0;
+  if (param)
+    return s->arg[param - 1];
   Binding *b = lookup(L, a->name);
   if (!b)
     unknown(L, a->pos, "name", a->name, s);
@@ -409,6 +439,7 @@ static uint32_t grad_call(Lower *L, Ast *a, Scope *s, uint32_t *vout) {
   }
   uint32_t out;
   L->g->pos = a->pos;
+  grad_work(L, a->pos, e);
   grad_build(L->g, e, &v, 1, &out);
   if (vout)
     *vout = v;
@@ -437,6 +468,7 @@ static uint32_t hessian_call(Lower *L, Ast *a, Scope *s) {
     uint32_t gk = graph_window(L->g, OP_SLICE, gf, at, &one);
     gk = graph_shaped(L->g, OP_RESHAPE, gk, &(Shape){0});
     uint32_t hk;
+    grad_work(L, a->pos, gk);
     grad_build(L->g, gk, &v, 1, &hk);
     hk = graph_shaped(L->g, OP_RESHAPE, hk, &row);
     hk = graph_window(L->g, OP_PAD, hk, corner, &hs);
@@ -471,7 +503,7 @@ static uint32_t inline_def(Lower *L, Ast *a, Scope *s, Binding *b) {
     ctx_error(L->c, a->pos, EXPRC_ERR_LIMIT,
               "function calls nested deeper than %d levels",
               L->c->lim.max_depth);
-  Scope in = {.up = s, .def = d};
+  Scope in = {.up = s, .def = d, .params = b->params};
   in.arg = ctx_alloc(L->c, (size_t)(a->nkid + 1) * sizeof *in.arg);
   for (int i = 0; i < a->nkid; i++)
     in.arg[i] = expr(L, a->kid[i], s);
@@ -576,6 +608,7 @@ static uint32_t index_expr(Lower *L, Ast *a, Scope *s) {
 }
 
 static uint32_t expr(Lower *L, Ast *a, Scope *s) {
+  L->c->at = a->pos; /* where a compile too big for memory stops */
   if (++L->work > L->c->lim.max_nodes)
     ctx_error(L->c, a->pos, EXPRC_ERR_LIMIT,
               "model expands to more than %lld expressions once its def "
@@ -808,6 +841,21 @@ static void grad_stmt(Lower *L, Stmt *st) {
   }
 }
 
+/* A def's parameters go into a map, checked for repeats as they go in and
+ * looked up by each use in the body: a def may have very many. */
+static void declare_def(Lower *L, Stmt *st) {
+  Map *params = ctx_alloc(L->c, sizeof *params);
+  for (int i = 0; i < st->nparams; i++) {
+    if (map_get(params, st->params[i]))
+      ctx_error(L->c, st->parampos[i], EXPRC_ERR_NAME,
+                "parameter '%.64s' is listed twice", st->params[i]);
+    map_put(L->c, params, st->params[i], (void *)(uintptr_t)(i + 1));
+  }
+  define(L, st->name, st->namepos,
+         (Binding){.kind = B_DEF, .def = st, .params = params});
+  add_named(L, "def", st->name, NONE);
+}
+
 static void statement(Lower *L, Stmt *st) {
   switch (st->kind) {
   case S_DIM:
@@ -830,13 +878,7 @@ static void statement(Lower *L, Stmt *st) {
     break;
   }
   case S_DEF:
-    for (int i = 0; i < st->nparams; i++)
-      for (int k = 0; k < i; k++)
-        if (strcmp(st->params[i], st->params[k]) == 0)
-          ctx_error(L->c, st->parampos[i], EXPRC_ERR_NAME,
-                    "parameter '%.64s' is listed twice", st->params[i]);
-    define(L, st->name, st->namepos, (Binding){.kind = B_DEF, .def = st});
-    add_named(L, "def", st->name, NONE);
+    declare_def(L, st);
     break;
   case S_OUTPUT:
     output(L, st);
