@@ -90,15 +90,18 @@ static uint32_t arith(Graph *g, const Node *p) {
 }
 
 /* log of something whose log is known more precisely. */
-static uint32_t stable_log(Graph *g, const Node *p, Node *a) {
+/* a is a copy, not a pointer into the graph: building a node may move the
+ * node array, and a rule reads a's fields after building one. */
+static uint32_t stable_log(Graph *g, const Node *p, const Node *a) {
   Shape s = p->shape;
   if (a->op == OP_EXP) /* log(exp(y)): log(softmax(z)) is log_softmax(z) */
     return a->in[0];
   if (a->op == OP_SUM && at(g, a->in[0])->op == OP_EXP) /* logsumexp */
     return graph_reduce(g, OP_LSE, at(g, a->in[0])->in[0], (unsigned)a->u.axes);
-  if (a->op == OP_DIV && at(g, a->in[0])->op == OP_EXP) /* log(exp(z) / b) */
-    return as_shape(g, graph_op2(g, OP_SUB, at(g, a->in[0])->in[0],
-                                 graph_op1(g, OP_LOG, a->in[1])), &s);
+  if (a->op == OP_DIV && at(g, a->in[0])->op == OP_EXP) { /* log(exp(z) / b) */
+    uint32_t z = at(g, a->in[0])->in[0], logb = graph_op1(g, OP_LOG, a->in[1]);
+    return as_shape(g, graph_op2(g, OP_SUB, z, logb), &s);
+  }
   if (a->op == OP_BCAST || a->op == OP_RESHAPE) /* fewer logs */
     return graph_shaped(g, (Op)a->op, graph_op1(g, OP_LOG, a->in[0]), &s);
   if (a->op == OP_SIGMOID) /* log(sigmoid(x)) = -softplus(-x) */
@@ -115,8 +118,10 @@ static uint32_t stable_log(Graph *g, const Node *p, Node *a) {
  * taken of the stable forms. */
 static uint32_t stable(Graph *g, const Node *p) {
   Node *a = at(g, p->in[0]);
-  if (p->op == OP_LOG)
-    return stable_log(g, p, a);
+  if (p->op == OP_LOG) {
+    Node copy = *a;
+    return stable_log(g, p, &copy);
+  }
   if (p->op == OP_LOG1P && a->op == OP_EXP) /* log(1 + exp(x)) */
     return graph_op1(g, OP_SOFTPLUS, a->in[0]);
   if (p->op == OP_SUB && a->op == OP_EXP && is_const(g, p->in[1], 1) &&
