@@ -462,11 +462,31 @@ static char *slice(Gen *g, Sh s, int depth) {
   return sf(g, "(%s)[%s]", E(g, x, depth - 1), idx);
 }
 
+/* s without its size-1 axes ([1, 3, 1] -> [3]); [1] if all are 1. */
+static Sh squeezed(Sh s) {
+  Sh x = {0};
+  for (int i = 0; i < s.r; i++)
+    if (s.d[i] != 1)
+      x.d[x.r++] = s.d[i];
+  if (x.r == 0)
+    x = (Sh){.r = 1, .d = {1}};
+  return x;
+}
+
 /* reshape(x, s) from a shape with as many elements: its sizes' factors
- * spread over 1 to 4 axes, with 1s anywhere. */
+ * spread over 1 to 4 axes, with 1s anywhere; or, often, only size-1 axes
+ * added or removed, the reshapes whose broadcasting rewrites must tell
+ * leading from trailing 1s. */
 static char *reshape(Gen *g, Sh s, int depth) {
   if (has_dim(s) || s.r == 0) /* no dims in reshape, and [] does not parse */
     return slice(g, s, depth);
+  if (chance(g, 35)) {
+    Sh x = squeezed(s);
+    if (chance(g, 40) && x.r < RM_MAX_RANK) /* a 1 that goes away */
+      x = insert_axis(x, pick(g, x.r + 1), 1);
+    char *e = chance(g, 40) ? reduction(g, x, depth - 1) : E(g, x, depth - 1);
+    return sf(g, "reshape(%s, %s)", e, shape_text(g, s));
+  }
   int f[16], nf = 0;
   for (int i = 0; i < s.r; i++)
     for (int64_t d = s.d[i]; d > 1;) {
