@@ -311,7 +311,9 @@ static char *unary(Gen *g, Sh s, int depth) {
       /* forms the simplifier rewrites to stable ones */
       {"log(1 + exp(tanh(", ")))"}, {"(exp(tanh(", ")) - 1)"},
       {"log(sigmoid(", "))"}, {"(1 / (1 + exp(-(", "))))"},
-      {"log(1 + sq(", "))"}, {"log(exp(tanh(", ")))"}};
+      {"log(1 + sq(", "))"}, {"log(exp(tanh(", ")))"},
+      /* IEEE identities with a negative zero: -0 + x and -0 - x */
+      {"(-0.0 + ", ")"}, {"(-0.0 - ", ")"}};
   int k = pick(g, (int)(sizeof f / sizeof f[0]));
   return sf(g, "%s%s%s", f[k][0], E(g, s, depth - 1), f[k][1]);
 }
@@ -323,7 +325,9 @@ static char *binary(Gen *g, Sh s, int depth) {
       {"(", " / (1 + sq(", ")))"}, {"maximum(", ", ", ")"},
       {"minimum(", ", ", ")"}, {"(", " / (softplus(", ") + 0.5))"},
       {"pow(softplus(", ") + 0.5, tanh(", "))"}, {"lerp(", ", ", ", 0.3)"},
-      {"(", " * ", ")"}, {"(", " + ", ")"}};
+      {"(", " * ", ")"}, {"(", " + ", ")"},
+      /* rewritten to a - log(1 + b^2), broadcast to the shape of both */
+      {"log(exp(tanh(", ")) / (1 + sq(", ")))"}};
   int k = pick(g, (int)(sizeof f / sizeof f[0]));
   Sh a, b;
   split(g, s, &a, &b);
@@ -485,6 +489,8 @@ static char *reshape(Gen *g, Sh s, int depth) {
     if (chance(g, 40) && x.r < RM_MAX_RANK) /* a 1 that goes away */
       x = insert_axis(x, pick(g, x.r + 1), 1);
     char *e = chance(g, 40) ? reduction(g, x, depth - 1) : E(g, x, depth - 1);
+    if (chance(g, 20)) /* the log moves inside the reshape */
+      return sf(g, "log(reshape(softplus(%s) + 0.5, %s))", e, shape_text(g, s));
     return sf(g, "reshape(%s, %s)", e, shape_text(g, s));
   }
   int f[16], nf = 0;
