@@ -102,6 +102,28 @@ exprc_status exprc_find_grad(exprc_model *m, const char *loss, const char *wrt,
               wrt);
 }
 
+/* The gradients of `grad loss wrt ...` as one block, in the order of wrt:
+ * what a data-parallel trainer sums across processes in one call. */
+exprc_status exprc_grad_block(exprc_model *m, const char *loss, double **ptr,
+                              int64_t *count) {
+  exprc_status st =
+      usable(m, loss && ptr && count ? loss : NULL, "exprc_grad_block");
+  if (st != EXPRC_OK)
+    return st;
+  int k = find_entry(m, loss);
+  if (k < 0)
+    return handle_fail(m, EXPRC_ERR_NAME,
+                       "no 'grad %.64s wrt ...' in the model", loss);
+  EntryInfo *e = &m->entry[k];
+  if (!e->block)
+    return handle_fail(m, EXPRC_ERR_STATE,
+                       "exprc_grad_block: the sizes of the gradients of '%.64s'"
+                       " need dims not yet bound", loss);
+  *ptr = e->block;
+  *count = e->nblock;
+  return EXPRC_OK;
+}
+
 /* ---- binding dims and setting values ---- */
 
 static const char *binder(const exprc_model *m, int who) {

@@ -1,5 +1,6 @@
 /* handle.c: a compiled model's memory: one buffer per slot, sized from the
- * dims bound so far, the params' seeded initial values, its message, and
+ * dims bound so far (the gradients of an entry point share one block, so
+ * that they can be summed across processes at once), the params' seeded initial values, its message, and
  * freeing it (in debug builds, a freed model is remembered so that a later
  * call on it is reported rather than reading freed memory).
  */
@@ -43,6 +44,75 @@ static int64_t slot_size(const exprc_model *m, const Slot *s) {
   return n;
 }
 
+/* Forget slot i's buffer (a gradient's lies in its entry's block). */
+static void drop_buffer(exprc_model *m, int i) {
+  Slot *s = &m->slot[i];
+  if (s->kind != EXPRC_GRADIENT)
+    free(s->data);
+  s->data = NULL;
+  s->size = -1;
+  s->set = 0;
+  m->S[i] = NULL;
+}
+
+static exprc_status no_memory(exprc_model *m, const char *what) {
+  return handle_fail(m, EXPRC_ERR_NOMEM, "out of memory for '%s'",
+                     what ? what : "a temporary");
+}
+
+/* Give slot i (not a gradient) a buffer of its current size. */
+static exprc_status allocate_slot(exprc_model *m, int i) {
+  Slot *s = &m->slot[i];
+  int64_t n = slot_size(m, s);
+  if (n == s->size)
+    return EXPRC_OK;
+  drop_buffer(m, i);
+  if (n < 0)
+    return EXPRC_OK;
+  s->data = calloc((size_t)(n ? n : 1), sizeof(double));
+  if (!s->data)
+    return no_memory(m, s->name);
+  s->size = n;
+  m->S[i] = s->data;
+  return EXPRC_OK;
+}
+
+/* Lay the gradients of entry e end to end in one block, in the order of
+ * `wrt`, once all their sizes are known. The block moves whenever one of
+ * them changes size, so every gradient view of the entry moves with it. */
+static exprc_status allocate_block(exprc_model *m, EntryInfo *e) {
+  int64_t total = 0;
+  int same = e->block != NULL;
+  for (int r = 1; r < e->nres; r++) {
+    int64_t n = slot_size(m, &m->slot[e->first + r]);
+    if (n < 0)
+      total = -1;
+    if (total >= 0)
+      total += n;
+    same = same && n == m->slot[e->first + r].size;
+  }
+  if (same)
+    return EXPRC_OK;
+  for (int r = 1; r < e->nres; r++)
+    drop_buffer(m, e->first + r);
+  free(e->block);
+  e->block = NULL;
+  if (total < 0)
+    return EXPRC_OK;
+  if (!(e->block = calloc((size_t)(total ? total : 1), sizeof(double))))
+    return no_memory(m, "the gradient block");
+  e->nblock = total;
+  int64_t at = 0;
+  for (int r = 1; r < e->nres; r++) {
+    Slot *s = &m->slot[e->first + r];
+    s->size = slot_size(m, s);
+    s->data = e->block + at;
+    m->S[e->first + r] = s->data;
+    at += s->size;
+  }
+  return EXPRC_OK;
+}
+
 /* Give every slot whose size is known a buffer of that size. Inputs whose
  * buffer changes must be set again. */
 exprc_status handle_allocate(exprc_model *m) {
@@ -55,26 +125,13 @@ exprc_status handle_allocate(exprc_model *m) {
                   (long long)m->lim.max_memory);
     total += n > 0 ? n : 0;
   }
-  for (int i = 0; i < m->nslot; i++) {
-    Slot *s = &m->slot[i];
-    int64_t n = slot_size(m, s);
-    if (n == s->size)
-      continue;
-    free(s->data);
-    s->data = NULL;
-    s->size = -1;
-    s->set = 0;
-    m->S[i] = NULL;
-    if (n < 0)
-      continue;
-    s->data = calloc((size_t)(n ? n : 1), sizeof(double));
-    if (!s->data)
-      return handle_fail(m, EXPRC_ERR_NOMEM, "out of memory for '%s'",
-                  s->name ? s->name : "a temporary");
-    s->size = n;
-    m->S[i] = s->data;
-  }
-  return EXPRC_OK;
+  exprc_status st = EXPRC_OK;
+  for (int i = 0; i < m->nslot && st == EXPRC_OK; i++)
+    if (m->slot[i].kind != EXPRC_GRADIENT)
+      st = allocate_slot(m, i);
+  for (int k = 1; k < m->nentry && st == EXPRC_OK; k++)
+    st = allocate_block(m, &m->entry[k]);
+  return st;
 }
 
 static void init_one(Slot *s, exprc_rng *r) {
@@ -129,10 +186,13 @@ void exprc_free(exprc_model *m) {
   for (int i = 0; m->slot && i < m->nslot; i++) {
     free(m->slot[i].name);
     free(m->slot[i].loss);
-    free(m->slot[i].data);
+    if (m->slot[i].kind != EXPRC_GRADIENT) /* those lie in a block */
+      free(m->slot[i].data);
   }
-  for (int k = 0; m->entry && k < m->nentry; k++)
+  for (int k = 0; m->entry && k < m->nentry; k++) {
     free(m->entry[k].loss);
+    free(m->entry[k].block);
+  }
   for (int d = 0; m->dimname && d < m->ndim; d++)
     free(m->dimname[d]);
   free(m->slot);

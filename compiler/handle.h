@@ -3,8 +3,11 @@
  * on it (api.c).
  *
  * At run time a model holds one buffer per slot: inputs and params, the
- * results of each entry point, and the temporaries of the memory plan. Slots
- * whose shapes use a `dim` are (re)allocated when the dim is bound.
+ * results of each entry point, and the temporaries of the memory plan. The
+ * gradients of one gradient entry point are the exception: they share one
+ * contiguous block (exprc_grad_block), so that a caller can sum them across
+ * processes in one call. Slots whose shapes use a `dim` are (re)allocated
+ * when the dim is bound, and a gradient's block with them.
  */
 #ifndef EXPRC_HANDLE_H
 #define EXPRC_HANDLE_H
@@ -26,7 +29,10 @@ typedef struct Slot {
 
 typedef struct EntryInfo {
   char *loss;          /* NULL for the forward entry */
-  int first, nres;     /* its result slots */
+  int first, nres;     /* its result slots: the loss, then each gradient */
+  double *block;       /* the gradients' memory, in the order of `wrt`;
+                          NULL until every gradient's size is known */
+  int64_t nblock;      /* elements of block (when not NULL) */
 } EntryInfo;
 
 #define MAGIC_LIVE 0x6578707263ULL /* "exprc" */
@@ -57,7 +63,9 @@ struct exprc_model {
 /* Set the model's message to fmt ...; returns st. */
 exprc_status handle_fail(exprc_model *m, exprc_status st, const char *fmt, ...)
     PRINTF(3, 4);
-/* Give every slot whose size is known a buffer of that size. */
+/* Give every slot whose size is known a buffer of that size; the gradients
+ * of an entry point get theirs, in one block, once all their sizes are
+ * known. */
 exprc_status handle_allocate(exprc_model *m);
 /* Draw every param's initial values from the generator seeded by seed. */
 void handle_init_params(exprc_model *m, uint64_t seed);

@@ -104,7 +104,8 @@ typedef enum exprc_kind {
 
 /* A view of one tensor of a model. `data` is NULL until every `dim` it uses
  * is bound; it stays valid until the model is freed or a dim it uses is
- * bound to another size. Inputs are written with exprc_set; params may be
+ * bound to another size. The gradients of one entry point lie in one block
+ * (exprc_grad_block): for them, read "a dim any of them uses". Inputs are written with exprc_set; params may be
  * written in place through `data` (for example by an optimiser). */
 typedef struct exprc_tensor {
   const char *name;     /* for a gradient: the name of p in dL/dp */
@@ -146,6 +147,17 @@ exprc_status exprc_find(exprc_model *m, const char *name, exprc_tensor *t);
 /* Find dL/dp of the entry point `grad L wrt ..., p, ...`. */
 exprc_status exprc_find_grad(exprc_model *m, const char *loss,
                              const char *wrt, exprc_tensor *t);
+
+/* The gradients of `grad loss wrt a, b, ...` lie end to end in one block,
+ * dloss/da then dloss/db ..., each in C order: *ptr is the first of *count
+ * doubles, and the views of exprc_find_grad and exprc_get point into it.
+ * One call such as MPI_Allreduce(MPI_IN_PLACE, ptr, count, MPI_DOUBLE,
+ * MPI_SUM, comm) thus sums every gradient across processes. The pointer is
+ * valid until the model is freed or a dim that any of these gradients uses
+ * is bound to another size (the block then moves); EXPRC_ERR_STATE while
+ * such a dim is unbound, EXPRC_ERR_NAME for an unknown loss. */
+exprc_status exprc_grad_block(exprc_model *m, const char *loss, double **ptr,
+                              int64_t *count);
 
 /* Bind a `dim` explicitly. Dims are also bound by exprc_set from the shape of
  * the data given. Within one call cycle (until the next run) a dim keeps the

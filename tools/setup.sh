@@ -3,8 +3,11 @@
 # then configure and build. Usage: sh tools/setup.sh [BUILD_DIR [MESON_ARGS...]]
 set -e
 cd "$(dirname "$0")/.."
-pkgs="gcc libc6-dev pkg-config meson ninja-build libtcc-dev check libopenblas-dev locales
-      man-db"
+pkgs="gcc libc6-dev pkg-config meson ninja-build libtcc-dev check libopenblas-dev"
+# locales: de_DE.UTF-8 for tests/test_safety.c; man-db: the man page's test
+pkgs="$pkgs locales man-db"
+# Open MPI, for examples/train_mpi and its test (built only when found)
+pkgs="$pkgs libopenmpi-dev openmpi-bin"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
