@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "io.h"
+#include "runtime.h"
 
 /* ---- finding tensors ---- */
 
@@ -349,7 +350,9 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
   for (int i = 0; i < m->nslot; i++)
     if (!m->S[i])
       return handle_fail(m, EXPRC_ERR_INTERNAL, "%s: a buffer is missing", fn);
+  int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
   m->fn[k](m->D, m->S);
+  exprc_rt_use_threads(was);
   for (int d = 0; d < m->ndim; d++)
     m->bound_by[d] = -1; /* the next call may use other sizes */
   return EXPRC_OK;

@@ -1,11 +1,15 @@
 /* base.c: the compile context: arena allocation, located errors, shapes as
  * text. Everything a stage allocates for the length of one compile comes from
- * the context's arena, so unwinding from an error frees it all at once. */
+ * the context's arena, so unwinding from an error frees it all at once; and
+ * since it all goes through here, here is where the compile's memory is
+ * counted against its limit. */
 #include "base.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 struct Chunk {
   Chunk *next;
@@ -15,6 +19,7 @@ struct Chunk {
 
 typedef struct Blk {
   struct Blk *prev, *next;
+  size_t size; /* of data, as counted in Ctx.bytes */
   max_align_t data[];
 } Blk;
 
@@ -37,22 +42,45 @@ static void blk_unlink(Ctx *c, Blk *b) {
     b->next->prev = b->prev;
 }
 
+/* Before the compile takes n more bytes: past max_compile_bytes it stops
+ * with a LIMIT error, located where the stages say they are working (a
+ * huge file stops in the lexer, an exploding graph where it explodes). */
+static void charge(Ctx *c, size_t n) {
+  int64_t lim = c->lim.max_compile_bytes;
+  if (lim <= 0 || (n <= (uint64_t)lim && c->bytes <= lim - (int64_t)n)) {
+    c->bytes += (int64_t)n;
+    return;
+  }
+  if (c->at.line > 0)
+    ctx_error(c, c->at, EXPRC_ERR_LIMIT, "compiling the model needs more "
+              "than %lld bytes of memory (the limit)", (long long)lim);
+  ctx_fail(c, EXPRC_ERR_LIMIT, "compiling the model needs more than %lld "
+           "bytes of memory (the limit)", (long long)lim);
+}
+
 void *ctx_realloc(Ctx *c, void *p, size_t n) {
   Blk *old = p ? BLK(p) : NULL;
+  size_t had = old ? old->size : 0;
+  if (n > had)
+    charge(c, n - had); /* may unwind: the old block is still linked */
   if (old)
     blk_unlink(c, old); /* realloc may move it */
   Blk *b = n <= SIZE_MAX - sizeof(Blk) ? realloc(old, sizeof(Blk) + n) : NULL;
   if (!b) {
     if (old)
       blk_link(c, old); /* still valid: ctx_free releases it */
+    c->bytes -= n > had ? (int64_t)(n - had) : 0;
     ctx_fail(c, EXPRC_ERR_NOMEM, "out of memory");
   }
+  c->bytes -= n < had ? (int64_t)(had - n) : 0;
+  b->size = n;
   blk_link(c, b);
   return b->data;
 }
 
 void ctx_release(Ctx *c, void *p) {
   if (p) {
+    c->bytes -= (int64_t)BLK(p)->size;
     blk_unlink(c, BLK(p));
     free(BLK(p));
   }
@@ -60,11 +88,31 @@ void ctx_release(Ctx *c, void *p) {
 
 void ctx_work(Ctx *c, Pos p, int64_t n) {
   c->work += n;
-  if (c->work / 16 > c->lim.max_nodes)
+  if (c->work / 256 > c->lim.max_nodes)
     ctx_error(c, p, EXPRC_ERR_LIMIT,
-              "model needs more than %lld steps to compile (16 times the "
+              "model needs more than %lld steps to compile (256 times the "
               "node limit): too many gradients of too large a graph",
-              (long long)c->lim.max_nodes * 16);
+              (long long)c->lim.max_nodes * 256);
+}
+
+static uint64_t splitmix(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+/* The maps' key: from the kernel, or (should that fail) from the clock and
+ * addresses, which an attacker who only writes the model cannot know. */
+static void draw_key(Ctx *c) {
+  if (getrandom(c->key, sizeof c->key, GRND_NONBLOCK) == (ssize_t)sizeof c->key)
+    return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t x = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^
+               (uint64_t)(uintptr_t)c ^ (uint64_t)(uintptr_t)&ts << 17;
+  c->key[0] = splitmix(&x);
+  c->key[1] = splitmix(&x);
 }
 
 void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
@@ -75,6 +123,7 @@ void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
   c->srclen = len;
   if (lim)
     c->lim = *lim;
+  draw_key(c);
 }
 
 exprc_status ctx_protect(Ctx *c, void (*fn)(Ctx *c, void *arg), void *arg) {
@@ -100,6 +149,7 @@ void ctx_free(Ctx *c) {
     free(c->arena);
     c->arena = n;
   }
+  c->bytes = 0;
   free(c->msg);
   c->msg = NULL;
 }
@@ -109,6 +159,7 @@ void *ctx_alloc(Ctx *c, size_t n) {
   Chunk *k = c->arena;
   if (!k || k->cap - k->used < n) {
     size_t cap = n > 65536 ? n : 65536;
+    charge(c, cap);
     k = calloc(1, sizeof(Chunk) + cap);
     if (!k)
       ctx_fail(c, EXPRC_ERR_NOMEM, "out of memory");
@@ -257,9 +308,39 @@ uint64_t hash_bytes(const void *p, size_t n, uint64_t h) {
   return h;
 }
 
+#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+
+static void sip_round(uint64_t v[4]) {
+  v[0] += v[1], v[1] = ROTL(v[1], 13), v[1] ^= v[0], v[0] = ROTL(v[0], 32);
+  v[2] += v[3], v[3] = ROTL(v[3], 16), v[3] ^= v[2];
+  v[0] += v[3], v[3] = ROTL(v[3], 21), v[3] ^= v[0];
+  v[2] += v[1], v[1] = ROTL(v[1], 17), v[1] ^= v[2], v[2] = ROTL(v[2], 32);
+}
+
+/* SipHash-1-3 (Aumasson and Bernstein; the variant Python and Rust use for
+ * their tables): without the key, which inputs collide is unknowable. */
+static uint64_t siphash(const uint64_t k[2], const char *s, size_t n) {
+  uint64_t v[4] = {k[0] ^ 0x736f6d6570736575ULL, k[1] ^ 0x646f72616e646f6dULL,
+                   k[0] ^ 0x6c7967656e657261ULL, k[1] ^ 0x7465646279746573ULL};
+  uint64_t m = (uint64_t)n << 56;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w = 0;
+    for (int j = 0; j < 8; j++)
+      w |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+    v[3] ^= w, sip_round(v), v[0] ^= w;
+  }
+  for (int j = 0; i + (size_t)j < n; j++)
+    m |= (uint64_t)(unsigned char)s[i + (size_t)j] << (8 * j);
+  v[3] ^= m, sip_round(v), v[0] ^= m;
+  v[2] ^= 0xff;
+  sip_round(v), sip_round(v), sip_round(v);
+  return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
 static uint32_t map_slot(const Map *m, const char *key) {
   uint32_t mask = m->cap - 1;
-  uint32_t i = (uint32_t)hash_bytes(key, strlen(key), 0xcbf29ce484222325ULL) & mask;
+  uint32_t i = (uint32_t)siphash(m->key, key, strlen(key)) & mask;
   while (m->keys[i] && strcmp(m->keys[i], key) != 0)
     i = (i + 1) & mask;
   return i;
@@ -275,6 +356,7 @@ void *map_get(const Map *m, const char *key) {
 static void map_grow(Ctx *c, Map *m) {
   Map n = {0};
   n.cap = m->cap ? m->cap * 2 : 64;
+  memcpy(n.key, m->cap ? m->key : c->key, sizeof n.key);
   n.keys = ctx_alloc(c, n.cap * sizeof *n.keys);
   n.vals = ctx_alloc(c, n.cap * sizeof *n.vals);
   for (uint32_t i = 0; i < m->cap; i++) {

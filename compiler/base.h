@@ -59,6 +59,12 @@ typedef struct Ctx {
   exprc_limits lim;
   const char *const *dimnames; /* names of symbolic dims, for messages */
   int64_t work;              /* steps of the passes ctx_work counts */
+  int64_t bytes;             /* held in the arena and blocks, against
+                                lim.max_compile_bytes */
+  Pos at;                    /* where the compile is working (set by the
+                                stages as they go), for the memory limit */
+  uint64_t key[2];           /* per-context key of the maps' hash, so that
+                                no model can be made of colliding names */
 } Ctx;
 
 void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
@@ -80,8 +86,12 @@ void *ctx_realloc(Ctx *c, void *p, size_t n);
 void ctx_release(Ctx *c, void *p);
 
 /* Count n steps of a pass whose cost is a product (each gradient pass, each
- * entry point, walks the whole graph); past 16 x max_nodes steps the compile
- * stops with a LIMIT error at p, so that no model makes it run for hours. */
+ * entry point, walks the whole graph); past 256 x max_nodes steps the compile
+ * stops with a LIMIT error at p, so that no model makes it run for hours.
+ * A step is a node visited by a cheap walk (a flag set, a count); a node
+ * that a gradient pass differentiates, or an entry point plans and emits as
+ * C, costs WORK_PER_NODE steps: about what it takes in time. */
+#define WORK_PER_NODE 64
 void ctx_work(Ctx *c, Pos p, int64_t n);
 
 /* Grow a context-owned dynamic array *pp of *cap elements of size `sz` so
@@ -96,14 +106,19 @@ char *shape_str(const Shape *s, const char *const *dimnames, char *buf,
 
 
 /* A string-keyed hash map whose tables live in the Ctx arena. Keys are not
- * copied: they must live as long as the map (arena strings do). */
+ * copied: they must live as long as the map (arena strings do). Names come
+ * from the model, so the hash is keyed (SipHash-1-3) with a key drawn
+ * afresh for each context: colliding names cannot be computed in advance. */
 typedef struct Map {
   const char **keys;
   void **vals;
   uint32_t cap, n;
+  uint64_t key[2];
 } Map;
 
 void *map_get(const Map *m, const char *key);
 void map_put(Ctx *c, Map *m, const char *key, void *val);
+/* FNV-1a: a fixed, unkeyed hash (the same in every process), for keys that
+ * must be stable, not for tables an input can fill. */
 uint64_t hash_bytes(const void *p, size_t n, uint64_t h);
 #endif

@@ -39,55 +39,57 @@ static void comment_text(Emitter *E, const char *s) {
   }
 }
 
-/* The macro naming slot s; *kind and *label say what it holds, for the
- * comments (the label of a gradient is dL/dp). NULL for a temporary. */
-static const char *slot_macro(Emitter *E, int s, const char **kind,
-                              const char **label) {
-  Module *m = E->m;
-  char *buf;
-  if (s < (int)m->nvar) {
-    Var *v = &m->var[s];
-    *kind = v->kind == V_INPUT ? "input" : "param";
-    *label = v->name;
-    return macro_name(E, v->kind == V_INPUT ? "XC_INPUT_" : "XC_PARAM_",
-                      v->name, "");
+/* What the header says of a slot: its macro (NULL for a temporary), what
+ * it holds (*kind, and a label for the comments: dL/dp for a gradient) and
+ * its shape. Made for all slots at once, in one pass over the results, so
+ * that the header takes time linear in their number. */
+typedef struct SlotInfo {
+  const char *mac, *kind, *label;
+  Shape shape;
+  int set;
+} SlotInfo;
+
+static void result_info(Emitter *E, Entry *e, uint32_t r, SlotInfo *in) {
+  const char *nm = e->res[r].name;
+  in->kind = !e->is_grad ? "output" : r == 0 ? "loss" : "gradient";
+  in->label = nm;
+  in->shape = at(E, e->res[r].node)->shape;
+  if (!e->is_grad)
+    in->mac = macro_name(E, "XC_OUTPUT_", nm, "");
+  else if (r == 0)
+    in->mac = macro_name(E, "XC_LOSS_", nm, "");
+  else {
+    in->mac = macro_name(E, macro_name(E, "XC_GRAD_", e->loss, "_"), nm, "");
+    char *lab = ctx_alloc(E->c, strlen(nm) + strlen(e->loss) + 4);
+    sprintf(lab, "d%s/d%s", e->loss, nm);
+    in->label = lab;
   }
-  for (uint32_t k = 0; k < m->nentry; k++) {
-    Entry *e = &m->entry[k];
-    for (uint32_t r = 0; r < e->nres; r++) {
-      if (e->res[r].slot != s)
-        continue;
-      const char *nm = e->res[r].name;
-      *kind = !e->is_grad ? "output" : r == 0 ? "loss" : "gradient";
-      *label = nm;
-      if (!e->is_grad)
-        buf = macro_name(E, "XC_OUTPUT_", nm, "");
-      else if (r == 0)
-        buf = macro_name(E, "XC_LOSS_", nm, "");
-      else {
-        buf = macro_name(E, "XC_GRAD_", e->loss, "_");
-        buf = macro_name(E, buf, nm, "");
-        char *lab = ctx_alloc(E->c, strlen(nm) + strlen(e->loss) + 4);
-        sprintf(lab, "d%s/d%s", e->loss, nm);
-        *label = lab;
-      }
-      return buf;
-    }
-  }
-  *kind = "temporary";
-  *label = "";
-  return NULL;
 }
 
-static Shape slot_shape(Emitter *E, int s) {
+static SlotInfo *slot_infos(Emitter *E, int nslots) {
   Module *m = E->m;
-  if (s < (int)m->nvar)
-    return m->var[s].shape;
+  SlotInfo *info = ctx_alloc(E->c, (size_t)(nslots + 1) * sizeof *info);
+  for (int s = 0; s < nslots && s < (int)m->nvar; s++) {
+    Var *v = &m->var[s];
+    info[s] = (SlotInfo){macro_name(E, v->kind == V_INPUT ? "XC_INPUT_"
+                                       : "XC_PARAM_", v->name, ""),
+                         v->kind == V_INPUT ? "input" : "param", v->name,
+                         v->shape, 1};
+  }
   for (uint32_t k = 0; k < m->nentry; k++)
-    for (uint32_t r = 0; r < m->entry[k].nres; r++)
-      if (m->entry[k].res[r].slot == s)
-        return at(E, m->entry[k].res[r].node)->shape;
-  return E->plan->temp[s - m->nslot];
+    for (uint32_t r = 0; r < m->entry[k].nres; r++) {
+      int s = m->entry[k].res[r].slot;
+      if (s >= (int)m->nvar && s < nslots && !info[s].set) { /* the first */
+        result_info(E, &m->entry[k], r, &info[s]);
+        info[s].set = 1;
+      }
+    }
+  for (int s = (int)m->nvar; s < nslots; s++)
+    if (!info[s].set)
+      info[s] = (SlotInfo){NULL, "temporary", "",
+                           s >= m->nslot ? E->plan->temp[s - m->nslot]
+                                         : (Shape){0}, 1};
+  return info;
 }
 
 /* "grad L wrt a, b" or "outputs a, b": what entry k computes. */
@@ -150,32 +152,24 @@ static void header_top(Emitter *E, const char *name) {
   header_guard(E, name);
 }
 
-static int macro_taken(Emitter *E, const char *mac, int s) {
-  const char *kind, *label;
-  for (int t = 0; t < s; t++) {
-    const char *o = slot_macro(E, t, &kind, &label);
-    if (o && strcmp(o, mac) == 0)
-      return 1;
-  }
-  return 0;
-}
-
-static void header_slots(Emitter *E, int nslots) {
+/* Two names can make one macro (a_b + c and a_b_c): the first keeps it. */
+static void header_slots(Emitter *E, const SlotInfo *info, int nslots) {
   char sb[160];
-  const char *kind, *label;
+  Map taken = {0};
   em_put(E, &E->out, "\n/* slots: S[XC_...] */\n#define XC_NSLOTS %d\n"
       "#define XC_NRESULTS %d /* inputs, params and results; then scratch */\n",
       nslots, E->m->nslot);
   for (int s = 0; s < E->m->nslot; s++) {
-    const char *mac = slot_macro(E, s, &kind, &label);
-    Shape sh = slot_shape(E, s);
-    if (macro_taken(E, mac, s)) /* two names that read alike: a_b + c */
-      em_put(E, &E->out, "/* slot %d: no macro, %s is taken */ ", s, mac);
+    const SlotInfo *in = &info[s];
+    if (in->mac && map_get(&taken, in->mac))
+      em_put(E, &E->out, "/* slot %d: no macro, %s is taken */ ", s, in->mac);
     else
-      em_put(E, &E->out, "#define %-20s %2d ", mac, s);
-    em_put(E, &E->out, "/* %s ", kind);
-    comment_text(E, label);
-    em_put(E, &E->out, " %s", shape_str(&sh, E->m->dim, sb, sizeof sb));
+      em_put(E, &E->out, "#define %-20s %2d ", in->mac ? in->mac : "", s);
+    if (in->mac)
+      map_put(E->c, &taken, in->mac, (void *)in->mac);
+    em_put(E, &E->out, "/* %s ", in->kind);
+    comment_text(E, in->label);
+    em_put(E, &E->out, " %s", shape_str(&in->shape, E->m->dim, sb, sizeof sb));
     if (s < (int)E->m->nvar && E->m->var[s].kind == V_PARAM)
       header_init(E, &E->m->var[s]);
     em_put_str(E, &E->out, " */\n");
@@ -193,15 +187,14 @@ static void header_entries(Emitter *E) {
   }
 }
 
-static void header_sizes(Emitter *E, int nslots) {
+static void header_sizes(Emitter *E, const SlotInfo *info, int nslots) {
   char n[128];
   em_put_str(E, &E->out,
           "\n/* The element count of slot s when the dims have sizes D. */\n"
           "static inline long xc_slot_size(int s, const long *D)\n{\n"
           "  (void)D;\n  switch (s) {\n");
   for (int s = 0; s < nslots; s++) {
-    Shape sh = slot_shape(E, s);
-    em_count_expr(&sh, 0, n, sizeof n);
+    em_count_expr(&info[s].shape, 0, n, sizeof n);
     em_put(E, &E->out, "  case %d: return %s;\n", s, n);
   }
   em_put_str(E, &E->out, "  }\n  return 0;\n}\n");
@@ -215,9 +208,10 @@ char *emit_header(Ctx *c, Module *m, const Plan *plan, const char *name) {
   em_put(&E, &E.out, "\n/* dims: D[XC_DIM_...] */\n#define XC_NDIMS %u\n", m->ndim);
   for (uint32_t d = 0; d < m->ndim; d++)
     em_put(&E, &E.out, "#define XC_DIM_%s %u\n", m->dim[d], d);
-  header_slots(&E, nslots);
+  SlotInfo *info = slot_infos(&E, nslots);
+  header_slots(&E, info, nslots);
   header_entries(&E);
-  header_sizes(&E, nslots);
+  header_sizes(&E, info, nslots);
   em_put_str(&E, &E.out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
   return E.out.s;
 }

@@ -51,7 +51,8 @@ static uint64_t mix(uint64_t h, uint64_t w) {
 
 /* A hash of everything node_eq compares, a word at a time. */
 static uint64_t node_hash(const Graph *g, const Node *n) {
-  uint64_t h = mix(0x243f6a8885a308d3ULL, n->op | (uint64_t)n->shape.rank << 8);
+  uint64_t h = mix(g->c->key[0] ^ 0x243f6a8885a308d3ULL, /* keyed: no model can */
+                 n->op | (uint64_t)n->shape.rank << 8); /* choose collisions */
   for (int k = 0; k < n->nin; k++)
     h = mix(h, n->in[k]);
   for (int k = 0; k < n->shape.rank; k++)

@@ -168,6 +168,15 @@ static exprc_model *tombstones[64];
 static unsigned ntomb;
 static pthread_mutex_t tomb_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void tomb_take(void) { pthread_mutex_lock(&tomb_lock); }
+static void tomb_give(void) { pthread_mutex_unlock(&tomb_lock); }
+
+/* fork holds the lock, so that a child never starts with it taken by a
+ * thread it does not have (its exprc_free would wait forever). */
+__attribute__((constructor)) static void tomb_lock_fork_safe(void) {
+  pthread_atfork(tomb_take, tomb_give, tomb_give);
+}
+
 static void bury(exprc_model *m) {
   static const exprc_model dead = {.magic = MAGIC_DEAD};
   *m = dead;

@@ -58,6 +58,7 @@ struct exprc_model {
   int *bykind[EXPRC_GRADIENT + 1]; /* slots of each kind, for exprc_get */
   int nkind[EXPRC_GRADIENT + 1];
   exprc_limits lim;
+  int threads;         /* exprc_options.threads: this model's own count */
 };
 
 /* Set the model's message to fmt ...; returns st. */

@@ -3,6 +3,9 @@
  *
  * libtcc keeps global state, so everything from tcc_new to tcc_relocate
  * holds one process-wide mutex; running the compiled code needs no lock.
+ * fork holds it too (pthread_atfork), so that a child never starts with
+ * the lock taken by a thread it does not have, nor with libtcc's state
+ * half way through another thread's compile.
  * The code is linked with -nostdlib: it can call only the symbols added here
  * (libm and the runtime), which is all the emitter's prelude declares, so
  * generated code cannot reach anything else in the process. A compile error
@@ -40,6 +43,15 @@ struct Jit {
 
 static pthread_mutex_t tcc_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void tcc_lock_take(void) { pthread_mutex_lock(&tcc_lock); }
+static void tcc_lock_give(void) { pthread_mutex_unlock(&tcc_lock); }
+
+/* Registered when the library is loaded, before any thread can hold the
+ * lock; both parent and child release it after fork. */
+__attribute__((constructor)) static void tcc_lock_fork_safe(void) {
+  pthread_atfork(tcc_lock_take, tcc_lock_give, tcc_lock_give);
+}
+
 typedef struct Errors {
   char text[2048];
   size_t n;
@@ -57,7 +69,8 @@ static void add_symbols(TCCState *s) {
 #define XC_LIBM(name, n) tcc_add_symbol(s, #name, (const void *)name);
   XC_LIBM_FNS(XC_LIBM)
 #undef XC_LIBM
-#define RT_SYMBOL(name, params) tcc_add_symbol(s, #name, (const void *)name);
+#define RT_SYMBOL(name, params)                                               \
+  tcc_add_symbol(s, #name, (const void *)EXPRC_RT_IMPL(name));
   EXPRC_RT_FNS(RT_SYMBOL)
 #undef RT_SYMBOL
   tcc_add_symbol(s, "memset", (const void *)memset); /* tcc may emit these */
@@ -610,7 +623,7 @@ static int cc_load(Jit *j, const char *so, const char *const *names, int n,
 #define CC_BIND(name, params)                                                 \
   {                                                                           \
     void *at = dlsym(j->dl, "xc_fp_" #name);                                  \
-    void(*fn) params = name;                                                  \
+    void(*fn) params = EXPRC_RT_IMPL(name);                                   \
     if (!at)                                                                  \
       return errf(job, "no pointer xc_fp_" #name " in the object"), -1;       \
     memcpy(at, &fn, sizeof fn);                                               \

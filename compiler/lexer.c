@@ -52,6 +52,7 @@ static void advance(Lexer *L, size_t k) {
 }
 
 static Token *push(Lexer *L, TokKind kind, size_t len) {
+  L->c->at = L->pos; /* where a compile too big for memory stops */
   vec_reserve(L->c, &L->tok, &L->cap, L->n + 1, sizeof *L->tok);
   Token *t = &L->tok[L->n++];
   memset(t, 0, sizeof *t);

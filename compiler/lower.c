@@ -2,7 +2,8 @@
  *
  * Names are resolved here: dims, inputs and params become leaves, consts and
  * values name existing nodes, defs are inlined at each call (their
- * parameters bound in a local scope), and built-in functions become ops. A
+ * parameters bound in a local scope), and built-in functions become ops
+ * (lower_call.c; lower_impl.h has what the two files share). A
  * `grad(e, v)` in an expression runs the gradient pass right away, so its
  * result is an ordinary node that can itself be differentiated. Shape errors
  * are reported at the operator that causes them, because the graph
@@ -14,7 +15,7 @@
  * so that gradients are taken of the stable forms (log_softmax, not the log
  * of a softmax that may underflow to 0).
  */
-#include "lower.h"
+#include "lower_impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -23,37 +24,6 @@
 #include "simplify.h"
 #include "shape.h"
 
-typedef enum { B_DIM, B_VAR, B_NODE, B_DEF } BindKind;
-
-typedef struct Binding {
-  BindKind kind;
-  int index;        /* B_DIM: dim number; B_VAR: var number */
-  uint32_t node;    /* B_VAR, B_NODE */
-  Stmt *def;        /* B_DEF */
-  int active;       /* B_DEF: being inlined now (recursion check) */
-  Pos pos;
-} Binding;
-
-/* The parameters of the def being inlined, innermost first. */
-typedef struct Scope {
-  struct Scope *up;
-  Stmt *def;
-  uint32_t *arg;
-} Scope;
-
-typedef struct Lower {
-  Ctx *c;
-  Module *m;
-  Graph *g;
-  Map names;
-  int depth; /* def calls being inlined */
-  int64_t work; /* expressions lowered: bounded, since defs calling defs
-                   multiply it even when hash-consing makes no new nodes */
-  int64_t var_elems; /* of inputs and params with constant shapes */
-  Map outputs, losses; /* names taken, so that checking stays linear */
-} Lower;
-
-static uint32_t expr(Lower *L, Ast *a, Scope *s);
 
 /* Folding during lowering: an elementwise op whose inputs are all splat
  * constants becomes a constant, computed by the same expression generated code
@@ -68,7 +38,34 @@ static uint32_t fold(Graph *g, const Node *p) {
   return graph_const(g, op_eval((Op)p->op, v[0], v[1], v[2]), &p->shape);
 }
 
-static Binding *lookup(Lower *L, const char *name) {
+uint32_t lower_reach(Graph *g, const uint32_t *roots, uint32_t n) {
+  uint32_t top = 0, count = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (roots[i] != NONE && roots[i] >= top)
+      top = roots[i] + 1;
+  uint8_t *need = ctx_realloc(g->c, NULL, (size_t)top + 1);
+  memset(need, 0, (size_t)top + 1);
+  for (uint32_t i = 0; i < n; i++)
+    if (roots[i] != NONE)
+      need[roots[i]] = 1;
+  for (uint32_t i = top; i-- > 0;) { /* a node's inputs come before it */
+    if (!need[i])
+      continue;
+    count++;
+    for (int k = 0; k < g->node[i].nin; k++)
+      need[g->node[i].in[k]] = 1;
+  }
+  ctx_release(g->c, need);
+  return count;
+}
+
+/* A gradient pass over what root needs: its cost, counted before it runs
+ * (the same graph differentiated again and again makes no new nodes). */
+void lower_grad_work(Lower *L, Pos p, uint32_t root) {
+  ctx_work(L->c, p, (int64_t)WORK_PER_NODE * lower_reach(L->g, &root, 1));
+}
+
+Binding *lower_lookup(Lower *L, const char *name) {
   return map_get(&L->names, name);
 }
 
@@ -108,8 +105,10 @@ static const char *closest(Lower *L, const char *name, Scope *s) {
   for (uint32_t i = 0; i < L->names.cap; i++) {
     const char *k = L->names.keys[i];
     int d;
-    if (k && (d = edit_distance(name, k)) <= bd && (d < bd || !best))
-      best = k, bd = d;
+    if (k && (d = edit_distance(name, k)) <= bd &&
+        (d < bd || !best || strcmp(k, best) < 0))
+      best = k, bd = d; /* ties: the first in C order, not in table order,
+                           which changes with the maps' key */
   }
   for (; s; s = s->up)
     for (int i = 0; i < s->def->nparams; i++) {
@@ -131,7 +130,7 @@ static const char *closest(Lower *L, const char *name, Scope *s) {
   return best;
 }
 
-static NORETURN void unknown(Lower *L, Pos pos, const char *what,
+NORETURN void lower_unknown(Lower *L, Pos pos, const char *what,
                              const char *name, Scope *s) {
   const char *near = closest(L, name, s);
   if (near)
@@ -162,7 +161,7 @@ static int const_eval(Graph *g, uint32_t n, double *v, int depth) {
 
 /* A scalar constant expression: numbers, consts and arithmetic. */
 static double const_value(Lower *L, Ast *a, const char *what) {
-  uint32_t n = expr(L, a, NULL);
+  uint32_t n = lower_expr(L, a, NULL);
   double v;
   Node *nd = graph_at(L->g, n);
   if (!const_eval(L->g, n, &v, 0) || nd->shape.rank != 0)
@@ -171,7 +170,7 @@ static double const_value(Lower *L, Ast *a, const char *what) {
   return v;
 }
 
-static int64_t const_int(Lower *L, Ast *a, const char *what, int64_t lo,
+int64_t lower_const_int(Lower *L, Ast *a, const char *what, int64_t lo,
                          int64_t hi) {
   double v = const_value(L, a, what);
   if (v != floor(v) || v < (double)lo || v > (double)hi)
@@ -228,13 +227,12 @@ static uint32_t literal(Lower *L, Ast *a) {
 /* ---- names ---- */
 
 static uint32_t name_ref(Lower *L, Ast *a, Scope *s) {
-  if (s)
-    for (int i = 0; i < s->def->nparams; i++)
-      if (strcmp(s->def->params[i], a->name) == 0)
-        return s->arg[i];
-  Binding *b = lookup(L, a->name);
+  uintptr_t param = s ? (uintptr_t)map_get(s->params, a->name) : 0;
+  if (param)
+    return s->arg[param - 1];
+  Binding *b = lower_lookup(L, a->name);
   if (!b)
-    unknown(L, a->pos, "name", a->name, s);
+    lower_unknown(L, a->pos, "name", a->name, s);
   switch (b->kind) {
   case B_VAR:
   case B_NODE:
@@ -277,246 +275,11 @@ static uint32_t binary_chain(Lower *L, Ast *a, Scope *s) {
     vec_reserve(L->c, &spine, &cap, n + 1, sizeof *spine);
     spine[n++] = x;
   }
-  uint32_t acc = expr(L, spine[n - 1]->kid[0], s);
+  uint32_t acc = lower_expr(L, spine[n - 1]->kid[0], s);
   for (uint32_t i = n; i-- > 0;)
-    acc = apply2(L, spine[i], acc, expr(L, spine[i]->kid[1], s));
+    acc = apply2(L, spine[i], acc, lower_expr(L, spine[i]->kid[1], s));
   ctx_release(L->c, spine);
   return acc;
-}
-
-/* ---- built-in functions ---- */
-
-static void arity(Lower *L, Ast *a, int lo, int hi) {
-  if (a->nkid < lo || a->nkid > hi) {
-    if (lo == hi)
-      ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
-                "'%.64s' takes %d argument%s, not %d", a->name, lo,
-                lo == 1 ? "" : "s", a->nkid);
-    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
-              "'%.64s' takes %d to %d arguments, not %d", a->name, lo, hi,
-              a->nkid);
-  }
-}
-
-static int axis_arg(Lower *L, Ast *a, int rank) {
-  if (rank == 0)
-    ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "a scalar has no axis");
-  int64_t ax = const_int(L, a, "axis", -rank, rank - 1);
-  return (int)(ax < 0 ? ax + rank : ax);
-}
-
-/* The number of elements reduced over by mask, as a node: constant sizes
- * multiply into one constant, symbolic dims are DIMVAL leaves. */
-static uint32_t count_node(Lower *L, const Shape *s, unsigned mask) {
-  double k = 1;
-  uint32_t n = NONE;
-  for (int i = 0; i < s->rank; i++) {
-    if (!(mask & (1u << i)))
-      continue;
-    if (!DIM_IS_SYM(s->d[i])) {
-      k *= (double)s->d[i];
-      continue;
-    }
-    uint32_t d = graph_leaf(L->g, OP_DIMVAL, DIM_INDEX(s->d[i]), &(Shape){0});
-    n = n == NONE ? d : graph_op2(L->g, OP_MUL, n, d);
-  }
-  uint32_t kc = graph_scalar(L->g, k);
-  return n == NONE ? kc : graph_op2(L->g, OP_MUL, n, kc);
-}
-
-/* sum, mean, max, min, logsumexp: f(x) over all axes, f(x, axis) over one */
-static uint32_t reduction(Lower *L, Ast *a, Scope *s, Op op, int mean) {
-  arity(L, a, 1, 2);
-  uint32_t x = expr(L, a->kid[0], s);
-  Shape xs = graph_at(L->g, x)->shape;
-  unsigned mask = (1u << xs.rank) - 1;
-  if (a->nkid == 2)
-    mask = 1u << axis_arg(L, a->kid[1], xs.rank);
-  L->g->pos = a->pos;
-  uint32_t r = graph_reduce(L->g, op, x, mask);
-  if (mean)
-    r = graph_op2(L->g, OP_DIV, r, count_node(L, &xs, mask));
-  return r;
-}
-
-/* softmax(x), log_softmax(x): along the last axis, or the one given. Both
- * are built on logsumexp, so neither overflows:
- * log_softmax(x) = x - logsumexp(x), softmax(x) = exp(log_softmax(x)). */
-static uint32_t normaliser(Lower *L, Ast *a, Scope *s, int log) {
-  arity(L, a, 1, 2);
-  uint32_t x = expr(L, a->kid[0], s);
-  Shape xs = graph_at(L->g, x)->shape;
-  unsigned mask = xs.rank ? 1u << (xs.rank - 1) : 0;
-  if (a->nkid == 2)
-    mask = 1u << axis_arg(L, a->kid[1], xs.rank);
-  L->g->pos = a->pos;
-  uint32_t lse = graph_reduce(L->g, OP_LSE, x, mask);
-  uint32_t r = graph_op2(L->g, OP_SUB, x, graph_spread(L->g, lse, &xs, mask));
-  return log ? r : graph_op1(L->g, OP_EXP, r);
-}
-
-/* reshape(x, [a, b, ...]); one size may be -1, inferred */
-static uint32_t reshape(Lower *L, Ast *a, Scope *s) {
-  arity(L, a, 2, 2);
-  uint32_t x = expr(L, a->kid[0], s);
-  Ast *d = a->kid[1];
-  if (d->kind != A_LIST)
-    ctx_error(L->c, d->pos, EXPRC_ERR_SYNTAX,
-              "reshape takes its new shape as a list, such as [2, 3]");
-  if (d->nkid > L->c->lim.max_rank)
-    ctx_error(L->c, d->pos, EXPRC_ERR_LIMIT, "rank %d is above the limit %d",
-              d->nkid, L->c->lim.max_rank);
-  Shape t = {.rank = d->nkid};
-  int infer = -1;
-  int64_t known = 1, total;
-  for (int i = 0; i < d->nkid; i++) {
-    t.d[i] = const_int(L, d->kid[i], "a size", -1, L->c->lim.max_elements);
-    if (t.d[i] == 0 || (t.d[i] == -1 && infer >= 0))
-      ctx_error(L->c, d->kid[i]->pos, EXPRC_ERR_SHAPE,
-                "sizes are positive; one may be -1 (inferred)");
-    if (t.d[i] == -1)
-      infer = i;
-    else
-      known *= t.d[i];
-  }
-  if (infer >= 0) {
-    if (!shape_numel_const(&graph_at(L->g, x)->shape, &total) ||
-        total % known)
-      ctx_error(L->c, d->pos, EXPRC_ERR_SHAPE,
-                "cannot infer the size marked -1");
-    t.d[infer] = total / known;
-  }
-  L->g->pos = a->pos;
-  return graph_shaped(L->g, OP_RESHAPE, x, &t);
-}
-
-/* grad(e, v): the gradient of scalar e with respect to the declared v
- * (whose node goes to *vout, when wanted) */
-static uint32_t grad_call(Lower *L, Ast *a, Scope *s, uint32_t *vout) {
-  arity(L, a, 2, 2);
-  uint32_t e = expr(L, a->kid[0], s);
-  uint32_t v = expr(L, a->kid[1], s);
-  Op vop = (Op)graph_at(L->g, v)->op;
-  if (vop != OP_INPUT && vop != OP_PARAM)
-    ctx_error(L->c, a->kid[1]->pos, EXPRC_ERR_NAME,
-              "grad needs an input or param to differentiate by");
-  if (graph_at(L->g, e)->shape.rank != 0) {
-    char sb[96];
-    ctx_error(L->c, a->kid[0]->pos, EXPRC_ERR_SHAPE,
-              "grad needs a scalar to differentiate, not %s",
-              shape_str(&graph_at(L->g, e)->shape, L->c->dimnames, sb,
-                        sizeof sb));
-  }
-  uint32_t out;
-  L->g->pos = a->pos;
-  grad_build(L->g, e, &v, 1, &out);
-  if (vout)
-    *vout = v;
-  return out;
-}
-
-/* hessian(e, v): the dense matrix [n, n] of second derivatives of scalar e
- * with respect to v (n elements, any shape, flattened in C order): row k is
- * the gradient of the k-th element of grad(e, v). n grad passes, so this is
- * for small v; Hessian-vector products, grad(sum(grad(e, v) * u), v), cost
- * one. */
-static uint32_t hessian_call(Lower *L, Ast *a, Scope *s) {
-  uint32_t v, g = grad_call(L, a, s, &v); /* checks e and v, as grad does */
-  Shape vs = graph_at(L->g, v)->shape;
-  int64_t n;
-  if (!shape_numel_const(&vs, &n) || n > 256)
-    ctx_error(L->c, a->kid[1]->pos, EXPRC_ERR_LIMIT,
-              "hessian is for up to 256 constant-sized elements; use a "
-              "Hessian-vector product grad(sum(grad(e, v) * u), v)");
-  Shape flat = {.rank = 1, .d = {n}}, row = {.rank = 2, .d = {1, n}};
-  Shape hs = {.rank = 2, .d = {n, n}}, one = {.rank = 1, .d = {1}};
-  L->g->pos = a->pos;
-  uint32_t gf = graph_shaped(L->g, OP_RESHAPE, g, &flat), h = NONE;
-  for (int64_t k = 0; k < n; k++) {
-    int64_t at[MAX_RANK] = {k}, corner[MAX_RANK] = {k, 0};
-    uint32_t gk = graph_window(L->g, OP_SLICE, gf, at, &one);
-    gk = graph_shaped(L->g, OP_RESHAPE, gk, &(Shape){0});
-    uint32_t hk;
-    grad_build(L->g, gk, &v, 1, &hk);
-    hk = graph_shaped(L->g, OP_RESHAPE, hk, &row);
-    hk = graph_window(L->g, OP_PAD, hk, corner, &hs);
-    h = h == NONE ? hk : graph_op2(L->g, OP_ADD, h, hk);
-  }
-  return h;
-}
-
-static uint32_t builtin_op(Lower *L, Ast *a, Scope *s, Op op) {
-  arity(L, a, op_info[op].arity, op_info[op].arity);
-  uint32_t in[3] = {0, 0, 0};
-  for (int i = 0; i < a->nkid; i++)
-    in[i] = expr(L, a->kid[i], s);
-  L->g->pos = a->pos;
-  if (op == OP_TRANSPOSE || op_info[op].arity == 1)
-    return graph_op1(L->g, op, in[0]);
-  if (op_info[op].arity == 2)
-    return graph_op2(L->g, op, in[0], in[1]);
-  return graph_op3(L->g, op, in[0], in[1], in[2]);
-}
-
-static uint32_t inline_def(Lower *L, Ast *a, Scope *s, Binding *b) {
-  Stmt *d = b->def;
-  if (a->nkid != d->nparams)
-    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
-              "'%.64s' takes %d argument%s, not %d", a->name, d->nparams,
-              d->nparams == 1 ? "" : "s", a->nkid);
-  if (b->active)
-    ctx_error(L->c, a->pos, EXPRC_ERR_NAME,
-              "'%.64s' calls itself; recursion is not allowed", a->name);
-  if (L->depth >= L->c->lim.max_depth)
-    ctx_error(L->c, a->pos, EXPRC_ERR_LIMIT,
-              "function calls nested deeper than %d levels",
-              L->c->lim.max_depth);
-  Scope in = {.up = s, .def = d};
-  in.arg = ctx_alloc(L->c, (size_t)(a->nkid + 1) * sizeof *in.arg);
-  for (int i = 0; i < a->nkid; i++)
-    in.arg[i] = expr(L, a->kid[i], s);
-  b->active = 1;
-  L->depth++;
-  uint32_t r = expr(L, d->expr, &in);
-  L->depth--;
-  b->active = 0;
-  return r;
-}
-
-static uint32_t call(Lower *L, Ast *a, Scope *s) {
-  Binding *b = lookup(L, a->name);
-  if (b && b->kind == B_DEF)
-    return inline_def(L, a, s, b);
-  static const struct { const char *name; Op op; int mean; } reducers[] = {
-      {"sum", OP_SUM, 0}, {"mean", OP_SUM, 1}, {"max", OP_MAX, 0},
-      {"min", OP_MIN, 0}, {"logsumexp", OP_LSE, 0}};
-  for (size_t i = 0; i < sizeof reducers / sizeof reducers[0]; i++)
-    if (strcmp(a->name, reducers[i].name) == 0)
-      return reduction(L, a, s, reducers[i].op, reducers[i].mean);
-  if (strcmp(a->name, "softmax") == 0 || strcmp(a->name, "log_softmax") == 0)
-    return normaliser(L, a, s, a->name[0] == 'l');
-  if (strcmp(a->name, "reshape") == 0)
-    return reshape(L, a, s);
-  if (strcmp(a->name, "grad") == 0)
-    return grad_call(L, a, s, NULL);
-  if (strcmp(a->name, "hessian") == 0)
-    return hessian_call(L, a, s);
-  if (strcmp(a->name, "dot") == 0) {
-    arity(L, a, 2, 2);
-    uint32_t x = expr(L, a->kid[0], s), y = expr(L, a->kid[1], s);
-    L->g->pos = a->pos;
-    L->g->spelling = "dot";
-    uint32_t r = graph_op2(L->g, OP_MATMUL, x, y);
-    L->g->spelling = NULL;
-    return r;
-  }
-  for (int op = 0; op < OP_COUNT; op++)
-    if ((op_info[op].flags & F_FUNC) && strcmp(op_info[op].dsl, a->name) == 0)
-      return builtin_op(L, a, s, (Op)op);
-  if (b)
-    ctx_error(L->c, a->pos, EXPRC_ERR_NAME,
-              "'%.64s' is not a function", a->name);
-  unknown(L, a->pos, "function", a->name, s);
 }
 
 /* One index item on an axis of size d: an integer (the axis is dropped) or
@@ -527,7 +290,7 @@ static void index_item(Lower *L, Ast *it, int64_t d, int64_t *start,
     if (DIM_IS_SYM(d))
       ctx_error(L->c, it->pos, EXPRC_ERR_SHAPE,
                 "a dim-sized axis can only be taken whole (':')");
-    int64_t i = const_int(L, it, "an index", -d, d - 1);
+    int64_t i = lower_const_int(L, it, "an index", -d, d - 1);
     *start = i < 0 ? i + d : i, *size = 1, *drop = 1;
     return;
   }
@@ -543,7 +306,7 @@ static void index_item(Lower *L, Ast *it, int64_t d, int64_t *start,
   for (int k = 0; k < 2; k++) {
     if (!it->kid[k])
       continue;
-    b[k] = const_int(L, it->kid[k], "a slice bound", INT32_MIN, INT32_MAX);
+    b[k] = lower_const_int(L, it->kid[k], "a slice bound", INT32_MIN, INT32_MAX);
     b[k] = b[k] < 0 ? b[k] + d : b[k];
     b[k] = b[k] < 0 ? 0 : b[k] > d ? d : b[k];
   }
@@ -556,7 +319,7 @@ static void index_item(Lower *L, Ast *it, int64_t d, int64_t *start,
 /* x[i, lo:hi, :]: a window of x (SLICE), then a reshape that drops the axes
  * indexed by integers. Axes not mentioned are taken whole. */
 static uint32_t index_expr(Lower *L, Ast *a, Scope *s) {
-  uint32_t x = expr(L, a->kid[0], s);
+  uint32_t x = lower_expr(L, a->kid[0], s);
   Shape xs = graph_at(L->g, x)->shape, win = xs, out = {0};
   int64_t start[MAX_RANK] = {0};
   if (a->nkid - 1 > xs.rank)
@@ -575,7 +338,8 @@ static uint32_t index_expr(Lower *L, Ast *a, Scope *s) {
   return graph_shaped(L->g, OP_RESHAPE, r, &out);
 }
 
-static uint32_t expr(Lower *L, Ast *a, Scope *s) {
+uint32_t lower_expr(Lower *L, Ast *a, Scope *s) {
+  L->c->at = a->pos; /* where a compile too big for memory stops */
   if (++L->work > L->c->lim.max_nodes)
     ctx_error(L->c, a->pos, EXPRC_ERR_LIMIT,
               "model expands to more than %lld expressions once its def "
@@ -589,18 +353,18 @@ static uint32_t expr(Lower *L, Ast *a, Scope *s) {
   case A_LIST:
     return literal(L, a);
   case A_UNARY: {
-    uint32_t x = expr(L, a->kid[0], s);
+    uint32_t x = lower_expr(L, a->kid[0], s);
     L->g->pos = a->pos;
     return a->op[0] == '-' ? graph_op1(L->g, OP_NEG, x) : x;
   }
   case A_BINARY:
     if (strcmp(a->op, "^") == 0) {
-      uint32_t x = expr(L, a->kid[0], s);
-      return apply2(L, a, x, expr(L, a->kid[1], s));
+      uint32_t x = lower_expr(L, a->kid[0], s);
+      return apply2(L, a, x, lower_expr(L, a->kid[1], s));
     }
     return binary_chain(L, a, s);
   case A_CALL:
-    return call(L, a, s);
+    return lower_call(L, a, s);
   case A_INDEX:
     return index_expr(L, a, s);
   case A_SLICE:
@@ -613,7 +377,7 @@ static uint32_t expr(Lower *L, Ast *a, Scope *s) {
 /* ---- statements ---- */
 
 static void define(Lower *L, const char *name, Pos pos, Binding b) {
-  Binding *old = lookup(L, name);
+  Binding *old = lower_lookup(L, name);
   if (old)
     ctx_error(L->c, pos, EXPRC_ERR_NAME,
               "'%.64s' is already defined (at line %u)", name, old->pos.line);
@@ -640,11 +404,11 @@ static Shape declared_shape(Lower *L, Stmt *st) {
               "rank %d is above the limit %d", st->ndims, L->c->lim.max_rank);
   for (int i = 0; i < st->ndims; i++) {
     Ast *d = st->dims[i];
-    Binding *b = d->kind == A_NAME ? lookup(L, d->name) : NULL;
+    Binding *b = d->kind == A_NAME ? lower_lookup(L, d->name) : NULL;
     if (b && b->kind == B_DIM)
       sh.d[i] = DIM_SYM(b->index);
     else
-      sh.d[i] = const_int(L, d, "a size", 1, L->c->lim.max_elements);
+      sh.d[i] = lower_const_int(L, d, "a size", 1, L->c->lim.max_elements);
   }
   L->g->pos = st->namepos;
   return sh;
@@ -766,7 +530,7 @@ static void output(Lower *L, Stmt *st) {
     ctx_error(L->c, st->expr->pos, EXPRC_ERR_NAME,
               "output '%.64s' is listed twice", name);
   map_put(L->c, &L->outputs, name, (void *)name);
-  uint32_t n = expr(L, st->expr, NULL);
+  uint32_t n = lower_expr(L, st->expr, NULL);
   if (st->name) { /* output y = e also names e: y must be new */
     define(L, st->name, st->namepos, (Binding){.kind = B_NODE, .node = n});
     add_named(L, "value", st->name, n);
@@ -775,9 +539,9 @@ static void output(Lower *L, Stmt *st) {
 }
 
 static void grad_stmt(Lower *L, Stmt *st) {
-  Binding *b = lookup(L, st->name);
+  Binding *b = lower_lookup(L, st->name);
   if (!b || (b->kind != B_NODE && b->kind != B_VAR))
-    unknown(L, st->namepos, "value", st->name, NULL);
+    lower_unknown(L, st->namepos, "value", st->name, NULL);
   Shape ls = graph_at(L->g, b->node)->shape;
   if (ls.rank != 0) {
     char sb[96];
@@ -795,7 +559,7 @@ static void grad_stmt(Lower *L, Stmt *st) {
   e->wrt = ctx_alloc(L->c, (size_t)st->nwrt * sizeof *e->wrt);
   add_result(L, e, st->name, b->node);
   for (int i = 0; i < st->nwrt; i++) {
-    Binding *w = lookup(L, st->wrt[i]);
+    Binding *w = lower_lookup(L, st->wrt[i]);
     if (!w || w->kind != B_VAR)
       ctx_error(L->c, st->wrtpos[i], EXPRC_ERR_NAME,
                 "'%.64s' is not an input or param", st->wrt[i]);
@@ -806,6 +570,21 @@ static void grad_stmt(Lower *L, Stmt *st) {
     e->wrt[i] = w->index;
     add_result(L, e, st->wrt[i], NONE); /* filled in by the gradient pass */
   }
+}
+
+/* A def's parameters go into a map, checked for repeats as they go in and
+ * looked up by each use in the body: a def may have very many. */
+static void declare_def(Lower *L, Stmt *st) {
+  Map *params = ctx_alloc(L->c, sizeof *params);
+  for (int i = 0; i < st->nparams; i++) {
+    if (map_get(params, st->params[i]))
+      ctx_error(L->c, st->parampos[i], EXPRC_ERR_NAME,
+                "parameter '%.64s' is listed twice", st->params[i]);
+    map_put(L->c, params, st->params[i], (void *)(uintptr_t)(i + 1));
+  }
+  define(L, st->name, st->namepos,
+         (Binding){.kind = B_DEF, .def = st, .params = params});
+  add_named(L, "def", st->name, NONE);
 }
 
 static void statement(Lower *L, Stmt *st) {
@@ -819,7 +598,7 @@ static void statement(Lower *L, Stmt *st) {
     break;
   case S_CONST:
   case S_ASSIGN: {
-    uint32_t n = expr(L, st->expr, NULL);
+    uint32_t n = lower_expr(L, st->expr, NULL);
     double v;
     if (st->kind == S_CONST && !const_eval(L->g, n, &v, 0) &&
         graph_at(L->g, n)->op != OP_CONST)
@@ -830,13 +609,7 @@ static void statement(Lower *L, Stmt *st) {
     break;
   }
   case S_DEF:
-    for (int i = 0; i < st->nparams; i++)
-      for (int k = 0; k < i; k++)
-        if (strcmp(st->params[i], st->params[k]) == 0)
-          ctx_error(L->c, st->parampos[i], EXPRC_ERR_NAME,
-                    "parameter '%.64s' is listed twice", st->params[i]);
-    define(L, st->name, st->namepos, (Binding){.kind = B_DEF, .def = st});
-    add_named(L, "def", st->name, NONE);
+    declare_def(L, st);
     break;
   case S_OUTPUT:
     output(L, st);

@@ -27,8 +27,9 @@ exprc_limits model_limits(const exprc_options *o) {
   if (l.max_memory <= 0) l.max_memory = (int64_t)8 << 30;
   if (l.max_depth <= 0) l.max_depth = 200;
   if (l.max_depth > 1000) l.max_depth = 1000; /* the parser recurses */
-  if (l.max_nodes <= 0) l.max_nodes = (int64_t)1 << 24;
+  if (l.max_nodes <= 0) l.max_nodes = (int64_t)1 << 20;
   if (l.max_file_size <= 0) l.max_file_size = (int64_t)64 << 20;
+  if (l.max_compile_bytes <= 0) l.max_compile_bytes = (int64_t)1 << 30;
   return l;
 }
 
@@ -41,7 +42,20 @@ void exprc_options_default(exprc_options *o) {
 
 /* ---- the pipeline ---- */
 
+/* The gradient passes' cost is counted for all of them before any runs: a
+ * model with too many stops at once, not after minutes of work. */
+static void backprop_work(Module *mod) {
+  for (uint32_t k = 1; k < mod->nentry; k++) {
+    Entry *e = &mod->entry[k];
+    mod->g->c->at = e->pos;
+    ctx_work(mod->g->c, e->pos, mod->g->n); /* planned and emitted whole */
+    ctx_work(mod->g->c, e->pos, (int64_t)WORK_PER_NODE *
+             lower_reach(mod->g, &e->loss_node, 1)); /* differentiated */
+  }
+}
+
 static void backprop(Module *mod) {
+  backprop_work(mod);
   for (uint32_t k = 1; k < mod->nentry; k++) {
     Entry *e = &mod->entry[k];
     uint32_t n = e->nres - 1;
@@ -49,8 +63,7 @@ static void backprop(Module *mod) {
     uint32_t *out = ctx_alloc(mod->g->c, (n + 1) * sizeof *out);
     for (uint32_t i = 0; i < n; i++)
       wrt[i] = mod->var[e->wrt[i]].node;
-    mod->g->pos = e->pos;
-    ctx_work(mod->g->c, e->pos, mod->g->n); /* planned and emitted whole */
+    mod->g->pos = mod->g->c->at = e->pos;
     grad_build(mod->g, e->loss_node, wrt, (int)n, out);
     for (uint32_t i = 0; i < n; i++)
       e->res[1 + i].node = out[i];
@@ -90,6 +103,20 @@ static void count_pass(Module *mod, Pass p, PassStats *st) {
   model_count(mod, &st->forward[p], &st->backward[p]);
 }
 
+/* Each entry point is planned and emitted on its own: its cost, counted
+ * before any of it is done. */
+static void emit_work(Ctx *c, Module *mod) {
+  for (uint32_t k = 0; k < mod->nentry; k++) {
+    Entry *e = &mod->entry[k];
+    uint32_t *roots = ctx_realloc(c, NULL, (e->nres + 1) * sizeof *roots);
+    for (uint32_t r = 0; r < e->nres; r++)
+      roots[r] = e->res[r].node;
+    Pos p = e->nres && e->pos.line == 0 ? mod->g->node[roots[0]].pos : e->pos;
+    ctx_work(c, p, (int64_t)WORK_PER_NODE * lower_reach(mod->g, roots, e->nres));
+    ctx_release(c, roots);
+  }
+}
+
 Module *model_front(Ctx *c, const exprc_options *o, Pass last, PassStats *st) {
   int simp = !o || !o->no_simplify;
   Program *prog = parse_program(c);           /* text -> AST */
@@ -103,6 +130,8 @@ Module *model_front(Ctx *c, const exprc_options *o, Pass last, PassStats *st) {
     simplify_module(mod);                     /* simplified graph */
     count_pass(mod, PASS_SIMPLIFY, st);
   }
+  if (last >= PASS_SIMPLIFY)
+    emit_work(c, mod);                        /* what emitting it costs */
   return mod;
 }
 
@@ -289,8 +318,7 @@ static exprc_status compile_text(const char *src, size_t len, const char *name,
     return m->failed = 1, st;
   }
   handle_init_params(m, opt ? opt->seed : 0);
-  if (opt && opt->threads > 0)
-    exprc_rt_set_threads(opt->threads);
+  m->threads = opt && opt->threads > 0 ? opt->threads : 0;
   return EXPRC_OK;
 }
 

@@ -91,6 +91,7 @@ static void enter(Parser *P) {
 }
 
 static Ast *node(Parser *P, AstKind k, Pos pos, int nkid) {
+  P->c->at = pos; /* where a compile too big for memory stops */
   Ast *a = ctx_alloc(P->c, sizeof *a);
   a->kind = k;
   a->pos = pos;

@@ -156,12 +156,15 @@ static uint32_t movement(Graph *g, const Node *p) {
   uint32_t x = p->in[0];
   Node *a = at(g, x);
   double v;
+  Shape t;
   switch (p->op) {
   case OP_BCAST:
   case OP_RESHAPE:
     if (shape_eq(&a->shape, &p->shape)) return x;
     if (p->op == OP_BCAST && a->op == OP_RESHAPE &&
-        only_leading_ones(&at(g, a->in[0])->shape, &a->shape))
+        only_leading_ones(&at(g, a->in[0])->shape, &a->shape) &&
+        shape_broadcast(&at(g, a->in[0])->shape, &p->shape, &t) &&
+        shape_eq(&t, &p->shape)) /* and x itself broadcasts there */
       return graph_shaped(g, OP_BCAST, a->in[0], &p->shape);
     if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
     if (p->op == OP_RESHAPE && a->op == OP_RESHAPE)

@@ -52,12 +52,16 @@ typedef struct exprc_limits {
   int64_t max_elements;   /* elements of one tensor [2^28] */
   int64_t max_memory;     /* bytes of all buffers of a model [8 GiB] */
   int max_depth;          /* nesting of expressions and def calls [200] */
-  int64_t max_nodes;      /* graph nodes [2^24] */
+  int64_t max_nodes;      /* graph nodes, and expressions inlined from
+                             defs [2^20]; compile steps [256 times it] */
   int64_t max_file_size;  /* bytes of model text [64 MiB] */
   int cc_timeout;         /* seconds the system compiler may run for one
                              model with EXPRC_BACKEND_CC [60]; its process
                              group is then killed and libtcc compiles the
                              model instead (see exprc_options.note) */
+  int64_t max_compile_bytes; /* memory the compiler itself holds while
+                             compiling (tokens, syntax tree, graph, plan,
+                             C text; not the C compiler's) [1 GiB] */
 } exprc_limits;
 
 typedef enum exprc_backend {
@@ -81,8 +85,9 @@ typedef struct exprc_options {
   exprc_backend backend;
   int threads;            /* above 1: matrix products (OpenBLAS) and flat
                              loops of at least 8192 iterations run on this
-                             many threads; process-wide; 0 keeps the
-                             current setting and emits serial code */
+                             many threads, for this model only; 0: serial
+                             loops, and products on as many threads as
+                             OpenBLAS had before exprc's first product */
   exprc_limits limits;
   /* Called during a compile with a one-line note on what a user may want
      to know but that is not an error: the system compiler failed or timed

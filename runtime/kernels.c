@@ -5,6 +5,12 @@
  * loops); small products, where a BLAS call costs more than the work, and
  * builds without BLAS use the loops below, ordered so that the innermost
  * loop runs along contiguous memory.
+ *
+ * This file stands alone (a program compiled ahead of time links only it):
+ * exprc_rt_gemm is one call, on the calling thread, with OpenBLAS as the
+ * program has set it. Models that exprc compiles call parallel.c's
+ * exprc_rt_gemm_pooled instead, which splits large products over the
+ * model's threads.
  */
 #include "runtime.h"
 
@@ -58,7 +64,7 @@ static void gemm_loops(int ta, int tb, long m, long n, long k, const double *a,
 void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
                    const double *b, double *c) {
 #ifdef EXPRC_HAVE_CBLAS
-  if (m * n * k >= 4096 && m > 1) {
+  if (EXPRC_RT_BLAS_SIZED(m, n, k)) {
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
                 tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a,
                 ta ? (int)m : (int)k, b, tb ? (int)k : (int)n, 0.0, c, (int)n);

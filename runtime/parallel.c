@@ -1,12 +1,25 @@
-/* parallel.c: the thread pool behind parallel loops in generated code.
+/* parallel.c: the thread pool behind parallel loops and matrix products.
  *
- * A fixed set of workers waits on a condition variable; a call hands them
- * one loop split into equal chunks (chunk c of T is [n c / T, n (c+1) / T)),
- * the caller runs chunk 0 itself, and the partial reductions are folded in
- * chunk order, so a given thread count always gives the same bits. One loop
- * runs at a time: concurrent callers take turns. Loops shorter than
- * PAR_MIN iterations run on the caller alone, where starting workers would
- * cost more than it saves.
+ * Every model runs with its own thread count (exprc_options.threads), which
+ * the API makes the calling thread's count for the duration of a run
+ * (exprc_rt_use_threads); the pool itself is shared by the whole process.
+ * A call splits its work into a number of chunks that depends only on that
+ * count and on the sizes, never on what other threads are doing, so a model
+ * gives the same bits whether it runs alone or beside other models.
+ *
+ * A call queues its job; idle workers take chunks from the oldest queued
+ * job, and the caller takes chunks of its own job too. So several models
+ * may use the pool at once, and a caller never waits for another model's
+ * work: when every worker is busy it runs all its chunks itself (the same
+ * chunks, so the same bits). It waits only for chunks that a worker has
+ * already started. Workers are started on demand, up to the largest count
+ * any model asked for, and stay.
+ *
+ * After fork the child has none of the workers, and the jobs queued by the
+ * parent's other threads will never finish there: a pthread_atfork handler
+ * takes the pool's lock around fork (so the queue is never copied half
+ * updated) and empties the pool in the child, which starts workers again
+ * when it needs them.
  */
 #include <pthread.h>
 #include <string.h>
@@ -17,86 +30,137 @@
 #include <cblas.h>
 #endif
 
-#define PAR_MIN 8192
 #define MAX_THREADS 64
+#define PAR_MIN 8192 /* shorter loops run on the caller: workers cost more */
 
-typedef struct Job {
+typedef struct Job Job;
+struct Job {
+  void (*task)(void *arg, int chunk);
+  void *arg;
+  int chunks, next; /* next: the first chunk nobody has taken */
+  int left;         /* chunks not yet finished */
+  Job *queued;      /* the next job in the queue */
+};
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t work; /* a job was queued */
+  pthread_cond_t done; /* a job's last chunk finished */
+  Job *queue;          /* jobs with chunks nobody has taken, oldest first */
+  int nworker;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
+          .work = PTHREAD_COND_INITIALIZER,
+          .done = PTHREAD_COND_INITIALIZER};
+
+/* The calling thread's count: 0 (the default) until a run sets it. */
+static _Thread_local int my_threads;
+
+int exprc_rt_use_threads(int n) {
+  int was = my_threads;
+  my_threads = n < 0 ? 0 : n > MAX_THREADS ? MAX_THREADS : n;
+  return was;
+}
+
+static int default_threads(void);
+
+/* The calling thread's count, at least 1. */
+static int threads_now(void) {
+  int n = my_threads > 0 ? my_threads : default_threads();
+  return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n;
+}
+
+/* Under the lock: take the next chunk of j, and unqueue j when that was its
+ * last one. */
+static int take(Job *j) {
+  int c = j->next++;
+  if (j->next == j->chunks) {
+    Job **p = &pool.queue;
+    while (*p != j)
+      p = &(*p)->queued;
+    *p = j->queued;
+  }
+  return c;
+}
+
+/* Under the lock: run chunk c without it, then count it finished. */
+static void run_chunk(Job *j, int c) {
+  pthread_mutex_unlock(&pool.lock);
+  j->task(j->arg, c);
+  pthread_mutex_lock(&pool.lock);
+  if (--j->left == 0)
+    pthread_cond_broadcast(&pool.done);
+}
+
+static void *worker(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&pool.lock);
+  for (;;) {
+    while (!pool.queue)
+      pthread_cond_wait(&pool.work, &pool.lock);
+    Job *j = pool.queue;
+    run_chunk(j, take(j));
+  }
+  return NULL;
+}
+
+/* Under the lock: start workers until there are n (a failure to start one
+ * only means fewer helpers: callers run what nobody takes). */
+static void grow(int n) {
+  while (pool.nworker < n) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, worker, NULL) != 0)
+      return;
+    pthread_detach(t);
+    pool.nworker++;
+  }
+}
+
+/* Run task(arg, c) for every chunk c in 0 .. chunks-1, on the calling
+ * thread and the pool, and return when all have finished. */
+static void run_chunks(void (*task)(void *, int), void *arg, int chunks) {
+  if (chunks <= 1) { /* nothing to share: no lock, no queue */
+    task(arg, 0);
+    return;
+  }
+  Job j = {.task = task, .arg = arg, .chunks = chunks, .left = chunks};
+  pthread_mutex_lock(&pool.lock);
+  grow(chunks - 1 < MAX_THREADS - 1 ? chunks - 1 : MAX_THREADS - 1);
+  Job **tail = &pool.queue;
+  while (*tail)
+    tail = &(*tail)->queued;
+  *tail = &j;
+  pthread_cond_broadcast(&pool.work);
+  while (j.next < j.chunks)
+    run_chunk(&j, take(&j));
+  while (j.left > 0)
+    pthread_cond_wait(&pool.done, &pool.lock);
+  pthread_mutex_unlock(&pool.lock);
+}
+
+/* ---- parallel loops ---- */
+
+typedef struct Loop {
   exprc_rt_body body;
   long n;
   const long *D;
   double *const *S;
   const double *R;
-  int nacc, chunks;
+  int chunks;
   double part[MAX_THREADS][EXPRC_RT_MAX_ACC];
-} Job;
+} Loop;
 
-static struct {
-  pthread_mutex_t lock, run; /* run: one loop at a time */
-  pthread_cond_t go, done;
-  pthread_t worker[MAX_THREADS];
-  int nworker, wanted;
-  unsigned long generation; /* counts jobs, so workers see a new one */
-  int pending;              /* chunks not yet finished */
-  Job job;                  /* the one loop running (under `run`) */
-} pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
-          .run = PTHREAD_MUTEX_INITIALIZER,
-          .go = PTHREAD_COND_INITIALIZER,
-          .done = PTHREAD_COND_INITIALIZER};
-
-static void run_chunk(Job *j, int c) {
-  long lo = j->n * c / j->chunks, hi = j->n * (c + 1) / j->chunks;
-  j->body(lo, hi, j->D, j->S, j->R, j->part[c]);
+/* Chunk c of T is iterations [n c / T, n (c + 1) / T). */
+static void loop_chunk(void *arg, int c) {
+  Loop *L = arg;
+  long lo = L->n * c / L->chunks, hi = L->n * (c + 1) / L->chunks;
+  L->body(lo, hi, L->D, L->S, L->R, L->part[c]);
 }
 
-static void *worker(void *arg) {
-  int id = (int)(long)arg; /* chunk id + 1 .. */
-  unsigned long seen = 0;
-  pthread_mutex_lock(&pool.lock);
-  for (;;) {
-    while (pool.generation == seen)
-      pthread_cond_wait(&pool.go, &pool.lock);
-    seen = pool.generation;
-    Job *j = &pool.job;
-    if (id < j->chunks) {
-      pthread_mutex_unlock(&pool.lock);
-      run_chunk(j, id);
-      pthread_mutex_lock(&pool.lock);
-      if (--pool.pending == 0)
-        pthread_cond_signal(&pool.done);
-    }
-  }
-  return NULL;
-}
-
-int exprc_rt_set_threads(int n) {
-#ifdef EXPRC_HAVE_CBLAS
-  if (n > 0)
-    openblas_set_num_threads(n);
-#endif
-  pthread_mutex_lock(&pool.lock);
-  if (n > 0)
-    pool.wanted = n > MAX_THREADS ? MAX_THREADS : n;
-  int t = pool.wanted < 1 ? 1 : pool.wanted;
-  pthread_mutex_unlock(&pool.lock);
-  return t;
-}
-
-/* Start workers up to the wanted count (never fewer: a worker, once
- * started, stays; the chunk count follows `wanted`). */
-static void grow(void) {
-  while (pool.nworker + 1 < pool.wanted) {
-    long id = pool.nworker + 1;
-    if (pthread_create(&pool.worker[pool.nworker], NULL, worker, (void *)id))
-      break;
-    pthread_detach(pool.worker[pool.nworker]);
-    pool.nworker++;
-  }
-}
-
-static void fold(const Job *j, const char *kinds, double *A) {
-  for (int c = 0; c < j->chunks; c++)
-    for (int k = 0; k < j->nacc; k++) {
-      double v = j->part[c][k];
+/* Fold the chunks' partial reductions into A in chunk order. */
+static void fold(const Loop *L, const char *kinds, int nacc, double *A) {
+  for (int c = 0; c < L->chunks; c++)
+    for (int k = 0; k < nacc; k++) {
+      double v = L->part[c][k];
       if (kinds[k] == '+')
         A[k] += v;
       else if (kinds[k] == '>' ? v > A[k] : v < A[k])
@@ -110,26 +174,122 @@ void exprc_rt_parallel(exprc_rt_body body, long n, const long *D,
   int nacc = kinds ? (int)strlen(kinds) : 0;
   if (nacc > EXPRC_RT_MAX_ACC)
     nacc = EXPRC_RT_MAX_ACC; /* the emitter never asks for more */
-  pthread_mutex_lock(&pool.run);
-  Job *j = &pool.job;
-  j->body = body, j->n = n, j->D = D, j->S = S, j->R = R;
-  j->nacc = nacc, j->chunks = 1;
-  pthread_mutex_lock(&pool.lock);
-  if (n >= PAR_MIN && pool.wanted > 1) {
-    grow();
-    j->chunks = pool.nworker + 1 < pool.wanted ? pool.nworker + 1 : pool.wanted;
+  Loop L = {.body = body, .n = n, .D = D, .S = S, .R = R, .chunks = 1};
+  if (n >= PAR_MIN)
+    L.chunks = threads_now();
+  run_chunks(loop_chunk, &L, L.chunks);
+  fold(&L, kinds, nacc, A);
+}
+
+/* ---- matrix products ----
+ *
+ * OpenBLAS runs single-threaded, and a large product is split into blocks
+ * of rows (or columns) of the result, computed on the pool, as many as the
+ * running model's thread count. OpenBLAS's thread count is one global that
+ * every call reads, and raising it (openblas_set_num_threads) initialises
+ * the locks of its server threads again and starts new ones while a product
+ * on another thread may be handing them work: setting it per model, as each
+ * compile used to, crashed the products running beside that compile. Its
+ * threaded build locks its own buffer tables, so concurrent single-threaded
+ * calls are safe, and its FAQ asks programs that have threads of their own
+ * to run it single-threaded. So exprc sets it to one thread once, before
+ * its first product, and never again; lowering the count only stores the
+ * global (no thread is started or stopped). Splitting on exprc's side also
+ * gives each model its own count, and each block is one call over the
+ * whole inner dimension, so results depend on the model's count only.
+ */
+
+#ifdef EXPRC_HAVE_CBLAS
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static int blas_default = 1;
+
+/* The count OpenBLAS had (from OPENBLAS_NUM_THREADS, or what the program
+ * set, or the number of cores) becomes that of models that ask for none. */
+static void blas_single_threaded(void) {
+  blas_default = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+}
+
+static int default_threads(void) {
+  pthread_once(&blas_once, blas_single_threaded);
+  return blas_default;
+}
+
+typedef struct Gemm {
+  int ta, tb, by_rows, chunks;
+  long m, n, k;
+  const double *a, *b;
+  double *c;
+} Gemm;
+
+/* Block i of c: rows (by_rows) or columns [all i / T, all (i + 1) / T). */
+static void gemm_block(void *arg, int i) {
+  const Gemm *g = arg;
+  long all = g->by_rows ? g->m : g->n;
+  long lo = all * i / g->chunks, hi = all * (i + 1) / g->chunks;
+  int lda = g->ta ? (int)g->m : (int)g->k, ldb = g->tb ? (int)g->k : (int)g->n;
+  const double *a = g->a, *b = g->b;
+  long m = g->m, n = g->n;
+  if (g->by_rows) /* rows lo.. of op(a) */
+    a += g->ta ? lo : lo * g->k, m = hi - lo;
+  else /* columns lo.. of op(b) */
+    b += g->tb ? lo * g->k : lo, n = hi - lo;
+  cblas_dgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
+              g->tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)g->k,
+              1.0, a, lda, b, ldb, 0.0,
+              g->c + (g->by_rows ? lo * g->n : lo), (int)g->n);
+}
+
+#define GEMM_CHUNK_MIN 131072.0 /* multiply-adds that a block is worth */
+
+/* As many blocks as the model has threads while each is worth a call and
+ * at least 4 wide (a BLAS kernel's height), along the longer side of c. */
+void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
+                          const double *a, const double *b, double *c) {
+  if (!EXPRC_RT_BLAS_SIZED(m, n, k)) {
+    exprc_rt_gemm(ta, tb, m, n, k, a, b, c); /* loops, on this thread */
+    return;
   }
-  if (j->chunks > 1) {
-    pool.pending = j->chunks - 1;
-    pool.generation++;
-    pthread_cond_broadcast(&pool.go);
-  }
+  Gemm g = {.ta = ta, .tb = tb, .by_rows = m >= n, .m = m, .n = n, .k = k,
+            .a = a, .b = b, .c = c};
+  double work = (double)m * (double)n * (double)k;
+  long side = m >= n ? m : n;
+  g.chunks = threads_now();
+  while (g.chunks > 1 &&
+         (work < GEMM_CHUNK_MIN * g.chunks || side < 4L * g.chunks))
+    g.chunks--;
+  pthread_once(&blas_once, blas_single_threaded); /* before any call */
+  run_chunks(gemm_block, &g, g.chunks);
+}
+#else
+static int default_threads(void) { return 1; }
+
+void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
+                          const double *a, const double *b, double *c) {
+  exprc_rt_gemm(ta, tb, m, n, k, a, b, c);
+}
+#endif
+
+/* ---- fork ---- */
+
+static void before_fork(void) { pthread_mutex_lock(&pool.lock); }
+
+static void parent_after_fork(void) { pthread_mutex_unlock(&pool.lock); }
+
+/* The child's only thread is the one that forked, which was not inside the
+ * pool (it was calling fork): every queued job belongs to a thread that
+ * the child does not have, and so do the workers. The condition variables
+ * may still count the parent's waiters, so they are made new. */
+static void child_after_fork(void) {
+  pool.queue = NULL;
+  pool.nworker = 0;
+  pthread_cond_init(&pool.work, NULL);
+  pthread_cond_init(&pool.done, NULL);
   pthread_mutex_unlock(&pool.lock);
-  run_chunk(j, 0);
-  pthread_mutex_lock(&pool.lock);
-  while (j->chunks > 1 && pool.pending > 0)
-    pthread_cond_wait(&pool.done, &pool.lock);
-  pthread_mutex_unlock(&pool.lock);
-  fold(j, kinds, A);
-  pthread_mutex_unlock(&pool.run);
+}
+
+/* Registered when the library is loaded, before any thread can hold the
+ * lock, so that no fork can copy it held. */
+__attribute__((constructor)) static void register_fork_handlers(void) {
+  pthread_atfork(before_fork, parent_after_fork, child_after_fork);
 }

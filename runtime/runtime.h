@@ -5,11 +5,6 @@
 
 #include <stdint.h>
 
-
-/* Threads for matrix products (OpenBLAS) and parallel loops; 0 leaves the
- * current setting. Process-wide. Returns the number of loop threads. */
-int exprc_rt_set_threads(int n);
-
 /* The body of a parallel loop: iterations lo .. hi-1, reading the scalars
  * R, leaving its partial reductions in A (one per accumulator). */
 #define EXPRC_RT_BODY_PARAMS                                                  \
@@ -41,6 +36,31 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 #undef EXPRC_RT_DECLARE
+
+/* The function the JIT gives generated code for each name of the list (a
+ * name left out here does not compile): models that exprc compiles get
+ * products split over their threads (exprc_rt_gemm_pooled), while
+ * kernels.c's exprc_rt_gemm, one call on the calling thread, is what a
+ * program compiled ahead of time links. */
+#define EXPRC_RT_IMPL(name) EXPRC_RT_IMPL_##name
+#define EXPRC_RT_IMPL_exprc_rt_gemm exprc_rt_gemm_pooled
+#define EXPRC_RT_IMPL_exprc_rt_parallel exprc_rt_parallel
+
+/* With OpenBLAS, a large product split into blocks, one per thread of the
+ * running model, each a single-threaded BLAS call (see parallel.c); else
+ * exprc_rt_gemm. */
+void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
+                          const double *a, const double *b, double *c);
+
+/* Where BLAS beats the loops: below, a call costs more than the work. */
+#define EXPRC_RT_BLAS_SIZED(m, n, k) ((m) * (n) * (k) >= 4096 && (m) > 1)
+
+/* The calling thread's count of threads for matrix products and parallel
+ * loops, set by the API around each run of a model to the model's own
+ * `threads`; 0 means the default. Returns the count it replaces. Results
+ * depend on the count (through the order of partial sums) and on nothing
+ * else: not on other models running at the same time. */
+int exprc_rt_use_threads(int n);
 
 /* A small, documented, portable generator (xoshiro256** seeded through
  * splitmix64) so that initial params are the same on every machine. */

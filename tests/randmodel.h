@@ -90,6 +90,14 @@ typedef struct RandVariant {
  * holds, else 0 with the first disagreement described in why (n bytes). */
 int randmodel_check(const RandModel *m, const RandVariant *v, int nv,
                     char *why, size_t n);
+/* The same, checking the gradient against differences at per_var elements
+ * of each var (spread over it, the first and last among them; 0: all): the
+ * reference's loss is the check's cost, and long runs trade elements for
+ * models. Where the model holds grad() or hessian(), an element the
+ * reference's differences reject is judged again by differences of the
+ * compiled loss (see randmodel.c). */
+int randmodel_check_sampled(const RandModel *m, const RandVariant *v, int nv,
+                            int per_var, char *why, size_t n);
 
 /* The model text, `why` and the values of its inputs, for a failure. */
 void randmodel_print(const RandModel *m, const char *why, FILE *f);

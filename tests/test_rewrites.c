@@ -130,6 +130,9 @@ static int expected(int k, double *w) {
   case 19: /* x ^ 0 is a [2,2] of ones, which the add broadcasts anyway */
     for (int i = 0; i < 4; i++) w[i] = X[i] + 1;
     return 4;
+  case 21: /* d/dx_ij of sum(reshape(sum(x, 0), [1, 1, 2]) * c) is c_j */
+    w[0] = w[2] = -2, w[1] = w[3] = -3;
+    return 4;
   case 20: /* softmax over the middle axis of z */
     for (int b = 0; b < 2; b++)
       for (int j = 0; j < 3; j++) {
@@ -185,6 +188,11 @@ static const Case cases[] = {
      "const 1  [2,2]", 0, NULL, NULL},
     {"movement: softmax over a middle axis", "output o = softmax(z, 1)\n", "o",
      NULL, NULL, 0, NULL, NULL},
+    /* bcast(reshape(x)) where x, a [1,1,1], does not broadcast to the target
+     * [2,2]: the reshape must stay (found by fuzz_gradients) */
+    {"movement: a higher-rank x keeps its reshape",
+     "L = sum(reshape(sum(x, 0), [1, 1, 2]) * [[[-2, -3]]])\n"
+     "output o = grad(L, x)\n", "o", NULL, NULL, 0, NULL, NULL},
 };
 
 #define NCASE (int)(sizeof cases / sizeof cases[0])

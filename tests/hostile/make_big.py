@@ -86,11 +86,34 @@ write("def_chain_300.expr",
 write("def_exponential.expr",
       hdr("59 defs, each calling the one before twice: 2^59 inlined calls "
           "that hash-consing folds into few nodes must still stop at the limit",
-          "error 8:24: model expands to more than 16777216 expressions "
+          "error 7:24: model expands to more than 1048576 expressions "
           "once its def calls are inlined (the limit)"),
       "input x\ndef f0(a) = a * a + 1\n"
       + "".join("def f%d(a) = f%d(a) + f%d(a)\n" % (k, k - 1, k - 1)
                 for k in range(1, 60)) + "output y = f59(x)\n")
+
+write("def_doubling_grad.expr",
+      hdr("21 defs, each applying the one before to its own result, and a "
+          "gradient: 2^21 distinct calls, which once made 10 million nodes "
+          "and took a minute and 4 GB to compile",
+          "error 4:13: model expands to more than 1048576 expressions "
+          "once its def calls are inlined (the limit)"),
+      "input x\ndef f0(a) = a * x + 1\n"
+      + "".join("def f%d(a) = f%d(f%d(a))\n" % (k, k - 1, k - 1)
+                for k in range(1, 22))
+      + "y = f21(x)\noutput y\ngrad y wrt x\n")
+
+write("grads_of_one_graph.expr",
+      hdr("200 losses that are one value of 65,536 nodes, each with its "
+          "gradient: no new nodes, but each entry point differentiates and "
+          "emits the whole graph again, so the compile stops at the work limit",
+          "error *:*: model needs more than 268435456 steps to compile (256 "
+          "times the node limit): too many gradients of too large a graph"),
+      "input x\ndef f0(a) = sin(a) * x\n"
+      + "".join("def f%d(a) = f%d(f%d(a))\n" % (k, k - 1, k - 1)
+                for k in range(1, 16))
+      + "h = f15(x)\n"
+      + "".join("l%d = h\ngrad l%d wrt x\n" % (k, k) for k in range(200)))
 
 write("outputs_100k.expr",
       hdr("100,000 outputs: checking that no name is listed twice, and "
@@ -111,7 +134,7 @@ write("grad_statements_20000.expr",
       hdr("20,000 grad statements over a growing graph: each entry point "
           "costs the whole graph, so the compile stops at the work limit "
           "(where exactly depends on the graph, hence the '*')",
-          "error *:*: model needs more than 268435456 steps to compile (16 "
+          "error *:*: model needs more than 268435456 steps to compile (256 "
           "times the node limit): too many gradients of too large a graph"),
       "input x\n" + "".join("l%d = x*%d\ngrad l%d wrt x\n" % (k, k + 1, k)
                             for k in range(20000)))
@@ -119,7 +142,7 @@ write("grad_statements_20000.expr",
 write("nested_grads_20000.expr",
       hdr("20,000 grad() calls, each of the one before: each walks the graph "
           "below it, so the compile stops at the work limit",
-          "error *:*: model needs more than 268435456 steps to compile (16 "
+          "error *:*: model needs more than 268435456 steps to compile (256 "
           "times the node limit): too many gradients of too large a graph"),
       "input x\ng1 = grad(x*x, x)\n"
       + "".join("g%d = grad(x*%d + g%d, x)\n" % (k + 1, k + 1, k)

@@ -1,0 +1,57 @@
+/* lower_impl.h: what the files of the lowering stage share (internal):
+ * lower.c (names, constants, expressions, statements) and lower_call.c
+ * (the built-in functions and def calls). Shared functions are prefixed
+ * lower_. */
+#ifndef EXPRC_LOWER_IMPL_H
+#define EXPRC_LOWER_IMPL_H
+
+#include "lower.h"
+
+typedef enum { B_DIM, B_VAR, B_NODE, B_DEF } BindKind;
+
+typedef struct Binding {
+  BindKind kind;
+  int index;        /* B_DIM: dim number; B_VAR: var number */
+  uint32_t node;    /* B_VAR, B_NODE */
+  Stmt *def;        /* B_DEF */
+  Map *params;      /* B_DEF: parameter name -> its index + 1 */
+  int active;       /* B_DEF: being inlined now (recursion check) */
+  Pos pos;
+} Binding;
+
+/* The parameters of the def being inlined, innermost first. */
+typedef struct Scope {
+  struct Scope *up;
+  Stmt *def;
+  const Map *params; /* as in the def's Binding */
+  uint32_t *arg;
+} Scope;
+
+typedef struct Lower {
+  Ctx *c;
+  Module *m;
+  Graph *g;
+  Map names;
+  int depth; /* def calls being inlined */
+  int64_t work; /* expressions lowered: bounded, since defs calling defs
+                   multiply it even when hash-consing makes no new nodes */
+  int64_t var_elems; /* of inputs and params with constant shapes */
+  Map outputs, losses; /* names taken, so that checking stays linear */
+} Lower;
+
+/* The node of expression a, with the def parameters of scope s. */
+uint32_t lower_expr(Lower *L, Ast *a, Scope *s);
+/* A call a(...): a built-in function, or a def inlined here. */
+uint32_t lower_call(Lower *L, Ast *a, Scope *s);
+/* A whole number in [lo, hi] that expression a must be (a located error
+ * naming `what` if not). */
+int64_t lower_const_int(Lower *L, Ast *a, const char *what, int64_t lo,
+                        int64_t hi);
+Binding *lower_lookup(Lower *L, const char *name);
+/* Report an unknown name, with the closest known one. */
+NORETURN void lower_unknown(Lower *L, Pos pos, const char *what,
+                            const char *name, Scope *s);
+/* Count the work of a gradient pass from root before it runs. */
+void lower_grad_work(Lower *L, Pos p, uint32_t root);
+
+#endif
