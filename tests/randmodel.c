@@ -311,7 +311,9 @@ static char *unary(Gen *g, Sh s, int depth) {
       /* forms the simplifier rewrites to stable ones */
       {"log(1 + exp(tanh(", ")))"}, {"(exp(tanh(", ")) - 1)"},
       {"log(sigmoid(", "))"}, {"(1 / (1 + exp(-(", "))))"},
-      {"log(1 + sq(", "))"}, {"log(exp(tanh(", ")))"}};
+      {"log(1 + sq(", "))"}, {"log(exp(tanh(", ")))"},
+      /* IEEE identities with a negative zero: -0 + x and -0 - x */
+      {"(-0.0 + ", ")"}, {"(-0.0 - ", ")"}};
   int k = pick(g, (int)(sizeof f / sizeof f[0]));
   return sf(g, "%s%s%s", f[k][0], E(g, s, depth - 1), f[k][1]);
 }
@@ -323,7 +325,9 @@ static char *binary(Gen *g, Sh s, int depth) {
       {"(", " / (1 + sq(", ")))"}, {"maximum(", ", ", ")"},
       {"minimum(", ", ", ")"}, {"(", " / (softplus(", ") + 0.5))"},
       {"pow(softplus(", ") + 0.5, tanh(", "))"}, {"lerp(", ", ", ", 0.3)"},
-      {"(", " * ", ")"}, {"(", " + ", ")"}};
+      {"(", " * ", ")"}, {"(", " + ", ")"},
+      /* rewritten to a - log(1 + b^2), broadcast to the shape of both */
+      {"log(exp(tanh(", ")) / (1 + sq(", ")))"}};
   int k = pick(g, (int)(sizeof f / sizeof f[0]));
   Sh a, b;
   split(g, s, &a, &b);
@@ -462,11 +466,33 @@ static char *slice(Gen *g, Sh s, int depth) {
   return sf(g, "(%s)[%s]", E(g, x, depth - 1), idx);
 }
 
+/* s without its size-1 axes ([1, 3, 1] -> [3]); [1] if all are 1. */
+static Sh squeezed(Sh s) {
+  Sh x = {0};
+  for (int i = 0; i < s.r; i++)
+    if (s.d[i] != 1)
+      x.d[x.r++] = s.d[i];
+  if (x.r == 0)
+    x = (Sh){.r = 1, .d = {1}};
+  return x;
+}
+
 /* reshape(x, s) from a shape with as many elements: its sizes' factors
- * spread over 1 to 4 axes, with 1s anywhere. */
+ * spread over 1 to 4 axes, with 1s anywhere; or, often, only size-1 axes
+ * added or removed, the reshapes whose broadcasting rewrites must tell
+ * leading from trailing 1s. */
 static char *reshape(Gen *g, Sh s, int depth) {
   if (has_dim(s) || s.r == 0) /* no dims in reshape, and [] does not parse */
     return slice(g, s, depth);
+  if (chance(g, 35)) {
+    Sh x = squeezed(s);
+    if (chance(g, 40) && x.r < RM_MAX_RANK) /* a 1 that goes away */
+      x = insert_axis(x, pick(g, x.r + 1), 1);
+    char *e = chance(g, 40) ? reduction(g, x, depth - 1) : E(g, x, depth - 1);
+    if (chance(g, 20)) /* the log moves inside the reshape */
+      return sf(g, "log(reshape(softplus(%s) + 0.5, %s))", e, shape_text(g, s));
+    return sf(g, "reshape(%s, %s)", e, shape_text(g, s));
+  }
   int f[16], nf = 0;
   for (int i = 0; i < s.r; i++)
     for (int64_t d = s.d[i]; d > 1;) {
@@ -526,6 +552,7 @@ static char *gradient(Gen *g, Sh s, int depth) {
   if (v < 0 && (v = new_var(g, s)) < 0)
     return unary(g, s, depth);
   g->grads_left--;
+  g->m->nested += g->cost > 1;
   int prefer = g->prefer, cost = g->cost;
   g->prefer = v, g->cost *= 4 * (int)n;
   Sh t = chance(g, 60) ? s : random_shape(g, 0, 2, 1);
@@ -744,7 +771,9 @@ void randmodel_free(RandModel *m) {
  * Where grad() or hessian() appear inside a model, the reference evaluator
  * computes them by finite differences of itself, so its values carry an
  * error: about 1e-12 of the function's scale for a grad (its five-point
- * stencil with h = 2^-10), 1e-10 for a grad of a grad, 1e-9 for a hessian.
+ * stencil with h = 2^-10), and for a grad of a grad or a hessian, whose
+ * rounding error grows as 1/h^2, about 1e-9 (measured: 2e-9 on values of
+ * 12 whose function was about 100).
  * Values are compared to a relative and an absolute tolerance that cover
  * this, and the reference's loss is taken to carry that much noise when its
  * differences are formed. A kink (relu, abs, max, where, a comparison)
@@ -1067,7 +1096,7 @@ static void check_all(Check *c) {
       return;
   if (!(c->ref = reference(c)))
     return;
-  int h = c->rm->hessians > 0, g = c->rm->grads > 0;
+  int h = c->rm->hessians > 0 || c->rm->nested > 0, g = c->rm->grads > 0;
   c->rtol = h ? 1e-5 : g ? 1e-6 : 0;
   c->atol = h ? 1e-6 : g ? 1e-8 : 1e-9;
   c->fnoise = h ? 1e-8 : g ? 1e-10 : 0;

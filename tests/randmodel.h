@@ -55,6 +55,7 @@ typedef struct RandModel {
   int nout; /* outputs: y, the named values, loss */
   char out_name[RM_MAX_OUTPUTS][16];
   int grads;    /* grad() calls in the model */
+  int nested;   /* grad() calls inside another grad() */
   int hessians; /* hessian() calls */
 } RandModel;
 
