@@ -231,25 +231,27 @@ Plan model_plan(const exprc_options *o) {
   return plan;
 }
 
-char *model_back(Ctx *c, Module *mod, Plan *plan) {
+/* Slots, then each entry point's plan, handed to the emitter if there is
+ * one (graph --stats wants the plans alone). */
+static void plan_entries(Ctx *c, Module *mod, Plan *plan, Emitter *E) {
   plan_assign_result_slots(mod);               /* vars, then results */
-  Emitter *E = emit_begin(c, mod, plan);
   for (uint32_t k = 0; k < mod->nentry; k++) {
     EntryPlan ep;
     plan_entry(c, mod, plan, (int)k, &ep);     /* where each value lives */
-    emit_entry(E, (int)k, &ep);                /* its C function */
+    if (E)
+      emit_entry(E, (int)k, &ep);              /* its C function */
     plan_entry_free(c, &ep);
   }
+}
+
+char *model_back(Ctx *c, Module *mod, Plan *plan) {
+  Emitter *E = emit_begin(c, mod, plan);
+  plan_entries(c, mod, plan, E);
   return emit_end(E);                          /* prelude, constants, entries */
 }
 
 void model_plan_only(Ctx *c, Module *mod, Plan *plan) {
-  plan_assign_result_slots(mod);
-  for (uint32_t k = 0; k < mod->nentry; k++) {
-    EntryPlan ep;
-    plan_entry(c, mod, plan, (int)k, &ep);
-    plan_entry_free(c, &ep);
-  }
+  plan_entries(c, mod, plan, NULL);
 }
 
 /* A compile's arguments, for the protected call. */
