@@ -368,10 +368,13 @@ uint32_t lower_expr(Lower *L, Ast *a, Scope *s) {
   case A_INDEX:
     return index_expr(L, a, s);
   case A_SLICE:
+    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "a slice (':') is only allowed "
+              "inside an index");
+  case A_KEYWORD: /* lower_call takes them out of the calls that have them */
     break;
   }
-  ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "a slice (':') is only allowed "
-            "inside an index");
+  ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "'%.64s=' names an argument, "
+            "only inside a call", a->name);
 }
 
 /* ---- statements ---- */

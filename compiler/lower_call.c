@@ -2,6 +2,12 @@
  * normalisers, reshape, grad, hessian, and the elementwise functions of
  * ops.def) and the inlining of defs, whose parameters are bound in a local
  * scope at each call.
+ *
+ * Every call's arguments are first matched to the callee's parameters by
+ * lower_args, by position and then by keyword (`sum(x, axis=1)`), so each
+ * built-in reads its arguments by parameter and never sees the spelling.
+ * Built-ins are rows of one table (builtins[] below); families of them share
+ * a handler, told apart by the row's op and variant.
  */
 #include "lower_impl.h"
 
@@ -10,26 +16,85 @@
 #include "grad.h"
 #include "shape.h"
 
-/* ---- built-in functions ---- */
+/* ---- arguments ---- */
 
-static void arity(Lower *L, Ast *a, int lo, int hi) {
-  if (a->nkid < lo || a->nkid > hi) {
-    if (lo == hi)
-      ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
-                "'%.64s' takes %d argument%s, not %d", a->name, lo,
-                lo == 1 ? "" : "s", a->nkid);
-    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
-              "'%.64s' takes %d to %d arguments, not %d", a->name, lo, hi,
-              a->nkid);
-  }
+static int param_optional(const char *p) { return p[strlen(p) - 1] == '?'; }
+
+static int param_is(const char *p, const char *name) {
+  size_t n = strlen(p) - (size_t)param_optional(p);
+  return strlen(name) == n && strncmp(p, name, n) == 0;
 }
 
-static int axis_arg(Lower *L, Ast *a, int rank) {
+static NORETURN void count_error(Lower *L, Ast *a, int lo, int hi, int n) {
+  if (lo == hi)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
+              "'%.64s' takes %d argument%s, not %d", a->name, lo,
+              lo == 1 ? "" : "s", n);
+  if (hi < 0)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
+              "'%.64s' takes at least %d arguments, not %d", a->name, lo, n);
+  ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
+            "'%.64s' takes %d to %d arguments, not %d", a->name, lo, hi, n);
+}
+
+/* The parameter that keyword k names (a located error if none does). */
+static int keyword_slot(Lower *L, Ast *a, Ast *k, const char *const *param,
+                        int nparam) {
+  for (int i = 0; i < nparam; i++)
+    if (strcmp(param[i], "...") && param_is(param[i], k->name))
+      return i;
+  ctx_error(L->c, k->pos, EXPRC_ERR_SYNTAX,
+            "'%.64s' has no argument named '%.64s'", a->name, k->name);
+}
+
+void lower_args(Lower *L, Ast *a, const char *const *param, int nparam,
+                Args *x) {
+  *x = (Args){.call = a};
+  while (nparam > 0 && !param[nparam - 1])
+    nparam--;
+  int variadic = nparam > 0 && strcmp(param[nparam - 1], "...") == 0;
+  int fixed = nparam - variadic, lo = 0, npos = 0;
+  while (lo < fixed && !param_optional(param[lo]))
+    lo++;
+  for (int i = 0; i < a->nkid && a->kid[i]->kind != A_KEYWORD; i++)
+    npos++;
+  if (npos > fixed && !variadic)
+    count_error(L, a, lo, fixed, a->nkid);
+  for (int i = 0; i < npos && i < fixed; i++)
+    x->v[i] = a->kid[i];
+  if (npos > fixed) {
+    x->rest = a->kid + fixed;
+    x->nrest = npos - fixed;
+  }
+  for (int i = npos; i < a->nkid; i++) {
+    int k = keyword_slot(L, a, a->kid[i], param, fixed);
+    if (x->v[k])
+      ctx_error(L->c, a->kid[i]->pos, EXPRC_ERR_SYNTAX,
+                "'%.64s' is given twice", a->kid[i]->name);
+    x->v[k] = a->kid[i]->kid[0];
+  }
+  for (int i = 0; i < fixed; i++)
+    if (!x->v[i] && !param_optional(param[i])) {
+      if (a->nkid == npos) /* positional only: say it as a count */
+        count_error(L, a, lo, variadic ? -1 : fixed, a->nkid);
+      ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
+                "'%.64s' needs its argument '%.64s'", a->name, param[i]);
+    }
+}
+
+int lower_axis(Lower *L, Ast *a, int rank) {
   if (rank == 0)
     ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "a scalar has no axis");
   int64_t ax = lower_const_int(L, a, "axis", -rank, rank - 1);
   return (int)(ax < 0 ? ax + rank : ax);
 }
+
+int64_t lower_opt_int(Lower *L, Ast *a, int64_t dflt, const char *what,
+                      int64_t lo, int64_t hi) {
+  return a ? lower_const_int(L, a, what, lo, hi) : dflt;
+}
+
+/* ---- built-in functions ---- */
 
 /* The number of elements reduced over by mask, as a node: constant sizes
  * multiply into one constant, symbolic dims are DIMVAL leaves. */
@@ -50,17 +115,18 @@ static uint32_t count_node(Lower *L, const Shape *s, unsigned mask) {
   return n == NONE ? kc : graph_op2(L->g, OP_MUL, n, kc);
 }
 
-/* sum, mean, max, min, logsumexp: f(x) over all axes, f(x, axis) over one */
-static uint32_t reduction(Lower *L, Ast *a, Scope *s, Op op, int mean) {
-  arity(L, a, 1, 2);
-  uint32_t x = lower_expr(L, a->kid[0], s);
+/* sum, mean, max, min, logsumexp: f(x) over all axes, f(x, axis) over one;
+ * variant 1 is the mean */
+static uint32_t reduction(Lower *L, const Builtin *b, const Args *a,
+                          Scope *s) {
+  uint32_t x = lower_expr(L, a->v[0], s);
   Shape xs = graph_at(L->g, x)->shape;
   unsigned mask = (1u << xs.rank) - 1;
-  if (a->nkid == 2)
-    mask = 1u << axis_arg(L, a->kid[1], xs.rank);
-  L->g->pos = a->pos;
-  uint32_t r = graph_reduce(L->g, op, x, mask);
-  if (mean)
+  if (a->v[1])
+    mask = 1u << lower_axis(L, a->v[1], xs.rank);
+  L->g->pos = a->call->pos;
+  uint32_t r = graph_reduce(L->g, (Op)b->op, x, mask);
+  if (b->variant)
     r = graph_op2(L->g, OP_DIV, r, count_node(L, &xs, mask));
   return r;
 }
@@ -68,24 +134,26 @@ static uint32_t reduction(Lower *L, Ast *a, Scope *s, Op op, int mean) {
 /* softmax(x), log_softmax(x): along the last axis, or the one given. Both
  * are built on logsumexp, so neither overflows:
  * log_softmax(x) = x - logsumexp(x), softmax(x) = exp(log_softmax(x)). */
-static uint32_t normaliser(Lower *L, Ast *a, Scope *s, int log) {
-  arity(L, a, 1, 2);
-  uint32_t x = lower_expr(L, a->kid[0], s);
+static uint32_t normaliser(Lower *L, const Builtin *b, const Args *a,
+                           Scope *s) {
+  uint32_t x = lower_expr(L, a->v[0], s);
   Shape xs = graph_at(L->g, x)->shape;
   unsigned mask = xs.rank ? 1u << (xs.rank - 1) : 0;
-  if (a->nkid == 2)
-    mask = 1u << axis_arg(L, a->kid[1], xs.rank);
-  L->g->pos = a->pos;
+  if (a->v[1])
+    mask = 1u << lower_axis(L, a->v[1], xs.rank);
+  L->g->pos = a->call->pos;
   uint32_t lse = graph_reduce(L->g, OP_LSE, x, mask);
   uint32_t r = graph_op2(L->g, OP_SUB, x, graph_spread(L->g, lse, &xs, mask));
-  return log ? r : graph_op1(L->g, OP_EXP, r);
+  return b->variant ? r : graph_op1(L->g, OP_EXP, r);
 }
 
 /* reshape(x, [a, b, ...]); one size may be -1, inferred */
-static uint32_t reshape(Lower *L, Ast *a, Scope *s) {
-  arity(L, a, 2, 2);
-  uint32_t x = lower_expr(L, a->kid[0], s);
-  Ast *d = a->kid[1];
+static uint32_t reshape(Lower *L, const Builtin *b, const Args *x_,
+                        Scope *s) {
+  (void)b;
+  Ast *a = x_->call;
+  uint32_t x = lower_expr(L, x_->v[0], s);
+  Ast *d = x_->v[1];
   if (d->kind != A_LIST)
     ctx_error(L->c, d->pos, EXPRC_ERR_SYNTAX,
               "reshape takes its new shape as a list, such as [2, 3]");
@@ -118,17 +186,17 @@ static uint32_t reshape(Lower *L, Ast *a, Scope *s) {
 
 /* grad(e, v): the gradient of scalar e with respect to the declared v
  * (whose node goes to *vout, when wanted) */
-static uint32_t grad_call(Lower *L, Ast *a, Scope *s, uint32_t *vout) {
-  arity(L, a, 2, 2);
-  uint32_t e = lower_expr(L, a->kid[0], s);
-  uint32_t v = lower_expr(L, a->kid[1], s);
+static uint32_t grad_of(Lower *L, const Args *x, Scope *s, uint32_t *vout) {
+  Ast *a = x->call;
+  uint32_t e = lower_expr(L, x->v[0], s);
+  uint32_t v = lower_expr(L, x->v[1], s);
   Op vop = (Op)graph_at(L->g, v)->op;
   if (vop != OP_INPUT && vop != OP_PARAM)
-    ctx_error(L->c, a->kid[1]->pos, EXPRC_ERR_NAME,
+    ctx_error(L->c, x->v[1]->pos, EXPRC_ERR_NAME,
               "grad needs an input or param to differentiate by");
   if (graph_at(L->g, e)->shape.rank != 0) {
     char sb[96];
-    ctx_error(L->c, a->kid[0]->pos, EXPRC_ERR_SHAPE,
+    ctx_error(L->c, x->v[0]->pos, EXPRC_ERR_SHAPE,
               "grad needs a scalar to differentiate, not %s",
               shape_str(&graph_at(L->g, e)->shape, L->c->dimnames, sb,
                         sizeof sb));
@@ -142,17 +210,26 @@ static uint32_t grad_call(Lower *L, Ast *a, Scope *s, uint32_t *vout) {
   return out;
 }
 
+static uint32_t grad_call(Lower *L, const Builtin *b, const Args *x,
+                          Scope *s) {
+  (void)b;
+  return grad_of(L, x, s, NULL);
+}
+
 /* hessian(e, v): the dense matrix [n, n] of second derivatives of scalar e
  * with respect to v (n elements, any shape, flattened in C order): row k is
  * the gradient of the k-th element of grad(e, v). n grad passes, so this is
  * for small v; Hessian-vector products, grad(sum(grad(e, v) * u), v), cost
  * one. */
-static uint32_t hessian_call(Lower *L, Ast *a, Scope *s) {
-  uint32_t v, g = grad_call(L, a, s, &v); /* checks e and v, as grad does */
+static uint32_t hessian_call(Lower *L, const Builtin *b, const Args *x,
+                             Scope *s) {
+  (void)b;
+  Ast *a = x->call;
+  uint32_t v, g = grad_of(L, x, s, &v); /* checks e and v, as grad does */
   Shape vs = graph_at(L->g, v)->shape;
   int64_t n;
   if (!shape_numel_const(&vs, &n) || n > 256)
-    ctx_error(L->c, a->kid[1]->pos, EXPRC_ERR_LIMIT,
+    ctx_error(L->c, x->v[1]->pos, EXPRC_ERR_LIMIT,
               "hessian is for up to 256 constant-sized elements; use a "
               "Hessian-vector product grad(sum(grad(e, v) * u), v)");
   Shape flat = {.rank = 1, .d = {n}}, row = {.rank = 2, .d = {1, n}};
@@ -173,25 +250,66 @@ static uint32_t hessian_call(Lower *L, Ast *a, Scope *s) {
   return h;
 }
 
+/* dot(a, b): the matrix product, as @ (errors name 'dot') */
+static uint32_t dot_call(Lower *L, const Builtin *b, const Args *a,
+                         Scope *s) {
+  (void)b;
+  uint32_t x = lower_expr(L, a->v[0], s), y = lower_expr(L, a->v[1], s);
+  L->g->pos = a->call->pos;
+  L->g->spelling = "dot";
+  uint32_t r = graph_op2(L->g, OP_MATMUL, x, y);
+  L->g->spelling = NULL;
+  return r;
+}
+
+/* The built-in functions other than the elementwise ops of ops.def, which
+ * are found by their F_FUNC spelling. */
+static const Builtin builtins[] = {
+    {"sum", {"x", "axis?"}, reduction, OP_SUM, 0},
+    {"mean", {"x", "axis?"}, reduction, OP_SUM, 1},
+    {"max", {"x", "axis?"}, reduction, OP_MAX, 0},
+    {"min", {"x", "axis?"}, reduction, OP_MIN, 0},
+    {"logsumexp", {"x", "axis?"}, reduction, OP_LSE, 0},
+    {"softmax", {"x", "axis?"}, normaliser, 0, 0},
+    {"log_softmax", {"x", "axis?"}, normaliser, 0, 1},
+    {"reshape", {"x", "shape"}, reshape, OP_RESHAPE, 0},
+    {"grad", {"e", "v"}, grad_call, 0, 0},
+    {"hessian", {"e", "v"}, hessian_call, 0, 0},
+    {"dot", {"a", "b"}, dot_call, OP_MATMUL, 0},
+};
+
+/* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */
 static uint32_t builtin_op(Lower *L, Ast *a, Scope *s, Op op) {
-  arity(L, a, op_info[op].arity, op_info[op].arity);
+  static const char *const names[3][3] = {
+      {"x"}, {"a", "b"}, {"condition", "a", "b"}};
+  int n = op_info[op].arity;
+  Args x;
+  lower_args(L, a, names[n - 1], n, &x);
   uint32_t in[3] = {0, 0, 0};
-  for (int i = 0; i < a->nkid; i++)
-    in[i] = lower_expr(L, a->kid[i], s);
+  for (int i = 0; i < n; i++)
+    in[i] = lower_expr(L, x.v[i], s);
   L->g->pos = a->pos;
-  if (op == OP_TRANSPOSE || op_info[op].arity == 1)
+  if (op == OP_TRANSPOSE || n == 1)
     return graph_op1(L->g, op, in[0]);
-  if (op_info[op].arity == 2)
+  if (n == 2)
     return graph_op2(L->g, op, in[0], in[1]);
   return graph_op3(L->g, op, in[0], in[1], in[2]);
 }
 
 static uint32_t inline_def(Lower *L, Ast *a, Scope *s, Binding *b) {
   Stmt *d = b->def;
-  if (a->nkid != d->nparams)
-    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX,
-              "'%.64s' takes %d argument%s, not %d", a->name, d->nparams,
-              d->nparams == 1 ? "" : "s", a->nkid);
+  Args x;
+  if (d->nparams > MAX_ARGS) { /* keywords are matched only up to MAX_ARGS */
+    if (a->nkid != d->nparams)
+      count_error(L, a, d->nparams, d->nparams, a->nkid);
+    for (int i = 0; i < a->nkid; i++)
+      if (a->kid[i]->kind == A_KEYWORD)
+        ctx_error(L->c, a->kid[i]->pos, EXPRC_ERR_SYNTAX, "'%.64s' has more "
+                  "than %d parameters; pass them by position", a->name,
+                  MAX_ARGS);
+  } else {
+    lower_args(L, a, d->params, d->nparams, &x);
+  }
   if (b->active)
     ctx_error(L->c, a->pos, EXPRC_ERR_NAME,
               "'%.64s' calls itself; recursion is not allowed", a->name);
@@ -200,9 +318,9 @@ static uint32_t inline_def(Lower *L, Ast *a, Scope *s, Binding *b) {
               "function calls nested deeper than %d levels",
               L->c->lim.max_depth);
   Scope in = {.up = s, .def = d, .params = b->params};
-  in.arg = ctx_alloc(L->c, (size_t)(a->nkid + 1) * sizeof *in.arg);
-  for (int i = 0; i < a->nkid; i++)
-    in.arg[i] = lower_expr(L, a->kid[i], s);
+  in.arg = ctx_alloc(L->c, (size_t)(d->nparams + 1) * sizeof *in.arg);
+  for (int i = 0; i < d->nparams; i++)
+    in.arg[i] = lower_expr(L, d->nparams > MAX_ARGS ? a->kid[i] : x.v[i], s);
   b->active = 1;
   L->depth++;
   uint32_t r = lower_expr(L, d->expr, &in);
@@ -215,29 +333,12 @@ uint32_t lower_call(Lower *L, Ast *a, Scope *s) {
   Binding *b = lower_lookup(L, a->name);
   if (b && b->kind == B_DEF)
     return inline_def(L, a, s, b);
-  static const struct { const char *name; Op op; int mean; } reducers[] = {
-      {"sum", OP_SUM, 0}, {"mean", OP_SUM, 1}, {"max", OP_MAX, 0},
-      {"min", OP_MIN, 0}, {"logsumexp", OP_LSE, 0}};
-  for (size_t i = 0; i < sizeof reducers / sizeof reducers[0]; i++)
-    if (strcmp(a->name, reducers[i].name) == 0)
-      return reduction(L, a, s, reducers[i].op, reducers[i].mean);
-  if (strcmp(a->name, "softmax") == 0 || strcmp(a->name, "log_softmax") == 0)
-    return normaliser(L, a, s, a->name[0] == 'l');
-  if (strcmp(a->name, "reshape") == 0)
-    return reshape(L, a, s);
-  if (strcmp(a->name, "grad") == 0)
-    return grad_call(L, a, s, NULL);
-  if (strcmp(a->name, "hessian") == 0)
-    return hessian_call(L, a, s);
-  if (strcmp(a->name, "dot") == 0) {
-    arity(L, a, 2, 2);
-    uint32_t x = lower_expr(L, a->kid[0], s), y = lower_expr(L, a->kid[1], s);
-    L->g->pos = a->pos;
-    L->g->spelling = "dot";
-    uint32_t r = graph_op2(L->g, OP_MATMUL, x, y);
-    L->g->spelling = NULL;
-    return r;
-  }
+  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+    if (strcmp(a->name, builtins[i].name) == 0) {
+      Args x;
+      lower_args(L, a, builtins[i].param, MAX_ARGS, &x);
+      return builtins[i].lower(L, &builtins[i], &x, s);
+    }
   for (int op = 0; op < OP_COUNT; op++)
     if ((op_info[op].flags & F_FUNC) && strcmp(op_info[op].dsl, a->name) == 0)
       return builtin_op(L, a, s, (Op)op);

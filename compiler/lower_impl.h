@@ -39,6 +39,43 @@ typedef struct Lower {
   Map outputs, losses; /* names taken, so that checking stays linear */
 } Lower;
 
+/* A call's arguments matched to the parameters of what it calls, by
+ * position and then by keyword (lower_args). */
+enum { MAX_ARGS = 8 };
+typedef struct Args {
+  Ast *call;
+  Ast *v[MAX_ARGS]; /* by parameter; NULL where an optional one is left out */
+  Ast **rest;       /* positional arguments taken by a trailing "..." */
+  int nrest;
+} Args;
+
+/* A built-in function: its name, its parameters in order (a name ending in
+ * '?' may be left out; "..." last takes any further positional arguments),
+ * and the function that lowers a call. op and variant are the handler's to
+ * read, so that one handler serves a family (sum, mean, max, ...). */
+typedef struct Builtin Builtin;
+typedef uint32_t (*BuiltinFn)(Lower *L, const Builtin *b, const Args *x,
+                              Scope *s);
+struct Builtin {
+  const char *name;
+  const char *param[MAX_ARGS];
+  BuiltinFn lower;
+  int op;
+  int variant;
+};
+
+/* Match the arguments of call a to the parameters param[0..] (NULL ends
+ * them early), reporting located errors for a wrong count, an unknown or
+ * repeated keyword, or a missing argument. */
+void lower_args(Lower *L, Ast *a, const char *const *param, int nparam,
+                Args *x);
+/* Axis argument a of a tensor of rank `rank` (negative counts from the
+ * end), as a number in [0, rank). */
+int lower_axis(Lower *L, Ast *a, int rank);
+/* lower_const_int of a, or dflt when the argument was left out (a NULL). */
+int64_t lower_opt_int(Lower *L, Ast *a, int64_t dflt, const char *what,
+                      int64_t lo, int64_t hi);
+
 /* The node of expression a, with the def parameters of scope s. */
 uint32_t lower_expr(Lower *L, Ast *a, Scope *s);
 /* A call a(...): a built-in function, or a def inlined here. */

@@ -130,12 +130,37 @@ static Ast *binary(Parser *P, Token *op, Ast *l, Ast *r) {
   return a;
 }
 
-/* args = (expr ("," expr)*)? ")"   -- after the "(" */
+/* arg = (name "=")? expr
+ * A keyword argument is an A_KEYWORD whose kid is its value; keywords come
+ * after the positional arguments, as in Python, so that a position always
+ * means the same parameter. */
+static Ast *arg(Parser *P, int *keywords) {
+  Token *t = peek(P);
+  if (t->kind == T_IDENT && tok_is(peek2(P), "=") &&
+      peek2(P)->kind == T_PUNCT) {
+    next(P);
+    next(P);
+    Ast *k = node(P, A_KEYWORD, t->pos, 1);
+    k->name = ctx_strndup(P->c, t->s, t->len);
+    k->kid[0] = expr(P);
+    k->beg = t->pos.off;
+    k->end = k->kid[0]->end;
+    *keywords = 1;
+    return k;
+  }
+  if (*keywords)
+    ctx_error(P->c, t->pos, EXPRC_ERR_SYNTAX,
+              "a positional argument cannot follow a keyword argument");
+  return expr(P);
+}
+
+/* args = (arg ("," arg)*)? ")"   -- after the "(" */
 static void args(Parser *P, AstList *l) {
   if (accept(P, ")"))
     return;
+  int keywords = 0;
   do
-    list_push(P, l, expr(P));
+    list_push(P, l, arg(P, &keywords));
   while (accept(P, ","));
   expect_close(P, ")");
 }

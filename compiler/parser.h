@@ -13,13 +13,14 @@ typedef enum {
   A_CALL,   /* name(k0, ...) */
   A_INDEX,  /* k0[k1, ...]; each index is an expression or an A_SLICE */
   A_SLICE,  /* k0:k1 inside an index; a missing bound is NULL */
+  A_KEYWORD, /* name=k0, an argument of a call (after the positional ones) */
 } AstKind;
 
 typedef struct Ast {
   AstKind kind;
   Pos pos;          /* the operator, name or opening bracket */
   const char *op;   /* A_UNARY, A_BINARY: spelling of the operator */
-  const char *name; /* A_NAME, A_CALL */
+  const char *name; /* A_NAME, A_CALL, A_KEYWORD */
   double num;       /* A_NUM */
   struct Ast **kid;
   int nkid;

@@ -930,11 +930,64 @@ static T builtin(M *m, Ast *a, Scope *s) {
   fail(m, a, "unknown function '%s'", a->name);
 }
 
+/* The parameter names of the built-ins that have more than one, for
+ * keyword arguments; the others take theirs by position only. */
+static const struct { const char *name; const char *param[8]; } signatures[] = {
+    {"sum", {"x", "axis"}}, {"mean", {"x", "axis"}}, {"max", {"x", "axis"}},
+    {"min", {"x", "axis"}}, {"logsumexp", {"x", "axis"}},
+    {"softmax", {"x", "axis"}}, {"log_softmax", {"x", "axis"}},
+    {"reshape", {"x", "shape"}}, {"grad", {"e", "v"}},
+    {"hessian", {"e", "v"}}, {"dot", {"a", "b"}}};
+
+static int param_index(const char *const *param, int n, const char *name) {
+  for (int i = 0; i < n && param[i]; i++)
+    if (!strcmp(param[i], name))
+      return i;
+  return -1;
+}
+
+/* Call a with its keyword arguments moved to their parameters' places: a
+ * copy whose kids are positional (NULL where one was left out before a
+ * later one), so the evaluators below read arguments by position only. */
+static Ast *positional(M *m, Ast *a, const char *const *param, int nparam) {
+  int npos = 0, n = 0;
+  while (npos < a->nkid && a->kid[npos]->kind != A_KEYWORD)
+    npos++;
+  if (npos == a->nkid)
+    return a;
+  Ast *c = arena_alloc(m, sizeof *c);
+  *c = *a;
+  c->kid = arena_alloc(m, (size_t)(nparam + 1) * sizeof *c->kid);
+  for (int i = 0; i < npos; i++)
+    c->kid[n++] = a->kid[i];
+  for (int i = npos; i < a->nkid; i++) {
+    Ast *k = a->kid[i];
+    int at = param_index(param, nparam, k->name);
+    if (at < 0)
+      fail(m, k, "'%s' has no argument named '%s'", a->name, k->name);
+    if (at < n && c->kid[at])
+      fail(m, k, "'%s' is given twice", k->name);
+    while (n <= at)
+      c->kid[n++] = NULL;
+    c->kid[at] = k->kid[0];
+  }
+  c->nkid = n;
+  for (int i = 0; i < n; i++)
+    if (!c->kid[i])
+      fail(m, a, "'%s' needs its argument '%s'", a->name, param[i]);
+  return c;
+}
+
 static T call(M *m, Ast *a, Scope *s) {
   Bind *b = find(m, a->name, m->visible);
-  if (b && b->kind == B_DEF)
-    return inline_def(m, a, s, &m->prog->stmt[b->idx]);
-  return builtin(m, a, s);
+  if (b && b->kind == B_DEF) {
+    Stmt *d = &m->prog->stmt[b->idx];
+    return inline_def(m, positional(m, a, d->params, d->nparams), s, d);
+  }
+  for (size_t i = 0; i < sizeof signatures / sizeof signatures[0]; i++)
+    if (!strcmp(a->name, signatures[i].name))
+      return builtin(m, positional(m, a, signatures[i].param, 8), s);
+  return builtin(m, positional(m, a, (const char *const[]){"x"}, 0), s);
 }
 
 /* ---- expressions ---- */
@@ -986,9 +1039,11 @@ static T ev(M *m, Ast *a, Scope *s) {
   case A_INDEX:
     return index_expr(m, a, s);
   case A_SLICE:
+    fail(m, a, "a slice (':') is only allowed inside an index");
+  case A_KEYWORD: /* call() moves them into place */
     break;
   }
-  fail(m, a, "a slice (':') is only allowed inside an index");
+  fail(m, a, "'%s=' names an argument, only inside a call", a->name);
 }
 
 /* ---- loading: names, declared shapes, outputs ---- */
