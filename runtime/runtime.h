@@ -70,7 +70,7 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
     "the matrix is not positive definite (pivot %.0f is %.6g)")               \
   X(EXPRC_RTE_SINGULAR, EXPRC_ERR_NUMERIC,                                    \
     "the matrix is singular (pivot %.0f is %.6g)")                            \
-  X(EXPRC_RTE_NONFINITE, EXPRC_ERR_NUMERIC, "produced %s")
+  X(EXPRC_RTE_NONFINITE, EXPRC_ERR_NUMERIC, "produced %g")
 
 enum {
 #define EXPRC_RT_ERROR_ENUM(name, status, fmt) name,
