@@ -20,6 +20,8 @@ typedef struct Node {
     int64_t dim;    /* DIMVAL: the dim's number */
     int64_t data;   /* CONST: SPLAT (every element is val), or the offset of
                        its elements in Graph.cdata */
+    int64_t form;   /* TRSOLVE, LUSOLVE: LA_LOWER | LA_TRANS; TRIMASK: the
+                       pattern, LA_EYE, LA_LOWER or LA_UPPER */
     int64_t word;   /* whichever it is, for hashing and comparing nodes */
   } u;
   double val;       /* CONST splat value */

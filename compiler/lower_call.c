@@ -276,6 +276,19 @@ static const Builtin builtins[] = {
     {"grad", {"e", "v"}, grad_call, 0, 0},
     {"hessian", {"e", "v"}, hessian_call, 0, 0},
     {"dot", {"a", "b"}, dot_call, OP_MATMUL, 0},
+    /* linear algebra: lower_linalg.c */
+    {"cholesky", {"a"}, lower_la_unary, OP_CHOL, 0},
+    {"det", {"a"}, lower_la_unary, OP_DET, 0},
+    {"logdet", {"a"}, lower_la_unary, OP_LOGDET, 0},
+    {"solve", {"a", "b"}, lower_la_solve, OP_LUSOLVE, 0},
+    {"solve_triangular", {"a", "b", "lower?", "trans?"}, lower_la_solve,
+     OP_TRSOLVE, 0},
+    {"inv", {"a"}, lower_la_inv, OP_LUSOLVE, 0},
+    {"eye", {"n"}, lower_la_eye, OP_TRIMASK, 0},
+    {"diagonal", {"a"}, lower_la_diag, 0, 0},
+    {"trace", {"a"}, lower_la_diag, 0, 1},
+    {"diag", {"v"}, lower_la_diag, 0, 2},
+    {"outer", {"a", "b"}, lower_la_outer, OP_MATMUL, 0},
 };
 
 /* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */

@@ -76,6 +76,14 @@ int lower_axis(Lower *L, Ast *a, int rank);
 int64_t lower_opt_int(Lower *L, Ast *a, int64_t dflt, const char *what,
                       int64_t lo, int64_t hi);
 
+/* lower_linalg.c: the linear-algebra built-ins */
+uint32_t lower_la_unary(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_la_solve(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_la_eye(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_la_inv(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_la_diag(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_la_outer(Lower *L, const Builtin *b, const Args *x, Scope *s);
+
 /* The node of expression a, with the def parameters of scope s. */
 uint32_t lower_expr(Lower *L, Ast *a, Scope *s);
 /* A call a(...): a built-in function, or a def inlined here. */

@@ -132,6 +132,38 @@ static Shape matmul(Graph *g, const Node *p) {
   return r;
 }
 
+/* Matrices on the last two axes, square where factored, with the same
+ * leading (batch) axes; the right side of a solve is a matrix of as many
+ * rows, or a vector. */
+static Shape linalg(Graph *g, const Node *p) {
+  if (p->op == OP_TRIMASK)
+    return p->shape;
+  const Shape *a = in_shape(g, p, 0);
+  char sa[96], sb[96];
+  if (a->rank < 2 || a->d[a->rank - 1] != a->d[a->rank - 2])
+    ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE, "'%s' takes square matrices "
+              "(on the last two axes), not %s", op_spelling(g, (Op)p->op),
+              shape_str(a, g->c->dimnames, sa, sizeof sa));
+  Shape r = *a;
+  if (p->op == OP_DET || p->op == OP_LOGDET) {
+    r.rank -= 2;
+    return r;
+  }
+  if (p->op == OP_CHOL)
+    return r;
+  const Shape *b = in_shape(g, p, 1);
+  int vec = b->rank == 1 && a->rank == 2;
+  int ok = vec ? b->d[0] == a->d[0] : b->rank == a->rank;
+  for (int i = 0; ok && !vec && i < a->rank - 1; i++)
+    ok = a->d[i] == b->d[i];
+  if (!ok)
+    ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE, "'%s' needs a right side with the "
+              "rows (and batch axes) of %s, not %s", op_spelling(g, (Op)p->op),
+              shape_str(a, g->c->dimnames, sa, sizeof sa),
+              shape_str(b, g->c->dimnames, sb, sizeof sb));
+  return *b;
+}
+
 /* The window [start, start + small) must lie inside big on every axis; a
  * symbolic axis can only be taken whole. */
 static Shape window(Graph *g, const Node *p) {
@@ -195,6 +227,9 @@ Shape shape_infer(Graph *g, const Node *p) {
     break;
   case SH_WINDOW:
     r = window(g, p);
+    break;
+  case SH_LINALG:
+    r = linalg(g, p);
     break;
   }
   /* Shapes hash and compare as bytes (graph.c): clear unused dims and the

@@ -246,6 +246,8 @@ static int default_threads(void) {
   return blas_default;
 }
 
+void exprc_rt_blas_once(void) { pthread_once(&blas_once, blas_single_threaded); }
+
 typedef struct Gemm {
   int ta, tb, by_rows, chunks;
   long m, n, k;
@@ -293,6 +295,7 @@ void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
   run_chunks(gemm_block, &g, g.chunks);
 }
 #else
+void exprc_rt_blas_once(void) {}
 static int default_threads(void) { return 1; }
 
 void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,

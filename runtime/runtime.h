@@ -32,7 +32,15 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
   X(exprc_rt_parallel, (exprc_rt_body body, long n, const long *D,           \
                         double *const *S, const double *R,                    \
                         const char *kinds, double *A))                        \
-  X(exprc_rt_fail, (long site, int what, double a, double b))
+  X(exprc_rt_fail, (long site, int what, double a, double b))                 \
+  X(exprc_rt_chol, (long site, long batch, long n, const double *a,          \
+                    double *l))                                               \
+  X(exprc_rt_trsolve, (long site, int lower, int trans, long batch, long n,  \
+                       long k, const double *a, const double *b, double *x))  \
+  X(exprc_rt_lusolve, (long site, int trans, long batch, long n, long k,     \
+                       const double *a, const double *b, double *x))          \
+  X(exprc_rt_det, (long site, int log_abs, long batch, long n,               \
+                   const double *a, double *out))
 
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
@@ -47,6 +55,10 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 #define EXPRC_RT_IMPL_exprc_rt_gemm exprc_rt_gemm_pooled
 #define EXPRC_RT_IMPL_exprc_rt_parallel exprc_rt_parallel
 #define EXPRC_RT_IMPL_exprc_rt_fail exprc_rt_fail
+#define EXPRC_RT_IMPL_exprc_rt_chol exprc_rt_chol
+#define EXPRC_RT_IMPL_exprc_rt_trsolve exprc_rt_trsolve
+#define EXPRC_RT_IMPL_exprc_rt_lusolve exprc_rt_lusolve
+#define EXPRC_RT_IMPL_exprc_rt_det exprc_rt_det
 
 /* Run-time errors: what only the data can reveal. Generated code that finds
  * one calls exprc_rt_fail(site, what, a, b) and goes on without reading or
@@ -70,7 +82,8 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
     "the matrix is not positive definite (pivot %.0f is %.6g)")               \
   X(EXPRC_RTE_SINGULAR, EXPRC_ERR_NUMERIC,                                    \
     "the matrix is singular (pivot %.0f is %.6g)")                            \
-  X(EXPRC_RTE_NONFINITE, EXPRC_ERR_NUMERIC, "produced %g")
+  X(EXPRC_RTE_NONFINITE, EXPRC_ERR_NUMERIC, "produced %g")                   \
+  X(EXPRC_RTE_NOMEM, EXPRC_ERR_NOMEM, "out of memory")
 
 enum {
 #define EXPRC_RT_ERROR_ENUM(name, status, fmt) name,
@@ -95,6 +108,10 @@ exprc_rt_error *exprc_rt_catch(exprc_rt_error *e);
  * exprc_rt_gemm. */
 void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
                           const double *a, const double *b, double *c);
+
+/* Make OpenBLAS single-threaded, once, before any call into it (LAPACK
+ * included): see parallel.c. */
+void exprc_rt_blas_once(void);
 
 /* Where BLAS beats the loops: below, a call costs more than the work. */
 #define EXPRC_RT_BLAS_SIZED(m, n, k) ((m) * (n) * (k) >= 4096 && (m) > 1)

@@ -898,6 +898,213 @@ static T ew_call(M *m, Ast *a, Scope *s, int arity, Ew op) {
   return elementwise(m, a, a->name, op, arity, in);
 }
 
+/* ---- linear algebra ----
+ *
+ * Written from the textbook definitions with algorithms other than the
+ * compiler's kernels: the outer-product Cholesky, Gauss-Jordan elimination
+ * on the augmented matrix for solves and inverses (a triangular solve is a
+ * general solve of the masked matrix), and row echelon form for
+ * determinants. Matrices lie on the last two axes, batched over the rest. */
+
+static T matrix_arg(M *m, Ast *a, Scope *s, int k) {
+  if (a->nkid <= k)
+    fail(m, a, "'%s' needs more arguments", a->name);
+  T x = ev(m, a->kid[k], s);
+  if (x.rank < 2 || x.d[x.rank - 1] != x.d[x.rank - 2])
+    fail(m, a, "'%s' takes square matrices", a->name);
+  return x;
+}
+
+/* Cholesky of the symmetric part, column by column, updating the rest. */
+static T ref_cholesky(M *m, Ast *a, Scope *s) {
+  T x = matrix_arg(m, a, s, 0), out = tensor(m, x.rank, x.d);
+  int64_t n = x.d[x.rank - 1], nb = x.n / (n * n > 0 ? n * n : 1);
+  double *w = arena_alloc(m, (size_t)(n * n + 1) * sizeof *w);
+  for (int64_t b = 0; b < nb; b++) {
+    double *in = x.v + b * n * n, *l = out.v + b * n * n;
+    for (int64_t i = 0; i < n * n; i++)
+      w[i] = (in[i] + in[(i % n) * n + i / n]) / 2, l[i] = 0;
+    for (int64_t k = 0; k < n; k++) {
+      if (!(w[k * n + k] > 0))
+        fail(m, a, "cholesky: the matrix is not positive definite");
+      double d = sqrt(w[k * n + k]);
+      for (int64_t i = k; i < n; i++)
+        l[i * n + k] = w[i * n + k] / d;
+      for (int64_t i = k + 1; i < n; i++)
+        for (int64_t j = k + 1; j <= i; j++)
+          w[i * n + j] -= l[i * n + k] * l[j * n + k];
+      for (int64_t i = k + 1; i < n; i++)
+        for (int64_t j = i + 1; j < n; j++)
+          w[i * n + j] = w[j * n + i];
+    }
+  }
+  return out;
+}
+
+/* Gauss-Jordan on [A | B] (n x (n + k)), partial pivoting; B becomes X.
+ * Returns 0 if A is singular. */
+static int gauss_jordan(int64_t n, int64_t k, double *w) {
+  int64_t c = n + k;
+  for (int64_t j = 0; j < n; j++) {
+    int64_t p = j;
+    for (int64_t i = j + 1; i < n; i++)
+      if (fabs(w[i * c + j]) > fabs(w[p * c + j]))
+        p = i;
+    if (w[p * c + j] == 0)
+      return 0;
+    for (int64_t q = 0; q < c; q++) {
+      double t = w[j * c + q];
+      w[j * c + q] = w[p * c + q];
+      w[p * c + q] = t;
+    }
+    double piv = w[j * c + j];
+    for (int64_t q = 0; q < c; q++)
+      w[j * c + q] /= piv;
+    for (int64_t i = 0; i < n; i++) {
+      double f = w[i * c + j];
+      if (i != j && f != 0)
+        for (int64_t q = 0; q < c; q++)
+          w[i * c + q] -= f * w[j * c + q];
+    }
+  }
+  return 1;
+}
+
+/* op(A) X = B; tri: 0 general, 1 lower, 2 upper (the other triangle is
+ * taken as zero); inv: B is the identity. */
+static T ref_solve(M *m, Ast *a, Scope *s, int tri, int trans, int inv) {
+  T A = matrix_arg(m, a, s, 0), B = A;
+  if (!inv)
+    B = ev(m, a->kid[1], s);
+  int64_t n = A.d[A.rank - 1], nb = A.n / (n * n > 0 ? n * n : 1);
+  int vec = !inv && B.rank == 1 && A.rank == 2;
+  int64_t k = inv ? n : vec ? 1 : B.d[B.rank - 1];
+  if ((vec ? B.d[0] : B.d[B.rank - 2]) != n || (!vec && B.rank != A.rank))
+    fail(m, a, "'%s': the right side does not fit", a->name);
+  T X = inv ? tensor(m, A.rank, A.d) : tensor(m, B.rank, B.d);
+  double *w = arena_alloc(m, (size_t)(n * (n + k) + 1) * sizeof *w);
+  for (int64_t b = 0; b < nb; b++) {
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t j = 0; j < n; j++) {
+        int64_t r = trans ? j : i, q = trans ? i : j; /* op(A)[i][j] */
+        double v = A.v[b * n * n + r * n + q];
+        if ((tri == 1 && q > r) || (tri == 2 && q < r))
+          v = 0;
+        w[i * (n + k) + j] = v;
+      }
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t c = 0; c < k; c++)
+        w[i * (n + k) + n + c] = inv ? (double)(i == c)
+                                     : B.v[b * n * k + i * k + c];
+    if (!gauss_jordan(n, k, w))
+      fail(m, a, "%s: the matrix is singular", a->name);
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t c = 0; c < k; c++)
+        X.v[b * n * k + i * k + c] = w[i * (n + k) + n + c];
+  }
+  return X;
+}
+
+/* det by row echelon form: the product of the pivots, negated per swap */
+static T ref_det(M *m, Ast *a, Scope *s, int log_abs) {
+  T A = matrix_arg(m, a, s, 0);
+  int64_t n = A.d[A.rank - 1], nb = A.n / (n * n > 0 ? n * n : 1);
+  T out = tensor(m, A.rank - 2, A.d);
+  double *w = arena_alloc(m, (size_t)(n * n + 1) * sizeof *w);
+  for (int64_t b = 0; b < nb; b++) {
+    memcpy(w, A.v + b * n * n, (size_t)(n * n) * sizeof *w);
+    double det = 1;
+    for (int64_t j = 0; j < n && det != 0; j++) {
+      int64_t p = j;
+      for (int64_t i = j + 1; i < n; i++)
+        if (fabs(w[i * n + j]) > fabs(w[p * n + j]))
+          p = i;
+      if (p != j) {
+        det = -det;
+        for (int64_t q = 0; q < n; q++) {
+          double t = w[j * n + q];
+          w[j * n + q] = w[p * n + q];
+          w[p * n + q] = t;
+        }
+      }
+      det *= w[j * n + j];
+      for (int64_t i = j + 1; i < n && w[j * n + j] != 0; i++) {
+        double f = w[i * n + j] / w[j * n + j];
+        for (int64_t q = j; q < n; q++)
+          w[i * n + q] -= f * w[j * n + q];
+      }
+    }
+    out.v[b] = log_abs ? log(fabs(det)) : det;
+  }
+  return out;
+}
+
+static T ref_eye(M *m, Ast *a, Scope *s) {
+  int64_t n = int_of(m, a->kid[0], s, "a size", 1, INT32_MAX);
+  T out = tensor(m, 2, (int64_t[]){n, n});
+  for (int64_t i = 0; i < n * n; i++)
+    out.v[i] = i / n == i % n;
+  return out;
+}
+
+/* diagonal(A) (which 0), trace(A) (1), diag(v) (2) */
+static T ref_diag(M *m, Ast *a, Scope *s, int which) {
+  T x = ev(m, a->kid[0], s);
+  if (which == 2 && x.rank == 1) {
+    T out = tensor(m, 2, (int64_t[]){x.d[0], x.d[0]});
+    for (int64_t i = 0; i < out.n; i++)
+      out.v[i] = i / x.d[0] == i % x.d[0] ? x.v[i / x.d[0]] : 0;
+    return out;
+  }
+  if (x.rank != 2)
+    fail(m, a, "'%s' takes a matrix", a->name);
+  int64_t k = x.d[0] < x.d[1] ? x.d[0] : x.d[1];
+  T out = tensor(m, 1, &k);
+  double t = 0;
+  for (int64_t i = 0; i < k; i++)
+    t += out.v[i] = x.v[i * x.d[1] + i];
+  return which == 1 ? scalar_t(m, t) : out;
+}
+
+static T ref_outer(M *m, Ast *a, Scope *s) {
+  T x = ev(m, a->kid[0], s), y = ev(m, a->kid[1], s);
+  T out = tensor(m, 2, (int64_t[]){x.n, y.n});
+  for (int64_t i = 0; i < x.n; i++)
+    for (int64_t j = 0; j < y.n; j++)
+      out.v[i * y.n + j] = x.v[i] * y.v[j];
+  return out;
+}
+
+static T linalg(M *m, Ast *a, Scope *s) {
+  const char *f = a->name;
+  if (!strcmp(f, "cholesky"))
+    return ref_cholesky(m, a, s);
+  if (!strcmp(f, "solve") || !strcmp(f, "inv"))
+    return ref_solve(m, a, s, 0, 0, f[0] == 'i');
+  if (!strcmp(f, "solve_triangular")) {
+    int lower = a->nkid > 2 && a->kid[2] && int_of(m, a->kid[2], s, "lower", 0, 1);
+    int trans = a->nkid > 3 && a->kid[3] && int_of(m, a->kid[3], s, "trans", 0, 1);
+    return ref_solve(m, a, s, lower ? 1 : 2, trans, 0);
+  }
+  if (!strcmp(f, "det") || !strcmp(f, "logdet"))
+    return ref_det(m, a, s, f[0] == 'l');
+  if (!strcmp(f, "eye"))
+    return ref_eye(m, a, s);
+  if (!strcmp(f, "diagonal") || !strcmp(f, "trace") || !strcmp(f, "diag"))
+    return ref_diag(m, a, s, f[0] == 't' ? 1 : !strcmp(f, "diag") ? 2 : 0);
+  return ref_outer(m, a, s);
+}
+
+static int is_linalg(const char *f) {
+  static const char *const names[] = {
+      "cholesky", "solve", "inv", "solve_triangular", "det", "logdet",
+      "eye", "diagonal", "trace", "diag", "outer"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcmp(f, names[i]))
+      return 1;
+  return 0;
+}
+
 static T builtin(M *m, Ast *a, Scope *s) {
   static const struct { const char *name; Red f; } reds[] = {
       {"sum", R_SUM}, {"mean", R_MEAN}, {"max", R_MAX}, {"min", R_MIN},
@@ -911,6 +1118,8 @@ static T builtin(M *m, Ast *a, Scope *s) {
     return reshape(m, a, s);
   if (!strcmp(a->name, "grad"))
     return grad_call(m, a, s);
+  if (is_linalg(a->name))
+    return linalg(m, a, s);
   if (!strcmp(a->name, "hessian"))
     return hessian_call(m, a, s);
   if (!strcmp(a->name, "dot") || !strcmp(a->name, "transpose")) {
@@ -937,12 +1146,19 @@ static const struct { const char *name; const char *param[8]; } signatures[] = {
     {"min", {"x", "axis"}}, {"logsumexp", {"x", "axis"}},
     {"softmax", {"x", "axis"}}, {"log_softmax", {"x", "axis"}},
     {"reshape", {"x", "shape"}}, {"grad", {"e", "v"}},
-    {"hessian", {"e", "v"}}, {"dot", {"a", "b"}}};
+    {"hessian", {"e", "v"}}, {"dot", {"a", "b"}},
+    {"solve_triangular", {"a", "b", "lower?", "trans?"}}, {"solve", {"a", "b"}},
+    {"outer", {"a", "b"}}};
 
+/* A name ending in '?' may be left out while a later one is given: the
+ * evaluator then finds NULL in its place. */
 static int param_index(const char *const *param, int n, const char *name) {
-  for (int i = 0; i < n && param[i]; i++)
-    if (!strcmp(param[i], name))
+  for (int i = 0; i < n && param[i]; i++) {
+    size_t len = strlen(param[i]);
+    len -= len && param[i][len - 1] == '?';
+    if (strlen(name) == len && !strncmp(param[i], name, len))
       return i;
+  }
   return -1;
 }
 
@@ -973,7 +1189,7 @@ static Ast *positional(M *m, Ast *a, const char *const *param, int nparam) {
   }
   c->nkid = n;
   for (int i = 0; i < n; i++)
-    if (!c->kid[i])
+    if (!c->kid[i] && param[i][strlen(param[i]) - 1] != '?')
       fail(m, a, "'%s' needs its argument '%s'", a->name, param[i]);
   return c;
 }
