@@ -30,6 +30,10 @@ void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
              int *info);
 void dgetrf_(const int *m, const int *n, double *a, const int *lda,
              int *ipiv, int *info);
+void dgetrs_(const char *trans, const int *n, const int *nrhs, const double *a,
+             const int *lda, const int *ipiv, double *b, const int *ldb,
+             int *info);
+#include <cblas.h>
 #endif
 
 static void fill_nan(double *x, long n) {
@@ -120,14 +124,39 @@ static long tri_column(int lower, int trans, long n, long k, long c,
   return 0;
 }
 
+/* Large ones by BLAS's dtrsm, on x = b in place, once the diagonal is
+ * known to have no zero. Returns 0 when it did not apply. */
+static int tri_blas(int lower, int trans, long n, long k, const double *a,
+                    const double *b, double *x, long *bad) {
+#ifdef EXPRC_HAVE_CBLAS
+  if (n >= LAPACK_MIN && n <= 46340 && k <= 46340) {
+    for (long i = 0; i < n && !*bad; i++)
+      *bad = a[i * n + i] == 0 ? i + 1 : 0;
+    if (*bad)
+      return 1;
+    if (x != b)
+      memmove(x, b, (size_t)(n * k) * sizeof *x);
+    exprc_rt_blas_once();
+    cblas_dtrsm(CblasRowMajor, CblasLeft, lower ? CblasLower : CblasUpper,
+                trans ? CblasTrans : CblasNoTrans, CblasNonUnit, (int)n,
+                (int)k, 1.0, a, (int)n, x, (int)k);
+    return 1;
+  }
+#endif
+  (void)lower, (void)trans, (void)n, (void)k, (void)a, (void)b, (void)x;
+  (void)bad;
+  return 0;
+}
+
 void exprc_rt_trsolve(long site, int lower, int trans, long batch, long n,
                       long k, const double *a, const double *b, double *x) {
   for (long m = 0; m < batch; m++) {
     const double *am = a + m * n * n, *bm = b + m * n * k;
     double *xm = x + m * n * k;
     long bad = 0;
-    for (long c = 0; c < k && !bad; c++)
-      bad = tri_column(lower, trans, n, k, c, am, bm, xm);
+    if (!tri_blas(lower, trans, n, k, am, bm, xm, &bad))
+      for (long c = 0; c < k && !bad; c++)
+        bad = tri_column(lower, trans, n, k, c, am, bm, xm);
     if (bad) {
       exprc_rt_fail(site, EXPRC_RTE_SINGULAR, (double)bad, 0);
       fill_nan(xm, n * k);
@@ -219,6 +248,27 @@ static double *scratch(long site, long n, long k, long **piv) {
   return f;
 }
 
+/* The factors and the solve by LAPACK (dgetrf, dgetrs) for a large f,
+ * column-major, with xc the right sides: 0, or the 1-based singular
+ * column, or -1 where LAPACK does not apply. */
+static long lapack_solve(long n, long k, double *f, double *xc) {
+#ifdef EXPRC_HAVE_CBLAS
+  if (n >= LAPACK_MIN && n <= 46340 && k <= 46340) {
+    int nn = (int)n, kk = (int)k, info = 0, *ip = malloc((size_t)n * sizeof *ip);
+    if (!ip)
+      return -1;
+    exprc_rt_blas_once();
+    dgetrf_(&nn, &nn, f, &nn, ip, &info);
+    if (info == 0 && kk > 0)
+      dgetrs_("N", &nn, &kk, f, &nn, ip, xc, &nn, &info);
+    free(ip);
+    return info > 0 ? info : 0;
+  }
+#endif
+  (void)n, (void)k, (void)f, (void)xc;
+  return -1;
+}
+
 /* One solve of op(A) X = B: f = op(A) column-major, then the factors. */
 static void solve_one(long site, int trans, long n, long k, const double *a,
                       const double *b, double *x, double *f, long *piv) {
@@ -229,7 +279,15 @@ static void solve_one(long site, int trans, long n, long k, const double *a,
   for (long i = 0; i < n; i++)
     for (long c = 0; c < k; c++)
       xc[c * n + i] = b[i * k + c];
-  long bad = lu(n, f, piv);
+  long bad = lapack_solve(n, k, f, xc);
+  if (bad < 0)
+    bad = lu(n, f, piv);
+  else if (!bad) {
+    for (long i = 0; i < n; i++)
+      for (long c = 0; c < k; c++)
+        x[i * k + c] = xc[c * n + i];
+    return;
+  }
   if (bad) {
     exprc_rt_fail(site, EXPRC_RTE_SINGULAR, (double)bad, 0);
     fill_nan(x, n * k);

@@ -175,11 +175,13 @@ START_TEST(batched_forms_match_the_reference) {
 }
 END_TEST
 
-/* 80 x 80: OpenBLAS's LAPACK factors (the loops stop at 64). */
+/* 80 x 80: OpenBLAS's LAPACK factors and BLAS's triangular solves (the
+ * loops stop at 64). */
 START_TEST(large_matrices_use_lapack_and_agree) {
   const char *src = "input A[80, 80]\ninput P[80, 80]\ninput b[80]\n"
                     "output x = solve(A, b), l = logdet(A), d = det(P / 4),\n"
-                    "  L = cholesky(P)\n";
+                    "  L = cholesky(P), V = inv(A), u = solve_triangular(P, A),\n"
+                    "  w = solve_triangular(P, b, lower=1, trans=1)\n";
   RefModel *r;
   exprc_model *m = both(src, &r);
   double *A = malloc(6400 * sizeof *A), *P = malloc(6400 * sizeof *P), b[80];
