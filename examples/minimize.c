@@ -2,9 +2,13 @@
  * by L-BFGS, with the exact gradients exprc generates.
  *
  *   minimize MODEL.expr [--iters N] [--tol X] [--memory M]
+ *            [--method gd|lbfgs|both] [--set NAME=@FILE]... [--save DIR]
  *
  * The model's first `grad f wrt x` names the function (a scalar) and the one
  * param it is minimised over; the param's initializer is the starting point.
+ * The model's inputs (data) are read from files with --set; --save writes
+ * every param, as the last method left it, to DIR/NAME.npy, for `exprc run
+ * --set x=@DIR/x.npy` (examples/gp.expr fits a Gaussian process this way).
  * examples/rosenbrock.expr is the classic test: a curved valley where plain
  * gradient descent crawls and L-BFGS, which builds a picture of the
  * curvature from the last M steps, runs to the minimum at (1, 1, ..., 1).
@@ -22,11 +26,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_SETS 16
+
 typedef struct Opts {
   const char *model;
   long iters;     /* per method */
   double tol;     /* stop when max |grad_i| is below this */
   int memory;     /* L-BFGS pairs kept */
+  int methods;    /* bit 0: gradient descent, bit 1: L-BFGS */
+  const char *set[MAX_SETS]; /* NAME=@FILE */
+  int nset;
+  const char *save; /* a directory, or NULL */
 } Opts;
 
 /* The function: f and its gradient at the param's current value. */
@@ -61,12 +71,20 @@ static double *param(Fn *fn) {
   return t.data;
 }
 
-/* f(x) into *f and its gradient into g; 0 when exprc fails. */
+/* f(x) into *f and its gradient into g; 0 when exprc fails. A point where
+ * the data make the model fail numerically (a matrix that stops being
+ * positive definite far from the start) has f = +inf: the line search then
+ * steps back, as it would from any worse point. */
 static int eval(Fn *fn, const double *x, double *f, double *g) {
   exprc_tensor loss, grad;
   memcpy(param(fn), x, (size_t)fn->n * sizeof *x);
   fn->evals++;
-  if (exprc_gradient(fn->m, fn->f) != EXPRC_OK ||
+  exprc_status st = exprc_gradient(fn->m, fn->f);
+  if (st == EXPRC_ERR_NUMERIC) {
+    *f = INFINITY;
+    return 1;
+  }
+  if (st != EXPRC_OK ||
       exprc_get(fn->m, EXPRC_LOSS, 0, &loss) != EXPRC_OK ||
       exprc_find_grad(fn->m, fn->f, fn->x, &grad) != EXPRC_OK) {
     fprintf(stderr, "minimize: %s\n", exprc_errmsg(fn->m));
@@ -84,10 +102,18 @@ static int open_fn(Fn *fn, const Opts *o) {
     fputs(exprc_errmsg(fn->m), stderr);
     return 0;
   }
-  if (exprc_get(fn->m, EXPRC_LOSS, 0, &t) != EXPRC_OK ||
-      exprc_count(fn->m, EXPRC_INPUT) != 0) {
-    fprintf(stderr, "minimize: %s needs a `grad f wrt x` and no inputs\n",
-            o->model);
+  for (int i = 0; i < o->nset; i++) {
+    char name[64];
+    const char *eq = strchr(o->set[i], '=');
+    size_t len = (size_t)(eq - o->set[i]);
+    snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), o->set[i]);
+    if (exprc_set_file(fn->m, name, eq + 1 + (eq[1] == '@')) != EXPRC_OK) {
+      fprintf(stderr, "minimize: %s\n", exprc_errmsg(fn->m));
+      return 0;
+    }
+  }
+  if (exprc_get(fn->m, EXPRC_LOSS, 0, &t) != EXPRC_OK) {
+    fprintf(stderr, "minimize: %s needs a `grad f wrt x`\n", o->model);
     return 0;
   }
   fn->f = t.name;
@@ -127,7 +153,7 @@ static double line_search(Fn *fn, const Point *p, const double *d, double a,
       return a;
     /* the minimiser of the quadratic through the three facts we have */
     double t = -slope * a * a / (2 * (q->f - p->f - slope * a));
-    a = t == t ? fmin(fmax(t, 0.1 * a), 0.5 * a) : 0.5 * a;
+    a = t == t ? fmin(fmax(t, 0.1 * a), 0.5 * a) : 0.5 * a; /* inf: 0.1 a */
   }
   return 0;
 }
@@ -300,16 +326,21 @@ static void lbfgs(Fn *fn, const Opts *o, Point *p, Point *q, double *d) {
 
 static int usage(FILE *f, int rc) {
   fputs("usage: minimize MODEL.expr [--iters N] [--tol X] [--memory M]\n"
+        "                [--method gd|lbfgs|both] [--set NAME=@FILE]... "
+        "[--save DIR]\n"
         "Minimises the f of the model's first `grad f wrt x` over the param\n"
         "x, from its initializer, by gradient descent and by L-BFGS.\n"
+        "--set reads an input from a .npy or .csv file; --save writes the\n"
+        "params the last method found to DIR/NAME.npy.\n"
         "Defaults: --iters 20000 (for each method), --tol 1e-10 (on the\n"
-        "largest gradient element), --memory 8 (L-BFGS pairs).\n",
+        "largest gradient element), --memory 8 (L-BFGS pairs), --method "
+        "both.\n",
         f);
   return rc;
 }
 
 static int parse_opts(int argc, char **argv, Opts *o) {
-  *o = (Opts){.iters = 20000, .tol = 1e-10, .memory = 8};
+  *o = (Opts){.iters = 20000, .tol = 1e-10, .memory = 8, .methods = 3};
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
     const char *a = argv[i];
@@ -324,6 +355,18 @@ static int parse_opts(int argc, char **argv, Opts *o) {
       o->tol = strtod(argv[++i], &end);
     else if (!strcmp(a, "--memory"))
       o->memory = (int)strtol(argv[++i], &end, 10);
+    else if (!strcmp(a, "--method")) {
+      const char *m = argv[++i];
+      o->methods = !strcmp(m, "gd") ? 1 : !strcmp(m, "lbfgs") ? 2
+                                        : !strcmp(m, "both") ? 3 : 0;
+      if (!o->methods)
+        return usage(stderr, 2);
+    } else if (!strcmp(a, "--set")) {
+      if (o->nset == MAX_SETS || !strchr(argv[i + 1], '='))
+        return usage(stderr, 2);
+      o->set[o->nset++] = argv[++i];
+    } else if (!strcmp(a, "--save"))
+      o->save = argv[++i];
     else if (a[0] == '-' || o->model)
       return usage(stderr, 2);
     else
@@ -347,6 +390,7 @@ static int run(Fn *fn, const Opts *o, const double *x0, int use_lbfgs,
     return 0;
   memcpy(p.x, x0, (size_t)n * sizeof *x0);
   (use_lbfgs ? lbfgs : gradient_descent)(fn, o, &p, &q, buf + 4 * n);
+  memcpy(param(fn), p.x, (size_t)n * sizeof *p.x); /* the best, for --save */
   return 1;
 }
 
@@ -366,7 +410,14 @@ int main(int argc, char **argv) {
   if (x0 && buf) {
     memcpy(x0, param(&fn), (size_t)fn.n * sizeof *x0);
     printf("minimize %s over %s (%lld values)\n", fn.f, fn.x, (long long)fn.n);
-    rc = run(&fn, &o, x0, 0, buf) && run(&fn, &o, x0, 1, buf) ? 0 : 1;
+    rc = (!(o.methods & 1) || run(&fn, &o, x0, 0, buf)) &&
+                 (!(o.methods & 2) || run(&fn, &o, x0, 1, buf))
+             ? 0
+             : 1;
+    if (rc == 0 && o.save && exprc_save_params(fn.m, o.save) != EXPRC_OK) {
+      fprintf(stderr, "minimize: %s\n", exprc_errmsg(fn.m));
+      rc = 1;
+    }
   }
   free(x0);
   free(buf);
