@@ -149,8 +149,8 @@ static double line_search(Fn *fn, const Point *p, const double *d, double a,
       q->x[i] = p->x[i] + a * d[i];
     if (!eval(fn, q->x, &q->f, q->g))
       return 0;
-    if (q->f <= p->f + c * a * slope)
-      return a;
+    if (q->f < p->f && q->f <= p->f + c * a * slope)
+      return a; /* a step that changes nothing is no progress: stop */
     /* the minimiser of the quadratic through the three facts we have */
     double t = -slope * a * a / (2 * (q->f - p->f - slope * a));
     a = t == t ? fmin(fmax(t, 0.1 * a), 0.5 * a) : 0.5 * a; /* inf: 0.1 a */
