@@ -185,6 +185,26 @@ START_TEST(lbfgs_reaches_the_rosenbrock_minimum) {
 }
 END_TEST
 
+/* The Gaussian process of the README: L-BFGS from the first guess (nll
+ * 478) to a fit whose numbers a climate scientist would recognise: a
+ * seasonal swing of about 3 ppm at Mauna Loa (Keeling's record) and a
+ * fraction of a ppm of noise in monthly means. */
+START_TEST(gaussian_process_fits_the_co2_series) {
+  char *out = run_example("minimize",
+                          "examples/gp.expr --method lbfgs --tol 1e-3 "
+                          "--set data=@examples/data/co2_monthly.csv "
+                          "--set when=@examples/data/co2_grid.csv", 0);
+  ck_assert_msg(strstr(out, "converged after"), "%s", out);
+  ck_assert_msg(number_after(out, "minimum f = ") < 145, "%s", out);
+  double h[16];
+  ck_assert_int_eq(read_vector(out, "minimum f", h, 16), 8);
+  double cycle = 3 * exp(h[4]), noise = 0.3 * exp(h[7]); /* gp.expr's */
+  ck_assert_msg(cycle > 2 && cycle < 3.5, "cycle %g ppm\n%s", cycle, out);
+  ck_assert_msg(noise > 0.1 && noise < 0.5, "noise %g ppm\n%s", noise, out);
+  free(out);
+}
+END_TEST
+
 /* df/dx_j = -400 x_j (x_{j+1} - x_j^2) - 2 (1 - x_j)   (j < n-1)
  *         + 200 (x_j - x_{j-1}^2)                        (j > 0),
  * at the model's start, x = -1.2 everywhere. */
@@ -247,6 +267,10 @@ START_TEST(every_example_passes_gradcheck) {
             " --set 'y=[[1],[0],[1]]' --set 'w=[[0.1],[-0.2],[0.3],[0.4]]'"
             " --set b=-0.3");
   gradcheck("rosenbrock.expr", "");
+  /* K is ill-conditioned (a 60 ppm trend over 0.3 ppm of noise): rounding
+   * in the likelihood swamps differences at the default step of 6e-6 */
+  gradcheck("gp.expr", "--set data=@examples/data/co2_monthly.csv "
+                       "--set when=@examples/data/co2_grid.csv --eps 1e-3");
   gradcheck("rosenbrock.expr", "--set 'x=[0.5,-0.3,1.1,0.9,2,-1]'");
   gradcheck("hvp.expr",
             "--set 'x=[[1,2,0.5],[0.3,-1,2],[0,1,1],[-1,-0.5,0.2],[2,0.1,-0.3]]'"
@@ -375,6 +399,7 @@ int main(int argc, char **argv) {
   TCase *mi = tu_tcase("minimize", 240);
   tcase_add_test(mi, lbfgs_reaches_the_rosenbrock_minimum);
   tcase_add_test(mi, rosenbrock_gradient_matches_the_formula);
+  tcase_add_test(mi, gaussian_process_fits_the_co2_series);
   suite_add_tcase(s, mi);
   TCase *gc = tu_tcase("gradients", 240);
   tcase_add_test(gc, every_example_passes_gradcheck);
