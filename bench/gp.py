@@ -45,7 +45,9 @@ def make_data(d):
 
 
 def exprc(build, d, cmd, *extra):
-    sets = [f"--set={n}=@{os.path.join(d, n)}.npy" for n in ("t", "y", "h")]
+    sets = []
+    for n in ("t", "y", "h"):
+        sets += ["--set", f"{n}=@{os.path.join(d, n)}.npy"]
     out = subprocess.run([os.path.join(build, "exprc"), cmd, MODEL, *sets,
                           *extra], capture_output=True, text=True, check=True)
     return out.stdout
@@ -92,7 +94,6 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         t, y = make_data(d)
         got = json.loads(exprc(build, d, "run", "--json"))
-        nll = got["gradients"]["nll"] if "nll" in got.get("gradients", {}) else None
         loss, grad = got["losses"]["nll"], np.array(got["gradients"]["nll"]["h"])
         if torch is None:
             print("PyTorch is not installed (apt-get install python3-torch): "
@@ -126,7 +127,6 @@ def main():
         print("| implementation | ms per call | vs PyTorch |\n|---|---|---|")
         for name, s in rows:
             print(f"| {name} | {s * 1e3:.2f} | {s / base:.2f}x |")
-        del nll
     return 0
 
 
