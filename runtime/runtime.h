@@ -52,6 +52,18 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
                           const double *a, const double *b, double *c);
 
+/* OpenBLAS, loaded by kernels.c on first need rather than linked (its
+ * start-up costs every process 3-4 ms). exprc_rt_blas_dgemm: c = op(a) @
+ * op(b) with leading dimensions, row-major; returns 0, having done nothing,
+ * when no BLAS can be loaded. exprc_rt_blas_single_threaded: load it, set
+ * it to one thread and return the count it had (0 without BLAS).
+ * exprc_rt_blas_loaded: whether it has been loaded (tests). */
+int exprc_rt_blas_dgemm(int ta, int tb, long m, long n, long k,
+                        const double *a, long lda, const double *b, long ldb,
+                        double *c, long ldc);
+int exprc_rt_blas_single_threaded(void);
+int exprc_rt_blas_loaded(void);
+
 /* Where BLAS beats the loops: below, a call costs more than the work. */
 #define EXPRC_RT_BLAS_SIZED(m, n, k) ((m) * (n) * (k) >= 4096 && (m) > 1)
 
