@@ -247,7 +247,7 @@ static void dot_node(FILE *f, Module *mod, const Page *P, char tag,
                      : is_leaf(nd)        ? "#eeeeee"
                      : nd->flags & N_BACKWARD ? "#f4cccc"
                                               : "#cfe2f3";
-  fprintf(f, "  n%u [id=\"%c-svg-n%u\", fillcolor=\"%s\", label=\"n%u ", i,
+  fprintf(f, "  n%u [id=\"%c_svg_n%u\", fillcolor=\"%s\", label=\"n%u ", i,
           tag, i, fill, i);
   for (const char *s = lab; *s; s++) /* var names are identifiers; still */
     fprintf(f, *s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
@@ -270,7 +270,7 @@ static char *dot_text(Module *mod, const Page *P, char tag,
   FILE *f = open_memstream(&buf, &n);
   if (!f)
     return NULL;
-  fprintf(f, "digraph exprc {\n  id=\"%c-graph\";\n  bgcolor=\"transparent\";\n"
+  fprintf(f, "digraph exprc {\n  id=\"%c_graph\";\n  bgcolor=\"transparent\";\n"
           "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\","
           " fontsize=10];\n  edge [color=\"#777777\", arrowsize=0.6];\n", tag);
   uint32_t edge = 0;
@@ -279,7 +279,7 @@ static char *dot_text(Module *mod, const Page *P, char tag,
       continue;
     dot_node(f, mod, P, tag, i);
     for (int k = 0; k < mod->g->node[i].nin; k++)
-      fprintf(f, "  n%u -> n%u [id=\"%c-e%u\"];\n", mod->g->node[i].in[k], i,
+      fprintf(f, "  n%u -> n%u [id=\"%c_e%u\"];\n", mod->g->node[i].in[k], i,
               tag, edge++);
   }
   fputs("}\n", f);
@@ -693,7 +693,7 @@ static const char script[] =
     "function clear(){document.querySelectorAll('.hl,.hl2').forEach("
     "function(e){e.classList.remove('hl','hl2');});}\n"
     "function lit(e,c){if(e)e.classList.add(c||'hl');return e;}\n"
-    "function node(g,n,c){lit($(g+'-n'+n),c);lit($(g+'-svg-n'+n),c);}\n"
+    "function node(g,n,c){lit($(g+'-n'+n),c);lit($(g+'_svg_n'+n),c);}\n"
     "function show(e){if(e)e.scrollIntoView({block:'center'});}\n"
     "function say(t){$('status').textContent=t;}\n"
     "function cl(k){return $('c-'+k);}\n"
@@ -708,7 +708,7 @@ static const char script[] =
     "if(n<0){say('C line '+k+': no node');return;}"
     "(M.nodeC[n]||[]).forEach(function(c){if(c!=k)lit(cl(c),'hl2');});"
     "node('s',n);var L=M.nodeLine.s[n];show(lit($('src-'+L)));"
-    "show($('s-n'+n));show($('s-svg-n'+n));say('C line '+k+': node n'+n+', model line '+L);}\n"
+    "show($('s-n'+n));show($('s_svg_n'+n));say('C line '+k+': node n'+n+', model line '+L);}\n"
     "function pick(g,n){clear();node(g,n);var L=M.nodeLine[g][n];"
     "show(lit($('src-'+L)));var cs=g=='s'?M.nodeC[n]||[]:[];"
     "cs.forEach(function(c){lit(cl(c));});show(cl(cs[0]));"
@@ -722,7 +722,7 @@ static const char script[] =
     "e.addEventListener('click',function(ev){ev.preventDefault();"
     "tab(e.dataset.g);pick(e.dataset.g,e.dataset.n);});});\n"
     "document.querySelectorAll('g.node[id]').forEach(function(e){"
-    "var m=/^([as])-svg-n(\\d+)$/.exec(e.id);if(m)e.addEventListener('click',"
+    "var m=/^([as])_svg_n(\\d+)$/.exec(e.id);if(m)e.addEventListener('click',"
     "function(){pick(m[1],m[2]);});});\n"
     "function tab(g){document.querySelectorAll('.graph').forEach(function(d){"
     "d.hidden=d.id!='g-'+g;});document.querySelectorAll('nav button')."
