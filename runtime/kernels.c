@@ -50,6 +50,10 @@ static struct {
   void (*set_threads)(int);
 } blas = {.once = PTHREAD_ONCE_INIT};
 
+/* cblas.h's prototype and ours agree (checked, not called: not linked) */
+_Static_assert(__builtin_types_compatible_p(__typeof__(&cblas_dgemm), dgemm_fn),
+               "cblas_dgemm's type");
+
 /* A symbol of the library as a function pointer (POSIX's way to convert). */
 static void lookup(void *lib, const char *name, void *fn, size_t size) {
   void *p = dlsym(lib, name);
@@ -57,8 +61,6 @@ static void lookup(void *lib, const char *name, void *fn, size_t size) {
 }
 
 static void blas_load(void) {
-  /* cblas.h's prototype and ours agree: checked here, not called */
-  (void)sizeof(blas.dgemm = cblas_dgemm);
   void *lib = dlopen(EXPRC_BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
   if (!lib)
     lib = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
