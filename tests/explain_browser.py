@@ -167,13 +167,18 @@ def exercise(d, page, mp, line):
     nodes = d.script(LIT, "#g-s tr.node.hl")
     check(nodes == ["s-n%d" % node], "C line %d lights its node n%d (%s)"
           % (k, node, nodes))
-    svg = d.script(LIT, "#g-s g.node.hl")
-    check(svg == ["s_svg_n%d" % node], "and its node in the picture (%s)" % svg)
-    other = mp["cNode"][mp["srcC"][str(line)][0] - 1]
-    d.click("#s_svg_n%d" % other)  # a node of the picture, clicked
-    lit = sorted(int(x) for x in d.script(LIT, ".c-line.hl"))
-    check(lit == sorted(mp["nodeC"][str(other)]),
-          "clicking node n%d in the picture lights its C lines %s" % (other, lit))
+    if not d.script("return !!document.querySelector('#g-s svg');"):
+        # test_explain.c fails without dot under CI; here the rest holds
+        print("note: no picture (Graphviz's dot not installed): its clicks "
+              "are not tested")
+    else:
+        svg = d.script(LIT, "#g-s g.node.hl")
+        check(svg == ["s_svg_n%d" % node], "and its node in the picture (%s)" % svg)
+        other = mp["cNode"][mp["srcC"][str(line)][0] - 1]
+        d.click("#s_svg_n%d" % other)  # a node of the picture, clicked
+        lit = sorted(int(x) for x in d.script(LIT, ".c-line.hl"))
+        check(lit == sorted(mp["nodeC"][str(other)]),
+              "clicking node n%d in the picture lights its C lines %s" % (other, lit))
     d.click("#src-%d" % line)  # the state the screenshot shows
 
 
