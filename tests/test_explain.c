@@ -139,29 +139,43 @@ static void collect(const char *sub) {
     closedir(d);
 }
 
-START_TEST(the_c_on_the_page_is_exactly_emits) {
-  const char *path = models[_i];
+/* The page's C, for `path` compiled with `opts`, is `exprc emit`'s. */
+static void page_c_is_emits(const char *path, const char *opts) {
   char cmd[8192], *emitted = NULL, *err = NULL;
-  snprintf(cmd, sizeof cmd, "'%s' emit '%s'", tu_exprc(), path);
+  snprintf(cmd, sizeof cmd, "'%s' emit '%s' %s", tu_exprc(), path, opts);
   ck_assert_msg(tu_run(cmd, &emitted, &err) == 0, "%s: %s", cmd, err);
-  char *page = page_of("EXPRC_DOT=", path, "");
+  char *page = page_of("EXPRC_DOT=", path, opts);
   size_t len = strlen(emitted), k = 0;
   char *c = malloc(len + 2);
   CRow r;
   for (int line = 1; c_row(page, line, &r); line++) {
     size_t n = strlen(r.text);
-    ck_assert_msg(k + n + 1 <= len + 1, "%s: the page has more C than emit",
-                  path);
+    ck_assert_msg(k + n + 1 <= len + 1, "%s %s: the page has more C than "
+                  "emit", path, opts);
     memcpy(c + k, r.text, n);
     k += n;
     c[k++] = '\n';
   }
   c[k] = 0;
-  ck_assert_msg(strcmp(c, emitted) == 0, "%s: the page's C differs from "
-                "exprc emit's", path);
+  ck_assert_msg(strcmp(c, emitted) == 0, "%s %s: the page's C differs from "
+                "exprc emit's", path, opts);
   ck_assert_msg(strchr(page, '\2') == NULL && strchr(page, '\3') == NULL,
                 "%s: a mark of the emitter is left in the page", path);
   free(c), free(page), free(emitted), free(err);
+}
+
+START_TEST(the_c_on_the_page_is_exactly_emits) {
+  page_c_is_emits(models[_i], "");
+}
+END_TEST
+
+/* Parallel loop bodies (--threads), one loop per op (--no-fuse), values
+ * recomputed (--remat): the same C again, marks and all taken out. */
+START_TEST(the_c_is_emits_with_every_plan) {
+  static const char *const opts[] = {"--threads 2", "--no-fuse", "--remat",
+                                     "--no-reuse", "--no-simplify"};
+  for (int k = 0; k < 5; k++)
+    page_c_is_emits(example("wide_mlp.expr"), opts[k]);
 }
 END_TEST
 
@@ -357,6 +371,7 @@ int main(int argc, char **argv) {
   Suite *s = suite_create("explain");
   TCase *c = tu_tcase("the C", 300);
   tcase_add_loop_test(c, the_c_on_the_page_is_exactly_emits, 0, nmodels);
+  tcase_add_test(c, the_c_is_emits_with_every_plan);
   tcase_add_test(c, mlp_lines_compute_the_nodes_they_say);
   suite_add_tcase(s, c);
   TCase *v = tu_tcase("values", 60);
