@@ -115,7 +115,8 @@ static void number(FILE *f, double x) {
   fputs(buf, f);
 }
 
-/* Lines of text, each a selectable row: id prefix-K, class cls. */
+/* Lines of text, each a selectable row: id and class prefix-K, and the
+ * node each computes (data-n) when node is given. */
 static void text_rows(FILE *f, const char *s, size_t n, const char *prefix,
                       const int64_t *node) {
   uint32_t k = 1;
