@@ -755,7 +755,8 @@ static void page_head(FILE *f, const Page *P) {
           " input to see each node's.</p>\n", f);
   else
     fputs("<p class=\"note\">Values: computed by the generated code compiled"
-          " with every node kept (no fusion), forward pass.</p>\n", f);
+          " once more with every node, forward and backward, kept as a result"
+          " (none fused away).</p>\n", f);
 }
 
 static int write_page(FILE *f, const Page *P) {

@@ -15,6 +15,8 @@ and of the C, not against guessed line numbers:
   - clicking that C line highlights exactly its model line and the node
     the map says the line computes, in the table and in the picture;
   - clicking a node in the picture highlights its C lines;
+  - on the tab of the graph before simplification, the model line lights
+    exactly the nodes the map puts on it;
   - then saves a screenshot (PNG) of the page with the model line selected.
 
 Usage: explain_browser.py EXPRC SOURCE_ROOT OUT_DIR [SCREENSHOT.png]
@@ -179,6 +181,15 @@ def exercise(d, page, mp, line):
         lit = sorted(int(x) for x in d.script(LIT, ".c-line.hl"))
         check(lit == sorted(mp["nodeC"][str(other)]),
               "clicking node n%d in the picture lights its C lines %s" % (other, lit))
+    d.click("nav button[data-g=a]")  # the graph before simplification
+    d.click("#src-%d" % line)
+    want_a = sorted("a-n" + n for n, l in mp["nodeLine"]["a"].items() if l == line)
+    got_a = sorted(d.script(LIT, "#g-a tr.node.hl"))
+    check(len(want_a) > 0 and got_a == want_a, "on the other tab, model line %d "
+          "lights its nodes before simplification %s" % (line, got_a))
+    check(d.script("return document.getElementById('g-s').hidden;"),
+          "and the simplified graph is hidden there")
+    d.click("nav button[data-g=s]")
     d.click("#src-%d" % line)  # the state the screenshot shows
 
 
