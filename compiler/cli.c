@@ -48,6 +48,15 @@ static const struct Help {
     {"bench", "exprc bench FILE [--set NAME=VALUE]... [--seed N]",
      "Time one call of each entry point (median, least and most of 15\n"
      "samples); inputs not given get seeded numbers in [-1, 1).\n"},
+    {"explain",
+     "exprc explain FILE [--set NAME=VALUE]... [--seed N] [-o PAGE.html]",
+     "Write one self-contained HTML page (no network) with the model, its\n"
+     "graph after lowering + gradients and after simplification, and the\n"
+     "generated C, linked: click a model line to see its nodes and C lines,\n"
+     "a C line to see its node and model line. With --set for every input,\n"
+     "each node shows its value's shape, least and greatest element and NaN\n"
+     "count. The graph is drawn by Graphviz's dot when it can be run\n"
+     "(EXPRC_DOT names another program; empty, none), else listed.\n"},
 };
 
 static const char common[] =
@@ -84,7 +93,7 @@ static int help(const char *cmd) {
       return 0;
     }
   return cli_usage_error("no command '%s' (help takes check, graph, emit, "
-                         "run, gradcheck or bench)", cmd);
+                         "run, gradcheck, bench or explain)", cmd);
 }
 
 int cli_usage_error(const char *fmt, ...) {
@@ -268,6 +277,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a.cmd, "run")) rc = cmd_run(&a);
     else if (!strcmp(a.cmd, "gradcheck")) rc = cmd_gradcheck(&a);
     else if (!strcmp(a.cmd, "bench")) rc = cmd_bench(&a);
+    else if (!strcmp(a.cmd, "explain")) rc = cmd_explain(&a);
     else rc = cli_usage_error("unknown command '%s'", a.cmd);
   }
   free(a.set);

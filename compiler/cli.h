@@ -51,5 +51,11 @@ int cmd_emit(const Args *a);
 int cmd_run(const Args *a);
 int cmd_bench(const Args *a);
 int cmd_gradcheck(const Args *a);
+int cmd_explain(const Args *a);
+
+/* A node's label ("tanh", "input x", "const 2"), for graph and explain
+ * (cli_inspect.c). */
+struct Module;
+void node_label(struct Module *mod, uint32_t i, char *buf, size_t n);
 
 #endif

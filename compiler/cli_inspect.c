@@ -86,7 +86,7 @@ static uint8_t *live_nodes(Module *mod) {
   return live;
 }
 
-static void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
+void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
   Node *nd = &mod->g->node[i];
   const char *op = op_info[nd->op].name;
   switch (nd->op) {

@@ -90,6 +90,7 @@ typedef struct Emitter {
                       b) (runtime.h): the prelude names the messages */
   uint32_t npar;
   uint32_t line;
+  int marks;       /* exprc explain: mark which node each line computes */
 } Emitter;
 
 static inline Node *at(Emitter *E, uint32_t i) { return &E->g->node[i]; }
@@ -112,6 +113,11 @@ void em_pointer(Emitter *E, uint32_t x, char *buf, size_t n);
 void em_target(Emitter *E, uint32_t x, const char *idx, char *buf, size_t n);
 int em_is_scalar(Emitter *E, uint32_t x);
 void em_line_directive(Emitter *E, uint32_t x, Buf *b);
+/* With E->marks (exprc explain), the lines between em_mark(x) and
+ * em_mark_end compute node x: the bytes \2 x ; and \3 in the text, which
+ * emit_c.h's reader removes; without it, nothing. */
+void em_mark(Emitter *E, uint32_t x, Buf *b);
+void em_mark_end(Emitter *E, Buf *b);
 
 /* ---- emit_expr.c ---- */
 enum { LOOP_ONE, LOOP_FLAT, LOOP_NESTED }; /* how a loop indexes its operands */

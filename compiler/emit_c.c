@@ -46,8 +46,10 @@ static void copy_results(Emitter *E, Entry *e) {
     char n[128], in[320];
     em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
     em_value(E, x, em_is_scalar(E, x) ? "0" : "i", in, sizeof in);
+    em_mark(E, x, &E->body);
     em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    p%d[i] = %s;\n", n,
         e->res[r].slot, in);
+    em_mark_end(E, &E->body);
     E->used_i = 1;
   }
 }
@@ -107,8 +109,12 @@ void emit_entry(Emitter *E, int k, const EntryPlan *ep) {
     Op op = (Op)at(E, i)->op;
     if (E->home[i].kind == H_FUSED || E->home[i].view)
       continue; /* computed inside its reader's loop, or a view */
-    if (E->home[i].fill)
-      em_loop_flush(E), em_fill(E, i);
+    if (E->home[i].fill) {
+      em_loop_flush(E);
+      em_mark(E, i, &E->body);
+      em_fill(E, i);
+      em_mark_end(E, &E->body);
+    }
     else if (op != OP_INPUT && op != OP_PARAM && op != OP_CONST &&
              op != OP_DIMVAL)
       em_node(E, i);
@@ -183,6 +189,8 @@ Emitter *emit_begin(Ctx *c, Module *m, const Plan *plan) {
     E->fails = (op_info[E->g->node[i].op].flags & F_FAILS) != 0;
   return E;
 }
+
+void emit_mark_nodes(Emitter *E) { E->marks = 1; }
 
 /* The entry functions were written first, to know which helpers they call:
  * the prelude and the constants go before them. */

@@ -13,6 +13,10 @@ typedef struct Emitter Emitter;
 Emitter *emit_begin(Ctx *c, Module *m, const Plan *plan);
 void emit_entry(Emitter *E, int k, const EntryPlan *ep);
 char *emit_end(Emitter *E);
+/* exprc explain: after emit_begin, mark in the text which node each
+ * statement computes (emit.h: em_mark); the text without the marks is the
+ * same as without this call. */
+void emit_mark_nodes(Emitter *E);
 void emit_entry_name(int k, char *buf, size_t n);
 
 /* The C header for the source made from the same Module and Plan, once

@@ -204,11 +204,13 @@ int em_join_ew(Emitter *E, uint32_t x) {
   E->in_loop = 1, E->nreads = 0;
   em_target(E, x, "i", out, sizeof out);
   em_count_expr(so, 0, n, sizeof n);
+  em_mark(E, x, &stmt);
   em_line_directive(E, x, &stmt);
   em_put(E, &stmt, "    %s = ", out);
   em_ew_expr(E, &stmt, x, so, LOOP_FLAT, x);
   E->in_loop = 0;
   em_put_str(E, &stmt, ";\n");
+  em_mark_end(E, &stmt);
   loop_join(E, x, n, em_storage_key(E, E->home[x]), &pre, &stmt, &post, NONE);
   ctx_release(E->c, stmt.s);
   return 1;
@@ -229,7 +231,9 @@ int em_join_reduce(Emitter *E, uint32_t x) {
   uint32_t local = E->nacc_locals++;
   snprintf(acc, sizeof acc, "a%u", local);
   em_count_expr(si, 0, n, sizeof n);
+  em_mark(E, x, &pre);
   em_put(E, &pre, "  %s = %s;\n", acc, r->init);
+  em_mark_end(E, &pre);
   E->in_loop = 1, E->nreads = 0;
   if (inl) {
     em_ew_expr(E, &val, in, si, LOOP_FLAT, x);
@@ -239,12 +243,16 @@ int em_join_reduce(Emitter *E, uint32_t x) {
   }
   E->in_loop = 0;
   const char *ops[3] = {acc, val.s, ""};
+  em_mark(E, x, &stmt);
   em_line_directive(E, x, &stmt);
   em_put(E, &stmt, "    %s = ", acc);
   em_substitute(E, &stmt, r->combine, ops);
   em_put_str(E, &stmt, ";\n");
+  em_mark_end(E, &stmt);
   em_target(E, x, "0", out, sizeof out);
+  em_mark(E, x, &post);
   em_put(E, &post, "  %s = %s;\n", out, acc);
+  em_mark_end(E, &post);
   loop_join(E, x, n, NONE, &pre, &stmt, &post, em_storage_key(E, E->home[x]));
   Loop *L = &E->loop;
   L->fold[L->nfold++] = (Fold){local, r};

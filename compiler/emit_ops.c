@@ -250,13 +250,8 @@ static void emit_matmul(Emitter *E, uint32_t x) {
       tb, m, n, k, pa, pb, pc);
 }
 
-void em_node(Emitter *E, uint32_t x) {
+static void node_statement(Emitter *E, uint32_t x) {
   Node *nd = at(E, x);
-  if (((op_info[nd->op].flags & F_EW) && em_join_ew(E, x)) ||
-      (op_info[nd->op].shape == SH_REDUCE && em_join_reduce(E, x)))
-    return;
-  em_loop_flush(E);
-  em_line_directive(E, x, &E->body);
   switch (op_info[nd->op].shape) {
   case SH_LEAF:
     em_fill(E, x);
@@ -286,4 +281,16 @@ void em_node(Emitter *E, uint32_t x) {
     em_linalg(E, x);
     return;
   }
+}
+
+void em_node(Emitter *E, uint32_t x) {
+  Node *nd = at(E, x);
+  if (((op_info[nd->op].flags & F_EW) && em_join_ew(E, x)) ||
+      (op_info[nd->op].shape == SH_REDUCE && em_join_reduce(E, x)))
+    return;
+  em_loop_flush(E);
+  em_mark(E, x, &E->body);
+  em_line_directive(E, x, &E->body);
+  node_statement(E, x);
+  em_mark_end(E, &E->body);
 }

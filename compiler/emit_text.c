@@ -235,6 +235,16 @@ static const char *quoted_file(Emitter *E) {
   return E->qfile.s;
 }
 
+void em_mark(Emitter *E, uint32_t x, Buf *b) {
+  if (E->marks)
+    em_put(E, b, "\2%u;", x);
+}
+
+void em_mark_end(Emitter *E, Buf *b) {
+  if (E->marks)
+    em_put_mem(E, b, "\3", 1);
+}
+
 void em_line_directive(Emitter *E, uint32_t x, Buf *b) {
   Pos p = at(E, x)->pos;
   if (p.line == 0 || p.line == E->line)

@@ -277,7 +277,13 @@ static void plan_entries(Ctx *c, Module *mod, Plan *plan, Emitter *E) {
 }
 
 char *model_back(Ctx *c, Module *mod, Plan *plan) {
+  return model_back_marked(c, mod, plan, 0);
+}
+
+char *model_back_marked(Ctx *c, Module *mod, Plan *plan, int marks) {
   Emitter *E = emit_begin(c, mod, plan);
+  if (marks)
+    emit_mark_nodes(E);
   plan_entries(c, mod, plan, E);
   return emit_end(E);                          /* prelude, constants, entries */
 }
@@ -290,6 +296,8 @@ void model_plan_only(Ctx *c, Module *mod, Plan *plan) {
 typedef struct Compile {
   exprc_model *m;
   const exprc_options *o;
+  ModelHook hook; /* model_compile_file_hooked's, or NULL */
+  void *hook_arg;
 } Compile;
 
 /* text -> AST -> graph -> + gradients -> simplified -> C -> machine code */
@@ -297,6 +305,8 @@ static void pipeline(Ctx *c, void *arg) {
   exprc_model *m = ((Compile *)arg)->m;
   const exprc_options *o = ((Compile *)arg)->o;
   Module *mod = model_front(c, o, PASS_SIMPLIFY, NULL); /* ... simplified */
+  if (((Compile *)arg)->hook)
+    ((Compile *)arg)->hook(mod, ((Compile *)arg)->hook_arg);
   Plan plan = model_plan(o);
   m->csrc = dup_or_fail(c, model_back(c, mod, &plan)); /* plan -> C */
   layout(c, m, mod, &plan);                      /* the model's buffers */
@@ -314,7 +324,8 @@ static exprc_model *model_new(void) {
 /* The text is len bytes, which may include NUL bytes (from a file): the
  * lexer reports those at their line and column. */
 static exprc_status compile_text(const char *src, size_t len, const char *name,
-                                 const exprc_options *opt, exprc_model **out) {
+                                 const exprc_options *opt, Compile job,
+                                 exprc_model **out) {
   if (!out)
     return EXPRC_ERR_ARG;
   exprc_model *m = model_new();
@@ -332,7 +343,8 @@ static exprc_status compile_text(const char *src, size_t len, const char *name,
                                (long long)lim.max_file_size);
   Ctx c;
   ctx_init(&c, name ? name : "<string>", src, len, &lim);
-  Compile job = {m, opt};
+  job.m = m;
+  job.o = opt;
   exprc_status st = ctx_protect(&c, pipeline, &job);
   if (st != EXPRC_OK) {
     m->failed = 1;
@@ -359,7 +371,7 @@ static exprc_status compile_text(const char *src, size_t len, const char *name,
 
 exprc_status exprc_compile_string(const char *src, const char *name,
                                   const exprc_options *opt, exprc_model **out) {
-  return compile_text(src, src ? strlen(src) : 0, name, opt, out);
+  return compile_text(src, src ? strlen(src) : 0, name, opt, (Compile){0}, out);
 }
 
 char *model_read_file(const char *path, size_t *len, int64_t limit) {
@@ -403,6 +415,12 @@ char *model_read_file(const char *path, size_t *len, int64_t limit) {
 
 exprc_status exprc_compile_file(const char *path, const exprc_options *opt,
                                 exprc_model **out) {
+  return model_compile_file_hooked(path, opt, NULL, NULL, out);
+}
+
+exprc_status model_compile_file_hooked(const char *path,
+                                       const exprc_options *opt, ModelHook hook,
+                                       void *hook_arg, exprc_model **out) {
   exprc_limits lim = model_limits(opt);
   size_t len;
   if (!out)
@@ -431,7 +449,8 @@ exprc_status exprc_compile_file(const char *path, const exprc_options *opt,
     return handle_fail(m, EXPRC_ERR_IO, "%s: error: cannot read: %s", path,
                 strerror(errno));
   }
-  exprc_status st = compile_text(src, len, path, opt, out);
+  exprc_status st =
+      compile_text(src, len, path, opt, (Compile){NULL, NULL, hook, hook_arg}, out);
   free(src);
   return st;
 }

@@ -31,8 +31,19 @@ Plan model_plan(const exprc_options *o);
 /* The back of the pipeline: result slots, then for each entry point its
  * memory plan and its C function; returns the translation unit. */
 char *model_back(Ctx *c, Module *mod, Plan *plan);
+/* The same, with marks of which node each line computes (exprc explain,
+ * emit_c.h: emit_mark_nodes) when `marks`. */
+char *model_back_marked(Ctx *c, Module *mod, Plan *plan, int marks);
 /* The same plans without the C, for what they say (`graph --stats`). */
 void model_plan_only(Ctx *c, Module *mod, Plan *plan);
+
+/* exprc_compile_file with hook(mod, arg) run on the module between the
+ * front and the back of the pipeline: `exprc explain` makes every node a
+ * result of the forward entry point, to read each node's value. */
+typedef void (*ModelHook)(Module *mod, void *arg);
+exprc_status model_compile_file_hooked(const char *path,
+                                       const exprc_options *opt, ModelHook hook,
+                                       void *hook_arg, exprc_model **out);
 
 /* Read a whole file; NULL with errno set on failure. */
 char *model_read_file(const char *path, size_t *len, int64_t limit);

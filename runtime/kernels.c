@@ -6,20 +6,129 @@
  * builds without BLAS use the loops below, ordered so that the innermost
  * loop runs along contiguous memory.
  *
+ * OpenBLAS is loaded (dlopen) on the first product that is large enough to
+ * need it, not linked: loading it starts its threads and allocates its
+ * buffers, 3-4 ms that every process paid at start-up, and most runs of
+ * `exprc` (check, graph, emit, small models) multiply nothing that large.
+ * If the library cannot be loaded, products use the loops: slower, same
+ * results up to rounding.
+ *
  * This file stands alone (a program compiled ahead of time links only it):
  * exprc_rt_gemm is one call, on the calling thread, with OpenBLAS as the
- * program has set it. Models that exprc compiles call parallel.c's
+ * program has set it (a program that links OpenBLAS itself gets that same
+ * library from dlopen). Models that exprc compiles call parallel.c's
  * exprc_rt_gemm_pooled instead, which splits large products over the
  * model's threads.
  */
 #include "runtime.h"
+#include "lapack.h"
 
 #include <math.h>
 #include <string.h>
 
 #ifdef EXPRC_HAVE_CBLAS
 #include <cblas.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #endif
+
+#ifndef EXPRC_BLAS_SONAME
+#define EXPRC_BLAS_SONAME "libopenblas.so.0"
+#endif
+
+/* ---- OpenBLAS, loaded on first need ---- */
+
+#ifdef EXPRC_HAVE_CBLAS
+typedef void (*dgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE,
+                         enum CBLAS_TRANSPOSE, blasint, blasint, blasint,
+                         double, const double *, blasint, const double *,
+                         blasint, double, double *, blasint);
+
+static struct {
+  pthread_once_t once;
+  dgemm_fn dgemm;
+  int (*get_threads)(void);
+  void (*set_threads)(int);
+  exprc_rt_lapack lapack; /* for linalg.c */
+} blas = {.once = PTHREAD_ONCE_INIT};
+
+/* cblas.h's prototype and ours agree (checked, not called: not linked) */
+_Static_assert(__builtin_types_compatible_p(__typeof__(&cblas_dgemm), dgemm_fn),
+               "cblas_dgemm's type");
+
+/* A symbol of the library as a function pointer (POSIX's way to convert). */
+static void lookup(void *lib, const char *name, void *fn, size_t size) {
+  void *p = dlsym(lib, name);
+  memcpy(fn, &p, size);
+}
+
+static void blas_load(void) {
+  void *lib = dlopen(EXPRC_BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    lib = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    return; /* the loops, then */
+  lookup(lib, "cblas_dgemm", &blas.dgemm, sizeof blas.dgemm);
+  lookup(lib, "openblas_get_num_threads", &blas.get_threads,
+         sizeof blas.get_threads);
+  lookup(lib, "openblas_set_num_threads", &blas.set_threads,
+         sizeof blas.set_threads);
+  lookup(lib, "dpotrf_", &blas.lapack.dpotrf, sizeof blas.lapack.dpotrf);
+  lookup(lib, "dgetrf_", &blas.lapack.dgetrf, sizeof blas.lapack.dgetrf);
+  lookup(lib, "dgetrs_", &blas.lapack.dgetrs, sizeof blas.lapack.dgetrs);
+  lookup(lib, "cblas_dtrsm", &blas.lapack.dtrsm, sizeof blas.lapack.dtrsm);
+  if (!blas.get_threads || !blas.set_threads) { /* not OpenBLAS: its thread */
+    blas.dgemm = NULL;                          /* count cannot be kept */
+    blas.lapack = (exprc_rt_lapack){0};
+  }
+}
+
+const exprc_rt_lapack *exprc_rt_lapack_get(void) {
+  pthread_once(&blas.once, blas_load);
+  return blas.dgemm ? &blas.lapack : NULL;
+}
+#endif
+
+int exprc_rt_blas_loaded(void) {
+#ifdef EXPRC_HAVE_CBLAS
+  return blas.dgemm != NULL;
+#else
+  return 0;
+#endif
+}
+
+int exprc_rt_blas_single_threaded(void) {
+#ifdef EXPRC_HAVE_CBLAS
+  pthread_once(&blas.once, blas_load);
+  if (blas.dgemm) {
+    int was = blas.get_threads();
+    blas.set_threads(1);
+    return was;
+  }
+#endif
+  return 0;
+}
+
+int exprc_rt_blas_dgemm(int ta, int tb, long m, long n, long k,
+                        const double *a, long lda, const double *b, long ldb,
+                        double *c, long ldc) {
+#ifdef EXPRC_HAVE_CBLAS
+  pthread_once(&blas.once, blas_load);
+  if (blas.dgemm) {
+    blas.dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+               tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,
+               (blasint)k, 1.0, a, (blasint)lda, b, (blasint)ldb, 0.0, c,
+               (blasint)ldc);
+    return 1;
+  }
+#else
+  (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda;
+  (void)b, (void)ldb, (void)c, (void)ldc;
+#endif
+  return 0;
+}
+
+/* ---- the loops ---- */
 
 /* c[i,j] = sum_p a(i,p) b(p,j) with any of the four transpositions. The
  * matrix-vector product (n = 1) and the outer product (k = 1), which small
@@ -63,14 +172,9 @@ static void gemm_loops(int ta, int tb, long m, long n, long k, const double *a,
 
 void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
                    const double *b, double *c) {
-#ifdef EXPRC_HAVE_CBLAS
-  if (EXPRC_RT_BLAS_SIZED(m, n, k)) {
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a,
-                ta ? (int)m : (int)k, b, tb ? (int)k : (int)n, 0.0, c, (int)n);
+  if (EXPRC_RT_BLAS_SIZED(m, n, k) &&
+      exprc_rt_blas_dgemm(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n))
     return;
-  }
-#endif
   gemm_loops(ta, tb, m, n, k, a, b, c);
 }
 

@@ -5,7 +5,8 @@
  * exprc's tensors) and handles each in turn. Small matrices use the loops
  * here, where a LAPACK call costs more than the work; from LAPACK_MIN rows
  * on, OpenBLAS's LAPACK does the factorisation (when exprc was built with
- * it). Both paths agree to rounding, and the tests run both.
+ * it and the library can be loaded: kernels.c loads it on first need).
+ * Both paths agree to rounding, and the tests run both.
  *
  * LAPACK is column-major: a row-major matrix read as column-major is its
  * transpose. The kernels copy into column-major scratch where that matters
@@ -17,6 +18,7 @@
  * silently, and the entry point returns the error.
  */
 #include "runtime.h"
+#include "lapack.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -24,17 +26,15 @@
 
 #define LAPACK_MIN 64
 
+/* LAPACK from the loaded OpenBLAS, single-threaded; NULL: the loops. */
+static const exprc_rt_lapack *lapack(void) {
 #ifdef EXPRC_HAVE_CBLAS
-/* The Fortran interface of the LAPACK inside OpenBLAS: no LAPACKE needed. */
-void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
-             int *info);
-void dgetrf_(const int *m, const int *n, double *a, const int *lda,
-             int *ipiv, int *info);
-void dgetrs_(const char *trans, const int *n, const int *nrhs, const double *a,
-             const int *lda, const int *ipiv, double *b, const int *ldb,
-             int *info);
-#include <cblas.h>
+  exprc_rt_blas_once();
+  return exprc_rt_lapack_get();
+#else
+  return NULL;
 #endif
+}
 
 static void fill_nan(double *x, long n) {
   for (long i = 0; i < n; i++)
@@ -73,15 +73,15 @@ static long chol_loops(long n, const double *a, double *l, double *bad) {
 static long chol_one(long n, const double *a, double *l, double *bad) {
   memset(l, 0, (size_t)(n * n) * sizeof *l);
 #ifdef EXPRC_HAVE_CBLAS
-  if (n >= LAPACK_MIN && n <= 46340) { /* n * n fits LAPACK's int */
+  const exprc_rt_lapack *lp = n >= LAPACK_MIN && n <= 46340 ? lapack() : NULL;
+  if (lp && lp->dpotrf) { /* n * n fits LAPACK's int */
     /* the row-major lower triangle is the column-major upper one: dpotrf
      * with "U" reads and writes exactly it */
     for (long i = 0; i < n; i++)
       for (long j = 0; j <= i; j++)
         l[i * n + j] = sym(n, a, i, j);
     int nn = (int)n, info = 0;
-    exprc_rt_blas_once();
-    dpotrf_("U", &nn, l, &nn, &info);
+    lp->dpotrf("U", &nn, l, &nn, &info);
     if (info > 0)
       *bad = l[(info - 1) * n + (info - 1)];
     return info > 0 ? info : 0;
@@ -129,15 +129,16 @@ static long tri_column(int lower, int trans, long n, long k, long c,
 static int tri_blas(int lower, int trans, long n, long k, const double *a,
                     const double *b, double *x, long *bad) {
 #ifdef EXPRC_HAVE_CBLAS
-  if (n >= LAPACK_MIN && n <= 46340 && k <= 46340) {
+  const exprc_rt_lapack *lp =
+      n >= LAPACK_MIN && n <= 46340 && k <= 46340 ? lapack() : NULL;
+  if (lp && lp->dtrsm) {
     for (long i = 0; i < n && !*bad; i++)
       *bad = a[i * n + i] == 0 ? i + 1 : 0;
     if (*bad)
       return 1;
     if (x != b)
       memmove(x, b, (size_t)(n * k) * sizeof *x);
-    exprc_rt_blas_once();
-    cblas_dtrsm(CblasRowMajor, CblasLeft, lower ? CblasLower : CblasUpper,
+    lp->dtrsm(CblasRowMajor, CblasLeft, lower ? CblasLower : CblasUpper,
                 trans ? CblasTrans : CblasNoTrans, CblasNonUnit, (int)n,
                 (int)k, 1.0, a, (int)n, x, (int)k);
     return 1;
@@ -198,11 +199,11 @@ static long lu_loops(long n, double *f, long *piv) {
 
 static long lu(long n, double *f, long *piv) {
 #ifdef EXPRC_HAVE_CBLAS
-  if (n >= LAPACK_MIN && n <= 46340) {
+  const exprc_rt_lapack *lp = n >= LAPACK_MIN && n <= 46340 ? lapack() : NULL;
+  if (lp && lp->dgetrf) {
     int nn = (int)n, info = 0, *ip = malloc((size_t)n * sizeof *ip);
     if (ip) {
-      exprc_rt_blas_once();
-      dgetrf_(&nn, &nn, f, &nn, ip, &info);
+      lp->dgetrf(&nn, &nn, f, &nn, ip, &info);
       for (long i = 0; i < n; i++)
         piv[i] = ip[i] - 1;
       free(ip);
@@ -253,14 +254,15 @@ static double *scratch(long site, long n, long k, long **piv) {
  * column, or -1 where LAPACK does not apply. */
 static long lapack_solve(long n, long k, double *f, double *xc) {
 #ifdef EXPRC_HAVE_CBLAS
-  if (n >= LAPACK_MIN && n <= 46340 && k <= 46340) {
+  const exprc_rt_lapack *lp =
+      n >= LAPACK_MIN && n <= 46340 && k <= 46340 ? lapack() : NULL;
+  if (lp && lp->dgetrf && lp->dgetrs) {
     int nn = (int)n, kk = (int)k, info = 0, *ip = malloc((size_t)n * sizeof *ip);
     if (!ip)
       return -1;
-    exprc_rt_blas_once();
-    dgetrf_(&nn, &nn, f, &nn, ip, &info);
+    lp->dgetrf(&nn, &nn, f, &nn, ip, &info);
     if (info == 0 && kk > 0)
-      dgetrs_("N", &nn, &kk, f, &nn, ip, xc, &nn, &info);
+      lp->dgetrs("N", &nn, &kk, f, &nn, ip, xc, &nn, &info);
     free(ip);
     return info > 0 ? info : 0;
   }

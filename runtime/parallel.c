@@ -29,10 +29,6 @@
 
 #include "runtime.h"
 
-#ifdef EXPRC_HAVE_CBLAS
-#include <cblas.h>
-#endif
-
 #define MAX_THREADS 64
 #define PAR_MIN 8192 /* shorter loops run on the caller: workers cost more */
 
@@ -237,8 +233,8 @@ static int blas_default = 1;
 /* The count OpenBLAS had (from OPENBLAS_NUM_THREADS, or what the program
  * set, or the number of cores) becomes that of models that ask for none. */
 static void blas_single_threaded(void) {
-  blas_default = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  int was = exprc_rt_blas_single_threaded(); /* loads OpenBLAS (kernels.c) */
+  blas_default = was > 0 ? was : 1;
 }
 
 static int default_threads(void) {
@@ -260,17 +256,16 @@ static void gemm_block(void *arg, int i) {
   const Gemm *g = arg;
   long all = g->by_rows ? g->m : g->n;
   long lo = all * i / g->chunks, hi = all * (i + 1) / g->chunks;
-  int lda = g->ta ? (int)g->m : (int)g->k, ldb = g->tb ? (int)g->k : (int)g->n;
+  long lda = g->ta ? g->m : g->k, ldb = g->tb ? g->k : g->n;
   const double *a = g->a, *b = g->b;
   long m = g->m, n = g->n;
   if (g->by_rows) /* rows lo.. of op(a) */
     a += g->ta ? lo : lo * g->k, m = hi - lo;
   else /* columns lo.. of op(b) */
     b += g->tb ? lo * g->k : lo, n = hi - lo;
-  cblas_dgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
-              g->tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)g->k,
-              1.0, a, lda, b, ldb, 0.0,
-              g->c + (g->by_rows ? lo * g->n : lo), (int)g->n);
+  double *c = g->c + (g->by_rows ? lo * g->n : lo);
+  (void)exprc_rt_blas_dgemm(g->ta, g->tb, m, n, g->k, a, lda, b, ldb, c,
+                            g->n); /* loaded: the caller checked */
 }
 
 #define GEMM_CHUNK_MIN 131072.0 /* multiply-adds that a block is worth */
@@ -279,7 +274,9 @@ static void gemm_block(void *arg, int i) {
  * at least 4 wide (a BLAS kernel's height), along the longer side of c. */
 void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
                           const double *a, const double *b, double *c) {
-  if (!EXPRC_RT_BLAS_SIZED(m, n, k)) {
+  if (EXPRC_RT_BLAS_SIZED(m, n, k)) /* only then is OpenBLAS loaded */
+    pthread_once(&blas_once, blas_single_threaded); /* before any call */
+  if (!EXPRC_RT_BLAS_SIZED(m, n, k) || !exprc_rt_blas_loaded()) {
     exprc_rt_gemm(ta, tb, m, n, k, a, b, c); /* loops, on this thread */
     return;
   }
@@ -291,7 +288,6 @@ void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
   while (g.chunks > 1 &&
          (work < GEMM_CHUNK_MIN * g.chunks || side < 4L * g.chunks))
     g.chunks--;
-  pthread_once(&blas_once, blas_single_threaded); /* before any call */
   run_chunks(gemm_block, &g, g.chunks);
 }
 #else

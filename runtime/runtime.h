@@ -109,6 +109,18 @@ exprc_rt_error *exprc_rt_catch(exprc_rt_error *e);
 void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
                           const double *a, const double *b, double *c);
 
+/* OpenBLAS, loaded by kernels.c on first need rather than linked (its
+ * start-up costs every process 3-4 ms). exprc_rt_blas_dgemm: c = op(a) @
+ * op(b) with leading dimensions, row-major; returns 0, having done nothing,
+ * when no BLAS can be loaded. exprc_rt_blas_single_threaded: load it, set
+ * it to one thread and return the count it had (0 without BLAS).
+ * exprc_rt_blas_loaded: whether it has been loaded (tests). */
+int exprc_rt_blas_dgemm(int ta, int tb, long m, long n, long k,
+                        const double *a, long lda, const double *b, long ldb,
+                        double *c, long ldc);
+int exprc_rt_blas_single_threaded(void);
+int exprc_rt_blas_loaded(void);
+
 /* Make OpenBLAS single-threaded, once, before any call into it (LAPACK
  * included): see parallel.c. */
 void exprc_rt_blas_once(void);

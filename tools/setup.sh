@@ -8,6 +8,9 @@ pkgs="gcc libc6-dev pkg-config meson ninja-build libtcc-dev check libopenblas-de
 pkgs="$pkgs locales man-db"
 # Open MPI, for examples/train_mpi and its test (built only when found)
 pkgs="$pkgs libopenmpi-dev openmpi-bin"
+# exprc explain: graphviz draws its graphs; its browser test drives Debian's
+# chromium through chromium-driver; hyperfine times bench/startup
+pkgs="$pkgs graphviz chromium chromium-driver hyperfine"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
