@@ -5,6 +5,8 @@
  */
 #include "handle.h"
 
+#include "check.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -351,11 +353,12 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
     if (!m->S[i])
       return handle_fail(m, EXPRC_ERR_INTERNAL, "%s: a buffer is missing", fn);
   int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
+  check_clear(m); /* --check-finite: the generated code reports here */
   m->fn[k](m->D, m->S);
   exprc_rt_use_threads(was);
   for (int d = 0; d < m->ndim; d++)
     m->bound_by[d] = -1; /* the next call may use other sizes */
-  return EXPRC_OK;
+  return check_report(m);
 }
 
 exprc_status exprc_forward(exprc_model *m) {

@@ -8,6 +8,7 @@
  *   emit_ops.c     one statement per node: fills, movement, reductions, gemm
  *   emit_c.c       entry functions, the prelude and the constants (the door)
  *   emit_header.c  the header of `exprc emit --header`
+ *   emit_check.c   the checks of --check-finite
  * Functions shared between rooms are prefixed em_.
  */
 #ifndef EXPRC_EMIT_H
@@ -134,5 +135,9 @@ int em_join_reduce(Emitter *E, uint32_t x);
 const Reduction *em_reduction(Op op); /* SUM, MAX, MIN; NULL for others */
 void em_fill(Emitter *E, uint32_t x);
 void em_node(Emitter *E, uint32_t x);
+
+/* ---- emit_check.c ---- */
+void em_check(Emitter *E, uint32_t x);    /* after node x, if checking */
+void em_check_prelude(Emitter *E);        /* where the status slot is */
 
 #endif

@@ -229,12 +229,14 @@ void grad_build(Graph *g, uint32_t root, const uint32_t *wrt, int nwrt,
     adj[i] = NONE;
   int saved = g->backward;
   Pos savedpos = g->pos;
+  uint8_t savedfrom = g->from;
   g->backward = 1;
   adj[root] = num(g, 1);
   for (uint32_t y = root + 1; y-- > 0;) {
     if (adj[y] == NONE || !on[y])
       continue;
     g->pos = g->node[y].pos; /* backward nodes point at their forward op */
+    g->from = g->node[y].op;
     for (int k = 0; k < g->node[y].nin; k++)
       if (on[g->node[y].in[k]])
         push(g, y, k, adj);
@@ -246,6 +248,7 @@ void grad_build(Graph *g, uint32_t root, const uint32_t *wrt, int nwrt,
   }
   g->backward = saved;
   g->pos = savedpos;
+  g->from = savedfrom;
   ctx_release(c, on);
   ctx_release(c, adj);
 }

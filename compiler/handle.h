@@ -59,6 +59,8 @@ struct exprc_model {
   int nkind[EXPRC_GRADIENT + 1];
   exprc_limits lim;
   int threads;         /* exprc_options.threads: this model's own count */
+  struct CheckInfo *check; /* --check-finite: what names a bad value (check.c);
+                              NULL when compiled without checks */
 };
 
 /* Set the model's message to fmt ...; returns st. */

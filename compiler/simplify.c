@@ -291,6 +291,7 @@ Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
     for (int k = 0; k < p.nin; k++)
       p.in[k] = map[p.in[k]];
     ng->pos = p.pos;
+    ng->from = p.from;
     ng->backward = p.flags & N_BACKWARD;
     map[i] = node_is_tensor_const(&p)
                  ? graph_tensor(ng, g->cdata + p.u.data, &p.shape)

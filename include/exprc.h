@@ -43,7 +43,10 @@ typedef enum exprc_status {
   EXPRC_ERR_STATE,    /* a call out of order, e.g. an input not yet set */
   EXPRC_ERR_JIT,      /* generated code failed to compile: a bug in exprc */
   EXPRC_ERR_NOMEM,    /* out of memory */
-  EXPRC_ERR_INTERNAL  /* a bug in exprc */
+  EXPRC_ERR_INTERNAL, /* a bug in exprc */
+  EXPRC_ERR_NUMERIC   /* at run time, with exprc_options.check_finite: an
+                         operation produced an infinite or NaN value (the
+                         message names it and its place in the model) */
 } exprc_status;
 
 /* Resource limits; a zero field takes its default (in brackets). */
@@ -95,6 +98,14 @@ typedef struct exprc_options {
      NULL (the default) drops notes: the library itself never prints. */
   void (*note)(void *note_arg, const char *msg);
   void *note_arg;
+  int check_finite;       /* 1: the generated code stops at the first
+                             infinite or NaN value any operation produces,
+                             and the entry point returns EXPRC_ERR_NUMERIC
+                             with the model line and column of the
+                             operation, and "backward of" it when its
+                             gradient produced it. Slower (values are not
+                             fused), so off by default; when off, not one
+                             instruction of it is generated */
 } exprc_options;
 
 typedef struct exprc_model exprc_model;
