@@ -36,6 +36,16 @@ static uint32_t mulz(Graph *g, uint32_t G, uint32_t d) {
 static uint32_t divz(Graph *g, uint32_t G, uint32_t d) {
   return graph_op2(g, OP_DIVZ, G, d);
 }
+/* G times a, where a is itself a gradient of an earlier pass (the operand
+ * of MULZ or DIVZ that a zero of makes the result not depend on the
+ * other): a zero on either side makes the product 0. This is what keeps
+ * strong zeros in second derivatives, where an earlier pass's zero
+ * gradient meets this pass's infinite one (the derivative of x / x at 0).
+ * Both branches are the plain product wherever that is finite. */
+static uint32_t mulz_either(Graph *g, uint32_t G, uint32_t a) {
+  uint32_t a_zero = op2(g, OP_EQ, a, num(g, 0));
+  return graph_op3(g, OP_WHERE, a_zero, mulz(g, a, G), mulz(g, G, a));
+}
 static Shape shape_of(Graph *g, uint32_t i) { return g->node[i].shape; }
 
 static uint32_t reshaped(Graph *g, uint32_t a, int rank, int64_t d0,
@@ -189,10 +199,10 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
     return matmul_rule(g, &n, k, G);
   case OP_MULZ: /* the strong product's own derivatives are strong too, so
                    that Hessians keep strong zeros: d(a b) = b da + a db */
-    return mulz(g, G, k == 0 ? b : a);
+    return k == 0 ? mulz(g, G, b) : mulz_either(g, G, a);
   case OP_DIVZ: /* d(a / b) = da / b - (a / b) db / b */
     return k == 0 ? divz(g, G, b)
-                  : op1(g, OP_NEG, divz(g, mulz(g, G, y), b));
+                  : op1(g, OP_NEG, divz(g, mulz_either(g, G, y), b));
   case OP_COUNT:
     break;
   }
