@@ -43,8 +43,10 @@ static uint32_t divz(Graph *g, uint32_t G, uint32_t d) {
  * gradient meets this pass's infinite one (the derivative of x / x at 0).
  * Both branches are the plain product wherever that is finite. */
 static uint32_t mulz_either(Graph *g, uint32_t G, uint32_t a) {
-  uint32_t a_zero = op2(g, OP_EQ, a, num(g, 0));
-  return graph_op3(g, OP_WHERE, a_zero, mulz(g, a, G), mulz(g, G, a));
+  uint32_t left = mulz(g, a, G), right = mulz(g, G, a);
+  if (left == right) /* a constant made both the plain (commutative) * */
+    return left;
+  return graph_op3(g, OP_WHERE, op2(g, OP_EQ, a, num(g, 0)), left, right);
 }
 static Shape shape_of(Graph *g, uint32_t i) { return g->node[i].shape; }
 
