@@ -33,8 +33,10 @@ void check_keep(Ctx *c, exprc_model *m, const Module *mod, int status_slot) {
   k->nsite = g->n;
   for (uint32_t i = 0; i < g->n; i++) {
     const Node *nd = &g->node[i];
+    int leaf = nd->op == OP_INPUT || nd->op == OP_PARAM;
     k->site[i] = (CheckSite){nd->pos, nd->op, nd->from,
-                             (nd->flags & N_BACKWARD) != 0};
+                             (nd->flags & N_BACKWARD) != 0,
+                             leaf ? (int32_t)nd->u.var : -1};
   }
   k->file = or_fail(c, strdup(c->file));
   k->src = or_fail(c, malloc(c->srclen + 1));
@@ -100,7 +102,10 @@ exprc_status check_report(exprc_model *m) {
   const CheckSite *s = &k->site[(uint32_t)at - 1];
   const char *what = v != v ? "nan" : v > 0 ? "inf" : "-inf";
   char text[600];
-  if (s->backward)
+  if (s->var >= 0) /* not made by the model: given to it */
+    snprintf(text, sizeof text, "%s '%.200s' holds %s",
+             s->op == OP_INPUT ? "input" : "param", m->slot[s->var].name, what);
+  else if (s->backward)
     snprintf(text, sizeof text, "backward of '%s' produced %s",
              op_word((Op)s->from), what);
   else

@@ -12,6 +12,7 @@ typedef struct CheckSite {
   uint8_t op;       /* the node's op */
   uint8_t from;     /* a backward node: the forward op it belongs to */
   uint8_t backward;
+  int32_t var;      /* an input or param: its slot (its name); else -1 */
 } CheckSite;
 
 typedef struct CheckInfo {

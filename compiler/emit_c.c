@@ -112,6 +112,8 @@ void emit_entry(Emitter *E, int k, const EntryPlan *ep) {
     else if (op != OP_INPUT && op != OP_PARAM && op != OP_CONST &&
              op != OP_DIMVAL)
       em_node(E, i), em_check(E, i);
+    else if (op == OP_INPUT || op == OP_PARAM)
+      em_check(E, i); /* --check-finite: a NaN given, not made */
   }
   em_loop_flush(E);
   copy_results(E, e);

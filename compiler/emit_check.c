@@ -8,7 +8,9 @@
  * and returns. The host clears the slot before each call and, if it is set
  * afterwards, turns the node's place, op and pass into a located message
  * (check.c). Nodes are computed in index order, so the first node reported
- * is the first operation that produced a non-finite value. With the option
+ * is the first operation that produced a non-finite value. Inputs and params
+ * are checked where the entry point first reads them: a NaN in the data is
+ * reported as such, not as the first operation that meets it. With the option
  * off none of this is emitted: the C is byte for byte what it was.
  */
 #include "emit.h"

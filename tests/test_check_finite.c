@@ -69,6 +69,25 @@ START_TEST(a_nan_is_named_as_such) {
 }
 END_TEST
 
+/* A NaN in the data is not made by any operation: it is reported as the
+ * input's (or param's), at its declaration, before anything reads it. */
+START_TEST(a_nan_given_is_named_as_the_input) {
+  exprc_model *m = compile_checked("input x[2]\nparam w[2] ~ fill(1)\n"
+                                   "output y = x * w\n", 1);
+  double x[2] = {1.0, NAN}, w[2] = {1.0, INFINITY};
+  tu_set(m, "x", x, 1, 2);
+  ck_assert_int_eq(exprc_forward(m), EXPRC_ERR_NUMERIC);
+  assert_message(m, "test.expr:1:7: error: input 'x' holds nan", "input x[2]", 7);
+  x[1] = 2.0;
+  tu_set(m, "x", x, 1, 2);
+  tu_set(m, "w", w, 1, 2);
+  ck_assert_int_eq(exprc_forward(m), EXPRC_ERR_NUMERIC);
+  assert_message(m, "test.expr:2:7: error: param 'w' holds inf",
+                 "param w[2] ~ fill(1)", 7);
+  exprc_free(m);
+}
+END_TEST
+
 /* sqrt(d * d) is |d|, finite everywhere, but its gradient d / sqrt(d^2)
  * divides by 0 where d = 0: the forward pass is clean and the backward of
  * sqrt (line 4, column 12) produces inf. */
@@ -192,6 +211,7 @@ int main(int argc, char **argv) {
   TCase *t = tu_tcase("check finite", 120);
   tcase_add_test(t, a_forward_value_is_found_at_its_operation);
   tcase_add_test(t, a_nan_is_named_as_such);
+  tcase_add_test(t, a_nan_given_is_named_as_the_input);
   tcase_add_test(t, a_backward_value_names_the_forward_operation);
   tcase_add_test(t, unchecked_the_nan_passes_and_a_later_good_call_succeeds);
   tcase_add_test(t, a_value_that_where_discards_is_still_found);
