@@ -91,6 +91,33 @@ START_TEST(gradient_entry_points_have_strong_zeros_too) {
 }
 END_TEST
 
+/* Powers: x^0.5 and x^-1 have infinite or NaN derivatives at 0 and -1,
+ * so their products are strong; a whole power >= 1 (x^3) has a finite
+ * derivative wherever x is finite and keeps the plain product: all three
+ * under a where are 0 at 0 and -1, and x^3's is 3 x^2 = 12 at x = 2
+ * (x^0.5's 1/(2 sqrt 2), x^-1's -1/4). */
+START_TEST(powers_in_the_other_branch) {
+  exprc_model *m = tu_compile("input x\n"
+                              "output a = grad(where(x > 0, x ^ 0.5, 0), x)\n"
+                              "output b = grad(where(x > 0, x ^ -1, 0), x)\n"
+                              "output c = grad(where(x > 0, x ^ 3, 0), x)\n");
+  const double xs[3] = {0.0, -1.0, 2.0};
+  for (int k = 0; k < 3; k++) {
+    tu_set(m, "x", &xs[k], 0);
+    double a = tu_output(m, "a").data[0], b = tu_output(m, "b").data[0],
+           c = tu_output(m, "c").data[0];
+    if (k < 2) {
+      ck_assert_msg(a == 0 && b == 0 && c == 0, "at %g: %g %g %g", xs[k], a, b, c);
+    } else {
+      ck_assert_double_eq_tol(a, 1 / (2 * sqrt(2.0)), 1e-15);
+      ck_assert_double_eq(b, -0.25);
+      ck_assert_double_eq(c, 12);
+    }
+  }
+  exprc_free(m);
+}
+END_TEST
+
 /* exp that overflows in the branch not taken: exp(1000) is inf, and its
  * derivative times the zero gradient is 0, not NaN. */
 START_TEST(an_overflowing_exp_in_the_other_branch) {
@@ -192,6 +219,7 @@ int main(int argc, char **argv) {
   tcase_add_test(t, the_branch_taken_has_the_usual_derivatives);
   tcase_add_test(t, gradient_entry_points_have_strong_zeros_too);
   tcase_add_test(t, an_overflowing_exp_in_the_other_branch);
+  tcase_add_test(t, powers_in_the_other_branch);
   tcase_add_test(t, a_nonzero_or_nan_gradient_is_not_hidden);
   tcase_add_test(t, finite_gradients_keep_their_bits);
   tcase_add_test(t, the_cc_backend_agrees);
