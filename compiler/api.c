@@ -5,6 +5,8 @@
  */
 #include "handle.h"
 
+#include "check.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -352,12 +354,15 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
       return handle_fail(m, EXPRC_ERR_INTERNAL, "%s: a buffer is missing", fn);
   int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
   exprc_rt_error err = {.site = -1}, *outer = exprc_rt_catch(&err);
+  check_clear(m); /* --check-finite: the generated code reports here */
   m->fn[k](m->D, m->S);
   exprc_rt_catch(outer);
   exprc_rt_use_threads(was);
   for (int d = 0; d < m->ndim; d++)
     m->bound_by[d] = -1; /* the next call may use other sizes */
-  return err.site < 0 ? EXPRC_OK : handle_run_error(m, &err);
+  if (err.site >= 0) /* data the code refused (an index, a matrix) */
+    return handle_run_error(m, &err);
+  return check_report(m); /* a value --check-finite caught */
 }
 
 exprc_status exprc_forward(exprc_model *m) {

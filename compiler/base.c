@@ -193,13 +193,14 @@ void vec_reserve(Ctx *c, void *pp, uint32_t *cap, uint32_t need, size_t sz) {
 }
 
 /* The source line around byte offset `off`, for the caret display. */
-static void line_bounds(const Ctx *c, uint32_t off, size_t *b, size_t *e) {
-  size_t s = off < c->srclen ? off : c->srclen;
+static void line_bounds(const char *src, size_t len, uint32_t off, size_t *b,
+                        size_t *e) {
+  size_t s = off < len ? off : len;
   *b = s;
-  while (*b > 0 && c->src[*b - 1] != '\n')
+  while (*b > 0 && src[*b - 1] != '\n')
     (*b)--;
   *e = s;
-  while (*e < c->srclen && c->src[*e] != '\n')
+  while (*e < len && src[*e] != '\n')
     (*e)++;
 }
 
@@ -213,22 +214,27 @@ static NORETURN void unwind(Ctx *c, exprc_status st, char *msg) {
   longjmp(*c->jb, 1);
 }
 
-/* Append the source line and a caret under column p.col; tabs are kept so
- * that the caret lines up in a terminal. */
-static size_t caret(const Ctx *c, Pos p, char *out, size_t n) {
+size_t src_caret(const char *src, size_t len, Pos p, char *out, size_t n) {
   size_t b, e, k = 0;
-  line_bounds(c, p.off, &b, &e);
+  out[0] = 0;
+  if (p.line == 0 || !src)
+    return 0;
+  line_bounds(src, len, p.off, &b, &e);
   if (e - b > 240)
     return 0; /* a huge line helps nobody */
-  k += (size_t)snprintf(out + k, n - k, "   %.*s\n   ", (int)(e - b), c->src + b);
+  k += (size_t)snprintf(out + k, n - k, "   %.*s\n   ", (int)(e - b), src + b);
   for (size_t i = b; i < b + p.col - 1 && i < e && k + 2 < n; i++)
-    out[k++] = c->src[i] == '\t' ? '\t' : ' ';
+    out[k++] = src[i] == '\t' ? '\t' : ' ';
   if (k + 3 < n) {
     out[k++] = '^';
     out[k++] = '\n';
     out[k] = 0;
   }
   return k;
+}
+
+static size_t caret(const Ctx *c, Pos p, char *out, size_t n) {
+  return src_caret(c->src, c->srclen, p, out, n);
 }
 
 void ctx_error(Ctx *c, Pos p, exprc_status st, const char *fmt, ...) {

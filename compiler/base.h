@@ -78,6 +78,10 @@ void *ctx_alloc(Ctx *c, size_t n);          /* zeroed, lives until ctx_free */
 char *ctx_strndup(Ctx *c, const char *s, size_t n);
 NORETURN void ctx_error(Ctx *c, Pos p, exprc_status st, const char *fmt, ...)
     PRINTF(4, 5);
+/* Write the source line of p and a caret under its column into out (n
+ * bytes; tabs kept so that the caret lines up in a terminal); returns its
+ * length, 0 for no place or a line too long to help. */
+size_t src_caret(const char *src, size_t len, Pos p, char *out, size_t n);
 /* For errors found later, at run time: the head of a located message at p
  * ("file:line:col: error: ") and the source line with its caret, both
  * malloc'ed (NULL when out of memory). */

@@ -66,7 +66,10 @@ static const char common[] =
     "notes, such as --backend cc falling back to libtcc.\n"
     "Every command that compiles takes --no-simplify, and the memory plan\n"
     "options --no-fuse, --no-reuse (one buffer per value) and --remat\n"
-    "(recompute cheap forward values in the backward pass).\n"
+    "(recompute cheap forward values in the backward pass), and\n"
+    "--check-finite: the generated code stops at the first infinite or\n"
+    "NaN value an operation produces and names it, forward or backward\n"
+    "(exit status 1).\n"
     "VALUE is a number, a nested list such as [[1,2],[3,4]], or\n"
     "@FILE.npy or @FILE.csv; --set N=SIZE binds a dim no input binds.\n"
     "exprc help COMMAND says more of one command; man exprc, of all.\n";
@@ -139,6 +142,7 @@ static const struct Flag {
     {"--json", offsetof(Args, json)},         {"--stats", offsetof(Args, stats)},
     {"--verbose", offsetof(Args, verbose)},   {"--no-reuse", offsetof(Args, no_reuse)},
     {"--remat", offsetof(Args, remat)},       {"--no-fuse", offsetof(Args, no_fuse)},
+    {"--check-finite", offsetof(Args, check_finite)},
 };
 
 static int set_flag(Args *a, const char *s) {
@@ -252,6 +256,7 @@ void cli_options(const Args *a, exprc_options *o) {
   o->threads = a->threads;
   o->remat = a->remat;
   o->seed = a->seed;
+  o->check_finite = a->check_finite;
 }
 
 int main(int argc, char **argv) {

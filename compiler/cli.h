@@ -22,6 +22,7 @@ typedef struct Args {
   const char *header; /* emit --header OUT.h */
   int dot, no_simplify, no_reuse, no_fuse, json, stats, backend, threads, remat;
   int verbose;        /* print the library's notes (exprc_options.note) */
+  int check_finite;   /* --check-finite (exprc_options.check_finite) */
   int after;          /* graph --after PASS: a Pass (model.h) */
   struct PassStats *passes; /* filled by the front of the pipeline */
   uint64_t seed;

@@ -35,7 +35,8 @@ typedef struct GDiff {
 /* The loss of entry `loss` at the current values. */
 static double loss_at(exprc_model *m, const char *loss) {
   exprc_tensor t;
-  exprc_gradient(m, loss);
+  if (exprc_gradient(m, loss) != EXPRC_OK) /* --check-finite stopped it */
+    return NAN;
   for (int i = 0; i < exprc_count(m, EXPRC_LOSS); i++) {
     exprc_get(m, EXPRC_LOSS, i, &t);
     if (strcmp(t.name, loss) == 0)

@@ -9,6 +9,7 @@
  *   emit_linalg.c  factorisations and solves: calls of the runtime's kernels
  *   emit_c.c       entry functions, the prelude and the constants (the door)
  *   emit_header.c  the header of `exprc emit --header`
+ *   emit_check.c   the checks of --check-finite
  * Functions shared between rooms are prefixed em_.
  */
 #ifndef EXPRC_EMIT_H
@@ -147,5 +148,8 @@ void em_node(Emitter *E, uint32_t x);
 /* ---- emit_linalg.c ---- */
 /* The statement of a linear-algebra node (SH_LINALG). */
 void em_linalg(Emitter *E, uint32_t x);
+/* ---- emit_check.c ---- */
+void em_check(Emitter *E, uint32_t x);    /* after node x, if checking */
+void em_check_prelude(Emitter *E);        /* where the status slot is */
 
 #endif

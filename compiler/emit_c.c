@@ -117,7 +117,9 @@ void emit_entry(Emitter *E, int k, const EntryPlan *ep) {
     }
     else if (op != OP_INPUT && op != OP_PARAM && op != OP_CONST &&
              op != OP_DIMVAL)
-      em_node(E, i);
+      em_node(E, i), em_check(E, i);
+    else if (op == OP_INPUT || op == OP_PARAM)
+      em_check(E, i); /* --check-finite: a NaN given, not made */
   }
   em_loop_flush(E);
   copy_results(E, e);
@@ -164,6 +166,7 @@ static void prelude(Emitter *E) {
   for (int k = 0; em_helper_text[k]; k++)
     if (E->used_helpers & (1u << k))
       em_put_str(E, &E->out, em_helper_text[k]);
+  em_check_prelude(E);
 }
 
 static void constants(Emitter *E) {

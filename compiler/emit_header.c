@@ -85,7 +85,10 @@ static SlotInfo *slot_infos(Emitter *E, int nslots) {
       }
     }
   for (int s = (int)m->nvar; s < nslots; s++)
-    if (!info[s].set)
+    if (s == m->nslot + (int)E->plan->ntemp) /* --check-finite's status */
+      info[s] = (SlotInfo){NULL, "check-finite status (xc_status_slot)", "",
+                           (Shape){.rank = 1, .d = {2}}, 1};
+    else if (!info[s].set)
       info[s] = (SlotInfo){NULL, "temporary", "",
                            s >= m->nslot ? E->plan->temp[s - m->nslot]
                                          : (Shape){0}, 1};
@@ -202,7 +205,7 @@ static void header_sizes(Emitter *E, const SlotInfo *info, int nslots) {
 
 char *emit_header(Ctx *c, Module *m, const Plan *plan, const char *name) {
   Emitter E = {.c = c, .m = m, .g = m->g, .plan = plan};
-  int nslots = m->nslot + (int)plan->ntemp;
+  int nslots = m->nslot + (int)plan->ntemp + (plan->check != 0);
   header_top(&E, name);
   em_put_str(&E, &E.out, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
   em_put(&E, &E.out, "\n/* dims: D[XC_DIM_...] */\n#define XC_NDIMS %u\n", m->ndim);

@@ -10,9 +10,19 @@
  * already received. One rule application per edge: the gradient costs the
  * same order of nodes as the forward pass. A zero contribution (comparisons,
  * the condition of where) is NONE and never built.
+ *
+ * Strong zeros: wherever a local derivative can be infinite or NaN (a
+ * quotient, a logarithm, a root, a power, exp that overflows, tan at its
+ * poles, a product whose other factor is infinite), the incoming gradient is
+ * multiplied or divided by it with MULZ or DIVZ (scalar.h), which keep a
+ * zero gradient zero: the branch that `where` does not take gets a zero
+ * gradient, and so contributes 0, not 0 * inf = NaN. Where the product is
+ * finite they are the plain product and quotient, bit for bit. Derivatives
+ * that are bounded (tanh, sigmoid, sin, relu, ...) keep the plain MUL.
  */
 #include "grad.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "linalg.h"
@@ -22,7 +32,37 @@ static uint32_t op2(Graph *g, Op op, uint32_t a, uint32_t b) {
   return graph_op2(g, op, a, b);
 }
 static uint32_t num(Graph *g, double v) { return graph_scalar(g, v); }
+/* G times (or over) a local derivative that may be infinite or NaN. */
+static uint32_t mulz(Graph *g, uint32_t G, uint32_t d) {
+  return graph_op2(g, OP_MULZ, G, d);
+}
+static uint32_t divz(Graph *g, uint32_t G, uint32_t d) {
+  return graph_op2(g, OP_DIVZ, G, d);
+}
+/* G times a, where a is itself a gradient of an earlier pass (the operand
+ * of MULZ or DIVZ that a zero of makes the result not depend on the
+ * other): a zero on either side makes the product 0. This is what keeps
+ * strong zeros in second derivatives, where an earlier pass's zero
+ * gradient meets this pass's infinite one (the derivative of x / x at 0).
+ * Both branches are the plain product wherever that is finite. */
+static uint32_t mulz_either(Graph *g, uint32_t G, uint32_t a) {
+  uint32_t left = mulz(g, a, G), right = mulz(g, G, a);
+  if (left == right) /* a constant made both the plain (commutative) * */
+    return left;
+  return graph_op3(g, OP_WHERE, op2(g, OP_EQ, a, num(g, 0)), left, right);
+}
 static Shape shape_of(Graph *g, uint32_t i) { return g->node[i].shape; }
+
+/* G times d(a^b)/da = b a^(b-1). For a constant whole b >= 1 (x^2, the
+ * common case) that is finite wherever a is, so the plain product will do:
+ * it costs less than the strong one under libtcc, and W3's gradient is the
+ * same code as before strong zeros. */
+static uint32_t power_times(Graph *g, uint32_t b, uint32_t G, uint32_t d) {
+  double e;
+  if (graph_is_const(g, b, &e) && isfinite(e) && e >= 1 && e == floor(e))
+    return op2(g, OP_MUL, G, d);
+  return mulz(g, G, d);
+}
 
 static uint32_t reshaped(Graph *g, uint32_t a, int rank, int64_t d0,
                          int64_t d1) {
@@ -36,7 +76,7 @@ static uint32_t extreme_rule(Graph *g, const Node *n, uint32_t y, uint32_t G) {
   Shape s = shape_of(g, n->in[0]);
   uint32_t hit = op2(g, OP_EQ, n->in[0], graph_spread(g, y, &s, n->u.axes));
   uint32_t ties = graph_sum(g, hit, (unsigned)n->u.axes);
-  return op2(g, OP_MUL, graph_spread(g, op2(g, OP_DIV, G, ties), &s, n->u.axes), hit);
+  return op2(g, OP_MUL, graph_spread(g, divz(g, G, ties), &s, n->u.axes), hit);
 }
 
 /* d(a @ b) for the four forms of '@'. */
@@ -54,7 +94,7 @@ static uint32_t matmul_rule(Graph *g, const Node *n, int k, uint32_t G) {
     return k == 0 ? op2(g, OP_MATMUL, b, G)
                   : op2(g, OP_MATMUL, reshaped(g, a, 2, sa.d[0], 1),
                         reshaped(g, G, 2, 1, sb.d[1]));
-  return op2(g, OP_MUL, G, k == 0 ? b : a); /* [k] @ [k] -> [] */
+  return mulz(g, G, k == 0 ? b : a); /* [k] @ [k] -> [] */
 }
 
 /* The weight of input k of maximum/minimum: 1 where it wins, 1/2 on ties. */
@@ -84,18 +124,18 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
     return G;
   case OP_SUB:
     return k == 0 ? G : op1(g, OP_NEG, G);
-  case OP_MUL:
-    return op2(g, OP_MUL, G, k == 0 ? b : a);
+  case OP_MUL: /* x log(x) at x = 0 under a where: 0 * -inf is 0 */
+    return mulz(g, G, k == 0 ? b : a);
   case OP_DIV:
-    return k == 0 ? op2(g, OP_DIV, G, b)
-                  : op1(g, OP_NEG, op2(g, OP_DIV, op2(g, OP_MUL, G, y), b));
+    return k == 0 ? divz(g, G, b)
+                  : op1(g, OP_NEG, divz(g, mulz(g, G, y), b));
   case OP_POW: /* b a^(b-1), and a^b log(a); both 0 where the limit is 0 */
     if (k == 0) /* at b = 0, not 0 * a^-1 (NaN at a = 0) */
-      return op2(g, OP_MUL, G,
+      return power_times(g, b, G,
                  graph_op3(g, OP_WHERE, op2(g, OP_EQ, b, num(g, 0)), num(g, 0),
                            op2(g, OP_MUL, b, op2(g, OP_POW, a,
                                                  op2(g, OP_SUB, b, num(g, 1))))));
-    return op2(g, OP_MUL, G, /* at a = 0, not 0 * log(0) (NaN), as PyTorch */
+    return mulz(g, G, /* at a = 0, not 0 * log(0) (NaN), as PyTorch */
                graph_op3(g, OP_WHERE, op2(g, OP_EQ, a, num(g, 0)), num(g, 0),
                          op2(g, OP_MUL, y, op1(g, OP_LOG, a))));
   case OP_NEG:
@@ -117,12 +157,12 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
       return NONE;
     return k == 1 ? graph_op3(g, OP_WHERE, a, G, num(g, 0))
                   : graph_op3(g, OP_WHERE, a, num(g, 0), G);
-  case OP_EXP:
-    return op2(g, OP_MUL, G, y);
+  case OP_EXP: /* exp may overflow to inf */
+    return mulz(g, G, y);
   case OP_LOG:
-    return op2(g, OP_DIV, G, a);
+    return divz(g, G, a);
   case OP_SQRT:
-    return op2(g, OP_DIV, G, op2(g, OP_MUL, num(g, 2), y));
+    return divz(g, G, op2(g, OP_MUL, num(g, 2), y));
   case OP_ABS:
     return op2(g, OP_MUL, G, op1(g, OP_SIGN, a));
   case OP_SIN:
@@ -130,7 +170,7 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   case OP_COS:
     return op1(g, OP_NEG, op2(g, OP_MUL, G, op1(g, OP_SIN, a)));
   case OP_TAN: /* 1 + tan^2 */
-    return op2(g, OP_MUL, G, op2(g, OP_ADD, num(g, 1), op2(g, OP_MUL, y, y)));
+    return mulz(g, G, op2(g, OP_ADD, num(g, 1), op2(g, OP_MUL, y, y)));
   case OP_TANH: /* 1 - tanh^2 */
     return op2(g, OP_MUL, G, op2(g, OP_SUB, num(g, 1), op2(g, OP_MUL, y, y)));
   case OP_SIGMOID: /* s (1 - s) */
@@ -140,9 +180,9 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   case OP_SOFTPLUS:
     return op2(g, OP_MUL, G, op1(g, OP_SIGMOID, a));
   case OP_LOG1P:
-    return op2(g, OP_DIV, G, op2(g, OP_ADD, num(g, 1), a));
+    return divz(g, G, op2(g, OP_ADD, num(g, 1), a));
   case OP_EXPM1:
-    return op2(g, OP_MUL, G, op2(g, OP_ADD, y, num(g, 1)));
+    return mulz(g, G, op2(g, OP_ADD, y, num(g, 1)));
   case OP_BCAST: /* the sum over broadcast axes happens in push() */
     return G;
   case OP_RESHAPE: {
@@ -168,7 +208,7 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
     return extreme_rule(g, &n, y, G);
   case OP_LSE: { /* softmax along the reduced axes */
     Shape s = shape_of(g, a);
-    return op2(g, OP_MUL, graph_spread(g, G, &s, n.u.axes),
+    return mulz(g, graph_spread(g, G, &s, n.u.axes), /* NaN at all -inf */
                op1(g, OP_EXP, op2(g, OP_SUB, a, graph_spread(g, y, &s, n.u.axes))));
   }
   case OP_MATMUL:
@@ -180,6 +220,12 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   case OP_LOGDET:
   case OP_TRIMASK:
     return la_rule(g, y, k, G);
+  case OP_MULZ: /* the strong product's own derivatives are strong too, so
+                   that Hessians keep strong zeros: d(a b) = b da + a db */
+    return k == 0 ? mulz(g, G, b) : mulz_either(g, G, a);
+  case OP_DIVZ: /* d(a / b) = da / b - (a / b) db / b */
+    return k == 0 ? divz(g, G, b)
+                  : op1(g, OP_NEG, divz(g, mulz_either(g, G, y), b));
   case OP_COUNT:
     break;
   }
@@ -216,12 +262,14 @@ void grad_build(Graph *g, uint32_t root, const uint32_t *wrt, int nwrt,
     adj[i] = NONE;
   int saved = g->backward;
   Pos savedpos = g->pos;
+  uint8_t savedfrom = g->from;
   g->backward = 1;
   adj[root] = num(g, 1);
   for (uint32_t y = root + 1; y-- > 0;) {
     if (adj[y] == NONE || !on[y])
       continue;
     g->pos = g->node[y].pos; /* backward nodes point at their forward op */
+    g->from = g->node[y].op;
     for (int k = 0; k < g->node[y].nin; k++)
       if (on[g->node[y].in[k]])
         push(g, y, k, adj);
@@ -233,6 +281,7 @@ void grad_build(Graph *g, uint32_t root, const uint32_t *wrt, int nwrt,
   }
   g->backward = saved;
   g->pos = savedpos;
+  g->from = savedfrom;
   ctx_release(c, on);
   ctx_release(c, adj);
 }

@@ -140,6 +140,7 @@ uint32_t graph_node(Graph *g, const Node *proto) {
               (long long)g->c->lim.max_nodes);
   vec_reserve(g->c, &g->node, &g->cap, g->n + 1, sizeof *g->node);
   p.pos = g->pos;
+  p.from = g->from;
   p.flags = g->backward ? N_BACKWARD : 0;
   g->node[g->n] = p;
   *slot = ENTRY(g->n, HASH_HI(h));

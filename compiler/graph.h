@@ -28,6 +28,9 @@ typedef struct Node {
   int64_t start[MAX_RANK]; /* SLICE, PAD: offset of the window per axis */
   Shape shape;      /* result shape (inferred, or the target of SH_TARGET) */
   Pos pos;          /* source place, for errors and #line (not hashed) */
+  uint8_t from;     /* a backward node: the op of the forward node whose
+                       derivative rule made it, for --check-finite's
+                       "backward of 'sqrt'" (not hashed, as pos) */
 } Node;
 
 typedef struct Graph Graph;
@@ -47,6 +50,7 @@ struct Graph {
   RewriteFn rewrite;
   int backward;     /* mark nodes made now as backward */
   Pos pos;          /* place given to new nodes */
+  uint8_t from;     /* and, in the backward pass, the op they belong to */
   const char *spelling; /* how the model wrote the op being built, when not
                            its own spelling (dot for @), for messages */
 };

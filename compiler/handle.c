@@ -6,6 +6,8 @@
  */
 #include "handle.h"
 
+#include "check.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -192,6 +194,7 @@ void exprc_free(exprc_model *m) {
   if (!m || m->magic != MAGIC_LIVE) /* a second free is ignored */
     return;
   jit_free(m->jit);
+  check_free(m);
   for (int i = 0; m->slot && i < m->nslot; i++) {
     free(m->slot[i].name);
     free(m->slot[i].loss);

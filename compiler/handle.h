@@ -70,6 +70,8 @@ struct exprc_model {
   int threads;         /* exprc_options.threads: this model's own count */
   Site *site;          /* places of run-time errors, by node */
   int nsite;
+  struct CheckInfo *check; /* --check-finite: what names a bad value (check.c);
+                              NULL when compiled without checks */
 };
 
 /* Set the model's message to fmt ...; returns st. */

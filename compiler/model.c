@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "handle.h"
 #include "runtime.h"
 #include "emit_c.h"
@@ -166,8 +167,9 @@ static void index_kinds(Ctx *c, exprc_model *m) {
 }
 
 static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
+  int status = mod->nslot + (int)plan->ntemp; /* --check-finite's slot */
   m->nvar = (int)mod->nvar;
-  m->nslot = mod->nslot + (int)plan->ntemp;
+  m->nslot = status + (plan->check != 0);
   m->slot = zalloc_or_fail(c, (size_t)m->nslot * sizeof *m->slot);
   m->S = zalloc_or_fail(c, (size_t)m->nslot * sizeof *m->S);
   for (int i = 0; i < m->nslot; i++)
@@ -200,6 +202,11 @@ static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
   for (uint32_t t = 0; t < plan->ntemp; t++) {
     m->slot[mod->nslot + (int)t].shape = plan->temp[t];
     m->slot[mod->nslot + (int)t].internal = 1;
+  }
+  if (plan->check) { /* [node + 1, value] of the first non-finite value */
+    m->slot[status].shape = (Shape){.rank = 1, .d = {2}};
+    m->slot[status].internal = 1;
+    check_keep(c, m, mod, status);
   }
   m->ndim = (int)mod->ndim;
   m->dimname = zalloc_or_fail(c, (mod->ndim + 1) * sizeof *m->dimname);
@@ -258,8 +265,11 @@ static void compile_entries(Ctx *c, exprc_model *m, Module *mod,
 
 
 Plan model_plan(const exprc_options *o) {
-  Plan plan = {.reuse = !o || !o->no_reuse, .fuse = !o || !o->no_fuse,
-               .remat = o && o->remat, .threads = o ? o->threads : 0};
+  int check = o && o->check_finite; /* checks need every value stored */
+  Plan plan = {.reuse = !o || !o->no_reuse,
+               .fuse = (!o || !o->no_fuse) && !check,
+               .remat = o && o->remat && !check, .threads = o ? o->threads : 0,
+               .check = check};
   return plan;
 }
 

@@ -34,6 +34,8 @@ typedef struct Plan {
   int remat;            /* recompute cheap forward values in the backward
                            pass instead of keeping them */
   int threads;          /* above 1: long flat loops run on threads */
+  int check;            /* --check-finite: every value is stored (no
+                           fusion, no rematerialization) and checked */
   int64_t temp_bytes;   /* temporaries with constant shapes */
   int64_t naive_bytes;  /* the same without reuse */
   int symbolic;         /* some temporaries' sizes depend on dims */

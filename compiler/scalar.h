@@ -6,6 +6,14 @@
  * They are the numerically stable forms: sigmoid and softplus never overflow.
  * A NaN goes through each of them as NaN, as in NumPy: relu and sign of NaN
  * are NaN, not 0, so that a NaN is never hidden.
+ *
+ * xc_mulz and xc_divz are the "strong zero" products of the gradient rules
+ * (grad.c): a * b and a / b, except that a zero a (the incoming gradient)
+ * stays that zero where the plain result would be infinite or NaN, so that
+ * 0 * inf, 0 * NaN, 0 / 0 and 0 / NaN give 0. Wherever the plain result is
+ * finite, and wherever a is not zero (NaN included), the result is the plain
+ * one, bit for bit: the sign of a zero product is IEEE's (0 * -3 is -0), and
+ * a zero that replaces a non-finite result keeps the sign of a.
  */
 #ifndef EXPRC_SCALAR_H
 #define EXPRC_SCALAR_H
@@ -19,7 +27,11 @@
   X(xc_relu(double x) { return x > 0 || x != x ? x : 0.0; })                  \
   X(xc_sign(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : x == x ? 0.0 : x; })\
   X(xc_maximum(double a, double b) { return a != a || a >= b ? a : b; })      \
-  X(xc_minimum(double a, double b) { return a != a || a <= b ? a : b; })
+  X(xc_minimum(double a, double b) { return a != a || a <= b ? a : b; })      \
+  X(xc_mulz(double a, double b) {                                             \
+    return a == 0.0 && b - b != 0.0 ? a : a * b; })                           \
+  X(xc_divz(double a, double b) {                                             \
+    return a == 0.0 && (b == 0.0 || b != b) ? a : a / b; })
 
 /* The libm functions generated code may call, declared by the emitter and
  * bound by the JIT. */

@@ -53,6 +53,22 @@ static int is_zero(Graph *g, uint32_t i, int negative) {
   return graph_is_const(g, i, &x) && x == 0 && (signbit(x) != 0) == negative;
 }
 
+/* The strong-zero product and quotient of the gradient rules (scalar.h)
+ * differ from * and / only where a zero first operand meets an infinite or
+ * NaN second one. A constant that rules that out makes them the plain op,
+ * whose own identities then apply (G * 1 is G): a finite constant second
+ * operand of MULZ, one of DIVZ that is neither 0 nor NaN, or a first operand
+ * that is a nonzero constant. A constant zero first operand is not a rule:
+ * MULZ(0, x) is 0 at every x, but -0 where x is negative and finite. */
+static uint32_t plain_product(Graph *g, const Node *p) {
+  double v;
+  Op plain = p->op == OP_MULZ ? OP_MUL : OP_DIV;
+  int safe = graph_is_const(g, p->in[0], &v) && v != 0;
+  if (graph_is_const(g, p->in[1], &v))
+    safe |= plain == OP_MUL ? v - v == 0 : v != 0 && v == v;
+  return safe ? graph_op2(g, plain, p->in[0], p->in[1]) : NONE;
+}
+
 /* Identities of + - * / ^ and unary minus, each exact for every x
  * (x * 1, x / 1, x ^ 1 and --x keep x's sign and NaN; x * -1 is -x, x ^ 0
  * is 1 even at NaN, as C's pow). */
@@ -83,6 +99,9 @@ static uint32_t arith(Graph *g, const Node *p) {
   case OP_NEG:
     if (at(g, a)->op == OP_NEG) return at(g, a)->in[0];
     break;
+  case OP_MULZ:
+  case OP_DIVZ:
+    return plain_product(g, p);
   default:
     break;
   }
@@ -272,6 +291,7 @@ Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
     for (int k = 0; k < p.nin; k++)
       p.in[k] = map[p.in[k]];
     ng->pos = p.pos;
+    ng->from = p.from;
     ng->backward = p.flags & N_BACKWARD;
     map[i] = node_is_tensor_const(&p)
                  ? graph_tensor(ng, g->cdata + p.u.data, &p.shape)

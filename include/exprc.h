@@ -100,6 +100,14 @@ typedef struct exprc_options {
      NULL (the default) drops notes: the library itself never prints. */
   void (*note)(void *note_arg, const char *msg);
   void *note_arg;
+  int check_finite;       /* 1: the generated code stops at the first
+                             infinite or NaN value any operation produces,
+                             and the entry point returns EXPRC_ERR_NUMERIC
+                             with the model line and column of the
+                             operation, and "backward of" it when its
+                             gradient produced it. Slower (values are not
+                             fused), so off by default; when off, not one
+                             instruction of it is generated */
 } exprc_options;
 
 typedef struct exprc_model exprc_model;

@@ -26,6 +26,10 @@
  *                      transpose, reductions over no axis, whole slices, and
  *                      movement of constants
  *   implicit_broadcast an explicit broadcast an elementwise op does anyway
+ *   plain_product      the gradient rules' strong-zero MULZ(g, c) and
+ *                      DIVZ(g, c) by a finite (nonzero) constant c, and
+ *                      either of them with a nonzero constant first operand,
+ *                      are the plain * and /
  */
 #include <math.h>
 #include <stdio.h>
@@ -133,6 +137,15 @@ static int expected(int k, double *w) {
   case 21: /* d/dx_ij of sum(reshape(sum(x, 0), [1, 1, 2]) * c) is c_j */
     w[0] = w[2] = -2, w[1] = w[3] = -3;
     return 4;
+  case 22: /* d/dx sum(s * (x * 3)) = 3 s */
+    for (int i = 0; i < 4; i++) w[i] = 3 * S[0];
+    return 4;
+  case 23: /* d/dx sum(s * (x / 4)) = s / 4 */
+    for (int i = 0; i < 4; i++) w[i] = S[0] / 4;
+    return 4;
+  case 24: /* d/dx sum(log(x * x + 2)) = 2 x / (x^2 + 2) */
+    for (int i = 0; i < 4; i++) w[i] = 2 * X[i] / (X[i] * X[i] + 2);
+    return 4;
   case 20: /* softmax over the middle axis of z */
     for (int b = 0; b < 2; b++)
       for (int j = 0; j < 3; j++) {
@@ -193,6 +206,18 @@ static const Case cases[] = {
     {"movement: a higher-rank x keeps its reshape",
      "L = sum(reshape(sum(x, 0), [1, 1, 2]) * [[[-2, -3]]])\n"
      "output o = grad(L, x)\n", "o", NULL, NULL, 0, NULL, NULL},
+    /* the incoming gradient s times the constant 3: MULZ(s, 3) is s * 3 */
+    {"plain_product: MULZ by a finite constant",
+     "output o = grad(sum(s * (x * 3)), x)\n", "o", "= mul", "= mulz", 0,
+     NULL, NULL},
+    {"plain_product: DIVZ by a nonzero constant",
+     "output o = grad(sum(s * (x / 4)), x)\n", "o", "= div", "= divz", 0,
+     NULL, NULL},
+    /* the seed gradient 1 of the loss reaches log as the constant 1:
+     * DIVZ(1, x * x + 2) is 1 / (x * x + 2) */
+    {"plain_product: a nonzero constant gradient",
+     "output o = grad(sum(log(x * x + 2)), x)\n", "o", "= div", "= divz", 0,
+     NULL, NULL},
 };
 
 #define NCASE (int)(sizeof cases / sizeof cases[0])
