@@ -180,7 +180,10 @@ static void print_nested(FILE *f, const exprc_tensor *t, int json) {
       fputs(open && !json && t->rank > 1 ? ",\n    " : ", ", f);
     for (int k = 0; k < open; k++)
       fputc('[', f);
-    (json ? json_number : human_number)(f, t->data[i]);
+    if (t->dtype == EXPRC_INT64 && isfinite(t->data[i]))
+      fprintf(f, "%.0f", t->data[i]); /* exact below 2^53: no exponent */
+    else
+      (json ? json_number : human_number)(f, t->data[i]);
     int close = 0;
     for (int d = 0; d < t->rank; d++)
       close += (i + 1) % stride[d] == 0;

@@ -6,6 +6,7 @@
  *   emit_expr.c    elementwise expressions, computed inline, and loop nests
  *   emit_loop.c    flat loops merged into one, and their parallel bodies
  *   emit_ops.c     one statement per node: fills, movement, reductions, gemm
+ *   emit_gather.c  gathers, scatter-adds, argmax/argmin, argsort
  *   emit_c.c       entry functions, the prelude and the constants (the door)
  *   emit_header.c  the header of `exprc emit --header`
  * Functions shared between rooms are prefixed em_.
@@ -136,5 +137,8 @@ int em_join_reduce(Emitter *E, uint32_t x);
 const Reduction *em_reduction(Op op); /* SUM, MAX, MIN; NULL for others */
 void em_fill(Emitter *E, uint32_t x);
 void em_node(Emitter *E, uint32_t x);
+
+/* ---- emit_gather.c ---- */
+void em_gather(Emitter *E, uint32_t x); /* the SH_INDEX ops */
 
 #endif

@@ -171,6 +171,28 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   }
   case OP_MATMUL:
     return matmul_rule(g, &n, k, G);
+  /* gathers: a scatter-add of G into zeros of the table's shape, and back;
+     no gradient flows to the indices, nor out of integer results */
+  case OP_TAKE:
+  case OP_TAKE_ALONG: {
+    Shape s = shape_of(g, a);
+    return k == 1 ? NONE
+                  : graph_indexed(g, n.op == OP_TAKE ? OP_SCATTER
+                                                     : OP_SCATTER_ALONG,
+                                  G, b, (int)n.u.axes, &s);
+  }
+  case OP_SCATTER:
+  case OP_SCATTER_ALONG:
+    return k == 1 ? NONE
+                  : graph_indexed(g, n.op == OP_SCATTER ? OP_TAKE
+                                                        : OP_TAKE_ALONG,
+                                  G, b, (int)n.u.axes, NULL);
+  case OP_ARGMAX:
+  case OP_ARGMIN:
+  case OP_ARGSORT:
+    return NONE;
+  case OP_SWAPLAST:
+    return op1(g, OP_SWAPLAST, G);
   case OP_COUNT:
     break;
   }

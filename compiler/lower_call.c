@@ -276,6 +276,14 @@ static const Builtin builtins[] = {
     {"grad", {"e", "v"}, grad_call, 0, 0},
     {"hessian", {"e", "v"}, hessian_call, 0, 0},
     {"dot", {"a", "b"}, dot_call, OP_MATMUL, 0},
+    /* gathers and integer results (lower_gather.c) */
+    {"take", {"a", "indices", "axis?"}, lower_take, OP_TAKE, 0},
+    {"take_along_axis", {"arr", "indices", "axis"}, lower_take_along,
+     OP_TAKE_ALONG, 0},
+    {"one_hot", {"x", "num_classes"}, lower_one_hot, 0, 0},
+    {"argmax", {"x", "axis?"}, lower_arg, OP_ARGMAX, 0},
+    {"argmin", {"x", "axis?"}, lower_arg, OP_ARGMIN, 0},
+    {"argsort", {"x", "axis?"}, lower_arg, OP_ARGSORT, 0},
 };
 
 /* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */

@@ -32,7 +32,9 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
   X(exprc_rt_parallel, (exprc_rt_body body, long n, const long *D,           \
                         double *const *S, const double *R,                    \
                         const char *kinds, double *A))                        \
-  X(exprc_rt_fail, (long site, int what, double a, double b))
+  X(exprc_rt_fail, (long site, int what, double a, double b))               \
+  X(exprc_rt_argsort, (const double *x, long outer, long n, long inner,      \
+                       double *out))
 
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
@@ -47,6 +49,7 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 #define EXPRC_RT_IMPL_exprc_rt_gemm exprc_rt_gemm_pooled
 #define EXPRC_RT_IMPL_exprc_rt_parallel exprc_rt_parallel
 #define EXPRC_RT_IMPL_exprc_rt_fail exprc_rt_fail
+#define EXPRC_RT_IMPL_exprc_rt_argsort exprc_rt_argsort
 
 /* Run-time errors: what only the data can reveal. Generated code that finds
  * one calls exprc_rt_fail(site, what, a, b) and goes on without reading or
