@@ -110,10 +110,35 @@ static Shape reduce(Graph *g, const Node *p) {
   return r;
 }
 
+/* NumPy matmul's batching (v2): a vector operand is a matrix of one row
+ * (a) or one column (b) whose axis the result drops; the axes before the
+ * last two broadcast. */
+static Shape batched_matmul(Graph *g, const Node *p, const Shape *a,
+                            const Shape *b) {
+  Shape ba = {0}, bb = {0}, r;
+  for (int i = 0; i + 2 < a->rank; i++)
+    ba.d[ba.rank++] = a->d[i];
+  for (int i = 0; i + 2 < b->rank; i++)
+    bb.d[bb.rank++] = b->d[i];
+  int64_t ka = a->d[a->rank - 1], kb = b->d[b->rank > 1 ? b->rank - 2 : 0];
+  if (ka != kb || !shape_broadcast(&ba, &bb, &r))
+    mismatch(g, p, a, b);
+  if (r.rank + (a->rank > 1) + (b->rank > 1) > MAX_RANK)
+    ctx_error(g->c, g->pos, EXPRC_ERR_LIMIT, "the result of '%s' would have "
+              "a rank above the limit %d", op_spelling(g, OP_MATMUL), MAX_RANK);
+  if (a->rank > 1)
+    r.d[r.rank++] = a->d[a->rank - 2];
+  if (b->rank > 1)
+    r.d[r.rank++] = b->d[b->rank - 1];
+  return r;
+}
+
 /* [m,k]@[k,n] -> [m,n], [m,k]@[k] -> [m], [k]@[k,n] -> [n], [k]@[k] -> [] */
 static Shape matmul(Graph *g, const Node *p) {
   const Shape *a = in_shape(g, p, 0), *b = in_shape(g, p, 1);
   Shape r = {0};
+  if (a->rank >= 1 && b->rank >= 1 && (a->rank > 2 || b->rank > 2))
+    return batched_matmul(g, p, a, b);
   if (a->rank < 1 || a->rank > 2 || b->rank < 1 || b->rank > 2) {
     char sa[96], sb[96];
     ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE,
