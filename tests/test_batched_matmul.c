@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "refeval.h"
 #include "testutil.h"
 
 /* A[b] = [[b, 1], [0, 1]] (b = 0, 1), B = [[1, 2], [3, 4]] broadcast:
@@ -129,6 +130,52 @@ START_TEST(mismatched_batches_are_errors) {
 }
 END_TEST
 
+/* The compiled products and the reference evaluator's loops agree, and so
+ * do the gradients (the evaluator's by finite differences). */
+START_TEST(compiler_agrees_with_reference_evaluator) {
+  static const char *src =
+      "input A[2, 1, 3, 2]\ninput B[3, 2, 3]\ninput v[2]\ninput w[3]\n"
+      "output p = A @ B, q = v @ B, r = B @ w, s = (A @ B) @ w,\n"
+      "  t = grad(sum(sin(A @ B)), A), u = grad(sum(cos(v @ B)), B)\n";
+  double a[12], b[18], v[2], w[3];
+  uint64_t st = 5;
+  for (int i = 0; i < 12; i++)
+    a[i] = tu_uniform(&st, -1, 1);
+  for (int i = 0; i < 18; i++)
+    b[i] = tu_uniform(&st, -1, 1);
+  for (int i = 0; i < 2; i++)
+    v[i] = tu_uniform(&st, -1, 1);
+  for (int i = 0; i < 3; i++)
+    w[i] = tu_uniform(&st, -1, 1);
+  char err[512];
+  RefModel *r = ref_load(src, err, sizeof err);
+  ck_assert_msg(r != NULL, "%s", err);
+  exprc_model *m = tu_compile(src);
+  struct { const char *n; const double *x; int rank; int64_t d[4]; } in[] = {
+      {"A", a, 4, {2, 1, 3, 2}}, {"B", b, 3, {3, 2, 3}}, {"v", v, 1, {2}},
+      {"w", w, 1, {3}}};
+  for (int k = 0; k < 4; k++) {
+    ck_assert_int_eq(ref_set(r, in[k].n, in[k].x, in[k].rank, in[k].d), 0);
+    ck_assert_int_eq(exprc_set(m, in[k].n, in[k].x, in[k].rank, in[k].d),
+                     EXPRC_OK);
+  }
+  const char *outs[] = {"p", "q", "r", "s", "t", "u"};
+  for (int k = 0; k < 6; k++) {
+    RefTensor want;
+    ck_assert_msg(ref_eval(r, outs[k], &want) == 0, "%s: %s", outs[k],
+                  ref_errmsg(r));
+    exprc_tensor got = tu_output(m, outs[k]);
+    ck_assert_int_eq(got.rank, want.rank);
+    for (int d = 0; d < got.rank; d++)
+      ck_assert_int_eq(got.shape[d], want.shape[d]);
+    tu_assert_close(got.data, want.data, want.size, k < 4 ? 1e-13 : 1e-6,
+                    outs[k]);
+  }
+  exprc_free(m);
+  ref_free(r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("batched_matmul");
   TCase *t = tu_tcase("batched_matmul", 120);
@@ -139,6 +186,7 @@ int main(void) {
   tcase_add_test(t, dim_batches_including_one);
   tcase_add_test(t, nested_grad_through_batched_product);
   tcase_add_test(t, mismatched_batches_are_errors);
+  tcase_add_test(t, compiler_agrees_with_reference_evaluator);
   suite_add_tcase(s, t);
   return tu_run_suite(s);
 }

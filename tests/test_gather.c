@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "refeval.h"
 #include "testutil.h"
 
 static const int64_t ids4[] = {2, 0, 2, -1};
@@ -288,6 +289,56 @@ START_TEST(float_indices_are_refused) {
 }
 END_TEST
 
+/* The compiled model and the reference evaluator (tests/refeval.c: plain
+ * loops from NumPy's definitions, grad by finite differences) agree on
+ * every gather, and on grad through them. */
+START_TEST(compiler_agrees_with_reference_evaluator) {
+  static const char *src =
+      "input ids[2, 3] : int\ninput j[3, 2] : int\ninput E[4, 3]\n"
+      "input X[3, 3]\n"
+      "output a = E[ids], b = take(E, ids, axis=1), c = E[:, j],\n"
+      "  d = take_along_axis(X, j, 1), e = take_along_axis(E, ids[0:1, :], 0),\n"
+      "  f = one_hot(j, 4), g = argmax(X, 0), h = argmin(X), i = argsort(X),\n"
+      "  k = argsort(X, axis=0), l = argmax(E, -1),\n"
+      "  gr = grad(sum(sin(E[ids]) * E[ids]) + sum(take_along_axis(E, "
+      "ids[0:1, :], 0) ^ 3), E)\n";
+  const double ids[6] = {2, 0, -1, 1, 1, -3}, j[6] = {2, 0, 1, 1, -3, 2};
+  double e[12], x[9];
+  uint64_t st = 11;
+  for (int i = 0; i < 12; i++)
+    e[i] = tu_uniform(&st, -2, 2);
+  for (int i = 0; i < 9; i++)
+    x[i] = floor(tu_uniform(&st, 0, 3)); /* ties */
+  char err[512];
+  RefModel *r = ref_load(src, err, sizeof err);
+  ck_assert_msg(r != NULL, "%s", err);
+  exprc_model *m = tu_compile(src);
+  struct { const char *n; const double *v; int rank; int64_t d[2]; } in[] = {
+      {"ids", ids, 2, {2, 3}}, {"j", j, 2, {3, 2}}, {"E", e, 2, {4, 3}},
+      {"X", x, 2, {3, 3}}};
+  for (int k = 0; k < 4; k++) {
+    ck_assert_int_eq(ref_set(r, in[k].n, in[k].v, in[k].rank, in[k].d), 0);
+    ck_assert_int_eq(exprc_set(m, in[k].n, in[k].v, in[k].rank, in[k].d),
+                     EXPRC_OK);
+  }
+  const char *outs[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "k",
+                        "l", "gr"};
+  for (size_t k = 0; k < sizeof outs / sizeof outs[0]; k++) {
+    RefTensor want;
+    ck_assert_msg(ref_eval(r, outs[k], &want) == 0, "%s: %s", outs[k],
+                  ref_errmsg(r));
+    exprc_tensor got = tu_output(m, outs[k]);
+    ck_assert_int_eq(got.rank, want.rank);
+    for (int d = 0; d < got.rank; d++)
+      ck_assert_int_eq(got.shape[d], want.shape[d]);
+    tu_assert_close(got.data, want.data, want.size,
+                    strcmp(outs[k], "gr") ? 0 : 1e-6, outs[k]);
+  }
+  exprc_free(m);
+  ref_free(r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("gather");
   TCase *t = tu_tcase("gather", 120);
@@ -305,6 +356,7 @@ int main(void) {
   tcase_add_test(t, index_out_of_range_is_a_located_error);
   tcase_add_test(t, range_error_in_gradient_entry);
   tcase_add_test(t, float_indices_are_refused);
+  tcase_add_test(t, compiler_agrees_with_reference_evaluator);
   suite_add_tcase(s, t);
   return tu_run_suite(s);
 }
