@@ -289,6 +289,39 @@ START_TEST(float_indices_are_refused) {
 }
 END_TEST
 
+/* The scatter-add runs in index order whatever the thread count: the
+ * gradient is the same bits with 1 and with 2 threads, on every run
+ * (ids repeat, so rows gather many terms, where order would show). */
+START_TEST(scatter_gradient_is_the_same_bits_with_threads) {
+  static const char *src = "input ids[20000] : int\nparam E[50, 40] ~ normal(0, 1)\n"
+                           "input w[20000, 40]\nloss = sum(w * E[ids] ^ 2)\n"
+                           "grad loss wrt E\n";
+  static int64_t ids[20000];
+  static double w[800000], first[2000];
+  uint64_t st = 3;
+  for (int i = 0; i < 20000; i++)
+    ids[i] = (int64_t)tu_uniform(&st, 0, 50);
+  for (int i = 0; i < 800000; i++)
+    w[i] = tu_uniform(&st, -1, 1);
+  for (int threads = 1; threads <= 2; threads++)
+    for (int run = 0; run < 2; run++) {
+      exprc_options o;
+      exprc_options_default(&o);
+      o.threads = threads;
+      exprc_model *m = tu_compile_opts(src, &o);
+      exprc_set_int64(m, "ids", ids, 1, (const int64_t[]){20000});
+      tu_set(m, "w", w, 2, 20000, 40);
+      exprc_tensor g = tu_grad(m, "loss", "E");
+      if (threads == 1 && run == 0)
+        memcpy(first, g.data, sizeof first);
+      else
+        ck_assert_msg(memcmp(first, g.data, sizeof first) == 0,
+                      "threads %d run %d differ", threads, run);
+      exprc_free(m);
+    }
+}
+END_TEST
+
 /* The compiled model and the reference evaluator (tests/refeval.c: plain
  * loops from NumPy's definitions, grad by finite differences) agree on
  * every gather, and on grad through them. */
@@ -357,6 +390,7 @@ int main(void) {
   tcase_add_test(t, range_error_in_gradient_entry);
   tcase_add_test(t, float_indices_are_refused);
   tcase_add_test(t, compiler_agrees_with_reference_evaluator);
+  tcase_add_test(t, scatter_gradient_is_the_same_bits_with_threads);
   suite_add_tcase(s, t);
   return tu_run_suite(s);
 }
