@@ -1,6 +1,6 @@
 /* emit_gather.c: the statements of the SH_INDEX ops of ops.def: gathers
  * (take, take_along_axis), the scatter-adds that are their gradients,
- * argmax/argmin, argsort, and the swap of the last two axes that batched
+ * argmax/argmin, argsort, one_hot, and the swap of the last two axes that batched
  * products' gradients use.
  *
  * A gather reads only the rows its indices name, so its cost is that of
@@ -184,6 +184,20 @@ static void emit_argsort(Emitter *E, uint32_t x) {
   em_put(E, &E->body, "    exprc_rt_argsort(%s, gP, gN, gM, %s);\n", pin, pout);
 }
 
+/* ONE_HOT: 1 where the last axis's position equals the id, else 0 */
+static void emit_one_hot(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  char n[128], id[320], out[320];
+  em_count_expr(&at(E, nd.in[0])->shape, 0, n, sizeof n);
+  em_value(E, nd.in[0], "gO", id, sizeof id);
+  em_target(E, x, "gO*gN + gJ", out, sizeof out);
+  em_put(E, &E->body, "    gP = %s; gN = %lldL;\n"
+         "    for (gO = 0; gO < gP; gO++) {\n      gV = %s;\n"
+         "      for (gJ = 0; gJ < gN; gJ++)\n"
+         "        %s = gV == (double)gJ ? 1.0 : 0.0;\n    }\n",
+         n, (long long)nd.u.axes, id, out);
+}
+
 /* SWAPLAST: [.., r, c] -> [.., c, r] */
 static void emit_swap(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
@@ -212,6 +226,8 @@ void em_gather(Emitter *E, uint32_t x) {
     emit_arg(E, x);
   else if (op == OP_ARGSORT)
     emit_argsort(E, x);
+  else if (op == OP_ONE_HOT)
+    emit_one_hot(E, x);
   else
     emit_swap(E, x);
   em_put_str(E, &E->body, "    (void)gO, (void)gJ, (void)gI, (void)gK, "

@@ -231,6 +231,7 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   case OP_ARGMAX:
   case OP_ARGMIN:
   case OP_ARGSORT:
+  case OP_ONE_HOT:
     return NONE;
   case OP_SWAPLAST:
     return op1(g, OP_SWAPLAST, G);

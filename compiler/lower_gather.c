@@ -93,28 +93,22 @@ uint32_t lower_take_along(Lower *L, const Builtin *b, const Args *x,
 
 /* one_hot(x, num_classes): x's shape and one more axis of num_classes, 1
  * where the axis's position equals x, else 0 (an id outside
- * [0, num_classes) gives a row of zeros, as jax.nn.one_hot). It is a
- * comparison, so no gradient flows through it. */
-uint32_t lower_one_hot(Lower *L, const Builtin *b, const Args *x,
-                             Scope *s) {
+ * [0, num_classes) gives a row of zeros, as jax.nn.one_hot). No gradient
+ * flows through it. One op, not a comparison with a constant 0..K-1, so
+ * that no table of K numbers is printed into the generated code. */
+uint32_t lower_one_hot(Lower *L, const Builtin *b, const Args *x, Scope *s) {
   (void)b;
   uint32_t idx = lower_expr(L, x->v[0], s);
   need_int(L, x->v[0], idx, "one_hot");
   int64_t k = lower_const_int(L, x->v[1], "num_classes", 1,
                               L->c->lim.max_elements);
-  Shape si = graph_at(L->g, idx)->shape, col = si, kk = {.rank = 1, .d = {k}};
-  if (si.rank + 1 > L->c->lim.max_rank || si.rank + 1 > MAX_RANK)
+  if (graph_at(L->g, idx)->shape.rank + 1 > L->c->lim.max_rank)
     ctx_error(L->c, x->call->pos, EXPRC_ERR_LIMIT, "one_hot of rank %d "
-              "would have rank %d, above the limit", si.rank, si.rank + 1);
-  col.d[col.rank++] = 1;
-  double *ar = ctx_realloc(L->c, NULL, (size_t)k * sizeof *ar);
-  for (int64_t i = 0; i < k; i++)
-    ar[i] = (double)i;
+              "would have rank %d, above the limit %d",
+              graph_at(L->g, idx)->shape.rank,
+              graph_at(L->g, idx)->shape.rank + 1, L->c->lim.max_rank);
   L->g->pos = x->call->pos;
-  uint32_t r = graph_shaped(L->g, OP_RESHAPE, idx, &col);
-  uint32_t classes = graph_tensor(L->g, ar, &kk);
-  ctx_release(L->c, ar);
-  return graph_op2(L->g, OP_EQ, r, classes);
+  return graph_indexed(L->g, OP_ONE_HOT, idx, NONE, (int)k, NULL);
 }
 
 /* argmax(x, axis), argmin(x, axis): over all axes (an index into the

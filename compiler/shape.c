@@ -248,6 +248,14 @@ static Shape index_shape(Graph *g, const Node *p) {
   }
   if (op == OP_ARGMAX || op == OP_ARGMIN)
     return reduce(g, p);
+  if (op == OP_ONE_HOT) {
+    if (a->rank + 1 > MAX_RANK)
+      ctx_error(g->c, g->pos, EXPRC_ERR_LIMIT, "one_hot of rank %d would "
+                "have rank %d, above the limit %d", a->rank, a->rank + 1,
+                MAX_RANK);
+    r.d[r.rank++] = p->u.axes;
+    return r;
+  }
   if (op == OP_ARGSORT && ((int)p->u.axes < 0 || (int)p->u.axes >= a->rank))
     ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE, "axis out of range for rank %d",
               a->rank);
