@@ -246,6 +246,9 @@ START_TEST(every_example_passes_gradcheck) {
             "--set 'x=[[1,0.5,-1,2],[0.3,-0.2,0.8,1],[-1,1,0,0.5]]'"
             " --set 'y=[[1],[0],[1]]' --set 'w=[[0.1],[-0.2],[0.3],[0.4]]'"
             " --set b=-0.3");
+  gradcheck("char_ngram.expr", /* integer ids: "The", " GN", "he " */
+            "--set 'ctx=[[84,104,101],[32,71,78],[104,101,32]]'"
+            " --set 'next=[[32],[85],[71]]'");
   gradcheck("rosenbrock.expr", "");
   gradcheck("rosenbrock.expr", "--set 'x=[0.5,-0.3,1.1,0.9,2,-1]'");
   gradcheck("hvp.expr",
