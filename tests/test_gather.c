@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "randmodel.h"
 #include "refeval.h"
 #include "testutil.h"
 
@@ -372,6 +373,40 @@ START_TEST(compiler_agrees_with_reference_evaluator) {
 }
 END_TEST
 
+/* Random models with gathers by integer inputs (tests/randmodel.c with
+ * gather_pct): values against the reference evaluator, gradients against
+ * its finite differences, and every compile variant to the bit. */
+START_TEST(random_models_with_gathers) {
+  RandVariant v[4];
+  static const char *const names[4] = {"default", "no_simplify", "no_fuse",
+                                       "threads=2"};
+  for (int k = 0; k < 4; k++) {
+    v[k].name = names[k];
+    exprc_options_default(&v[k].opt);
+    v[k].exact = k >= 2;
+  }
+  v[1].opt.no_simplify = 1;
+  v[2].opt.no_fuse = 1;
+  v[3].opt.threads = 2;
+  RandOptions o = {.gather_pct = 300};
+  int with_ids = 0;
+  for (uint64_t seed = 1; seed <= 60; seed++) {
+    RandModel rm;
+    char why[2048];
+    randmodel_make(&rm, seed, &o);
+    for (int i = 0; i < rm.nvar; i++)
+      with_ids += rm.var[i].int_rows > 0;
+    int ok = randmodel_check(&rm, v, 4, why, sizeof why);
+    if (!ok)
+      randmodel_print(&rm, why, stderr);
+    randmodel_free(&rm);
+    ck_assert_msg(ok, "random model %llu with gathers disagrees",
+                  (unsigned long long)seed);
+  }
+  ck_assert_msg(with_ids >= 20, "only %d integer inputs in 60 models", with_ids);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("gather");
   TCase *t = tu_tcase("gather", 120);
@@ -391,6 +426,7 @@ int main(void) {
   tcase_add_test(t, float_indices_are_refused);
   tcase_add_test(t, compiler_agrees_with_reference_evaluator);
   tcase_add_test(t, scatter_gradient_is_the_same_bits_with_threads);
+  tcase_add_test(t, random_models_with_gathers);
   suite_add_tcase(s, t);
   return tu_run_suite(s);
 }
