@@ -327,7 +327,8 @@ int cmd_run(const Args *a) {
 /* exprc bench: the time of one call of each entry point: the median, least
  * and most of 15 samples, each of enough calls to last 10 ms, after a
  * warm-up (CLOCK_MONOTONIC). Inputs not given with --set get seeded numbers
- * in [-1, 1), so that a model can be timed without data. */
+ * in [-1, 1) (integer inputs 0 or -1), so that a model can be timed without
+ * data. */
 int cmd_bench(const Args *a) {
   enum { NS = 15 };
   int rc = 0;
@@ -342,8 +343,10 @@ int cmd_bench(const Args *a) {
     for (int k = 0; k < a->nset; k++)
       given |= !strcmp(a->set[k].name, t.name);
     double *v = given ? NULL : malloc((size_t)(t.size + 1) * sizeof *v);
-    for (int64_t k = 0; v && k < t.size; k++)
-      v[k] = 2 * exprc_rng_uniform(&r) - 1;
+    for (int64_t k = 0; v && k < t.size; k++) /* integers (ids): 0 or -1,
+                                                  valid for any axis */
+      v[k] = t.dtype == EXPRC_INT64 ? -(exprc_rng_uniform(&r) < 0.5)
+                                    : 2 * exprc_rng_uniform(&r) - 1;
     rc = v && exprc_set(m, t.name, v, t.rank, t.shape) != EXPRC_OK;
     free(v);
   }
