@@ -177,6 +177,21 @@ START_TEST(json_prints_integers) {
 }
 END_TEST
 
+/* exprc check names the element type of integer inputs and outputs. */
+START_TEST(check_lists_integer_types) {
+  char *p = tu_temp_file("dim N\ninput ids[N] : int\ninput x[N, 3]\n"
+                         "output a = argmax(x, 1), b = x[ids]\n", ".expr");
+  char cmd[1024], *out = NULL;
+  snprintf(cmd, sizeof cmd, "%s check %s", tu_exprc(), p);
+  ck_assert_int_eq(tu_run(cmd, &out, NULL), 0);
+  ck_assert_msg(strstr(out, "input  ids [N] : int\ninput  x [N,3]\n"), "%s", out);
+  ck_assert_msg(strstr(out, "output a [N] : int\noutput b [N,3]\n"), "%s", out);
+  free(out);
+  remove(p);
+  free(p);
+}
+END_TEST
+
 int main(int argc, char **argv) {
   tu_set_paths(argc, argv);
   Suite *s = suite_create("ints");
@@ -188,6 +203,7 @@ int main(int argc, char **argv) {
   tcase_add_test(t, npy_int32_and_int64);
   tcase_add_test(t, csv_whole_numbers);
   tcase_add_test(t, json_prints_integers);
+  tcase_add_test(t, check_lists_integer_types);
   suite_add_tcase(s, t);
   return tu_run_suite(s);
 }
