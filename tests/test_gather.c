@@ -135,6 +135,25 @@ START_TEST(nested_grad_through_take) {
 }
 END_TEST
 
+/* Second derivatives through take_along_axis (its scatter-add's own
+ * gradient is take_along_axis again), against finite differences of the
+ * first derivative; j repeats a column, so the scatter adds. */
+START_TEST(nested_grad_through_take_along_axis) {
+  exprc_model *m = tu_compile(
+      "input j[3, 2] : int\nparam A[3, 3] ~ normal(0, 1)\ninput U[3, 3]\n"
+      "h = sum(grad(sum(take_along_axis(A, j, 1) ^ 3), A) * U)\n"
+      "grad h wrt A\n");
+  exprc_set_int64(m, "j", (const int64_t[]){0, 0, 2, -1, 1, 0}, 2,
+                  (const int64_t[]){3, 2});
+  double u[9];
+  for (int i = 0; i < 9; i++)
+    u[i] = i - 4;
+  tu_set(m, "U", u, 2, 3, 3);
+  tu_gradcheck(m, "h", 1e-6);
+  exprc_free(m);
+}
+END_TEST
+
 /* take_along_axis picks one element per place (NumPy): along axis 1 of
  * A[i][j] = 10 i + j with j = [[1, 0], [1, 1]] gives [[1, 0], [11, 11]];
  * along axis 0 with [[1, 0]] (broadcast rows) gives [[10, 1]]. */
@@ -416,6 +435,7 @@ int main(void) {
   tcase_add_test(t, gather_gradients_match_finite_differences);
   tcase_add_test(t, nested_grad_through_take);
   tcase_add_test(t, take_along_axis_values);
+  tcase_add_test(t, nested_grad_through_take_along_axis);
   tcase_add_test(t, one_hot_rows);
   tcase_add_test(t, argmax_argmin_ties_first);
   tcase_add_test(t, argmax_of_nan);
