@@ -7,6 +7,7 @@
 
 #include "check.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@ static void view(const exprc_model *m, int i, exprc_tensor *t) {
   }
   t->size = s->size;
   t->data = s->data;
+  t->dtype = s->is_int ? EXPRC_INT64 : EXPRC_FLOAT64;
 }
 
 /* A usable model, or a status saying why not. */
@@ -267,6 +269,74 @@ static double *copy_if_inside(exprc_model *m, const double *data, int rank,
   return copy;
 }
 
+#define EXACT_INT 9007199254740992.0 /* 2^53: doubles hold integers exactly
+                                       up to here */
+
+/* The element count of a shape given to exprc_set, or -1 if it is not a
+ * shape (exprc_set's checks then report it). */
+static int64_t given_count(int rank, const int64_t *shape) {
+  int64_t n = 1;
+  for (int d = 0; d < rank && d < EXPRC_MAX_RANK; d++) {
+    if (shape[d] < 0 || (shape[d] > 0 && n > INT64_MAX / shape[d]))
+      return -1;
+    n *= shape[d];
+  }
+  return rank < 0 || rank > EXPRC_MAX_RANK ? -1 : n;
+}
+
+/* An integer input takes whole numbers within 2^53 only. The data is read
+ * only as far as the declared shape allows: a shape that does not match
+ * is left for bind_from to report. */
+static exprc_status whole_numbers(exprc_model *m, int i, const double *data,
+                                  int rank, const int64_t *shape) {
+  int64_t n = given_count(rank, shape), want;
+  const Slot *s = &m->slot[i];
+  if (n < 0 || rank != s->shape.rank ||
+      (shape_numel_const(&s->shape, &want) && want != n))
+    return EXPRC_OK;
+  for (int d = 0; d < rank; d++)
+    if (!DIM_IS_SYM(s->shape.d[d]) && s->shape.d[d] != shape[d])
+      return EXPRC_OK;
+  for (int64_t k = 0; k < n; k++)
+    if (!(data[k] == floor(data[k]) && data[k] >= -EXACT_INT &&
+          data[k] <= EXACT_INT))
+      return handle_fail(m, EXPRC_ERR_ARG, "'%s' holds integers; element %lld "
+                         "is %.17g, not a whole number within 2^53",
+                         s->name, (long long)k, data[k]);
+  return EXPRC_OK;
+}
+
+exprc_status exprc_set_int64(exprc_model *m, const char *name,
+                             const int64_t *data, int rank,
+                             const int64_t *shape) {
+  exprc_status st = usable(m, name && data && (shape || rank == 0) ? name : NULL,
+                           "exprc_set_int64");
+  if (st != EXPRC_OK)
+    return st;
+  int64_t n = given_count(rank, shape);
+  if (n < 0)
+    return handle_fail(m, EXPRC_ERR_ARG, "exprc_set_int64: rank %d or a size "
+                       "is out of range", rank);
+  if (n > m->lim.max_elements)
+    return handle_fail(m, EXPRC_ERR_LIMIT, "exprc_set_int64: %lld elements "
+                       "is above the limit", (long long)n);
+  double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+  if (!v)
+    return handle_fail(m, EXPRC_ERR_NOMEM, "out of memory");
+  for (int64_t k = 0; k < n; k++) {
+    if (data[k] > (INT64_C(1) << 53) || data[k] < -(INT64_C(1) << 53)) {
+      free(v);
+      return handle_fail(m, EXPRC_ERR_ARG, "exprc_set_int64: element %lld "
+                         "is %lld, beyond 2^53, the largest integer exprc "
+                         "holds exactly", (long long)k, (long long)data[k]);
+    }
+    v[k] = (double)data[k];
+  }
+  st = exprc_set(m, name, v, rank, shape);
+  free(v);
+  return st;
+}
+
 exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
                        int rank, const int64_t *shape) {
   exprc_status st = usable(m, name && data && (shape || rank == 0) ? name : NULL,
@@ -278,6 +348,8 @@ exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
     return handle_fail(m, EXPRC_ERR_NAME, "no input or param named '%.64s'", name);
   if (rank < 0 || rank > EXPRC_MAX_RANK)
     return handle_fail(m, EXPRC_ERR_ARG, "exprc_set: rank %d is out of range", rank);
+  if (m->slot[i].is_int && (st = whole_numbers(m, i, data, rank, shape)))
+    return st;
   double *copy = copy_if_inside(m, data, rank, shape, &st);
   if (st == EXPRC_OK && (st = bind_from(m, i, rank, shape)) == EXPRC_OK) {
     Slot *s = &m->slot[i];

@@ -561,7 +561,7 @@ static void every_node_a_result(Module *mod, void *arg) {
     char *name = ctx_alloc(g->c, 16);
     snprintf(name, 16, "#%u", i);
     vec_reserve(g->c, &e->res, &e->cap, e->nres + 1, sizeof *e->res);
-    e->res[e->nres++] = (Result){name, i, -1};
+    e->res[e->nres++] = (Result){.name = name, .node = i, .slot = -1};
   }
 }
 

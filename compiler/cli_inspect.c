@@ -64,13 +64,18 @@ static int check(Module *mod, const Args *a) {
     printf("%-6s %s", nm->kind, nm->name);
     if (nm->has_shape)
       printf(" %s", shape_str(&nm->shape, mod->dim, sb, sizeof sb));
+    for (uint32_t v = 0; v < mod->nvar && !strcmp(nm->kind, "input"); v++)
+      if (mod->var[v].is_int && !strcmp(mod->var[v].name, nm->name))
+        printf(" : int"); /* the element type, as declared */
     printf("\n");
   }
   for (uint32_t k = 0; k < mod->nentry; k++)
     for (uint32_t r = 0; r < mod->entry[k].nres; r++) {
       Result *res = &mod->entry[k].res[r];
       if (k == 0)
-        printf("output %s %s\n", res->name, shape_text(mod, res->node, sb, sizeof sb));
+        printf("output %s %s%s\n", res->name,
+               shape_text(mod, res->node, sb, sizeof sb),
+               res->is_int ? " : int" : "");
       else if (r > 0)
         printf("grad   d%s/d%s %s\n", mod->entry[k].loss, res->name,
                shape_text(mod, res->node, sb, sizeof sb));

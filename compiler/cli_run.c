@@ -180,7 +180,10 @@ static void print_nested(FILE *f, const exprc_tensor *t, int json) {
       fputs(open && !json && t->rank > 1 ? ",\n    " : ", ", f);
     for (int k = 0; k < open; k++)
       fputc('[', f);
-    (json ? json_number : human_number)(f, t->data[i]);
+    if (t->dtype == EXPRC_INT64 && isfinite(t->data[i]))
+      fprintf(f, "%.0f", t->data[i]); /* exact below 2^53: no exponent */
+    else
+      (json ? json_number : human_number)(f, t->data[i]);
     int close = 0;
     for (int d = 0; d < t->rank; d++)
       close += (i + 1) % stride[d] == 0;
@@ -324,7 +327,8 @@ int cmd_run(const Args *a) {
 /* exprc bench: the time of one call of each entry point: the median, least
  * and most of 15 samples, each of enough calls to last 10 ms, after a
  * warm-up (CLOCK_MONOTONIC). Inputs not given with --set get seeded numbers
- * in [-1, 1), so that a model can be timed without data. */
+ * in [-1, 1) (integer inputs 0 or -1), so that a model can be timed without
+ * data. */
 int cmd_bench(const Args *a) {
   enum { NS = 15 };
   int rc = 0;
@@ -339,8 +343,10 @@ int cmd_bench(const Args *a) {
     for (int k = 0; k < a->nset; k++)
       given |= !strcmp(a->set[k].name, t.name);
     double *v = given ? NULL : malloc((size_t)(t.size + 1) * sizeof *v);
-    for (int64_t k = 0; v && k < t.size; k++)
-      v[k] = 2 * exprc_rng_uniform(&r) - 1;
+    for (int64_t k = 0; v && k < t.size; k++) /* integers (ids): 0 or -1,
+                                                  valid for any axis */
+      v[k] = t.dtype == EXPRC_INT64 ? -(exprc_rng_uniform(&r) < 0.5)
+                                    : 2 * exprc_rng_uniform(&r) - 1;
     rc = v && exprc_set(m, t.name, v, t.rank, t.shape) != EXPRC_OK;
     free(v);
   }

@@ -7,6 +7,7 @@
  *   emit_loop.c    flat loops merged into one, and their parallel bodies
  *   emit_ops.c     one statement per node: fills, movement, reductions, gemm
  *   emit_linalg.c  factorisations and solves: calls of the runtime's kernels
+ *   emit_gather.c  gathers, scatter-adds, argmax/argmin, argsort
  *   emit_c.c       entry functions, the prelude and the constants (the door)
  *   emit_header.c  the header of `exprc emit --header`
  *   emit_check.c   the checks of --check-finite
@@ -151,5 +152,7 @@ void em_linalg(Emitter *E, uint32_t x);
 /* ---- emit_check.c ---- */
 void em_check(Emitter *E, uint32_t x);    /* after node x, if checking */
 void em_check_prelude(Emitter *E);        /* where the status slot is */
+/* ---- emit_gather.c ---- */
+void em_gather(Emitter *E, uint32_t x); /* the SH_INDEX ops */
 
 #endif

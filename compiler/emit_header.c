@@ -73,7 +73,9 @@ static SlotInfo *slot_infos(Emitter *E, int nslots) {
     Var *v = &m->var[s];
     info[s] = (SlotInfo){macro_name(E, v->kind == V_INPUT ? "XC_INPUT_"
                                        : "XC_PARAM_", v->name, ""),
-                         v->kind == V_INPUT ? "input" : "param", v->name,
+                         v->kind != V_INPUT ? "param"
+                         : v->is_int ? "int input" /* whole doubles */
+                                     : "input", v->name,
                          v->shape, 1};
   }
   for (uint32_t k = 0; k < m->nentry; k++)

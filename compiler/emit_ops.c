@@ -231,9 +231,63 @@ static void emit_window(Emitter *E, uint32_t x) {
   em_copy_loop(E, small, out, in);
 }
 
+/* The offset of operand s's matrix for batch element bO of the result's
+ * batch shape ob, as C statements adding to `var`: the result's batch
+ * index, taken apart axis by axis from the last, picks the operand's
+ * matrix; an axis the operand lacks or has as 1 (broadcast) picks none. */
+static void batch_offset(Emitter *E, const Shape *s, const Shape *ob,
+                         const char *var) {
+  char st[160], d[32];
+  int nb = s->rank > 2 ? s->rank - 2 : 0;
+  em_put(E, &E->body, "      bR = bO; %s = 0;\n", var);
+  for (int j = ob->rank - 1, i = nb - 1; j >= 0 && i >= 0; j--, i--) {
+    em_dim_expr(ob->d[j], d, sizeof d);
+    em_count_expr(s, i + 1, st, sizeof st); /* its matrices after axis i */
+    if (s->d[i] != 1 || ob->d[j] == 1)
+      em_put(E, &E->body, "      %s += (bR %% %s) * %s;\n", var, d, st);
+    em_put(E, &E->body, "      bR /= %s;\n", d);
+  }
+}
+
+/* A batched product (NumPy matmul, an operand of rank 3 or more): one gemm
+ * per matrix of the result, each reading its operands' matrices where the
+ * broadcast batch axes put them. */
+static void emit_batched(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  int ta, tb;
+  uint32_t a = plan_gemm_operand(E->g, nd.in[0], &ta);
+  uint32_t b = plan_gemm_operand(E->g, nd.in[1], &tb);
+  const Shape *sa = &at(E, nd.in[0])->shape, *sb = &at(E, nd.in[1])->shape;
+  Shape ob = nd.shape; /* the result's batch axes */
+  ob.rank -= (sa->rank > 1) + (sb->rank > 1);
+  char m[32] = "1L", n[32] = "1L", k[32], nb[128], mn[160];
+  char pa[64], pb[64], pc[64];
+  if (sa->rank > 1)
+    em_dim_expr(sa->d[sa->rank - 2], m, sizeof m);
+  if (sb->rank > 1)
+    em_dim_expr(sb->d[sb->rank - 1], n, sizeof n);
+  em_dim_expr(sa->d[sa->rank - 1], k, sizeof k);
+  em_count_expr(&ob, 0, nb, sizeof nb);
+  em_count_expr(&nd.shape, ob.rank, mn, sizeof mn);
+  em_pointer(E, a, pa, sizeof pa);
+  em_pointer(E, b, pb, sizeof pb);
+  em_pointer(E, x, pc, sizeof pc);
+  em_put(E, &E->body, "  {\n    long bO, bR, bA, bB;\n"
+         "    for (bO = 0; bO < %s; bO++) {\n", nb);
+  batch_offset(E, sa, &ob, "bA");
+  batch_offset(E, sb, &ob, "bB");
+  em_put(E, &E->body, "      exprc_rt_gemm(%d, %d, %s, %s, %s, %s + bA, "
+         "%s + bB, %s + bO*%s);\n    }\n    (void)bR;\n  }\n", ta, tb, m, n,
+         k, pa, pb, pc, mn);
+}
+
 static void emit_matmul(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   int ta, tb;
+  if (at(E, nd.in[0])->shape.rank > 2 || at(E, nd.in[1])->shape.rank > 2) {
+    emit_batched(E, x);
+    return;
+  }
   uint32_t a = plan_gemm_operand(E->g, nd.in[0], &ta);
   uint32_t b = plan_gemm_operand(E->g, nd.in[1], &tb);
   const Shape *sa = &at(E, nd.in[0])->shape, *sb = &at(E, nd.in[1])->shape;
@@ -279,6 +333,9 @@ static void node_statement(Emitter *E, uint32_t x) {
     return;
   case SH_LINALG:
     em_linalg(E, x);
+    return;
+  case SH_INDEX:
+    em_gather(E, x);
     return;
   }
 }

@@ -79,10 +79,51 @@ static uint32_t extreme_rule(Graph *g, const Node *n, uint32_t y, uint32_t G) {
   return op2(g, OP_MUL, graph_spread(g, divz(g, G, ties), &s, n->u.axes), hit);
 }
 
-/* d(a @ b) for the four forms of '@'. */
+/* The transpose of the last two axes of a (a matrix or a batch of them). */
+static uint32_t swap_last(Graph *g, uint32_t a) {
+  return op1(g, g->node[a].shape.rank == 2 ? OP_TRANSPOSE : OP_SWAPLAST, a);
+}
+
+/* G with an axis of 1 inserted before its last (at = 1) or after it
+ * (at = 0): a vector operand's dropped axis, put back. */
+static uint32_t unsqueeze(Graph *g, uint32_t G, int before_last) {
+  Shape s = shape_of(g, G), t = s;
+  int r = s.rank;
+  t.rank = r + 1;
+  t.d[r] = before_last ? s.d[r - 1] : 1;
+  t.d[r - 1] = before_last ? 1 : s.d[r - 1];
+  return graph_shaped(g, OP_RESHAPE, G, &t);
+}
+
+/* d(a @ b) of a batched product (some operand of rank 3 or more): the
+ * products of the matrix case, batch by batch; push() then sums the
+ * broadcast batch axes away. A vector operand is a matrix of one row (a)
+ * or one column (b), and G gets that axis back. */
+static uint32_t batched_rule(Graph *g, uint32_t a, uint32_t b, int k,
+                             uint32_t G) {
+  Shape sa = shape_of(g, a), sb = shape_of(g, b);
+  if (sa.rank == 1) { /* [k] @ [.., k, n] -> [.., n] */
+    uint32_t G2 = unsqueeze(g, G, 1); /* [.., 1, n] */
+    Shape col = {.rank = 2, .d = {sa.d[0], 1}};
+    return k == 0 ? op2(g, OP_MATMUL, G2, swap_last(g, b))
+                  : op2(g, OP_MATMUL, graph_shaped(g, OP_RESHAPE, a, &col), G2);
+  }
+  if (sb.rank == 1) { /* [.., m, k] @ [k] -> [.., m] */
+    Shape row = {.rank = 2, .d = {1, sb.d[0]}};
+    return k == 0 ? op2(g, OP_MATMUL, unsqueeze(g, G, 0),
+                        graph_shaped(g, OP_RESHAPE, b, &row))
+                  : op2(g, OP_MATMUL, unsqueeze(g, G, 1), a);
+  }
+  return k == 0 ? op2(g, OP_MATMUL, G, swap_last(g, b))
+                : op2(g, OP_MATMUL, swap_last(g, a), G);
+}
+
+/* d(a @ b) for the four forms of '@', and batched products. */
 static uint32_t matmul_rule(Graph *g, const Node *n, int k, uint32_t G) {
   uint32_t a = n->in[0], b = n->in[1];
   Shape sa = shape_of(g, a), sb = shape_of(g, b);
+  if (sa.rank > 2 || sb.rank > 2)
+    return batched_rule(g, a, b, k, G);
   if (sa.rank == 2 && sb.rank == 2)
     return k == 0 ? op2(g, OP_MATMUL, G, op1(g, OP_TRANSPOSE, b))
                   : op2(g, OP_MATMUL, op1(g, OP_TRANSPOSE, a), G);
@@ -226,6 +267,29 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   case OP_DIVZ: /* d(a / b) = da / b - (a / b) db / b */
     return k == 0 ? divz(g, G, b)
                   : op1(g, OP_NEG, divz(g, mulz_either(g, G, y), b));
+  /* gathers: a scatter-add of G into zeros of the table's shape, and back;
+     no gradient flows to the indices, nor out of integer results */
+  case OP_TAKE:
+  case OP_TAKE_ALONG: {
+    Shape s = shape_of(g, a);
+    return k == 1 ? NONE
+                  : graph_indexed(g, n.op == OP_TAKE ? OP_SCATTER
+                                                     : OP_SCATTER_ALONG,
+                                  G, b, (int)n.u.axes, &s);
+  }
+  case OP_SCATTER:
+  case OP_SCATTER_ALONG:
+    return k == 1 ? NONE
+                  : graph_indexed(g, n.op == OP_SCATTER ? OP_TAKE
+                                                        : OP_TAKE_ALONG,
+                                  G, b, (int)n.u.axes, NULL);
+  case OP_ARGMAX:
+  case OP_ARGMIN:
+  case OP_ARGSORT:
+  case OP_ONE_HOT:
+    return NONE;
+  case OP_SWAPLAST:
+    return op1(g, OP_SWAPLAST, G);
   case OP_COUNT:
     break;
   }

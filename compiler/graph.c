@@ -277,3 +277,18 @@ int graph_is_const(Graph *g, uint32_t i, double *v) {
     *v = n->val;
   return 1;
 }
+
+uint32_t graph_indexed(Graph *g, Op op, uint32_t a, uint32_t idx, int axis,
+                       const Shape *target) {
+  Node p = proto(op);
+  p.nin = (uint8_t)op_info[op].arity;
+  p.in[0] = a;
+  p.in[1] = idx == NONE ? 0 : idx;
+  p.u.axes = axis;
+  if (target) {
+    p.shape = *target;
+    for (int i = target->rank; i < MAX_RANK; i++)
+      p.shape.d[i] = 0;
+  }
+  return graph_node(g, &p);
+}

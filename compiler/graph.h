@@ -95,6 +95,13 @@ uint32_t graph_spread(Graph *g, uint32_t v, const Shape *s, int64_t mask);
 /* Sum the broadcast axes of a away so that it has shape s. */
 uint32_t graph_sum_to(Graph *g, uint32_t a, const Shape *s);
 
+/* A gather, scatter or arg-reduction (the SH_INDEX ops of ops.def): a and
+ * the indices idx (NONE for ops of one input), the axis (ARGMAX, ARGMIN:
+ * the mask of axes) and, for SCATTER and SCATTER_ALONG, the shape of the
+ * result (else NULL: inferred). */
+uint32_t graph_indexed(Graph *g, Op op, uint32_t a, uint32_t idx, int axis,
+                       const Shape *target);
+
 static inline Node *graph_at(Graph *g, uint32_t i) { return &g->node[i]; }
 int graph_is_const(Graph *g, uint32_t i, double *v); /* splat constant? */
 static inline int node_is_tensor_const(const Node *n) {

@@ -26,6 +26,7 @@ typedef struct Slot {
   int set;            /* inputs: given since their dims last changed */
   InitKind init;
   double arg[2];
+  int is_int;         /* holds integers (EXPRC_INT64), exact in doubles */
 } Slot;
 
 typedef struct EntryInfo {

@@ -320,6 +320,9 @@ static void index_item(Lower *L, Ast *it, int64_t d, int64_t *start,
  * indexed by integers. Axes not mentioned are taken whole. */
 static uint32_t index_expr(Lower *L, Ast *a, Scope *s) {
   uint32_t x = lower_expr(L, a->kid[0], s);
+  uint32_t taken = lower_index_take(L, a, x, s); /* E[ids] */
+  if (taken != NONE)
+    return taken;
   Shape xs = graph_at(L->g, x)->shape, win = xs, out = {0};
   int64_t start[MAX_RANK] = {0};
   if (a->nkid - 1 > xs.rank)
@@ -448,7 +451,7 @@ static void init_args(Lower *L, Stmt *st, Var *v) {
 
 static void declare_var(Lower *L, Stmt *st) {
   Module *m = L->m;
-  Var v = {.name = st->name, .pos = st->namepos};
+  Var v = {.name = st->name, .pos = st->namepos, .is_int = st->is_int};
   v.kind = st->kind == S_INPUT ? V_INPUT : V_PARAM;
   v.shape = declared_shape(L, st);
   if (v.kind == V_PARAM) {
@@ -498,7 +501,7 @@ static Entry *new_entry(Lower *L, int is_grad, const char *loss, Pos pos) {
 
 static void add_result(Lower *L, Entry *e, const char *name, uint32_t node) {
   vec_reserve(L->c, &e->res, &e->cap, e->nres + 1, sizeof *e->res);
-  e->res[e->nres++] = (Result){name, node, -1};
+  e->res[e->nres++] = (Result){name, node, -1, 0};
 }
 
 /* An unnamed output is named by its source text, as a reader would write
@@ -539,6 +542,7 @@ static void output(Lower *L, Stmt *st) {
     add_named(L, "value", st->name, n);
   }
   add_result(L, e, name, n);
+  e->res[e->nres - 1].is_int = lower_is_int(L, n);
 }
 
 static void grad_stmt(Lower *L, Stmt *st) {

@@ -289,6 +289,14 @@ static const Builtin builtins[] = {
     {"trace", {"a"}, lower_la_diag, 0, 1},
     {"diag", {"v"}, lower_la_diag, 0, 2},
     {"outer", {"a", "b"}, lower_la_outer, OP_MATMUL, 0},
+    /* gathers and integer results (lower_gather.c) */
+    {"take", {"a", "indices", "axis?"}, lower_take, OP_TAKE, 0},
+    {"take_along_axis", {"arr", "indices", "axis"}, lower_take_along,
+     OP_TAKE_ALONG, 0},
+    {"one_hot", {"x", "num_classes"}, lower_one_hot, 0, 0},
+    {"argmax", {"x", "axis?"}, lower_arg, OP_ARGMAX, 0},
+    {"argmin", {"x", "axis?"}, lower_arg, OP_ARGMIN, 0},
+    {"argsort", {"x", "axis?"}, lower_arg, OP_ARGSORT, 0},
 };
 
 /* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */

@@ -99,4 +99,19 @@ NORETURN void lower_unknown(Lower *L, Pos pos, const char *what,
 /* Count the work of a gradient pass from root before it runs. */
 void lower_grad_work(Lower *L, Pos p, uint32_t root);
 
+/* ---- lower_gather.c: integer data and gathers ---- */
+/* Whether node x holds integers (an int input, argmax, argmin, argsort, or
+ * a gather or movement of those). */
+int lower_is_int(Lower *L, uint32_t x);
+/* x[...] (the A_INDEX a) with an integer tensor among its items: the take
+ * it means; NONE when no item is an integer tensor. */
+uint32_t lower_index_take(Lower *L, Ast *a, uint32_t x, Scope *s);
+/* Built-in handlers: take, take_along_axis, one_hot, and argmax, argmin,
+ * argsort (told apart by the row's op). */
+uint32_t lower_take(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_take_along(Lower *L, const Builtin *b, const Args *x,
+                          Scope *s);
+uint32_t lower_one_hot(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_arg(Lower *L, const Builtin *b, const Args *x, Scope *s);
+
 #endif

@@ -180,6 +180,7 @@ static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
     s->name = dup_or_fail(c, v->name);
     s->kind = v->kind == V_INPUT ? EXPRC_INPUT : EXPRC_PARAM;
     s->shape = v->shape;
+    s->is_int = v->is_int;
     s->init = v->init;
     memcpy(s->arg, v->arg, sizeof s->arg);
   }
@@ -197,6 +198,7 @@ static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
       s->loss = dup_or_fail(c, e->loss);
       s->kind = !e->is_grad ? EXPRC_OUTPUT : r == 0 ? EXPRC_LOSS : EXPRC_GRADIENT;
       s->shape = mod->g->node[e->res[r].node].shape;
+      s->is_int = e->res[r].is_int;
     }
   }
   for (uint32_t t = 0; t < plan->ntemp; t++) {

@@ -20,6 +20,7 @@ typedef struct Var {
   Pos pos;
   InitKind init;
   double arg[2];
+  int is_int;       /* `input x : int`: whole numbers, exact in doubles */
 } Var;
 
 /* A value an entry point returns, in its own slot. */
@@ -27,6 +28,7 @@ typedef struct Result {
   const char *name; /* output name, or L for a loss, or p for dL/dp */
   uint32_t node;
   int slot;
+  int is_int;       /* an integer value (reported as EXPRC_INT64) */
 } Result;
 
 /* Entry 0 is the forward function (every `output`); each `grad L wrt ...`

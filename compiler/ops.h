@@ -11,6 +11,7 @@ typedef enum {
   SH_MATMUL,    /* [m,k]@[k,n] -> [m,n] and the vector forms */
   SH_WINDOW,    /* SLICE, PAD: the target shape, checked against the start */
   SH_LINALG,    /* matrices on the last two axes (linalg.c) */
+  SH_INDEX,     /* gathers, scatters, arg-reductions (shape.c: index_shape) */
 } ShapeRule;
 
 /* F_FAILS: the op's generated code checks its data and may report a

@@ -349,6 +349,17 @@ static Stmt *decl(Parser *P, Program *prog, StmtKind k, Pos kw) {
   return s;
 }
 
+/* elemtype = (":" ("int" | "float"))? after an input's declaration */
+static void element_type(Parser *P, Stmt *s) {
+  if (!accept(P, ":"))
+    return;
+  Token *t = peek(P);
+  if (t->kind != T_IDENT || !(tok_is(t, "int") || tok_is(t, "float")))
+    expected(P, "an element type ('int' or 'float')");
+  s->is_int = tok_is(t, "int");
+  next(P);
+}
+
 /* init = name ("(" args)? */
 static void initializer(Parser *P, Stmt *s) {
   s->init = ident(P, &s->initpos);
@@ -447,7 +458,7 @@ static void statement(Parser *P, Program *prog) {
   } else if (kw && tok_is(t, "input")) {
     next(P);
     do
-      decl(P, prog, S_INPUT, pos);
+      element_type(P, decl(P, prog, S_INPUT, pos));
     while (accept(P, ","));
   } else if (kw && tok_is(t, "param")) {
     next(P);

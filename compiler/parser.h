@@ -47,6 +47,7 @@ typedef struct Stmt {
   const char **wrt; /* S_GRAD */
   Pos *wrtpos;
   int nwrt;
+  int is_int;       /* S_INPUT: declared `: int` */
 } Stmt;
 
 typedef struct Program {

@@ -34,7 +34,8 @@
 
 uint32_t plan_gemm_operand(const Graph *g, uint32_t x, int *trans) {
   const Node *nd = &g->node[x];
-  *trans = nd->op == OP_TRANSPOSE && nd->shape.rank == 2;
+  *trans = (nd->op == OP_TRANSPOSE && nd->shape.rank == 2) ||
+           nd->op == OP_SWAPLAST; /* batched products read it transposed */
   return *trans ? nd->in[0] : x;
 }
 

@@ -110,10 +110,35 @@ static Shape reduce(Graph *g, const Node *p) {
   return r;
 }
 
+/* NumPy matmul's batching (v2): a vector operand is a matrix of one row
+ * (a) or one column (b) whose axis the result drops; the axes before the
+ * last two broadcast. */
+static Shape batched_matmul(Graph *g, const Node *p, const Shape *a,
+                            const Shape *b) {
+  Shape ba = {0}, bb = {0}, r;
+  for (int i = 0; i + 2 < a->rank; i++)
+    ba.d[ba.rank++] = a->d[i];
+  for (int i = 0; i + 2 < b->rank; i++)
+    bb.d[bb.rank++] = b->d[i];
+  int64_t ka = a->d[a->rank - 1], kb = b->d[b->rank > 1 ? b->rank - 2 : 0];
+  if (ka != kb || !shape_broadcast(&ba, &bb, &r))
+    mismatch(g, p, a, b);
+  if (r.rank + (a->rank > 1) + (b->rank > 1) > MAX_RANK)
+    ctx_error(g->c, g->pos, EXPRC_ERR_LIMIT, "the result of '%s' would have "
+              "a rank above the limit %d", op_spelling(g, OP_MATMUL), MAX_RANK);
+  if (a->rank > 1)
+    r.d[r.rank++] = a->d[a->rank - 2];
+  if (b->rank > 1)
+    r.d[r.rank++] = b->d[b->rank - 1];
+  return r;
+}
+
 /* [m,k]@[k,n] -> [m,n], [m,k]@[k] -> [m], [k]@[k,n] -> [n], [k]@[k] -> [] */
 static Shape matmul(Graph *g, const Node *p) {
   const Shape *a = in_shape(g, p, 0), *b = in_shape(g, p, 1);
   Shape r = {0};
+  if (a->rank >= 1 && b->rank >= 1 && (a->rank > 2 || b->rank > 2))
+    return batched_matmul(g, p, a, b);
   if (a->rank < 1 || a->rank > 2 || b->rank < 1 || b->rank > 2) {
     char sa[96], sb[96];
     ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE,
@@ -187,6 +212,94 @@ static Shape window(Graph *g, const Node *p) {
   return p->shape;
 }
 
+/* ---- gathers (v2) ---- */
+
+static NORETURN void index_mismatch(Graph *g, const Node *p, const Shape *a,
+                                    const Shape *b) {
+  char sa[96], sb[96];
+  ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE,
+            "'%s': shapes %s and %s do not fit along axis %lld",
+            op_spelling(g, (Op)p->op), shape_str(a, g->c->dimnames, sa, sizeof sa),
+            shape_str(b, g->c->dimnames, sb, sizeof sb), (long long)p->u.axes);
+}
+
+/* take(a, idx, axis): a's axes before axis, idx's axes, a's axes after. */
+static Shape take_shape(Graph *g, const Node *p, const Shape *a,
+                        const Shape *idx) {
+  int ax = (int)p->u.axes;
+  if (ax < 0 || ax >= a->rank)
+    ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE, "axis %d out of range for rank %d",
+              ax, a->rank);
+  if (a->rank - 1 + idx->rank > MAX_RANK)
+    ctx_error(g->c, g->pos, EXPRC_ERR_LIMIT, "the result of '%s' would have "
+              "rank %d, above the limit %d", op_spelling(g, (Op)p->op),
+              a->rank - 1 + idx->rank, MAX_RANK);
+  Shape r = {0};
+  for (int i = 0; i < ax; i++)
+    r.d[r.rank++] = a->d[i];
+  for (int i = 0; i < idx->rank; i++)
+    r.d[r.rank++] = idx->d[i];
+  for (int i = ax + 1; i < a->rank; i++)
+    r.d[r.rank++] = a->d[i];
+  return r;
+}
+
+/* take_along_axis: a and idx of one rank, equal but on the axis. */
+static void along_check(Graph *g, const Node *p, const Shape *a,
+                        const Shape *idx) {
+  int ax = (int)p->u.axes;
+  int ok = a->rank == idx->rank && ax >= 0 && ax < a->rank;
+  for (int i = 0; ok && i < a->rank; i++)
+    ok = i == ax || a->d[i] == idx->d[i];
+  if (!ok)
+    index_mismatch(g, p, a, idx);
+}
+
+static Shape index_shape(Graph *g, const Node *p) {
+  const Shape *a = in_shape(g, p, 0);
+  Shape r = *a, t;
+  Op op = (Op)p->op;
+  if (op == OP_TAKE)
+    return take_shape(g, p, a, in_shape(g, p, 1));
+  if (op == OP_SCATTER) { /* a: the gradient of take's result; p->shape:
+                             take's table */
+    t = take_shape(g, p, &p->shape, in_shape(g, p, 1));
+    if (!shape_eq(&t, a))
+      index_mismatch(g, p, &p->shape, a);
+    return p->shape;
+  }
+  if (op == OP_TAKE_ALONG) {
+    along_check(g, p, a, in_shape(g, p, 1));
+    return *in_shape(g, p, 1);
+  }
+  if (op == OP_SCATTER_ALONG) {
+    along_check(g, p, &p->shape, a);
+    if (!shape_eq(a, in_shape(g, p, 1)))
+      index_mismatch(g, p, a, in_shape(g, p, 1));
+    return p->shape;
+  }
+  if (op == OP_ARGMAX || op == OP_ARGMIN)
+    return reduce(g, p);
+  if (op == OP_ONE_HOT) {
+    if (a->rank + 1 > MAX_RANK)
+      ctx_error(g->c, g->pos, EXPRC_ERR_LIMIT, "one_hot of rank %d would "
+                "have rank %d, above the limit %d", a->rank, a->rank + 1,
+                MAX_RANK);
+    r.d[r.rank++] = p->u.axes;
+    return r;
+  }
+  if (op == OP_ARGSORT && ((int)p->u.axes < 0 || (int)p->u.axes >= a->rank))
+    ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE, "axis out of range for rank %d",
+              a->rank);
+  if (op == OP_SWAPLAST) {
+    if (r.rank < 2)
+      ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE, "swapping the last two axes "
+                "needs rank 2 or more");
+    r.d[r.rank - 2] = a->d[a->rank - 1], r.d[r.rank - 1] = a->d[a->rank - 2];
+  }
+  return r; /* ARGSORT, SWAPLAST */
+}
+
 static void check_size(Graph *g, const Shape *s) {
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++) {
@@ -230,6 +343,9 @@ Shape shape_infer(Graph *g, const Node *p) {
     break;
   case SH_LINALG:
     r = linalg(g, p);
+    break;
+  case SH_INDEX:
+    r = index_shape(g, p);
     break;
   }
   /* Shapes hash and compare as bytes (graph.c): clear unused dims and the

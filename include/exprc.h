@@ -120,6 +120,16 @@ typedef enum exprc_kind {
   EXPRC_GRADIENT   /* dL/dp of each `grad L wrt ...` */
 } exprc_kind;
 
+/* The element type of a tensor. Integer tensors (`input ids[N] : int`, the
+ * results of argmax, argmin, argsort, and of take on integer data) hold
+ * their values in the same double buffers as every other tensor, as exact
+ * integers: every integer up to 2^53 in magnitude is exact there, and the
+ * API refuses any other (EXPRC_ERR_ARG). */
+typedef enum exprc_dtype {
+  EXPRC_FLOAT64 = 0,
+  EXPRC_INT64     /* whole numbers, |v| <= 2^53, read through `data` */
+} exprc_dtype;
+
 /* A view of one tensor of a model. `data` is NULL until every `dim` it uses
  * is bound; it stays valid until the model is freed or a dim it uses is
  * bound to another size. The gradients of one entry point lie in one block
@@ -133,6 +143,7 @@ typedef struct exprc_tensor {
   int64_t shape[EXPRC_MAX_RANK]; /* -1 for a dim not yet bound */
   int64_t size;                  /* element count, -1 if not yet known */
   double *data;
+  exprc_dtype dtype;             /* EXPRC_INT64: data holds exact integers */
 } exprc_tensor;
 
 /* Fill *o with the defaults. A NULL options pointer means the defaults. */
@@ -187,8 +198,17 @@ exprc_status exprc_bind_dim(exprc_model *m, const char *dim, int64_t n);
 exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
                        int rank, const int64_t *shape);
 
-/* Read an input or param from a file: NumPy .npy (little-endian float64 or
- * float32, C order) or CSV (numbers, an optional header row; a table is
+/* Copy integer data into an input or param (of any element type), as
+ * exprc_set does. Every value must be at most 2^53 in magnitude (the
+ * integers a double holds exactly), else EXPRC_ERR_ARG and nothing is
+ * changed. exprc_set on an integer input likewise refuses values that are
+ * not whole numbers in that range. */
+exprc_status exprc_set_int64(exprc_model *m, const char *name,
+                             const int64_t *data, int rank,
+                             const int64_t *shape);
+
+/* Read an input or param from a file: NumPy .npy (little-endian float64,
+ * float32, int64 or int32, C order) or CSV (numbers, an optional header row; a table is
  * [rows, columns], and a single row or column also fits a vector). */
 exprc_status exprc_set_file(exprc_model *m, const char *name,
                             const char *path);

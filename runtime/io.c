@@ -275,12 +275,42 @@ static int npy_dtype(Npy *h, int *width) {
     *width = d[2] == '8' ? 8 : 4;
     return 0;
   }
+  /* integer data (ids, labels): width -8 is int64, -4 int32 */
+  if (h->dlen == 3 && (!strncmp(d, "<i8", 3) || !strncmp(d, "<i4", 3))) {
+    *width = d[2] == '8' ? -8 : -4;
+    return 0;
+  }
   if (h->dlen == 3 && (!strncmp(d, ">f8", 3) || !strncmp(d, ">f4", 3)))
     return failf(h->err, h->errn, "%s: big-endian .npy data is not supported; "
                  "save it as little-endian float64", h->path);
   return failf(h->err, h->errn, "%s: .npy dtype '%.*s' is not supported; save "
-               "it as float64 ('<f8') or float32 ('<f4')", h->path,
+               "it as float64 ('<f8'), float32 ('<f4'), int64 ('<i8') or "
+               "int32 ('<i4')", h->path,
                h->dlen < 32 ? h->dlen : 32, d);
+}
+
+/* Element i of .npy data at p, of the width npy_dtype gave, as a double:
+ * integers must be exact there (|v| <= 2^53), else -1. */
+static int npy_element(exprc_rt_array *a, int64_t i, const char *p,
+                       int width) {
+  if (width == 8) {
+    memcpy(&a->data[i], p, 8);
+  } else if (width == 4) {
+    float f;
+    memcpy(&f, p, 4);
+    a->data[i] = f;
+  } else if (width == -4) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    a->data[i] = v;
+  } else {
+    int64_t v;
+    memcpy(&v, p, 8);
+    a->data[i] = (double)v;
+    if (v > (INT64_C(1) << 53) || v < -(INT64_C(1) << 53))
+      return -1;
+  }
+  return 0;
 }
 
 static int npy_header(Npy *h, const char *p, int *width) {
@@ -337,20 +367,21 @@ static int read_npy(const char *buf, size_t len, const char *path,
   if (rc)
     return rc;
   at += hl;
-  if ((size_t)a->size > (len - at) / (size_t)width)
+  size_t bytes = (size_t)(width < 0 ? -width : width);
+  if ((size_t)a->size > (len - at) / bytes)
     return failf(err, errn, "%s: .npy data is shorter than its shape", path);
   a->data = malloc((size_t)(a->size ? a->size : 1) * sizeof(double));
   if (!a->data)
     return failf(err, errn, "%s: out of memory", path);
-  for (int64_t i = 0; i < a->size; i++) {
-    if (width == 8) {
-      memcpy(&a->data[i], buf + at + 8 * i, 8);
-    } else {
-      float f;
-      memcpy(&f, buf + at + 4 * i, 4);
-      a->data[i] = f;
+  for (int64_t i = 0; i < a->size; i++)
+    if (npy_element(a, i, buf + at + bytes * (size_t)i, width) != 0) {
+      double v = a->data[i];
+      free(a->data);
+      a->data = NULL;
+      return failf(err, errn, "%s: element %lld, %.0f, is beyond 2^53, the "
+                   "largest integer a float64 holds exactly", path,
+                   (long long)i, v);
     }
-  }
   return 0;
 }
 

@@ -16,7 +16,8 @@ typedef struct exprc_rt_array {
   int64_t size;
 } exprc_rt_array;
 
-/* Read .npy (little-endian float64 or float32, C order, rank <= 4) or, for
+/* Read .npy (little-endian float64, float32, int64 or int32 (exact up to
+ * 2^53), C order, rank <= 4) or, for
  * any other name, CSV (decimal numbers separated by commas, an optional
  * header row of names, [rows, columns]). Only regular files and FIFOs are
  * read, and no more than max_elements elements (and the bytes they may

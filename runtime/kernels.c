@@ -24,6 +24,7 @@
 #include "lapack.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef EXPRC_HAVE_CBLAS
@@ -216,4 +217,60 @@ double exprc_rng_normal(exprc_rng *r) {
   double u = 1.0 - exprc_rng_uniform(r); /* (0, 1]: log is finite */
   double v = exprc_rng_uniform(r);
   return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* ---- argsort ----
+ * A stable merge sort of index arrays, ascending, NaN last (NumPy's order):
+ * each lane x[(o*n + j)*inner + i], j = 0..n-1, gives out at the same places
+ * the positions j in sorted order, as doubles. Scratch memory that cannot
+ * be had makes it an insertion sort: slower, same result. */
+
+static int sorts_before(double a, double b) { /* a strictly before b */
+  return a < b || (b != b && a == a);
+}
+
+static void merge_lane(const double *x, long s, long *idx, long *tmp, long n) {
+  for (long w = 1; w < n; w *= 2) {
+    for (long lo = 0; lo < n; lo += 2 * w) {
+      long mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+      long a = lo, b = mid, k = lo;
+      while (a < mid && b < hi) /* equal keys: the left one first */
+        tmp[k++] = sorts_before(x[idx[b] * s], x[idx[a] * s]) ? idx[b++]
+                                                               : idx[a++];
+      while (a < mid)
+        tmp[k++] = idx[a++];
+      while (b < hi)
+        tmp[k++] = idx[b++];
+    }
+    memcpy(idx, tmp, (size_t)n * sizeof *idx);
+  }
+}
+
+static void insertion_lane(const double *x, long s, long n, double *out) {
+  for (long j = 0; j < n; j++) {
+    long k = j;
+    for (; k > 0 && sorts_before(x[j * s], x[(long)out[(k - 1) * s] * s]); k--)
+      out[k * s] = out[(k - 1) * s];
+    out[k * s] = (double)j;
+  }
+}
+
+void exprc_rt_argsort(const double *x, long outer, long n, long inner,
+                      double *out) {
+  long *idx = n > 0 ? malloc(2 * (size_t)n * sizeof *idx) : NULL;
+  for (long o = 0; o < outer; o++)
+    for (long i = 0; i < inner; i++) {
+      const double *lane = x + o * n * inner + i;
+      double *res = out + o * n * inner + i;
+      if (!idx) {
+        insertion_lane(lane, inner, n, res);
+        continue;
+      }
+      for (long j = 0; j < n; j++)
+        idx[j] = idx[n + j] = j;
+      merge_lane(lane, inner, idx, idx + n, n);
+      for (long j = 0; j < n; j++)
+        res[j * inner] = (double)idx[j];
+    }
+  free(idx);
 }

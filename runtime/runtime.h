@@ -40,7 +40,9 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
   X(exprc_rt_lusolve, (long site, int trans, long batch, long n, long k,     \
                        const double *a, const double *b, double *x))          \
   X(exprc_rt_det, (long site, int log_abs, long batch, long n,               \
-                   const double *a, double *out))
+                   const double *a, double *out))                             \
+  X(exprc_rt_argsort, (const double *x, long outer, long n, long inner,      \
+                       double *out))
 
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
@@ -59,6 +61,7 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 #define EXPRC_RT_IMPL_exprc_rt_trsolve exprc_rt_trsolve
 #define EXPRC_RT_IMPL_exprc_rt_lusolve exprc_rt_lusolve
 #define EXPRC_RT_IMPL_exprc_rt_det exprc_rt_det
+#define EXPRC_RT_IMPL_exprc_rt_argsort exprc_rt_argsort
 
 /* Run-time errors: what only the data can reveal. Generated code that finds
  * one calls exprc_rt_fail(site, what, a, b) and goes on without reading or

@@ -38,6 +38,7 @@ typedef struct Gen {
   int cost;           /* evaluations per evaluation inside nested grads */
   int prefer;         /* inside grad(e, v): the var v, else -1 */
   int views;          /* weight of the shape forms, percent */
+  int gathers;        /* weight of the gather form, percent of unary's */
   int fail;           /* ran out of variables: start again */
   char **strs;        /* every string made, freed at the end */
   int nstrs, capstrs;
@@ -248,8 +249,8 @@ static int new_var(Gen *g, Sh s) {
 
 static int var_of_shape(Gen *g, Sh s) {
   int found = -1, seen = 0;
-  for (int i = 0; i < g->m->nvar; i++)
-    if (same(g->vshape[i], s) && pick(g, ++seen) == 0)
+  for (int i = 0; i < g->m->nvar; i++) /* integer ids are not leaves */
+    if (!g->m->var[i].int_rows && same(g->vshape[i], s) && pick(g, ++seen) == 0)
       found = i;
   return found;
 }
@@ -592,6 +593,25 @@ static char *hessian(Gen *g, Sh s, int depth) {
   return sf(g, "hessian(sum(%s), %s)", e, g->m->var[v].name);
 }
 
+/* A gather of shape s: the rows of a table [rows, s[1:]] at an integer
+ * input of ids [s[0]], by indexing or by take; the ids hold negative values
+ * too (they count from the end). */
+static char *gather(Gen *g, Sh s, int depth) {
+  if (s.r < 1 || s.d[0] < 0 || g->m->nvar == RM_MAX_VARS)
+    return unary(g, s, depth);
+  int64_t rows = 2 + pick(g, 3);
+  int k = g->m->nvar++;
+  RandVar *v = &g->m->var[k];
+  snprintf(v->name, sizeof v->name, "i%d", k);
+  v->rank = 1, v->shape[0] = v->size = s.d[0], v->int_rows = rows;
+  g->vshape[k] = (Sh){.r = 1, .d = {s.d[0]}};
+  Sh t = s;
+  t.d[0] = rows;
+  char *e = E(g, t, depth - 1);
+  return chance(g, 50) ? sf(g, "(%s)[%s]", e, v->name)
+                       : sf(g, "take(%s, %s, 0)", e, v->name);
+}
+
 typedef char *(*Form)(Gen *g, Sh s, int depth);
 
 /* An expression of shape s that is not a leaf. */
@@ -601,14 +621,15 @@ static char *form(Gen *g, Sh s, int depth) {
     return hessian(g, s, depth);
   static const Form forms[] = {unary,   binary,   compare,   reduction,
                                normaliser, centre, slice,    reshape,
-                               transpose, matmul, gradient};
-  int w[] = {18, 22, 8, 12, 7, 7, 8, 6, 4, 7, 4};
+                               transpose, matmul, gradient, gather};
+  int w[] = {18, 22, 8, 12, 7, 7, 8, 6, 4, 7, 4, 0};
   for (int i = 3; i < 10; i++)
     w[i] = w[i] * g->views / 100;
   if (g->cost > 1) /* inside a grad: a grad of a grad now and then */
     w[10] *= 4;
+  w[11] = w[0] * g->gathers / 100;
   int total = 0;
-  for (int i = 0; i < 11; i++)
+  for (int i = 0; i < 12; i++)
     total += w[i];
   int k = pick(g, total), i = 0;
   while (k >= w[i])
@@ -644,7 +665,9 @@ static char *declarations(Gen *g) {
   for (int i = 0; i < m->nvar; i++) {
     RandVar *v = &m->var[i];
     char *shape = v->rank ? shape_text(g, g->vshape[i]) : "";
-    if (!v->is_param)
+    if (v->int_rows)
+      t = sf(g, "%sinput %s%s : int\n", t, v->name, shape);
+    else if (!v->is_param)
       t = sf(g, "%sinput %s%s\n", t, v->name, shape);
     else
       t = sf(g, "%sparam %s%s ~ normal(0, 1)\n", t, v->name, shape);
@@ -706,7 +729,10 @@ static char *body(Gen *g, RandOptions o) {
   snprintf(m->out_name[m->nout++], sizeof m->out_name[0], "loss");
   char *wrt = "";
   for (int i = 0; i < m->nvar; i++)
-    wrt = sf(g, "%s%s%s", wrt, i ? ", " : "", m->var[i].name);
+    if (!m->var[i].int_rows)
+      wrt = sf(g, "%s%s%s", wrt, wrt[0] ? ", " : "", m->var[i].name);
+  if (!wrt[0]) /* only ids: no var to differentiate by */
+    g->fail = 1;
   return sf(g, "%sy = %s\n%s\noutput %s, loss\ngrad loss wrt %s\n", stmts, y,
             loss_text(g, ys), outs, wrt);
 }
@@ -718,7 +744,9 @@ static void fill_values(Gen *g) {
     if (!v->value)
       abort();
     for (int64_t e = 0; e < v->size; e++)
-      v->value[e] = -1.5 + 3.0 * (double)(next(g) >> 11) / 9007199254740992.0;
+      v->value[e] = v->int_rows ? (double)(int64_t)(next(g) % (uint64_t)(2 * v->int_rows)) -
+                                      (double)v->int_rows
+                                : -1.5 + 3.0 * (double)(next(g) >> 11) / 9007199254740992.0;
   }
 }
 
@@ -740,6 +768,7 @@ void randmodel_make(RandModel *m, uint64_t seed, const RandOptions *opt) {
     g.dim_value[0] = g.dim_value[1] = 0;
     g.grads_left = o.max_grads ? o.max_grads : 2;
     g.views = o.views_pct ? o.views_pct : 100;
+    g.gathers = o.gather_pct;
     g.want_hessian = chance(&g, o.hessian_pct ? o.hessian_pct : 8);
     g.hessians_left = 1;
     choose_sizes(&g);
@@ -1025,6 +1054,8 @@ static int checked(const Check *c, const RandVar *v, int64_t e) {
 static int gradients_agree_with_differences(Check *c) {
   for (int i = 0; i < c->rm->nvar; i++) {
     const RandVar *v = &c->rm->var[i];
+    if (v->int_rows) /* ids: not differentiated */
+      continue;
     exprc_tensor g = grad_of(c->m[0], v->name);
     if (!g.data || g.size != v->size)
       return bad(c, "no gradient dloss/d%s", v->name);
@@ -1043,6 +1074,8 @@ static int gradients_agree_with_differences(Check *c) {
 static int gradients_agree(Check *c, int k) {
   for (int i = 0; i < c->rm->nvar; i++) {
     const char *w = c->rm->var[i].name;
+    if (c->rm->var[i].int_rows)
+      continue;
     exprc_tensor a = grad_of(c->m[0], w), b = grad_of(c->m[k], w);
     for (int64_t e = 0; e < a.size; e++)
       if (!(fabs(a.data[e] - b.data[e]) <=
@@ -1078,6 +1111,8 @@ static int exactly_agrees(Check *c, int k) {
     return 0;
   for (int i = 0; i < c->rm->nvar; i++) {
     const char *w = c->rm->var[i].name;
+    if (c->rm->var[i].int_rows)
+      continue;
     char what[32];
     snprintf(what, sizeof what, "dloss/d%s", w);
     if (!same_bits(c, k, grad_of(c->m[0], w), grad_of(c->m[k], w), what))

@@ -40,6 +40,8 @@ typedef struct RandVar {
   int64_t shape[RM_MAX_RANK]; /* sizes, dims already bound */
   int64_t size;
   double *value; /* size values from [-1.5, 1.5] */
+  int64_t int_rows; /* > 0: an `input ... : int` of row ids, whole values
+                       from [-int_rows, int_rows); never a `wrt` */
 } RandVar;
 
 typedef struct RandModel {
@@ -66,6 +68,10 @@ typedef struct RandOptions {
   int hessian_pct;  /* percent of models that try a hessian [8] */
   int views_pct;    /* extra weight of slices, reshapes, transposes and
                        reductions, in percent of the usual [100] */
+  int gather_pct;   /* weight of gathers by integer inputs (`E[ids]`,
+                       `take(E, ids, 0)`), in percent of a unary form's; 0
+                       (the default) makes none, and the models of every
+                       seed are then what they were before gathers */
 } RandOptions;
 
 /* The model for `seed` (the same seed gives the same model and values). */

@@ -573,8 +573,65 @@ static T normaliser(M *m, Ast *a, Scope *s, int logf) {
 
 /* ---- shapes: matmul, transpose, reshape, indexing ---- */
 
+static T matmul2(M *m, const Ast *a, const char *what, const T *x,
+                 const T *y);
+
+/* NumPy matmul with batches (v2): a vector is a matrix of one row (left) or
+ * one column (right), and its axis is dropped from the result; the axes
+ * before the last two broadcast. Written out index by index. */
+static T batched(M *m, const Ast *a, const char *what, const T *x,
+                 const T *y) {
+  T bx = {.rank = x->rank > 2 ? x->rank - 2 : 0};
+  T by = {.rank = y->rank > 2 ? y->rank - 2 : 0}, bo;
+  for (int i = 0; i < bx.rank; i++)
+    bx.d[i] = x->d[i];
+  for (int i = 0; i < by.rank; i++)
+    by.d[i] = y->d[i];
+  int64_t rows = x->rank > 1 ? x->d[x->rank - 2] : 1, k = x->d[x->rank - 1];
+  int64_t cols = y->rank > 1 ? y->d[y->rank - 1] : 1;
+  int64_t ky = y->d[y->rank > 1 ? y->rank - 2 : 0];
+  if (k != ky || !broadcast_shape(&bx, &by, &bo))
+    mismatch(m, a, x, y, what);
+  bo.n = numel(bo.rank, bo.d);
+  T out = {.rank = bo.rank};
+  memcpy(out.d, bo.d, sizeof bo.d);
+  if (x->rank > 1)
+    out.d[out.rank++] = rows;
+  if (y->rank > 1)
+    out.d[out.rank++] = cols;
+  if (out.rank > REF_MAX_RANK)
+    mismatch(m, a, x, y, what);
+  out = tensor(m, out.rank, out.d);
+  int64_t sx[REF_MAX_RANK], sy[REF_MAX_RANK], idx[REF_MAX_RANK];
+  bx.n = numel(bx.rank, bx.d), by.n = numel(by.rank, by.d);
+  bstrides(&bx, &bo, sx);
+  bstrides(&by, &bo, sy);
+  for (int64_t b = 0; b < bo.n; b++) {
+    unravel(b, &bo, idx);
+    int64_t ox = 0, oy = 0;
+    for (int i = 0; i < bo.rank; i++)
+      ox += idx[i] * sx[i], oy += idx[i] * sy[i];
+    const double *px = x->v + ox * rows * k, *py = y->v + oy * k * cols;
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t j = 0; j < cols; j++) {
+        double acc = 0;
+        for (int64_t l = 0; l < k; l++)
+          acc += px[i * k + l] * py[l * cols + j];
+        out.v[(b * rows + i) * cols + j] = acc;
+      }
+  }
+  return out;
+}
+
 /* [m,k]@[k,n] -> [m,n], [m,k]@[k] -> [m], [k]@[k,n] -> [n], [k]@[k] -> [] */
 static T matmul(M *m, const Ast *a, const char *what, const T *x, const T *y) {
+  if (x->rank >= 1 && y->rank >= 1 && (x->rank > 2 || y->rank > 2))
+    return batched(m, a, what, x, y);
+  return matmul2(m, a, what, x, y);
+}
+
+static T matmul2(M *m, const Ast *a, const char *what, const T *x,
+                 const T *y) {
   if (x->rank < 1 || x->rank > 2 || y->rank < 1 || y->rank > 2 ||
       x->d[x->rank - 1] != y->d[0])
     mismatch(m, a, x, y, what);
@@ -665,8 +722,17 @@ static void index_item(M *m, Ast *it, Scope *s, int64_t d, int64_t *start,
   *start = b[0], *size = b[1] - b[0];
 }
 
+static T take_t(M *m, const Ast *a, const T *x, const T *idx, int k);
+
 static T index_expr(M *m, Ast *a, Scope *s) {
   T x = ev(m, a->kid[0], s);
+  for (int j = 1; j < a->nkid; j++) { /* E[ids], E[:, ids]: take */
+    if (a->kid[j]->kind == A_SLICE)
+      continue;
+    T idx = ev(m, a->kid[j], s);
+    if (idx.rank > 0 && j - 1 < x.rank)
+      return take_t(m, a, &x, &idx, j - 1);
+  }
   if (a->nkid - 1 > x.rank)
     fail(m, a, "%d indices for a tensor of rank %d", a->nkid - 1, x.rank);
   T win = x;
@@ -688,6 +754,154 @@ static T index_expr(M *m, Ast *a, Scope *s) {
       off = off * x.d[j] + start[j] + idx[j];
     out.v[e] = x.v[off];
   }
+  return out;
+}
+
+/* ---- gathers (v2): indices are whole numbers, negative from the end ---- */
+
+static int64_t index_in(M *m, const Ast *a, double v, int64_t d) {
+  if (!(v >= (double)-d && v < (double)d) || v != floor(v))
+    fail(m, a, "index %.15g is out of range for an axis of size %lld", v,
+         (long long)d);
+  return v < 0 ? (int64_t)v + d : (int64_t)v;
+}
+
+/* take(a, idx, axis): out[o, j..., i] = a[o, idx[j...], i] */
+static T take_t(M *m, const Ast *a, const T *x, const T *idx, int k) {
+  int64_t outer, len, inner, d[REF_MAX_RANK];
+  if (x->rank - 1 + idx->rank > REF_MAX_RANK)
+    fail(m, a, "take: the result's rank is above %d", REF_MAX_RANK);
+  split_axis(x, k, &outer, &len, &inner);
+  int r = 0;
+  for (int i = 0; i < k; i++)
+    d[r++] = x->d[i];
+  for (int i = 0; i < idx->rank; i++)
+    d[r++] = idx->d[i];
+  for (int i = k + 1; i < x->rank; i++)
+    d[r++] = x->d[i];
+  T out = tensor(m, r, d);
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t j = 0; j < idx->n; j++) {
+      int64_t at = index_in(m, a, idx->v[j], len);
+      for (int64_t i = 0; i < inner; i++)
+        out.v[(o * idx->n + j) * inner + i] = x->v[(o * len + at) * inner + i];
+    }
+  return out;
+}
+
+static T take_call(M *m, Ast *a, Scope *s) {
+  if (a->nkid < 2 || a->nkid > 3)
+    fail(m, a, "'take' takes 2 to 3 arguments, not %d", a->nkid);
+  T x = ev(m, a->kid[0], s), idx = ev(m, a->kid[1], s);
+  return take_t(m, a, &x, &idx,
+                a->nkid == 3 ? axis_of(m, a->kid[2], s, x.rank) : 0);
+}
+
+/* take_along_axis(arr, idx, axis): same rank, broadcast off the axis;
+ * out[.., j, ..] = arr[.., idx[.., j, ..], ..] */
+static T take_along_call(M *m, Ast *a, Scope *s) {
+  if (a->nkid != 3)
+    fail(m, a, "'take_along_axis' takes 3 arguments, not %d", a->nkid);
+  T x = ev(m, a->kid[0], s), idx = ev(m, a->kid[1], s);
+  int k = axis_of(m, a->kid[2], s, x.rank);
+  if (idx.rank != x.rank)
+    mismatch(m, a, &x, &idx, "take_along_axis");
+  T bx = x, bi = idx, bo;
+  bx.d[k] = bi.d[k] = 1;
+  if (!broadcast_shape(&bx, &bi, &bo))
+    mismatch(m, a, &x, &idx, "take_along_axis");
+  bo.d[k] = idx.d[k];
+  T out = tensor(m, bo.rank, bo.d);
+  int64_t pos[REF_MAX_RANK];
+  for (int64_t e = 0; e < out.n; e++) {
+    unravel(e, &out, pos);
+    int64_t oi = 0, ox = 0;
+    for (int i = 0; i < out.rank; i++) /* idx at pos, broadcast */
+      oi = oi * idx.d[i] + (idx.d[i] == 1 ? 0 : pos[i]);
+    int64_t at = index_in(m, a, idx.v[oi], x.d[k]);
+    for (int i = 0; i < out.rank; i++)
+      ox = ox * x.d[i] + (i == k ? at : x.d[i] == 1 ? 0 : pos[i]);
+    out.v[e] = x.v[ox];
+  }
+  return out;
+}
+
+/* one_hot(x, K): 1 where the last axis's position equals x */
+static T one_hot_call(M *m, Ast *a, Scope *s) {
+  if (a->nkid != 2)
+    fail(m, a, "'one_hot' takes 2 arguments, not %d", a->nkid);
+  T x = ev(m, a->kid[0], s);
+  int64_t k = int_of(m, a->kid[1], s, "num_classes", 1, INT32_MAX), d[REF_MAX_RANK];
+  if (x.rank + 1 > REF_MAX_RANK)
+    fail(m, a, "one_hot: rank above %d", REF_MAX_RANK);
+  memcpy(d, x.d, sizeof x.d);
+  d[x.rank] = k;
+  T out = tensor(m, x.rank + 1, d);
+  for (int64_t e = 0; e < x.n; e++)
+    for (int64_t c = 0; c < k; c++)
+      out.v[e * k + c] = x.v[e] == (double)c;
+  return out;
+}
+
+/* argmax/argmin: the first extreme (a NaN counts as one, as in NumPy), over
+ * the flattened x or along an axis. */
+static double arg_run(const double *p, int64_t len, int64_t st, int maxf) {
+  int64_t best = 0;
+  for (int64_t j = 1; j < len; j++) {
+    double b = p[best * st], v = p[j * st];
+    if (b != b)
+      break;
+    if (v != v || (maxf ? v > b : v < b))
+      best = j;
+  }
+  return (double)best;
+}
+
+static T arg_call(M *m, Ast *a, Scope *s, int maxf) {
+  if (a->nkid < 1 || a->nkid > 2)
+    fail(m, a, "'%s' takes 1 to 2 arguments, not %d", a->name, a->nkid);
+  T x = ev(m, a->kid[0], s);
+  if (a->nkid == 1)
+    return scalar_t(m, arg_run(x.v, x.n, 1, maxf));
+  int k = axis_of(m, a->kid[1], s, x.rank);
+  int64_t outer, len, inner, d[REF_MAX_RANK];
+  split_axis(&x, k, &outer, &len, &inner);
+  int r = 0;
+  for (int i = 0; i < x.rank; i++)
+    if (i != k)
+      d[r++] = x.d[i];
+  T out = tensor(m, r, d);
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t i = 0; i < inner; i++)
+      out.v[o * inner + i] = arg_run(x.v + o * len * inner + i, len, inner, maxf);
+  return out;
+}
+
+/* argsort: stable, ascending, NaN last; by counting, for each element, the
+ * elements that must come before it. */
+static T argsort_call(M *m, Ast *a, Scope *s) {
+  if (a->nkid < 1 || a->nkid > 2)
+    fail(m, a, "'argsort' takes 1 to 2 arguments, not %d", a->nkid);
+  T x = ev(m, a->kid[0], s);
+  int k = a->nkid == 2 ? axis_of(m, a->kid[1], s, x.rank) : x.rank - 1;
+  if (x.rank == 0)
+    fail(m, a, "a scalar has no axis");
+  int64_t outer, len, inner;
+  split_axis(&x, k, &outer, &len, &inner);
+  T out = tensor(m, x.rank, x.d);
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t i = 0; i < inner; i++) {
+      const double *p = x.v + o * len * inner + i;
+      for (int64_t j = 0; j < len; j++) {
+        int64_t place = 0;
+        for (int64_t l = 0; l < len; l++) {
+          double u = p[l * inner], v = p[j * inner];
+          int before = (u == u && v != v) || u < v || ((u == v || (u != u && v != v)) && l < j);
+          place += before;
+        }
+        out.v[(o * len + place) * inner + i] = (double)j;
+      }
+    }
   return out;
 }
 
@@ -1116,6 +1330,16 @@ static T builtin(M *m, Ast *a, Scope *s) {
     return normaliser(m, a, s, a->name[0] == 'l');
   if (!strcmp(a->name, "reshape"))
     return reshape(m, a, s);
+  if (!strcmp(a->name, "take"))
+    return take_call(m, a, s);
+  if (!strcmp(a->name, "take_along_axis"))
+    return take_along_call(m, a, s);
+  if (!strcmp(a->name, "one_hot"))
+    return one_hot_call(m, a, s);
+  if (!strcmp(a->name, "argmax") || !strcmp(a->name, "argmin"))
+    return arg_call(m, a, s, a->name[4] == 'a');
+  if (!strcmp(a->name, "argsort"))
+    return argsort_call(m, a, s);
   if (!strcmp(a->name, "grad"))
     return grad_call(m, a, s);
   if (is_linalg(a->name))
@@ -1148,7 +1372,11 @@ static const struct { const char *name; const char *param[8]; } signatures[] = {
     {"reshape", {"x", "shape"}}, {"grad", {"e", "v"}},
     {"hessian", {"e", "v"}}, {"dot", {"a", "b"}},
     {"solve_triangular", {"a", "b", "lower?", "trans?"}}, {"solve", {"a", "b"}},
-    {"outer", {"a", "b"}}};
+    {"outer", {"a", "b"}},
+    {"take", {"a", "indices", "axis"}},
+    {"take_along_axis", {"arr", "indices", "axis"}},
+    {"one_hot", {"x", "num_classes"}}, {"argmax", {"x", "axis"}},
+    {"argmin", {"x", "axis"}}, {"argsort", {"x", "axis"}}};
 
 /* A name ending in '?' may be left out while a later one is given: the
  * evaluator then finds NULL in its place. */

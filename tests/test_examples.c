@@ -266,6 +266,9 @@ START_TEST(every_example_passes_gradcheck) {
             "--set 'x=[[1,0.5,-1,2],[0.3,-0.2,0.8,1],[-1,1,0,0.5]]'"
             " --set 'y=[[1],[0],[1]]' --set 'w=[[0.1],[-0.2],[0.3],[0.4]]'"
             " --set b=-0.3");
+  gradcheck("char_ngram.expr", /* integer ids: "The", " GN", "he " */
+            "--set 'ctx=[[84,104,101],[32,71,78],[104,101,32]]'"
+            " --set 'next=[[32],[85],[71]]'");
   gradcheck("rosenbrock.expr", "");
   /* K is ill-conditioned (a 60 ppm trend over 0.3 ppm of noise): rounding
    * in the likelihood swamps differences at the default step of 6e-6 */

@@ -323,12 +323,13 @@ START_TEST(csv_tables_and_their_errors) {
   ck_assert_int_eq(exprc_set_file(m, "x", "/tmp/exprc-bad.csv"), EXPRC_ERR_IO);
   ck_assert_str_eq(exprc_errmsg(m),
                    "/tmp/exprc-bad.csv:2:2: error: 1 field where earlier rows have 2");
-  static const char npy[] = "\x93NUMPY\x01\x00\x44\x00{'descr': '<i8', "
+  static const char npy[] = "\x93NUMPY\x01\x00\x44\x00{'descr': '<u2', "
                            "'fortran_order': False, 'shape': (2,), }          \n";
   write_file("/tmp/exprc-bad.npy", npy, sizeof npy - 1);
   ck_assert_int_eq(exprc_set_file(m, "y", "/tmp/exprc-bad.npy"), EXPRC_ERR_IO);
-  ck_assert_str_eq(exprc_errmsg(m), "/tmp/exprc-bad.npy: .npy dtype '<i8' is "
-                   "not supported; save it as float64 ('<f8') or float32 ('<f4')");
+  ck_assert_str_eq(exprc_errmsg(m), "/tmp/exprc-bad.npy: .npy dtype '<u2' is "
+                   "not supported; save it as float64 ('<f8'), float32 ('<f4'), "
+                   "int64 ('<i8') or int32 ('<i4')");
   remove("/tmp/exprc-x.csv");
   remove("/tmp/exprc-y.csv");
   remove("/tmp/exprc-bad.csv");

@@ -321,9 +321,10 @@ static const BadShape bad[] = {
      "test.expr:3:7: error: shapes [2,3] and [2,3] do not match for '@'", "@"},
     {"input a[3]\ninput b[4, 2]\ny = 1 + a @ b\n",
      "test.expr:3:11: error: shapes [3] and [4,2] do not match for '@'", "@"},
-    {"input a[2, 3, 4]\ninput b[4]\ny = a @ b\n",
-     "test.expr:3:7: error: '@' takes vectors and matrices, not [2,3,4] and "
-     "[4]", "@"},
+    /* rank 3 is a batch of products (NumPy matmul): the inner sizes must
+       still agree */
+    {"input a[2, 3, 4]\ninput b[3]\ny = a @ b\n",
+     "test.expr:3:7: error: shapes [2,3,4] and [3] do not match for '@'", "@"},
     {"input a\ninput b[4]\ny = a @ b\n",
      "test.expr:3:7: error: '@' takes vectors and matrices, not [] and [4]",
      "@"},

@@ -62,8 +62,10 @@ void tu_randomize(exprc_model *m, unsigned seed, double lo, double hi,
         n *= shape[d];
       }
       double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-      for (int64_t e = 0; e < n; e++)
+      for (int64_t e = 0; e < n; e++) { /* integers: the draw's floor */
         v[e] = lo + (hi - lo) * (double)lcg(&s) / 9007199254740992.0;
+        v[e] = t.dtype == EXPRC_INT64 ? floor(v[e]) : v[e];
+      }
       ck_assert_msg(exprc_set(m, t.name, v, t.rank, shape) == EXPRC_OK,
                     "randomize %s: %s", t.name, exprc_errmsg(m));
       free(v);

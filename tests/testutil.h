@@ -21,7 +21,9 @@ const char *tu_compile_error(const char *src, exprc_status *st);
 void tu_set(exprc_model *m, const char *name, const double *v, int rank, ...);
 
 /* Fill every input and param of m with values drawn from [lo, hi) by a
- * fixed seed, binding each dim to the size in `dims` (by order). */
+ * fixed seed, binding each dim to the size in `dims` (by order). Integer
+ * inputs get the draws' floors (0 for draws in [0, 1): an index valid for
+ * any axis). */
 void tu_randomize(exprc_model *m, unsigned seed, double lo, double hi,
                   const int64_t *dims, int ndims);
 

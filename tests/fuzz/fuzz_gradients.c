@@ -79,6 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.hessian_pct = data[2] % 30;    /* 0 .. 29; 0 takes the default */
     o.views_pct = 50 + data[3] % 200;
   }
+  if (size >= 5) /* gathers by integer inputs: none in a third of inputs */
+    o.gather_pct = data[4] % 3 ? 50 * (data[4] % 7) : 0;
   if (!check(seed, &o)) {
     fprintf(stderr, "fuzz_gradients: a model disagrees with the oracle\n");
     abort();
