@@ -46,12 +46,17 @@ uint32_t la_mask(Graph *g, int form, int64_t n) {
 }
 
 uint32_t la_mt(Graph *g, uint32_t a) {
-  Shape s = g->node[a].shape;
-  if (s.rank != 2)
-    ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE, "the derivative of a batched "
-              "factorisation or solve (rank %d) is not supported yet; give it "
-              "one matrix at a time", s.rank);
-  return graph_op1(g, OP_TRANSPOSE, a);
+  /* a matrix's transpose is the one a product reads through (plan.c) */
+  return graph_op1(g, g->node[a].shape.rank == 2 ? OP_TRANSPOSE : OP_SWAPLAST,
+                   a);
+}
+
+/* v, one value per matrix of a batch of shape s, as [..., 1, 1]: so that
+ * it scales each matrix of the batch. */
+static uint32_t per_matrix(Graph *g, uint32_t v, const Shape *s) {
+  Shape t = *s;
+  t.d[t.rank - 1] = t.d[t.rank - 2] = 1;
+  return graph_shaped(g, OP_RESHAPE, v, &t);
 }
 
 static uint32_t mul(Graph *g, uint32_t a, uint32_t b) {
@@ -61,7 +66,7 @@ static uint32_t mul(Graph *g, uint32_t a, uint32_t b) {
 /* u v^T for matrices (the sum over their columns) or vectors. */
 static uint32_t outer(Graph *g, uint32_t u, uint32_t v) {
   Shape su = g->node[u].shape, sv = g->node[v].shape;
-  if (su.rank == 2)
+  if (su.rank >= 2) /* matrices, or batches of them */
     return graph_op2(g, OP_MATMUL, u, la_mt(g, v));
   Shape col = {.rank = 2, .d = {su.d[0], 1}}, row = {.rank = 2, .d = {1, sv.d[0]}};
   return graph_op2(g, OP_MATMUL, graph_shaped(g, OP_RESHAPE, u, &col),
@@ -106,8 +111,12 @@ static uint32_t chol_rule(Graph *g, uint32_t y, uint32_t G) {
 /* log|det A| gives G A^-T; det A gives G det(A) A^-T. */
 static uint32_t det_rule(Graph *g, uint32_t y, uint32_t a, uint32_t G,
                          int log_abs) {
-  uint32_t inv_t = la_solve(g, a, la_mask(g, LA_EYE, size_n(g, a)), LA_TRANS);
-  return mul(g, log_abs ? G : mul(g, G, y), inv_t);
+  Shape sa = g->node[a].shape;
+  uint32_t eye = la_mask(g, LA_EYE, size_n(g, a));
+  if (sa.rank > 2)
+    eye = graph_shaped(g, OP_BCAST, eye, &sa);
+  uint32_t inv_t = la_solve(g, a, eye, LA_TRANS);
+  return mul(g, per_matrix(g, log_abs ? G : mul(g, G, y), &sa), inv_t);
 }
 
 uint32_t la_rule(Graph *g, uint32_t y, int k, uint32_t G) {

@@ -254,6 +254,40 @@ START_TEST(second_derivatives_match_the_reference) {
 }
 END_TEST
 
+/* A batch of three 3 x 3 matrices (the batch axis as long as the matrix
+ * axes): first derivatives against differences, second derivatives against
+ * the reference's. */
+START_TEST(batched_derivatives) {
+  const char *src =
+      "input A[3, 3, 3]\ninput B[3, 3, 2]\ninput P[3, 3, 3]\ninput U[3, 3, 3]\n"
+      "loss = sum(sin(solve(A, B))) + sum(logdet(A)) + sum(det(A)) / 10 +\n"
+      "  sum(cholesky(P)^3) + sum(solve_triangular(P, B, lower=1)^2) +\n"
+      "  sum(inv(A) * A)\n"
+      "grad loss wrt A, B, P\n"
+      "output h = grad(sum(grad(loss, P) * U), P)\n";
+  double A[27] = {3, 0.2, 0.1, 0.3, -2, 0.5, 0.1, 0.4, 4, 2, 1, 0, 1, 3,
+                  1, 0, 1, 2, -3, 0.5, 1, 0.2, 2, 0.3, 1, 0.1, 3};
+  double B[18] = {1, 2, 3, 4, 5, 6, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
+                  -1, 1, 2, -2, 0.5, 0.25};
+  double P[27] = {4, 2, 0.6, 2, 5, 1.5, 0.6, 1.5, 3, 3, 1, 0, 1, 3,
+                  1, 0, 1, 3, 5, 0, 1, 0, 4, 0.5, 1, 0.5, 6};
+  double U[27];
+  for (int i = 0; i < 27; i++)
+    U[i] = (i % 5) * 0.25 - 0.5;
+  RefModel *r;
+  exprc_model *m = both(src, &r);
+  int64_t d333[3] = {3, 3, 3};
+  set_both(m, r, "A", A, 3, d333);
+  set_both(m, r, "B", B, 3, (int64_t[]){3, 3, 2});
+  set_both(m, r, "P", P, 3, d333);
+  set_both(m, r, "U", U, 3, d333);
+  tu_gradcheck(m, "loss", 1e-6);
+  outputs_match_reference(m, r, 1e-5);
+  exprc_free(m);
+  ref_free(r);
+}
+END_TEST
+
 /* eye of a dim, at sizes 1 and 3. */
 START_TEST(eye_of_a_dim) {
   exprc_model *m = tu_compile("dim N\ninput x[N]\n"
@@ -337,6 +371,7 @@ int main(void) {
   tcase_add_test(t, large_matrices_use_lapack_and_agree);
   tcase_add_test(t, gradients_match_finite_differences);
   tcase_add_test(t, second_derivatives_match_the_reference);
+  tcase_add_test(t, batched_derivatives);
   tcase_add_test(t, eye_of_a_dim);
   tcase_add_test(t, not_positive_definite_is_a_located_run_time_error);
   tcase_add_test(t, singular_solve_is_a_located_run_time_error);
