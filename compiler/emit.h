@@ -22,6 +22,9 @@ typedef struct Buf {
 
 #define MAX_ACC 32   /* EXPRC_RT_MAX_ACC: reductions in one parallel loop */
 #define PAR_MIN 8192 /* shorter loops are not worth a thread */
+/* Room for one index or operand expression: rank 8 with symbolic sizes
+ * and window offsets needs about 1.2k (8 terms of up to 150 chars). */
+#define EM_EXPR 2048
 
 /* A storage read while building a statement for a merged loop: which
  * buffer or local (a key, see em_storage_key), and whether at the loop's own

@@ -618,8 +618,8 @@ static const BadCase bad[] = {
     {"input x[2.5]\n", EXPRC_ERR_SHAPE,
      "test.expr:1:9: error: a size must be a whole number from 1 to "
      "268435456, not 2.5", "2.5"},
-    {"input x[1,2,3,4,5]\n", EXPRC_ERR_LIMIT,
-     "test.expr:1:17: error: rank 5 is above the limit 4", "5]"},
+    {"input x[1,2,3,4,5,6,7,8,9]\n", EXPRC_ERR_LIMIT,
+     "test.expr:1:25: error: rank 9 is above the limit 8", "9]"},
     {"input x\nconst k = x\n", EXPRC_ERR_SYNTAX,
      "test.expr:2:11: error: const 'k' must be a constant expression", "x"},
     {"input\n", EXPRC_ERR_SYNTAX,
