@@ -630,8 +630,8 @@ static const BadCase bad[] = {
      "were expected", "[3, 4"},
     {"y = [[1, 2], 3]\n", EXPRC_ERR_SHAPE,
      "test.expr:1:14: error: tensor literal is ragged", "3]"},
-    {"y = [[[[[1]]]]]\n", EXPRC_ERR_LIMIT,
-     "test.expr:1:9: error: tensor literal has more than 4 dimensions",
+    {"y = [[[[[[[[[1]]]]]]]]]\n", EXPRC_ERR_LIMIT,
+     "test.expr:1:13: error: tensor literal has more than 8 dimensions",
      "[1]"},
     /* outputs */
     {"input x\noutput y = x, y = x * 2\n", EXPRC_ERR_NAME,
