@@ -137,5 +137,6 @@ int em_join_reduce(Emitter *E, uint32_t x);
 const Reduction *em_reduction(Op op); /* SUM, MAX, MIN; NULL for others */
 void em_fill(Emitter *E, uint32_t x);
 void em_node(Emitter *E, uint32_t x);
+void em_along(Emitter *E, uint32_t x); /* emit_shape.c: SH_ALONG ops */
 
 #endif

@@ -38,7 +38,8 @@ static void emit_transpose(Emitter *E, uint32_t x) {
   char idx[EM_EXPR] = "", st[128], in[EM_EXPR], out[EM_EXPR];
   size_t len = 0;
   for (int j = 0; j < so->rank; j++) {
-    em_count_expr(si, so->rank - j, st, sizeof st);
+    int from = nd.u.word ? PERM_AXIS(nd.u.word, j) : so->rank - 1 - j;
+    em_count_expr(si, from + 1, st, sizeof st);
     len += (size_t)snprintf(idx + len, sizeof idx - len, "%si%d*%s",
                             j ? " + " : "", j, st);
   }
@@ -183,7 +184,10 @@ static void emit_reduce(Emitter *E, uint32_t x) {
     emit_lse(E, x, accp);
     return;
   }
-  const Reduction *r = em_reduction((Op)nd.op);
+  /* prod folds as the others do, but is not merged into flat loops (the
+   * parallel runtime knows + > < only) */
+  static const Reduction prod = {OP_PROD, '*', "1.0", "a * b"};
+  const Reduction *r = nd.op == OP_PROD ? &prod : em_reduction((Op)nd.op);
   reduce_init(E, x, accp, r->init);
   reduce_pass(E, x, accp, NULL, r->combine);
   if (!accp) {
@@ -281,6 +285,9 @@ void em_node(Emitter *E, uint32_t x) {
     return;
   case SH_MATMUL:
     emit_matmul(E, x);
+    return;
+  case SH_ALONG:
+    em_along(E, x);
     return;
   }
 }

@@ -228,6 +228,21 @@ uint32_t graph_reduce(Graph *g, Op op, uint32_t a, unsigned mask) {
   return graph_node(g, &p);
 }
 
+uint32_t graph_attr(Graph *g, Op op, uint32_t a, uint32_t b, int64_t word) {
+  Node p = proto(op);
+  p.in[0] = a;
+  if (op_info[op].arity > 1)
+    p.in[1] = b;
+  p.u.word = word;
+  return graph_node(g, &p);
+}
+
+uint32_t graph_first_place(Graph *g, const Shape *s, int64_t word) {
+  uint32_t one = graph_const(g, 1, s);
+  return graph_op2(g, OP_EQ, graph_attr(g, OP_LINREC, one, one, word),
+                   graph_scalar(g, 1));
+}
+
 uint32_t graph_sum(Graph *g, uint32_t a, unsigned mask) {
   return graph_reduce(g, OP_SUM, a, mask);
 }

@@ -1,0 +1,141 @@
+/* emit_shape.c: the statements of the ops that work along one axis (the
+ * SH_ALONG rule): flips, one-place shifts, the stable sort permutation and
+ * its inverse, linear recurrences (cumsum and cumprod are made of them) and
+ * logcumsumexp. Each is a loop over the rows of its axis: `outer` rows
+ * before the axis, `inner` after it, so element t of a row lies at
+ * b_ + t_ * in_.
+ */
+#include "emit.h"
+
+#include <string.h>
+
+#define ROW "(b_ + t_ * in_)"
+#define OTHER "(b_ + u_ * in_)"
+
+/* Input k of x read at the flat index idx (index 0 of a scalar). */
+static void operand(Emitter *E, uint32_t x, int k, const char *idx, char *buf,
+                    size_t n) {
+  uint32_t in = at(E, x)->in[k];
+  em_value(E, in, em_is_scalar(E, in) ? "0" : idx, buf, n);
+}
+
+/* Open the loops over the rows of axis k of s: b_ is a row's first element. */
+static void rows_open(Emitter *E, const Shape *s, int k) {
+  char outer[128], len[32], inner[128];
+  Shape t = *s;
+  t.rank = k;
+  em_count_expr(&t, 0, outer, sizeof outer);
+  em_dim_expr(s->d[k], len, sizeof len);
+  em_count_expr(s, k + 1, inner, sizeof inner);
+  em_put(E, &E->body,
+         "  {\n    long o_, j_, t_, u_, b_, n_ = %s, in_ = %s;\n"
+         "    (void)u_;\n"
+         "    for (o_ = 0; o_ < %s; o_++)\n"
+         "      for (j_ = 0; j_ < in_; j_++) {\n"
+         "        b_ = o_ * n_ * in_ + j_;\n", len, inner, outer);
+}
+
+static void rows_close(Emitter *E) { em_put_str(E, &E->body, "      }\n  }\n"); }
+
+/* SHIFT: y[t] = x[t - 1] (reverse: x[t + 1]), 0 where that is outside. */
+static void emit_shift(Emitter *E, uint32_t x, int rev) {
+  char in[EM_EXPR], out[EM_EXPR];
+  operand(E, x, 0, rev ? "(b_ + (t_ + 1) * in_)" : "(b_ + (t_ - 1) * in_)",
+          in, sizeof in);
+  em_target(E, x, ROW, out, sizeof out);
+  em_put(E, &E->body, "        for (t_ = 0; t_ < n_; t_++)\n"
+         "          %s = %s ? %s : 0.0;\n", out, rev ? "t_ + 1 < n_" : "t_ > 0",
+         in);
+}
+
+/* LINREC(a, b): acc = b[t] + a[t] acc, in order along the row (or
+ * reverse); nothing is multiplied in at the first step. CUMLSE: acc =
+ * logaddexp(acc, x[t]), exact for -inf and +inf. */
+static void emit_scan(Emitter *E, uint32_t x, int rev) {
+  char a[EM_EXPR], b[EM_EXPR], out[EM_EXPR];
+  em_target(E, x, ROW, out, sizeof out);
+  em_put(E, &E->body, "        double acc_ = 0.0, v_, m_;\n        (void)v_, (void)m_;\n"
+         "        for (u_ = 0; u_ < n_; u_++) {\n"
+         "          t_ = %s;\n", rev ? "n_ - 1 - u_" : "u_");
+  if (at(E, x)->op == OP_LINREC) {
+    operand(E, x, 0, ROW, a, sizeof a);
+    operand(E, x, 1, ROW, b, sizeof b);
+    em_put(E, &E->body, "          acc_ = %s + (u_ ? %s * acc_ : 0.0);\n", b, a);
+  } else {
+    operand(E, x, 0, ROW, a, sizeof a);
+    em_put(E, &E->body,
+           "          v_ = %s;\n"
+           "          if (!u_) acc_ = v_;\n"
+           "          else {\n"
+           "            m_ = acc_ > v_ ? acc_ : v_;\n"
+           "            acc_ = m_ - m_ == 0.0 ? m_ + log1p(exp(-fabs(acc_ - v_))) : m_;\n"
+           "          }\n", a);
+  }
+  em_put(E, &E->body, "          %s = acc_;\n        }\n", out);
+}
+
+/* SORTBY, UNSORTBY: the place c_ of element t in the stable ascending
+ * order of the key (NaN last) is the count of the elements before it:
+ * smaller, or equal with a smaller index. Quadratic in the row's length,
+ * with no memory of its own. */
+static void emit_sort(Emitter *E, uint32_t x, int inverse) {
+  char kt[EM_EXPR], ku[EM_EXPR], v[EM_EXPR], out[EM_EXPR];
+  operand(E, x, 1, ROW, kt, sizeof kt);
+  operand(E, x, 1, OTHER, ku, sizeof ku);
+  em_put(E, &E->body,
+         "        for (t_ = 0; t_ < n_; t_++) {\n"
+         "          double kt_ = %s, ku_;\n"
+         "          long c_ = 0;\n"
+         "          for (u_ = 0; u_ < n_; u_++) {\n"
+         "            ku_ = %s;\n"
+         "            c_ += ku_ != ku_ ? kt_ != kt_ && u_ < t_\n"
+         "                 : kt_ != kt_ || ku_ < kt_ || (ku_ == kt_ && u_ < t_);\n"
+         "          }\n", kt, ku);
+  if (inverse) {
+    operand(E, x, 0, "(b_ + c_ * in_)", v, sizeof v);
+    em_target(E, x, ROW, out, sizeof out);
+  } else {
+    operand(E, x, 0, ROW, v, sizeof v);
+    em_target(E, x, "(b_ + c_ * in_)", out, sizeof out);
+  }
+  em_put(E, &E->body, "          %s = %s;\n        }\n", out, v);
+}
+
+/* FLIP: a copy whose index runs backwards on the axes of the mask. */
+static void emit_flip(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  const Shape *s = &nd.shape;
+  char idx[EM_EXPR] = "", st[128], d[32], in[EM_EXPR], out[EM_EXPR];
+  size_t len = 0;
+  for (int j = 0; j < s->rank; j++) {
+    em_count_expr(s, j + 1, st, sizeof st);
+    em_dim_expr(s->d[j], d, sizeof d);
+    if (nd.u.axes & (1 << j))
+      len += (size_t)snprintf(idx + len, sizeof idx - len,
+                              "%s(%s - 1 - i%d)*%s", j ? " + " : "", d, j, st);
+    else
+      len += (size_t)snprintf(idx + len, sizeof idx - len, "%si%d*%s",
+                              j ? " + " : "", j, st);
+  }
+  operand(E, x, 0, idx, in, sizeof in);
+  em_target(E, x, "o", out, sizeof out);
+  em_copy_loop(E, s, out, in);
+  E->used_o = 1;
+}
+
+void em_along(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  if (nd.op == OP_FLIP) {
+    emit_flip(E, x);
+    return;
+  }
+  int rev = (int)(nd.u.word >> 4) & 1;
+  rows_open(E, &nd.shape, (int)(nd.u.word & 15));
+  if (nd.op == OP_SHIFT)
+    emit_shift(E, x, rev);
+  else if (nd.op == OP_SORTBY || nd.op == OP_UNSORTBY)
+    emit_sort(E, x, nd.op == OP_UNSORTBY);
+  else
+    emit_scan(E, x, rev);
+  rows_close(E);
+}
