@@ -30,7 +30,7 @@ static double *ramp(int64_t n, double scale, double shift) {
 
 /* Compare output `name` of the compiled model and of the reference
  * evaluator, both fed `var` with values v of shape d. */
-__attribute__((unused)) static void agree_with_reference(const char *src, const char *var,
+static void agree_with_reference(const char *src, const char *var,
                                  const double *v, int rank, const int64_t *d,
                                  const char *name, double rtol) {
   char err[256];
@@ -138,6 +138,386 @@ START_TEST(rank_nine_is_an_error) {
 }
 END_TEST
 
+
+/* ---- values derived by hand ---- */
+
+/* x[i, j, k] = 9i + 3j + k on [3, 3, 3]: equal sizes, so a wrong axis shows
+ * in the values. */
+static exprc_model *with_ramp333(const char *body) {
+  char src[2048];
+  snprintf(src, sizeof src, "input x[3, 3, 3]\n%s\n", body);
+  exprc_model *m = tu_compile(src);
+  double *v = ramp(27, 1, 0);
+  tu_set(m, "x", v, 3, (int64_t)3, (int64_t)3, (int64_t)3);
+  free(v);
+  return m;
+}
+
+/* Sums over axes 0 and 2 of 9i + 3j + k: 9 (27 + 9j + ... ) by hand, and
+ * with python3 plain loops: [90, 117, 144]; max over axes 0, 1: [24, 25,
+ * 26]; mean over 1, 2: [4, 13, 22]. keepdims keeps the axes as 1s. */
+START_TEST(reductions_over_several_axes) {
+  exprc_model *m = with_ramp333(
+      "output a = sum(x, axis=[0, 2])\n"
+      "output b = sum(x, [0, 2], keepdims=1)\n"
+      "output c = max(x, axis=[0, 1])\n"
+      "output d = mean(x, [-1, 1])\n"
+      "output e = min(x, keepdims=1)\n"
+      "output f = logsumexp(x, axis=[1], keepdims=1)");
+  exprc_tensor a = tu_output(m, "a"), b = tu_output(m, "b");
+  tu_assert_shape(&a, 1, 3);
+  tu_assert_close(a.data, (double[]){90, 117, 144}, 3, 0, "sum axis [0, 2]");
+  tu_assert_shape(&b, 3, 1, 3, 1);
+  tu_assert_close(b.data, (double[]){90, 117, 144}, 3, 0, "keepdims");
+  exprc_tensor c = tu_output(m, "c"), d = tu_output(m, "d");
+  tu_assert_close(c.data, (double[]){24, 25, 26}, 3, 0, "max axis [0, 1]");
+  tu_assert_close(d.data, (double[]){4, 13, 22}, 3, 0, "mean axis [2, 1]");
+  exprc_tensor e = tu_output(m, "e"), f = tu_output(m, "f");
+  tu_assert_shape(&e, 3, 1, 1, 1);
+  ck_assert_double_eq(e.data[0], 0);
+  tu_assert_shape(&f, 3, 3, 1, 3);
+  /* logsumexp of 0, 3, 6 = 6 + log(1 + e^-3 + e^-6) */
+  ck_assert_double_eq_tol(f.data[0], 6 + log(1 + exp(-3.0) + exp(-6.0)), 1e-14);
+  exprc_free(m);
+}
+END_TEST
+
+/* prod, var, std, norm of [1, 4, 2, 7] (python3 plain code): prod 56, var
+ * 5.25, std with ddof=1 sqrt(7) = 2.6457513110645907, norm sqrt(70) =
+ * 8.366600265340756. */
+START_TEST(prod_var_std_norm_values) {
+  exprc_model *m = tu_compile("input v[4]\noutput p = prod(v), a = var(v)\n"
+                              "output s = std(v, ddof=1), n = norm(v)\n"
+                              "output q = prod(reshape(v, [2, 2]), axis=0)");
+  tu_set(m, "v", (double[]){1, 4, 2, 7}, 1, (int64_t)4);
+  ck_assert_double_eq(tu_scalar(m, "p"), 56);
+  ck_assert_double_eq_tol(tu_scalar(m, "a"), 5.25, 1e-15);
+  ck_assert_double_eq_tol(tu_scalar(m, "s"), 2.6457513110645907, 1e-15);
+  ck_assert_double_eq_tol(tu_scalar(m, "n"), 8.366600265340756, 1e-15);
+  exprc_tensor q = tu_output(m, "q");
+  tu_assert_close(q.data, (double[]){2, 28}, 2, 0, "prod axis 0");
+  exprc_free(m);
+}
+END_TEST
+
+/* The gradient of prod where elements are 0 is the product of the others,
+ * not prod / x: for [2, 0, 3, 0.5] it is [0, 3, 0, 0]; with two zeros all 0.
+ * Second derivatives too: the hessian of x0 x1 x2 at [2, 0, 3] is
+ * [[0, x2, x1], [x2, 0, x0], [x1, x0, 0]] = [[0, 3, 0], [3, 0, 2], [0, 2, 0]]. */
+START_TEST(prod_gradient_at_zeros) {
+  exprc_model *m = tu_compile("param v[4]\nparam u[3]\nloss = prod(v)\n"
+                              "grad loss wrt v\n"
+                              "output g = grad(prod(u), u), h = hessian(prod(u), u)");
+  tu_set(m, "v", (double[]){2, 0, 3, 0.5}, 1, (int64_t)4);
+  tu_set(m, "u", (double[]){2, 0, 3}, 1, (int64_t)3);
+  exprc_tensor g = tu_grad(m, "loss", "v");
+  tu_assert_close(g.data, (double[]){0, 3, 0, 0}, 4, 0, "one zero");
+  exprc_tensor h = tu_output(m, "h");
+  tu_assert_close(h.data, (double[]){0, 3, 0, 3, 0, 2, 0, 2, 0}, 9, 0,
+                  "hessian at a zero");
+  tu_set(m, "v", (double[]){2, 0, 3, 0}, 1, (int64_t)4);
+  g = tu_grad(m, "loss", "v");
+  tu_assert_close(g.data, (double[]){0, 0, 0, 0}, 4, 0, "two zeros");
+  exprc_free(m);
+}
+END_TEST
+
+/* norm'(0) = 0 and std'(x) = 0 for constant x, with no NaN; the second
+ * derivative stays finite too. */
+START_TEST(norm_and_std_at_zero) {
+  exprc_model *m = tu_compile("param v[3]\n"
+                              "output g = grad(norm(v), v), s = grad(std(v), v)\n"
+                              "output h = hessian(norm(v) + std(v), v)\n"
+                              "output n = norm(v)");
+  tu_set(m, "v", (double[]){0, 0, 0}, 1, (int64_t)3);
+  exprc_tensor g = tu_output(m, "g"), s = tu_output(m, "s");
+  tu_assert_close(g.data, (double[]){0, 0, 0}, 3, 0, "norm'(0)");
+  tu_assert_close(s.data, (double[]){0, 0, 0}, 3, 0, "std' of a constant");
+  exprc_tensor h = tu_output(m, "h");
+  for (int i = 0; i < 9; i++)
+    ck_assert(isfinite(h.data[i]));
+  ck_assert_double_eq(tu_scalar(m, "n"), 0);
+  /* away from 0, the gradient of the norm is v / |v|: [3, 4, 0] / 5 */
+  tu_set(m, "v", (double[]){3, 4, 0}, 1, (int64_t)3);
+  g = tu_output(m, "g");
+  tu_assert_close(g.data, (double[]){0.6, 0.8, 0}, 3, 1e-15, "v / |v|");
+  exprc_free(m);
+}
+END_TEST
+
+/* cumsum, cumprod along axis 1 of the ramp, by hand: row [9, 10, 11] of
+ * x[1] (axis 1 runs over j: 9, 12, 15) gives 9, 21, 36 and 9, 108, 1620. */
+START_TEST(cumulative_values) {
+  exprc_model *m = with_ramp333("output s = cumsum(x, 1), p = cumprod(x, axis=1)\n"
+                                "output v = cumsum(x[0, 0])\n"
+                                "output t = sort(-x, axis=0)");
+  exprc_tensor s = tu_output(m, "s"), p = tu_output(m, "p");
+  /* element [1, j, 0] is at 9 + 3j */
+  tu_assert_close((double[]){s.data[9], s.data[12], s.data[15]},
+                  (double[]){9, 21, 36}, 3, 0, "cumsum axis 1");
+  tu_assert_close((double[]){p.data[9], p.data[12], p.data[15]},
+                  (double[]){9, 108, 1620}, 3, 0, "cumprod axis 1");
+  exprc_tensor v = tu_output(m, "v");
+  tu_assert_close(v.data, (double[]){0, 1, 3}, 3, 0, "cumsum of a vector");
+  /* sorting -x along axis 0 puts -(18 + r) first: t[0] = -x[2] */
+  exprc_tensor t = tu_output(m, "t");
+  for (int e = 0; e < 9; e++)
+    ck_assert_double_eq(t.data[e], -(18.0 + e));
+  exprc_free(m);
+}
+END_TEST
+
+/* logcumsumexp is exact where exp would overflow or underflow:
+ * [1000, -1000, 1000] -> [1000, 1000, 1000 + log 2], [-1000, 0] ->
+ * [-1000, log(1 + e^-1000) = 0], -inf stays -inf. Its gradient stays
+ * finite there: d/dx of the last element is softmax(x) = [1/2, 0, 1/2]. */
+START_TEST(logcumsumexp_is_stable) {
+  exprc_model *m = tu_compile("param v[3]\ninput w[3]\n"
+                              "output y = logcumsumexp(v), z = logcumsumexp(w)\n"
+                              "output g = grad(logcumsumexp(v)[2], v)");
+  tu_set(m, "v", (double[]){1000, -1000, 1000}, 1, (int64_t)3);
+  tu_set(m, "w", (double[]){-INFINITY, -1000, 0}, 1, (int64_t)3);
+  exprc_tensor y = tu_output(m, "y"), z = tu_output(m, "z");
+  tu_assert_close(y.data, (double[]){1000, 1000, 1000 + log(2.0)}, 3, 1e-15,
+                  "wide values");
+  ck_assert(z.data[0] == -INFINITY);
+  ck_assert_double_eq(z.data[1], -1000);
+  ck_assert_double_eq_tol(z.data[2], 0, 1e-300);
+  exprc_tensor g = tu_output(m, "g");
+  /* y[2] = 1000 + log 2 is rounded to 1.1e-13 (the spacing of doubles
+   * near 1000), which exp(x - y) turns into a relative 1e-13 */
+  tu_assert_close(g.data, (double[]){0.5, 0, 0.5}, 3, 3e-13, "softmax");
+  exprc_free(m);
+}
+END_TEST
+
+/* sort routes each gradient back to its element's place: sum(sort(v) *
+ * [1, 2, 3]) with v = [3, 1, 2] weighs 3 by 3, 1 by 1, 2 by 2. Ties sort
+ * stably, NaN last (NumPy). The cumprod gradient at a zero: for
+ * sum(cumprod([2, 0, 3])), d/dx = [1 + x1 + x1 x2, x0 + x0 x2, x0 x1] =
+ * [1, 8, 0]. */
+START_TEST(sort_and_cumprod_gradients_by_hand) {
+  exprc_model *m = tu_compile("param v[3]\ninput n[4]\n"
+                              "output g = grad(sum(sort(v) * [1, 2, 3]), v)\n"
+                              "output c = grad(sum(cumprod(v)), v)\n"
+                              "output s = sort(n)");
+  tu_set(m, "v", (double[]){3, 1, 2}, 1, (int64_t)3);
+  tu_set(m, "n", (double[]){2, NAN, -1, 2}, 1, (int64_t)4);
+  exprc_tensor g = tu_output(m, "g");
+  tu_assert_close(g.data, (double[]){3, 1, 2}, 3, 0, "sort's gradient");
+  exprc_tensor s = tu_output(m, "s");
+  ck_assert(s.data[0] == -1 && s.data[1] == 2 && s.data[2] == 2 &&
+            isnan(s.data[3]));
+  tu_set(m, "v", (double[]){2, 0, 3}, 1, (int64_t)3);
+  exprc_tensor c = tu_output(m, "c");
+  tu_assert_close(c.data, (double[]){1, 8, 0}, 3, 0, "cumprod at a zero");
+  exprc_free(m);
+}
+END_TEST
+
+/* The shape functions on the ramp, element by element from their NumPy
+ * definitions (hand-derived indices). */
+START_TEST(shape_function_values) {
+  exprc_model *m = with_ramp333(
+      "output t = transpose(x, [1, 2, 0]), r = transpose(x)\n"
+      "output w = swapaxes(x, 0, 2), e = expand_dims(x, axis=[0, 4])\n"
+      "output q = squeeze(x[:, 1:2, :]), b = broadcast_to(x[0, 0], [2, 3, 3])\n"
+      "output f = flip(x, 1), l = tril(x, k=1), u = triu(x, -1)\n"
+      "output p = pad(x[0], [[1, 0], [0, 2]], value=-1)");
+  exprc_tensor t = tu_output(m, "t"), r = tu_output(m, "r"),
+               w = tu_output(m, "w");
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++)
+      for (int k = 0; k < 3; k++) {
+        double xijk = 9 * i + 3 * j + k;
+        ck_assert_double_eq(t.data[9 * j + 3 * k + i], xijk); /* t[j,k,i] */
+        ck_assert_double_eq(r.data[9 * k + 3 * j + i], xijk); /* r[k,j,i] */
+        ck_assert_double_eq(w.data[9 * k + 3 * j + i], xijk); /* w[k,j,i] */
+      }
+  exprc_tensor e = tu_output(m, "e"), q = tu_output(m, "q"),
+               b = tu_output(m, "b");
+  tu_assert_shape(&e, 5, 1, 3, 3, 3, 1);
+  tu_assert_shape(&q, 2, 3, 3);
+  tu_assert_close(q.data, (double[]){3, 4, 5, 12, 13, 14, 21, 22, 23}, 9, 0,
+                  "squeeze");
+  tu_assert_shape(&b, 3, 2, 3, 3);
+  for (int i = 0; i < 18; i++)
+    ck_assert_double_eq(b.data[i], i % 3);
+  exprc_tensor f = tu_output(m, "f"), l = tu_output(m, "l"),
+               u = tu_output(m, "u");
+  ck_assert_double_eq(f.data[0], 6);  /* f[0,0,0] = x[0,2,0] */
+  ck_assert_double_eq(f.data[11], 17); /* f[1,0,2] = x[1,2,2] */
+  /* tril k=1 of a 3x3 block zeroes only [0, 2]; triu k=-1 only [2, 0] */
+  for (int i = 0; i < 3; i++)
+    for (int k = 0; k < 9; k++) {
+      ck_assert_double_eq(l.data[9 * i + k], k == 2 ? 0 : 9 * i + k);
+      ck_assert_double_eq(u.data[9 * i + k], k == 6 ? 0 : 9 * i + k);
+    }
+  /* pad of [[0,1,2],[3,4,5],[6,7,8]] by one row before, two columns after */
+  exprc_tensor p = tu_output(m, "p");
+  tu_assert_shape(&p, 2, 4, 5);
+  tu_assert_close(p.data,
+                  (double[]){-1, -1, -1, -1, -1, 0, 1, 2, -1, -1,
+                             3, 4, 5, -1, -1, 6, 7, 8, -1, -1},
+                  20, 0, "pad");
+  exprc_free(m);
+}
+END_TEST
+
+/* ---- against the reference evaluator, and gradients ---- */
+
+/* Every function of this suite on x[3, 3, 3]: the compiled values against
+ * the reference evaluator, the gradient of a nonlinear loss of it against
+ * differences. */
+static const char *const exprs[] = {
+    "sum(x, axis=[0, 2], keepdims=1)", "mean(x, [1, 2])",
+    "max(x, [0, 2])", "logsumexp(x, axis=[0, 1], keepdims=1)",
+    "prod(x, [1, 2])", "prod(x)", "var(x, 1)",
+    "std(x, axis=[0, 1], ddof=1)", "norm(x)", "norm(x, axis=2, keepdims=1)",
+    "cumsum(x, 1)", "cumprod(x, 2)", "logcumsumexp(x, 0)", "sort(x, 0)",
+    "sort(x)", "transpose(x, [1, 2, 0])", "transpose(x, [0, 2, 1])",
+    "swapaxes(x, 0, 2)", "expand_dims(x, [0, 4])",
+    "squeeze(expand_dims(x, 1))", "broadcast_to(x, [2, 3, 3, 3])",
+    "pad(x, [[1, 0], [0, 2], [1, 1]], value=7)", "pad(x, 1)",
+    "flip(x, [0, 1])", "flip(x)", "tril(x, k=1)", "triu(x, -1)"};
+
+START_TEST(each_function_agrees_and_differentiates) {
+  const char *e = exprs[_i];
+  char src[512];
+  snprintf(src, sizeof src,
+           "param x[3, 3, 3]\noutput y = %s\nloss = sum(sin(3 * (%s)))\n"
+           "grad loss wrt x\n", e, e);
+  double *v = ramp(27, 0.07, -0.9);
+  v[13] = 0; /* a zero in the middle: prod and cumprod at a zero */
+  agree_with_reference(src, "x", v, 3, (int64_t[]){3, 3, 3}, "y", 1e-13);
+  exprc_model *m = tu_compile(src);
+  exprc_set(m, "x", v, 3, (int64_t[]){3, 3, 3});
+  tu_set_context(e);
+  tu_gradcheck(m, "loss", 1e-6);
+  tu_set_context(NULL);
+  exprc_free(m);
+  free(v);
+}
+END_TEST
+
+/* Second derivatives through nested grad: the hessian of a nonlinear loss
+ * of each function on x[2, 2, 2], against the reference evaluator's
+ * differences of differences. */
+START_TEST(each_function_second_derivatives) {
+  const char *e = exprs[_i];
+  if (strstr(e, "[0, 4]") || strstr(e, "[2, 3, 3, 3]") || strstr(e, "[1, 0]"))
+    e = strstr(e, "expand") ? "expand_dims(x, [0, 4])"
+        : strstr(e, "broadcast") ? "broadcast_to(x, [2, 2, 2, 2])"
+                                 : "pad(x, [[1, 0], [0, 2], [1, 1]], value=7)";
+  char src[512];
+  snprintf(src, sizeof src,
+           "param x[2, 2, 2]\ninput c\n"
+           "output h = hessian(sum(sin(3 * (%s)) * c), x)\n", e);
+  double *v = ramp(8, 0.23, -0.8); /* no element near 0 but v[5] */
+  v[5] = 0;
+  char err[256];
+  RefModel *r = ref_load(src, err, sizeof err);
+  ck_assert_msg(r, "%s", err);
+  ref_set(r, "x", v, 3, (int64_t[]){2, 2, 2});
+  ref_set(r, "c", (double[]){1.5}, 0, NULL);
+  RefTensor want;
+  ck_assert_msg(ref_eval(r, "h", &want) == 0, "%s", ref_errmsg(r));
+  exprc_model *m = tu_compile(src);
+  exprc_set(m, "x", v, 3, (int64_t[]){2, 2, 2});
+  tu_set(m, "c", (double[]){1.5}, 0);
+  exprc_tensor got = tu_output(m, "h");
+  for (int i = 0; i < 64; i++)
+    ck_assert_msg(fabs(got.data[i] - want.data[i]) <= 1e-6 * (1 + fabs(want.data[i])),
+                  "%s: hessian element %d is %.17g, differences give %.17g", e,
+                  i, got.data[i], want.data[i]);
+  exprc_free(m);
+  ref_free(r);
+  free(v);
+}
+END_TEST
+
+/* dim-sized axes: N bound at call time, with 3 and then 5 rows; the
+ * functions that work along N agree with the reference evaluator, and the
+ * gradients with differences. */
+START_TEST(dim_sized_axes) {
+  const char *src =
+      "dim N\ninput x[N, 3]\n"
+      "output a = cumsum(x, 0), b = cumprod(x, 0), c = logcumsumexp(x, 0)\n"
+      "output d = sort(x, axis=0), e = prod(x, 0), f = flip(x, 0)\n"
+      "output g = tril(x), h = triu(x, 1), i = var(x, 0, keepdims=1)\n"
+      "output j = broadcast_to(x, [2, N, 3]), k = transpose(x, [1, 0])\n"
+      "output l = pad(x, [[0, 0], [2, 1]]), n = norm(x, 0)\n"
+      "output o = squeeze(expand_dims(x, 1), 1)\n"
+      "loss = sum(sin(cumprod(x, 0) + logcumsumexp(x, 0) + sort(x, 0) + "
+      "tril(x) + flip(x, 0))) + sum(prod(x, 0)) + sum(std(x, 0))\n"
+      "grad loss wrt x\n";
+  static const char *const outs[] = {"a", "b", "c", "d", "e", "f", "g",
+                                     "h", "i", "j", "k", "l", "n", "o"};
+  for (int64_t rows = 3; rows <= 5; rows += 2) {
+    double *v = ramp(rows * 3, -0.13, 0.8);
+    for (size_t k = 0; k < sizeof outs / sizeof outs[0]; k++)
+      agree_with_reference(src, "x", v, 2, (int64_t[]){rows, 3}, outs[k],
+                           1e-13);
+    exprc_model *m = tu_compile(src);
+    exprc_set(m, "x", v, 2, (int64_t[]){rows, 3});
+    tu_gradcheck(m, "loss", 1e-6);
+    exprc_free(m);
+    free(v);
+  }
+}
+END_TEST
+
+/* ---- errors: located at the argument at fault ---- */
+
+START_TEST(located_errors) {
+  tu_expect_error("input x[3, 3]\ny = sum(x, axis=[0, 0])\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:21: error: axis 0 is repeated", "0])");
+  tu_expect_error("input x[3, 3]\ny = prod(x, axis=[0, 2])\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:22: error: axis must be a whole number from -2 "
+                  "to 1, not 2", "2])");
+  tu_expect_error("input x[3, 3]\ny = transpose(x, [1, 1])\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:22: error: axis 1 is repeated", "1])");
+  tu_expect_error("input x[3, 3]\ny = transpose(x, [1])\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:18: error: transpose needs a list of the 2 "
+                  "axes in their new order", "[1]");
+  tu_expect_error("input x[3, 3]\ny = pad(x, [[1, 0], [0, 1], [1, 1]])\n",
+                  EXPRC_ERR_SHAPE,
+                  "test.expr:2:12: error: pad needs one [before, after] pair "
+                  "per axis (2), not 3 pairs", "[[1");
+  tu_expect_error("input x[3, 3]\ny = pad(x, [[1, 0], [0, -1]])\n",
+                  EXPRC_ERR_SHAPE,
+                  "test.expr:2:25: error: a pad width must be a whole number "
+                  "from 0 to 268435456, not -1", "-1]");
+  tu_expect_error("dim N\ninput x[N, 3]\ny = pad(x, 1)\n", EXPRC_ERR_SHAPE,
+                  "test.expr:3:12: error: cannot pad axis 0: its size is a dim",
+                  "1)");
+  tu_expect_error("input x[3, 1]\ny = squeeze(x, 0)\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:16: error: cannot squeeze axis 0 of [3,1]: "
+                  "its size is not 1", "0)");
+  tu_expect_error("input x[3, 3]\ny = cumsum(x)\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:5: error: 'cumsum' needs an axis for a tensor "
+                  "of rank 2", "cumsum");
+  tu_expect_error("input x[3]\ny = var(x, ddof=3)\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:17: error: ddof 3 leaves no degrees of freedom "
+                  "in 3 elements", "3)");
+  tu_expect_error("input x[3]\ny = tril(x)\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:5: error: 'tril' needs a matrix (rank 2 or "
+                  "more), not rank 1", "tril");
+  tu_expect_error("input x[3, 2]\ny = broadcast_to(x, [3, 3])\n",
+                  EXPRC_ERR_SHAPE,
+                  "test.expr:2:5: error: shapes [3,2] and [3,3] do not match "
+                  "for 'broadcast_to'", "broadcast_to");
+  tu_expect_error("input x[3, 2]\ny = swapaxes(x, 0, 2)\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:20: error: axis must be a whole number from -2 "
+                  "to 1, not 2", "2)");
+  tu_expect_error("input x[3, 2]\ny = sum(x, keepdims=2)\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:21: error: keepdims must be a whole number from "
+                  "0 to 1, not 2", "2)");
+  tu_expect_error("input x[3, 2]\ny = flip(x, axis=[1, -1])\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:22: error: axis 1 is repeated", "-1])");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("shape_funcs");
   TCase *rank = tu_tcase("rank", 120);
@@ -145,5 +525,24 @@ int main(void) {
   tcase_add_test(rank, rank_eight_npy_round_trip);
   tcase_add_test(rank, rank_nine_is_an_error);
   suite_add_tcase(s, rank);
+  TCase *hand = tu_tcase("by hand", 120);
+  tcase_add_test(hand, reductions_over_several_axes);
+  tcase_add_test(hand, prod_var_std_norm_values);
+  tcase_add_test(hand, prod_gradient_at_zeros);
+  tcase_add_test(hand, norm_and_std_at_zero);
+  tcase_add_test(hand, cumulative_values);
+  tcase_add_test(hand, logcumsumexp_is_stable);
+  tcase_add_test(hand, sort_and_cumprod_gradients_by_hand);
+  tcase_add_test(hand, shape_function_values);
+  suite_add_tcase(s, hand);
+  TCase *ref = tu_tcase("reference and gradients", 300);
+  int n = (int)(sizeof exprs / sizeof exprs[0]);
+  tcase_add_loop_test(ref, each_function_agrees_and_differentiates, 0, n);
+  tcase_add_loop_test(ref, each_function_second_derivatives, 0, n);
+  tcase_add_test(ref, dim_sized_axes);
+  suite_add_tcase(s, ref);
+  TCase *err = tu_tcase("errors", 60);
+  tcase_add_test(err, located_errors);
+  suite_add_tcase(s, err);
   return tu_run_suite(s);
 }
