@@ -10,7 +10,6 @@
 #include <string.h>
 
 #define ROW "(b_ + t_ * in_)"
-#define OTHER "(b_ + u_ * in_)"
 
 /* Input k of x read at the flat index idx (index 0 of a scalar). */
 static void operand(Emitter *E, uint32_t x, int k, const char *idx, char *buf,
@@ -74,31 +73,53 @@ static void emit_scan(Emitter *E, uint32_t x, int rev) {
   em_put(E, &E->body, "          %s = acc_;\n        }\n", out);
 }
 
-/* SORTBY, UNSORTBY: the place c_ of element t in the stable ascending
- * order of the key (NaN last) is the count of the elements before it:
- * smaller, or equal with a smaller index. Quadratic in the row's length,
- * with no memory of its own. */
+/* SORTBY, UNSORTBY: a bottom-up merge sort of each row's indices by key,
+ * stable, NaN last (O(n log n)); the indices live in the scratch slot aux
+ * at the row's own places, and the result buffer is the merge's temporary
+ * until the values are moved into it. */
+#define S_(i) "p%d[b_ + (" i ") * in_]"
+
 static void emit_sort(Emitter *E, uint32_t x, int inverse) {
-  char kt[EM_EXPR], ku[EM_EXPR], v[EM_EXPR], out[EM_EXPR];
-  operand(E, x, 1, ROW, kt, sizeof kt);
-  operand(E, x, 1, OTHER, ku, sizeof ku);
+  char ka[EM_EXPR], kc[EM_EXPR], v[EM_EXPR], out[EM_EXPR], o2[EM_EXPR];
+  char sa[64], sc[64], st[64];
+  int p = E->home[x].aux;
+  snprintf(sa, sizeof sa, "(b_ + (long)p%d[b_ + a_ * in_] * in_)", p);
+  snprintf(sc, sizeof sc, "(b_ + (long)p%d[b_ + c_ * in_] * in_)", p);
+  snprintf(st, sizeof st, "(b_ + (long)p%d[b_ + t_ * in_] * in_)", p);
+  operand(E, x, 1, sa, ka, sizeof ka);
+  operand(E, x, 1, sc, kc, sizeof kc);
+  em_target(E, x, ROW, out, sizeof out);
   em_put(E, &E->body,
-         "        for (t_ = 0; t_ < n_; t_++) {\n"
-         "          double kt_ = %s, ku_;\n"
-         "          long c_ = 0;\n"
-         "          for (u_ = 0; u_ < n_; u_++) {\n"
-         "            ku_ = %s;\n"
-         "            c_ += ku_ != ku_ ? kt_ != kt_ && u_ < t_\n"
-         "                 : kt_ != kt_ || ku_ < kt_ || (ku_ == kt_ && u_ < t_);\n"
-         "          }\n", kt, ku);
+         "        long w_, lo_, mid_, hi_, a_, c_;\n"
+         "        double ka_, kc_;\n"
+         "        for (t_ = 0; t_ < n_; t_++)\n"
+         "          " S_("t_") " = (double)t_;\n"
+         "        for (w_ = 1; w_ < n_; w_ *= 2)\n"
+         "          for (lo_ = 0; lo_ < n_; lo_ += 2 * w_) {\n"
+         "            mid_ = lo_ + w_ < n_ ? lo_ + w_ : n_;\n"
+         "            hi_ = lo_ + 2 * w_ < n_ ? lo_ + 2 * w_ : n_;\n"
+         "            for (a_ = lo_, c_ = mid_, t_ = lo_; t_ < hi_; t_++) {\n"
+         "              int right_ = a_ >= mid_;\n"
+         "              if (a_ < mid_ && c_ < hi_) {\n"
+         "                ka_ = %s;\n"
+         "                kc_ = %s;\n"
+         "                right_ = kc_ == kc_ && (ka_ != ka_ || kc_ < ka_);\n"
+         "              }\n"
+         "              %s = right_ ? " S_("c_++") " : " S_("a_++") ";\n"
+         "            }\n"
+         "            for (t_ = lo_; t_ < hi_; t_++)\n"
+         "              " S_("t_") " = %s;\n"
+         "          }\n",
+         p, ka, kc, out, p, p, p, out);
   if (inverse) {
-    operand(E, x, 0, "(b_ + c_ * in_)", v, sizeof v);
-    em_target(E, x, ROW, out, sizeof out);
-  } else {
     operand(E, x, 0, ROW, v, sizeof v);
-    em_target(E, x, "(b_ + c_ * in_)", out, sizeof out);
+    em_target(E, x, st, o2, sizeof o2);
+  } else {
+    operand(E, x, 0, st, v, sizeof v);
+    em_target(E, x, ROW, o2, sizeof o2);
   }
-  em_put(E, &E->body, "          %s = %s;\n        }\n", out, v);
+  em_put(E, &E->body, "        for (t_ = 0; t_ < n_; t_++)\n          %s = %s;\n",
+         o2, v);
 }
 
 /* FLIP: a copy whose index runs backwards on the axes of the mask. */

@@ -438,7 +438,8 @@ static void place(Planner *P, uint32_t i) {
     home[i] = taken != NONE ? home[taken] : fresh_home(P, i);
     home[i].fill = 0; /* a taken-over constant's buffer: i computes, not fills */
   }
-  if (nd->op == OP_LSE && nd->shape.rank > 0) { /* scratch, freed at once */
+  if ((nd->op == OP_LSE && nd->shape.rank > 0) || nd->op == OP_SORTBY ||
+      nd->op == OP_UNSORTBY) { /* scratch, freed at once (sorts: the order) */
     Home scratch = temp_home(P, &nd->shape);
     home[i].aux = scratch.slot;
     use_slot(P, scratch.slot);

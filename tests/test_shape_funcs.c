@@ -315,6 +315,40 @@ START_TEST(sort_and_cumprod_gradients_by_hand) {
 }
 END_TEST
 
+/* Long rows (37 and 64 elements, lengths that are not powers of two) full
+ * of ties and a NaN sort as the reference evaluator's insertion sort
+ * does; the gradient of sum(sort(v) * r) is r at each element's sorted
+ * place, which for equal elements keeps their order (stability). */
+START_TEST(sort_long_rows_with_ties) {
+  const char *src = "input v[2, 37]\noutput s = sort(v, axis=1)\n";
+  const char *src2 = "input w[64]\ninput r[64]\noutput t = sort(w)\n"
+                     "output g = grad(sum(sort(w) * r), w)\n";
+  double v[74], w[64], r[64];
+  uint64_t st = 7;
+  for (int i = 0; i < 74; i++)
+    v[i] = floor(tu_uniform(&st, -5, 5)); /* many equal values */
+  v[40] = NAN;
+  for (int i = 0; i < 64; i++) {
+    w[i] = floor(tu_uniform(&st, 0, 8));
+    r[i] = i; /* the sorted place of each element */
+  }
+  agree_with_reference(src, "v", v, 2, (int64_t[]){2, 37}, "s", 0);
+  exprc_model *m = tu_compile(src2);
+  exprc_set(m, "w", w, 1, (int64_t[]){64});
+  exprc_set(m, "r", r, 1, (int64_t[]){64});
+  exprc_tensor t = tu_output(m, "t"), g = tu_output(m, "g");
+  /* place of w[i]: the elements smaller, plus the equal ones before it */
+  for (int i = 0; i < 64; i++) {
+    int place = 0;
+    for (int j = 0; j < 64; j++)
+      place += w[j] < w[i] || (w[j] == w[i] && j < i);
+    ck_assert_double_eq(t.data[place], w[i]);
+    ck_assert_double_eq(g.data[i], place);
+  }
+  exprc_free(m);
+}
+END_TEST
+
 /* The shape functions on the ramp, element by element from their NumPy
  * definitions (hand-derived indices). */
 START_TEST(shape_function_values) {
@@ -534,6 +568,7 @@ int main(void) {
   tcase_add_test(hand, logcumsumexp_is_stable);
   tcase_add_test(hand, sort_and_cumprod_gradients_by_hand);
   tcase_add_test(hand, shape_function_values);
+  tcase_add_test(hand, sort_long_rows_with_ties);
   suite_add_tcase(s, hand);
   TCase *ref = tu_tcase("reference and gradients", 300);
   int n = (int)(sizeof exprs / sizeof exprs[0]);
