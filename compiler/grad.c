@@ -91,6 +91,8 @@ static uint32_t prod_rule(Graph *g, const Node *n, uint32_t G) {
   uint32_t x = n->in[0];
   Shape s = shape_of(g, x);
   int64_t w = 0;
+  if (!n->u.axes) /* over no axis: the identity */
+    return G;
   while (!(n->u.axes & ((int64_t)1 << w)))
     w++;
   uint32_t side[2];

@@ -55,8 +55,10 @@ uint32_t lower_keepdims(Lower *L, Ast *keepdims, uint32_t r, const Shape *s,
 /* A reduction over the axes of mask. prod is taken one axis at a time
  * (from the last), since its gradient works along one axis. */
 uint32_t lower_reduce_op(Lower *L, Op op, uint32_t x, unsigned mask) {
-  if (op != OP_PROD || !mask)
+  if (op != OP_PROD)
     return graph_reduce(L->g, op, x, mask);
+  if (!mask) /* prod(scalar), or of no axes: x itself */
+    return x;
   for (int k = MAX_RANK; k-- > 0;)
     if (mask & (1u << k))
       x = graph_reduce(L->g, OP_PROD, x, 1u << k);

@@ -222,6 +222,21 @@ START_TEST(prod_gradient_at_zeros) {
 }
 END_TEST
 
+/* Reductions of a scalar reduce over no axis: the scalar itself (prod's
+ * gradient rule once looked for an axis that is not there). */
+START_TEST(reductions_of_a_scalar) {
+  exprc_model *m = tu_compile("param a\n"
+                              "loss = prod(a) * prod(a, keepdims=1) + std(a) + norm(a)\n"
+                              "grad loss wrt a\noutput h = grad(grad(loss, a), a)");
+  tu_set(m, "a", (double[]){-1.5}, 0);
+  /* a^2 + 0 + |a|: value 2.25 + 1.5, derivative 2a - 1, second 2 */
+  ck_assert_double_eq(tu_scalar(m, "loss"), 3.75);
+  ck_assert_double_eq(tu_grad(m, "loss", "a").data[0], -4);
+  ck_assert_double_eq_tol(tu_scalar(m, "h"), 2, 1e-14); /* norm'' rounds */
+  exprc_free(m);
+}
+END_TEST
+
 /* norm'(0) = 0 and std'(x) = 0 for constant x, with no NaN; the second
  * derivative stays finite too. */
 START_TEST(norm_and_std_at_zero) {
@@ -563,6 +578,7 @@ int main(void) {
   tcase_add_test(hand, reductions_over_several_axes);
   tcase_add_test(hand, prod_var_std_norm_values);
   tcase_add_test(hand, prod_gradient_at_zeros);
+  tcase_add_test(hand, reductions_of_a_scalar);
   tcase_add_test(hand, norm_and_std_at_zero);
   tcase_add_test(hand, cumulative_values);
   tcase_add_test(hand, logcumsumexp_is_stable);
