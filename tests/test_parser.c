@@ -571,8 +571,8 @@ static const BadCase bad[] = {
      "test.expr:2:5: error: 'maximum' takes 2 arguments, not 1", "maximum"},
     {"input x\ny = where(x, x)\n", EXPRC_ERR_SYNTAX,
      "test.expr:2:5: error: 'where' takes 3 arguments, not 2", "where"},
-    {"input x\ny = sum(x, 0, 1)\n", EXPRC_ERR_SYNTAX,
-     "test.expr:2:5: error: 'sum' takes 1 to 2 arguments, not 3", "sum"},
+    {"input x\ny = sum(x, 0, 1, 2)\n", EXPRC_ERR_SYNTAX,
+     "test.expr:2:5: error: 'sum' takes 1 to 3 arguments, not 4", "sum"},
     {"input a[2, 3]\ny = reshape(a, 6)\n", EXPRC_ERR_SYNTAX,
      "test.expr:2:16: error: reshape takes its new shape as a list, such as "
      "[2, 3]", "6"},
