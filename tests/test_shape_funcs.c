@@ -516,6 +516,25 @@ START_TEST(dim_sized_axes) {
 }
 END_TEST
 
+/* pad's value may be any scalar, a param too: its gradient is the sum of
+ * the incoming gradient over the border. With G = 1 on a [2, 2] padded by
+ * one all round to [4, 4], that is 16 - 4 = 12. */
+START_TEST(pad_value_gets_the_border_gradient) {
+  exprc_model *m = tu_compile("param x[2, 2]\nparam c\n"
+                              "loss = sum(pad(x, 1, value=c))\n"
+                              "grad loss wrt x, c\n"
+                              "loss2 = sum(sin(pad(x, [[0, 1], [2, 0]], c * c)))\n"
+                              "grad loss2 wrt x, c\n");
+  tu_set(m, "x", (double[]){0.1, -0.2, 0.3, 0.4}, 2, (int64_t)2, (int64_t)2);
+  tu_set(m, "c", (double[]){0.7}, 0);
+  ck_assert_double_eq(tu_grad(m, "loss", "c").data[0], 12);
+  tu_assert_close(tu_grad(m, "loss", "x").data, (double[]){1, 1, 1, 1}, 4, 0,
+                  "inside");
+  tu_gradcheck(m, "loss2", 1e-6);
+  exprc_free(m);
+}
+END_TEST
+
 /* ---- errors: located at the argument at fault ---- */
 
 START_TEST(located_errors) {
@@ -562,6 +581,9 @@ START_TEST(located_errors) {
   tu_expect_error("input x[3, 2]\ny = sum(x, keepdims=2)\n", EXPRC_ERR_SHAPE,
                   "test.expr:2:21: error: keepdims must be a whole number from "
                   "0 to 1, not 2", "2)");
+  tu_expect_error("input x[2, 2, 2, 2, 2, 2, 2]\ny = expand_dims(x, [0, 1])\n",
+                  EXPRC_ERR_LIMIT,
+                  "test.expr:2:20: error: rank 9 is above the limit 8", "[0, 1]");
   tu_expect_error("input x[3, 2]\ny = flip(x, axis=[1, -1])\n", EXPRC_ERR_SHAPE,
                   "test.expr:2:22: error: axis 1 is repeated", "-1])");
 }
@@ -591,6 +613,7 @@ int main(void) {
   tcase_add_loop_test(ref, each_function_agrees_and_differentiates, 0, n);
   tcase_add_loop_test(ref, each_function_second_derivatives, 0, n);
   tcase_add_test(ref, dim_sized_axes);
+  tcase_add_test(ref, pad_value_gets_the_border_gradient);
   suite_add_tcase(s, ref);
   TCase *err = tu_tcase("errors", 60);
   tcase_add_test(err, located_errors);
