@@ -66,6 +66,11 @@ typedef struct RandOptions {
   int hessian_pct;  /* percent of models that try a hessian [8] */
   int views_pct;    /* extra weight of slices, reshapes, transposes and
                        reductions, in percent of the usual [100] */
+  int shape_funcs_pct; /* weight of the functions of test_shape_funcs.c
+                          (keepdims, axis lists, prod var norm, cumulative,
+                          transpose with axes, pad, flip, tril, ...), in
+                          percent of a slice's [0: none, and the models of
+                          every seed are those made before they existed] */
 } RandOptions;
 
 /* The model for `seed` (the same seed gives the same model and values). */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "randmodel.h"
 #include "refeval.h"
 #include "testutil.h"
 
@@ -535,6 +536,43 @@ START_TEST(pad_value_gets_the_border_gradient) {
 }
 END_TEST
 
+/* Random models (tests/randmodel.c) with the shape functions mixed into
+ * every other form: values against the reference evaluator, gradients
+ * against its differences, and the plan variants to the bit. 60 models per
+ * run; EXPRC_SHAPE_SEEDS=N checks more. */
+START_TEST(random_models_with_shape_functions) {
+  RandVariant v[3];
+  static const char *const names[3] = {"default", "no_simplify", "no_reuse"};
+  for (int k = 0; k < 3; k++) {
+    v[k].name = names[k];
+    exprc_options_default(&v[k].opt);
+    v[k].exact = k == 2;
+  }
+  v[1].opt.no_simplify = 1;
+  v[2].opt.no_reuse = 1;
+  RandOptions o = {.shape_funcs_pct = 400};
+  const char *env = getenv("EXPRC_SHAPE_SEEDS");
+  int n = env ? atoi(env) : 60, failed = 0, funcs = 0;
+  for (int seed = 1; seed <= n; seed++) {
+    RandModel rm;
+    char why[2048];
+    randmodel_make(&rm, (uint64_t)seed, &o);
+    funcs += strstr(rm.text, "keepdims") || strstr(rm.text, "cum") ||
+             strstr(rm.text, "pad(") || strstr(rm.text, "swapaxes") ||
+             strstr(rm.text, "flip(") || strstr(rm.text, "axis=[");
+    if (!randmodel_check(&rm, v, 3, why, sizeof why)) {
+      randmodel_print(&rm, why, stderr);
+      failed++;
+    }
+    randmodel_free(&rm);
+  }
+  ck_assert_msg(failed == 0, "%d of %d random models failed (listed above)",
+                failed, n);
+  ck_assert_msg(funcs > n / 2, "only %d of %d models use the shape functions",
+                funcs, n);
+}
+END_TEST
+
 /* ---- errors: located at the argument at fault ---- */
 
 START_TEST(located_errors) {
@@ -614,6 +652,7 @@ int main(void) {
   tcase_add_loop_test(ref, each_function_second_derivatives, 0, n);
   tcase_add_test(ref, dim_sized_axes);
   tcase_add_test(ref, pad_value_gets_the_border_gradient);
+  tcase_add_test(ref, random_models_with_shape_functions);
   suite_add_tcase(s, ref);
   TCase *err = tu_tcase("errors", 60);
   tcase_add_test(err, located_errors);
