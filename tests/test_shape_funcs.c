@@ -541,15 +541,19 @@ END_TEST
  * against its differences, and the plan variants to the bit. 60 models per
  * run; EXPRC_SHAPE_SEEDS=N checks more. */
 START_TEST(random_models_with_shape_functions) {
-  RandVariant v[3];
-  static const char *const names[3] = {"default", "no_simplify", "no_reuse"};
-  for (int k = 0; k < 3; k++) {
+  RandVariant v[6];
+  static const char *const names[6] = {"default",  "no_simplify", "no_fuse",
+                                       "no_reuse", "remat",       "threads=2"};
+  for (int k = 0; k < 6; k++) {
     v[k].name = names[k];
     exprc_options_default(&v[k].opt);
-    v[k].exact = k == 2;
+    v[k].exact = k >= 2;
   }
   v[1].opt.no_simplify = 1;
-  v[2].opt.no_reuse = 1;
+  v[2].opt.no_fuse = 1;
+  v[3].opt.no_reuse = 1;
+  v[4].opt.remat = 1;
+  v[5].opt.threads = 2;
   RandOptions o = {.shape_funcs_pct = 400};
   const char *env = getenv("EXPRC_SHAPE_SEEDS");
   int n = env ? atoi(env) : 60, failed = 0, funcs = 0;
@@ -560,7 +564,7 @@ START_TEST(random_models_with_shape_functions) {
     funcs += strstr(rm.text, "keepdims") || strstr(rm.text, "cum") ||
              strstr(rm.text, "pad(") || strstr(rm.text, "swapaxes") ||
              strstr(rm.text, "flip(") || strstr(rm.text, "axis=[");
-    if (!randmodel_check(&rm, v, 3, why, sizeof why)) {
+    if (!randmodel_check(&rm, v, 6, why, sizeof why)) {
       randmodel_print(&rm, why, stderr);
       failed++;
     }
