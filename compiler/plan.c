@@ -408,8 +408,8 @@ static void mark_fills(Planner *P) {
   for (uint32_t i = 0; i < P->g->n; i++) {
     Node *nd = &P->g->node[i];
     if (!P->ep->need[i] || (op_info[nd->op].flags & F_EW) ||
-        nd->op == OP_RESHAPE)
-      continue;
+        nd->op == OP_RESHAPE || op_info[nd->op].shape == SH_ALONG)
+      continue; /* (SH_ALONG: emit_shape.c reads elements one by one) */
     for (int k = 0; k < nd->nin; k++) {
       uint32_t x = operand(P, i, k);
       if (P->ep->home[x].kind == H_INLINE)
