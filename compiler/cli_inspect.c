@@ -215,6 +215,7 @@ static int dot_reduce_label(Module *mod, uint32_t i, char *buf, size_t n) {
                      : nd->op == OP_MAX ? "max"
                      : nd->op == OP_MIN ? "min"
                      : nd->op == OP_LSE ? "logsumexp"
+                     : nd->op == OP_PROD ? "prod"
                                         : NULL;
   if (!name)
     return 0;
