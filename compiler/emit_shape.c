@@ -47,28 +47,68 @@ static void emit_shift(Emitter *E, uint32_t x, int rev) {
          in);
 }
 
-/* LINREC(a, b): acc = b[t] + a[t] acc, in order along the row (or
- * reverse); nothing is multiplied in at the first step. CUMLSE: acc =
- * logaddexp(acc, x[t]), exact for -inf and +inf. */
-static void emit_scan(Emitter *E, uint32_t x, int rev) {
+/* LINREC(a, b): y[t] = b[t] + a[t] y[t-1] along the row (or reverse),
+ * nothing multiplied in at the first step. CUMLSE: y[t] = logaddexp(y[t-1],
+ * x[t]), exact for -inf and +inf. The step along the axis is the middle
+ * loop, so that the innermost one runs over contiguous elements and reads
+ * the previous step from the result itself. */
+static void emit_scan(Emitter *E, uint32_t x, const Shape *s, int k, int rev) {
+  char outer[128], len[32], inner[128], a[EM_EXPR], b[EM_EXPR], out[EM_EXPR],
+      prev[EM_EXPR];
+  Shape t = *s;
+  t.rank = k;
+  em_count_expr(&t, 0, outer, sizeof outer);
+  em_dim_expr(s->d[k], len, sizeof len);
+  em_count_expr(s, k + 1, inner, sizeof inner);
+  em_target(E, x, "b_", out, sizeof out);
+  em_target(E, x, rev ? "(b_ + in_)" : "(b_ - in_)", prev, sizeof prev);
+  em_put(E, &E->body,
+         "  {\n    long o_, j_, t_, u_, b_, n_ = %s, in_ = %s;\n"
+         "    for (o_ = 0; o_ < %s; o_++)\n"
+         "      for (u_ = 0; u_ < n_; u_++) {\n"
+         "        t_ = %s;\n"
+         "        for (j_ = 0; j_ < in_; j_++) {\n"
+         "          b_ = (o_ * n_ + t_) * in_ + j_;\n",
+         len, inner, outer, rev ? "n_ - 1 - u_" : "u_");
+  operand(E, x, 0, "b_", a, sizeof a);
+  if (at(E, x)->op == OP_LINREC) {
+    operand(E, x, 1, "b_", b, sizeof b);
+    em_put(E, &E->body, "          %s = %s + (u_ ? %s * %s : 0.0);\n", out, b,
+           a, prev);
+  } else {
+    em_put(E, &E->body,
+           "          double v_ = %s, y_, m_;\n"
+           "          if (!u_) {\n"
+           "            %s = v_;\n"
+           "            continue;\n"
+           "          }\n"
+           "          y_ = %s;\n"
+           "          m_ = y_ > v_ ? y_ : v_;\n"
+           "          %s = m_ - m_ == 0.0 ? m_ + log1p(exp(-fabs(y_ - v_))) : m_;\n",
+           a, out, prev, out);
+  }
+  em_put_str(E, &E->body, "        }\n      }\n  }\n");
+}
+
+/* The same along the last axis: each row is contiguous, and the running
+ * value stays in a register. */
+static void emit_scan_row(Emitter *E, uint32_t x, int rev) {
   char a[EM_EXPR], b[EM_EXPR], out[EM_EXPR];
   em_target(E, x, ROW, out, sizeof out);
-  em_put(E, &E->body, "        double acc_ = 0.0, v_, m_;\n        (void)v_, (void)m_;\n"
+  operand(E, x, 0, ROW, a, sizeof a);
+  em_put(E, &E->body, "        double acc_ = 0.0, v_, m_;\n"
          "        for (u_ = 0; u_ < n_; u_++) {\n"
          "          t_ = %s;\n", rev ? "n_ - 1 - u_" : "u_");
   if (at(E, x)->op == OP_LINREC) {
-    operand(E, x, 0, ROW, a, sizeof a);
     operand(E, x, 1, ROW, b, sizeof b);
-    em_put(E, &E->body, "          acc_ = %s + (u_ ? %s * acc_ : 0.0);\n", b, a);
+    em_put(E, &E->body, "          acc_ = %s + (u_ ? %s * acc_ : 0.0);\n"
+           "          (void)v_, (void)m_;\n", b, a);
   } else {
-    operand(E, x, 0, ROW, a, sizeof a);
     em_put(E, &E->body,
            "          v_ = %s;\n"
-           "          if (!u_) acc_ = v_;\n"
-           "          else {\n"
-           "            m_ = acc_ > v_ ? acc_ : v_;\n"
-           "            acc_ = m_ - m_ == 0.0 ? m_ + log1p(exp(-fabs(acc_ - v_))) : m_;\n"
-           "          }\n", a);
+           "          m_ = acc_ > v_ ? acc_ : v_;\n"
+           "          acc_ = !u_ ? v_ : m_ - m_ == 0.0 ? m_ + log1p(exp(-fabs(acc_ - v_))) : m_;\n",
+           a);
   }
   em_put(E, &E->body, "          %s = acc_;\n        }\n", out);
 }
@@ -150,13 +190,18 @@ void em_along(Emitter *E, uint32_t x) {
     emit_flip(E, x);
     return;
   }
-  int rev = (int)(nd.u.word >> 4) & 1;
-  rows_open(E, &nd.shape, (int)(nd.u.word & 15));
-  if (nd.op == OP_SHIFT)
+  int rev = (int)(nd.u.word >> 4) & 1, k = (int)(nd.u.word & 15);
+  int scan = nd.op == OP_LINREC || nd.op == OP_CUMLSE;
+  if (scan && k + 1 < nd.shape.rank) {
+    emit_scan(E, x, &nd.shape, k, rev);
+    return;
+  }
+  rows_open(E, &nd.shape, k);
+  if (scan)
+    emit_scan_row(E, x, rev);
+  else if (nd.op == OP_SHIFT)
     emit_shift(E, x, rev);
-  else if (nd.op == OP_SORTBY || nd.op == OP_UNSORTBY)
-    emit_sort(E, x, nd.op == OP_UNSORTBY);
   else
-    emit_scan(E, x, rev);
+    emit_sort(E, x, nd.op == OP_UNSORTBY);
   rows_close(E);
 }
