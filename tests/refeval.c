@@ -1279,6 +1279,76 @@ static T reshaped13(M *m, const T *x, int rank, const int64_t *d) {
   return out;
 }
 
+static T swapaxes13(M *m, Ast **v, Scope *s, const T *x) {
+  Map13 mp;
+  int64_t d[REF_MAX_RANK];
+  int i = axis_of(m, v[1], s, x->rank), j = axis_of(m, v[2], s, x->rank);
+  for (int k = 0; k < x->rank; k++) {
+    mp.perm[k] = k == i ? j : k == j ? i : k;
+    d[k] = x->d[mp.perm[k]];
+  }
+  return gather(m, x, x->rank, d, permuted, &mp, 0);
+}
+
+/* expand_dims (squeeze = 0) and squeeze: the same elements, with size-1
+ * axes inserted at the places given (counted in the result) or removed. */
+static T ones13(M *m, Ast **v, Scope *s, const T *x, int squeeze) {
+  int64_t d[REF_MAX_RANK];
+  int r = 0;
+  if (!squeeze) {
+    int n = v[1]->kind == A_LIST ? v[1]->nkid : 1;
+    if (x->rank + n > REF_MAX_RANK)
+      fail(m, v[1], "rank above %d", REF_MAX_RANK);
+    unsigned mask = axes_of(m, v[1], s, x->rank + n);
+    for (int i = 0, k = 0; i < x->rank + n; i++)
+      d[r++] = mask & (1u << i) ? 1 : x->d[k++];
+    return reshaped13(m, x, r, d);
+  }
+  unsigned mask = 0;
+  for (int i = 0; i < x->rank; i++)
+    mask |= x->d[i] == 1 ? 1u << i : 0;
+  if (v[1]) {
+    unsigned want = axes_of(m, v[1], s, x->rank);
+    if (want & ~mask)
+      fail(m, v[1], "cannot squeeze an axis whose size is not 1");
+    mask = want;
+  }
+  for (int i = 0; i < x->rank; i++)
+    if (!(mask & (1u << i)))
+      d[r++] = x->d[i];
+  return reshaped13(m, x, r, d);
+}
+
+static T broadcast13(M *m, Ast *a, Ast **v, Scope *s, const T *x) {
+  Ast *l = v[1];
+  if (l->kind != A_LIST || l->nkid > REF_MAX_RANK || l->nkid < x->rank)
+    fail(m, l, "broadcast_to takes a shape list of rank >= %d", x->rank);
+  T t = {.rank = l->nkid}, b;
+  for (int i = 0; i < l->nkid; i++)
+    t.d[i] = size_of13(m, l->kid[i], s);
+  int lead = t.rank - x->rank;
+  if (!broadcast_shape(x, &t, &b) ||
+      memcmp(b.d, t.d, sizeof t.d[0] * (size_t)t.rank))
+    mismatch(m, a, x, &t, "broadcast_to");
+  return gather(m, x, t.rank, t.d, broadcasted, &lead, 0);
+}
+
+/* tril, triu: keep column - row <= k, or >= k, on the last two axes */
+static T triangle13(M *m, Ast *a, Ast **v, Scope *s, const T *x) {
+  if (x->rank < 2)
+    fail(m, a, "'%s' needs a matrix", a->name);
+  int64_t k = v[1] ? int_of(m, v[1], s, "k", INT32_MIN, INT32_MAX) : 0;
+  T out = tensor(m, x->rank, x->d);
+  int64_t idx[REF_MAX_RANK];
+  for (int64_t e = 0; e < x->n; e++) {
+    unravel(e, x, idx);
+    int64_t diff = idx[x->rank - 1] - idx[x->rank - 2];
+    int keep = a->name[3] == 'l' ? diff <= k : diff >= k;
+    out.v[e] = keep ? x->v[e] : 0;
+  }
+  return out;
+}
+
 static T shape_call13(M *m, Ast *a, Scope *s) {
   static const struct { const char *name; const char *param[3]; } sig[] = {
       {"transpose", {"x", "axes?"}},  {"swapaxes", {"x", "axis1", "axis2"}},
@@ -1290,80 +1360,26 @@ static T shape_call13(M *m, Ast *a, Scope *s) {
   while (strcmp(sig[f].name, a->name))
     f++;
   Ast *v[3];
-  int np = sig[f].param[2] ? 3 : 2;
-  match_args(m, a, sig[f].param, np, v);
+  match_args(m, a, sig[f].param, sig[f].param[2] ? 3 : 2, v);
   T x = ev(m, v[0], s);
   Map13 mp;
-  int64_t d[REF_MAX_RANK];
-  int r = 0;
   switch (f) {
   case 0:
-    if (!v[1])
-      return transpose(m, &x);
-    return transpose_axes(m, a, s, &x, v[1]);
-  case 1: {
-    int i = axis_of(m, v[1], s, x.rank), j = axis_of(m, v[2], s, x.rank);
-    for (int k = 0; k < x.rank; k++) {
-      mp.perm[k] = k == i ? j : k == j ? i : k;
-      d[k] = x.d[mp.perm[k]];
-    }
-    return gather(m, &x, x.rank, d, permuted, &mp, 0);
-  }
-  case 2: {
-    int n = v[1]->kind == A_LIST ? v[1]->nkid : 1;
-    if (x.rank + n > REF_MAX_RANK)
-      fail(m, v[1], "rank above %d", REF_MAX_RANK);
-    unsigned mask = axes_of(m, v[1], s, x.rank + n);
-    for (int i = 0, k = 0; i < x.rank + n; i++)
-      d[i] = mask & (1u << i) ? 1 : x.d[k++];
-    return reshaped13(m, &x, x.rank + n, d);
-  }
-  case 3: {
-    unsigned mask = 0;
-    for (int i = 0; i < x.rank; i++)
-      mask |= x.d[i] == 1 ? 1u << i : 0;
-    if (v[1]) {
-      unsigned want = axes_of(m, v[1], s, x.rank);
-      if (want & ~mask)
-        fail(m, v[1], "cannot squeeze an axis whose size is not 1");
-      mask = want;
-    }
-    for (int i = 0; i < x.rank; i++)
-      if (!(mask & (1u << i)))
-        d[r++] = x.d[i];
-    return reshaped13(m, &x, r, d);
-  }
-  case 4: {
-    Ast *l = v[1];
-    if (l->kind != A_LIST || l->nkid > REF_MAX_RANK || l->nkid < x.rank)
-      fail(m, l, "broadcast_to takes a shape list of rank >= %d", x.rank);
-    T t = {.rank = l->nkid}, b;
-    for (int i = 0; i < l->nkid; i++)
-      t.d[i] = size_of13(m, l->kid[i], s);
-    int lead = t.rank - x.rank;
-    if (!broadcast_shape(&x, &t, &b) || memcmp(b.d, t.d, sizeof t.d[0] * (size_t)t.rank))
-      mismatch(m, a, &x, &t, "broadcast_to");
-    return gather(m, &x, t.rank, t.d, broadcasted, &lead, 0);
-  }
+    return v[1] ? transpose_axes(m, a, s, &x, v[1]) : transpose(m, &x);
+  case 1:
+    return swapaxes13(m, v, s, &x);
+  case 2:
+  case 3:
+    return ones13(m, v, s, &x, f == 3);
+  case 4:
+    return broadcast13(m, a, v, s, &x);
   case 5:
     return pad13(m, v, s, &x);
   case 6:
     mp.mask = x.rank ? axes_of(m, v[1], s, x.rank) : 0;
     return gather(m, &x, x.rank, x.d, flipped, &mp, 0);
-  default: { /* tril, triu: keep col - row <= k, or >= k */
-    if (x.rank < 2)
-      fail(m, a, "'%s' needs a matrix", a->name);
-    int64_t k = v[1] ? int_of(m, v[1], s, "k", INT32_MIN, INT32_MAX) : 0;
-    T out = tensor(m, x.rank, x.d);
-    int64_t idx[REF_MAX_RANK];
-    for (int64_t e = 0; e < x.n; e++) {
-      unravel(e, &x, idx);
-      int64_t diff = idx[x.rank - 1] - idx[x.rank - 2];
-      int keep = a->name[3] == 'l' ? diff <= k : diff >= k;
-      out.v[e] = keep ? x.v[e] : 0;
-    }
-    return out;
-  }
+  default:
+    return triangle13(m, a, v, s, &x);
   }
 }
 
