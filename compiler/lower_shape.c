@@ -193,8 +193,7 @@ uint32_t lower_transpose(Lower *L, const Builtin *b, const Args *a, Scope *s) {
     ctx_error(L->c, ax->pos, EXPRC_ERR_SHAPE,
               "transpose needs a list of the %d axes in their new order",
               xs.rank);
-  unsigned seen = lower_axes(L, ax, xs.rank);
-  (void)seen; /* all rank axes, each once */
+  lower_axes(L, ax, xs.rank); /* each axis once (a located error if not) */
   for (int i = 0; i < xs.rank; i++)
     perm[i] = lower_axis(L, ax->kid[i], xs.rank);
   return lower_permute(L, x, perm);
