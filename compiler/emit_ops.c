@@ -199,7 +199,7 @@ static void emit_reduce(Emitter *E, uint32_t x) {
 /* ---- windows: slicing and its gradient ---- */
 
 /* The flat index into shape s at loop position (i0 + start0, i1 + ...). */
-static void offset_index(const Shape *s, const int64_t *start, char *buf,
+static void offset_index(const Shape *s, const int32_t *start, char *buf,
                          size_t n) {
   size_t len = 0;
   char st[128];

@@ -62,6 +62,13 @@ static uint32_t pick_weight(Graph *g, const Node *n, int k, Op wins) {
   return op2(g, OP_ADD, op2(g, wins, self, other), half);
 }
 
+/* A window's offsets (32 bits in the Node) as graph_window takes them. */
+static const int64_t *window_start(const Node *n, int64_t *st) {
+  for (int i = 0; i < MAX_RANK; i++)
+    st[i] = n->start[i];
+  return st;
+}
+
 /* ---- ops along an axis: their rules are built of the same ops, so that
  * every order of derivative works, and none divides (exact at zeros). ---- */
 
@@ -209,11 +216,13 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
                     : op1(g, OP_TRANSPOSE, G);
   case OP_SLICE: {
     Shape s = shape_of(g, a);
-    return graph_window(g, OP_PAD, G, n.start, &s);
+    int64_t st[MAX_RANK];
+    return graph_window(g, OP_PAD, G, window_start(&n, st), &s);
   }
   case OP_PAD: {
     Shape s = shape_of(g, a);
-    return graph_window(g, OP_SLICE, G, n.start, &s);
+    int64_t st[MAX_RANK];
+    return graph_window(g, OP_SLICE, G, window_start(&n, st), &s);
   }
   case OP_SUM: { /* spread G back over the summed axes */
     Shape s = shape_of(g, a);

@@ -253,7 +253,11 @@ uint32_t graph_window(Graph *g, Op op, uint32_t a, const int64_t *start,
   p.in[0] = a;
   p.shape = *s;
   for (int i = 0; i < MAX_RANK; i++) {
-    p.start[i] = i < s->rank ? start[i] : 0;
+    if (i < s->rank && (start[i] < INT32_MIN || start[i] > INT32_MAX))
+      ctx_error(g->c, g->pos, EXPRC_ERR_LIMIT,
+                "an index or window %lld elements into an axis (the "
+                "limit is 2^31 - 1)", (long long)start[i]);
+    p.start[i] = i < s->rank ? (int32_t)start[i] : 0;
     if (i >= s->rank)
       p.shape.d[i] = 0;
   }

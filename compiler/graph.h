@@ -23,7 +23,9 @@ typedef struct Node {
     int64_t word;   /* whichever it is, for hashing and comparing nodes */
   } u;
   double val;       /* CONST splat value */
-  int64_t start[MAX_RANK]; /* SLICE, PAD: offset of the window per axis */
+  int32_t start[MAX_RANK]; /* SLICE, PAD: offset of the window per axis;
+                              32 bits keep a rank-8 Node at 152 bytes (not
+                              184): graph_window refuses offsets past 2^31 */
   Shape shape;      /* result shape (inferred, or the target of SH_TARGET) */
   Pos pos;          /* source place, for errors and #line (not hashed) */
 } Node;

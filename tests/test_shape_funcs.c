@@ -631,12 +631,35 @@ START_TEST(located_errors) {
 }
 END_TEST
 
+/* A window's offsets are kept in 32 bits (so that a rank-8 node stays
+ * small): with the element limit raised past 2^31, an index further
+ * along an axis is a located limit error, not a wrong offset. (Slice
+ * bounds are 32-bit numbers anyway.) */
+START_TEST(window_offsets_past_2_31_are_a_limit) {
+  exprc_options o;
+  exprc_options_default(&o);
+  o.limits.max_elements = (int64_t)1 << 33;
+  o.limits.max_memory = (int64_t)1 << 40;
+  exprc_model *m;
+  const char *src = "input x[3000000000]\noutput y = x[2147483648] * 2\n";
+  ck_assert_int_eq(exprc_compile_string(src, "t.expr", &o, &m), EXPRC_ERR_LIMIT);
+  ck_assert_msg(strstr(exprc_errmsg(m), "t.expr:2:13: error: an index or "
+                                        "window 2147483648 elements into"),
+                "%s", exprc_errmsg(m));
+  exprc_free(m);
+  src = "input x[3000000000]\noutput y = x[2147483647] * 2\n";
+  ck_assert_int_eq(exprc_compile_string(src, "t.expr", &o, &m), EXPRC_OK);
+  exprc_free(m);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("shape_funcs");
   TCase *rank = tu_tcase("rank", 120);
   tcase_add_test(rank, rank_eight_end_to_end);
   tcase_add_test(rank, rank_eight_npy_round_trip);
   tcase_add_test(rank, rank_nine_is_an_error);
+  tcase_add_test(rank, window_offsets_past_2_31_are_a_limit);
   suite_add_tcase(s, rank);
   TCase *hand = tu_tcase("by hand", 120);
   tcase_add_test(hand, reductions_over_several_axes);
