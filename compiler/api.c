@@ -368,6 +368,7 @@ exprc_status exprc_set_file(exprc_model *m, const char *name,
   int i = find_slot(m, name);
   if (i < 0 || i >= m->nvar)
     return handle_fail(m, EXPRC_ERR_NAME, "no input or param named '%.64s'", name);
+  _Static_assert(EXPRC_RT_MAX_RANK == EXPRC_MAX_RANK, "io.h and exprc.h");
   exprc_rt_array a;
   char err[512];
   if (exprc_rt_read_array(path, &a, m->lim.max_elements, err, sizeof err) != 0)

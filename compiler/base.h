@@ -17,7 +17,7 @@
 
 #include "exprc.h"
 
-#define MAX_RANK 4
+#define MAX_RANK 8
 #define NONE UINT32_MAX
 
 #if defined(__GNUC__)

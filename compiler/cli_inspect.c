@@ -112,6 +112,21 @@ void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
   case OP_SUM:
     snprintf(buf, n, "sum axes 0x%llx", (unsigned long long)nd->u.axes);
     break;
+  case OP_PROD:
+  case OP_FLIP:
+    snprintf(buf, n, "%s axes 0x%llx", nd->op == OP_PROD ? "prod" : "flip",
+             (unsigned long long)nd->u.axes);
+    break;
+  case OP_SHIFT:
+  case OP_SORTBY:
+  case OP_UNSORTBY:
+  case OP_LINREC:
+  case OP_CUMLSE: /* along one axis, maybe from the end */
+    snprintf(buf, n, "%s axis %d%s", op, (int)(nd->u.word & 15),
+             nd->u.word & 16 ? " reversed" : "");
+    for (char *s = buf; *s && *s != ' '; s++)
+      *s = (char)(*s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s);
+    break;
   default: {
     size_t k = 0;
     for (const char *s = op; *s && k + 1 < n; s++)
@@ -220,6 +235,7 @@ static int dot_reduce_label(Module *mod, uint32_t i, char *buf, size_t n) {
                      : nd->op == OP_MAX ? "max"
                      : nd->op == OP_MIN ? "min"
                      : nd->op == OP_LSE ? "logsumexp"
+                     : nd->op == OP_PROD ? "prod"
                                         : NULL;
   if (!name)
     return 0;

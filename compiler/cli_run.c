@@ -69,7 +69,7 @@ static int parse_item(VParser *P, int level) {
     return push_num(P, x);
   }
   if (level >= EXPRC_MAX_RANK)
-    return P->err = "more than 4 levels of nesting", 0;
+    return P->err = "more than 8 levels of nesting", 0;
   P->p++;
   int64_t count = 0;
   do {

@@ -25,6 +25,9 @@ typedef struct Buf {
 
 #define MAX_ACC 32   /* EXPRC_RT_MAX_ACC: reductions in one parallel loop */
 #define PAR_MIN 8192 /* shorter loops are not worth a thread */
+/* Room for one index or operand expression: rank 8 with symbolic sizes
+ * and window offsets needs about 1.2k (8 terms of up to 150 chars). */
+#define EM_EXPR 2048
 
 /* A storage read while building a statement for a merged loop: which
  * buffer or local (a key, see em_storage_key), and whether at the loop's own
@@ -145,6 +148,7 @@ int em_join_reduce(Emitter *E, uint32_t x);
 const Reduction *em_reduction(Op op); /* SUM, MAX, MIN; NULL for others */
 void em_fill(Emitter *E, uint32_t x);
 void em_node(Emitter *E, uint32_t x);
+void em_along(Emitter *E, uint32_t x); /* emit_shape.c: SH_ALONG ops */
 
 /* ---- emit_linalg.c ---- */
 /* The statement of a linear-algebra node (SH_LINALG). */

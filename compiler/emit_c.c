@@ -43,7 +43,7 @@ static void copy_results(Emitter *E, Entry *e) {
     Home h = E->home[x];
     if (h.kind == H_SLOT && h.slot == e->res[r].slot)
       continue;
-    char n[128], in[320];
+    char n[128], in[EM_EXPR];
     em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
     em_value(E, x, em_is_scalar(E, x) ? "0" : "i", in, sizeof in);
     em_mark(E, x, &E->body);

@@ -174,7 +174,7 @@ int em_flat_operands(Emitter *E, uint32_t x, const Shape *so,
 static void window_expr(Emitter *E, Buf *b, uint32_t x, int loop) {
   Node nd = *at(E, x);
   const Shape *si = &at(E, nd.in[0])->shape;
-  char var[16], st[128], d[32], idx[320] = "", val[320];
+  char var[16], st[128], d[32], idx[EM_EXPR] = "", val[EM_EXPR];
   size_t len = 0;
   int pad = nd.op == OP_PAD, conds = 0;
   if (pad)
@@ -218,7 +218,7 @@ void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
   }
   Buf ops[3] = {{0}};
   const char *op[3] = {"", "", ""};
-  char idx[256], val[320];
+  char idx[EM_EXPR], val[EM_EXPR];
   for (int k = 0; k < nd.nin; k++) {
     uint32_t y = nd.in[k];
     if (em_inline_here(E, y, now)) {
@@ -249,7 +249,7 @@ void em_ew(Emitter *E, uint32_t x) {
   int loop = shape_numel_const(so, &numel) && numel == 1 ? LOOP_ONE
              : em_flat_operands(E, x, so, x)                ? LOOP_FLAT
                                                          : LOOP_NESTED;
-  char out[320], n[128];
+  char out[EM_EXPR], n[128];
   em_target(E, x, loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "o", out,
          sizeof out);
   if (loop == LOOP_ONE) {

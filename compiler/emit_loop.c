@@ -200,7 +200,7 @@ int em_join_ew(Emitter *E, uint32_t x) {
       !em_flat_operands(E, x, so, x))
     return 0;
   Buf pre = {0}, stmt = {0}, post = {0};
-  char out[320], n[128];
+  char out[EM_EXPR], n[128];
   E->in_loop = 1, E->nreads = 0;
   em_target(E, x, "i", out, sizeof out);
   em_count_expr(so, 0, n, sizeof n);
@@ -227,7 +227,7 @@ int em_join_reduce(Emitter *E, uint32_t x) {
   if (nd.shape.rank != 0 || !r || (inl && !em_flat_operands(E, in, si, x)))
     return 0;
   Buf pre = {0}, stmt = {0}, post = {0}, val = {0};
-  char out[320], n[128], v[320], acc[16];
+  char out[EM_EXPR], n[128], v[EM_EXPR], acc[16];
   uint32_t local = E->nacc_locals++;
   snprintf(acc, sizeof acc, "a%u", local);
   em_count_expr(si, 0, n, sizeof n);

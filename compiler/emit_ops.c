@@ -9,7 +9,7 @@
 
 void em_fill(Emitter *E, uint32_t x) {
   Node *nd = at(E, x);
-  char lit[64], out[320], n[128];
+  char lit[64], out[EM_EXPR], n[128];
   if (nd->op == OP_DIMVAL)
     snprintf(lit, sizeof lit, "((double)D[%lld])", (long long)nd->u.dim);
   else
@@ -24,7 +24,7 @@ void em_fill(Emitter *E, uint32_t x) {
 
 static void emit_reshape(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
-  char n[128], in[320], out[320];
+  char n[128], in[EM_EXPR], out[EM_EXPR];
   em_count_expr(&nd.shape, 0, n, sizeof n);
   em_value(E, nd.in[0], em_is_scalar(E, nd.in[0]) ? "0" : "i", in, sizeof in);
   em_target(E, x, "i", out, sizeof out);
@@ -35,10 +35,11 @@ static void emit_reshape(Emitter *E, uint32_t x) {
 static void emit_transpose(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   const Shape *so = &nd.shape, *si = &at(E, nd.in[0])->shape;
-  char idx[256] = "", st[128], in[320], out[320];
+  char idx[EM_EXPR] = "", st[128], in[EM_EXPR], out[EM_EXPR];
   size_t len = 0;
   for (int j = 0; j < so->rank; j++) {
-    em_count_expr(si, so->rank - j, st, sizeof st);
+    int from = nd.u.word ? PERM_AXIS(nd.u.word, j) : so->rank - 1 - j;
+    em_count_expr(si, from + 1, st, sizeof st);
     len += (size_t)snprintf(idx + len, sizeof idx - len, "%si%d*%s",
                             j ? " + " : "", j, st);
   }
@@ -96,7 +97,7 @@ static void reduce_pass(Emitter *E, uint32_t x, const char *accp,
   const Shape *si = &at(E, in)->shape;
   int fused = em_inline_here(E, in, x);
   int full = nd.shape.rank == 0 && (!fused || em_flat_operands(E, in, si, x));
-  char oidx[256], ops[3][320], n[128];
+  char oidx[EM_EXPR], ops[3][EM_EXPR], n[128];
   Buf val = {0};
   reduced_index(si, &nd.shape, nd.u.axes, oidx, sizeof oidx);
   snprintf(ops[0], sizeof ops[0], accp ? "%s[%s]" : "acc", accp, oidx);
@@ -148,7 +149,7 @@ static void reduce_init(Emitter *E, uint32_t x, const char *accp,
 
 /* logsumexp: max, then the sum of exp(x - max), then max + log(sum). */
 static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
-  char tp[32], out[320];
+  char tp[32], out[EM_EXPR];
   const Reduction *max = em_reduction(OP_MAX);
   reduce_init(E, x, outp, max->init);
   reduce_pass(E, x, outp, NULL, max->combine);
@@ -172,7 +173,7 @@ static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
 /* sum, max, min, logsumexp over the axes in the mask. */
 static void emit_reduce(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
-  char outp[64], out[320];
+  char outp[64], out[EM_EXPR];
   const char *accp = NULL;
   if (nd.shape.rank > 0) {
     em_pointer(E, x, outp, sizeof outp);
@@ -183,7 +184,10 @@ static void emit_reduce(Emitter *E, uint32_t x) {
     emit_lse(E, x, accp);
     return;
   }
-  const Reduction *r = em_reduction((Op)nd.op);
+  /* prod folds as the others do, but is not merged into flat loops (the
+   * parallel runtime knows + > < only) */
+  static const Reduction prod = {OP_PROD, '*', "1.0", "a * b"};
+  const Reduction *r = nd.op == OP_PROD ? &prod : em_reduction((Op)nd.op);
   reduce_init(E, x, accp, r->init);
   reduce_pass(E, x, accp, NULL, r->combine);
   if (!accp) {
@@ -195,7 +199,7 @@ static void emit_reduce(Emitter *E, uint32_t x) {
 /* ---- windows: slicing and its gradient ---- */
 
 /* The flat index into shape s at loop position (i0 + start0, i1 + ...). */
-static void offset_index(const Shape *s, const int64_t *start, char *buf,
+static void offset_index(const Shape *s, const int32_t *start, char *buf,
                          size_t n) {
   size_t len = 0;
   char st[128];
@@ -216,7 +220,7 @@ static void emit_window(Emitter *E, uint32_t x) {
   const Shape *si = &at(E, nd.in[0])->shape;
   const Shape *small = nd.op == OP_SLICE ? &nd.shape : si;
   const Shape *big = nd.op == OP_SLICE ? si : &nd.shape;
-  char idx[320], in[320], out[320], n[128];
+  char idx[EM_EXPR], in[EM_EXPR], out[EM_EXPR], n[128];
   offset_index(big, nd.start, idx, sizeof idx);
   if (nd.op == OP_PAD) {
     em_count_expr(&nd.shape, 0, n, sizeof n);
@@ -336,6 +340,9 @@ static void node_statement(Emitter *E, uint32_t x) {
     return;
   case SH_INDEX:
     em_gather(E, x);
+    return;
+  case SH_ALONG:
+    em_along(E, x);
     return;
   }
 }

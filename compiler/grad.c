@@ -145,6 +145,70 @@ static uint32_t pick_weight(Graph *g, const Node *n, int k, Op wins) {
   return op2(g, OP_ADD, op2(g, wins, self, other), half);
 }
 
+/* A window's offsets (32 bits in the Node) as graph_window takes them. */
+static const int64_t *window_start(const Node *n, int64_t *st) {
+  for (int i = 0; i < MAX_RANK; i++)
+    st[i] = n->start[i];
+  return st;
+}
+
+/* ---- ops along an axis: their rules are built of the same ops, so that
+ * every order of derivative works, and none divides (exact at zeros). ---- */
+
+#define REV 16 /* u.word bit of SH_ALONG ops: the other direction */
+
+static int64_t inverse_perm(const Node *n) {
+  int64_t w = PERM_FLAG;
+  for (int i = 0; i < n->shape.rank; i++)
+    w |= (int64_t)i << (4 * PERM_AXIS(n->u.word, i));
+  return w;
+}
+
+/* y[i] = b[i] + a[i] y[i-1]: the adjoint runs the other way,
+ * r[i] = G[i] + a[i+1] r[i+1]; db = r, and da[i] = r[i] y[i-1]. */
+static uint32_t linrec_rule(Graph *g, const Node *n, uint32_t y, int k,
+                            uint32_t G) {
+  int64_t w = n->u.word;
+  uint32_t a1 = graph_attr(g, OP_SHIFT, n->in[0], 0, w ^ REV);
+  uint32_t r = graph_attr(g, OP_LINREC, a1, G, w ^ REV);
+  return k == 1 ? r : op2(g, OP_MUL, r, graph_attr(g, OP_SHIFT, y, 0, w));
+}
+
+/* The product of the other elements along the axis, as the products of
+ * those before (a cumulative product shifted one place, 1 at the start)
+ * times those after: no division, so right where an element is 0. */
+static uint32_t prod_rule(Graph *g, const Node *n, uint32_t G) {
+  uint32_t x = n->in[0];
+  Shape s = shape_of(g, x);
+  int64_t w = 0;
+  if (!n->u.axes) /* over no axis: the identity */
+    return G;
+  while (!(n->u.axes & ((int64_t)1 << w)))
+    w++;
+  uint32_t side[2];
+  for (int k = 0; k < 2; k++) {
+    int64_t d = w | (k ? REV : 0);
+    uint32_t e = graph_first_place(g, &s, d);
+    uint32_t cp = graph_attr(g, OP_LINREC, x, op2(g, OP_MUL, x, e), d);
+    side[k] = op2(g, OP_ADD, graph_attr(g, OP_SHIFT, cp, 0, d), e);
+  }
+  return op2(g, OP_MUL, graph_spread(g, G, &s, n->u.axes),
+             op2(g, OP_MUL, side[0], side[1]));
+}
+
+/* y[i] = logaddexp(y[i-1], x[i]): dx[k] = sum over i >= k of G[i]
+ * exp(x[k] - y[i]) = exp(x[k] - y[k]) r[k], with r the recurrence
+ * r[k] = G[k] + exp(y[k] - y[k+1]) r[k+1], whose factors are at most 1. */
+static uint32_t cumlse_rule(Graph *g, const Node *n, uint32_t y, uint32_t G) {
+  int64_t w = n->u.word;
+  Shape s = shape_of(g, y);
+  uint32_t step = op2(g, OP_SUB, graph_attr(g, OP_SHIFT, y, 0, w), y);
+  step = graph_op3(g, OP_WHERE, graph_first_place(g, &s, w), num(g, 0), step);
+  uint32_t a1 = graph_attr(g, OP_SHIFT, op1(g, OP_EXP, step), 0, w ^ REV);
+  uint32_t r = graph_attr(g, OP_LINREC, a1, G, w ^ REV);
+  return op2(g, OP_MUL, op1(g, OP_EXP, op2(g, OP_SUB, n->in[0], y)), r);
+}
+
 /* The contribution of node n's gradient G to its input k, before summing
  * broadcast axes. y is n itself, a/b/c its inputs.
  *
@@ -231,14 +295,17 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
     return graph_shaped(g, OP_RESHAPE, G, &s);
   }
   case OP_TRANSPOSE:
-    return op1(g, OP_TRANSPOSE, G);
+    return n.u.word ? graph_attr(g, OP_TRANSPOSE, G, 0, inverse_perm(&n))
+                    : op1(g, OP_TRANSPOSE, G);
   case OP_SLICE: {
     Shape s = shape_of(g, a);
-    return graph_window(g, OP_PAD, G, n.start, &s);
+    int64_t st[MAX_RANK];
+    return graph_window(g, OP_PAD, G, window_start(&n, st), &s);
   }
   case OP_PAD: {
     Shape s = shape_of(g, a);
-    return graph_window(g, OP_SLICE, G, n.start, &s);
+    int64_t st[MAX_RANK];
+    return graph_window(g, OP_SLICE, G, window_start(&n, st), &s);
   }
   case OP_SUM: { /* spread G back over the summed axes */
     Shape s = shape_of(g, a);
@@ -290,6 +357,20 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
     return NONE;
   case OP_SWAPLAST:
     return op1(g, OP_SWAPLAST, G);
+  case OP_FLIP:
+    return graph_reduce(g, OP_FLIP, G, (unsigned)n.u.axes);
+  case OP_SHIFT: /* the shift the other way */
+    return graph_attr(g, OP_SHIFT, G, 0, n.u.word ^ REV);
+  case OP_SORTBY: /* the key only chooses the permutation: no gradient */
+    return k == 0 ? graph_attr(g, OP_UNSORTBY, G, b, n.u.word) : NONE;
+  case OP_UNSORTBY:
+    return k == 0 ? graph_attr(g, OP_SORTBY, G, b, n.u.word) : NONE;
+  case OP_PROD:
+    return prod_rule(g, &n, G);
+  case OP_LINREC:
+    return linrec_rule(g, &n, y, k, G);
+  case OP_CUMLSE:
+    return cumlse_rule(g, &n, y, G);
   case OP_COUNT:
     break;
   }

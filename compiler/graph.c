@@ -229,6 +229,21 @@ uint32_t graph_reduce(Graph *g, Op op, uint32_t a, unsigned mask) {
   return graph_node(g, &p);
 }
 
+uint32_t graph_attr(Graph *g, Op op, uint32_t a, uint32_t b, int64_t word) {
+  Node p = proto(op);
+  p.in[0] = a;
+  if (op_info[op].arity > 1)
+    p.in[1] = b;
+  p.u.word = word;
+  return graph_node(g, &p);
+}
+
+uint32_t graph_first_place(Graph *g, const Shape *s, int64_t word) {
+  uint32_t one = graph_const(g, 1, s);
+  return graph_op2(g, OP_EQ, graph_attr(g, OP_LINREC, one, one, word),
+                   graph_scalar(g, 1));
+}
+
 uint32_t graph_sum(Graph *g, uint32_t a, unsigned mask) {
   return graph_reduce(g, OP_SUM, a, mask);
 }
@@ -239,7 +254,11 @@ uint32_t graph_window(Graph *g, Op op, uint32_t a, const int64_t *start,
   p.in[0] = a;
   p.shape = *s;
   for (int i = 0; i < MAX_RANK; i++) {
-    p.start[i] = i < s->rank ? start[i] : 0;
+    if (i < s->rank && (start[i] < INT32_MIN || start[i] > INT32_MAX))
+      ctx_error(g->c, g->pos, EXPRC_ERR_LIMIT,
+                "an index or window %lld elements into an axis (the "
+                "limit is 2^31 - 1)", (long long)start[i]);
+    p.start[i] = i < s->rank ? (int32_t)start[i] : 0;
     if (i >= s->rank)
       p.shape.d[i] = 0;
   }

@@ -25,7 +25,9 @@ typedef struct Node {
     int64_t word;   /* whichever it is, for hashing and comparing nodes */
   } u;
   double val;       /* CONST splat value */
-  int64_t start[MAX_RANK]; /* SLICE, PAD: offset of the window per axis */
+  int32_t start[MAX_RANK]; /* SLICE, PAD: offset of the window per axis;
+                              32 bits keep a rank-8 Node at 152 bytes (not
+                              184): graph_window refuses offsets past 2^31 */
   Shape shape;      /* result shape (inferred, or the target of SH_TARGET) */
   Pos pos;          /* source place, for errors and #line (not hashed) */
   uint8_t from;     /* a backward node: the op of the forward node whose
@@ -85,6 +87,17 @@ uint32_t graph_op3(Graph *g, Op op, uint32_t a, uint32_t b, uint32_t c);
 uint32_t graph_shaped(Graph *g, Op op, uint32_t a, const Shape *s);
 uint32_t graph_sum(Graph *g, uint32_t a, unsigned mask);
 uint32_t graph_reduce(Graph *g, Op op, uint32_t a, unsigned mask);
+/* An op of one or two inputs (b unused for one) with attribute word u.word:
+ * the SH_ALONG ops, and TRANSPOSE with a permutation (see PERM_WORD). */
+uint32_t graph_attr(Graph *g, Op op, uint32_t a, uint32_t b, int64_t word);
+/* TRANSPOSE's u.word: 0 reverses the axes (transpose(x)); otherwise
+ * PERM_FLAG | perm[i] << 4i, output axis i being input axis perm[i]. */
+/* 1 at the first place along axis word & 15 of shape s (the last when
+ * word has bit 16), 0 elsewhere: a count 1, 2, 3, ... along it (a
+ * recurrence of ones) compared with 1, so that it works for dim sizes. */
+uint32_t graph_first_place(Graph *g, const Shape *s, int64_t word);
+#define PERM_FLAG ((int64_t)1 << 40)
+#define PERM_AXIS(w, i) ((int)(((w) >> (4 * (i))) & 15))
 /* SLICE: the window of a at `start` with shape s (same rank); PAD: a placed
  * at `start` in zeros of shape s. */
 uint32_t graph_window(Graph *g, Op op, uint32_t a, const int64_t *start,

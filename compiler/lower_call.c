@@ -121,14 +121,12 @@ static uint32_t reduction(Lower *L, const Builtin *b, const Args *a,
                           Scope *s) {
   uint32_t x = lower_expr(L, a->v[0], s);
   Shape xs = graph_at(L->g, x)->shape;
-  unsigned mask = (1u << xs.rank) - 1;
-  if (a->v[1])
-    mask = 1u << lower_axis(L, a->v[1], xs.rank);
+  unsigned mask = lower_axes(L, a->v[1], xs.rank); /* a number or a list */
   L->g->pos = a->call->pos;
-  uint32_t r = graph_reduce(L->g, (Op)b->op, x, mask);
+  uint32_t r = lower_reduce_op(L, (Op)b->op, x, mask);
   if (b->variant)
     r = graph_op2(L->g, OP_DIV, r, count_node(L, &xs, mask));
-  return r;
+  return lower_keepdims(L, a->v[2], r, &xs, mask);
 }
 
 /* softmax(x), log_softmax(x): along the last axis, or the one given. Both
@@ -265,11 +263,11 @@ static uint32_t dot_call(Lower *L, const Builtin *b, const Args *a,
 /* The built-in functions other than the elementwise ops of ops.def, which
  * are found by their F_FUNC spelling. */
 static const Builtin builtins[] = {
-    {"sum", {"x", "axis?"}, reduction, OP_SUM, 0},
-    {"mean", {"x", "axis?"}, reduction, OP_SUM, 1},
-    {"max", {"x", "axis?"}, reduction, OP_MAX, 0},
-    {"min", {"x", "axis?"}, reduction, OP_MIN, 0},
-    {"logsumexp", {"x", "axis?"}, reduction, OP_LSE, 0},
+    {"sum", {"x", "axis?", "keepdims?"}, reduction, OP_SUM, 0},
+    {"mean", {"x", "axis?", "keepdims?"}, reduction, OP_SUM, 1},
+    {"max", {"x", "axis?", "keepdims?"}, reduction, OP_MAX, 0},
+    {"min", {"x", "axis?", "keepdims?"}, reduction, OP_MIN, 0},
+    {"logsumexp", {"x", "axis?", "keepdims?"}, reduction, OP_LSE, 0},
     {"softmax", {"x", "axis?"}, normaliser, 0, 0},
     {"log_softmax", {"x", "axis?"}, normaliser, 0, 1},
     {"reshape", {"x", "shape"}, reshape, OP_RESHAPE, 0},
@@ -297,6 +295,24 @@ static const Builtin builtins[] = {
     {"argmax", {"x", "axis?"}, lower_arg, OP_ARGMAX, 0},
     {"argmin", {"x", "axis?"}, lower_arg, OP_ARGMIN, 0},
     {"argsort", {"x", "axis?"}, lower_arg, OP_ARGSORT, 0},
+    /* reductions, cumulative functions and shape functions (lower_shape.c) */
+    {"prod", {"x", "axis?", "keepdims?"}, reduction, OP_PROD, 0},
+    {"var", {"x", "axis?", "ddof?", "keepdims?"}, lower_moment, 0, 0},
+    {"std", {"x", "axis?", "ddof?", "keepdims?"}, lower_moment, 0, 1},
+    {"norm", {"x", "axis?", "keepdims?"}, lower_norm, 0, 0},
+    {"cumsum", {"x", "axis?"}, lower_cumulative, OP_LINREC, 0},
+    {"cumprod", {"x", "axis?"}, lower_cumulative, OP_LINREC, 1},
+    {"logcumsumexp", {"x", "axis?"}, lower_cumulative, OP_CUMLSE, 0},
+    {"sort", {"x", "axis?"}, lower_sort, OP_SORTBY, 0},
+    {"transpose", {"x", "axes?"}, lower_transpose, OP_TRANSPOSE, 0},
+    {"swapaxes", {"x", "axis1", "axis2"}, lower_swapaxes, OP_TRANSPOSE, 0},
+    {"expand_dims", {"x", "axis"}, lower_expand_dims, OP_RESHAPE, 0},
+    {"squeeze", {"x", "axis?"}, lower_squeeze, OP_RESHAPE, 0},
+    {"broadcast_to", {"x", "shape"}, lower_broadcast_to, OP_BCAST, 0},
+    {"pad", {"x", "widths", "value?"}, lower_pad, OP_PAD, 0},
+    {"flip", {"x", "axis?"}, lower_flip, OP_FLIP, 0},
+    {"tril", {"x", "k?"}, lower_triangle, 0, 0},
+    {"triu", {"x", "k?"}, lower_triangle, 0, 1},
 };
 
 /* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */

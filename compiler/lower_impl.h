@@ -113,5 +113,27 @@ uint32_t lower_take_along(Lower *L, const Builtin *b, const Args *x,
                           Scope *s);
 uint32_t lower_one_hot(Lower *L, const Builtin *b, const Args *x, Scope *s);
 uint32_t lower_arg(Lower *L, const Builtin *b, const Args *x, Scope *s);
+/* lower_shape.c: axes, reductions over several axes, the shape functions
+ * and the cumulative ones. */
+unsigned lower_axes(Lower *L, Ast *a, int rank); /* NULL a: every axis */
+uint32_t lower_keepdims(Lower *L, Ast *keepdims, uint32_t r, const Shape *s,
+                        unsigned mask);
+uint32_t lower_reduce_op(Lower *L, Op op, uint32_t x, unsigned mask);
+uint32_t lower_permute(Lower *L, uint32_t x, const int *perm);
+uint32_t lower_moment(Lower *L, const Builtin *b, const Args *a, Scope *s);
+uint32_t lower_norm(Lower *L, const Builtin *b, const Args *a, Scope *s);
+uint32_t lower_cumulative(Lower *L, const Builtin *b, const Args *a,
+                          Scope *s);
+uint32_t lower_sort(Lower *L, const Builtin *b, const Args *a, Scope *s);
+uint32_t lower_transpose(Lower *L, const Builtin *b, const Args *a, Scope *s);
+uint32_t lower_swapaxes(Lower *L, const Builtin *b, const Args *a, Scope *s);
+uint32_t lower_expand_dims(Lower *L, const Builtin *b, const Args *a,
+                           Scope *s);
+uint32_t lower_squeeze(Lower *L, const Builtin *b, const Args *a, Scope *s);
+uint32_t lower_broadcast_to(Lower *L, const Builtin *b, const Args *a,
+                            Scope *s);
+uint32_t lower_pad(Lower *L, const Builtin *b, const Args *a, Scope *s);
+uint32_t lower_flip(Lower *L, const Builtin *b, const Args *a, Scope *s);
+uint32_t lower_triangle(Lower *L, const Builtin *b, const Args *a, Scope *s);
 
 #endif

@@ -12,6 +12,7 @@ typedef enum {
   SH_WINDOW,    /* SLICE, PAD: the target shape, checked against the start */
   SH_LINALG,    /* matrices on the last two axes (linalg.c) */
   SH_INDEX,     /* gathers, scatters, arg-reductions (shape.c: index_shape) */
+  SH_ALONG,     /* input 0's shape; every input alike; an axis attribute */
 } ShapeRule;
 
 /* F_FAILS: the op's generated code checks its data and may report a

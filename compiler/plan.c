@@ -409,8 +409,8 @@ static void mark_fills(Planner *P) {
   for (uint32_t i = 0; i < P->g->n; i++) {
     Node *nd = &P->g->node[i];
     if (!P->ep->need[i] || (op_info[nd->op].flags & F_EW) ||
-        nd->op == OP_RESHAPE)
-      continue;
+        nd->op == OP_RESHAPE || op_info[nd->op].shape == SH_ALONG)
+      continue; /* (SH_ALONG: emit_shape.c reads elements one by one) */
     for (int k = 0; k < nd->nin; k++) {
       uint32_t x = operand(P, i, k);
       if (P->ep->home[x].kind == H_INLINE)
@@ -439,7 +439,8 @@ static void place(Planner *P, uint32_t i) {
     home[i] = taken != NONE ? home[taken] : fresh_home(P, i);
     home[i].fill = 0; /* a taken-over constant's buffer: i computes, not fills */
   }
-  if (nd->op == OP_LSE && nd->shape.rank > 0) { /* scratch, freed at once */
+  if ((nd->op == OP_LSE && nd->shape.rank > 0) || nd->op == OP_SORTBY ||
+      nd->op == OP_UNSORTBY) { /* scratch, freed at once (sorts: the order) */
     Home scratch = temp_home(P, &nd->shape);
     home[i].aux = scratch.slot;
     use_slot(P, scratch.slot);

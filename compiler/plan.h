@@ -22,7 +22,7 @@ typedef struct Home {
   uint32_t local; /* H_LOCAL: the C local r<local> */
   uint32_t node; /* H_STATIC: the constant array c<node> of that node */
   int64_t off;   /* H_SLOT, H_STATIC: where the value starts in the array */
-  int32_t aux;   /* logsumexp: a scratch slot, else -1 */
+  int32_t aux;   /* logsumexp, sorts: a scratch slot, else -1 */
 } Home;
 
 /* Slots 0 .. m->nslot-1 are the vars and results; temporaries follow. */

@@ -300,6 +300,20 @@ static Shape index_shape(Graph *g, const Node *p) {
   return r; /* ARGSORT, SWAPLAST */
 }
 
+/* Ops along an axis keep their input's shape; lowering gives every input
+ * that same shape (broadcast first). */
+static Shape along(Graph *g, const Node *p) {
+  const Shape *a = in_shape(g, p, 0);
+  for (int k = 1; k < p->nin; k++)
+    if (!shape_eq(a, in_shape(g, p, k)))
+      mismatch(g, p, a, in_shape(g, p, k));
+  int64_t axes = p->op == OP_FLIP ? p->u.axes : (int64_t)1 << (p->u.word & 15);
+  if (a->rank == 0 || (uint64_t)axes >> a->rank)
+    ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE, "axis out of range for rank %d",
+              a->rank);
+  return *a;
+}
+
 static void check_size(Graph *g, const Shape *s) {
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++) {
@@ -329,7 +343,7 @@ Shape shape_infer(Graph *g, const Node *p) {
     const Shape *a = in_shape(g, p, 0);
     r.rank = a->rank;
     for (int i = 0; i < a->rank; i++)
-      r.d[i] = a->d[a->rank - 1 - i];
+      r.d[i] = a->d[p->u.word ? PERM_AXIS(p->u.word, i) : a->rank - 1 - i];
     break;
   }
   case SH_REDUCE:
@@ -346,6 +360,9 @@ Shape shape_infer(Graph *g, const Node *p) {
     break;
   case SH_INDEX:
     r = index_shape(g, p);
+    break;
+  case SH_ALONG:
+    r = along(g, p);
     break;
   }
   /* Shapes hash and compare as bytes (graph.c): clear unused dims and the

@@ -196,7 +196,7 @@ static uint32_t movement(Graph *g, const Node *p) {
     break;
   case OP_TRANSPOSE:
     if (a->shape.rank <= 1) return x;
-    if (a->op == OP_TRANSPOSE) return a->in[0];
+    if (a->op == OP_TRANSPOSE && !a->u.word && !p->u.word) return a->in[0];
     if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
     break;
   case OP_SUM:

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define EXPRC_MAX_RANK 4
+#define EXPRC_MAX_RANK 8
 
 typedef enum exprc_status {
   EXPRC_OK = 0,
@@ -53,7 +53,7 @@ typedef enum exprc_status {
 
 /* Resource limits; a zero field takes its default (in brackets). */
 typedef struct exprc_limits {
-  int max_rank;           /* dimensions of a tensor [4]; at most 4 */
+  int max_rank;           /* dimensions of a tensor [8]; at most 8 */
   int64_t max_elements;   /* elements of one tensor [2^28] */
   int64_t max_memory;     /* bytes of all buffers of a model [8 GiB] */
   int max_depth;          /* nesting of expressions and def calls [200] */

@@ -227,8 +227,8 @@ static const char *npy_shape(Npy *h, const char *p) {
     long long d = e > p && e - p < 19 ? strtoll(p, NULL, 10) : -1;
     if (d < 0)
       return npy_said(h, "malformed shape in .npy header");
-    if (a->rank == 4)
-      return npy_said(h, "rank above 4 is not supported");
+    if (a->rank == EXPRC_RT_MAX_RANK)
+      return npy_said(h, "rank above 8 is not supported");
     a->shape[a->rank++] = d;
     if (d > 0 && a->size > h->max / d)
       return npy_said(h, "too many elements");

@@ -8,16 +8,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define EXPRC_RT_MAX_RANK 8 /* EXPRC_MAX_RANK, for the runtime on its own */
+
 /* A tensor read from a file; data is malloc'd. */
 typedef struct exprc_rt_array {
   double *data;
   int rank;
-  int64_t shape[4];
+  int64_t shape[EXPRC_RT_MAX_RANK];
   int64_t size;
 } exprc_rt_array;
 
 /* Read .npy (little-endian float64, float32, int64 or int32 (exact up to
- * 2^53), C order, rank <= 4) or, for
+ * 2^53), C order, rank <= 8) or, for
  * any other name, CSV (decimal numbers separated by commas, an optional
  * header row of names, [rows, columns]). Only regular files and FIFOs are
  * read, and no more than max_elements elements (and the bytes they may

@@ -39,6 +39,7 @@ typedef struct Gen {
   int prefer;         /* inside grad(e, v): the var v, else -1 */
   int views;          /* weight of the shape forms, percent */
   int gathers;        /* weight of the gather form, percent of unary's */
+  int shape_funcs;    /* weight of the shape functions, percent */
   int fail;           /* ran out of variables: start again */
   char **strs;        /* every string made, freed at the end */
   int nstrs, capstrs;
@@ -612,6 +613,102 @@ static char *gather(Gen *g, Sh s, int depth) {
                        : sf(g, "take(%s, %s, 0)", e, v->name);
 }
 
+/* ---- the shape functions (only with shape_funcs_pct) ---- */
+
+/* f(x) that keeps the shape: along an axis p (cumulative functions, flip),
+ * or on the last two (tril, triu). cumprod and logcumsumexp see bounded
+ * arguments, as exp does elsewhere. sort is left out: random models make
+ * ties (broadcast values), where a sort's derivative is one-sided. */
+static char *keep_shape(Gen *g, Sh s, int depth) {
+  static const char *const f[][2] = {
+      {"cumsum(", ""}, {"cumprod(tanh(", ")"}, {"logcumsumexp(tanh(", ")"},
+      {"flip(", ""}};
+  if (s.r == 0)
+    return unary(g, s, depth);
+  char *x = E(g, s, depth - 1);
+  if (s.r >= 2 && chance(g, 25))
+    return sf(g, "%s(%s, k=%d)", chance(g, 50) ? "tril" : "triu", x,
+              pick(g, 3) - 1);
+  int k = pick(g, 4), p = pick(g, s.r);
+  return sf(g, "%s%s%s, axis=%s)", f[k][0], x, f[k][1], axis_text(g, p, s.r));
+}
+
+/* f(x, axis=[p, q]) over two inserted axes, or f(x, p, keepdims=1) where s
+ * has a 1 at p; f also prod, var and norm. */
+static char *reduce_more(Gen *g, Sh s, int depth) {
+  static const char *const f[] = {"sum", "mean", "max", "min", "logsumexp",
+                                  "prod", "var", "norm"};
+  const char *fn = f[pick(g, 8)];
+  int p = s.r ? pick(g, s.r) : 0;
+  if (s.r && s.d[p] == 1) {
+    Sh x = s;
+    x.d[p] = axis(g, 1);
+    return sf(g, "%s(%s, %s, keepdims=1)", fn, E(g, x, depth - 1),
+              axis_text(g, p, x.r));
+  }
+  if (s.r + 2 > RM_MAX_RANK)
+    return reduction(g, s, depth);
+  p = pick(g, s.r + 1);
+  Sh x = insert_axis(s, p, axis(g, 1));
+  int q = pick(g, x.r + 1);
+  x = insert_axis(x, q, axis(g, 1));
+  int a = p < q ? p : p + 1; /* p's place once q is inserted */
+  return sf(g, "%s(%s, axis=[%s, %s])", fn, E(g, x, depth - 1),
+            axis_text(g, q, x.r), axis_text(g, a, x.r));
+}
+
+/* transpose with axes, swapaxes, expand_dims, squeeze, broadcast_to, pad:
+ * each from the operand shape that gives s. */
+static char *move_axes(Gen *g, Sh s, int depth) {
+  int k = pick(g, 6), p = s.r ? pick(g, s.r) : 0;
+  if (s.r >= 2 && k < 2) {
+    int q = (p + 1 + pick(g, s.r - 1)) % s.r, perm[RM_MAX_RANK];
+    for (int i = 0; i < s.r; i++)
+      perm[i] = i;
+    perm[p] = q, perm[q] = p; /* a swap, then maybe a rotation */
+    int rot = k == 1 ? pick(g, s.r) : 0;
+    Sh x = s;
+    char *ax = "";
+    for (int i = 0; i < s.r; i++) {
+      int to = (perm[i] + rot) % s.r; /* result axis i is x's axis `to` */
+      x.d[to] = s.d[i];
+      ax = sf(g, "%s%s%d", ax, i ? ", " : "", to);
+    }
+    if (k == 0)
+      return sf(g, "swapaxes(%s, %d, %d)", E(g, x, depth - 1), p, q);
+    return sf(g, "transpose(%s, [%s])", E(g, x, depth - 1), ax);
+  }
+  if (k == 2 && s.r && s.d[p] == 1)
+    return sf(g, "expand_dims(%s, %s)", E(g, drop_axis(s, p), depth - 1),
+              axis_text(g, p, s.r));
+  if (k == 3 && s.r < RM_MAX_RANK) {
+    int at = pick(g, s.r + 1);
+    return sf(g, "squeeze(%s, %d)", E(g, insert_axis(s, at, 1), depth - 1), at);
+  }
+  if (k == 4 && s.r && s.d[p] > 1) {
+    Sh x = s;
+    int64_t lo = pick(g, (int)s.d[p]);
+    x.d[p] = 1 + pick(g, (int)(s.d[p] - lo));
+    int64_t hi = s.d[p] - x.d[p] - lo;
+    char *w = "";
+    for (int i = 0; i < s.r; i++)
+      w = sf(g, "%s%s[%lld, %lld]", w, i ? ", " : "", (long long)(i == p ? lo : 0),
+             (long long)(i == p ? hi : 0));
+    return sf(g, "pad(%s, [%s], value=%s)", E(g, x, depth - 1), w,
+              chance(g, 50) ? "0" : E(g, (Sh){0}, depth - 1));
+  }
+  if (s.r == 0) /* [] is no list the parser takes */
+    return unary(g, s, depth);
+  return sf(g, "broadcast_to(%s, %s)", E(g, sub_shape(g, s), depth - 1),
+            shape_text(g, s));
+}
+
+static char *shape_func(Gen *g, Sh s, int depth) {
+  int k = pick(g, 3);
+  return k == 0 ? keep_shape(g, s, depth) : k == 1 ? reduce_more(g, s, depth)
+                                                   : move_axes(g, s, depth);
+}
+
 typedef char *(*Form)(Gen *g, Sh s, int depth);
 
 /* An expression of shape s that is not a leaf. */
@@ -621,15 +718,17 @@ static char *form(Gen *g, Sh s, int depth) {
     return hessian(g, s, depth);
   static const Form forms[] = {unary,   binary,   compare,   reduction,
                                normaliser, centre, slice,    reshape,
-                               transpose, matmul, gradient, gather};
-  int w[] = {18, 22, 8, 12, 7, 7, 8, 6, 4, 7, 4, 0};
+                               transpose, matmul, gradient, gather,
+                               shape_func};
+  int w[] = {18, 22, 8, 12, 7, 7, 8, 6, 4, 7, 4, 0, 0};
   for (int i = 3; i < 10; i++)
     w[i] = w[i] * g->views / 100;
   if (g->cost > 1) /* inside a grad: a grad of a grad now and then */
     w[10] *= 4;
-  w[11] = w[0] * g->gathers / 100;
+  w[11] = w[0] * g->gathers / 100;  /* the last two: when 0 (their */
+  w[12] = 8 * g->shape_funcs / 100; /* default) they change no draw */
   int total = 0;
-  for (int i = 0; i < 12; i++)
+  for (int i = 0; i < 13; i++)
     total += w[i];
   int k = pick(g, total), i = 0;
   while (k >= w[i])
@@ -769,6 +868,7 @@ void randmodel_make(RandModel *m, uint64_t seed, const RandOptions *opt) {
     g.grads_left = o.max_grads ? o.max_grads : 2;
     g.views = o.views_pct ? o.views_pct : 100;
     g.gathers = o.gather_pct;
+    g.shape_funcs = o.shape_funcs_pct;
     g.want_hessian = chance(&g, o.hessian_pct ? o.hessian_pct : 8);
     g.hessians_left = 1;
     choose_sizes(&g);

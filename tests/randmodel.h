@@ -72,6 +72,11 @@ typedef struct RandOptions {
                        `take(E, ids, 0)`), in percent of a unary form's; 0
                        (the default) makes none, and the models of every
                        seed are then what they were before gathers */
+  int shape_funcs_pct; /* weight of the functions of test_shape_funcs.c
+                          (keepdims, axis lists, prod var norm, cumulative,
+                          transpose with axes, pad, flip, tril, ...), in
+                          percent of a slice's [0: none, and the models of
+                          every seed are those made before they existed] */
 } RandOptions;
 
 /* The model for `seed` (the same seed gives the same model and values). */

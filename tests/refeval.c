@@ -1422,12 +1422,441 @@ static Ast *positional(M *m, Ast *a, const char *const *param, int nparam) {
   return c;
 }
 
+/* ---- issue 13: reductions over several axes, cumulative functions, sort
+ * and the shape functions. Each follows NumPy's definition literally:
+ * groups of elements gathered and folded, prefixes recomputed from
+ * scratch, rows sorted by insertion, indices mapped one by one. ---- */
+
+/* Match call a to param (a name ending in '?' may be left out): v[i] is
+ * the argument of param i or NULL. */
+static void match_args(M *m, Ast *a, const char *const *param, int n,
+                       Ast **v) {
+  int npos = 0;
+  for (int i = 0; i < n; i++)
+    v[i] = NULL;
+  while (npos < a->nkid && a->kid[npos]->kind != A_KEYWORD)
+    npos++;
+  if (npos > n)
+    fail(m, a, "'%s' takes at most %d arguments, not %d", a->name, n, npos);
+  for (int i = 0; i < npos; i++)
+    v[i] = a->kid[i];
+  for (int i = npos; i < a->nkid; i++) {
+    Ast *k = a->kid[i];
+    int at = -1;
+    for (int j = 0; j < n; j++)
+      if (!strncmp(param[j], k->name, strlen(k->name)) &&
+          (param[j][strlen(k->name)] == 0 || param[j][strlen(k->name)] == '?'))
+        at = j;
+    if (at < 0)
+      fail(m, k, "'%s' has no argument named '%s'", a->name, k->name);
+    if (v[at])
+      fail(m, k, "'%s' is given twice", k->name);
+    v[at] = k->kid[0];
+  }
+  for (int i = 0; i < n; i++)
+    if (!v[i] && param[i][strlen(param[i]) - 1] != '?')
+      fail(m, a, "'%s' needs its argument '%s'", a->name, param[i]);
+}
+
+/* An axis or a list of axes as a bit mask; NULL: every axis. */
+static unsigned axes_of(M *m, Ast *a, Scope *s, int rank) {
+  if (!a)
+    return (1u << rank) - 1;
+  if (a->kind != A_LIST)
+    return 1u << axis_of(m, a, s, rank);
+  unsigned mask = 0;
+  for (int i = 0; i < a->nkid; i++) {
+    int k = axis_of(m, a->kid[i], s, rank);
+    if (mask & (1u << k))
+      fail(m, a->kid[i], "axis %d is repeated", k);
+    mask |= 1u << k;
+  }
+  return mask;
+}
+
+typedef enum { G_SUM, G_MEAN, G_MAX, G_MIN, G_LSE, G_PROD, G_VAR, G_STD,
+               G_NORM } Fold;
+
+static double fold_group(Fold f, const double *x, int64_t n, int64_t ddof) {
+  double r = 0, mean = 0;
+  switch (f) {
+  case G_SUM: return reduce_run(R_SUM, x, n, 1);
+  case G_MEAN: return reduce_run(R_MEAN, x, n, 1);
+  case G_MAX: return reduce_run(R_MAX, x, n, 1);
+  case G_MIN: return reduce_run(R_MIN, x, n, 1);
+  case G_LSE: return reduce_run(R_LSE, x, n, 1);
+  case G_PROD:
+    r = 1;
+    for (int64_t j = 0; j < n; j++)
+      r *= x[j];
+    return r;
+  case G_VAR:
+  case G_STD:
+    for (int64_t j = 0; j < n; j++)
+      mean += x[j] / (double)n;
+    for (int64_t j = 0; j < n; j++)
+      r += (x[j] - mean) * (x[j] - mean);
+    r /= (double)(n - ddof);
+    return f == G_STD ? sqrt(r) : r;
+  case G_NORM:
+    for (int64_t j = 0; j < n; j++)
+      r += x[j] * x[j];
+    return sqrt(r);
+  }
+  return NAN;
+}
+
+/* f over the axes of mask: each result element folds the group of input
+ * elements that agree with it on the other axes. */
+static T fold_axes(M *m, Fold f, const T *x, unsigned mask, int keep,
+                   int64_t ddof) {
+  int64_t d[REF_MAX_RANK], idx[REF_MAX_RANK];
+  int r = 0;
+  for (int i = 0; i < x->rank; i++)
+    if (!(mask & (1u << i)) || keep)
+      d[r++] = mask & (1u << i) ? 1 : x->d[i];
+  T out = tensor(m, r, d);
+  int64_t k = out.n ? x->n / out.n : 0;
+  double *buf = arena_alloc(m, (size_t)(x->n + 1) * sizeof(double));
+  int64_t *fill = arena_alloc(m, (size_t)(out.n + 1) * sizeof(int64_t));
+  memset(fill, 0, (size_t)out.n * sizeof(int64_t));
+  for (int64_t e = 0; e < x->n; e++) {
+    unravel(e, x, idx);
+    int64_t o = 0;
+    for (int i = 0; i < x->rank; i++)
+      if (!(mask & (1u << i)))
+        o = o * x->d[i] + idx[i];
+    buf[o * k + fill[o]++] = x->v[e];
+  }
+  for (int64_t o = 0; o < out.n; o++)
+    out.v[o] = fold_group(f, buf + o * k, k, ddof);
+  return out;
+}
+
+static T fold_call(M *m, Ast *a, Scope *s, Fold f) {
+  static const char *const plain[] = {"x", "axis?", "keepdims?"};
+  static const char *const moment[] = {"x", "axis?", "ddof?", "keepdims?"};
+  int mom = f == G_VAR || f == G_STD;
+  Ast *v[4];
+  match_args(m, a, mom ? moment : plain, mom ? 4 : 3, v);
+  T x = ev(m, v[0], s);
+  unsigned mask = axes_of(m, v[1], s, x.rank);
+  int64_t ddof = mom && v[2] ? int_of(m, v[2], s, "ddof", 0, INT32_MAX) : 0;
+  Ast *kd = v[mom ? 3 : 2];
+  int keep = kd ? (int)int_of(m, kd, s, "keepdims", 0, 1) : 0;
+  return fold_axes(m, f, &x, mask, keep, ddof);
+}
+
+/* cumsum, cumprod, logcumsumexp: element i of a row from the elements
+ * 0..i of that row, recomputed for each i. */
+static double prefix(const char *name, const double *p, int64_t i,
+                     int64_t inner) {
+  double r = name[3] == 'p' ? 1 : 0, mx = -INFINITY;
+  if (name[0] == 'l') {
+    for (int64_t j = 0; j <= i; j++)
+      mx = p[j * inner] > mx || p[j * inner] != p[j * inner] ? p[j * inner] : mx;
+    if (mx == -INFINITY || isnan(mx) || mx == INFINITY)
+      return mx;
+  }
+  for (int64_t j = 0; j <= i; j++) {
+    double x = p[j * inner];
+    if (name[0] == 'l')
+      r += exp(x - mx);
+    else
+      r = name[3] == 'p' ? r * x : r + x;
+  }
+  return name[0] == 'l' ? mx + log(r) : r;
+}
+
+/* stable ascending order, NaN last */
+static int sorts_before(double a, double b) {
+  return !isnan(a) && (isnan(b) || a < b);
+}
+
+static T along_call(M *m, Ast *a, Scope *s) {
+  static const char *const param[] = {"x", "axis?"};
+  Ast *v[2];
+  match_args(m, a, param, 2, v);
+  T x = ev(m, v[0], s);
+  int sort = !strcmp(a->name, "sort");
+  if (!v[1] && x.rank != 1 && !sort)
+    fail(m, a, "'%s' needs an axis for a tensor of rank %d", a->name, x.rank);
+  int k = v[1] ? axis_of(m, v[1], s, x.rank) : x.rank - 1;
+  if (x.rank == 0)
+    fail(m, a, "a scalar has no axis");
+  int64_t outer, len, inner;
+  split_axis(&x, k, &outer, &len, &inner);
+  T out = tensor(m, x.rank, x.d);
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t j = 0; j < inner; j++) {
+      const double *p = x.v + o * len * inner + j;
+      double *q = out.v + o * len * inner + j;
+      for (int64_t i = 0; i < len; i++) {
+        if (!sort) {
+          q[i * inner] = prefix(a->name, p, i, inner);
+          continue;
+        }
+        int64_t at = i; /* insertion: after every element not after p[i] */
+        while (at > 0 && sorts_before(p[i * inner], q[(at - 1) * inner])) {
+          q[at * inner] = q[(at - 1) * inner];
+          at--;
+        }
+        q[at * inner] = p[i * inner];
+      }
+    }
+  return out;
+}
+
+/* out[idx] = x[src(idx)] for a map of positions given by `at`. */
+typedef int (*Source)(const T *x, const int64_t *oidx, int64_t *iidx,
+                      const void *arg);
+
+static T gather(M *m, const T *x, int rank, const int64_t *d, Source at,
+                const void *arg, double fill) {
+  T out = tensor(m, rank, d);
+  int64_t oidx[REF_MAX_RANK], iidx[REF_MAX_RANK];
+  for (int64_t e = 0; e < out.n; e++) {
+    unravel(e, &out, oidx);
+    if (!at(x, oidx, iidx, arg)) {
+      out.v[e] = fill;
+      continue;
+    }
+    int64_t off = 0;
+    for (int i = 0; i < x->rank; i++)
+      off = off * x->d[i] + iidx[i];
+    out.v[e] = x->v[off];
+  }
+  return out;
+}
+
+typedef struct Map13 {
+  int perm[REF_MAX_RANK]; /* transpose: output axis i is input axis perm[i] */
+  unsigned mask;          /* flip: axes reversed */
+  int64_t lo[REF_MAX_RANK];
+} Map13;
+
+static int permuted(const T *x, const int64_t *o, int64_t *in, const void *p) {
+  const Map13 *mp = p;
+  for (int i = 0; i < x->rank; i++)
+    in[mp->perm[i]] = o[i];
+  return 1;
+}
+
+static int flipped(const T *x, const int64_t *o, int64_t *in, const void *p) {
+  const Map13 *mp = p;
+  for (int i = 0; i < x->rank; i++)
+    in[i] = mp->mask & (1u << i) ? x->d[i] - 1 - o[i] : o[i];
+  return 1;
+}
+
+static int padded(const T *x, const int64_t *o, int64_t *in, const void *p) {
+  const Map13 *mp = p;
+  for (int i = 0; i < x->rank; i++) {
+    in[i] = o[i] - mp->lo[i];
+    if (in[i] < 0 || in[i] >= x->d[i])
+      return 0;
+  }
+  return 1;
+}
+
+static int broadcasted(const T *x, const int64_t *o, int64_t *in,
+                       const void *p) {
+  int lead = *(const int *)p;
+  for (int i = 0; i < x->rank; i++)
+    in[i] = x->d[i] == 1 ? 0 : o[i + lead];
+  return 1;
+}
+
+static T transpose_axes(M *m, Ast *a, Scope *s, const T *x, Ast *axes) {
+  Map13 mp;
+  int64_t d[REF_MAX_RANK];
+  if (axes->kind != A_LIST || axes->nkid != x->rank)
+    fail(m, axes, "transpose needs a list of the %d axes", x->rank);
+  axes_of(m, axes, s, x->rank); /* each once */
+  for (int i = 0; i < x->rank; i++) {
+    mp.perm[i] = axis_of(m, axes->kid[i], s, x->rank);
+    d[i] = x->d[mp.perm[i]];
+  }
+  (void)a;
+  return gather(m, x, x->rank, d, permuted, &mp, 0);
+}
+
+/* a size: a whole number or a bound dim's name */
+static int64_t size_of13(M *m, Ast *a, Scope *s) {
+  if (a->kind == A_NAME) {
+    Bind *b = find(m, a->name, m->visible);
+    if (b && b->kind == B_DIM) {
+      if (!m->dimsize[b->idx])
+        fail(m, a, "dim '%s' is not bound", a->name);
+      return m->dimsize[b->idx];
+    }
+  }
+  return int_of(m, a, s, "a size", 1, INT32_MAX);
+}
+
+static T pad13(M *m, Ast **v, Scope *s, const T *x) {
+  Map13 mp;
+  int64_t d[REF_MAX_RANK];
+  Ast *w = v[1];
+  for (int i = 0; i < x->rank; i++) {
+    Ast *lo = w, *hi = w;
+    if (w->kind == A_LIST && w->nkid == 2 && w->kid[0]->kind != A_LIST)
+      lo = w->kid[0], hi = w->kid[1];
+    else if (w->kind == A_LIST) {
+      if (w->nkid != x->rank && w->nkid != 1)
+        fail(m, w, "pad needs one [before, after] pair per axis");
+      Ast *p = w->kid[w->nkid == 1 ? 0 : i];
+      if (p->kind != A_LIST || p->nkid != 2)
+        fail(m, p, "a pad width pair is [before, after]");
+      lo = p->kid[0], hi = p->kid[1];
+    }
+    mp.lo[i] = int_of(m, lo, s, "a pad width", 0, INT32_MAX);
+    d[i] = x->d[i] + mp.lo[i] + int_of(m, hi, s, "a pad width", 0, INT32_MAX);
+  }
+  double fill = v[2] ? scalar_of(m, v[2], ev(m, v[2], s), "a pad value") : 0;
+  return gather(m, x, x->rank, d, padded, &mp, fill);
+}
+
+static T reshaped13(M *m, const T *x, int rank, const int64_t *d) {
+  T out = tensor(m, rank, d);
+  memcpy(out.v, x->v, (size_t)x->n * sizeof(double));
+  return out;
+}
+
+static T swapaxes13(M *m, Ast **v, Scope *s, const T *x) {
+  Map13 mp;
+  int64_t d[REF_MAX_RANK];
+  int i = axis_of(m, v[1], s, x->rank), j = axis_of(m, v[2], s, x->rank);
+  for (int k = 0; k < x->rank; k++) {
+    mp.perm[k] = k == i ? j : k == j ? i : k;
+    d[k] = x->d[mp.perm[k]];
+  }
+  return gather(m, x, x->rank, d, permuted, &mp, 0);
+}
+
+/* expand_dims (squeeze = 0) and squeeze: the same elements, with size-1
+ * axes inserted at the places given (counted in the result) or removed. */
+static T ones13(M *m, Ast **v, Scope *s, const T *x, int squeeze) {
+  int64_t d[REF_MAX_RANK];
+  int r = 0;
+  if (!squeeze) {
+    int n = v[1]->kind == A_LIST ? v[1]->nkid : 1;
+    if (x->rank + n > REF_MAX_RANK)
+      fail(m, v[1], "rank above %d", REF_MAX_RANK);
+    unsigned mask = axes_of(m, v[1], s, x->rank + n);
+    for (int i = 0, k = 0; i < x->rank + n; i++)
+      d[r++] = mask & (1u << i) ? 1 : x->d[k++];
+    return reshaped13(m, x, r, d);
+  }
+  unsigned mask = 0;
+  for (int i = 0; i < x->rank; i++)
+    mask |= x->d[i] == 1 ? 1u << i : 0;
+  if (v[1]) {
+    unsigned want = axes_of(m, v[1], s, x->rank);
+    if (want & ~mask)
+      fail(m, v[1], "cannot squeeze an axis whose size is not 1");
+    mask = want;
+  }
+  for (int i = 0; i < x->rank; i++)
+    if (!(mask & (1u << i)))
+      d[r++] = x->d[i];
+  return reshaped13(m, x, r, d);
+}
+
+static T broadcast13(M *m, Ast *a, Ast **v, Scope *s, const T *x) {
+  Ast *l = v[1];
+  if (l->kind != A_LIST || l->nkid > REF_MAX_RANK || l->nkid < x->rank)
+    fail(m, l, "broadcast_to takes a shape list of rank >= %d", x->rank);
+  T t = {.rank = l->nkid}, b;
+  for (int i = 0; i < l->nkid; i++)
+    t.d[i] = size_of13(m, l->kid[i], s);
+  int lead = t.rank - x->rank;
+  if (!broadcast_shape(x, &t, &b) ||
+      memcmp(b.d, t.d, sizeof t.d[0] * (size_t)t.rank))
+    mismatch(m, a, x, &t, "broadcast_to");
+  return gather(m, x, t.rank, t.d, broadcasted, &lead, 0);
+}
+
+/* tril, triu: keep column - row <= k, or >= k, on the last two axes */
+static T triangle13(M *m, Ast *a, Ast **v, Scope *s, const T *x) {
+  if (x->rank < 2)
+    fail(m, a, "'%s' needs a matrix", a->name);
+  int64_t k = v[1] ? int_of(m, v[1], s, "k", INT32_MIN, INT32_MAX) : 0;
+  T out = tensor(m, x->rank, x->d);
+  int64_t idx[REF_MAX_RANK];
+  for (int64_t e = 0; e < x->n; e++) {
+    unravel(e, x, idx);
+    int64_t diff = idx[x->rank - 1] - idx[x->rank - 2];
+    int keep = a->name[3] == 'l' ? diff <= k : diff >= k;
+    out.v[e] = keep ? x->v[e] : 0;
+  }
+  return out;
+}
+
+static T shape_call13(M *m, Ast *a, Scope *s) {
+  static const struct { const char *name; const char *param[3]; } sig[] = {
+      {"transpose", {"x", "axes?"}},  {"swapaxes", {"x", "axis1", "axis2"}},
+      {"expand_dims", {"x", "axis"}}, {"squeeze", {"x", "axis?"}},
+      {"broadcast_to", {"x", "shape"}}, {"pad", {"x", "widths", "value?"}},
+      {"flip", {"x", "axis?"}},       {"tril", {"x", "k?"}},
+      {"triu", {"x", "k?"}}};
+  size_t f = 0;
+  while (strcmp(sig[f].name, a->name))
+    f++;
+  Ast *v[3];
+  match_args(m, a, sig[f].param, sig[f].param[2] ? 3 : 2, v);
+  T x = ev(m, v[0], s);
+  Map13 mp;
+  switch (f) {
+  case 0:
+    return v[1] ? transpose_axes(m, a, s, &x, v[1]) : transpose(m, &x);
+  case 1:
+    return swapaxes13(m, v, s, &x);
+  case 2:
+  case 3:
+    return ones13(m, v, s, &x, f == 3);
+  case 4:
+    return broadcast13(m, a, v, s, &x);
+  case 5:
+    return pad13(m, v, s, &x);
+  case 6:
+    mp.mask = x.rank ? axes_of(m, v[1], s, x.rank) : 0;
+    return gather(m, &x, x.rank, x.d, flipped, &mp, 0);
+  default:
+    return triangle13(m, a, v, s, &x);
+  }
+}
+
+/* The functions of this section, or 0 if a names none of them. */
+static int call13(M *m, Ast *a, Scope *s, T *out) {
+  static const char *const folds[] = {"sum", "mean", "max", "min", "logsumexp",
+                                      "prod", "var", "std", "norm"};
+  static const char *const alongs[] = {"cumsum", "cumprod", "logcumsumexp",
+                                       "sort"};
+  static const char *const shapes[] = {"transpose", "swapaxes", "expand_dims",
+                                       "squeeze", "broadcast_to", "pad", "flip",
+                                       "tril", "triu"};
+  for (int i = 0; i < 9; i++)
+    if (!strcmp(a->name, folds[i]))
+      return *out = fold_call(m, a, s, (Fold)i), 1;
+  for (int i = 0; i < 4; i++)
+    if (!strcmp(a->name, alongs[i]))
+      return *out = along_call(m, a, s), 1;
+  for (int i = 0; i < 9; i++)
+    if (!strcmp(a->name, shapes[i]))
+      return *out = shape_call13(m, a, s), 1;
+  return 0;
+}
+
 static T call(M *m, Ast *a, Scope *s) {
   Bind *b = find(m, a->name, m->visible);
   if (b && b->kind == B_DEF) {
     Stmt *d = &m->prog->stmt[b->idx];
     return inline_def(m, positional(m, a, d->params, d->nparams), s, d);
   }
+  T r13;
+  if (call13(m, a, s, &r13))
+    return r13;
   for (size_t i = 0; i < sizeof signatures / sizeof signatures[0]; i++)
     if (!strcmp(a->name, signatures[i].name))
       return builtin(m, positional(m, a, signatures[i].param, 8), s);

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REF_MAX_RANK 4
+#define REF_MAX_RANK 8
 
 typedef struct RefModel RefModel;
 

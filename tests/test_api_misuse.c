@@ -188,8 +188,8 @@ START_TEST(wrong_ranks_and_sizes_in_set) {
          "dim N cannot be 0");
   EXPECT(exprc_set(m, "x", v, -1, s2), EXPRC_ERR_ARG, m,
          "rank -1 is out of range");
-  EXPECT(exprc_set(m, "x", v, 5, s23), EXPRC_ERR_ARG, m,
-         "rank 5 is out of range");
+  EXPECT(exprc_set(m, "x", v, 9, s23), EXPRC_ERR_ARG, m,
+         "rank 9 is out of range");
   EXPECT(exprc_set(m, "x", v, INT_MAX, s23), EXPRC_ERR_ARG, m,
          "is out of range");
   /* none of that set x: running still says so */
@@ -332,7 +332,7 @@ END_TEST
 
 /* ---- limits out of range ---- */
 
-/* Negative limits take the defaults; a rank limit above 4 is 4; a depth
+/* Negative limits take the defaults; a rank limit above 8 is 8; a depth
  * limit too large for the parser's stack is capped, so deep nesting is
  * still an error and not a stack overflow. */
 START_TEST(limits_out_of_range) {
@@ -343,8 +343,8 @@ START_TEST(limits_out_of_range) {
   o.limits.max_depth = INT_MAX;
   o.limits.max_nodes = -1;
   exprc_model *m;
-  EXPECT(exprc_compile_string("input x[1, 1, 1, 1, 1]\n", "r.expr", &o, &m),
-         EXPRC_ERR_LIMIT, m, "r.expr:1:21: error: rank 5 is above the limit 4");
+  EXPECT(exprc_compile_string("input x[1, 1, 1, 1, 1, 1, 1, 1, 1]\n", "r.expr", &o, &m),
+         EXPRC_ERR_LIMIT, m, "r.expr:1:33: error: rank 9 is above the limit 8");
   exprc_free(m);
   EXPECT(exprc_compile_string("input x[268435457]\n", "e.expr", &o, &m),
          EXPRC_ERR_SHAPE, m, "from 1 to 268435456, not 268435457");

@@ -104,7 +104,7 @@ START_TEST(missing_argument_is_named) {
                   "test.expr:2:5: error: 'reshape' needs its argument 'shape'",
                   "reshape");
   tu_expect_error("input x[3]\ny = sum()\n", EXPRC_ERR_SYNTAX,
-                  "test.expr:2:5: error: 'sum' takes 1 to 2 arguments, not 0",
+                  "test.expr:2:5: error: 'sum' takes 1 to 3 arguments, not 0",
                   "sum");
 }
 END_TEST

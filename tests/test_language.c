@@ -360,10 +360,10 @@ START_TEST(language_errors_are_located) {
   tu_expect_error("input x[3]\noutput y = softmax(x, 1)\n", EXPRC_ERR_SHAPE,
                   "test.expr:2:23: error: axis must be a whole number from -1 "
                   "to 0, not 1", "1)");
-  tu_expect_error("input x[3]\noutput y = logsumexp(x, 0, 1)\n",
+  tu_expect_error("input x[3]\noutput y = logsumexp(x, 0, 1, 1)\n",
                   EXPRC_ERR_SYNTAX,
-                  "test.expr:2:12: error: 'logsumexp' takes 1 to 2 arguments, "
-                  "not 3", "logsumexp(");
+                  "test.expr:2:12: error: 'logsumexp' takes 1 to 3 arguments, "
+                  "not 4", "logsumexp(");
   tu_expect_error("input x[3]\noutput y = x[1:2:3]\n", EXPRC_ERR_SYNTAX,
                   "test.expr:2:17: error: expected ',' or ']', found ':'", ":3]");
 }

@@ -571,8 +571,8 @@ static const BadCase bad[] = {
      "test.expr:2:5: error: 'maximum' takes 2 arguments, not 1", "maximum"},
     {"input x\ny = where(x, x)\n", EXPRC_ERR_SYNTAX,
      "test.expr:2:5: error: 'where' takes 3 arguments, not 2", "where"},
-    {"input x\ny = sum(x, 0, 1)\n", EXPRC_ERR_SYNTAX,
-     "test.expr:2:5: error: 'sum' takes 1 to 2 arguments, not 3", "sum"},
+    {"input x\ny = sum(x, 0, 1, 2)\n", EXPRC_ERR_SYNTAX,
+     "test.expr:2:5: error: 'sum' takes 1 to 3 arguments, not 4", "sum"},
     {"input a[2, 3]\ny = reshape(a, 6)\n", EXPRC_ERR_SYNTAX,
      "test.expr:2:16: error: reshape takes its new shape as a list, such as "
      "[2, 3]", "6"},
@@ -618,8 +618,8 @@ static const BadCase bad[] = {
     {"input x[2.5]\n", EXPRC_ERR_SHAPE,
      "test.expr:1:9: error: a size must be a whole number from 1 to "
      "268435456, not 2.5", "2.5"},
-    {"input x[1,2,3,4,5]\n", EXPRC_ERR_LIMIT,
-     "test.expr:1:17: error: rank 5 is above the limit 4", "5]"},
+    {"input x[1,2,3,4,5,6,7,8,9]\n", EXPRC_ERR_LIMIT,
+     "test.expr:1:25: error: rank 9 is above the limit 8", "9]"},
     {"input x\nconst k = x\n", EXPRC_ERR_SYNTAX,
      "test.expr:2:11: error: const 'k' must be a constant expression", "x"},
     {"input\n", EXPRC_ERR_SYNTAX,
@@ -630,8 +630,8 @@ static const BadCase bad[] = {
      "were expected", "[3, 4"},
     {"y = [[1, 2], 3]\n", EXPRC_ERR_SHAPE,
      "test.expr:1:14: error: tensor literal is ragged", "3]"},
-    {"y = [[[[[1]]]]]\n", EXPRC_ERR_LIMIT,
-     "test.expr:1:9: error: tensor literal has more than 4 dimensions",
+    {"y = [[[[[[[[[1]]]]]]]]]\n", EXPRC_ERR_LIMIT,
+     "test.expr:1:13: error: tensor literal has more than 8 dimensions",
      "[1]"},
     /* outputs */
     {"input x\noutput y = x, y = x * 2\n", EXPRC_ERR_NAME,
