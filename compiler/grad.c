@@ -157,6 +157,12 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
     Shape s = shape_of(g, a);
     return graph_window(g, OP_SLICE, G, n.start, &s);
   }
+  case OP_STEP: { /* the elements read go back to their places */
+    Shape s = shape_of(g, a);
+    return graph_step(g, OP_UNSTEP, G, (int)n.u.axes, n.start, &s);
+  }
+  case OP_UNSTEP:
+    return graph_step(g, OP_STEP, G, (int)n.u.axes, n.start, NULL);
   case OP_SUM: { /* spread G back over the summed axes */
     Shape s = shape_of(g, a);
     return graph_spread(g, G, &s, n.u.axes);

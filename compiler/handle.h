@@ -52,7 +52,9 @@ struct exprc_model {
   int nslot, nvar;
   int ndim;
   char **dimname;
-  long *D;
+  long *D;             /* nsize: dims, then size terms from SIZE_BASE */
+  int nsize;
+  SizeTerm *term;      /* the compile's size terms, nsize - SIZE_BASE */
   int *bound_by;       /* slot that bound the dim this cycle; -1 free */
   uint8_t *known;
   int *bykind[EXPRC_GRADIENT + 1]; /* slots of each kind, for exprc_get */
@@ -68,6 +70,8 @@ exprc_status handle_fail(exprc_model *m, exprc_status st, const char *fmt, ...)
  * of an entry point get theirs, in one block, once all their sizes are
  * known. */
 exprc_status handle_allocate(exprc_model *m);
+/* Compute the size terms (D[SIZE_BASE..]) from the dims bound now. */
+void handle_sizes(exprc_model *m);
 /* Draw every param's initial values from the generator seeded by seed. */
 void handle_init_params(exprc_model *m, uint64_t seed);
 
