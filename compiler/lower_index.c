@@ -326,16 +326,16 @@ static uint32_t join(Lower *L, Ast *call, const Pieces *p, int k,
 }
 
 /* Each piece with a new axis of size 1 at k, for stack. */
-static void add_axis(Lower *L, Ast *call, Pieces *p, int k) {
+static void add_axis(Lower *L, Ast *call, Pieces *p, int k, const char *fn) {
   Shape s0 = graph_at(L->g, p->v[0])->shape;
   if (s0.rank >= L->c->lim.max_rank || s0.rank >= MAX_RANK)
     ctx_error(L->c, call->pos, EXPRC_ERR_LIMIT,
-              "stack makes rank %d, above the limit %d", s0.rank + 1,
+              "%s makes rank %d, above the limit %d", fn, s0.rank + 1,
               L->c->lim.max_rank);
   for (uint32_t i = 0; i < p->n; i++) {
     Shape si = graph_at(L->g, p->v[i])->shape, t = {.rank = si.rank + 1};
     if (!shape_eq(&si, &s0))
-      join_mismatch(L, call->pos, "stack", &s0, &si);
+      join_mismatch(L, call->pos, fn, &s0, &si);
     for (int j = 0, d = 0; j < t.rank; j++)
       t.d[j] = j == k ? 1 : si.d[d++];
     L->g->pos = call->pos;
@@ -353,7 +353,7 @@ uint32_t lower_concatenate(Lower *L, const Builtin *b, const Args *x,
   int rank = graph_at(L->g, p.v[0])->shape.rank + b->variant;
   int k = x->v[1] ? lower_axis(L, x->v[1], rank) : 0;
   if (b->variant)
-    add_axis(L, x->call, &p, k);
+    add_axis(L, x->call, &p, k, b->name);
   else if (rank == 0)
     ctx_error(L->c, x->v[0]->pos, EXPRC_ERR_SHAPE,
               "concatenate joins tensors along an axis; scalars have none "
@@ -366,7 +366,7 @@ uint32_t lower_concatenate(Lower *L, const Builtin *b, const Args *x,
 uint32_t lower_stack_list(Lower *L, Ast *a, Scope *s) {
   Pieces p = {0};
   pieces_of(L, a, s, &p);
-  add_axis(L, a, &p, 0);
+  add_axis(L, a, &p, 0, "a list");
   uint32_t r = join(L, a, &p, 0, "a list");
   ctx_release(L->c, p.v);
   return r;

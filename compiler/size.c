@@ -210,12 +210,21 @@ typedef struct Factors {
   int64_t term[4 * MAX_RANK];
 } Factors;
 
-static void factor_in(const Ctx *c, Factors *f, int64_t d) {
+static void factor_in(Ctx *c, Pos p, Factors *f, int64_t d) {
   if (!DIM_IS_SYM(d)) {
     f->k = sat_mul(f->k, d);
     return;
   }
   SizeTerm t = term_of(c, d);
+  if (t.div == 1 && t.off && t.coef + t.off >= 0) {
+    /* 3*N-3 is 3 times N-1: the constant factor comes out, exactly, as
+     * long as the clamp at 0 never acts */
+    int64_t g = gcd64(t.coef, t.off);
+    f->k = sat_mul(f->k, g);
+    t.coef /= g, t.off /= g;
+    f->term[f->nt++] = intern(c, p, t);
+    return;
+  }
   if (t.div != 1 || t.off) {
     f->term[f->nt++] = d;
     return;
@@ -250,9 +259,9 @@ int size_ratio(Ctx *c, Pos p, const int64_t *num, int nn, const int64_t *den,
                int nd, int64_t *out) {
   Factors a = {.k = 1}, b = {.k = 1};
   for (int i = 0; i < nn && i < 4 * MAX_RANK; i++)
-    factor_in(c, &a, num[i]);
+    factor_in(c, p, &a, num[i]);
   for (int i = 0; i < nd && i < 4 * MAX_RANK; i++)
-    factor_in(c, &b, den[i]);
+    factor_in(c, p, &b, den[i]);
   if (!cancel(&a, &b) || b.k <= 0 || a.k % b.k)
     return 0;
   int64_t r = a.k / b.k;

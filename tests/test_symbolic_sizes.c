@@ -185,7 +185,7 @@ START_TEST(reference_evaluator_agrees) {
   double x[3 * 3 * 2];
   for (int i = 0; i < 18; i++)
     x[i] = tu_uniform(&st, -2, 2);
-  ref_set(r, "x", x, 3, (int64_t[]){3, 3, 2});
+  ck_assert_int_eq(ref_set(r, "x", x, 3, (int64_t[]){3, 3, 2}), 0);
   tu_set(m, "x", x, 3, (int64_t)3, (int64_t)3, (int64_t)2);
   const char *names[] = {"c", "d"};
   for (int k = 0; k < 2; k++) {
