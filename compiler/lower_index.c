@@ -134,11 +134,11 @@ static void slice_item(Lower *L, Ast *it, int64_t d, AxisIx *x) {
     x->start = count ? first : 0, x->size = count;
   } else if (count == 0) {
     x->size = 0; /* an empty window: no walk needed */
-  } else { /* the walk covers [first, last] of the axis */
+  } else { /* the walk from first to last, on the whole axis */
     int64_t last = first + (count - 1) * step;
-    int64_t lo = step > 0 ? first : last, hi = step > 0 ? last : first;
-    x->start = lo, x->size = hi - lo + 1;
-    x->at[0] = 0, x->at[1] = step, x->at[2] = 0;
+    x->at[0] = step > 0 ? first : d - 1 - first;
+    x->at[1] = step;
+    x->at[2] = step > 0 ? d - 1 - last : last;
   }
 }
 

@@ -178,8 +178,11 @@ int64_t size_affine(Ctx *c, Pos p, int64_t a, int64_t off, int64_t div) {
     return v < 0 ? 0 : v;
   }
   SizeTerm x = term_of(c, a);
-  x.off += off * x.div;
-  x.div *= div;
+  int64_t o;
+  if (__builtin_mul_overflow(off, x.div, &o) ||
+      __builtin_add_overflow(x.off, o, &x.off) ||
+      __builtin_mul_overflow(x.div, div, &x.div))
+    too_complex(c, p, "/", a, div);
   return intern(c, p, x);
 }
 

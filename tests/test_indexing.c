@@ -290,6 +290,34 @@ START_TEST(indexing_errors_are_located) {
 }
 END_TEST
 
+/* Extreme steps and bounds are errors or empty, never a crash or a wrong
+ * size; a rank above the limit is a LIMIT error. */
+START_TEST(extreme_indices) {
+  exprc_model *m = tu_compile(
+      "dim N\ninput x[N]\n"
+      "output a = x[::2147483647], b = x[-2147483648::-2147483647]\n"
+      "output c = x[2147483647:], d = x[:-2147483648]\n");
+  tu_set(m, "x", R10, 1, (int64_t)3);
+  expect(m, "a", (double[]){0}, 1, SHAPE(1));
+  expect(m, "b", NULL, 1, SHAPE(0)); /* starts before the first element */
+  expect(m, "c", NULL, 1, SHAPE(0));
+  expect(m, "d", NULL, 1, SHAPE(0));
+  exprc_free(m);
+  exprc_status st;
+  const char *msg = tu_compile_error(
+      "dim N\ninput x[N]\ny = x[::2147483647][::2147483647][::2147483647]\n",
+      &st);
+  ck_assert_int_eq(st, EXPRC_ERR_SHAPE);
+  ck_assert_msg(strstr(msg, "test.expr:3:") &&
+                strstr(msg, "is not one exprc can represent"), "%s", msg);
+  msg = tu_compile_error("input x[3]\n"
+                         "y = x[None, None, None, None, None, None, None, None]\n",
+                         &st);
+  ck_assert_int_eq(st, EXPRC_ERR_LIMIT);
+  ck_assert_msg(strstr(msg, "above the limit"), "%s", msg);
+}
+END_TEST
+
 START_TEST(join_errors_are_located) {
   tu_expect_error("input a[2, 2]\ninput b[3, 3]\ny = concatenate([a, b], 1)\n",
                   EXPRC_ERR_SHAPE,
@@ -335,6 +363,7 @@ int main(void) {
   tcase_add_test(t, reference_evaluator_agrees);
   tcase_add_test(t, indexing_errors_are_located);
   tcase_add_test(t, join_errors_are_located);
+  tcase_add_test(t, extreme_indices);
   suite_add_tcase(s, t);
   return tu_run_suite(s);
 }
