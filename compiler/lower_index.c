@@ -117,6 +117,19 @@ static void slice_item(Lower *L, Ast *it, int64_t d, AxisIx *x) {
   if (step == 0)
     ctx_error(L->c, it->kid[2]->pos, EXPRC_ERR_SHAPE, "slice step cannot be zero");
   x->start = 0, x->size = d;
+  if (DIM_IS_SYM(d) && step == 1 && DIM_INDEX(d) < SIZE_BASE) {
+    /* a dim is at least 1: x[:1] and x[-1:] are one row (x[0], x[-1]) */
+    int64_t lo = it->kid[0] ? bound(L, it->kid[0]) : 0;
+    int64_t hi = it->kid[1] ? bound(L, it->kid[1]) : INT64_MAX;
+    if (lo == 0 && hi == 1) {
+      x->size = 1;
+      return;
+    }
+    if (lo == -1 && hi == INT64_MAX) {
+      x->at[1] = -1, x->first = 1;
+      return;
+    }
+  }
   if (DIM_IS_SYM(d)) {
     int64_t skip, cut;
     sym_bounds(L, it, step, &skip, &cut);
@@ -148,15 +161,20 @@ static void index_item(Lower *L, Ast *it, int64_t d, AxisIx *x) {
     slice_item(L, it, d, x);
     return;
   }
-  if (DIM_IS_SYM(d)) { /* a dim is at least 1: its first and last exist */
+  if (DIM_IS_SYM(d)) { /* only positions that every size has */
     int64_t i = lower_const_int(L, it, "an index", INT32_MIN, INT32_MAX);
-    if ((i != 0 && i != -1) || DIM_INDEX(d) >= SIZE_BASE)
+    int64_t least = size_min(L->c, d);
+    if (i >= least || -i > least) {
+      char sd[96];
+      Shape ds = {.rank = 1, .d = {d}};
       ctx_error(L->c, it->pos, EXPRC_ERR_SHAPE,
-                "on a dim-sized axis only the indices 0 and -1 are sure to "
-                "exist; slice it instead (x[1:2])");
-    if (i == -1) /* the first of the axis walked backwards */
-      x->at[1] = -1, x->first = 1;
-    x->size = i == 0 ? 1 : d, x->drop = 1;
+                "index %lld may be outside this axis, whose size %s can be "
+                "as small as %lld", (long long)i,
+                shape_str(&ds, L->c->dimnames, sd, sizeof sd), (long long)least);
+    }
+    if (i < 0) /* position -i - 1 of the axis walked backwards */
+      x->at[0] = -i - 1, x->at[1] = -1, x->first = 1;
+    x->start = i < 0 ? 0 : i, x->size = i < 0 ? d : 1, x->drop = 1;
     return;
   }
   if (d == 0)
@@ -296,33 +314,62 @@ static NORETURN void join_mismatch(Lower *L, Pos at, const char *fn,
             shape_str(b, L->c->dimnames, sb, sizeof sb));
 }
 
-/* The pieces side by side along axis k: each placed at its offset in
- * zeros of the whole (PAD), and the placed pieces added. */
-static uint32_t join(Lower *L, Ast *call, const Pieces *p, int k,
-                     const char *fn) {
-  Shape out = graph_at(L->g, p->v[0])->shape;
-  for (uint32_t i = 1; i < p->n; i++) {
-    Shape si = graph_at(L->g, p->v[i])->shape, o = out;
-    o.d[k] = si.d[k];
-    if (!shape_eq(&o, &si))
-      join_mismatch(L, call->pos, fn, &out, &si);
-    if (DIM_IS_SYM(out.d[k]))
-      ctx_error(L->c, call->pos, EXPRC_ERR_SHAPE,
-                "%s along a dim-sized axis can take its last piece only "
-                "there (the others' places must be constant)", fn);
-    out.d[k] = size_sum(L->c, call->pos, out.d[k], si.d[k]);
-  }
+/* Pieces v[0..n) side by side along axis k, each placed at its offset in
+ * zeros of the whole (PAD) and the placed pieces added; every piece but
+ * the last has a constant size along k, so every offset is constant. */
+static uint32_t place(Lower *L, Ast *call, const uint32_t *v, uint32_t n,
+                      int k) {
+  Shape out = graph_at(L->g, v[0])->shape;
+  for (uint32_t i = 1; i < n; i++)
+    out.d[k] = size_sum(L->c, call->pos, out.d[k],
+                        graph_at(L->g, v[i])->shape.d[k]);
   int64_t at[MAX_RANK] = {0};
   uint32_t r = NONE;
   L->g->pos = call->pos;
-  for (uint32_t i = 0; i < p->n; i++) {
-    uint32_t t = p->n == 1 ? p->v[i]
-                           : graph_window(L->g, OP_PAD, p->v[i], at, &out);
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t t = n == 1 ? v[i] : graph_window(L->g, OP_PAD, v[i], at, &out);
     r = r == NONE ? t : graph_op2(L->g, OP_ADD, r, t);
-    if (i + 1 < p->n)
-      at[k] += graph_at(L->g, p->v[i])->shape.d[k];
+    at[k] += graph_at(L->g, v[i])->shape.d[k];
   }
   return r;
+}
+
+static uint32_t reverse(Lower *L, uint32_t x, int k) {
+  int64_t at[3] = {0, -1, 0};
+  return graph_step(L->g, OP_STEP, x, k, at, NULL);
+}
+
+/* The pieces side by side along axis k. At most one may be dim-sized along
+ * k; if it is not the last, the pieces from it on are joined reversed
+ * (each piece reversed, in reverse order: the dim-sized one comes last,
+ * all offsets stay constant) and the result is reversed back. */
+static uint32_t join(Lower *L, Ast *call, const Pieces *p, int k,
+                     const char *fn) {
+  Shape s0 = graph_at(L->g, p->v[0])->shape;
+  uint32_t nsym = 0, at = 0;
+  for (uint32_t i = 0; i < p->n; i++) {
+    Shape si = graph_at(L->g, p->v[i])->shape, o = s0;
+    o.d[k] = si.d[k];
+    if (!shape_eq(&o, &si))
+      join_mismatch(L, call->pos, fn, &s0, &si);
+    if (DIM_IS_SYM(si.d[k]))
+      nsym++, at = i;
+  }
+  if (nsym > 1)
+    ctx_error(L->c, call->pos, EXPRC_ERR_SHAPE,
+              "%s along a dim-sized axis takes at most one piece whose size "
+              "there is not constant (the others' places must be)", fn);
+  if (nsym == 0 || at == p->n - 1)
+    return place(L, call, p->v, p->n, k);
+  uint32_t n = p->n, *w = ctx_alloc(L->c, (size_t)(n + 1) * sizeof *w);
+  L->g->pos = call->pos;
+  for (uint32_t j = 0; j < n - at; j++)
+    w[j] = reverse(L, p->v[n - 1 - j], k);
+  uint32_t tail = reverse(L, place(L, call, w, n - at, k), k);
+  for (uint32_t i = 0; i < at; i++)
+    w[i] = p->v[i];
+  w[at] = tail;
+  return place(L, call, w, at + 1, k);
 }
 
 /* Each piece with a new axis of size 1 at k, for stack. */

@@ -124,8 +124,9 @@ static Shape matmul(Graph *g, const Node *p) {
 
 /* The window [start, start + small) must lie inside big on every axis; a
  * symbolic axis fits when big - small is a constant that leaves room for
- * the start (x[1:] on N rows: a window of N-1 at 1), and element 0 of a dim
- * always exists. */
+ * the start (x[1:] on N rows: a window of N-1 at 1), and a constant window
+ * fits where the size's least value leaves room (row 0 of N, rows 0..2 of
+ * N+3). */
 static Shape window(Graph *g, const Node *p) {
   const Shape *a = in_shape(g, p, 0);
   const Shape *small = p->op == OP_SLICE ? &p->shape : a;
@@ -133,9 +134,9 @@ static Shape window(Graph *g, const Node *p) {
   int ok = a->rank == p->shape.rank;
   for (int i = 0; ok && i < a->rank; i++) {
     int64_t room; /* big - small, when that is one number for all dims */
-    if (DIM_IS_SYM(big->d[i]) && !DIM_IS_SYM(small->d[i]) &&
-        DIM_INDEX(big->d[i]) < SIZE_BASE) /* a dim is at least 1 */
-      ok = p->start[i] >= 0 && p->start[i] + small->d[i] <= 1;
+    if (DIM_IS_SYM(big->d[i]) && !DIM_IS_SYM(small->d[i]))
+      ok = p->start[i] >= 0 &&
+           p->start[i] + small->d[i] <= size_min(g->c, big->d[i]);
     else
       ok = size_diff(g->c, big->d[i], small->d[i], &room) &&
            p->start[i] >= 0 && p->start[i] <= room;

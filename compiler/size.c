@@ -186,6 +186,14 @@ int64_t size_affine(Ctx *c, Pos p, int64_t a, int64_t off, int64_t div) {
   return intern(c, p, x);
 }
 
+int64_t size_min(const Ctx *c, int64_t a) {
+  if (!DIM_IS_SYM(a))
+    return a;
+  SizeTerm t = term_of(c, a); /* increasing in each dim, and dims are >= 1 */
+  int64_t v = floordiv(t.coef + t.off, t.div);
+  return v < 0 ? 0 : v;
+}
+
 int size_diff(const Ctx *c, int64_t a, int64_t b, int64_t *diff) {
   if (a == b) { /* one canonical size */
     *diff = 0;

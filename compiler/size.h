@@ -32,6 +32,8 @@ int64_t size_sum(Ctx *c, Pos p, int64_t a, int64_t b);
 /* max(0, floor((a + off) / div)) with div >= 1 and off < div: the length
  * of a slice of an axis of size a */
 int64_t size_affine(Ctx *c, Pos p, int64_t a, int64_t off, int64_t div);
+/* The smallest value size a can have (every dim is at least 1). */
+int64_t size_min(const Ctx *c, int64_t a);
 /* 1 if a - b is a constant (written to *diff) for every value of the dims
  * at which both are positive */
 int size_diff(const Ctx *c, int64_t a, int64_t b, int64_t *diff);

@@ -180,7 +180,8 @@ START_TEST(joining_dim_sized_tensors) {
   exprc_model *m = tu_compile(
       "dim N\ninput x[N, 2]\n"
       "output c = concatenate([x, x * 10], 1), d = stack([x, x + 1], 1)\n"
-      "output e = concatenate([[[0, 0]], x[:-1]]), z = [x, x]\n");
+      "output e = concatenate([[[0, 0]], x[:-1]]), z = [x, x]\n"
+      "output r = concatenate([x[1:], x[:1]]), q = concatenate([x[:1], x, 2 * x[:1]])\n");
   for (int n = 1; n <= 3; n++) {
     double x[6] = {1, 2, 3, 4, 5, 6}, c[12], d[12], e[6];
     tu_set(m, "x", x, 2, (int64_t)n, (int64_t)2);
@@ -194,9 +195,49 @@ START_TEST(joining_dim_sized_tensors) {
     expect(m, "c", c, 2, SHAPE(n, 4));
     expect(m, "d", d, 3, SHAPE(n, 2, 2));
     expect(m, "e", e, 2, SHAPE(n, 2));
+    /* r rolls the rows up by one (numpy.roll(x, -1, 0)); q is row 0, all
+     * of x, then twice row 0: the dim-sized piece sits in the middle */
+    double r[6], q[10];
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < 2; j++)
+        r[i * 2 + j] = x[((i + 1) % n) * 2 + j];
+    expect(m, "r", r, 2, SHAPE(n, 2));
+    for (int j = 0; j < 2; j++)
+      q[j] = x[j], q[2 + 2 * n + j] = 2 * x[j];
+    for (int i = 0; i < 2 * n; i++)
+      q[2 + i] = x[i];
+    expect(m, "q", q, 2, SHAPE(n + 2, 2));
     exprc_tensor z = tu_output(m, "z");
     tu_assert_shape(&z, 3, 2, n, 2);
   }
+  exprc_free(m);
+}
+END_TEST
+
+/* On a dim-sized axis an index must exist at every size: row 0 and row -1
+ * of N always do, row 2 and row -3 of N+2 too; x[:1] and x[-1:] are one
+ * row. Values for N = 1 and 3, worked out from the row lists. */
+START_TEST(indices_that_every_size_has) {
+  exprc_model *m = tu_compile(
+      "dim N\ninput x[N, 2]\ny = concatenate([x, [[7, 8], [9, 10]]])\n"
+      "output a = y[2], b = y[-3], c = x[:1], d = x[-1:], e = x[-1]\n"
+      "loss = sum(y[2] * y[-3]) + sum(x[-1:] ^ 3)\ngrad loss wrt x\n");
+  double x[6] = {1, 2, 3, 4, 5, 6};
+  tu_set(m, "x", x, 2, (int64_t)1, (int64_t)2);
+  /* y = [[1, 2], [7, 8], [9, 10]] */
+  expect(m, "a", (double[]){9, 10}, 1, SHAPE(2));
+  expect(m, "b", (double[]){1, 2}, 1, SHAPE(2));
+  expect(m, "c", (double[]){1, 2}, 2, SHAPE(1, 2));
+  expect(m, "d", (double[]){1, 2}, 2, SHAPE(1, 2));
+  tu_gradcheck(m, "loss", 1e-6);
+  tu_set(m, "x", x, 2, (int64_t)3, (int64_t)2);
+  /* y = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]] */
+  expect(m, "a", (double[]){5, 6}, 1, SHAPE(2));
+  expect(m, "b", (double[]){5, 6}, 1, SHAPE(2));
+  expect(m, "c", (double[]){1, 2}, 2, SHAPE(1, 2));
+  expect(m, "d", (double[]){5, 6}, 2, SHAPE(1, 2));
+  expect(m, "e", (double[]){5, 6}, 1, SHAPE(2));
+  tu_gradcheck(m, "loss", 1e-6);
   exprc_free(m);
 }
 END_TEST
@@ -339,9 +380,9 @@ START_TEST(join_errors_are_located) {
                   "to 0, not 1", "1)");
   tu_expect_error("dim N\ninput a[N]\ny = concatenate([a, a])\n",
                   EXPRC_ERR_SHAPE,
-                  "test.expr:3:5: error: concatenate along a dim-sized axis can "
-                  "take its last piece only there (the others' places must be "
-                  "constant)", "concatenate");
+                  "test.expr:3:5: error: concatenate along a dim-sized axis "
+                  "takes at most one piece whose size there is not constant "
+                  "(the others' places must be)", "concatenate");
   tu_expect_error("dim N\ninput a[N]\ny = concatenate(a)\n", EXPRC_ERR_SHAPE,
                   "test.expr:3:17: error: a list of tensors is a list [a, b, "
                   "...] or a tensor whose first axis has a constant size",
@@ -364,6 +405,7 @@ int main(void) {
   tcase_add_test(t, indexing_errors_are_located);
   tcase_add_test(t, join_errors_are_located);
   tcase_add_test(t, extreme_indices);
+  tcase_add_test(t, indices_that_every_size_has);
   suite_add_tcase(s, t);
   return tu_run_suite(s);
 }

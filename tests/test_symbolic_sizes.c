@@ -228,9 +228,11 @@ START_TEST(size_errors_are_located) {
                   "other end (x[1:], x[:-1], x[::-1]), so that its length is "
                   "known", "2:5]");
   tu_expect_error("dim N\ninput x[N, 4]\ny = x[1:][0]\n", EXPRC_ERR_SHAPE,
-                  "test.expr:3:11: error: on a dim-sized axis only the indices "
-                  "0 and -1 are sure to exist; slice it instead (x[1:2])",
-                  "0]");
+                  "test.expr:3:11: error: index 0 may be outside this axis, "
+                  "whose size [N-1] can be as small as 0", "0]");
+  tu_expect_error("dim N\ninput x[N, 4]\ny = x[-2]\n", EXPRC_ERR_SHAPE,
+                  "test.expr:3:7: error: index -2 may be outside this axis, "
+                  "whose size [N] can be as small as 1", "-2]");
 }
 END_TEST
 
