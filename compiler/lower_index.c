@@ -6,17 +6,20 @@
  * lo:hi:step keeps it (negative bounds count from the end, bounds are
  * clipped, a slice may be empty), None inserts an axis of size 1, and `...`
  * stands for the axes not named. It becomes one SLICE (the window of the
- * step-1 slices and integers), one STEP per axis with another step, and a
- * RESHAPE that drops and inserts axes. On a dim-sized axis the size of a
- * slice is a size term (size.h): x[1:] of N rows has N-1, so a slice there
- * must start a fixed distance from the walk's beginning and end a fixed
- * distance from its end (x[1:], x[:-1], x[::2], x[::-1]); x[2:5], whose
- * size would be min(5, N) - 2, is an error.
+ * step-1 slices and integers), one STEP per axis with another step, a
+ * SLICE of row 0 where a negative index on a dim-sized axis was walked
+ * backwards, and a RESHAPE that drops and inserts axes. On a dim-sized
+ * axis the size of a slice is a size term (size.h): x[1:] of N rows has
+ * N-1, so a slice there must start a fixed distance from the walk's
+ * beginning and end a fixed distance from its end (x[1:], x[:-1], x[::2],
+ * x[::-1]); x[2:5], whose size would be min(5, N) - 2, is an error, and an
+ * integer must be a position that every size of the axis has (size_min).
  *
  * concatenate and stack place each piece into zeros of the result's shape
  * (PAD) and add them up, so that their gradients are windows (SLICE) of the
  * incoming gradient and every order of derivative comes from the ops that
- * already have one.
+ * already have one. Offsets must be constant, so along a dim-sized axis at
+ * most one piece may be dim-sized; it need not be the last (join()).
  */
 #include "lower_impl.h"
 
