@@ -171,6 +171,7 @@ static exprc_status binds_undo(exprc_model *m, const Binds *b,
                                exprc_status st) {
   for (int d = 0; d < m->ndim && d < 64; d++)
     m->D[d] = b->D[d], m->bound_by[d] = b->by[d], m->known[d] = b->known[d];
+  handle_sizes(m);
   return st;
 }
 

@@ -45,6 +45,17 @@ typedef struct Shape {
 #define DIM_IS_SYM(d) ((d) < 0)
 #define DIM_INDEX(d) ((int)(-(d) - 1))
 
+/* Symbolic number k >= SIZE_BASE is not a dim but size term k - SIZE_BASE
+ * (size.h): a product of dims times a constant, plus an offset, over a
+ * divisor. Its value at run time is D[k], as a dim's is. */
+#define SIZE_BASE 64
+#define MAX_TERM_DIMS 8
+typedef struct SizeTerm {
+  int64_t coef, off, div; /* max(0, floor((coef * prod + off) / div)) */
+  int n;                  /* dims in the product */
+  uint8_t dim[MAX_TERM_DIMS]; /* sorted dim numbers */
+} SizeTerm;
+
 typedef struct Chunk Chunk;
 
 typedef struct Ctx {
@@ -65,6 +76,11 @@ typedef struct Ctx {
                                 stages as they go), for the memory limit */
   uint64_t key[2];           /* per-context key of the maps' hash, so that
                                 no model can be made of colliding names */
+  SizeTerm *term;            /* size terms (size.c), deduplicated */
+  uint32_t nterm, capterm;
+  const char **sizename;     /* dims' names, then at SIZE_BASE + k term k's
+                                text: what dimnames points to */
+  uint32_t capsizename;
 } Ctx;
 
 void ctx_init(Ctx *c, const char *file, const char *src, size_t len,

@@ -53,7 +53,7 @@ static int with_front(const Args *a, int (*fn)(Module *, const Args *)) {
 }
 
 static const char *shape_text(Module *mod, uint32_t node, char *buf, size_t n) {
-  return shape_str(&mod->g->node[node].shape, mod->dim, buf, n);
+  return shape_str(&mod->g->node[node].shape, mod->g->c->dimnames, buf, n);
 }
 
 static int check(Module *mod, const Args *a) {
@@ -63,7 +63,7 @@ static int check(Module *mod, const Args *a) {
     Named *nm = &mod->named[i];
     printf("%-6s %s", nm->kind, nm->name);
     if (nm->has_shape)
-      printf(" %s", shape_str(&nm->shape, mod->dim, sb, sizeof sb));
+      printf(" %s", shape_str(&nm->shape, mod->g->c->dimnames, sb, sizeof sb));
     for (uint32_t v = 0; v < mod->nvar && !strcmp(nm->kind, "input"); v++)
       if (mod->var[v].is_int && !strcmp(mod->var[v].name, nm->name))
         printf(" : int"); /* the element type, as declared */
@@ -107,7 +107,7 @@ void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
       exprc_rt_format(buf, n, "const %.17g", nd->val);
     break;
   case OP_DIMVAL:
-    snprintf(buf, n, "dim %s", mod->dim[nd->u.dim]);
+    snprintf(buf, n, "dim %s", mod->g->c->dimnames[nd->u.dim]);
     break;
   case OP_SUM:
     snprintf(buf, n, "sum axes 0x%llx", (unsigned long long)nd->u.axes);
@@ -218,7 +218,7 @@ static int graph_text(Module *mod, const Args *a) {
     printf("n%-5u = %s", i, lab);
     for (int k = 0; k < nd->nin; k++)
       printf(" n%u", nd->in[k]);
-    printf("  %s%s\n", shape_str(&nd->shape, mod->dim, sb, sizeof sb),
+    printf("  %s%s\n", shape_str(&nd->shape, mod->g->c->dimnames, sb, sizeof sb),
            nd->flags & N_BACKWARD ? "  backward" : "");
   }
   print_entries(mod);
@@ -269,7 +269,7 @@ static void dot_edge(Module *mod, uint32_t from, uint32_t to, int k) {
            to, k, text, to, k, to);
     return;
   }
-  shape_str(&src->shape, mod->dim, sb, sizeof sb);
+  shape_str(&src->shape, mod->g->c->dimnames, sb, sizeof sb);
   printf("  n%u -> n%u [label=\"%s\"];\n", from, to,
          src->shape.rank ? sb : ""); /* scalars: no "[]" on the line */
 }

@@ -163,7 +163,22 @@ static void human_number(FILE *f, double x) {
   fputs(buf, f);
 }
 
+/* A tensor with no elements, as NumPy's tolist() has it: [] for [0, 3],
+ * [[], []] for [2, 0]. */
+static void print_empty(FILE *f, const exprc_tensor *t, int d) {
+  fputc('[', f);
+  for (int64_t i = 0; d + 1 < t->rank && i < t->shape[d]; i++) {
+    fputs(i ? ", " : "", f);
+    print_empty(f, t, d + 1);
+  }
+  fputc(']', f);
+}
+
 static void print_nested(FILE *f, const exprc_tensor *t, int json) {
+  if (t->size == 0 && t->rank > 0) {
+    print_empty(f, t, 0);
+    return;
+  }
   if (!t->data) {
     fputs(json ? "null" : "(not computed)", f);
     return;

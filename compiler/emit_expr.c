@@ -192,11 +192,13 @@ static void window_expr(Emitter *E, Buf *b, uint32_t x, int loop) {
                             j ? " + " : "", pos, strcmp(st, "1L") ? "*" : "",
                             strcmp(st, "1L") ? st : "");
     /* test only the window's edges that the loop's own bounds do not */
-    if (pad && !DIM_IS_SYM(si->d[j]) && nd.start[j] > 0)
+    if (pad && nd.start[j] > 0)
       em_put(E, b, "%s%s >= %lldL", conds++ ? " && " : "", var,
           (long long)nd.start[j]);
-    if (pad && !DIM_IS_SYM(si->d[j]) &&
-        nd.start[j] + si->d[j] < nd.shape.d[j]) {
+    /* a symbolic axis is whole only when both sizes are the same size */
+    if (pad && (DIM_IS_SYM(si->d[j]) || DIM_IS_SYM(nd.shape.d[j])
+                    ? si->d[j] != nd.shape.d[j]
+                    : nd.start[j] + si->d[j] < nd.shape.d[j])) {
       em_dim_expr(si->d[j], d, sizeof d);
       em_put(E, b, "%s%s < %lldL + %s", conds++ ? " && " : "", var,
           (long long)nd.start[j], d);

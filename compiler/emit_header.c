@@ -143,7 +143,8 @@ static void header_top(Emitter *E, const char *name) {
       "   file with any C99 compiler and link it with exprc's runtime\n"
       "   (runtime/kernels.c, for exprc_rt_gemm, or libexprc) and libm.\n\n"
       "   Every entry point takes\n"
-      "     D  the sizes of the dims, D[XC_DIM_<name>] (NULL if XC_NDIMS is 0);\n"
+      "     D  the sizes of the dims, D[XC_DIM_<name>] (NULL if XC_NDIMS is 0),\n"
+      "        in XC_NSIZES longs, completed by xc_sizes(D);\n"
       "     S  XC_NSLOTS buffers of doubles, S[s] holding xc_slot_size(s, D)\n"
       "        elements in C (row-major) order.\n"
       "   It reads the inputs and params in their slots and writes its\n"
@@ -174,7 +175,7 @@ static void header_slots(Emitter *E, const SlotInfo *info, int nslots) {
       map_put(E->c, &taken, in->mac, (void *)in->mac);
     em_put(E, &E->out, "/* %s ", in->kind);
     comment_text(E, in->label);
-    em_put(E, &E->out, " %s", shape_str(&in->shape, E->m->dim, sb, sizeof sb));
+    em_put(E, &E->out, " %s", shape_str(&in->shape, E->c->dimnames, sb, sizeof sb));
     if (s < (int)E->m->nvar && E->m->var[s].kind == V_PARAM)
       header_init(E, &E->m->var[s]);
     em_put_str(E, &E->out, " */\n");
@@ -205,6 +206,28 @@ static void header_sizes(Emitter *E, const SlotInfo *info, int nslots) {
   em_put_str(E, &E->out, "  }\n  return 0;\n}\n");
 }
 
+/* Sizes that are not one dim (N*T, N-1: size.h) live in D after the
+ * dims; the caller computes them with xc_sizes once the dims are set. */
+static void header_terms(Emitter *E) {
+  Ctx *c = E->c;
+  em_put(E, &E->out, "#define XC_NSIZES %u /* D[] holds this many: dims, then "
+         "from index %d the sizes made from them */\n",
+         c->nterm ? SIZE_BASE + c->nterm : E->m->ndim, SIZE_BASE);
+  em_put_str(E, &E->out, "static inline void xc_sizes(long *D)\n{\n"
+             "  long v;\n  (void)D; (void)v;\n");
+  for (uint32_t k = 0; k < c->nterm; k++) {
+    const SizeTerm *t = &c->term[k];
+    em_put(E, &E->out, "  v = %lldL", (long long)t->coef);
+    for (int i = 0; i < t->n; i++)
+      em_put(E, &E->out, " * D[%d]", t->dim[i]);
+    em_put(E, &E->out, " + %lldL; /* ", (long long)t->off);
+    comment_text(E, c->sizename[SIZE_BASE + k]);
+    em_put(E, &E->out, " */\n  D[%u] = v > 0 ? v / %lldL : 0;\n",
+           SIZE_BASE + k, (long long)t->div);
+  }
+  em_put_str(E, &E->out, "}\n");
+}
+
 char *emit_header(Ctx *c, Module *m, const Plan *plan, const char *name) {
   Emitter E = {.c = c, .m = m, .g = m->g, .plan = plan};
   int nslots = m->nslot + (int)plan->ntemp + (plan->check != 0);
@@ -213,6 +236,7 @@ char *emit_header(Ctx *c, Module *m, const Plan *plan, const char *name) {
   em_put(&E, &E.out, "\n/* dims: D[XC_DIM_...] */\n#define XC_NDIMS %u\n", m->ndim);
   for (uint32_t d = 0; d < m->ndim; d++)
     em_put(&E, &E.out, "#define XC_DIM_%s %u\n", m->dim[d], d);
+  header_terms(&E);
   SlotInfo *info = slot_infos(&E, nslots);
   header_slots(&E, info, nslots);
   header_entries(&E);

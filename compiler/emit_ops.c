@@ -285,6 +285,51 @@ static void emit_batched(Emitter *E, uint32_t x) {
          k, pa, pb, pc, mn);
 }
 
+/* The flat index into the big shape of a STEP or UNSTEP at the loop
+ * position over the small one: axis k walks by the step, from the front
+ * (step > 0) or from the back. */
+static void step_index(const Node *nd, const Shape *big, char *buf, size_t n) {
+  int k = (int)nd->u.axes;
+  int64_t skip = nd->start[0], step = nd->start[1];
+  size_t len = 0;
+  char st[128], d[32];
+  for (int j = 0; j < big->rank; j++) {
+    em_count_expr(big, j + 1, st, sizeof st);
+    em_dim_expr(big->d[j], d, sizeof d);
+    if (j != k)
+      len += (size_t)snprintf(buf + len, n - len, "%si%d*%s", j ? " + " : "",
+                              j, st);
+    else if (step > 0)
+      len += (size_t)snprintf(buf + len, n - len, "%s(%lldL + i%d*%lldL)*%s",
+                              j ? " + " : "", (long long)skip, j,
+                              (long long)step, st);
+    else
+      len += (size_t)snprintf(buf + len, n - len,
+                              "%s(%s - %lldL - i%d*%lldL)*%s", j ? " + " : "",
+                              d, (long long)(skip + 1), j, (long long)-step, st);
+  }
+}
+
+/* STEP reads every step-th element along its axis; UNSTEP writes its input
+ * to those places in zeros. Both loop over the smaller shape. */
+static void emit_step(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  const Shape *si = &at(E, nd.in[0])->shape;
+  int unstep = nd.op == OP_UNSTEP;
+  const Shape *small = unstep ? si : &nd.shape, *big = unstep ? &nd.shape : si;
+  char idx[512], in[600], out[600], n[128];
+  step_index(&nd, big, idx, sizeof idx);
+  if (unstep) {
+    em_count_expr(&nd.shape, 0, n, sizeof n);
+    em_target(E, x, "i", out, sizeof out);
+    em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = 0.0;\n", n, out);
+    E->used_i = 1;
+  }
+  em_value(E, nd.in[0], unstep ? "o" : idx, in, sizeof in);
+  em_target(E, x, unstep ? idx : "o", out, sizeof out);
+  em_copy_loop(E, small, out, in);
+}
+
 static void emit_matmul(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   int ta, tb;
@@ -343,6 +388,9 @@ static void node_statement(Emitter *E, uint32_t x) {
     return;
   case SH_ALONG:
     em_along(E, x);
+    return;
+  case SH_STEP:
+    emit_step(E, x);
     return;
   }
 }

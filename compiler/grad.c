@@ -307,6 +307,15 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
     int64_t st[MAX_RANK];
     return graph_window(g, OP_SLICE, G, window_start(&n, st), &s);
   }
+  case OP_STEP: { /* the elements read go back to their places */
+    Shape s = shape_of(g, a);
+    int64_t st[MAX_RANK];
+    return graph_step(g, OP_UNSTEP, G, (int)n.u.axes, window_start(&n, st), &s);
+  }
+  case OP_UNSTEP: {
+    int64_t st[MAX_RANK];
+    return graph_step(g, OP_STEP, G, (int)n.u.axes, window_start(&n, st), NULL);
+  }
   case OP_SUM: { /* spread G back over the summed axes */
     Shape s = shape_of(g, a);
     return graph_spread(g, G, &s, n.u.axes);

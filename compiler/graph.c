@@ -265,6 +265,18 @@ uint32_t graph_window(Graph *g, Op op, uint32_t a, const int64_t *start,
   return graph_node(g, &p);
 }
 
+uint32_t graph_step(Graph *g, Op op, uint32_t a, int axis, const int64_t *at,
+                    const Shape *big) {
+  Node p = proto(op);
+  p.in[0] = a;
+  p.u.axes = axis;
+  for (int i = 0; i < 3; i++)
+    p.start[i] = at[i];
+  if (op == OP_UNSTEP)
+    p.shape = *big;
+  return graph_node(g, &p);
+}
+
 uint32_t graph_sum_to(Graph *g, uint32_t a, const Shape *s) {
   Shape as = g->node[a].shape;
   if (shape_eq(&as, s))

@@ -15,7 +15,8 @@ typedef struct Node {
   uint8_t flags;
   uint32_t in[3];
   union {          /* what the op needs beyond its inputs; op is the tag */
-    int64_t axes;   /* SUM MAX MIN LSE: the axes reduced, bit k for axis k */
+    int64_t axes;   /* SUM MAX MIN LSE: the axes reduced, bit k for axis k;
+                       STEP UNSTEP: the axis */
     int64_t var;    /* INPUT PARAM: the variable's index in Module.var */
     int64_t dim;    /* DIMVAL: the dim's number */
     int64_t data;   /* CONST: SPLAT (every element is val), or the offset of
@@ -102,6 +103,11 @@ uint32_t graph_first_place(Graph *g, const Shape *s, int64_t word);
  * at `start` in zeros of shape s. */
 uint32_t graph_window(Graph *g, Op op, uint32_t a, const int64_t *start,
                       const Shape *s);
+/* STEP: every at[1]-th element of a along axis, skipping at[0] at the
+ * walk's beginning and at[2] at its end (ops.def); UNSTEP: a written back
+ * at those places into zeros of shape big (big is read for UNSTEP only). */
+uint32_t graph_step(Graph *g, Op op, uint32_t a, int axis, const int64_t *at,
+                    const Shape *big);
 /* v, the result of reducing shape s over the axes in mask, spread back over
  * those axes (the same value all along them). */
 uint32_t graph_spread(Graph *g, uint32_t v, const Shape *s, int64_t mask);

@@ -8,12 +8,14 @@
 
 #include "check.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime.h"
+#include "size.h"
 
 exprc_status handle_fail(exprc_model *m, exprc_status st, const char *fmt,
                          ...) {
@@ -117,8 +119,17 @@ static exprc_status allocate_block(exprc_model *m, EntryInfo *e) {
 
 /* Give every slot whose size is known a buffer of that size. Inputs whose
  * buffer changes must be set again. */
+void handle_sizes(exprc_model *m) {
+  for (int k = SIZE_BASE; k < m->nsize; k++) {
+    int64_t v = size_eval(&m->term[k - SIZE_BASE], m->D, m->known);
+    m->known[k] = v >= 0;
+    m->D[k] = v < 0 ? 0 : v > LONG_MAX ? LONG_MAX : (long)v;
+  }
+}
+
 exprc_status handle_allocate(exprc_model *m) {
   int64_t total = 0;
+  handle_sizes(m);
   for (int i = 0; i < m->nslot; i++) {
     int64_t n = slot_size(m, &m->slot[i]);
     if (n == -2 || (n > 0 && total > m->lim.max_memory / 8 - n))
@@ -207,6 +218,9 @@ void exprc_free(exprc_model *m) {
   }
   for (int d = 0; m->dimname && d < m->ndim; d++)
     free(m->dimname[d]);
+  for (int d = SIZE_BASE; m->dimname && d < m->nsize; d++)
+    free(m->dimname[d]);
+  free(m->term);
   free(m->slot);
   free(m->S);
   free(m->entry);

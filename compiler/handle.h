@@ -62,7 +62,9 @@ struct exprc_model {
   int nslot, nvar;
   int ndim;
   char **dimname;
-  long *D;
+  long *D;             /* nsize: dims, then size terms from SIZE_BASE */
+  int nsize;
+  SizeTerm *term;      /* the compile's size terms, nsize - SIZE_BASE */
   int *bound_by;       /* slot that bound the dim this cycle; -1 free */
   uint8_t *known;
   int *bykind[EXPRC_GRADIENT + 1]; /* slots of each kind, for exprc_get */
@@ -85,6 +87,8 @@ exprc_status handle_allocate(exprc_model *m);
 /* The located error of a run that failed with e (which exprc_rt_fail
  * filled): sets the model's message and returns its status. */
 exprc_status handle_run_error(exprc_model *m, const exprc_rt_error *e);
+/* Compute the size terms (D[SIZE_BASE..]) from the dims bound now. */
+void handle_sizes(exprc_model *m);
 /* Draw every param's initial values from the generator seeded by seed. */
 void handle_init_params(exprc_model *m, uint64_t seed);
 

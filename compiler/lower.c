@@ -159,15 +159,20 @@ static int const_eval(Graph *g, uint32_t n, double *v, int depth) {
   return 1;
 }
 
-/* A scalar constant expression: numbers, consts and arithmetic. */
-static double const_value(Lower *L, Ast *a, const char *what) {
-  uint32_t n = lower_expr(L, a, NULL);
+/* A scalar constant expression: numbers, consts and arithmetic (in def
+ * scope s, or none). */
+static double const_value_in(Lower *L, Ast *a, Scope *s, const char *what) {
+  uint32_t n = lower_expr(L, a, s);
   double v;
   Node *nd = graph_at(L->g, n);
   if (!const_eval(L->g, n, &v, 0) || nd->shape.rank != 0)
     ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "%s must be a constant number",
               what);
   return v;
+}
+
+static double const_value(Lower *L, Ast *a, const char *what) {
+  return const_value_in(L, a, NULL, what);
 }
 
 int64_t lower_const_int(Lower *L, Ast *a, const char *what, int64_t lo,
@@ -189,11 +194,11 @@ typedef struct Lit {
   int set;
 } Lit;
 
-static void literal_fill(Lower *L, Ast *a, Lit *t, int level) {
+static void literal_fill(Lower *L, Ast *a, Scope *s, Lit *t, int level) {
   if (a->kind != A_LIST) {
     if (level != t->shape.rank && t->set)
       ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "tensor literal is ragged");
-    double v = const_value(L, a, "an element of a tensor literal");
+    double v = const_value_in(L, a, s, "an element of a tensor literal");
     vec_reserve(L->c, &t->v, &t->cap, t->n + 1, sizeof *t->v);
     t->v[t->n++] = v;
     if (!t->set)
@@ -214,12 +219,28 @@ static void literal_fill(Lower *L, Ast *a, Lit *t, int level) {
               "tensor literal is ragged: %d element%s where %lld were expected",
               a->nkid, a->nkid == 1 ? "" : "s", (long long)t->shape.d[level]);
   for (int i = 0; i < a->nkid; i++)
-    literal_fill(L, a->kid[i], t, level + 1);
+    literal_fill(L, a->kid[i], s, t, level + 1);
 }
 
-static uint32_t literal(Lower *L, Ast *a) {
+/* Whether every element of list a is a constant number; if not, the list
+ * stacks its elements (lower_index.c). */
+static int constant_leaves(Lower *L, Ast *a, Scope *s) {
+  if (a->kind == A_LIST) {
+    for (int i = 0; i < a->nkid; i++)
+      if (!constant_leaves(L, a->kid[i], s))
+        return 0;
+    return 1;
+  }
+  double v;
+  uint32_t n = lower_expr(L, a, s);
+  return graph_at(L->g, n)->shape.rank == 0 && const_eval(L->g, n, &v, 0);
+}
+
+static uint32_t literal(Lower *L, Ast *a, Scope *s) {
   Lit t = {0};
-  literal_fill(L, a, &t, 0);
+  if (!constant_leaves(L, a, s))
+    return lower_stack_list(L, a, s);
+  literal_fill(L, a, s, &t, 0);
   L->g->pos = a->pos;
   return graph_tensor(L->g, t.v, &t.shape);
 }
@@ -282,65 +303,6 @@ static uint32_t binary_chain(Lower *L, Ast *a, Scope *s) {
   return acc;
 }
 
-/* One index item on an axis of size d: an integer (the axis is dropped) or
- * a slice lo:hi with NumPy's defaults, negative values and clipping. */
-static void index_item(Lower *L, Ast *it, int64_t d, int64_t *start,
-                       int64_t *size, int *drop) {
-  if (it->kind != A_SLICE) {
-    if (DIM_IS_SYM(d))
-      ctx_error(L->c, it->pos, EXPRC_ERR_SHAPE,
-                "a dim-sized axis can only be taken whole (':')");
-    int64_t i = lower_const_int(L, it, "an index", -d, d - 1);
-    *start = i < 0 ? i + d : i, *size = 1, *drop = 1;
-    return;
-  }
-  *drop = 0;
-  if (DIM_IS_SYM(d)) {
-    if (it->kid[0] || it->kid[1])
-      ctx_error(L->c, it->pos, EXPRC_ERR_SHAPE,
-                "a dim-sized axis can only be taken whole (':')");
-    *start = 0, *size = d;
-    return;
-  }
-  int64_t b[2] = {0, d};
-  for (int k = 0; k < 2; k++) {
-    if (!it->kid[k])
-      continue;
-    b[k] = lower_const_int(L, it->kid[k], "a slice bound", INT32_MIN, INT32_MAX);
-    b[k] = b[k] < 0 ? b[k] + d : b[k];
-    b[k] = b[k] < 0 ? 0 : b[k] > d ? d : b[k];
-  }
-  if (b[1] <= b[0])
-    ctx_error(L->c, it->pos, EXPRC_ERR_SHAPE, "empty slice (%lld:%lld)",
-              (long long)b[0], (long long)b[1]);
-  *start = b[0], *size = b[1] - b[0];
-}
-
-/* x[i, lo:hi, :]: a window of x (SLICE), then a reshape that drops the axes
- * indexed by integers. Axes not mentioned are taken whole. */
-static uint32_t index_expr(Lower *L, Ast *a, Scope *s) {
-  uint32_t x = lower_expr(L, a->kid[0], s);
-  uint32_t taken = lower_index_take(L, a, x, s); /* E[ids] */
-  if (taken != NONE)
-    return taken;
-  Shape xs = graph_at(L->g, x)->shape, win = xs, out = {0};
-  int64_t start[MAX_RANK] = {0};
-  if (a->nkid - 1 > xs.rank)
-    ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE,
-              "%d ind%s for a tensor of rank %d", a->nkid - 1,
-              a->nkid == 2 ? "ex" : "ices", xs.rank);
-  for (int j = 0; j < xs.rank; j++) {
-    int drop = 0;
-    if (j + 1 < a->nkid)
-      index_item(L, a->kid[j + 1], xs.d[j], &start[j], &win.d[j], &drop);
-    if (!drop)
-      out.d[out.rank++] = win.d[j];
-  }
-  L->g->pos = a->pos;
-  uint32_t r = graph_window(L->g, OP_SLICE, x, start, &win);
-  return graph_shaped(L->g, OP_RESHAPE, r, &out);
-}
-
 uint32_t lower_expr(Lower *L, Ast *a, Scope *s) {
   L->c->at = a->pos; /* where a compile too big for memory stops */
   if (++L->work > L->c->lim.max_nodes)
@@ -354,7 +316,7 @@ uint32_t lower_expr(Lower *L, Ast *a, Scope *s) {
   case A_NAME:
     return name_ref(L, a, s);
   case A_LIST:
-    return literal(L, a);
+    return literal(L, a, s);
   case A_UNARY: {
     uint32_t x = lower_expr(L, a->kid[0], s);
     L->g->pos = a->pos;
@@ -369,7 +331,7 @@ uint32_t lower_expr(Lower *L, Ast *a, Scope *s) {
   case A_CALL:
     return lower_call(L, a, s);
   case A_INDEX:
-    return index_expr(L, a, s);
+    return lower_index(L, a, s);
   case A_SLICE:
     ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "a slice (':') is only allowed "
               "inside an index");
@@ -484,7 +446,7 @@ static void declare_dim(Lower *L, Stmt *st) {
   define(L, st->name, st->namepos, (Binding){.kind = B_DIM, .index = (int)m->ndim});
   vec_reserve(L->c, &m->dim, &m->capdim, m->ndim + 1, sizeof *m->dim);
   m->dim[m->ndim++] = st->name;
-  L->c->dimnames = m->dim;
+  size_name_dim(L->c, (int)m->ndim - 1, st->name);
   add_named(L, "dim", st->name, NONE);
 }
 

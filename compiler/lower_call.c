@@ -145,7 +145,10 @@ static uint32_t normaliser(Lower *L, const Builtin *b, const Args *a,
   return b->variant ? r : graph_op1(L->g, OP_EXP, r);
 }
 
-/* reshape(x, [a, b, ...]); one size may be -1, inferred */
+/* reshape(x, [a, b, ...]): sizes are constants, dims or products of them
+ * (lower_size); one may be -1, inferred from the element count, exactly
+ * (a product of dims times a constant divides as such: [N*T*4] by [N] is
+ * T*4). */
 static uint32_t reshape(Lower *L, const Builtin *b, const Args *x_,
                         Scope *s) {
   (void)b;
@@ -160,23 +163,27 @@ static uint32_t reshape(Lower *L, const Builtin *b, const Args *x_,
               d->nkid, L->c->lim.max_rank);
   Shape t = {.rank = d->nkid};
   int infer = -1;
-  int64_t known = 1, total;
   for (int i = 0; i < d->nkid; i++) {
-    t.d[i] = lower_const_int(L, d->kid[i], "a size", -1, L->c->lim.max_elements);
-    if (t.d[i] == 0 || (t.d[i] == -1 && infer >= 0))
+    int minus = 0;
+    t.d[i] = lower_size(L, d->kid[i], &minus);
+    if (minus && infer >= 0)
       ctx_error(L->c, d->kid[i]->pos, EXPRC_ERR_SHAPE,
                 "sizes are positive; one may be -1 (inferred)");
-    if (t.d[i] == -1)
+    if (minus)
       infer = i;
-    else
-      known *= t.d[i];
   }
-  if (infer >= 0) {
-    if (!shape_numel_const(&graph_at(L->g, x)->shape, &total) ||
-        total % known)
+  if (infer >= 0) { /* the input's sizes over the others, as factors */
+    Shape xs = graph_at(L->g, x)->shape, known = t;
+    known.d[infer] = 1;
+    if (!size_ratio(L->c, d->pos, xs.d, xs.rank, known.d, known.rank,
+                    &t.d[infer])) {
+      char sa[96], sb[96];
       ctx_error(L->c, d->pos, EXPRC_ERR_SHAPE,
-                "cannot infer the size marked -1");
-    t.d[infer] = total / known;
+                "cannot infer the size marked -1 (the elements of %s do not "
+                "divide into parts of %s)",
+                shape_str(&xs, L->c->dimnames, sa, sizeof sa),
+                shape_str(&known, L->c->dimnames, sb, sizeof sb));
+    }
   }
   L->g->pos = a->pos;
   return graph_shaped(L->g, OP_RESHAPE, x, &t);
@@ -313,6 +320,8 @@ static const Builtin builtins[] = {
     {"flip", {"x", "axis?"}, lower_flip, OP_FLIP, 0},
     {"tril", {"x", "k?"}, lower_triangle, 0, 0},
     {"triu", {"x", "k?"}, lower_triangle, 0, 1},
+    {"concatenate", {"arrays", "axis?"}, lower_concatenate, 0, 0},
+    {"stack", {"arrays", "axis?"}, lower_concatenate, 0, 1},
 };
 
 /* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */

@@ -136,7 +136,9 @@ static int int_item(Lower *L, Ast *a, Scope *s, uint32_t *idx) {
   int found = -1;
   for (int j = 1; j < a->nkid; j++) {
     Ast *it = a->kid[j];
-    if (it->kind == A_SLICE)
+    if (it->kind == A_SLICE ||
+        (it->kind == A_NAME && (!strcmp(it->name, "None") ||
+                                !strcmp(it->name, "...")))) /* lower_index.c */
       continue;
     uint32_t n = lower_expr(L, it, s);
     if (!lower_is_int(L, n))

@@ -6,6 +6,7 @@
 #define EXPRC_LOWER_IMPL_H
 
 #include "lower.h"
+#include "size.h"
 
 typedef enum { B_DIM, B_VAR, B_NODE, B_DEF } BindKind;
 
@@ -96,6 +97,16 @@ Binding *lower_lookup(Lower *L, const char *name);
 /* Report an unknown name, with the closest known one. */
 NORETURN void lower_unknown(Lower *L, Pos pos, const char *what,
                             const char *name, Scope *s);
+/* lower_index.c: x[...] (NumPy basic indexing), and a size written in a
+ * shape list: a constant, a dim, or a product of them (N*T); where infer
+ * is given, -1 is allowed too: *infer is then set and 1 returned. */
+uint32_t lower_index(Lower *L, Ast *a, Scope *s);
+/* A list [a, b, ...] whose elements are not all constants: stack(list, 0). */
+uint32_t lower_stack_list(Lower *L, Ast *a, Scope *s);
+/* The built-ins concatenate(list, axis=0) and stack(list, axis=0). */
+uint32_t lower_concatenate(Lower *L, const Builtin *b, const Args *x,
+                           Scope *s);
+int64_t lower_size(Lower *L, Ast *a, int *infer);
 /* Count the work of a gradient pass from root before it runs. */
 void lower_grad_work(Lower *L, Pos p, uint32_t root);
 

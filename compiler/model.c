@@ -211,13 +211,20 @@ static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
     check_keep(c, m, mod, status);
   }
   m->ndim = (int)mod->ndim;
-  m->dimname = zalloc_or_fail(c, (mod->ndim + 1) * sizeof *m->dimname);
-  m->D = zalloc_or_fail(c, (mod->ndim + 1) * sizeof *m->D);
+  /* D[] holds the dims, then at SIZE_BASE the size terms (size.h) */
+  m->nsize = SIZE_BASE + (int)c->nterm;
+  m->dimname = zalloc_or_fail(c, (size_t)m->nsize * sizeof *m->dimname);
+  m->D = zalloc_or_fail(c, (size_t)m->nsize * sizeof *m->D);
   m->bound_by = zalloc_or_fail(c, (mod->ndim + 1) * sizeof *m->bound_by);
-  m->known = zalloc_or_fail(c, mod->ndim + 1);
+  m->known = zalloc_or_fail(c, (size_t)m->nsize);
+  m->term = zalloc_or_fail(c, (c->nterm + 1) * sizeof *m->term);
   for (uint32_t d = 0; d < mod->ndim; d++) {
     m->dimname[d] = dup_or_fail(c, mod->dim[d]);
     m->bound_by[d] = -1;
+  }
+  for (uint32_t k = 0; k < c->nterm; k++) {
+    m->term[k] = c->term[k];
+    m->dimname[SIZE_BASE + k] = dup_or_fail(c, c->sizename[SIZE_BASE + k]);
   }
   index_kinds(c, m);
 }

@@ -13,6 +13,7 @@ typedef enum {
   SH_LINALG,    /* matrices on the last two axes (linalg.c) */
   SH_INDEX,     /* gathers, scatters, arg-reductions (shape.c: index_shape) */
   SH_ALONG,     /* input 0's shape; every input alike; an axis attribute */
+  SH_STEP,      /* STEP: the strided count; UNSTEP: the target, checked */
 } ShapeRule;
 
 /* F_FAILS: the op's generated code checks its data and may report a

@@ -209,19 +209,30 @@ static Ast *primary(Parser *P) {
   return a;
 }
 
-/* index = expr | expr? ":" expr? */
+/* index = "..." | expr | expr? ":" expr? (":" expr?)?
+ * A slice is A_SLICE with kids lo, hi, step (NULL where left out); `...`
+ * is an A_NAME spelled "..." and None an A_NAME spelled "None": only
+ * indexing gives them a meaning (lower_index.c). */
 static Ast *index_item(Parser *P) {
   Token *t = peek(P);
-  Ast *lo = NULL, *hi = NULL;
+  Ast *lo = NULL, *hi = NULL, *step = NULL;
+  if (accept(P, "...")) {
+    Ast *e = node(P, A_NAME, t->pos, 0);
+    e->name = "...";
+    return e;
+  }
   if (!tok_is(t, ":"))
     lo = expr(P);
   if (!accept(P, ":"))
     return lo;
-  if (!tok_is(peek(P), ",") && !tok_is(peek(P), "]"))
+  if (!tok_is(peek(P), ",") && !tok_is(peek(P), "]") && !tok_is(peek(P), ":"))
     hi = expr(P);
-  Ast *s = node(P, A_SLICE, t->pos, 2);
+  if (accept(P, ":") && !tok_is(peek(P), ",") && !tok_is(peek(P), "]"))
+    step = expr(P);
+  Ast *s = node(P, A_SLICE, t->pos, 3);
   s->kid[0] = lo;
   s->kid[1] = hi;
+  s->kid[2] = step;
   return s;
 }
 

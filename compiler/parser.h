@@ -12,7 +12,8 @@ typedef enum {
   A_BINARY, /* k0 op k1 */
   A_CALL,   /* name(k0, ...) */
   A_INDEX,  /* k0[k1, ...]; each index is an expression or an A_SLICE */
-  A_SLICE,  /* k0:k1 inside an index; a missing bound is NULL */
+  A_SLICE,  /* k0:k1:k2 (lo:hi:step) inside an index; a missing one is
+               NULL. `...` and None there are A_NAMEs spelled so */
   A_KEYWORD, /* name=k0, an argument of a call (after the positional ones) */
 } AstKind;
 

@@ -5,6 +5,8 @@
  * at the operator. */
 #include "shape.h"
 
+#include "size.h"
+
 #include <string.h>
 
 int shape_broadcast(const Shape *a, const Shape *b, Shape *out) {
@@ -54,32 +56,20 @@ static Shape elementwise(Graph *g, const Node *p) {
   return r;
 }
 
-/* Reshapes keep the element count; with symbolic dims, the same constant
- * product and the same symbols. */
-static int same_count(const Shape *a, const Shape *b) {
-  int64_t ca = 1, cb = 1;
-  int sa[MAX_RANK * 2] = {0};
-  for (int i = 0; i < a->rank; i++)
-    if (DIM_IS_SYM(a->d[i]))
-      sa[i] = DIM_INDEX(a->d[i]) + 1;
-    else
-      ca *= a->d[i];
-  for (int i = 0; i < b->rank; i++) {
-    if (!DIM_IS_SYM(b->d[i])) {
-      cb *= b->d[i];
-      continue;
-    }
-    int j = 0;
-    while (j < a->rank && sa[j] != DIM_INDEX(b->d[i]) + 1)
-      j++;
-    if (j == a->rank)
-      return 0;
-    sa[j] = 0;
-  }
-  for (int i = 0; i < a->rank; i++)
-    if (sa[i])
-      return 0;
-  return ca == cb;
+/* Reshapes keep the element count: the products of the two shapes'
+ * sizes, once equal factors cancel, leave 1 (size_ratio). */
+static int has_zero(const Shape *s) {
+  for (int i = 0; i < s->rank; i++)
+    if (s->d[i] == 0)
+      return 1;
+  return 0;
+}
+
+static int same_count(Graph *g, const Shape *a, const Shape *b) {
+  int64_t r;
+  if (has_zero(a) || has_zero(b)) /* empty: a size made of dims may not be */
+    return has_zero(a) && has_zero(b);
+  return size_ratio(g->c, g->pos, a->d, a->rank, b->d, b->rank, &r) && r == 1;
 }
 
 static Shape target(Graph *g, const Node *p) {
@@ -88,7 +78,7 @@ static Shape target(Graph *g, const Node *p) {
   if (p->op == OP_BCAST) {
     if (!shape_broadcast(a, &p->shape, &t) || !shape_eq(&t, &p->shape))
       mismatch(g, p, a, &p->shape);
-  } else if (!same_count(a, &p->shape)) {
+  } else if (!same_count(g, a, &p->shape)) {
     char sa[96], sb[96];
     ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE,
               "cannot reshape %s to %s: element counts differ",
@@ -190,17 +180,23 @@ static Shape linalg(Graph *g, const Node *p) {
 }
 
 /* The window [start, start + small) must lie inside big on every axis; a
- * symbolic axis can only be taken whole. */
+ * symbolic axis fits when big - small is a constant that leaves room for
+ * the start (x[1:] on N rows: a window of N-1 at 1), and a constant window
+ * fits where the size's least value leaves room (row 0 of N, rows 0..2 of
+ * N+3). */
 static Shape window(Graph *g, const Node *p) {
   const Shape *a = in_shape(g, p, 0);
   const Shape *small = p->op == OP_SLICE ? &p->shape : a;
   const Shape *big = p->op == OP_SLICE ? a : &p->shape;
   int ok = a->rank == p->shape.rank;
   for (int i = 0; ok && i < a->rank; i++) {
-    if (DIM_IS_SYM(small->d[i]) || DIM_IS_SYM(big->d[i]))
-      ok = small->d[i] == big->d[i] && p->start[i] == 0;
+    int64_t room; /* big - small, when that is one number for all dims */
+    if (DIM_IS_SYM(big->d[i]) && !DIM_IS_SYM(small->d[i]))
+      ok = p->start[i] >= 0 &&
+           p->start[i] + small->d[i] <= size_min(g->c, big->d[i]);
     else
-      ok = p->start[i] >= 0 && p->start[i] + small->d[i] <= big->d[i];
+      ok = size_diff(g->c, big->d[i], small->d[i], &room) &&
+           p->start[i] >= 0 && p->start[i] <= room;
   }
   if (!ok) {
     char sa[96], sb[96];
@@ -314,6 +310,27 @@ static Shape along(Graph *g, const Node *p) {
   return *a;
 }
 
+/* STEP: the count of a walk along the axis of length L that skips `skip`,
+ * then takes every |step|-th element, and leaves out `cut` at its end:
+ * ceil((L - skip - cut) / |step|), at least 0. UNSTEP's target must be a
+ * shape whose walk gives its input. */
+static Shape step_rule(Graph *g, const Node *p) {
+  const Shape *a = in_shape(g, p, 0);
+  const Shape *big = p->op == OP_STEP ? a : &p->shape;
+  int64_t k = p->u.axes, skip = p->start[0], cut = p->start[2];
+  int64_t st = p->start[1] < 0 ? -p->start[1] : p->start[1];
+  if (k < 0 || k >= big->rank || st == 0 || skip < 0 || cut < 0 ||
+      big->rank != a->rank)
+    ctx_error(g->c, g->pos, EXPRC_ERR_INTERNAL, "a strided slice is malformed");
+  Shape r = *big;
+  r.d[k] = size_affine(g->c, g->pos, big->d[k], st - 1 - skip - cut, st);
+  if (p->op == OP_STEP)
+    return r;
+  if (!shape_eq(&r, a))
+    mismatch(g, p, a, &r);
+  return *big;
+}
+
 static void check_size(Graph *g, const Shape *s) {
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++) {
@@ -363,6 +380,9 @@ Shape shape_infer(Graph *g, const Node *p) {
     break;
   case SH_ALONG:
     r = along(g, p);
+    break;
+  case SH_STEP:
+    r = step_rule(g, p);
     break;
   }
   /* Shapes hash and compare as bytes (graph.c): clear unused dims and the

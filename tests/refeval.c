@@ -699,59 +699,102 @@ static T reshape(M *m, Ast *a, Scope *s) {
   return out;
 }
 
-/* One index item for an axis of size d: an integer (the axis is dropped)
- * or lo:hi with NumPy's defaults, negative bounds and clipping. */
-static void index_item(M *m, Ast *it, Scope *s, int64_t d, int64_t *start,
-                       int64_t *size, int *drop) {
-  *drop = it->kind != A_SLICE;
-  if (*drop) {
-    int64_t i = int_of(m, it, s, "an index", -d, d - 1);
-    *start = i < 0 ? i + d : i, *size = 1;
-    return;
-  }
-  int64_t b[2] = {0, d};
+/* NumPy's basic indexing, from its description: each item is an integer
+ * (selects one position, drops the axis), a slice lo:hi:step (the
+ * positions Python's slice.indices() gives), None (a new axis of size 1)
+ * or `...` (as many whole axes as the other items leave). Axes after the
+ * items are whole. */
+typedef struct Ix {
+  int64_t first, step, count;
+  int keep;
+} Ix;
+
+static int is_word(const Ast *a, const char *w) {
+  return a->kind == A_NAME && !strcmp(a->name, w);
+}
+
+/* slice(lo, hi, step).indices(d), and the number of positions it gives */
+static Ix slice_ix(M *m, Ast *it, Scope *s, int64_t d) {
+  int64_t step = it->kid[2] ? int_of(m, it->kid[2], s, "a slice step",
+                                     INT32_MIN, INT32_MAX) : 1;
+  if (step == 0)
+    fail(m, it, "slice step cannot be zero");
+  int64_t b[2] = {step > 0 ? 0 : d - 1, step > 0 ? d : -1};
   for (int k = 0; k < 2; k++) {
     if (!it->kid[k])
       continue;
-    b[k] = int_of(m, it->kid[k], s, "a slice bound", INT32_MIN, INT32_MAX);
-    b[k] = b[k] < 0 ? b[k] + d : b[k];
-    b[k] = b[k] < 0 ? 0 : b[k] > d ? d : b[k];
+    int64_t v = int_of(m, it->kid[k], s, "a slice bound", INT32_MIN, INT32_MAX);
+    if (v < 0)
+      v += d;
+    if (v < 0)
+      v = step > 0 ? 0 : -1;
+    if (v >= d)
+      v = step > 0 ? d : d - 1;
+    b[k] = v;
   }
-  if (b[1] <= b[0])
-    fail(m, it, "empty slice (%lld:%lld)", (long long)b[0], (long long)b[1]);
-  *start = b[0], *size = b[1] - b[0];
+  Ix r = {.first = b[0], .step = step, .keep = 1, .count = 0};
+  for (int64_t i = b[0]; step > 0 ? i < b[1] : i > b[1]; i += step)
+    r.count++;
+  return r;
+}
+
+static Ix item_ix(M *m, Ast *it, Scope *s, int64_t d) {
+  if (it->kind == A_SLICE)
+    return slice_ix(m, it, s, d);
+  int64_t i = int_of(m, it, s, "an index", -d, d - 1);
+  return (Ix){.first = i < 0 ? i + d : i, .step = 1, .count = 1, .keep = 0};
 }
 
 static T take_t(M *m, const Ast *a, const T *x, const T *idx, int k);
 
 static T index_expr(M *m, Ast *a, Scope *s) {
   T x = ev(m, a->kid[0], s);
-  for (int j = 1; j < a->nkid; j++) { /* E[ids], E[:, ids]: take */
-    if (a->kid[j]->kind == A_SLICE)
+  for (int i = 1; i < a->nkid; i++) { /* E[ids], E[:, ids]: take */
+    Ast *it = a->kid[i];
+    if (it->kind == A_SLICE || is_word(it, "None") || is_word(it, "..."))
       continue;
-    T idx = ev(m, a->kid[j], s);
-    if (idx.rank > 0 && j - 1 < x.rank)
-      return take_t(m, a, &x, &idx, j - 1);
+    T t = ev(m, it, s);
+    if (t.rank > 0 && i - 1 < x.rank)
+      return take_t(m, a, &x, &t, i - 1);
   }
-  if (a->nkid - 1 > x.rank)
-    fail(m, a, "%d indices for a tensor of rank %d", a->nkid - 1, x.rank);
-  T win = x;
-  int64_t start[REF_MAX_RANK] = {0}, d[REF_MAX_RANK] = {0}, idx[REF_MAX_RANK];
-  int r = 0;
-  for (int j = 0; j < x.rank; j++) {
-    int drop = 0;
-    if (j + 1 < a->nkid)
-      index_item(m, a->kid[j + 1], s, x.d[j], &start[j], &win.d[j], &drop);
-    if (!drop)
-      d[r++] = win.d[j];
+  Ix ix[REF_MAX_RANK];
+  int named = 0, src[2 * REF_MAX_RANK + 8], r = 0, j = 0; /* out axis -> x axis or -1 */
+  int64_t d[2 * REF_MAX_RANK + 8], idx[2 * REF_MAX_RANK + 8];
+  for (int i = 1; i < a->nkid; i++)
+    named += !is_word(a->kid[i], "None") && !is_word(a->kid[i], "...");
+  if (named > x.rank)
+    fail(m, a, "%d indices for a tensor of rank %d", named, x.rank);
+  for (int k = 0; k < x.rank; k++)
+    ix[k] = (Ix){.first = 0, .step = 1, .count = x.d[k], .keep = 1};
+  for (int i = 1; i <= a->nkid; i++) {
+    Ast *it = i < a->nkid ? a->kid[i] : NULL;
+    int whole = !it ? x.rank - j : is_word(it, "...") ? x.rank - named : 0;
+    if (r + whole + 1 > 2 * REF_MAX_RANK + 8)
+      fail(m, a, "too many axes");
+    if (it && is_word(it, "None"))
+      src[r] = -1, d[r++] = 1;
+    else if (it && !whole && !is_word(it, "...")) {
+      ix[j] = item_ix(m, it, s, x.d[j]);
+      if (ix[j].keep)
+        src[r] = j, d[r++] = ix[j].count;
+      j++;
+    }
+    for (int k = 0; k < whole; k++, j++)
+      src[r] = j, d[r++] = x.d[j];
   }
-  win.n = numel(win.rank, win.d);
+  if (r > REF_MAX_RANK)
+    fail(m, a, "indexing makes rank %d", r);
   T out = tensor(m, r, d);
-  for (int64_t e = 0; e < win.n; e++) {
-    unravel(e, &win, idx);
+  for (int64_t e = 0; e < out.n; e++) {
+    unravel(e, &out, idx);
     int64_t off = 0;
-    for (int j = 0; j < x.rank; j++)
-      off = off * x.d[j] + start[j] + idx[j];
+    for (int k = 0; k < x.rank; k++) {
+      int64_t pos = ix[k].first;
+      for (int o = 0; o < r; o++)
+        if (src[o] == k)
+          pos += ix[k].step * idx[o];
+      off = off * x.d[k] + pos;
+    }
     out.v[e] = x.v[off];
   }
   return out;
@@ -907,41 +950,95 @@ static T argsort_call(M *m, Ast *a, Scope *s) {
 
 /* ---- tensor literals ---- */
 
-static void literal_shape(M *m, Ast *a, int level, T *t, int *set) {
-  if (a->kind != A_LIST) {
-    if (*set && t->rank != level)
-      fail(m, a, "tensor literal is ragged");
-    t->rank = level, *set = 1;
-    return;
+/* The tensors of a list: the values of [a, b, ...], or the rows of a
+ * tensor (NumPy iterates an array along its first axis). */
+static T *list_items(M *m, Ast *a, Scope *s, int *n) {
+  if (a->kind == A_LIST) {
+    T *v = arena_alloc(m, (size_t)(a->nkid + 1) * sizeof *v);
+    for (int i = 0; i < a->nkid; i++)
+      v[i] = ev(m, a->kid[i], s);
+    *n = a->nkid;
+    return v;
   }
-  if (level >= REF_MAX_RANK || a->nkid == 0)
-    fail(m, a, "tensor literal is empty or has too many dimensions");
-  if (*set && level >= t->rank)
-    fail(m, a, "tensor literal is ragged");
-  if (t->d[level] && t->d[level] != a->nkid)
-    fail(m, a, "tensor literal is ragged");
-  t->d[level] = a->nkid;
-  for (int i = 0; i < a->nkid; i++)
-    literal_shape(m, a->kid[i], level + 1, t, set);
+  T x = ev(m, a, s);
+  if (x.rank == 0)
+    fail(m, a, "a list of tensors cannot be a scalar");
+  T *v = arena_alloc(m, (size_t)(x.d[0] + 1) * sizeof *v);
+  int64_t row = x.d[0] ? x.n / x.d[0] : 0;
+  for (int64_t i = 0; i < x.d[0]; i++) {
+    v[i] = tensor(m, x.rank - 1, x.d + 1);
+    memcpy(v[i].v, x.v + i * row, (size_t)row * sizeof(double));
+  }
+  *n = (int)x.d[0];
+  return v;
 }
 
-static void literal_fill(M *m, Ast *a, Scope *s, double **p) {
-  if (a->kind != A_LIST) {
-    *(*p)++ = scalar_of(m, a, ev(m, a, s), "an element of a tensor literal");
-    return;
+/* numpy.concatenate(items, axis): the items side by side along axis k;
+ * with `stack`, each first gets a new axis k of size 1. */
+static T join(M *m, Ast *a, T *v, int n, int k, int stack) {
+  if (n == 0)
+    fail(m, a, "nothing to join");
+  T o = v[0];
+  if (stack) {
+    if (o.rank >= REF_MAX_RANK || k > o.rank)
+      fail(m, a, "stack axis out of range");
+    for (int i = o.rank; i > k; i--)
+      o.d[i] = o.d[i - 1];
+    o.d[k] = n, o.rank++;
+  } else {
+    if (k >= o.rank)
+      fail(m, a, "concatenate axis out of range");
+    for (int i = 1; i < n; i++)
+      o.d[k] += v[i].d[k];
   }
-  for (int i = 0; i < a->nkid; i++)
-    literal_fill(m, a->kid[i], s, p);
+  for (int i = 1; i < n; i++) {
+    T w = v[i];
+    int ok = w.rank == v[0].rank;
+    for (int q = 0; ok && q < w.rank; q++)
+      ok = w.d[q] == v[0].d[q] || (!stack && q == k);
+    if (!ok)
+      mismatch(m, a, &v[0], &w, stack ? "stack" : "concatenate");
+  }
+  T out = tensor(m, o.rank, o.d);
+  int64_t outer = 1, inner = 1, at = 0; /* copy run by run */
+  for (int q = 0; q < k; q++)
+    outer *= o.d[q];
+  for (int q = k + 1; q < o.rank; q++)
+    inner *= o.d[q];
+  for (int i = 0; i < n; i++) {
+    int64_t len = stack ? 1 : v[i].d[k];
+    for (int64_t b = 0; b < outer; b++)
+      for (int64_t c = 0; c < len * inner; c++)
+        out.v[(b * o.d[k] + at) * inner + c] = v[i].v[b * len * inner + c];
+    at += len;
+  }
+  return out;
 }
 
+/* A list literal: its elements stacked along a new first axis; a constant
+ * [[1, 2], [3, 4]] is the same stacking of numbers. */
 static T literal(M *m, Ast *a, Scope *s) {
-  T t = {0};
-  int set = 0;
-  literal_shape(m, a, 0, &t, &set);
-  t = tensor(m, t.rank, t.d);
-  double *p = t.v;
-  literal_fill(m, a, s, &p);
-  return t;
+  if (a->nkid == 0)
+    fail(m, a, "tensor literal is empty");
+  int n;
+  T *v = list_items(m, a, s, &n);
+  for (int i = 1; i < n; i++)
+    if (v[i].rank != v[0].rank || memcmp(v[i].d, v[0].d,
+                                         (size_t)v[0].rank * sizeof v[0].d[0]))
+      fail(m, a, "tensor literal is ragged");
+  return join(m, a, v, n, 0, 1);
+}
+
+static T join_call(M *m, Ast *a, Scope *s, int stack) {
+  if (a->nkid < 1 || a->nkid > 2)
+    fail(m, a, "'%s' takes 1 to 2 arguments, not %d", a->name, a->nkid);
+  int n;
+  T *v = list_items(m, a->kid[0], s, &n);
+  if (n == 0)
+    fail(m, a, "nothing to join");
+  int rank = v[0].rank + stack;
+  int64_t k = a->nkid > 1 ? int_of(m, a->kid[1], s, "axis", -rank, rank - 1) : 0;
+  return join(m, a, v, n, (int)(k < 0 ? k + rank : k), stack);
 }
 
 /* ---- grad and hessian by finite differences of the evaluator ---- */
@@ -1340,6 +1437,8 @@ static T builtin(M *m, Ast *a, Scope *s) {
     return arg_call(m, a, s, a->name[4] == 'a');
   if (!strcmp(a->name, "argsort"))
     return argsort_call(m, a, s);
+  if (!strcmp(a->name, "concatenate") || !strcmp(a->name, "stack"))
+    return join_call(m, a, s, a->name[0] == 's');
   if (!strcmp(a->name, "grad"))
     return grad_call(m, a, s);
   if (is_linalg(a->name))
@@ -1376,7 +1475,8 @@ static const struct { const char *name; const char *param[8]; } signatures[] = {
     {"take", {"a", "indices", "axis"}},
     {"take_along_axis", {"arr", "indices", "axis"}},
     {"one_hot", {"x", "num_classes"}}, {"argmax", {"x", "axis"}},
-    {"argmin", {"x", "axis"}}, {"argsort", {"x", "axis"}}};
+    {"argmin", {"x", "axis"}}, {"argsort", {"x", "axis"}},
+    {"concatenate", {"arrays", "axis"}}, {"stack", {"arrays", "axis"}}};
 
 /* A name ending in '?' may be left out while a later one is given: the
  * evaluator then finds NULL in its place. */

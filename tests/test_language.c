@@ -345,10 +345,12 @@ START_TEST(language_errors_are_located) {
                   "test.expr:2:14: error: an index must be a whole number from "
                   "-3 to 2, not 5", "5]");
   tu_expect_error("dim N\ninput x[N, 4]\noutput y = x[1:2]\n", EXPRC_ERR_SHAPE,
-                  "test.expr:3:14: error: a dim-sized axis can only be taken "
-                  "whole (':')", "1:2]");
-  tu_expect_error("input x[3, 4]\noutput y = x[2:1]\n", EXPRC_ERR_SHAPE,
-                  "test.expr:2:14: error: empty slice (2:1)", "2:1]");
+                  "test.expr:3:14: error: a slice of a dim-sized axis counts "
+                  "its start from the end it walks from and its stop from the "
+                  "other end (x[1:], x[:-1], x[::-1]), so that its length is "
+                  "known", "1:2]");
+  tu_expect_error("input x[3, 4]\noutput y = x[::0]\n", EXPRC_ERR_SHAPE,
+                  "test.expr:2:16: error: slice step cannot be zero", "0]");
   tu_expect_error("input x[3, 4]\noutput y = x[0, 1, 2]\n", EXPRC_ERR_SHAPE,
                   "test.expr:2:13: error: 3 indices for a tensor of rank 2",
                   "[0, 1, 2]");
@@ -364,8 +366,8 @@ START_TEST(language_errors_are_located) {
                   EXPRC_ERR_SYNTAX,
                   "test.expr:2:12: error: 'logsumexp' takes 1 to 3 arguments, "
                   "not 4", "logsumexp(");
-  tu_expect_error("input x[3]\noutput y = x[1:2:3]\n", EXPRC_ERR_SYNTAX,
-                  "test.expr:2:17: error: expected ',' or ']', found ':'", ":3]");
+  tu_expect_error("input x[3]\noutput y = x[1:2:3:4]\n", EXPRC_ERR_SYNTAX,
+                  "test.expr:2:19: error: expected ',' or ']', found ':'", ":4]");
 }
 END_TEST
 

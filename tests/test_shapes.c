@@ -342,7 +342,8 @@ static const BadShape bad[] = {
      "test.expr:2:5: error: cannot reshape [2,3] to [4]: element counts "
      "differ", "reshape"},
     {"input a[2, 3]\ny = reshape(a, [4, -1])\n",
-     "test.expr:2:16: error: cannot infer the size marked -1", "[4"},
+     "test.expr:2:16: error: cannot infer the size marked -1 (the elements "
+     "of [2,3] do not divide into parts of [4,1])", "[4"},
     {"input a[2, 3]\ny = reshape(a, [-1, -1])\n",
      "test.expr:2:21: error: sizes are positive; one may be -1 (inferred)",
      "-1]"},

@@ -111,9 +111,10 @@ static int descend(double **S, const long *D) {
 }
 
 int main(void) {
-  long D[XC_NDIMS];
+  long D[XC_NSIZES];
   double *S[XC_NSLOTS];
   D[XC_DIM_N] = N;
+  xc_sizes(D); /* the sizes made from dims, if the model has any */
   if (!allocate(S, D))
     return fprintf(stderr, "aot_demo: out of memory\n"), 1;
   set_values(S, D);
