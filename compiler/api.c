@@ -351,7 +351,9 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
     if (!m->S[i])
       return handle_fail(m, EXPRC_ERR_INTERNAL, "%s: a buffer is missing", fn);
   int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
+  exprc_rng *was_rng = exprc_rt_use_rng(&m->rng); /* the model's draws */
   m->fn[k](m->D, m->S);
+  exprc_rt_use_rng(was_rng);
   exprc_rt_use_threads(was);
   for (int d = 0; d < m->ndim; d++)
     m->bound_by[d] = -1; /* the next call may use other sizes */

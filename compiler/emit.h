@@ -135,4 +135,8 @@ const Reduction *em_reduction(Op op); /* SUM, MAX, MIN; NULL for others */
 void em_fill(Emitter *E, uint32_t x);
 void em_node(Emitter *E, uint32_t x);
 
+/* ---- emit_conv.c ---- */
+void em_conv(Emitter *E, uint32_t x);   /* SH_CONV: a runtime kernel call */
+void em_random(Emitter *E, uint32_t x); /* SH_RANDOM: draws, then a + b z */
+
 #endif

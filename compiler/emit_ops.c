@@ -282,5 +282,11 @@ void em_node(Emitter *E, uint32_t x) {
   case SH_MATMUL:
     emit_matmul(E, x);
     return;
+  case SH_CONV:
+    em_conv(E, x);
+    return;
+  case SH_RANDOM:
+    em_random(E, x);
+    return;
   }
 }

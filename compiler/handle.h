@@ -14,6 +14,7 @@
 
 #include "jit.h"
 #include "module.h"
+#include "runtime.h"
 
 typedef struct Slot {
   char *name, *loss;
@@ -59,6 +60,8 @@ struct exprc_model {
   int nkind[EXPRC_GRADIENT + 1];
   exprc_limits lim;
   int threads;         /* exprc_options.threads: this model's own count */
+  exprc_rng rng;       /* the draws of normal/uniform/bernoulli in the model:
+                          seeded with the params' seed, advanced by every run */
 };
 
 /* Set the model's message to fmt ...; returns st. */

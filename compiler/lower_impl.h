@@ -91,4 +91,14 @@ NORETURN void lower_unknown(Lower *L, Pos pos, const char *what,
 /* Count the work of a gradient pass from root before it runs. */
 void lower_grad_work(Lower *L, Pos p, uint32_t root);
 
+/* lower_conv.c: conv1d and conv2d (variant: spatial axes), the pools
+ * (op 1 max, 0 average) and the random draws (variant 0 normal, 1 uniform,
+ * 2 bernoulli). */
+uint32_t lower_conv_call(Lower *L, const Builtin *b, const Args *a,
+                         Scope *s);
+uint32_t lower_pool_call(Lower *L, const Builtin *b, const Args *a,
+                         Scope *s);
+uint32_t lower_random_call(Lower *L, const Builtin *b, const Args *a,
+                           Scope *s);
+
 #endif
