@@ -81,7 +81,8 @@ typedef struct exprc_options {
   int no_fuse;            /* 1: one loop per elementwise op, no fusion */
   int remat;              /* 1: recompute cheap forward values in the
                              backward pass instead of keeping them */
-  uint64_t seed;          /* seed of the param initializers [0] */
+  uint64_t seed;          /* seed of the param initializers and of the
+                             draws of normal/uniform/bernoulli [0] */
   exprc_backend backend;
   int threads;            /* above 1: matrix products (OpenBLAS) and flat
                              loops of at least 8192 iterations run on this
