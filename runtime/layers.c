@@ -84,43 +84,65 @@ static void conv_direct(int kind, const Geom *g, const double *a,
 
 /* ---- im2col and matrix products ---- */
 
-/* col[(c, ki, kj), (n - n0, i, j)] for samples n0 .. n0+nb-1 of group gi */
-static void im2col(const Geom *g, const double *x, long gi, long n0, long nb,
-                   double *col) {
+/* The outputs j (0 <= j < nout) whose tap at offset off (k * dilation)
+ * lands inside [0, size): j * stride - pad + off in range, as [*lo, *hi). */
+static void span(long nout, long stride, long pad, long off, long size,
+                 long *lo, long *hi) {
+  long a = pad - off, b = size - 1 + pad - off;
+  *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+  *hi = b < 0 ? 0 : b / stride + 1;
+  *hi = *hi > nout ? nout : *hi;
+  *lo = *lo > *hi ? *hi : *lo;
+}
+
+/* col[(c, ki, kj), (n - n0, i, j)] for samples n0 .. n0+nb-1 of group gi
+ * (add = 0), or, the other way (add = 1), x[...] += col[...]: col2im. The
+ * outputs whose taps fall in the padding are found per row (span), so the
+ * inner loop has no test. */
+static void im2col_dir(const Geom *g, double *x, long gi, long n0, long nb,
+                       double *col, int add) {
   long cols = nb * g->ohw, hw = g->h * g->w;
   for (long c = 0; c < g->cg; c++)
     for (long ki = 0; ki < g->kh; ki++)
       for (long kj = 0; kj < g->kw; kj++) {
         double *row = col + ((c * g->kh + ki) * g->kw + kj) * cols;
+        long ilo, ihi, jlo, jhi;
+        span(g->oh, g->sh, g->ph, ki * g->dh, g->h, &ilo, &ihi);
+        span(g->ow, g->sw, g->pw, kj * g->dw, g->w, &jlo, &jhi);
         for (long n = 0; n < nb; n++) {
-          const double *xc = x + ((n0 + n) * g->c + gi * g->cg + c) * hw;
-          for (long i = 0; i < g->oh; i++)
-            for (long j = 0; j < g->ow; j++) {
-              long t = tap(g, i, j, ki, kj);
-              *row++ = t < 0 ? 0.0 : xc[t];
+          double *xc = x + ((n0 + n) * g->c + gi * g->cg + c) * hw;
+          for (long i = 0; i < g->oh; i++, row += g->ow) {
+            if (i < ilo || i >= ihi) {
+              if (!add)
+                memset(row, 0, (size_t)g->ow * sizeof *row);
+              continue;
             }
+            long at = (i * g->sh - g->ph + ki * g->dh) * g->w - g->pw +
+                      kj * g->dw; /* x's index for j = 0, maybe outside */
+            if (add) {
+              for (long j = jlo; j < jhi; j++)
+                xc[at + j * g->sw] += row[j];
+              continue;
+            }
+            for (long j = 0; j < jlo; j++)
+              row[j] = 0;
+            for (long j = jlo; j < jhi; j++)
+              row[j] = xc[at + j * g->sw];
+            for (long j = jhi; j < g->ow; j++)
+              row[j] = 0;
+          }
         }
       }
 }
 
-/* The inverse layout, adding: gx[n, group c, tap] += col[...] */
+static void im2col(const Geom *g, const double *x, long gi, long n0, long nb,
+                   double *col) {
+  im2col_dir(g, (double *)x, gi, n0, nb, col, 0);
+}
+
 static void col2im(const Geom *g, const double *col, long gi, long n0,
                    long nb, double *gx) {
-  long cols = nb * g->ohw, hw = g->h * g->w;
-  for (long c = 0; c < g->cg; c++)
-    for (long ki = 0; ki < g->kh; ki++)
-      for (long kj = 0; kj < g->kw; kj++) {
-        const double *row = col + ((c * g->kh + ki) * g->kw + kj) * cols;
-        for (long n = 0; n < nb; n++) {
-          double *xc = gx + ((n0 + n) * g->c + gi * g->cg + c) * hw;
-          for (long i = 0; i < g->oh; i++)
-            for (long j = 0; j < g->ow; j++, row++) {
-              long t = tap(g, i, j, ki, kj);
-              if (t >= 0)
-                xc[t] += *row;
-            }
-        }
-      }
+  im2col_dir(g, gx, gi, n0, nb, (double *)col, 1);
 }
 
 /* Between y[n, gi*og + o, p] and m[o, (n - n0) * ohw + p]. */
