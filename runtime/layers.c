@@ -224,21 +224,31 @@ void exprc_rt_conv(int kind, const long *G, const double *a, const double *b,
 
 /* ---- pooling ---- */
 
-/* The input position of the first maximum in window (i, j) of plane x (a
- * NaN counts as the maximum, as in PyTorch); -1 if the window is padding
- * only, which the compiler rules out. */
+/* The taps k of a window starting at `start` (window k0, dilation 1, as
+ * every pool has) that fall inside [0, size): [*lo, *hi). */
+static void taps(long start, long k0, long size, long *lo, long *hi) {
+  *lo = start < 0 ? -start : 0;
+  *hi = size - start < k0 ? size - start : k0;
+  *hi = *hi < *lo ? *lo : *hi;
+}
+
+/* The index in plane x of the first maximum of window (i, j) (a NaN counts
+ * as the maximum, as in PyTorch); -1 if the window is padding only, which
+ * the compiler rules out. */
 static long argmax(const Geom *g, const double *x, long i, long j) {
+  long r0 = i * g->sh - g->ph, c0 = j * g->sw - g->pw, klo, khi, llo, lhi;
+  taps(r0, g->kh, g->h, &klo, &khi);
+  taps(c0, g->kw, g->w, &llo, &lhi);
   long at = -1;
   double best = 0;
-  for (long ki = 0; ki < g->kh; ki++)
-    for (long kj = 0; kj < g->kw; kj++) {
-      long t = tap(g, i, j, ki, kj);
-      if (t < 0)
-        continue;
-      double v = x[t];
-      if (at < 0 || v > best || (isnan(v) && !isnan(best)))
-        at = t, best = v;
+  for (long ki = klo; ki < khi; ki++) {
+    long base = (r0 + ki) * g->w + c0;
+    for (long kj = llo; kj < lhi; kj++) {
+      double v = x[base + kj];
+      if (at < 0 || v > best || (v != v && best == best))
+        at = base + kj, best = v;
     }
+  }
   return at;
 }
 
