@@ -335,6 +335,13 @@ exprc_status exprc_init_params(exprc_model *m, uint64_t seed) {
   return st;
 }
 
+exprc_status exprc_seed_draws(exprc_model *m, uint64_t seed) {
+  exprc_status st = usable(m, "", "exprc_seed_draws");
+  if (st == EXPRC_OK)
+    handle_seed_draws(m, seed);
+  return st;
+}
+
 /* ---- running ---- */
 
 static exprc_status run(exprc_model *m, int k, const char *fn) {

@@ -73,5 +73,7 @@ exprc_status handle_fail(exprc_model *m, exprc_status st, const char *fmt, ...)
 exprc_status handle_allocate(exprc_model *m);
 /* Draw every param's initial values from the generator seeded by seed. */
 void handle_init_params(exprc_model *m, uint64_t seed);
+/* Restart the model's draws (normal, uniform, bernoulli) from seed. */
+void handle_seed_draws(exprc_model *m, uint64_t seed);
 
 #endif

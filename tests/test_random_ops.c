@@ -262,6 +262,35 @@ START_TEST(dropout) {
 }
 END_TEST
 
+/* exprc_seed_draws restarts the draws and leaves the params alone; with
+ * it, the gradient of a stochastic loss (dropout, a reparameterised
+ * sample) checks against finite differences taken with the same draws
+ * (tu_gradcheck reseeds before every evaluation). */
+START_TEST(seed_draws_gives_common_random_numbers) {
+  exprc_model *m = tu_compile(
+      "input x[6]\nparam w[6] ~ normal(0, 1)\nparam mu\nparam s\n"
+      "h = tanh(x * w) * bernoulli(0.6 + 0 * x) / 0.6\n"
+      "z = mu + s * normal(0, 1, [6])\n"
+      "L = sum(h * z * z)\ngrad L wrt w, mu, s, x\n");
+  tu_set(m, "x", (double[]){.1, -.2, .3, .4, -.5, .6}, 1, (int64_t)6);
+  tu_set(m, "mu", (double[]){0.3}, 0);
+  tu_set(m, "s", (double[]){1.5}, 0);
+  exprc_tensor w;
+  ck_assert(exprc_find(m, "w", &w) == EXPRC_OK);
+  double *w0 = copy(w);
+  ck_assert(exprc_seed_draws(m, 9) == EXPRC_OK);
+  double l1 = (tu_grad(m, "L", "w"), last_loss(m, "L"));
+  double l2 = (tu_grad(m, "L", "w"), last_loss(m, "L"));
+  ck_assert_msg(l1 != l2, "two calls drew alike");
+  ck_assert(exprc_seed_draws(m, 9) == EXPRC_OK);
+  ck_assert_double_eq(l1, (tu_grad(m, "L", "w"), last_loss(m, "L")));
+  ck_assert_msg(same(w0, w.data, 6), "exprc_seed_draws changed a param");
+  tu_gradcheck(m, "L", 1e-6);
+  free(w0);
+  exprc_free(m);
+}
+END_TEST
+
 /* normal and uniform are still the params' initializers. */
 START_TEST(initializers_still_work) {
   exprc_model *m = tu_compile("param w[2000] ~ normal(1, 0.5)\n"
@@ -305,6 +334,7 @@ int main(void) {
   tcase_add_test(t, draws_are_constants_to_differentiation);
   tcase_add_test(t, reparameterisation_trick);
   tcase_add_test(t, dropout);
+  tcase_add_test(t, seed_draws_gives_common_random_numbers);
   tcase_add_test(t, initializers_still_work);
   tcase_add_test(t, mistakes);
   suite_add_tcase(s, t);
