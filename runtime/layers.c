@@ -22,7 +22,8 @@
 
 #include "runtime.h"
 
-#define COL_MAX (1L << 22) /* doubles in one column matrix: 32 MB */
+#define COL_MAX (1L << 17) /* doubles in one column matrix: 1 MB, so that
+                              it is still in cache when the product reads it */
 
 typedef struct Geom {
   long n, c, h, w, o, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups;
@@ -239,17 +240,48 @@ static long argmax(const Geom *g, const double *x, long i, long j) {
   long r0 = i * g->sh - g->ph, c0 = j * g->sw - g->pw, klo, khi, llo, lhi;
   taps(r0, g->kh, g->h, &klo, &khi);
   taps(c0, g->kw, g->w, &llo, &lhi);
-  long at = -1;
-  double best = 0;
+  if (klo == khi || llo == lhi)
+    return -1;
+  long at = (r0 + klo) * g->w + c0 + llo;
+  double best = x[at];
   for (long ki = klo; ki < khi; ki++) {
     long base = (r0 + ki) * g->w + c0;
     for (long kj = llo; kj < lhi; kj++) {
       double v = x[base + kj];
-      if (at < 0 || v > best || (v != v && best == best))
-        at = base + kj, best = v;
+      /* selected by masks, not branches: which element wins is data, and
+       * a mispredicted branch per element costs more than the rest */
+      uint64_t take = -(uint64_t)((v > best) | ((v != v) & (best == best)));
+      uint64_t vb, bb;
+      memcpy(&vb, &v, sizeof vb);
+      memcpy(&bb, &best, sizeof bb);
+      bb = (vb & take) | (bb & ~take);
+      memcpy(&best, &bb, sizeof bb);
+      at = (long)(((uint64_t)(base + kj) & take) | ((uint64_t)at & ~take));
     }
   }
   return at;
+}
+
+/* out = the maximum of each window: the value at argmax, without the
+ * index (a NaN anywhere in the window makes it NaN, as argmax picks it). */
+static void pool_max(const Geom *g, const double *x, double *out) {
+  long hw = g->h * g->w;
+  for (long p = 0; p < g->n * g->c; p++, x += hw)
+    for (long i = 0; i < g->oh; i++)
+      for (long j = 0; j < g->ow; j++) {
+        long r0 = i * g->sh - g->ph, c0 = j * g->sw - g->pw, klo, khi, llo, lhi;
+        taps(r0, g->kh, g->h, &klo, &khi);
+        taps(c0, g->kw, g->w, &llo, &lhi);
+        double best = -INFINITY;
+        int nan = 0;
+        for (long ki = klo; ki < khi; ki++)
+          for (long kj = llo; kj < lhi; kj++) {
+            double v = x[(r0 + ki) * g->w + c0 + kj];
+            best = v > best ? v : best;
+            nan |= v != v;
+          }
+        *out++ = nan ? NAN : best;
+      }
 }
 
 void exprc_rt_pool(int kind, const long *G, const double *x, const double *h,
@@ -258,6 +290,10 @@ void exprc_rt_pool(int kind, const long *G, const double *x, const double *h,
   long hw = g.h * g.w, planes = g.n * g.c;
   if (kind == 1)
     memset(out, 0, (size_t)(planes * hw) * sizeof *out);
+  if (kind == 0 && x == h) { /* max pooling itself: the maximum suffices */
+    pool_max(&g, x, out);
+    return;
+  }
   for (long p = 0; p < planes; p++)
     for (long i = 0; i < g.oh; i++)
       for (long j = 0; j < g.ow; j++) {

@@ -174,6 +174,25 @@ START_TEST(max_pool2d_tie_goes_to_first) {
 }
 END_TEST
 
+/* A NaN in a window is its maximum, as in PyTorch (NaN propagates), and
+ * the gradient goes to it: max_pool1d([1, NaN, 3, 2], 2) = [NaN, 3], the
+ * gradient of y[1] * 2 reaching only element 2 (and y[0]'s, NaN, only
+ * the NaN itself). */
+START_TEST(max_pool_nan_is_the_maximum) {
+  exprc_model *m = tu_compile("input x[1, 1, 4]\noutput y = max_pool1d(x, 2)\n"
+                              "L = sum(max_pool1d(x, 2) * [[[0, 2]]])\n"
+                              "grad L wrt x\n");
+  tu_set(m, "x", (double[]){1, NAN, 3, 2}, 3, (int64_t)1, (int64_t)1,
+         (int64_t)4);
+  exprc_tensor y = tu_output(m, "y");
+  ck_assert(isnan(y.data[0]));
+  ck_assert_double_eq(y.data[1], 3);
+  exprc_tensor g = tu_grad(m, "L", "x");
+  tu_assert_close(g.data, (double[]){0, 0, 2, 0}, 4, 0, "gradient");
+  exprc_free(m);
+}
+END_TEST
+
 /* ---- every option against the reference, gradients by differences ---- */
 
 START_TEST(conv2d_plain) {
@@ -407,6 +426,7 @@ int main(void) {
   tcase_add_test(hand, conv2d_by_hand);
   tcase_add_test(hand, pools_by_hand);
   tcase_add_test(hand, max_pool2d_tie_goes_to_first);
+  tcase_add_test(hand, max_pool_nan_is_the_maximum);
   tcase_add_test(hand, mistakes);
   suite_add_tcase(s, hand);
   TCase *ref = tu_tcase("against the reference", 600);
