@@ -351,6 +351,33 @@ START_TEST(large_layers_take_the_product_path) {
 }
 END_TEST
 
+/* --threads: the products of a large layer are split over the model's
+ * threads by blocks of output elements, each summed whole by one thread,
+ * so two threads give the same bits as one. */
+START_TEST(threads_give_the_same_bits) {
+  const char *src = "input x[4, 8, 12, 12]\nparam w[16, 8, 3, 3]\n"
+                    "y = conv2d(x, w, padding=1)\noutput y\n"
+                    "L = sum(sin(y) * y)\ngrad L wrt x, w\n";
+  exprc_options o1, o2;
+  exprc_options_default(&o1);
+  exprc_options_default(&o2);
+  o1.threads = 1, o2.threads = 2;
+  exprc_model *a = tu_compile_opts(src, &o1), *b = tu_compile_opts(src, &o2);
+  int64_t dims[1] = {0};
+  tu_randomize(a, 3, -1, 1, dims, 0);
+  tu_randomize(b, 3, -1, 1, dims, 0);
+  const char *wrt[2] = {"x", "w"};
+  for (int k = 0; k < 2; k++) {
+    exprc_tensor ga = tu_grad(a, "L", wrt[k]), gb = tu_grad(b, "L", wrt[k]);
+    ck_assert_int_eq(ga.size, gb.size);
+    ck_assert_msg(memcmp(ga.data, gb.data, (size_t)ga.size * sizeof(double))
+                  == 0, "d/d%s differs between 1 and 2 threads", wrt[k]);
+  }
+  exprc_free(a);
+  exprc_free(b);
+}
+END_TEST
+
 /* A dim batch, bound to 1 and then to 3. */
 START_TEST(dim_batch_sizes) {
   const char *src = "dim N\ninput x[N, 2, 5, 5]\nparam w[3, 2, 2, 2]\n"
@@ -443,6 +470,7 @@ int main(void) {
   tcase_add_test(ref, pools_1d_against_reference);
   tcase_add_test(ref, large_layers_take_the_product_path);
   tcase_add_test(ref, dim_batch_sizes);
+  tcase_add_test(ref, threads_give_the_same_bits);
   tcase_add_test(ref, nested_grad_through_layers);
   suite_add_tcase(s, ref);
   return tu_run_suite(s);
