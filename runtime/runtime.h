@@ -89,8 +89,9 @@ double exprc_rng_normal(exprc_rng *r);         /* mean 0, std 1 */
  * exprc_rt_conv: kind 0 out[N,O,OH,OW] = conv(a = x, b = w); kind 1
  * out[N,C,H,W] = the input gradient from a = gy and b = w; kind 2
  * out[O,C/groups,KH,KW] = the weight gradient from a = x and b = gy.
- * Large ones are im2col products through the model's gemm (on its
- * threads), small ones direct loops.
+ * Large ones are im2col products through exprc_rt_gemm_pooled (on the
+ * model's threads), small ones direct loops; so a program compiled ahead
+ * of time that convolves links layers.c and parallel.c beside kernels.c.
  * exprc_rt_pool: kind 0 out[N,C,OH,OW] = h at the first maximum of x in
  * each window (padding is never the maximum); kind 1 out[N,C,H,W] = h
  * ([N,C,OH,OW]) added at those places.
