@@ -291,6 +291,28 @@ START_TEST(seed_draws_gives_common_random_numbers) {
 }
 END_TEST
 
+/* `exprc gradcheck` takes every difference with the same draws, so a
+ * stochastic loss checks; without that, the dropout mask of each
+ * evaluation would differ and no difference would mean anything. */
+START_TEST(gradcheck_command_on_a_stochastic_loss) {
+  char *path = tu_temp_file(
+      "input x[8]\nparam w[8] ~ normal(0, 1)\n"
+      "h = tanh(x * w) * bernoulli(0.5 + 0 * x) / 0.5\n"
+      "L = sum(h * h) + sum(w * normal(0, 1, [8]))\ngrad L wrt w\n",
+      ".expr");
+  char cmd[4096], *out = NULL, *err = NULL;
+  snprintf(cmd, sizeof cmd, "'%s' gradcheck '%s' --set x=[1,2,3,4,5,6,7,8]",
+           tu_exprc(), path);
+  int rc = tu_run(cmd, &out, &err);
+  ck_assert_msg(rc == 0, "%s: exit %d\n%s%s", cmd, rc, out, err);
+  ck_assert_msg(strstr(out, "8 passed, 0 at a kink, 0 failed"), "%s", out);
+  free(out);
+  free(err);
+  remove(path);
+  free(path);
+}
+END_TEST
+
 /* normal and uniform are still the params' initializers. */
 START_TEST(initializers_still_work) {
   exprc_model *m = tu_compile("param w[2000] ~ normal(1, 0.5)\n"
@@ -321,7 +343,8 @@ START_TEST(mistakes) {
 }
 END_TEST
 
-int main(void) {
+int main(int argc, char **argv) {
+  tu_set_paths(argc, argv); /* the exprc command, for gradcheck */
   Suite *s = suite_create("random_ops");
   TCase *t = tu_tcase("draws", 120);
   tcase_add_test(t, normal_has_its_mean_and_variance);
@@ -335,6 +358,7 @@ int main(void) {
   tcase_add_test(t, reparameterisation_trick);
   tcase_add_test(t, dropout);
   tcase_add_test(t, seed_draws_gives_common_random_numbers);
+  tcase_add_test(t, gradcheck_command_on_a_stochastic_loss);
   tcase_add_test(t, initializers_still_work);
   tcase_add_test(t, mistakes);
   suite_add_tcase(s, t);
