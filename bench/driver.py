@@ -11,6 +11,8 @@ call this file (see bench/README.md). Sections:
       gcc -O2 -c of the C that exprc emits for the same model.
   scaling  nested and wide generated models: graph size and pipeline time
       against depth, with SymPy's diff + cse on the same expressions.
+  W5  a LeNet-like CNN, batch 32 of 28x28: exprc (libtcc and cc backends)
+      against PyTorch.
 
 Every timing is a median over repeated calls after a warm-up (bench/timing.c
 and torch_bench.py share the rule); each section's figures are also given as
@@ -296,6 +298,39 @@ def w2(run):
                t / g >= 40)
 
 
+def w5(run):
+    section("W5: LeNet-like CNN, two 5x5 conv + 2x2 max pool, batch 32 of "
+            "28x28")
+    harness(run, "w5", os.path.join(MODELS, "w5_lenet.expr"), run.tmp)
+    run_torch(run, "W5")
+    time_rows(run, "W5", ["exprc forward", "exprc gradient"] + CC_ROWS + [
+                          "PyTorch forward (no_grad)", "PyTorch gradient"],
+              "exprc gradient")
+    c = run.checks
+    rows = cc_check(run, "W5")
+    if ("W5", "loss torch") in c:
+        rows += [["loss: PyTorch vs exprc", check_close(
+            run, "W5 torch loss", c[("W5", "loss torch")],
+            c[("W5", "loss exprc")])],
+            ["sum of gradients: PyTorch vs exprc", check_close(
+                run, "W5 torch gradients", c[("W5", "sum of torch gradients")],
+                c[("W5", "sum of exprc gradients")])]]
+    table(["check (same numbers everywhere)", "result (rel err)"], rows)
+    t = med(run, "W5", "PyTorch gradient")
+    g, cc = med(run, "W5", "exprc gradient"), med(run, "W5", CC_ROWS[1])
+    if not t:
+        target(run, "W5 exprc gradient no slower than PyTorch",
+               "PyTorch absent", False)
+        return
+    target(run, "W5 exprc gradient no slower than PyTorch",
+           "%s vs %s (PyTorch/exprc %.2f)" % (fmt_time(g), fmt_time(t), t / g),
+           t / g >= 0.95)
+    if cc:
+        target(run, "W5 exprc gradient, cc backend, faster than PyTorch",
+               "%s vs %s (PyTorch/exprc %.2f)" % (fmt_time(cc), fmt_time(t),
+                                                  t / cc), t / cc >= 1.05)
+
+
 def w3(run):
     section("W3: Rosenbrock, n = 1000, vector form")
     harness(run, "w3", os.path.join(MODELS, "w3_rosenbrock.expr"), run.tmp)
@@ -560,7 +595,7 @@ def main():
     ap = argparse.ArgumentParser(description="exprc benchmarks")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"),
                     help="release build directory (made if missing)")
-    ap.add_argument("--only", default="W1,W2,W3,W4,scaling",
+    ap.add_argument("--only", default="W1,W2,W3,W4,scaling,W5",
                     help="comma-separated sections")
     ap.add_argument("--quick", action="store_true",
                     help="sizes up to 10k only, for a fast look")
@@ -570,7 +605,8 @@ def main():
     build(run)
     t0 = time.perf_counter()
     machine(run)
-    sections = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "scaling": scaling}
+    sections = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "scaling": scaling,
+                "W5": w5}
     try:
         for name in run.args.only.split(","):
             sections[name](run)

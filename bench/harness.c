@@ -416,12 +416,62 @@ static void run_eval(const char *path, int n, char **assign) {
 }
 
 static int usage(void) {
-  fputs("usage: bench_harness w1|w2|w3 MODEL.expr DATA_DIR [CASE CALLS]\n"
+  fputs("usage: bench_harness w1|w2|w3|w5 MODEL.expr DATA_DIR [CASE CALLS]\n"
         "       bench_harness compile MODEL.expr REPEATS [no-simplify]\n"
         "       bench_harness eval MODEL.expr NAME=VALUE...\n"
         "       bench_harness blas-info\n",
         stderr);
   return 2;
+}
+
+/* ---- W5: a LeNet-like CNN, batch 32 of 28x28 ----
+ *
+ * No hand-written C here: PyTorch (torch_bench.py, reading the same bytes)
+ * and the cc backend are the comparisons, checked by loss and gradient
+ * sum. */
+
+static void run_w5(const char *model, const char *dir) {
+  static const long n[8] = {32 * 28 * 28, 32 * 10, 6 * 25, 6, 16 * 6 * 25,
+                            16, 256 * 120, 120};
+  static const long n2[2] = {120 * 10, 10};
+  double *a[10];
+  long len[10];
+  exprc_rng r;
+  exprc_rng_seed(&r, 5);
+  for (int i = 0; i < 10; i++) {
+    len[i] = i < 8 ? n[i] : n2[i - 8];
+    a[i] = malloc(sizeof(double) * (size_t)len[i]);
+  }
+  bench_fill(&r, a[0], len[0], 0, 1); /* pixel-like inputs */
+  one_hot(&r, a[1], 32, 10);
+  bench_fill(&r, a[2], len[2], -0.2, 0.2);   /* about 1/sqrt(25) */
+  bench_fill(&r, a[3], len[3], -0.1, 0.1);
+  bench_fill(&r, a[4], len[4], -0.08, 0.08); /* 1/sqrt(150) */
+  bench_fill(&r, a[5], len[5], -0.1, 0.1);
+  bench_fill(&r, a[6], len[6], -0.06, 0.06); /* 1/sqrt(256) */
+  bench_fill(&r, a[7], len[7], -0.1, 0.1);
+  bench_fill(&r, a[8], len[8], -0.09, 0.09); /* 1/sqrt(120) */
+  bench_fill(&r, a[9], len[9], -0.1, 0.1);
+  dump(dir, "w5", (const double *const *)a, len, 10);
+  exprc_model *m = compile(model);
+  static const char *names[10] = {"X", "Y", "C1", "c1", "C2", "c2",
+                                  "W3", "b3", "W4", "b4"};
+  static const int64_t shapes[10][4] = {
+      {32, 1, 28, 28}, {32, 10}, {6, 1, 5, 5}, {6, 1, 1}, {16, 6, 5, 5},
+      {16, 1, 1}, {256, 120}, {120}, {120, 10}, {10}};
+  static const int ranks[10] = {4, 2, 4, 3, 4, 3, 2, 1, 2, 1};
+  for (int i = 0; i < 10; i++)
+    if (exprc_set(m, names[i], a[i], ranks[i], shapes[i]) != EXPRC_OK)
+      die(names[i], m);
+  exprc_gradient(m, "loss");
+  bench_check("W5", "loss exprc", output(m, "loss", EXPRC_LOSS));
+  bench_check("W5", "sum of exprc gradients", gradient_sum(m, "loss"));
+  measure("W5", "exprc forward", call_forward, m);
+  measure("W5", "exprc gradient", call_gradient, m);
+  measure_cc("W5", model, m, call_gradient, "loss");
+  exprc_free(m);
+  for (int i = 0; i < 10; i++)
+    free(a[i]);
 }
 
 int main(int argc, char **argv) {
@@ -442,6 +492,8 @@ int main(int argc, char **argv) {
     run_w2(model, argv[3]);
   else if (workload && strcmp(cmd, "w3") == 0)
     run_w3(model, argv[3]);
+  else if (workload && strcmp(cmd, "w5") == 0)
+    run_w5(model, argv[3]);
   else if ((argc == 4 || argc == 5) && strcmp(cmd, "compile") == 0 &&
            atoi(argv[3]) > 0)
     run_compile(model, atoi(argv[3]), argc == 5);

@@ -1,8 +1,8 @@
-"""torch_bench.py: the PyTorch side of W1 and W2 (bench/run runs it).
+"""torch_bench.py: the PyTorch side of W1, W2 and W5 (bench/run runs it).
 
-    python3 torch_bench.py DATA_DIR THREADS W1|W2...
+    python3 torch_bench.py DATA_DIR THREADS W1|W2|W5...
 
-Reads the seeded data that bench_harness wrote (DATA_DIR/w1.bin, w2.bin:
+Reads the seeded data that bench_harness wrote (DATA_DIR/w1.bin, w2.bin, w5.bin:
 float64 arrays one after the other, in the order below), computes the same
 loss on CPU in float64, checks it against nothing itself (bench/run compares
 the `C` lines with exprc's and the hand-written C's), and times forward and
@@ -92,6 +92,36 @@ def mlp_case(w, path, shapes, batch_axis):
     report(w, "PyTorch gradient", gradient)
 
 
+def lenet_case(w, path):
+    """The loss of bench/models/w5_lenet.expr."""
+    F = torch.nn.functional
+    shapes = [(32, 1, 28, 28), (32, 10), (6, 1, 5, 5), (6, 1, 1),
+              (16, 6, 5, 5), (16, 1, 1), (256, 120), (120,), (120, 10), (10,)]
+    X, Y, C1, c1, C2, c2, W3, b3, W4, b4 = load(path, shapes)
+    params = [p.requires_grad_() for p in (C1, c1, C2, c2, W3, b3, W4, b4)]
+
+    def loss_fn():
+        h1 = F.max_pool2d(F.relu(F.conv2d(X, C1) + c1), 2)
+        h2 = F.max_pool2d(F.relu(F.conv2d(h1, C2) + c2), 2)
+        h3 = F.relu(h2.reshape(32, 256) @ W3 + b3)
+        Z = h3 @ W4 + b4
+        return -(Y * torch.log_softmax(Z, dim=1)).sum() / 32
+
+    def forward():
+        with torch.no_grad():
+            return loss_fn()
+
+    def gradient():
+        loss = loss_fn()
+        return loss, torch.autograd.grad(loss, params)
+
+    loss, grads = gradient()
+    check(w, "loss torch", loss.item())
+    check(w, "sum of torch gradients", float(sum(g.sum() for g in grads)))
+    report(w, "PyTorch forward (no_grad)", forward)
+    report(w, "PyTorch gradient", gradient)
+
+
 def main():
     data, threads = sys.argv[1], int(sys.argv[2])
     torch.set_num_threads(threads)
@@ -104,6 +134,8 @@ def main():
     if "W2" in sys.argv[3:]:
         mlp_case("W2", f"{data}/w2.bin",
                  [(4,), (3,), (16, 4), (16,), (3, 16), (3,)], False)
+    if "W5" in sys.argv[3:]:
+        lenet_case("W5", f"{data}/w5.bin")
 
 
 if __name__ == "__main__":

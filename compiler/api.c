@@ -411,6 +411,13 @@ exprc_status exprc_init_params(exprc_model *m, uint64_t seed) {
   return st;
 }
 
+exprc_status exprc_seed_draws(exprc_model *m, uint64_t seed) {
+  exprc_status st = usable(m, "", "exprc_seed_draws");
+  if (st == EXPRC_OK)
+    handle_seed_draws(m, seed);
+  return st;
+}
+
 /* ---- running ---- */
 
 static exprc_status run(exprc_model *m, int k, const char *fn) {
@@ -429,7 +436,9 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
   int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
   exprc_rt_error err = {.site = -1}, *outer = exprc_rt_catch(&err);
   check_clear(m); /* --check-finite: the generated code reports here */
+  exprc_rng *was_rng = exprc_rt_use_rng(&m->rng); /* the model's draws */
   m->fn[k](m->D, m->S);
+  exprc_rt_use_rng(was_rng);
   exprc_rt_catch(outer);
   exprc_rt_use_threads(was);
   for (int d = 0; d < m->ndim; d++)

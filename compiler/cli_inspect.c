@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv.h"
 #include "emit_c.h"
 #include "io.h"
 #include "model.h"
@@ -127,6 +128,30 @@ void node_label(Module *mod, uint32_t i, char *buf, size_t n) {
     for (char *s = buf; *s && *s != ' '; s++)
       *s = (char)(*s >= 'A' && *s <= 'Z' ? *s - 'A' + 'a' : *s);
     break;
+  case OP_CONV: /* the geometry, which tells two convolutions apart */
+  case OP_CONV_TX:
+  case OP_CONV_TW:
+  case OP_POOL_PICK:
+  case OP_POOL_PUT: {
+    ConvAttr a = conv_unpack(nd);
+    int pool = nd->op == OP_POOL_PICK || nd->op == OP_POOL_PUT;
+    int k = snprintf(buf, n, "%s", op_info[nd->op].name);
+    for (int i = 0; i < k; i++)
+      buf[i] = (char)(buf[i] >= 'A' && buf[i] <= 'Z' ? buf[i] - 'A' + 'a'
+                                                      : buf[i]);
+    if (pool)
+      snprintf(buf + k, n - (size_t)k, " window %lldx%lld",
+               (long long)a.kernel[0], (long long)a.kernel[1]);
+    k = (int)strlen(buf);
+    snprintf(buf + k, n - (size_t)k, " stride %lldx%lld pad %lldx%lld",
+             (long long)a.stride[0], (long long)a.stride[1],
+             (long long)a.pad[0], (long long)a.pad[1]);
+    k = (int)strlen(buf);
+    if (!pool)
+      snprintf(buf + k, n - (size_t)k, " dil %lldx%lld groups %lld",
+               (long long)a.dil[0], (long long)a.dil[1], (long long)a.groups);
+    break;
+  }
   default: {
     size_t k = 0;
     for (const char *s = op; *s && k + 1 < n; s++)

@@ -159,4 +159,8 @@ void em_check_prelude(Emitter *E);        /* where the status slot is */
 /* ---- emit_gather.c ---- */
 void em_gather(Emitter *E, uint32_t x); /* the SH_INDEX ops */
 
+/* ---- emit_conv.c ---- */
+void em_conv(Emitter *E, uint32_t x);   /* SH_CONV: a runtime kernel call */
+void em_random(Emitter *E, uint32_t x); /* SH_RANDOM: draws, then a + b z */
+
 #endif

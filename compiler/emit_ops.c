@@ -392,6 +392,12 @@ static void node_statement(Emitter *E, uint32_t x) {
   case SH_STEP:
     emit_step(E, x);
     return;
+  case SH_CONV:
+    em_conv(E, x);
+    return;
+  case SH_RANDOM:
+    em_random(E, x);
+    return;
   }
 }
 

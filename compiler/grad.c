@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "linalg.h"
+#include "conv.h"
 
 static uint32_t op1(Graph *g, Op op, uint32_t a) { return graph_op1(g, op, a); }
 static uint32_t op2(Graph *g, Op op, uint32_t a, uint32_t b) {
@@ -209,6 +210,29 @@ static uint32_t cumlse_rule(Graph *g, const Node *n, uint32_t y, uint32_t G) {
   return op2(g, OP_MUL, op1(g, OP_EXP, op2(g, OP_SUB, n->in[0], y)), r);
 }
 
+/* Convolutions and pooling (conv.c): each op's derivatives are ops of the
+ * same family with the same attributes, so every order works. CONV_TX is
+ * linear in gy and w, CONV_TW in x and gy: the adjoint of a bilinear map
+ * in one argument is again one of the three. Pools: POOL_PICK(x, h) picks
+ * h at x's first maximum per window, so the pick does not depend on x
+ * (almost everywhere) and is linear in h; POOL_PUT is its adjoint. */
+static uint32_t conv_rule(Graph *g, const Node *n, int k, uint32_t G) {
+  uint32_t a = n->in[0], b = n->in[1];
+  Shape sa = shape_of(g, a), sb = shape_of(g, b);
+  if (n->op == OP_CONV) /* y = conv(x, w) */
+    return k == 0 ? conv_like(g, n, OP_CONV_TX, G, b, &sa)
+                  : conv_like(g, n, OP_CONV_TW, a, G, &sb);
+  if (n->op == OP_CONV_TX) /* z = conv_tx(gy, w): <G, z> = <conv(G, w), gy> */
+    return k == 0 ? conv_like(g, n, OP_CONV, G, b, NULL)
+                  : conv_like(g, n, OP_CONV_TW, G, a, &sb);
+  if (n->op == OP_CONV_TW) /* z = conv_tw(x, gy): <G, z> = <conv(x, G), gy> */
+    return k == 0 ? conv_like(g, n, OP_CONV_TX, b, G, &sa)
+                  : conv_like(g, n, OP_CONV, a, G, NULL);
+  if (n->op == OP_POOL_PICK)
+    return k == 0 ? NONE : conv_like(g, n, OP_POOL_PUT, a, G, &sa);
+  return k == 0 ? NONE : conv_like(g, n, OP_POOL_PICK, a, G, NULL); /* PUT */
+}
+
 /* The contribution of node n's gradient G to its input k, before summing
  * broadcast axes. y is n itself, a/b/c its inputs.
  *
@@ -380,6 +404,15 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
     return linrec_rule(g, &n, y, k, G);
   case OP_CUMLSE:
     return cumlse_rule(g, &n, y, G);
+  case OP_CONV:
+  case OP_CONV_TX:
+  case OP_CONV_TW:
+  case OP_POOL_PICK:
+  case OP_POOL_PUT:
+    return conv_rule(g, &n, k, G);
+  case OP_RANDN: /* draws are constants to differentiation */
+  case OP_RANDU:
+    return NONE;
   case OP_COUNT:
     break;
   }

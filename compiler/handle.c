@@ -163,9 +163,16 @@ static void init_one(Slot *s, exprc_rng *r) {
 }
 
 /* Params are initialised in declaration order from one generator, so that a
- * seed gives the same values on every machine. */
+ * seed gives the same values on every machine. The draws inside the model
+ * (normal(...), bernoulli(...)) start again from the same seed, on a stream
+ * of their own (another seed word), so they are not the params' values. */
+void handle_seed_draws(exprc_model *m, uint64_t seed) {
+  exprc_rng_seed(&m->rng, seed ^ 0x6472617773ULL); /* "draws" */
+}
+
 void handle_init_params(exprc_model *m, uint64_t seed) {
   exprc_rng r;
+  handle_seed_draws(m, seed);
   exprc_rng_seed(&r, seed);
   for (int i = 0; i < m->nvar; i++)
     if (m->slot[i].kind == EXPRC_PARAM && m->slot[i].data)

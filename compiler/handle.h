@@ -75,6 +75,8 @@ struct exprc_model {
   int nsite;
   struct CheckInfo *check; /* --check-finite: what names a bad value (check.c);
                               NULL when compiled without checks */
+  exprc_rng rng;       /* the draws of normal/uniform/bernoulli in the model:
+                          seeded with the params' seed, advanced by every run */
 };
 
 /* Set the model's message to fmt ...; returns st. */
@@ -91,5 +93,7 @@ exprc_status handle_run_error(exprc_model *m, const exprc_rt_error *e);
 void handle_sizes(exprc_model *m);
 /* Draw every param's initial values from the generator seeded by seed. */
 void handle_init_params(exprc_model *m, uint64_t seed);
+/* Restart the model's draws (normal, uniform, bernoulli) from seed. */
+void handle_seed_draws(exprc_model *m, uint64_t seed);
 
 #endif

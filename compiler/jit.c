@@ -542,7 +542,9 @@ static CcRun wait_until(pid_t pid, const struct timespec *deadline, int *st) {
  * read into j->err when it fails. */
 static CcRun run_cc(CcJob *j, int workaround) {
   char out[PATH_MAX], cfile[PATH_MAX], log[PATH_MAX], so[100];
-  char *argv[16];
+  /* the compiler, its flags (one -D per runtime function), the workaround,
+   * and the tail below */
+  char *argv[1 + sizeof cc_flags / sizeof cc_flags[0] + 1 + 5];
   int k = 0;
   snprintf(so, sizeof so, "exprc-%s.so", j->key);
   work_path(j, so, out);

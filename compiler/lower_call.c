@@ -322,6 +322,21 @@ static const Builtin builtins[] = {
     {"triu", {"x", "k?"}, lower_triangle, 0, 1},
     {"concatenate", {"arrays", "axis?"}, lower_concatenate, 0, 0},
     {"stack", {"arrays", "axis?"}, lower_concatenate, 0, 1},
+    {"conv1d", {"x", "w", "stride?", "padding?", "dilation?", "groups?"},
+     lower_conv_call, 0, 1},
+    {"conv2d", {"x", "w", "stride?", "padding?", "dilation?", "groups?"},
+     lower_conv_call, 0, 2},
+    {"max_pool1d", {"x", "kernel", "stride?", "padding?"}, lower_pool_call,
+     1, 1},
+    {"max_pool2d", {"x", "kernel", "stride?", "padding?"}, lower_pool_call,
+     1, 2},
+    {"avg_pool1d", {"x", "kernel", "stride?", "padding?"}, lower_pool_call,
+     0, 1},
+    {"avg_pool2d", {"x", "kernel", "stride?", "padding?"}, lower_pool_call,
+     0, 2},
+    {"normal", {"mean", "std", "shape"}, lower_random_call, 0, 0},
+    {"uniform", {"lo", "hi", "shape"}, lower_random_call, 0, 1},
+    {"bernoulli", {"p"}, lower_random_call, 0, 2},
 };
 
 /* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */

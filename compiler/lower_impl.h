@@ -146,5 +146,14 @@ uint32_t lower_broadcast_to(Lower *L, const Builtin *b, const Args *a,
 uint32_t lower_pad(Lower *L, const Builtin *b, const Args *a, Scope *s);
 uint32_t lower_flip(Lower *L, const Builtin *b, const Args *a, Scope *s);
 uint32_t lower_triangle(Lower *L, const Builtin *b, const Args *a, Scope *s);
+/* lower_conv.c: conv1d and conv2d (variant: spatial axes), the pools
+ * (op 1 max, 0 average) and the random draws (variant 0 normal, 1 uniform,
+ * 2 bernoulli). */
+uint32_t lower_conv_call(Lower *L, const Builtin *b, const Args *a,
+                         Scope *s);
+uint32_t lower_pool_call(Lower *L, const Builtin *b, const Args *a,
+                         Scope *s);
+uint32_t lower_random_call(Lower *L, const Builtin *b, const Args *a,
+                           Scope *s);
 
 #endif

@@ -14,6 +14,8 @@ typedef enum {
   SH_INDEX,     /* gathers, scatters, arg-reductions (shape.c: index_shape) */
   SH_ALONG,     /* input 0's shape; every input alike; an axis attribute */
   SH_STEP,      /* STEP: the strided count; UNSTEP: the target, checked */
+  SH_CONV,      /* convolutions and pooling: conv.c's rule */
+  SH_RANDOM,    /* random draws: the target shape, operands broadcast to it */
 } ShapeRule;
 
 /* F_FAILS: the op's generated code checks its data and may report a

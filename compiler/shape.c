@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "conv.h"
+
 int shape_broadcast(const Shape *a, const Shape *b, Shape *out) {
   Shape r;
   r.rank = a->rank > b->rank ? a->rank : b->rank;
@@ -383,6 +385,12 @@ Shape shape_infer(Graph *g, const Node *p) {
     break;
   case SH_STEP:
     r = step_rule(g, p);
+    break;
+  case SH_CONV:
+    r = conv_shape(g, p);
+    break;
+  case SH_RANDOM:
+    r = random_shape(g, p);
     break;
   }
   /* Shapes hash and compare as bytes (graph.c): clear unused dims and the

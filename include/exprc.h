@@ -86,7 +86,8 @@ typedef struct exprc_options {
   int no_fuse;            /* 1: one loop per elementwise op, no fusion */
   int remat;              /* 1: recompute cheap forward values in the
                              backward pass instead of keeping them */
-  uint64_t seed;          /* seed of the param initializers [0] */
+  uint64_t seed;          /* seed of the param initializers and of the
+                             draws of normal/uniform/bernoulli [0] */
   exprc_backend backend;
   int threads;            /* above 1: matrix products (OpenBLAS) and flat
                              loops of at least 8192 iterations run on this
@@ -216,8 +217,16 @@ exprc_status exprc_set_file(exprc_model *m, const char *name,
 /* Write every param to DIR/NAME.npy as float64; the directory must exist. */
 exprc_status exprc_save_params(exprc_model *m, const char *dir);
 
-/* Re-initialise every param from its initializer with this seed. */
+/* Re-initialise every param from its initializer with this seed (and
+ * restart the model's draws, as exprc_seed_draws does). */
 exprc_status exprc_init_params(exprc_model *m, uint64_t seed);
+
+/* Restart the draws of normal(...), uniform(...) and bernoulli(...) inside
+ * the model from this seed, leaving the params as they are: the next calls
+ * draw what they would after exprc_init_params(m, seed). For replaying a
+ * run, and for checking the gradient of a stochastic loss by finite
+ * differences with the same draws at every evaluation. */
+exprc_status exprc_seed_draws(exprc_model *m, uint64_t seed);
 
 /* Run the forward entry point (every `output`). */
 exprc_status exprc_forward(exprc_model *m);

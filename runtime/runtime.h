@@ -42,7 +42,12 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
   X(exprc_rt_det, (long site, int log_abs, long batch, long n,               \
                    const double *a, double *out))                             \
   X(exprc_rt_argsort, (const double *x, long outer, long n, long inner,      \
-                       double *out))
+                       double *out))                                          \
+  X(exprc_rt_conv, (int kind, const long *G, const double *a,                 \
+                    const double *b, double *out))                            \
+  X(exprc_rt_pool, (int kind, const long *G, const double *x,                 \
+                    const double *h, double *out))                            \
+  X(exprc_rt_random, (int kind, long n, double *out))
 
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
@@ -62,6 +67,9 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 #define EXPRC_RT_IMPL_exprc_rt_lusolve exprc_rt_lusolve
 #define EXPRC_RT_IMPL_exprc_rt_det exprc_rt_det
 #define EXPRC_RT_IMPL_exprc_rt_argsort exprc_rt_argsort
+#define EXPRC_RT_IMPL_exprc_rt_conv exprc_rt_conv
+#define EXPRC_RT_IMPL_exprc_rt_pool exprc_rt_pool
+#define EXPRC_RT_IMPL_exprc_rt_random exprc_rt_random
 
 /* Run-time errors: what only the data can reveal. Generated code that finds
  * one calls exprc_rt_fail(site, what, a, b) and goes on without reading or
@@ -148,5 +156,29 @@ void exprc_rng_seed(exprc_rng *r, uint64_t seed);
 uint64_t exprc_rng_next(exprc_rng *r);
 double exprc_rng_uniform(exprc_rng *r);        /* [0, 1) with 53 bits */
 double exprc_rng_normal(exprc_rng *r);         /* mean 0, std 1 */
+
+/* Convolutions, pooling and random draws (layers.c).
+ *
+ * G holds the sizes, in this order: N, C, H, W (input), O, KH, KW (weights
+ * or window), OH, OW (output), the strides SH, SW, paddings PH, PW,
+ * dilations DH, DW, and the groups; a 1-D op has H = KH = OH = 1.
+ * exprc_rt_conv: kind 0 out[N,O,OH,OW] = conv(a = x, b = w); kind 1
+ * out[N,C,H,W] = the input gradient from a = gy and b = w; kind 2
+ * out[O,C/groups,KH,KW] = the weight gradient from a = x and b = gy.
+ * Large ones are im2col products through exprc_rt_gemm_pooled (on the
+ * model's threads), small ones direct loops; so a program compiled ahead
+ * of time that convolves links layers.c and parallel.c beside kernels.c.
+ * exprc_rt_pool: kind 0 out[N,C,OH,OW] = h at the first maximum of x in
+ * each window (padding is never the maximum); kind 1 out[N,C,H,W] = h
+ * ([N,C,OH,OW]) added at those places.
+ * exprc_rt_random: n draws into out from the calling thread's generator
+ * (exprc_rt_use_rng): kind 0 normal (mean 0, std 1), kind 1 uniform in
+ * [0, 1). */
+#define EXPRC_RT_CONV_BIG(m, n, k) ((m) * (n) * (k) >= 32768 && (m) > 1)
+
+/* Make r the calling thread's generator for exprc_rt_random (the API sets
+ * it to the model's around each run); returns the one it replaces. With
+ * none set, a generator seeded with 0 serves. */
+exprc_rng *exprc_rt_use_rng(exprc_rng *r);
 
 #endif

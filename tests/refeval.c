@@ -1416,6 +1416,132 @@ static int is_linalg(const char *f) {
   return 0;
 }
 
+/* ---- convolution and pooling (PyTorch's definitions) ----
+ *
+ * conv2d: y[n, o, i, j] = sum over c < C/groups, ki, kj of
+ *   x[n, g(o) C/groups + c, i sh - ph + ki dh, j sw - pw + kj dw] w[o, c, ki, kj]
+ * with g(o) = o / (O / groups) and x zero outside its bounds (the padding);
+ * OH = floor((H + 2 ph - dh (KH - 1) - 1) / sh) + 1. conv1d is the same with
+ * one spatial axis. max_pool: the largest in-bounds element of each window
+ * (padding never wins); avg_pool: the window's sum over its full size, the
+ * padding counting as zeros (PyTorch's count_include_pad=True). */
+
+typedef struct Geo {
+  int64_t s[2], p[2], d[2], k[2];
+} Geo;
+
+/* An int or a list of sp ints for argument k of a (absent: dflt); a 1-D
+ * value goes to axis 1, axis 0 keeps id. */
+static void geo_arg(M *m, Ast *a, Scope *s, int k, int sp, int64_t dflt,
+                    int64_t id, int64_t lo, const char *what, int64_t out[2]) {
+  Ast *e = k < a->nkid ? a->kid[k] : NULL;
+  out[0] = out[1] = dflt;
+  if (e && e->kind == A_LIST) {
+    if (e->nkid != sp)
+      fail(m, e, "%s takes one number or a list of %d", what, sp);
+    for (int j = 0; j < sp; j++)
+      out[2 - sp + j] = int_of(m, e->kid[j], s, what, lo, 1 << 20);
+  } else if (e) {
+    out[0] = out[1] = int_of(m, e, s, what, lo, 1 << 20);
+  }
+  if (sp == 1)
+    out[0] = id;
+}
+
+/* The 2-D sizes of a rank sp + 2 tensor: [N, C, H, W], H = 1 for 1-D. */
+static void planes(M *m, Ast *a, const T *t, int sp, int64_t hw[2]) {
+  if (t->rank != sp + 2)
+    fail(m, a, "'%s' takes a tensor of rank %d", a->name, sp + 2);
+  hw[0] = sp == 2 ? t->d[2] : 1;
+  hw[1] = t->d[t->rank - 1];
+}
+
+static T layer_out(M *m, Ast *a, const T *x, int64_t o, const Geo *g,
+                   const int64_t in[2], int64_t out[2]) {
+  for (int j = 0; j < 2; j++) {
+    int64_t room = in[j] + 2 * g->p[j] - g->d[j] * (g->k[j] - 1) - 1;
+    if (room < 0)
+      fail(m, a, "'%s': the input is smaller than the kernel", a->name);
+    out[j] = room / g->s[j] + 1;
+  }
+  int64_t d[4] = {x->d[0], o, out[0], out[1]};
+  if (x->rank == 3)
+    d[2] = out[1];
+  return tensor(m, x->rank, d);
+}
+
+static T conv_ref(M *m, Ast *a, Scope *s, int sp) {
+  if (a->nkid < 2 || a->nkid > 6)
+    fail(m, a, "'%s' takes 2 to 6 arguments", a->name);
+  T x = ev(m, a->kid[0], s), w = ev(m, a->kid[1], s);
+  int64_t in[2], kw[2], out[2];
+  Geo g;
+  planes(m, a, &x, sp, in);
+  planes(m, a, &w, sp, g.k);
+  geo_arg(m, a, s, 2, sp, 1, 1, 1, "stride", g.s);
+  geo_arg(m, a, s, 3, sp, 0, 0, 0, "padding", g.p);
+  geo_arg(m, a, s, 4, sp, 1, 1, 1, "dilation", g.d);
+  int64_t groups = a->nkid > 5 && a->kid[5] ? int_of(m, a->kid[5], s, "groups", 1, 1 << 20) : 1;
+  int64_t O = w.d[0], Cg = w.d[1];
+  if (O % groups || x.d[1] != Cg * groups)
+    fail(m, a, "'%s': channels and groups do not fit", a->name);
+  kw[0] = g.k[0], kw[1] = g.k[1];
+  T y = layer_out(m, a, &x, O, &g, in, out);
+  for (int64_t n = 0; n < x.d[0]; n++)
+    for (int64_t o = 0; o < O; o++)
+      for (int64_t i = 0; i < out[0]; i++)
+        for (int64_t j = 0; j < out[1]; j++) {
+          double acc = 0;
+          for (int64_t c = 0; c < Cg; c++)
+            for (int64_t ki = 0; ki < kw[0]; ki++)
+              for (int64_t kj = 0; kj < kw[1]; kj++) {
+                int64_t r = i * g.s[0] - g.p[0] + ki * g.d[0];
+                int64_t q = j * g.s[1] - g.p[1] + kj * g.d[1];
+                if (r < 0 || r >= in[0] || q < 0 || q >= in[1])
+                  continue;
+                int64_t ch = o / (O / groups) * Cg + c;
+                acc += x.v[((n * x.d[1] + ch) * in[0] + r) * in[1] + q] *
+                       w.v[((o * Cg + c) * kw[0] + ki) * kw[1] + kj];
+              }
+          y.v[((n * O + o) * out[0] + i) * out[1] + j] = acc;
+        }
+  return y;
+}
+
+static T pool_ref(M *m, Ast *a, Scope *s, int sp, int is_max) {
+  if (a->nkid < 2 || a->nkid > 4)
+    fail(m, a, "'%s' takes 2 to 4 arguments", a->name);
+  T x = ev(m, a->kid[0], s);
+  int64_t in[2], out[2];
+  Geo g = {.d = {1, 1}};
+  planes(m, a, &x, sp, in);
+  geo_arg(m, a, s, 1, sp, 1, 1, 1, "kernel", g.k);
+  if (a->nkid > 2 && a->kid[2])
+    geo_arg(m, a, s, 2, sp, 1, 1, 1, "stride", g.s);
+  else
+    g.s[0] = g.k[0], g.s[1] = g.k[1];
+  geo_arg(m, a, s, 3, sp, 0, 0, 0, "padding", g.p);
+  if (2 * g.p[0] > g.k[0] || 2 * g.p[1] > g.k[1])
+    fail(m, a, "'%s': padding more than half the window", a->name);
+  T y = layer_out(m, a, &x, x.d[1], &g, in, out);
+  for (int64_t pl = 0; pl < x.d[0] * x.d[1]; pl++)
+    for (int64_t i = 0; i < out[0]; i++)
+      for (int64_t j = 0; j < out[1]; j++) {
+        double acc = is_max ? -INFINITY : 0;
+        for (int64_t ki = 0; ki < g.k[0]; ki++)
+          for (int64_t kj = 0; kj < g.k[1]; kj++) {
+            int64_t r = i * g.s[0] - g.p[0] + ki, q = j * g.s[1] - g.p[1] + kj;
+            if (r < 0 || r >= in[0] || q < 0 || q >= in[1])
+              continue;
+            double v = x.v[(pl * in[0] + r) * in[1] + q];
+            acc = is_max ? (v > acc ? v : acc) : acc + v;
+          }
+        y.v[(pl * out[0] + i) * out[1] + j] =
+            is_max ? acc : acc / (double)(g.k[0] * g.k[1]);
+      }
+  return y;
+}
+
 static T builtin(M *m, Ast *a, Scope *s) {
   static const struct { const char *name; Red f; } reds[] = {
       {"sum", R_SUM}, {"mean", R_MEAN}, {"max", R_MAX}, {"min", R_MIN},
@@ -1443,6 +1569,11 @@ static T builtin(M *m, Ast *a, Scope *s) {
     return grad_call(m, a, s);
   if (is_linalg(a->name))
     return linalg(m, a, s);
+  if (!strcmp(a->name, "conv1d") || !strcmp(a->name, "conv2d"))
+    return conv_ref(m, a, s, a->name[4] - '0');
+  if (strstr(a->name, "_pool") && strlen(a->name) == 10 &&
+      (!strncmp(a->name, "max", 3) || !strncmp(a->name, "avg", 3)))
+    return pool_ref(m, a, s, a->name[8] - '0', a->name[0] == 'm');
   if (!strcmp(a->name, "hessian"))
     return hessian_call(m, a, s);
   if (!strcmp(a->name, "dot") || !strcmp(a->name, "transpose")) {
@@ -1477,6 +1608,16 @@ static const struct { const char *name; const char *param[8]; } signatures[] = {
     {"one_hot", {"x", "num_classes"}}, {"argmax", {"x", "axis"}},
     {"argmin", {"x", "axis"}}, {"argsort", {"x", "axis"}},
     {"concatenate", {"arrays", "axis"}}, {"stack", {"arrays", "axis"}}};
+
+/* The layers, whose parameters after the first two may be left out (the
+ * evaluators read a NULL or missing argument as its default). */
+static const struct { const char *name; const char *param[8]; } layers[] = {
+    {"conv1d", {"x", "w", "stride", "padding", "dilation", "groups"}},
+    {"conv2d", {"x", "w", "stride", "padding", "dilation", "groups"}},
+    {"max_pool1d", {"x", "kernel", "stride", "padding"}},
+    {"max_pool2d", {"x", "kernel", "stride", "padding"}},
+    {"avg_pool1d", {"x", "kernel", "stride", "padding"}},
+    {"avg_pool2d", {"x", "kernel", "stride", "padding"}}};
 
 /* A name ending in '?' may be left out while a later one is given: the
  * evaluator then finds NULL in its place. */
@@ -1948,7 +2089,35 @@ static int call13(M *m, Ast *a, Scope *s, T *out) {
   return 0;
 }
 
+/* A layer call with its keywords moved to their places; NULL where an
+ * optional argument is left out. */
+static Ast *layer_args(M *m, Ast *a, const char *const *param) {
+  Ast *c = arena_alloc(m, sizeof *c);
+  *c = *a;
+  c->kid = arena_alloc(m, 8 * sizeof *c->kid);
+  c->nkid = 0;
+  for (int i = 0; i < 8; i++)
+    c->kid[i] = NULL;
+  for (int i = 0; i < a->nkid; i++) {
+    Ast *k = a->kid[i];
+    int at = k->kind == A_KEYWORD ? param_index(param, 8, k->name) : i;
+    if (at < 0 || at >= 8 || (k->kind != A_KEYWORD && !param[at]))
+      fail(m, k, "'%s' has no such argument", a->name);
+    if (c->kid[at])
+      fail(m, k, "an argument of '%s' is given twice", a->name);
+    c->kid[at] = k->kind == A_KEYWORD ? k->kid[0] : k;
+    c->nkid = at + 1 > c->nkid ? at + 1 : c->nkid;
+  }
+  if (c->nkid < 2 || !c->kid[0] || !c->kid[1])
+    fail(m, a, "'%s' needs its first two arguments", a->name);
+  return c;
+}
+
 static T call(M *m, Ast *a, Scope *s) {
+  for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
+    if (!strcmp(a->name, layers[i].name) &&
+        !(find(m, a->name, m->visible) && find(m, a->name, m->visible)->kind == B_DEF))
+      return builtin(m, layer_args(m, a, layers[i].param), s);
   Bind *b = find(m, a->name, m->visible);
   if (b && b->kind == B_DEF) {
     Stmt *d = &m->prog->stmt[b->idx];
