@@ -276,6 +276,13 @@ static const Builtin builtins[] = {
     {"grad", {"e", "v"}, grad_call, 0, 0},
     {"hessian", {"e", "v"}, hessian_call, 0, 0},
     {"dot", {"a", "b"}, dot_call, OP_MATMUL, 0},
+    {"polygamma", {"n", "x"}, lower_special_ew, OP_POLYGAMMA, 0},
+    {"atan2", {"y", "x"}, lower_special_ew, OP_ATAN2, 0},
+    {"clip", {"x", "lo", "hi"}, lower_special_ew, OP_CLIP, 0},
+    {"elu", {"x", "alpha?"}, lower_special_ew, OP_ELU, 0},
+    {"leaky_relu", {"x", "negative_slope?"}, lower_special_ew, OP_LEAKY_RELU, 0},
+    {"jvp", {"y", "v", "u"}, lower_jvp, 0, 0},
+    {"jacobian", {"y", "v"}, lower_jacobian, 0, 0},
 };
 
 /* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */

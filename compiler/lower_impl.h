@@ -91,4 +91,11 @@ NORETURN void lower_unknown(Lower *L, Pos pos, const char *what,
 /* Count the work of a gradient pass from root before it runs. */
 void lower_grad_work(Lower *L, Pos p, uint32_t root);
 
+/* lower_special.c: the special functions that have named or optional
+ * arguments (polygamma(n, x), elu(x, alpha=1), ...), and the forward-mode
+ * built-ins jvp(y, v, u) and jacobian(y, v). */
+uint32_t lower_special_ew(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_jvp(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_jacobian(Lower *L, const Builtin *b, const Args *x, Scope *s);
+
 #endif
