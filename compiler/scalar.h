@@ -27,6 +27,12 @@
  * xc_round: NumPy's round, half to even whatever the rounding mode, keeping
  * the sign of a zero result (round(-0.4) is -0).
  * xc_clip: NumPy's clip, minimum(maximum(x, lo), hi), NaN in x kept.
+ * xc_gelu: x Phi(x) = x erfc(-x / sqrt 2) / 2 (erfc, not 1 + erf, which
+ * cancels for x < 0). erfc's relative condition number is about 2 u^2, so
+ * the rounding of -x / sqrt 2 alone would cost 100 ulps at x = -10: the
+ * product's rounding error and the low part of 1/sqrt 2 (Dekker's exact
+ * product, by splitting) are added back to first order, erfc(u + du) =
+ * erfc(u) - du 2/sqrt(pi) exp(-u^2).
  * xc_polygamma(n, x): the n-th derivative of digamma, n a whole number from
  * 0 to 170 (n! must be a double), else NaN. For x > 0, the recurrence
  * psi^(n)(x) = psi^(n)(x + 1) - (-1)^n n! / x^(n+1) moves x up to y >= 20 + n,
@@ -37,8 +43,9 @@
  * precision within eleven terms. For x < 0, the reflection
  *   psi^(n)(x) = (-1)^n psi^(n)(1 - x) - pi^(n+1) D_n(cot(pi x)),
  * where D_n is the polynomial with d^n/dx^n cot(pi x) = pi^n D_n(cot(pi x)),
- * built by D_(k+1)(c) = -(1 + c^2) D_k'(c); cot is taken of x - floor(x),
- * which is exact, so large |x| loses nothing to pi x. Poles (x = 0, -1, ...):
+ * built by D_(k+1)(c) = -(1 + c^2) D_k'(c); cot is taken of r = x - floor(x),
+ * which is exact, so large |x| loses nothing to pi x, and as tan(pi (1/2 -
+ * r)) for r near 1/2, so that it is 0 at r = 1/2 exactly. Poles (x = 0, -1, ...):
  * digamma of +0 is -inf and of -0 +inf (SciPy), of a negative whole number
  * NaN; order n >= 1 gives (-1)^(n+1) inf there (SciPy's zeta form). */
 #define XC_SPECIAL_FNS(X)                                                     \
@@ -49,6 +56,14 @@
   X(xc_clip(double x, double lo, double hi) {                                 \
     double m = x != x || x >= lo ? x : lo;                                    \
     return m != m || m <= hi ? m : hi; })                                     \
+  X(xc_gelu(double x) {                                                      \
+    double c = 0.70710678118654757, u = -x * c;                               \
+    if (!(fabs(x) < 1e10)) return 0.5 * x * erfc(u);                          \
+    double sx = 134217729.0 * x, xh = sx - (sx - x), xl = x - xh;             \
+    double sc = 134217729.0 * c, ch = sc - (sc - c), cl = c - ch;             \
+    double e = ((xh * ch - x * c) + xh * cl + xl * ch) + xl * cl;             \
+    double ul = -e + x * 4.833646656726457e-17;                               \
+    return 0.5 * x * (erfc(u) - ul * 1.1283791670955126 * exp(-u * u)); })    \
   X(xc_polygamma(double nd, double x) {                                       \
     static const double B[11] = {1.0 / 6, -1.0 / 30, 1.0 / 42, -1.0 / 30,     \
       5.0 / 66, -691.0 / 2730, 7.0 / 6, -3617.0 / 510, 43867.0 / 798,         \
@@ -62,16 +77,18 @@
       if (x == fl) {                                                          \
         if (n == 0) return x == 0 ? copysign(1.0 / 0.0, -x) : 0.0 / 0.0;      \
         return x == -1.0 / 0.0 ? 0.0 / 0.0 : sign * (1.0 / 0.0); }            \
-      double D[172] = {0}, c = 1.0 / tan(3.14159265358979323846 * (x - fl));  \
+      double D[172] = {0}, r = x - fl, pi = 3.14159265358979323846;          \
+      double c = r <= 0.25 ? 1.0 / tan(pi * r) : r <= 0.75 ? tan(pi * (0.5 - r)) \
+                                               : -1.0 / tan(pi * (1.0 - r)); \
       D[1] = 1;                                                               \
       for (int k = 0; k < n; k++) {                                           \
         double E[172] = {0};                                                  \
         for (int j = 1; j <= k + 1; j++) {                                    \
           E[j - 1] -= j * D[j]; E[j + 1] -= j * D[j]; }                       \
         for (int j = 0; j <= k + 2; j++) D[j] = E[j]; }                       \
-      double p = 0, pin = 3.14159265358979323846;                             \
+      double p = 0, pin = pi;                                                 \
       for (int j = n + 1; j >= 0; j--) p = p * c + D[j];                      \
-      for (int k = 0; k < n; k++) pin *= 3.14159265358979323846;              \
+      for (int k = 0; k < n; k++) pin *= pi;                                  \
       return (n % 2 ? -1.0 : 1.0) * xc_polygamma(nd, 1.0 - x) - pin * p; }    \
     double s = 0, y = x, lim = 20.0 + n;                                      \
     for (; y < lim; y += 1.0) s += n ? pow(y, -(n + 1.0)) : 1.0 / y;          \
