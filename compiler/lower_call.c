@@ -221,7 +221,7 @@ static uint32_t grad_call(Lower *L, const Builtin *b, const Args *x,
  * the gradient of the k-th element of grad(e, v). n grad passes, so this is
  * for small v; Hessian-vector products, grad(sum(grad(e, v) * u), v), cost
  * one. */
-static uint32_t hessian_call(Lower *L, const Builtin *b, const Args *x,
+uint32_t lower_hessian_dense(Lower *L, const Builtin *b, const Args *x,
                              Scope *s) {
   (void)b;
   Ast *a = x->call;
@@ -274,7 +274,7 @@ static const Builtin builtins[] = {
     {"log_softmax", {"x", "axis?"}, normaliser, 0, 1},
     {"reshape", {"x", "shape"}, reshape, OP_RESHAPE, 0},
     {"grad", {"e", "v"}, grad_call, 0, 0},
-    {"hessian", {"e", "v"}, hessian_call, 0, 0},
+    {"hessian", {"e", "v"}, lower_hessian, 0, 0},
     {"dot", {"a", "b"}, dot_call, OP_MATMUL, 0},
     {"polygamma", {"n", "x"}, lower_special_ew, OP_POLYGAMMA, 0},
     {"atan2", {"y", "x"}, lower_special_ew, OP_ATAN2, 0},

@@ -97,5 +97,10 @@ void lower_grad_work(Lower *L, Pos p, uint32_t root);
 uint32_t lower_special_ew(Lower *L, const Builtin *b, const Args *x, Scope *s);
 uint32_t lower_jvp(Lower *L, const Builtin *b, const Args *x, Scope *s);
 uint32_t lower_jacobian(Lower *L, const Builtin *b, const Args *x, Scope *s);
+/* hessian(e, v): sparse by colouring where it can be (lower_special.c),
+ * else dense, n gradient sweeps (lower_hessian_dense, lower_call.c). */
+uint32_t lower_hessian(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_hessian_dense(Lower *L, const Builtin *b, const Args *x,
+                             Scope *s);
 
 #endif

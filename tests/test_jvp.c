@@ -224,7 +224,8 @@ START_TEST(errors) {
   tu_expect_error("dim N\ninput x[N]\noutput y = jacobian(x, x)\n",
                   EXPRC_ERR_LIMIT,
                   "test.expr:3:12: error: jacobian is for constant sizes, at "
-                  "most 256 sweeps and 65536 entries; use jvp(y, v, u) or "
+                  "most 256 sweeps and 65536 entries (unless sparse); use "
+                  "jvp(y, v, u) or "
                   "grad for products with vectors", "jacobian");
 }
 END_TEST
