@@ -86,6 +86,29 @@ START_TEST(jvp_through_every_kind_of_op) {
 }
 END_TEST
 
+/* The special functions in forward mode, first and second order: their
+ * tangents are grad.c's elementwise rules applied to the tangent. x is in
+ * (-1.5, 1.5), so the arguments are kept inside each domain. */
+START_TEST(jvp_of_the_special_functions) {
+  static const In in[] = {{"x", 2, {3, 3}}, {"u", 2, {3, 3}},
+                          {"b", 1, {3}}};
+  const char *src =
+      "input x[3, 3]\ninput u[3, 3]\ninput b[3]\n"
+      "y = erf(x) + erfc(x * b) + lgamma(x + 2) + digamma(x + 2) +\n"
+      "    polygamma(2, x * x + 1) + asin(x / 2) + acos(b / 2) * atan(x) +\n"
+      "    atan2(x, b + 2) + sinh(x) * cosh(b) + asinh(x) + acosh(x * x + 2) +\n"
+      "    atanh(x / 2) + log2(x + 2) + log10(b + 2) * exp2(x) + square(x) +\n"
+      "    reciprocal(x + 3) + hypot(x, b) + clip(x, -2, 2) + gelu(x) +\n"
+      "    silu(x * b) + elu(x, alpha=2) * leaky_relu(b, negative_slope=0.1) +\n"
+      "    x * stop_gradient(x) + floor(b * 3) * x\n"
+      "output j1 = jvp(y, x, u)\n"
+      "output j2 = jvp(jvp(y, x, u), x, u)\n"
+      "output jb = jvp(y, b, [1, -1, 0.5])\n";
+  against_oracle(src, in, 3, (const char *const[]){"j1", "j2", "jb", NULL},
+                 1e-7);
+}
+END_TEST
+
 /* sin(x) along u is cos(x) u, and for y = A x the jvp is A u, exactly. */
 START_TEST(jvp_closed_forms) {
   exprc_model *m = tu_compile(
@@ -235,6 +258,7 @@ int main(void) {
   TCase *t = tu_tcase("jvp", 300);
   tcase_add_test(t, jvp_through_every_kind_of_op);
   tcase_add_test(t, jvp_closed_forms);
+  tcase_add_test(t, jvp_of_the_special_functions);
   tcase_add_test(t, jacobian_shapes_and_values);
   tcase_add_test(t, jacobian_picks_the_cheaper_mode);
   tcase_add_test(t, nesting_with_grad_and_hessian);
