@@ -12,6 +12,14 @@
  * (forward, the columns) when v has fewer elements than y, else one grad per
  * element of y (reverse, the rows). Either way its nodes are graph nodes,
  * so jacobian(grad(e, v), v) is the Hessian and grad of a jvp works.
+ *
+ * Unless it is sparse: jacobian and hessian first ask sparsity.c for the
+ * pattern of entries that can be non-zero and a colouring of its columns;
+ * when the colours are fewer than the dense sweeps and the entries lie in a
+ * narrow band, one jvp per colour gives every entry, and the entries are
+ * moved to their places through the band (a few pads and reshapes, no
+ * constant the size of the matrix). hessian(e, v) is then the Jacobian of
+ * grad(e, v): forward over reverse.
  */
 #include "lower_impl.h"
 
