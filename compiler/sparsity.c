@@ -193,10 +193,27 @@ static void propagate(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
   }
 }
 
+/* The sets of node i's inputs that no node after i reads are given back:
+ * only the frontier of the sweep is held at once. */
+static void release_inputs(Sets *S, uint32_t i, uint32_t y,
+                           const uint32_t *last, int64_t *used) {
+  Node *nd = &S->g->node[i];
+  for (int k = 0; k < nd->nin; k++) {
+    uint32_t a = nd->in[k];
+    int64_t n;
+    if (!S->bits[a] || last[a] != i || a == y)
+      continue;
+    shape_numel_const(&S->g->node[a].shape, &n);
+    *used -= n * S->words * 8;
+    ctx_release(S->g->c, S->bits[a]);
+    S->bits[a] = NULL;
+  }
+}
+
 /* Allocate and compute the sets of every node from v to y; 0 if a size is
- * symbolic or the budget is exceeded. */
+ * symbolic or the sets held at once would exceed the budget. */
 static int all_sets(Sets *S, uint32_t y, uint32_t v, int64_t nv,
-                    int64_t budget) {
+                    int64_t budget, const uint32_t *last) {
   Graph *g = S->g;
   int64_t used = 0;
   for (uint32_t i = v; i <= y; i++) {
@@ -217,6 +234,7 @@ static int all_sets(Sets *S, uint32_t y, uint32_t v, int64_t nv,
         S->bits[i][j * S->words + j / 64] |= 1ull << (j % 64);
     else
       propagate(S, i, S->bits[i], n);
+    release_inputs(S, i, y, last, &used);
   }
   return 1;
 }
@@ -248,8 +266,13 @@ int sparsity_pattern(Graph *g, uint32_t y, uint32_t v, int64_t budget,
   Sets S = {.g = g, .words = (p->nv + 63) / 64};
   S.bits = ctx_realloc(c, NULL, (size_t)(y + 1) * sizeof *S.bits);
   memset(S.bits, 0, (size_t)(y + 1) * sizeof *S.bits);
+  uint32_t *last = ctx_realloc(c, NULL, (size_t)(y + 1) * sizeof *last);
+  for (uint32_t i = 0; i <= y; i++) /* the last reader of each node */
+    for (int k = 0; k < g->node[i].nin; k++)
+      last[g->node[i].in[k]] = i;
   ctx_work(c, g->pos, y + 1);
-  int ok = v > y || all_sets(&S, y, v, p->nv, budget);
+  int ok = v > y || all_sets(&S, y, v, p->nv, budget, last);
+  ctx_release(c, last);
   if (ok)
     rows_of(c, v > y ? NULL : S.bits[y], S.words, p);
   for (uint32_t i = 0; i <= y; i++)
