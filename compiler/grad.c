@@ -312,6 +312,36 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
     return divz(g, G, op2(g, OP_ADD, num(g, 1), a));
   case OP_EXPM1:
     return mulz(g, G, op2(g, OP_ADD, y, num(g, 1)));
+  case OP_ERF:
+  case OP_ERFC:
+  case OP_LGAMMA:
+  case OP_DIGAMMA:
+  case OP_POLYGAMMA:
+  case OP_ASIN:
+  case OP_ACOS:
+  case OP_ATAN:
+  case OP_ATAN2:
+  case OP_SINH:
+  case OP_COSH:
+  case OP_ASINH:
+  case OP_ACOSH:
+  case OP_ATANH:
+  case OP_LOG2:
+  case OP_LOG10:
+  case OP_EXP2:
+  case OP_SQUARE:
+  case OP_RECIPROCAL:
+  case OP_HYPOT:
+  case OP_CLIP:
+  case OP_GELU:
+  case OP_SILU:
+  case OP_ELU:
+  case OP_LEAKY_RELU:
+  case OP_FLOOR:
+  case OP_CEIL:
+  case OP_ROUND:
+  case OP_STOP_GRADIENT:
+    return grad_special(g, &n, y, k, G);
   case OP_BCAST: /* the sum over broadcast axes happens in push() */
     return G;
   case OP_RESHAPE: {
@@ -418,6 +448,10 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   }
   (void)c;
   return NONE;
+}
+
+uint32_t grad_rule(Graph *g, uint32_t y, int k, uint32_t G) {
+  return rule(g, y, k, G);
 }
 
 /* Add node y's contribution to the gradient of its input k. */

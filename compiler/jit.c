@@ -65,10 +65,13 @@ static void on_error(void *opaque, const char *msg) {
     e->n = sizeof e->text - 1;
 }
 
+double lgamma_r(double, int *); /* POSIX; what scalar.h's xc_lgamma calls */
+
 static void add_symbols(TCCState *s) {
 #define XC_LIBM(name, n) tcc_add_symbol(s, #name, (const void *)name);
   XC_LIBM_FNS(XC_LIBM)
 #undef XC_LIBM
+  tcc_add_symbol(s, "lgamma_r", (const void *)lgamma_r);
 #define RT_SYMBOL(name, params)                                               \
   tcc_add_symbol(s, #name, (const void *)EXPRC_RT_IMPL(name));
   EXPRC_RT_FNS(RT_SYMBOL)

@@ -226,7 +226,7 @@ static uint32_t grad_call(Lower *L, const Builtin *b, const Args *x,
  * the gradient of the k-th element of grad(e, v). n grad passes, so this is
  * for small v; Hessian-vector products, grad(sum(grad(e, v) * u), v), cost
  * one. */
-static uint32_t hessian_call(Lower *L, const Builtin *b, const Args *x,
+uint32_t lower_hessian_dense(Lower *L, const Builtin *b, const Args *x,
                              Scope *s) {
   (void)b;
   Ast *a = x->call;
@@ -279,7 +279,7 @@ static const Builtin builtins[] = {
     {"log_softmax", {"x", "axis?"}, normaliser, 0, 1},
     {"reshape", {"x", "shape"}, reshape, OP_RESHAPE, 0},
     {"grad", {"e", "v"}, grad_call, 0, 0},
-    {"hessian", {"e", "v"}, hessian_call, 0, 0},
+    {"hessian", {"e", "v"}, lower_hessian, 0, 0},
     {"dot", {"a", "b"}, dot_call, OP_MATMUL, 0},
     /* linear algebra: lower_linalg.c */
     {"cholesky", {"a"}, lower_la_unary, OP_CHOL, 0},
@@ -337,6 +337,13 @@ static const Builtin builtins[] = {
     {"normal", {"mean", "std", "shape"}, lower_random_call, 0, 0},
     {"uniform", {"lo", "hi", "shape"}, lower_random_call, 0, 1},
     {"bernoulli", {"p"}, lower_random_call, 0, 2},
+    {"polygamma", {"n", "x"}, lower_special_ew, OP_POLYGAMMA, 0},
+    {"atan2", {"y", "x"}, lower_special_ew, OP_ATAN2, 0},
+    {"clip", {"x", "lo", "hi"}, lower_special_ew, OP_CLIP, 0},
+    {"elu", {"x", "alpha?"}, lower_special_ew, OP_ELU, 0},
+    {"leaky_relu", {"x", "negative_slope?"}, lower_special_ew, OP_LEAKY_RELU, 0},
+    {"jvp", {"y", "v", "u"}, lower_jvp, 0, 0},
+    {"jacobian", {"y", "v"}, lower_jacobian, 0, 0},
 };
 
 /* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */

@@ -155,5 +155,16 @@ uint32_t lower_pool_call(Lower *L, const Builtin *b, const Args *a,
                          Scope *s);
 uint32_t lower_random_call(Lower *L, const Builtin *b, const Args *a,
                            Scope *s);
+/* lower_special.c: the special functions that have named or optional
+ * arguments (polygamma(n, x), elu(x, alpha=1), ...), and the forward-mode
+ * built-ins jvp(y, v, u) and jacobian(y, v). */
+uint32_t lower_special_ew(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_jvp(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_jacobian(Lower *L, const Builtin *b, const Args *x, Scope *s);
+/* hessian(e, v): sparse by colouring where it can be (lower_special.c),
+ * else dense, n gradient sweeps (lower_hessian_dense, lower_call.c). */
+uint32_t lower_hessian(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_hessian_dense(Lower *L, const Builtin *b, const Args *x,
+                             Scope *s);
 
 #endif

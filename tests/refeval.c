@@ -338,7 +338,12 @@ typedef enum {
   E_ADD, E_SUB, E_MUL, E_DIV, E_POW, E_MAXIMUM, E_MINIMUM,
   E_LT, E_LE, E_GT, E_GE, E_EQ, E_NE, E_WHERE, E_NEG,
   E_EXP, E_LOG, E_SQRT, E_ABS, E_SIGN, E_SIN, E_COS, E_TAN, E_TANH,
-  E_SIGMOID, E_RELU, E_SOFTPLUS, E_LOG1P, E_EXPM1
+  E_SIGMOID, E_RELU, E_SOFTPLUS, E_LOG1P, E_EXPM1,
+  /* special functions (v2) */
+  E_ERF, E_ERFC, E_LGAMMA, E_DIGAMMA, E_POLYGAMMA, E_ASIN, E_ACOS, E_ATAN,
+  E_ATAN2, E_SINH, E_COSH, E_ASINH, E_ACOSH, E_ATANH, E_LOG2, E_LOG10,
+  E_EXP2, E_SQUARE, E_RECIPROCAL, E_HYPOT, E_CLIP, E_GELU, E_SILU, E_ELU,
+  E_LEAKY_RELU, E_FLOOR, E_CEIL, E_ROUND
 } Ew;
 
 static const struct {
@@ -352,7 +357,98 @@ static const struct {
     {"sigmoid", 1, E_SIGMOID}, {"relu", 1, E_RELU},     {"softplus", 1, E_SOFTPLUS},
     {"log1p", 1, E_LOG1P},   {"expm1", 1, E_EXPM1},     {"pow", 2, E_POW},
     {"maximum", 2, E_MAXIMUM}, {"minimum", 2, E_MINIMUM}, {"where", 3, E_WHERE},
+    {"erf", 1, E_ERF}, {"erfc", 1, E_ERFC}, {"lgamma", 1, E_LGAMMA},
+    {"digamma", 1, E_DIGAMMA}, {"polygamma", 2, E_POLYGAMMA},
+    {"asin", 1, E_ASIN}, {"acos", 1, E_ACOS}, {"atan", 1, E_ATAN},
+    {"atan2", 2, E_ATAN2}, {"sinh", 1, E_SINH}, {"cosh", 1, E_COSH},
+    {"asinh", 1, E_ASINH}, {"acosh", 1, E_ACOSH}, {"atanh", 1, E_ATANH},
+    {"log2", 1, E_LOG2}, {"log10", 1, E_LOG10}, {"exp2", 1, E_EXP2},
+    {"square", 1, E_SQUARE}, {"reciprocal", 1, E_RECIPROCAL},
+    {"hypot", 2, E_HYPOT}, {"clip", 3, E_CLIP}, {"gelu", 1, E_GELU},
+    {"silu", 1, E_SILU}, {"elu", 2, E_ELU}, {"leaky_relu", 2, E_LEAKY_RELU},
+    {"floor", 1, E_FLOOR}, {"ceil", 1, E_CEIL}, {"round", 1, E_ROUND},
 };
+
+/* ---- special functions, from their definitions ---- */
+
+/* polygamma(n, x) = (-1)^(n+1) n! sum_k 1/(x + k)^(n+1) for n >= 1 (the
+ * Hurwitz zeta series, summed directly, any x off the poles); digamma(x) =
+ * digamma(x + N) - sum_{k<N} 1/(x + k), the recurrence in one step. The first
+ * N = 1000 terms are summed directly; the rest is the Euler-Maclaurin tail
+ * (integral, half term, two corrections), whose error is below 1e-19 at
+ * x + N >= 500. No reflection and no Bernoulli table beyond B2 and B4, so
+ * this shares little with the compiler's scalar.h. */
+static double ref_polygamma(double nd, double x) {
+  if (nd < 0 || nd != floor(nd) || nd > 170)
+    return NAN;
+  int n = (int)nd;
+  enum { N = 1000 };
+  double y = x + N, sum = 0, fact = 1;
+  for (int i = 2; i <= n; i++)
+    fact *= i;
+  if (n == 0) {
+    for (int k = N - 1; k >= 0; k--)
+      sum += 1 / (x + k);
+    double y2 = y * y;
+    return log(y) - 1 / (2 * y) - 1 / (12 * y2) + 1 / (120 * y2 * y2) - sum;
+  }
+  for (int k = N - 1; k >= 0; k--)
+    sum += pow(x + k, -(n + 1.0));
+  /* tail: y^-n/n + y^-(n+1)/2 + (n+1) y^-(n+2)/12
+   *       - (n+1)(n+2)(n+3) y^-(n+4)/720 */
+  double tail = pow(y, -(double)n) / n + pow(y, -(n + 1.0)) / 2 +
+                (n + 1.0) * pow(y, -(n + 2.0)) / 12 -
+                (n + 1.0) * (n + 2) * (n + 3) * pow(y, -(n + 4.0)) / 720;
+  return (n % 2 ? 1 : -1) * fact * (sum + tail);
+}
+
+/* round half to even, whatever rint's rounding mode: from floor. */
+static double ref_round(double x) {
+  double f = floor(x), d = x - f;
+  if (d < 0.5)
+    return f == 0 && x < 0 ? -0.0 : f;
+  if (d > 0.5)
+    return f + 1 == 0 && x < 0 ? -0.0 : f + 1;
+  return fmod(f, 2) == 0 ? f : f + 1;
+}
+
+static double special_value(Ew op, const double *a) {
+  double x = a[0];
+  switch ((int)op) { /* ew_value sends only the special functions here */
+  case E_ERF: return erf(x);
+  case E_ERFC: return erfc(x);
+  case E_LGAMMA: return lgamma(x);
+  case E_DIGAMMA: return ref_polygamma(0, x);
+  case E_POLYGAMMA: return ref_polygamma(a[0], a[1]);
+  case E_ASIN: return asin(x);
+  case E_ACOS: return acos(x);
+  case E_ATAN: return atan(x);
+  case E_ATAN2: return atan2(a[0], a[1]);
+  case E_SINH: return sinh(x);
+  case E_COSH: return cosh(x);
+  case E_ASINH: return asinh(x);
+  case E_ACOSH: return acosh(x);
+  case E_ATANH: return atanh(x);
+  case E_LOG2: return log2(x);
+  case E_LOG10: return log10(x);
+  case E_EXP2: return exp2(x);
+  case E_SQUARE: return x * x;
+  case E_RECIPROCAL: return 1 / x;
+  case E_HYPOT: return hypot(a[0], a[1]);
+  case E_CLIP: { /* NumPy: minimum(maximum(x, lo), hi) */
+    double m = x < a[1] ? a[1] : x;
+    return m > a[2] ? a[2] : m;
+  }
+  case E_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0))); /* the textbook form */
+  case E_SILU: return x / (1 + exp(-x));
+  case E_ELU: return x > 0 ? x : a[1] * (exp(x) - 1);
+  case E_LEAKY_RELU: return x >= 0 ? x : a[1] * x;
+  case E_FLOOR: return floor(x);
+  case E_CEIL: return ceil(x);
+  case E_ROUND: return ref_round(x);
+  }
+  return NAN;
+}
 
 static const struct {
   const char *op;
@@ -397,6 +493,13 @@ static double ew_value(Ew op, const double *a) {
   case E_SOFTPLUS: return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x)));
   case E_LOG1P: return log1p(x);
   case E_EXPM1: return expm1(x);
+  case E_ERF: case E_ERFC: case E_LGAMMA: case E_DIGAMMA: case E_POLYGAMMA:
+  case E_ASIN: case E_ACOS: case E_ATAN: case E_ATAN2: case E_SINH:
+  case E_COSH: case E_ASINH: case E_ACOSH: case E_ATANH: case E_LOG2:
+  case E_LOG10: case E_EXP2: case E_SQUARE: case E_RECIPROCAL: case E_HYPOT:
+  case E_CLIP: case E_GELU: case E_SILU: case E_ELU: case E_LEAKY_RELU:
+  case E_FLOOR: case E_CEIL: case E_ROUND:
+    return special_value(op, a);
   }
   return NAN;
 }
@@ -1542,6 +1645,99 @@ static T pool_ref(M *m, Ast *a, Scope *s, int sp, int is_max) {
   return y;
 }
 
+/* ---- forward mode and stop_gradient (v2) ---- */
+
+/* e, of any shape, at the current values, copied to out. */
+static void sample_vector(M *m, Ast *e, Scope *s, int var, double *out) {
+  (void)var;
+  Mark k = mark(m);
+  T y = ev(m, e, s);
+  memcpy(out, y.v, (size_t)y.n * sizeof(double));
+  release(m, k);
+}
+
+/* Column j of the Jacobian of y by v into col (ny values): the stencil of
+ * y as element j of v moves. */
+static void jacobian_column(M *m, Ast *y, Scope *s, int var, int64_t j,
+                            int64_t ny, double *col) {
+  double *tmp = arena_alloc(m, 4 * (size_t)ny * sizeof(double));
+  stencil(m, y, s, var, j, sample_vector, ny, col, tmp);
+}
+
+/* jacobian(y, v): y.shape + v.shape, column by column. */
+static T jacobian_call(M *m, Ast *a, Scope *s) {
+  if (a->nkid != 2)
+    fail(m, a, "'jacobian' takes 2 arguments, not %d", a->nkid);
+  int var = named_var(m, a->kid[1], s);
+  if (var < 0)
+    fail(m, a->kid[1], "jacobian needs an input or param to differentiate by");
+  T y = ev(m, a->kid[0], s), v = var_value(m, a->kid[1], var);
+  if (y.rank + v.rank > REF_MAX_RANK)
+    fail(m, a, "jacobian's rank is above %d", REF_MAX_RANK);
+  int64_t d[2 * REF_MAX_RANK];
+  memcpy(d, y.d, (size_t)y.rank * sizeof *d);
+  memcpy(d + y.rank, v.d, (size_t)v.rank * sizeof *d);
+  T J = tensor(m, y.rank + v.rank, d);
+  double *col = arena_alloc(m, (size_t)y.n * sizeof(double));
+  for (int64_t j = 0; j < v.n; j++) {
+    jacobian_column(m, a->kid[0], s, var, j, y.n, col);
+    for (int64_t i = 0; i < y.n; i++)
+      J.v[i * v.n + j] = col[i];
+  }
+  return J;
+}
+
+/* jvp(y, v, u) = J u, the Jacobian's columns weighted by u. */
+static T jvp_call(M *m, Ast *a, Scope *s) {
+  if (a->nkid != 3)
+    fail(m, a, "'jvp' takes 3 arguments, not %d", a->nkid);
+  int var = named_var(m, a->kid[1], s);
+  if (var < 0)
+    fail(m, a->kid[1], "jvp needs an input or param to differentiate by");
+  T v = var_value(m, a->kid[1], var), u = ev(m, a->kid[2], s);
+  if (u.rank != v.rank || memcmp(u.d, v.d, (size_t)v.rank * sizeof *v.d))
+    mismatch(m, a->kid[2], &v, &u, "jvp");
+  T y = ev(m, a->kid[0], s), r = tensor(m, y.rank, y.d);
+  double *col = arena_alloc(m, (size_t)y.n * sizeof(double));
+  memset(r.v, 0, (size_t)r.n * sizeof(double));
+  for (int64_t j = 0; j < v.n; j++) {
+    if (u.v[j] == 0)
+      continue;
+    jacobian_column(m, a->kid[0], s, var, j, y.n, col);
+    for (int64_t i = 0; i < y.n; i++)
+      r.v[i] += u.v[j] * col[i];
+  }
+  return r;
+}
+
+/* stop_gradient(x): x at the point where the derivatives being taken are
+ * taken, that is with every element that grad, hessian, jacobian or jvp
+ * has perturbed put back, so its finite differences are exactly zero. */
+static T stop_gradient(M *m, Ast *a, Scope *s) {
+  if (a->nkid != 1)
+    fail(m, a, "'stop_gradient' takes 1 argument, not %d", a->nkid);
+  if (!m->npert)
+    return ev(m, a->kid[0], s);
+  double now[sizeof m->pert / sizeof m->pert[0]];
+  uint64_t epoch = m->epoch;
+  for (int i = m->npert; i-- > 0;) {
+    now[i] = *m->pert[i].x;
+    *m->pert[i].x = m->pert[i].x0; /* the outermost's x0 comes last */
+  }
+  m->epoch = ++m->epochs;
+  T r = ev(m, a->kid[0], s);
+  for (int i = 0; i < m->npert; i++)
+    *m->pert[i].x = now[i];
+  m->epoch = epoch; /* as perturbed again: its values are valid again */
+  return r;
+}
+
+/* elu(x) and leaky_relu(x): the default second argument. */
+static T ew_default(M *m, Ast *a, Scope *s, Ew op, double dflt) {
+  T in[2] = {ev(m, a->kid[0], s), scalar_t(m, dflt)};
+  return elementwise(m, a, a->name, op, 2, in);
+}
+
 static T builtin(M *m, Ast *a, Scope *s) {
   static const struct { const char *name; Red f; } reds[] = {
       {"sum", R_SUM}, {"mean", R_MEAN}, {"max", R_MAX}, {"min", R_MIN},
@@ -1576,6 +1772,16 @@ static T builtin(M *m, Ast *a, Scope *s) {
     return pool_ref(m, a, s, a->name[8] - '0', a->name[0] == 'm');
   if (!strcmp(a->name, "hessian"))
     return hessian_call(m, a, s);
+  if (!strcmp(a->name, "jacobian"))
+    return jacobian_call(m, a, s);
+  if (!strcmp(a->name, "jvp"))
+    return jvp_call(m, a, s);
+  if (!strcmp(a->name, "stop_gradient"))
+    return stop_gradient(m, a, s);
+  if (!strcmp(a->name, "elu") && a->nkid == 1)
+    return ew_default(m, a, s, E_ELU, 1.0);
+  if (!strcmp(a->name, "leaky_relu") && a->nkid == 1)
+    return ew_default(m, a, s, E_LEAKY_RELU, 0.01);
   if (!strcmp(a->name, "dot") || !strcmp(a->name, "transpose")) {
     int two = a->name[0] == 'd';
     if (a->nkid != 1 + two)
@@ -1607,7 +1813,11 @@ static const struct { const char *name; const char *param[8]; } signatures[] = {
     {"take_along_axis", {"arr", "indices", "axis"}},
     {"one_hot", {"x", "num_classes"}}, {"argmax", {"x", "axis"}},
     {"argmin", {"x", "axis"}}, {"argsort", {"x", "axis"}},
-    {"concatenate", {"arrays", "axis"}}, {"stack", {"arrays", "axis"}}};
+    {"concatenate", {"arrays", "axis"}}, {"stack", {"arrays", "axis"}},
+    {"polygamma", {"n", "x"}}, {"atan2", {"y", "x"}}, {"hypot", {"a", "b"}},
+    {"clip", {"x", "lo", "hi"}}, {"elu", {"x", "alpha"}},
+    {"leaky_relu", {"x", "negative_slope"}}, {"jvp", {"y", "v", "u"}},
+    {"jacobian", {"y", "v"}}};
 
 /* The layers, whose parameters after the first two may be left out (the
  * evaluators read a NULL or missing argument as its default). */

@@ -72,7 +72,7 @@ static size_t unescape(const char *s, size_t n, char *out) {
 
 /* One line of the page's C: its text and the node it computes (-1). */
 typedef struct CRow {
-  char text[1024];
+  char text[8192]; /* a C line (index expressions of rank 8 are long) */
   long node;
 } CRow;
 

@@ -354,7 +354,7 @@ START_TEST(language_errors_are_located) {
   tu_expect_error("input x[3, 4]\noutput y = x[0, 1, 2]\n", EXPRC_ERR_SHAPE,
                   "test.expr:2:13: error: 3 indices for a tensor of rank 2",
                   "[0, 1, 2]");
-  tu_expect_error("input x[300]\noutput y = hessian(sum(x^2), x)\n",
+  tu_expect_error("input x[300]\noutput y = hessian(sum(x)^2, x)\n",
                   EXPRC_ERR_LIMIT,
                   "test.expr:2:30: error: hessian is for up to 256 "
                   "constant-sized elements; use a Hessian-vector product "

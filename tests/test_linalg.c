@@ -288,6 +288,32 @@ START_TEST(batched_derivatives) {
 }
 END_TEST
 
+/* Forward mode through the factorisations (jvp.c transposes grad.c's
+ * rules for them), a jacobian, and a hessian whose sparsity analysis
+ * sees a factorisation (taken as dense), against the reference's
+ * differences. */
+START_TEST(forward_mode_and_jacobians) {
+  const char *src =
+      "input A[3, 3]\ninput T[3, 3]\ninput U[3, 3]\ninput y[3]\n"
+      "f = cholesky(A) @ solve(T, y)\n"
+      "output j = jvp(f, A, U), k = jvp(logdet(T) + det(T), T, U)\n"
+      "output J = jacobian(solve_triangular(T, y, lower=1), y)\n"
+      "output H = hessian(logdet(A + outer(y, y)), y)\n";
+  RefModel *r;
+  exprc_model *m = both(src, &r);
+  int64_t d33[2] = {3, 3};
+  set_both(m, r, "A", SPD, 2, d33);
+  set_both(m, r, "T", (double[]){2, 0.5, -1, 0.3, -3, 0.2, 1.5, 0.7, 4}, 2,
+           d33);
+  set_both(m, r, "U", (double[]){1, 0.5, -0.2, 0.5, -1, 0.3, -0.2, 0.3, 2}, 2,
+           d33);
+  set_both(m, r, "y", (double[]){1, -0.5, 2}, 1, (int64_t[]){3});
+  outputs_match_reference(m, r, 1e-6);
+  exprc_free(m);
+  ref_free(r);
+}
+END_TEST
+
 /* eye of a dim, at sizes 1 and 3. */
 START_TEST(eye_of_a_dim) {
   exprc_model *m = tu_compile("dim N\ninput x[N]\n"
@@ -372,6 +398,7 @@ int main(void) {
   tcase_add_test(t, gradients_match_finite_differences);
   tcase_add_test(t, second_derivatives_match_the_reference);
   tcase_add_test(t, batched_derivatives);
+  tcase_add_test(t, forward_mode_and_jacobians);
   tcase_add_test(t, eye_of_a_dim);
   tcase_add_test(t, not_positive_definite_is_a_located_run_time_error);
   tcase_add_test(t, singular_solve_is_a_located_run_time_error);
