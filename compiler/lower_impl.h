@@ -25,6 +25,7 @@ typedef struct Scope {
   Stmt *def;
   const Map *params; /* as in the def's Binding */
   uint32_t *arg;
+  Map *locals;       /* a block def's local names -> node + 1 */
 } Scope;
 
 typedef struct Lower {
@@ -90,5 +91,21 @@ NORETURN void lower_unknown(Lower *L, Pos pos, const char *what,
                             const char *name, Scope *s);
 /* Count the work of a gradient pass from root before it runs. */
 void lower_grad_work(Lower *L, Pos p, uint32_t root);
+
+/* ---- block defs and destructuring (lower_block.c) ---- */
+
+/* Inline def b called by a: its n results into out; n = 0 when the call is
+ * used as a value (one result, returned). */
+uint32_t lower_inline(Lower *L, Ast *a, Scope *s, Binding *b, uint32_t *out,
+                      int n);
+/* A block def's local names, checked when it is declared. */
+void lower_block_check(Lower *L, Stmt *d, const Map *params);
+/* The locals and results of block def d, its parameters bound in `in`. */
+void lower_block_body(Lower *L, Stmt *d, Scope *in, uint32_t *out);
+/* The n values of a for a destructuring (at: its first name). */
+void lower_results(Lower *L, Ast *a, Scope *s, uint32_t *out, int n, Pos at);
+/* Built-ins with several results (scan, fold): 1 if a calls one, its n
+ * results in out; 0 if a is no such call. */
+int lower_call_results(Lower *L, Ast *a, Scope *s, uint32_t *out, int n);
 
 #endif

@@ -71,6 +71,7 @@ typedef struct Var {
 typedef struct Value {
   const char *name;
   Ast *expr;
+  int part, nparts; /* a, b = f(...): result `part` of nparts; 0 parts: one */
   uint32_t stmt;
   uint64_t epoch; /* of val; 0: none */
   int active;     /* being evaluated: a cycle */
@@ -90,6 +91,8 @@ typedef struct Arg {
   struct Scope *s;
   uint64_t epoch;
   T val;
+  int part, nparts; /* a local of a destructuring: result part of nparts */
+  int fixed;        /* val is given (a carry of scan or fold), not computed */
 } Arg;
 
 /* The parameters of an inlined def; `up` is the scope its call was
@@ -98,6 +101,8 @@ typedef struct Scope {
   Stmt *def;
   Arg *arg;
   struct Scope *up;
+  Arg *loc;  /* a block def's locals, one per name of its body ... */
+  int nloc;  /* ... of which the first nloc are assigned so far */
 } Scope;
 
 typedef struct Pert {
@@ -134,6 +139,8 @@ struct RefModel {
 typedef RefModel M;
 
 static T ev(M *m, Ast *a, Scope *s);
+static void ev_results(M *m, Ast *a, Scope *s, T *out, int n);
+static T part_value(M *m, Ast *a, Scope *s, int part, int nparts);
 
 static NORETURN void ref_nomem(M *m);
 
@@ -263,11 +270,30 @@ static Bind *find(M *m, const char *name, uint32_t visible) {
   return NULL;
 }
 
+/* The name of local k of block def d (its statements' names in order). */
+static const char *local_name(const Stmt *d, int k, Pos *pos) {
+  for (int i = 0; i < d->nbody; i++) {
+    const Stmt *st = &d->body[i];
+    int n = st->nnames ? st->nnames : 1;
+    if (k < n) {
+      *pos = st->nnames ? st->namespos[k] : st->namepos;
+      return st->nnames ? st->names[k] : st->name;
+    }
+    k -= n;
+  }
+  return NULL;
+}
+
 static Arg *param_arg(Scope *s, const char *name) {
-  if (s)
-    for (int i = 0; i < s->def->nparams; i++)
-      if (strcmp(s->def->params[i], name) == 0)
-        return &s->arg[i];
+  if (!s)
+    return NULL;
+  for (int i = 0; i < s->def->nparams; i++)
+    if (strcmp(s->def->params[i], name) == 0)
+      return &s->arg[i];
+  Pos p;
+  for (int k = 0; k < s->nloc; k++)
+    if (strcmp(local_name(s->def, k, &p), name) == 0)
+      return &s->loc[k];
   return NULL;
 }
 
@@ -294,7 +320,7 @@ static T value_of(M *m, const Ast *a, Value *v) {
   uint32_t vis = m->visible;
   v->active = 1;
   m->visible = v->stmt;
-  T t = ev(m, v->expr, NULL);
+  T t = part_value(m, v->expr, NULL, v->part, v->nparts);
   m->visible = vis;
   v->active = 0;
   v->val = t;
@@ -302,9 +328,18 @@ static T value_of(M *m, const Ast *a, Value *v) {
   return t;
 }
 
+/* Result `part` of the nparts of expression a (nparts 0: its one value). */
+static T part_value(M *m, Ast *a, Scope *s, int part, int nparts) {
+  if (!nparts)
+    return ev(m, a, s);
+  T *r = arena_alloc(m, (size_t)nparts * sizeof *r);
+  ev_results(m, a, s, r, nparts);
+  return r[part];
+}
+
 static T arg_value(M *m, Arg *g) {
-  if (g->epoch != m->epoch) {
-    g->val = ev(m, g->a, g->s);
+  if (!g->fixed && g->epoch != m->epoch) {
+    g->val = part_value(m, g->a, g->s, g->part, g->nparts);
     g->epoch = m->epoch;
   }
   return g->val;
@@ -867,14 +902,50 @@ static T hessian_call(M *m, Ast *a, Scope *s) {
 
 /* ---- calls ---- */
 
+/* The scope of a call of block def d: each local an Arg evaluated (once
+ * per epoch) in a copy of the scope that sees only the locals before it. */
+static void bind_locals(M *m, Scope *in) {
+  Stmt *d = in->def;
+  int n = 0;
+  for (int i = 0; i < d->nbody; i++)
+    n += d->body[i].nnames ? d->body[i].nnames : 1;
+  in->loc = arena_alloc(m, (size_t)(n + 1) * sizeof *in->loc);
+  int k = 0;
+  for (int i = 0; i < d->nbody; i++) {
+    Stmt *st = &d->body[i];
+    Scope *before = arena_alloc(m, sizeof *before);
+    *before = *in;
+    before->nloc = k;
+    int parts = st->nnames ? st->nnames : 1;
+    for (int j = 0; j < parts; j++, k++) {
+      Pos p;
+      const char *name = local_name(d, k, &p);
+      Ast at = {.pos = p};
+      if (param_arg(before, name) || find(m, name, m->visible))
+        fail(m, &at, "local '%s' hides another name", name);
+      for (int q = 0; q < k; q++)
+        if (!strcmp(local_name(d, q, &p), name))
+          fail(m, &at, "'%s' is already defined", name);
+      in->loc[k] = (Arg){.a = st->expr, .s = before, .part = j,
+                         .nparts = st->nnames};
+    }
+  }
+  in->nloc = n;
+}
+
 /* A def call: its body evaluated with the parameters bound to the
  * argument expressions. The arguments are evaluated in the caller's scope,
  * so sq(sq(x)) is no recursion, while a def whose body calls it again,
- * directly or through other defs, finds itself in the scope chain. */
-static T inline_def(M *m, Ast *a, Scope *s, Stmt *d) {
+ * directly or through other defs, finds itself in the scope chain. A block
+ * def's results go to out[0..n-1]; n = 0 asks for its one value. */
+static T inline_results(M *m, Ast *a, Scope *s, Stmt *d, T *out, int n) {
   if (a->nkid != d->nparams)
     fail(m, a, "'%s' takes %d argument%s, not %d", a->name, d->nparams,
          d->nparams == 1 ? "" : "s", a->nkid);
+  int nres = d->rets ? d->nrets : 1;
+  if ((n == 0 && nres != 1) || (n > 0 && n != nres))
+    fail(m, a, "'%s' returns %d value%s, not %d", a->name, nres,
+         nres == 1 ? "" : "s", n ? n : 1);
   int depth = 0;
   for (Scope *x = s; x; x = x->up, depth++)
     if (x->def == d)
@@ -885,7 +956,20 @@ static T inline_def(M *m, Ast *a, Scope *s, Stmt *d) {
   in.arg = arena_alloc(m, (size_t)(a->nkid + 1) * sizeof *in.arg);
   for (int i = 0; i < a->nkid; i++)
     in.arg[i] = (Arg){.a = a->kid[i], .s = s, .epoch = 0};
-  return ev(m, d->expr, &in);
+  if (!d->rets)
+    return n ? (out[0] = ev(m, d->expr, &in)) : ev(m, d->expr, &in);
+  bind_locals(m, &in);
+  for (int k = 0; k < nres; k++) {
+    T r = ev(m, d->rets[k], &in);
+    if (!n)
+      return r;
+    out[k] = r;
+  }
+  return out[0];
+}
+
+static T inline_def(M *m, Ast *a, Scope *s, Stmt *d) {
+  return inline_results(m, a, s, d, NULL, 0);
 }
 
 static T ew_call(M *m, Ast *a, Scope *s, int arity, Ew op) {
@@ -988,6 +1072,17 @@ static T call(M *m, Ast *a, Scope *s) {
     if (!strcmp(a->name, signatures[i].name))
       return builtin(m, positional(m, a, signatures[i].param, 8), s);
   return builtin(m, positional(m, a, (const char *const[]){"x"}, 0), s);
+}
+
+/* The n values of a call of a def returning n values (a, b = f(...)). */
+static void ev_results(M *m, Ast *a, Scope *s, T *out, int n) {
+  Bind *b = a->kind == A_CALL ? find(m, a->name, m->visible) : NULL;
+  if (b && b->kind == B_DEF) {
+    Stmt *d = &m->prog->stmt[b->idx];
+    inline_results(m, positional(m, a, d->params, d->nparams), s, d, out, n);
+    return;
+  }
+  fail(m, a, "%d names for one value", n);
 }
 
 /* ---- expressions ---- */
@@ -1136,7 +1231,15 @@ static void declare(M *m, Stmt *st, uint32_t i) {
     break;
   case S_CONST:
   case S_ASSIGN:
-    declare_value(m, st->name, st->expr, i);
+    if (!st->nnames) {
+      declare_value(m, st->name, st->expr, i);
+      break;
+    }
+    for (int k = 0; k < st->nnames; k++) {
+      declare_value(m, st->names[k], st->expr, i);
+      m->val[m->nval - 1].part = k;
+      m->val[m->nval - 1].nparts = st->nnames;
+    }
     break;
   case S_DEF:
     bind(m, st->name, NULL, B_DEF, (int)i, i);
