@@ -282,5 +282,8 @@ void em_node(Emitter *E, uint32_t x) {
   case SH_MATMUL:
     emit_matmul(E, x);
     return;
+  case SH_LOOP:
+    em_loop_op(E, x);
+    return;
   }
 }

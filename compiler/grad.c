@@ -15,6 +15,8 @@
 
 #include <string.h>
 
+#include "loop.h"
+
 static uint32_t op1(Graph *g, Op op, uint32_t a) { return graph_op1(g, op, a); }
 static uint32_t op2(Graph *g, Op op, uint32_t a, uint32_t b) {
   return graph_op2(g, op, a, b);
@@ -171,6 +173,13 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   }
   case OP_MATMUL:
     return matmul_rule(g, &n, k, G);
+  case OP_HOLE:
+    return NONE;
+  case OP_LOOP:
+  case OP_ROW:
+  case OP_PUTROW:
+  case OP_SHIFT:
+    return loop_rule(g, y, k, G);
   case OP_COUNT:
     break;
   }

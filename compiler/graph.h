@@ -47,6 +47,10 @@ struct Graph {
   Pos pos;          /* place given to new nodes */
   const char *spelling; /* how the model wrote the op being built, when not
                            its own spelling (dot for @), for messages */
+  struct LoopInfo *loop; /* the step bodies of LOOP nodes (loop.h) */
+  uint32_t nloop, caploop;
+  Shape *hole;          /* the shape of each HOLE (placeholder) number */
+  uint32_t nhole, caphole;
 };
 
 Graph *graph_new(Ctx *c);

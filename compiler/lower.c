@@ -239,7 +239,7 @@ static uint32_t name_ref(Lower *L, Ast *a, Scope *s) {
   switch (b->kind) {
   case B_VAR:
   case B_NODE:
-    return b->node;
+    return lower_capture(L, a->name, a->pos, b->node);
   case B_DIM:
     L->g->pos = a->pos;
     return graph_leaf(L->g, OP_DIMVAL, b->index, &(Shape){0});

@@ -85,8 +85,3 @@ void lower_results(Lower *L, Ast *a, Scope *s, uint32_t *out, int n,
             "be destructured", n, n);
 }
 
-/* No built-in returns several values yet (scan and fold will). */
-int lower_call_results(Lower *L, Ast *a, Scope *s, uint32_t *out, int n) {
-  (void)L, (void)a, (void)s, (void)out, (void)n;
-  return 0;
-}

@@ -276,6 +276,8 @@ static const Builtin builtins[] = {
     {"grad", {"e", "v"}, grad_call, 0, 0},
     {"hessian", {"e", "v"}, hessian_call, 0, 0},
     {"dot", {"a", "b"}, dot_call, OP_MATMUL, 0},
+    {"scan", {"f", "..."}, lower_scan_call, 0, 0},
+    {"fold", {"f", "..."}, lower_scan_call, 0, 1},
 };
 
 /* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */

@@ -38,6 +38,7 @@ typedef struct Lower {
                    multiply it even when hash-consing makes no new nodes */
   int64_t var_elems; /* of inputs and params with constant shapes */
   Map outputs, losses; /* names taken, so that checking stays linear */
+  struct Capture *cap; /* lowering a loop's step: what it reads from outside */
 } Lower;
 
 /* A call's arguments matched to the parameters of what it calls, by
@@ -64,6 +65,8 @@ struct Builtin {
   int op;
   int variant;
 };
+/* scan(f, ...) or fold(f, ...) used as a value (lower_scan.c) */
+uint32_t lower_scan_call(Lower *L, const Builtin *b, const Args *x, Scope *s);
 
 /* Match the arguments of call a to the parameters param[0..] (NULL ends
  * them early), reporting located errors for a wrong count, an unknown or
@@ -107,5 +110,11 @@ void lower_results(Lower *L, Ast *a, Scope *s, uint32_t *out, int n, Pos at);
 /* Built-ins with several results (scan, fold): 1 if a calls one, its n
  * results in out; 0 if a is no such call. */
 int lower_call_results(Lower *L, Ast *a, Scope *s, uint32_t *out, int n);
+
+/* ---- scan and fold (lower_scan.c) ---- */
+
+/* Inside a loop's step, the value `node` of the model's name is read
+ * through a captured hole (returned); outside, node itself. */
+uint32_t lower_capture(Lower *L, const char *name, Pos pos, uint32_t node);
 
 #endif

@@ -10,6 +10,7 @@ typedef enum {
   SH_REDUCE,    /* input shape without the axes in the mask */
   SH_MATMUL,    /* [m,k]@[k,n] -> [m,n] and the vector forms */
   SH_WINDOW,    /* SLICE, PAD: the target shape, checked against the start */
+  SH_LOOP,      /* LOOP, ROW, PUTROW, SHIFT: the shape loop.c gives */
 } ShapeRule;
 
 enum { F_EW = 1, F_FUNC = 2, F_COMM = 4, F_CMP = 8 };

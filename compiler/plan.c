@@ -29,6 +29,8 @@
 
 #include <string.h>
 
+#include "loop.h"
+
 #define MAX_LOCALS 4096
 #define FUSE_MAX 16
 
@@ -80,7 +82,8 @@ static uint32_t operand(Planner *P, uint32_t i, int k) {
 }
 
 static int is_leaf(Op op) {
-  return op == OP_INPUT || op == OP_PARAM || op == OP_CONST || op == OP_DIMVAL;
+  return op == OP_INPUT || op == OP_PARAM || op == OP_CONST ||
+         op == OP_DIMVAL || op == OP_HOLE;
 }
 
 static void mark_needed(Planner *P, Entry *e) {
@@ -466,13 +469,29 @@ static void init_homes(Planner *P, Entry *e) {
   }
   for (uint32_t i = 0; i < P->g->n; i++)
     if (P->ep->need[i] && is_leaf((Op)P->g->node[i].op)) {
-      home[i] = leaf_home(&P->g->node[i], i);
+      home[i] = P->g->node[i].op == OP_HOLE /* a loop's placeholder */
+                    ? slot_home(P->p->hole_slot[P->g->node[i].u.var], 0)
+                    : leaf_home(&P->g->node[i], i);
       if (home[i].kind == H_SLOT)
         use_slot(P, home[i].slot);
     }
 }
 
+static void plan_entry_for(Ctx *c, Module *m, Plan *p, Entry *e, int fresh,
+                           EntryPlan *ep);
+
 void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
+  plan_entry_for(c, m, p, &m->entry[k], 0, ep);
+}
+
+void plan_step(Ctx *c, Module *m, Plan *p, Entry *e, EntryPlan *ep) {
+  plan_entry_for(c, m, p, e, 1, ep);
+}
+
+/* fresh: a loop step, which runs while its entry's values are alive: it
+ * takes no earlier temporary. */
+static void plan_entry_for(Ctx *c, Module *m, Plan *p, Entry *e, int fresh,
+                           EntryPlan *ep) {
   Planner P = {.c = c, .m = m, .g = m->g, .p = p, .ep = ep};
   uint32_t n = m->g->n + 1;
   memset(ep, 0, sizeof *ep);
@@ -488,13 +507,15 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   vec_reserve(c, &ep->used, &ep->capused, (uint32_t)m->nslot + 1, 1);
   memset(ep->used, 0, (size_t)m->nslot + 1);
   ep->nused = (uint32_t)m->nslot;
-  for (uint32_t t = 0; p->reuse && t < p->ntemp; t++) {
+  for (uint32_t t = 0; p->reuse && !fresh && t < p->ntemp; t++) {
     /* entry points never run at once: all earlier temporaries are free */
+    if (t >= p->loop_first && t < p->loop_end)
+      continue; /* but loops' holes and results are written inside them */
     vec_reserve(c, &P.freeslot, &P.capfreeslot, P.nfreeslot + 1, 4);
     P.freeslot[P.nfreeslot++] = m->nslot + (int)t;
   }
-  mark_needed(&P, &m->entry[k]);
-  init_homes(&P, &m->entry[k]);
+  mark_needed(&P, e);
+  init_homes(&P, e);
   mark_fills(&P); /* before remat, which asks whether a constant is in memory */
   mark_fused(&P);
   mark_lifetimes(&P);
@@ -530,4 +551,21 @@ void plan_entry_free(Ctx *c, EntryPlan *ep) {
   ctx_release(c, ep->last);
   ctx_release(c, ep->used);
   memset(ep, 0, sizeof *ep);
+}
+
+void plan_loops(Ctx *c, Module *m, Plan *p) {
+  Graph *g = m->g;
+  Planner P = {.c = c, .m = m, .g = g, .p = p};
+  p->loop_first = p->ntemp;
+  p->hole_slot = ctx_alloc(c, (g->nhole + 1) * sizeof *p->hole_slot);
+  p->loop_slot = ctx_alloc(c, (g->nloop + 1) * sizeof *p->loop_slot);
+  for (uint32_t h = 0; h < g->nhole; h++)
+    p->hole_slot[h] = new_temp(&P, &g->hole[h]);
+  for (uint32_t l = 0; l < g->nloop; l++) {
+    LoopInfo *li = &g->loop[l];
+    p->loop_slot[l] = ctx_alloc(c, (size_t)(li->k + 1) * sizeof(int32_t));
+    for (int j = 0; j < li->k; j++)
+      p->loop_slot[l][j] = new_temp(&P, &g->hole[li->hole[j]]);
+  }
+  p->loop_end = p->ntemp;
 }

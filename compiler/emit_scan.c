@@ -1,0 +1,172 @@
+/* emit_scan.c: the C of loops (loop.h): a LOOP node is a C loop that calls
+ * its step's function, xc_loop_<id>, once per step; ROW, PUTROW and SHIFT
+ * copy rows.
+ *
+ * A step function reads its holes and writes its results in buffers of
+ * their own (plan_loops), S[slot]: before the loop the captured values and
+ * the initial carries are copied into their holes; at each step the rows
+ * of the sequences are, the step runs, and its results are copied into row
+ * t of the LOOP's value and into the carries' holes for the next step.
+ * Copies cost the size of the carries and rows per step, small beside the
+ * step itself, and they keep the step function an ordinary entry function,
+ * planned and emitted as every other one.
+ */
+#include "emit.h"
+
+#include "loop.h"
+
+/* for (i = 0; i < w; i++) dst[doff + i] = src[soff + i]; (offsets as C) */
+static void copy(Emitter *E, const char *dst, const char *doff,
+                 const char *src, const char *soff, int64_t w) {
+  em_put(E, &E->body, "    for (i = 0; i < %lldL; i++)\n"
+                      "      %s[%s + i] = %s[%s + i];\n",
+         (long long)w, dst, doff, src, soff);
+  E->used_i = 1;
+}
+
+static int64_t width(Emitter *E, uint32_t hole) {
+  int64_t n = 1;
+  shape_numel_const(&E->g->hole[hole], &n);
+  return n;
+}
+
+/* The captured values and the initial carries into their holes. */
+static void loop_enter(Emitter *E, const LoopInfo *li, const char *init,
+                       const char *caps) {
+  char dst[32], off[32];
+  for (int j = 0; j < li->ncap; j++) {
+    uint32_t h = li->hole[li->k + li->m + j];
+    snprintf(dst, sizeof dst, "S[%d]", E->plan->hole_slot[h]);
+    snprintf(off, sizeof off, "%lldL", (long long)li->off[li->k + li->m + j]);
+    copy(E, dst, "0", caps, off, width(E, h));
+  }
+  for (int j = 0; j < li->k; j++) {
+    snprintf(dst, sizeof dst, "S[%d]", E->plan->hole_slot[li->hole[j]]);
+    snprintf(off, sizeof off, "%lldL", (long long)li->off[j]);
+    copy(E, dst, "0", init, off, width(E, li->hole[j]));
+  }
+}
+
+/* One step: its rows in, the step, its results out to row t and back into
+ * the carries' holes. */
+static void loop_step(Emitter *E, uint32_t id, const LoopInfo *li,
+                      const char *seqs, const char *out) {
+  char dst[32], src[32], off[64];
+  for (int j = 0; j < li->m; j++) {
+    uint32_t h = li->hole[li->k + j];
+    snprintf(dst, sizeof dst, "S[%d]", E->plan->hole_slot[h]);
+    snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)li->X,
+             (long long)li->off[li->k + j]);
+    copy(E, dst, "0", seqs, off, width(E, h));
+  }
+  em_put(E, &E->body, "    xc_loop_%u(D, S);\n", id);
+  for (int j = 0; j < li->k; j++) {
+    snprintf(src, sizeof src, "S[%d]", E->plan->loop_slot[id][j]);
+    snprintf(dst, sizeof dst, "S[%d]", E->plan->hole_slot[li->hole[j]]);
+    snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)li->C,
+             (long long)li->off[j]);
+    copy(E, out, off, src, "0", width(E, li->hole[j]));
+    copy(E, dst, "0", src, "0", width(E, li->hole[j]));
+  }
+}
+
+static void emit_loop(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  uint32_t id = (uint32_t)nd.u.word;
+  const LoopInfo *li = &E->g->loop[id];
+  char T[64], init[64], seqs[64], caps[64], out[64];
+  em_dim_expr(nd.shape.d[0], T, sizeof T);
+  em_pointer(E, nd.in[0], init, sizeof init);
+  em_pointer(E, nd.in[1], seqs, sizeof seqs);
+  em_pointer(E, x, out, sizeof out);
+  if (li->ncap)
+    em_pointer(E, nd.in[2], caps, sizeof caps);
+  em_put(E, &E->body, "  { /* loop %u: %s over %s steps */\n"
+                      "    long T = %s, s, t;\n", id,
+         li->reverse ? "backwards" : "forwards", T, T);
+  loop_enter(E, li, init, caps);
+  em_put(E, &E->body, "    for (s = 0; s < T; s++) {\n      t = %s;\n",
+         li->reverse ? "T - 1 - s" : "s");
+  loop_step(E, id, li, seqs, out);
+  em_put_str(E, &E->body, "    }\n    (void)t;\n  }\n");
+}
+
+/* ROW: row 0 or row T-1 of in[0], or in[1] when T is 0. */
+static void emit_row(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  char T[64], a[64], fb[64], out[64], off[64];
+  int64_t w = 1;
+  shape_numel_const(&nd.shape, &w);
+  em_dim_expr(at(E, nd.in[0])->shape.d[0], T, sizeof T);
+  em_pointer(E, nd.in[0], a, sizeof a);
+  em_pointer(E, nd.in[1], fb, sizeof fb);
+  em_pointer(E, x, out, sizeof out);
+  snprintf(off, sizeof off, nd.u.word ? "0" : "(T - 1)*%lldL", (long long)w);
+  em_put(E, &E->body, "  {\n    long T = %s;\n    if (T > 0)\n", T);
+  copy(E, out, "0", a, off, w);
+  em_put_str(E, &E->body, "    else\n");
+  copy(E, out, "0", fb, "0", w);
+  em_put_str(E, &E->body, "  }\n");
+}
+
+/* PUTROW: zeros, with in[0] at row 0 or row T-1. */
+static void emit_putrow(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  char T[64], a[64], out[64], off[64];
+  int64_t w = nd.shape.d[1];
+  em_dim_expr(nd.shape.d[0], T, sizeof T);
+  em_pointer(E, nd.in[0], a, sizeof a);
+  em_pointer(E, x, out, sizeof out);
+  snprintf(off, sizeof off, nd.u.word ? "0" : "(T - 1)*%lldL", (long long)w);
+  em_put(E, &E->body, "  {\n    long T = %s;\n"
+                      "    for (i = 0; i < T*%lldL; i++)\n      %s[i] = 0.0;\n"
+                      "    if (T > 0)\n", T, (long long)w, out);
+  copy(E, out, off, a, "0", w);
+  em_put_str(E, &E->body, "  }\n");
+  E->used_i = 1;
+}
+
+/* SHIFT: row t is in[0]'s row t-1 (down) or t+1 (up); the row left over
+ * is in[1]. */
+static void emit_shift(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  char T[64], a[64], fill[64], out[64];
+  int64_t w = nd.shape.d[1];
+  int up = (int)nd.u.word;
+  em_dim_expr(nd.shape.d[0], T, sizeof T);
+  em_pointer(E, nd.in[0], a, sizeof a);
+  em_pointer(E, nd.in[1], fill, sizeof fill);
+  em_pointer(E, x, out, sizeof out);
+  em_put(E, &E->body, "  {\n    long T = %s, t;\n"
+                      "    for (t = 0; t < T; t++) {\n"
+                      "      const double *src = t == %s ? %s : %s + (t %s 1)*%lldL;\n",
+         T, up ? "T - 1" : "0", fill, a, up ? "+" : "-", (long long)w);
+  em_put(E, &E->body, "      for (i = 0; i < %lldL; i++)\n"
+                      "        %s[t*%lldL + i] = src[i];\n    }\n  }\n",
+         (long long)w, out, (long long)w);
+  E->used_i = 1;
+}
+
+void em_loop_op(Emitter *E, uint32_t x) {
+  switch (at(E, x)->op) {
+  case OP_LOOP:
+    emit_loop(E, x);
+    return;
+  case OP_ROW:
+    emit_row(E, x);
+    return;
+  case OP_PUTROW:
+    emit_putrow(E, x);
+    return;
+  default:
+    emit_shift(E, x);
+    return;
+  }
+}
+
+void emit_step(Emitter *E, uint32_t id, Entry *e, const EntryPlan *ep) {
+  char name[32], what[64];
+  snprintf(name, sizeof name, "xc_loop_%u", id);
+  snprintf(what, sizeof what, "the step of loop %u", id);
+  em_function(E, e, name, what, ep);
+}

@@ -1,0 +1,257 @@
+/* loop.c: LOOP nodes and their gradients (see loop.h for the IR).
+ *
+ * The gradient of a loop is built once per loop, as a loop of its own (the
+ * "backward" loop), whatever gradient flows in: the incoming gradient is
+ * one of its sequences. Running the forward loop's steps backwards, its
+ * carries are the gradient of the forward carry (ac), the gradients of the
+ * captured values summed over the steps (ap), and the gradient of the
+ * current row of each sequence (dx, stacked as its output); its sequences
+ * are the forward carries before each step, the forward rows, and the
+ * incoming gradient G of the stacked carries. Its step is
+ *
+ *   dc, dx, dp = vjp(step at (carry before, row, captures), ac + G[t])
+ *   ac' = dc, ap' = ap + dp, dx' = dx
+ *
+ * where vjp is grad_build of sum((ac + G[t]) * step results) with respect
+ * to the step's holes: the same symbolic pass as everywhere else, so the
+ * backward body is an ordinary graph, and a gradient of it (grad of grad)
+ * is built the same way.
+ */
+#include "loop.h"
+
+#include <string.h>
+
+#include "grad.h"
+
+static int64_t numel(Graph *g, const Shape *s) {
+  int64_t n;
+  if (!shape_numel_const(s, &n))
+    ctx_fail(g->c, EXPRC_ERR_INTERNAL, "loop: a hole of symbolic shape");
+  return n;
+}
+
+uint32_t loop_hole(Graph *g, const Shape *s) {
+  vec_reserve(g->c, &g->hole, &g->caphole, g->nhole + 1, sizeof *g->hole);
+  g->hole[g->nhole] = *s;
+  return g->nhole++;
+}
+
+uint32_t loop_hole_node(Graph *g, uint32_t hole) {
+  Shape s = g->hole[hole];
+  return graph_leaf(g, OP_HOLE, hole, &s);
+}
+
+uint32_t loop_new(Graph *g, int k, int m, int ncap, const uint32_t *holes) {
+  vec_reserve(g->c, &g->loop, &g->caploop, g->nloop + 1, sizeof *g->loop);
+  LoopInfo *li = &g->loop[g->nloop];
+  int n = k + m + ncap;
+  memset(li, 0, sizeof *li);
+  li->k = k, li->m = m, li->ncap = ncap, li->bwd = NONE, li->pos = g->pos;
+  li->hole = ctx_alloc(g->c, (size_t)(n + 1) * sizeof *li->hole);
+  li->off = ctx_alloc(g->c, (size_t)(n + 1) * sizeof *li->off);
+  li->res = ctx_alloc(g->c, (size_t)(k + 1) * sizeof *li->res);
+  int64_t w[3] = {0, 0, 0};
+  for (int i = 0; i < n; i++) {
+    int group = i < k ? 0 : i < k + m ? 1 : 2;
+    li->hole[i] = holes[i];
+    li->off[i] = w[group];
+    w[group] += numel(g, &g->hole[holes[i]]);
+  }
+  li->C = w[0], li->X = w[1], li->P = w[2];
+  return g->nloop++;
+}
+
+static Node node_of(Op op, int nin) {
+  Node p;
+  memset(&p, 0, sizeof p);
+  p.op = (uint8_t)op;
+  p.nin = (uint8_t)nin;
+  return p;
+}
+
+uint32_t loop_node(Graph *g, uint32_t id, uint32_t init, uint32_t seqs,
+                   uint32_t caps) {
+  Node p = node_of(OP_LOOP, 3);
+  p.in[0] = init, p.in[1] = seqs, p.in[2] = caps;
+  p.u.word = id;
+  p.shape = (Shape){.rank = 2, .d = {g->node[seqs].shape.d[0], g->loop[id].C}};
+  return graph_node(g, &p);
+}
+
+uint32_t loop_pack(Graph *g, const uint32_t *v, int n, int rows) {
+  if (n == 0)
+    return graph_const(g, 0, &(Shape){.rank = 1, .d = {1}});
+  int64_t T = rows ? g->node[v[0]].shape.d[0] : 0, W = 0, off = 0;
+  for (int i = 0; i < n; i++) {
+    Shape s = g->node[v[i]].shape;
+    if (rows)
+      s.d[0] = 1;
+    W += numel(g, &s);
+  }
+  uint32_t acc = NONE;
+  for (int i = 0; i < n; i++) {
+    Shape s = g->node[v[i]].shape, flat = {.rank = 1 + rows};
+    if (rows)
+      s.d[0] = 1;
+    int64_t w = numel(g, &s);
+    flat.d[0] = rows ? T : w, flat.d[rows] = w;
+    uint32_t x = graph_shaped(g, OP_RESHAPE, v[i], &flat);
+    Shape all = {.rank = 1 + rows, .d = {rows ? T : W, W}};
+    int64_t start[MAX_RANK] = {0};
+    start[rows] = off;
+    if (w != W)
+      x = graph_window(g, OP_PAD, x, start, &all);
+    acc = acc == NONE ? x : graph_op2(g, OP_ADD, acc, x);
+    off += w;
+  }
+  return acc;
+}
+
+uint32_t loop_unpack(Graph *g, uint32_t p, int64_t off, const Shape *s,
+                     int rows) {
+  Shape ps = g->node[p].shape, win = ps, out = {.rank = s->rank + rows};
+  int64_t start[MAX_RANK] = {0};
+  start[rows] = off;
+  win.d[rows] = numel(g, s);
+  uint32_t x = win.d[rows] == ps.d[rows] ? p
+                                         : graph_window(g, OP_SLICE, p, start, &win);
+  if (rows)
+    out.d[0] = ps.d[0];
+  memcpy(out.d + rows, s->d, (size_t)s->rank * sizeof s->d[0]);
+  return graph_shaped(g, OP_RESHAPE, x, &out);
+}
+
+uint32_t loop_row(Graph *g, uint32_t a, uint32_t fb, int first) {
+  Node p = node_of(OP_ROW, 2);
+  p.in[0] = a, p.in[1] = fb;
+  p.u.word = first;
+  p.shape = g->node[fb].shape;
+  return graph_node(g, &p);
+}
+
+static uint32_t putrow(Graph *g, uint32_t a, const Shape *s, int first) {
+  Node p = node_of(OP_PUTROW, 1);
+  p.in[0] = a;
+  p.u.word = first;
+  p.shape = *s;
+  return graph_node(g, &p);
+}
+
+static uint32_t shift(Graph *g, uint32_t a, uint32_t fill, int up) {
+  Node p = node_of(OP_SHIFT, 2);
+  p.in[0] = a, p.in[1] = fill;
+  p.u.word = up;
+  p.shape = g->node[a].shape;
+  return graph_node(g, &p);
+}
+
+static uint32_t zeros_like(Graph *g, uint32_t x) {
+  Shape s = g->node[x].shape;
+  return graph_const(g, 0, &s);
+}
+
+/* 1 when a loop of length T runs no step, else 0, as a scalar node. */
+static uint32_t no_steps(Graph *g, int64_t T) {
+  if (!DIM_IS_SYM(T))
+    return graph_scalar(g, T == 0);
+  uint32_t d = graph_leaf(g, OP_DIMVAL, DIM_INDEX(T), &(Shape){0});
+  return graph_op2(g, OP_EQ, d, graph_scalar(g, 0));
+}
+
+static uint32_t sum_all(Graph *g, uint32_t x) {
+  int r = g->node[x].shape.rank;
+  return r ? graph_sum(g, x, (1u << r) - 1) : x;
+}
+
+/* The holes of the backward loop of f: carries ac (k), ap (ncap), dx (m);
+ * sequences: f's carries, f's rows, G's rows (k, new); captures: f's. */
+static void backward_holes(Graph *g, const LoopInfo *f, uint32_t *h) {
+  int k = f->k, m = f->m, nc = f->ncap, n = 0;
+  for (int j = 0; j < k; j++)
+    h[n++] = loop_hole(g, &g->hole[f->hole[j]]);
+  for (int j = 0; j < nc; j++)
+    h[n++] = loop_hole(g, &g->hole[f->hole[k + m + j]]);
+  for (int j = 0; j < m; j++)
+    h[n++] = loop_hole(g, &g->hole[f->hole[k + j]]);
+  for (int j = 0; j < k + m; j++)
+    h[n++] = f->hole[j];
+  for (int j = 0; j < k; j++)
+    h[n++] = loop_hole(g, &g->hole[f->hole[j]]);
+  for (int j = 0; j < nc; j++)
+    h[n++] = f->hole[k + m + j];
+}
+
+/* The backward loop of loop id (see the top of this file). */
+static uint32_t backward_loop(Graph *g, uint32_t id) {
+  LoopInfo f = g->loop[id]; /* a copy: loop_new moves the table */
+  int k = f.k, m = f.m, nc = f.ncap, n = k + m + nc;
+  uint32_t *h = ctx_alloc(g->c, (size_t)(2 * n + k + 1) * sizeof *h);
+  backward_holes(g, &f, h);
+  uint32_t b = loop_new(g, k + nc + m, k + m + k, nc, h);
+  uint32_t *wrt = ctx_alloc(g->c, (size_t)(n + 1) * sizeof *wrt);
+  uint32_t *d = ctx_alloc(g->c, (size_t)(n + 1) * sizeof *d), R = NONE;
+  for (int j = 0; j < k; j++) { /* sum((ac + G[t]) * next carry) */
+    uint32_t adj = graph_op2(g, OP_ADD, loop_hole_node(g, h[j]),
+                             loop_hole_node(g, h[2 * k + nc + 2 * m + j]));
+    uint32_t t = sum_all(g, graph_op2(g, OP_MUL, f.res[j], adj));
+    R = R == NONE ? t : graph_op2(g, OP_ADD, R, t);
+  }
+  for (int j = 0; j < n; j++)
+    wrt[j] = loop_hole_node(g, f.hole[j]);
+  grad_build(g, R, wrt, n, d);
+  LoopInfo *bl = &g->loop[b];
+  bl->reverse = !f.reverse;
+  for (int j = 0; j < k; j++)
+    bl->res[j] = d[j];
+  for (int j = 0; j < nc; j++)
+    bl->res[k + j] = graph_op2(g, OP_ADD, loop_hole_node(g, h[k + j]), d[k + m + j]);
+  for (int j = 0; j < m; j++)
+    bl->res[k + nc + j] = d[k + j];
+  return b;
+}
+
+/* The gradient of LOOP y for its input k (0: the initial carries, 1: the
+ * sequences, 2: the captures), G being the gradient of its value. */
+static uint32_t loop_grad(Graph *g, uint32_t y, int k, uint32_t G) {
+  Node n = g->node[y];
+  uint32_t id = (uint32_t)n.u.word;
+  if (g->loop[id].bwd == NONE) {
+    uint32_t b = backward_loop(g, id);
+    g->loop[id].bwd = b;
+  }
+  LoopInfo f = g->loop[id];
+  int64_t T = g->node[n.in[1]].shape.d[0];
+  Shape wb = {.rank = 1, .d = {f.C + f.P + f.X}};
+  uint32_t init_b = graph_const(g, 0, &wb);
+  uint32_t sv[3] = {shift(g, y, n.in[0], f.reverse), n.in[1], G};
+  uint32_t B = loop_node(g, f.bwd, init_b, loop_pack(g, sv, 3, 1), n.in[2]);
+  if (k == 1) {
+    int64_t start[MAX_RANK] = {0, f.C + f.P};
+    Shape s = {.rank = 2, .d = {T, f.X}};
+    return graph_window(g, OP_SLICE, B, start, &s);
+  }
+  if (k == 2 && f.P == 0)
+    return NONE; /* no captures: the input is a placeholder constant */
+  uint32_t fin = loop_row(g, B, init_b, !f.reverse);
+  int64_t start[MAX_RANK] = {k == 0 ? 0 : f.C};
+  Shape s = {.rank = 1, .d = {k == 0 ? f.C : f.P}};
+  return graph_window(g, OP_SLICE, fin, start, &s);
+}
+
+uint32_t loop_rule(Graph *g, uint32_t y, int k, uint32_t G) {
+  Node n = g->node[y];
+  if (n.op == OP_LOOP)
+    return loop_grad(g, y, k, G);
+  if (n.op == OP_ROW && k == 0)
+    return putrow(g, G, &g->node[n.in[0]].shape, (int)n.u.word);
+  if (n.op == OP_ROW) /* the fallback is the value when there are no rows */
+    return graph_op2(g, OP_MUL, G,
+                     no_steps(g, g->node[n.in[0]].shape.d[0]));
+  if (n.op == OP_PUTROW)
+    return loop_row(g, G, zeros_like(g, n.in[0]), (int)n.u.word);
+  if (n.op == OP_SHIFT && k == 0)
+    return shift(g, G, zeros_like(g, n.in[1]), !n.u.word);
+  if (n.op == OP_SHIFT) /* the fill is the first row (down) or the last */
+    return loop_row(g, G, zeros_like(g, n.in[1]), n.u.word == 0);
+  return NONE;
+}

@@ -1,0 +1,64 @@
+/* loop.h: loops in the graph IR: the step bodies of scan and fold.
+ *
+ * A LOOP node runs a step body T times. The body is a sub-graph of the same
+ * graph whose leaves are HOLE nodes (placeholders): one per carry, one per
+ * sequence element (a row of a sequence) and one per captured value of the
+ * model (params and other values the step reads). Its results are the new
+ * carries. The LOOP node's three inputs pack these: the initial carries
+ * flattened one after another [C], the sequences' rows side by side
+ * [T, X], the captured values [P]; its value is the carries after every
+ * step, packed the same way, [T, C] (row t: after step t). A reverse loop
+ * runs t = T-1 .. 0. The body is compiled once, as a C function that the
+ * LOOP node calls in a C loop, so code size does not grow with T.
+ *
+ * The gradient of a LOOP node is another LOOP node, running the other way:
+ * its body is the vector-Jacobian product of the step (built by grad.c's
+ * grad_build on the body), its sequences the carries before each step, the
+ * rows of the sequences and the incoming gradient. Being an ordinary LOOP
+ * node, it can be differentiated again.
+ */
+#ifndef EXPRC_LOOP_H
+#define EXPRC_LOOP_H
+
+#include "graph.h"
+
+enum { LOOP_MAX_HOLES = 64 }; /* carries + sequences + captures of one loop */
+
+typedef struct LoopInfo {
+  int k, m, ncap;   /* carries, sequences, captured values */
+  int reverse;      /* runs t = T-1 .. 0 */
+  uint32_t *hole;   /* the HOLE numbers: k carries, m rows, ncap captures */
+  int64_t *off;     /* each hole's offset in its packed input (C, X or P) */
+  int64_t C, X, P;  /* the packed widths */
+  uint32_t *res;    /* the k body results: the next carries */
+  uint32_t bwd;     /* the loop of its gradient, NONE until built */
+  Pos pos;
+} LoopInfo;
+
+/* A new loop of k carries, m sequences and ncap captures, whose hole
+ * numbers and shapes the caller gives (holes made by loop_hole); its body
+ * results are set by the caller. Returns its number. */
+uint32_t loop_new(Graph *g, int k, int m, int ncap, const uint32_t *holes);
+/* A new HOLE number of shape s, and its node. */
+uint32_t loop_hole(Graph *g, const Shape *s);
+uint32_t loop_hole_node(Graph *g, uint32_t hole);
+static inline LoopInfo *loop_at(Graph *g, uint32_t id) { return &g->loop[id]; }
+
+/* The LOOP node of loop id over its packed inputs (init [C], seqs [T, X],
+ * caps [P]). */
+uint32_t loop_node(Graph *g, uint32_t id, uint32_t init, uint32_t seqs,
+                   uint32_t caps);
+/* Pack values, flattened, one after another: [sum of sizes]. With rows
+ * set, each value is [T, ...] and they are packed side by side: [T, X]. */
+uint32_t loop_pack(Graph *g, const uint32_t *v, int n, int rows);
+/* The piece of packed value p at offset off with shape s (rows: of each
+ * row, and s without the leading T). */
+uint32_t loop_unpack(Graph *g, uint32_t p, int64_t off, const Shape *s,
+                     int rows);
+/* ROW: the last (first = 0) or first row of a [T, W], or fb [W] if T = 0. */
+uint32_t loop_row(Graph *g, uint32_t a, uint32_t fb, int first);
+
+/* The derivative rules of LOOP, ROW, PUTROW and SHIFT (grad.c's rule). */
+uint32_t loop_rule(Graph *g, uint32_t y, int k, uint32_t G);
+
+#endif
