@@ -31,8 +31,9 @@ static int64_t numel(Graph *g, const Shape *s) {
 }
 
 uint32_t loop_hole(Graph *g, const Shape *s) {
+  Shape copy = *s; /* s may point into g->hole, which may move */
   vec_reserve(g->c, &g->hole, &g->caphole, g->nhole + 1, sizeof *g->hole);
-  g->hole[g->nhole] = *s;
+  g->hole[g->nhole] = copy;
   return g->nhole++;
 }
 

@@ -131,6 +131,8 @@ static void scan_operands(Lower *L, ScanCall *sc, Scope *s) {
                   "scalar; a sequence is scanned along its axis 0", pname);
       if (i == sc->k)
         sc->T = sh.d[0];
+      if (i == sc->k && DIM_IS_SYM(sh.d[0])) /* a loop may run no step */
+        L->m->may_be_empty |= (uint64_t)1 << DIM_INDEX(sh.d[0]);
       else if (sh.d[0] != sc->T)
         ctx_error(L->c, x->pos, EXPRC_ERR_SHAPE, "sequences of different "
                   "lengths: %s and %s along axis 0",

@@ -216,6 +216,7 @@ static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
   m->D = zalloc_or_fail(c, (mod->ndim + 1) * sizeof *m->D);
   m->bound_by = zalloc_or_fail(c, (mod->ndim + 1) * sizeof *m->bound_by);
   m->known = zalloc_or_fail(c, mod->ndim + 1);
+  m->may_be_empty = mod->may_be_empty;
   for (uint32_t d = 0; d < mod->ndim; d++) {
     m->dimname[d] = dup_or_fail(c, mod->dim[d]);
     m->bound_by[d] = -1;

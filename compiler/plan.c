@@ -357,6 +357,14 @@ static Home scalar_home(Planner *P) {
   return slot_home(SPILL, P->nspill++);
 }
 
+/* A temporary buffer that the entry may reuse: not a loop's hole or step
+ * result, which the loop around a step reads and writes. */
+static int temp_slot(Planner *P, int32_t slot) {
+  int32_t t = slot - P->m->nslot;
+  return t >= 0 && !(t >= (int32_t)P->p->loop_first &&
+                     t < (int32_t)P->p->loop_end);
+}
+
 static void release(Planner *P, uint32_t x) {
   Home *h = &P->ep->home[x];
   if (!P->p->reuse || P->pinned[x])
@@ -367,7 +375,7 @@ static void release(Planner *P, uint32_t x) {
   } else if (h->kind == H_SLOT && h->slot == SPILL) {
     vec_reserve(P->c, &P->freespill, &P->capfreespill, P->nfreespill + 1, 8);
     P->freespill[P->nfreespill++] = h->off;
-  } else if (h->kind == H_SLOT && h->slot >= P->m->nslot) {
+  } else if (h->kind == H_SLOT && temp_slot(P, h->slot)) {
     vec_reserve(P->c, &P->freeslot, &P->capfreeslot, P->nfreeslot + 1, 4);
     P->freeslot[P->nfreeslot++] = h->slot;
   }
@@ -396,7 +404,7 @@ static uint32_t in_place(Planner *P, uint32_t i) {
     uint32_t x = nd->in[k];
     Home h = P->ep->home[x];
     int mine = !h.view && (h.kind == H_LOCAL ||
-               (h.kind == H_SLOT && (h.slot == SPILL || h.slot >= P->m->nslot)));
+               (h.kind == H_SLOT && (h.slot == SPILL || temp_slot(P, h.slot))));
     if (mine && !P->pinned[x] && P->last[x] == i &&
         shape_eq(&P->g->node[x].shape, &nd->shape))
       return x;

@@ -141,6 +141,8 @@ typedef RefModel M;
 static T ev(M *m, Ast *a, Scope *s);
 static void ev_results(M *m, Ast *a, Scope *s, T *out, int n);
 static T part_value(M *m, Ast *a, Scope *s, int part, int nparts);
+static void scan_eval(M *m, Ast *a, Scope *s, T *out, int n, int fold);
+static int is_loop_call(M *m, Ast *a);
 
 static NORETURN void ref_nomem(M *m);
 
@@ -779,6 +781,8 @@ static int named_var(M *m, Ast *a, Scope *s) {
     if (a->kind != A_NAME)
       return -1;
     Arg *g = param_arg(s, a->name);
+    if (g && g->fixed)
+      return -1; /* a carry or row of scan: a value, not a variable */
     if (g) {
       a = g->a, s = g->s;
       continue;
@@ -1063,6 +1067,11 @@ static Ast *positional(M *m, Ast *a, const char *const *param, int nparam) {
 }
 
 static T call(M *m, Ast *a, Scope *s) {
+  if (is_loop_call(m, a)) {
+    T r;
+    scan_eval(m, a, s, &r, 0, a->name[0] == 'f');
+    return r;
+  }
   Bind *b = find(m, a->name, m->visible);
   if (b && b->kind == B_DEF) {
     Stmt *d = &m->prog->stmt[b->idx];
@@ -1074,9 +1083,100 @@ static T call(M *m, Ast *a, Scope *s) {
   return builtin(m, positional(m, a, (const char *const[]){"x"}, 0), s);
 }
 
+/* ---- scan and fold, unrolled ---- */
+
+static T row_of(M *m, const T *x, int64_t t) {
+  T r = tensor(m, x->rank - 1, x->d + 1);
+  memcpy(r.v, x->v + t * r.n, (size_t)r.n * sizeof(double));
+  return r;
+}
+
+static int same_shape(const T *x, const T *y) {
+  if (x->rank != y->rank)
+    return 0;
+  for (int i = 0; i < x->rank; i++)
+    if (x->d[i] != y->d[i])
+      return 0;
+  return 1;
+}
+
+/* One step of f: the carries c and the rows of the sequences x at t bound
+ * as values; the new carries back into c. */
+static void scan_step(M *m, Ast *a, Scope *s, Stmt *d, T *c, int k,
+                      const T *x, int nx, int64_t t) {
+  Scope in = {.def = d, .up = s};
+  in.arg = arena_alloc(m, (size_t)(k + nx + 1) * sizeof *in.arg);
+  for (int j = 0; j < k; j++)
+    in.arg[j] = (Arg){.fixed = 1, .val = c[j]};
+  for (int i = 0; i < nx; i++)
+    in.arg[k + i] = (Arg){.fixed = 1, .val = row_of(m, &x[i], t)};
+  T *r = arena_alloc(m, (size_t)(k + 1) * sizeof *r);
+  if (d->rets) {
+    bind_locals(m, &in);
+    for (int j = 0; j < k; j++)
+      r[j] = ev(m, d->rets[j], &in);
+  } else {
+    r[0] = ev(m, d->expr, &in);
+  }
+  for (int j = 0; j < k; j++) {
+    char b1[64], b2[64];
+    if (!same_shape(&r[j], &c[j]))
+      fail(m, a, "result %d of '%s' has shape %s, its carry %s", j + 1,
+           d->name, shape_text(&r[j], b1, sizeof b1),
+           shape_text(&c[j], b2, sizeof b2));
+    c[j] = r[j];
+  }
+}
+
+/* scan(f, c1..ck, x1..xm) or fold(...): f applied along axis 0 of the
+ * x's, one step after another, as the language describes it. */
+static void scan_eval(M *m, Ast *a, Scope *s, T *out, int n, int fold) {
+  Bind *b = a->nkid && a->kid[0]->kind == A_NAME
+                ? find(m, a->kid[0]->name, m->visible) : NULL;
+  if (!b || b->kind != B_DEF)
+    fail(m, a, "%s takes the name of a def first", a->name);
+  Stmt *d = &m->prog->stmt[b->idx];
+  int k = d->rets ? d->nrets : 1, nx = d->nparams - k;
+  if (nx < 1 || a->nkid - 1 != d->nparams || (n ? n : 1) != k)
+    fail(m, a, "%s: wrong number of carries, sequences or results", a->name);
+  for (Scope *x = s; x; x = x->up)
+    if (x->def == d)
+      fail(m, a, "'%s' calls itself; recursion is not allowed", d->name);
+  T *c = arena_alloc(m, (size_t)(k + nx + 1) * sizeof *c), *x = c + k;
+  for (int i = 0; i < k + nx; i++)
+    c[i] = ev(m, a->kid[1 + i], s);
+  for (int i = 0; i < nx; i++)
+    if (x[i].rank < 1 || x[i].d[0] != x[0].d[0])
+      fail(m, a->kid[1 + k + i], "sequences of different lengths");
+  int64_t len = x[0].d[0];
+  for (int j = 0; j < k && !fold; j++) { /* [T, carry shape] */
+    int64_t d2[REF_MAX_RANK + 1] = {len};
+    memcpy(d2 + 1, c[j].d, (size_t)c[j].rank * sizeof c[j].d[0]);
+    if (c[j].rank + 1 > REF_MAX_RANK)
+      fail(m, a, "a stacked carry has rank above %d", REF_MAX_RANK);
+    out[j] = tensor(m, c[j].rank + 1, d2);
+  }
+  for (int64_t t = 0; t < len; t++) {
+    scan_step(m, a, s, d, c, k, x, nx, t);
+    for (int j = 0; j < k && !fold; j++)
+      memcpy(out[j].v + t * c[j].n, c[j].v, (size_t)c[j].n * sizeof(double));
+  }
+  for (int j = 0; j < k && fold; j++)
+    out[j] = c[j];
+}
+
+static int is_loop_call(M *m, Ast *a) {
+  Bind *b = find(m, a->name, m->visible);
+  return !b && (!strcmp(a->name, "scan") || !strcmp(a->name, "fold"));
+}
+
 /* The n values of a call of a def returning n values (a, b = f(...)). */
 static void ev_results(M *m, Ast *a, Scope *s, T *out, int n) {
   Bind *b = a->kind == A_CALL ? find(m, a->name, m->visible) : NULL;
+  if (a->kind == A_CALL && is_loop_call(m, a)) {
+    scan_eval(m, a, s, out, n, a->name[0] == 'f');
+    return;
+  }
   if (b && b->kind == B_DEF) {
     Stmt *d = &m->prog->stmt[b->idx];
     inline_results(m, positional(m, a, d->params, d->nparams), s, d, out, n);
@@ -1340,7 +1440,8 @@ int ref_set(RefModel *m, const char *name, const double *v, int rank,
   for (int i = 0; i < rank; i++) {
     int k = x->dimof[i];
     int64_t want = k < 0 ? x->d[i] : m->dimsize[k];
-    if (shape[i] < 1 || (want && shape[i] != want))
+    if (shape[i] < (k < 0 ? 1 : 0) || /* a dim may be 0: a loop's length */
+        (want && shape[i] != want))
       return failed(m, "'%s': size %lld on axis %d, not %lld", name,
                     (long long)shape[i], i, (long long)want);
   }
@@ -1348,7 +1449,7 @@ int ref_set(RefModel *m, const char *name, const double *v, int rank,
     if (x->dimof[i] >= 0)
       m->dimsize[x->dimof[i]] = shape[i];
   int64_t n = numel(rank, shape);
-  double *p = realloc(x->data, (size_t)n * sizeof *p);
+  double *p = realloc(x->data, (size_t)(n ? n : 1) * sizeof *p);
   if (!p)
     return failed(m, "out of memory");
   memcpy(p, v, (size_t)n * sizeof *p);
