@@ -20,6 +20,7 @@
 
 #include <string.h>
 
+#include "loop.h"
 #include "runtime.h"
 #include "scalar.h"
 
@@ -158,7 +159,8 @@ static void prelude(Emitter *E) {
     if (E->used_helpers & (1u << k))
       em_put_str(E, &E->out, em_helper_text[k]);
   for (uint32_t l = 0; l < E->g->nloop; l++) /* steps, called before them */
-    em_put(E, &E->out, "void xc_loop_%u(const long *D, double *const *S);\n", l);
+    if (E->g->loop[l].step == l)
+      em_put(E, &E->out, "void xc_loop_%u(const long *D, double *const *S);\n", l);
 }
 
 static void constants(Emitter *E) {

@@ -59,14 +59,27 @@ static void loop_step(Emitter *E, uint32_t id, const LoopInfo *li,
              (long long)li->off[li->k + j]);
     copy(E, dst, "0", seqs, off, width(E, h));
   }
-  em_put(E, &E->body, "    xc_loop_%u(D, S);\n", id);
+  em_put(E, &E->body, "    xc_loop_%u(D, S);\n", li->step);
   for (int j = 0; j < li->k; j++) {
-    snprintf(src, sizeof src, "S[%d]", E->plan->loop_slot[id][j]);
+    snprintf(src, sizeof src, "S[%d]", E->plan->loop_slot[li->step][j]);
     snprintf(dst, sizeof dst, "S[%d]", E->plan->hole_slot[li->hole[j]]);
     snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)li->C,
              (long long)li->off[j]);
-    copy(E, out, off, src, "0", width(E, li->hole[j]));
+    if (!li->fold)
+      copy(E, out, off, src, "0", width(E, li->hole[j]));
     copy(E, dst, "0", src, "0", width(E, li->hole[j]));
+  }
+  (void)id;
+}
+
+/* A fold's value: the carries after the last step (the initial ones if
+ * there was none), from their holes. */
+static void loop_leave(Emitter *E, const LoopInfo *li, const char *out) {
+  char src[32], off[32];
+  for (int j = 0; j < li->k; j++) {
+    snprintf(src, sizeof src, "S[%d]", E->plan->hole_slot[li->hole[j]]);
+    snprintf(off, sizeof off, "%lldL", (long long)li->off[j]);
+    copy(E, out, off, src, "0", width(E, li->hole[j]));
   }
 }
 
@@ -75,20 +88,23 @@ static void emit_loop(Emitter *E, uint32_t x) {
   uint32_t id = (uint32_t)nd.u.word;
   const LoopInfo *li = &E->g->loop[id];
   char T[64], init[64], seqs[64], caps[64], out[64];
-  em_dim_expr(nd.shape.d[0], T, sizeof T);
+  em_dim_expr(at(E, nd.in[1])->shape.d[0], T, sizeof T); /* the rows' */
   em_pointer(E, nd.in[0], init, sizeof init);
   em_pointer(E, nd.in[1], seqs, sizeof seqs);
   em_pointer(E, x, out, sizeof out);
   if (li->ncap)
     em_pointer(E, nd.in[2], caps, sizeof caps);
-  em_put(E, &E->body, "  { /* loop %u: %s over %s steps */\n"
-                      "    long T = %s, s, t;\n", id,
+  em_put(E, &E->body, "  { /* loop %u: %s %s over %s steps */\n"
+                      "    long T = %s, s, t;\n", id, li->fold ? "a fold" : "a scan",
          li->reverse ? "backwards" : "forwards", T, T);
   loop_enter(E, li, init, caps);
   em_put(E, &E->body, "    for (s = 0; s < T; s++) {\n      t = %s;\n",
          li->reverse ? "T - 1 - s" : "s");
   loop_step(E, id, li, seqs, out);
-  em_put_str(E, &E->body, "    }\n    (void)t;\n  }\n");
+  em_put_str(E, &E->body, "    }\n    (void)t;\n");
+  if (li->fold)
+    loop_leave(E, li, out);
+  em_put_str(E, &E->body, "  }\n");
 }
 
 /* ROW: row 0 or row T-1 of in[0], or in[1] when T is 0. */

@@ -48,6 +48,7 @@ uint32_t loop_new(Graph *g, int k, int m, int ncap, const uint32_t *holes) {
   int n = k + m + ncap;
   memset(li, 0, sizeof *li);
   li->k = k, li->m = m, li->ncap = ncap, li->bwd = NONE, li->pos = g->pos;
+  li->step = g->nloop, li->twin = NONE, li->bwdx = NONE;
   li->hole = ctx_alloc(g->c, (size_t)(n + 1) * sizeof *li->hole);
   li->off = ctx_alloc(g->c, (size_t)(n + 1) * sizeof *li->off);
   li->res = ctx_alloc(g->c, (size_t)(k + 1) * sizeof *li->res);
@@ -76,7 +77,32 @@ uint32_t loop_node(Graph *g, uint32_t id, uint32_t init, uint32_t seqs,
   p.in[0] = init, p.in[1] = seqs, p.in[2] = caps;
   p.u.word = id;
   p.shape = (Shape){.rank = 2, .d = {g->node[seqs].shape.d[0], g->loop[id].C}};
+  if (g->loop[id].fold)
+    p.shape = (Shape){.rank = 1, .d = {g->loop[id].C}};
   return graph_node(g, &p);
+}
+
+/* A copy of loop id that calls the same step, fold or not. */
+static uint32_t loop_variant(Graph *g, uint32_t id, int fold) {
+  vec_reserve(g->c, &g->loop, &g->caploop, g->nloop + 1, sizeof *g->loop);
+  LoopInfo *li = &g->loop[g->nloop];
+  *li = g->loop[id];
+  li->fold = fold, li->twin = li->bwd = li->bwdx = NONE;
+  return g->nloop++;
+}
+
+uint32_t loop_fold_of(Graph *g, uint32_t id) { return loop_variant(g, id, 1); }
+
+/* The stacked loop of the same step as fold id, for the carries before
+ * each step that its gradient needs. */
+static uint32_t loop_twin(Graph *g, uint32_t id) {
+  if (!g->loop[id].fold)
+    return id;
+  if (g->loop[id].twin == NONE) {
+    uint32_t t = loop_variant(g, id, 0);
+    g->loop[id].twin = t;
+  }
+  return g->loop[id].twin;
 }
 
 uint32_t loop_pack(Graph *g, const uint32_t *v, int n, int rows) {
@@ -164,36 +190,40 @@ static uint32_t sum_all(Graph *g, uint32_t x) {
   return r ? graph_sum(g, x, (1u << r) - 1) : x;
 }
 
-/* The holes of the backward loop of f: carries ac (k), ap (ncap), dx (m);
- * sequences: f's carries, f's rows, G's rows (k, new); captures: f's. */
-static void backward_holes(Graph *g, const LoopInfo *f, uint32_t *h) {
+/* The holes of a backward loop of f: carries ac (k) then, for the
+ * sequences' gradient, dx (m), else ap (ncap); sequences: f's carries, f's
+ * rows and, unless f is a fold, G's rows (k, new); captures: f's. */
+static int backward_holes(Graph *g, const LoopInfo *f, int want_dx,
+                          uint32_t *h) {
   int k = f->k, m = f->m, nc = f->ncap, n = 0;
   for (int j = 0; j < k; j++)
     h[n++] = loop_hole(g, &g->hole[f->hole[j]]);
-  for (int j = 0; j < nc; j++)
-    h[n++] = loop_hole(g, &g->hole[f->hole[k + m + j]]);
-  for (int j = 0; j < m; j++)
-    h[n++] = loop_hole(g, &g->hole[f->hole[k + j]]);
+  for (int j = 0; j < (want_dx ? m : nc); j++)
+    h[n++] = loop_hole(g, &g->hole[f->hole[k + (want_dx ? 0 : m) + j]]);
   for (int j = 0; j < k + m; j++)
     h[n++] = f->hole[j];
-  for (int j = 0; j < k; j++)
+  for (int j = 0; j < k && !f->fold; j++)
     h[n++] = loop_hole(g, &g->hole[f->hole[j]]);
   for (int j = 0; j < nc; j++)
     h[n++] = f->hole[k + m + j];
+  return n;
 }
 
-/* The backward loop of loop id (see the top of this file). */
-static uint32_t backward_loop(Graph *g, uint32_t id) {
+/* A backward loop of loop id (see the top of this file): for the
+ * gradient of the sequences (want_dx: a stacked loop of carries ac, dx),
+ * or of the initial carries and the captures (a fold of carries ac, ap). */
+static uint32_t backward_loop(Graph *g, uint32_t id, int want_dx) {
   LoopInfo f = g->loop[id]; /* a copy: loop_new moves the table */
-  int k = f.k, m = f.m, nc = f.ncap, n = k + m + nc;
+  int k = f.k, m = f.m, nc = f.ncap, n = k + m + nc, w = want_dx ? m : nc;
   uint32_t *h = ctx_alloc(g->c, (size_t)(2 * n + k + 1) * sizeof *h);
-  backward_holes(g, &f, h);
-  uint32_t b = loop_new(g, k + nc + m, k + m + k, nc, h);
+  backward_holes(g, &f, want_dx, h);
+  uint32_t b = loop_new(g, k + w, k + m + (f.fold ? 0 : k), nc, h);
   uint32_t *wrt = ctx_alloc(g->c, (size_t)(n + 1) * sizeof *wrt);
   uint32_t *d = ctx_alloc(g->c, (size_t)(n + 1) * sizeof *d), R = NONE;
   for (int j = 0; j < k; j++) { /* sum((ac + G[t]) * next carry) */
-    uint32_t adj = graph_op2(g, OP_ADD, loop_hole_node(g, h[j]),
-                             loop_hole_node(g, h[2 * k + nc + 2 * m + j]));
+    uint32_t adj = loop_hole_node(g, h[j]);
+    if (!f.fold)
+      adj = graph_op2(g, OP_ADD, adj, loop_hole_node(g, h[2 * k + w + m + j]));
     uint32_t t = sum_all(g, graph_op2(g, OP_MUL, f.res[j], adj));
     R = R == NONE ? t : graph_op2(g, OP_ADD, R, t);
   }
@@ -202,12 +232,13 @@ static uint32_t backward_loop(Graph *g, uint32_t id) {
   grad_build(g, R, wrt, n, d);
   LoopInfo *bl = &g->loop[b];
   bl->reverse = !f.reverse;
+  bl->fold = !want_dx;
   for (int j = 0; j < k; j++)
     bl->res[j] = d[j];
-  for (int j = 0; j < nc; j++)
-    bl->res[k + j] = graph_op2(g, OP_ADD, loop_hole_node(g, h[k + j]), d[k + m + j]);
-  for (int j = 0; j < m; j++)
-    bl->res[k + nc + j] = d[k + j];
+  for (int j = 0; j < w; j++)
+    bl->res[k + j] = want_dx ? d[k + j]
+                             : graph_op2(g, OP_ADD, loop_hole_node(g, h[k + j]),
+                                         d[k + m + j]);
   return b;
 }
 
@@ -215,28 +246,31 @@ static uint32_t backward_loop(Graph *g, uint32_t id) {
  * sequences, 2: the captures), G being the gradient of its value. */
 static uint32_t loop_grad(Graph *g, uint32_t y, int k, uint32_t G) {
   Node n = g->node[y];
-  uint32_t id = (uint32_t)n.u.word;
-  if (g->loop[id].bwd == NONE) {
-    uint32_t b = backward_loop(g, id);
-    g->loop[id].bwd = b;
+  uint32_t id = (uint32_t)n.u.word, init = n.in[0], caps = n.in[2];
+  int want_dx = k == 1;
+  if (k == 2 && g->loop[id].P == 0)
+    return NONE; /* no captures: the input is a placeholder constant */
+  uint32_t b = want_dx ? g->loop[id].bwdx : g->loop[id].bwd;
+  if (b == NONE) {
+    b = backward_loop(g, id, want_dx);
+    *(want_dx ? &g->loop[id].bwdx : &g->loop[id].bwd) = b;
   }
   LoopInfo f = g->loop[id];
-  int64_t T = g->node[n.in[1]].shape.d[0];
-  Shape wb = {.rank = 1, .d = {f.C + f.P + f.X}};
-  uint32_t init_b = graph_const(g, 0, &wb);
-  uint32_t sv[3] = {shift(g, y, n.in[0], f.reverse), n.in[1], G};
-  uint32_t B = loop_node(g, f.bwd, init_b, loop_pack(g, sv, 3, 1), n.in[2]);
-  if (k == 1) {
-    int64_t start[MAX_RANK] = {0, f.C + f.P};
+  int64_t T = g->node[n.in[1]].shape.d[0], w = want_dx ? f.X : f.P;
+  uint32_t all = f.fold ? loop_node(g, loop_twin(g, id), init, n.in[1], caps) : y;
+  uint32_t sv[3] = {shift(g, all, init, f.reverse), n.in[1], G};
+  uint32_t seqs = loop_pack(g, sv, f.fold ? 2 : 3, 1);
+  Shape ws = {.rank = 1, .d = {w}}, cs = {.rank = 1, .d = {f.C}};
+  uint32_t iv[2] = {f.fold ? G : graph_const(g, 0, &cs), graph_const(g, 0, &ws)};
+  uint32_t B = loop_node(g, b, loop_pack(g, iv, w ? 2 : 1, 0), seqs, caps);
+  int64_t start[MAX_RANK] = {0, f.C};
+  if (want_dx) {
     Shape s = {.rank = 2, .d = {T, f.X}};
     return graph_window(g, OP_SLICE, B, start, &s);
   }
-  if (k == 2 && f.P == 0)
-    return NONE; /* no captures: the input is a placeholder constant */
-  uint32_t fin = loop_row(g, B, init_b, !f.reverse);
-  int64_t start[MAX_RANK] = {k == 0 ? 0 : f.C};
+  start[0] = k == 0 ? 0 : f.C;
   Shape s = {.rank = 1, .d = {k == 0 ? f.C : f.P}};
-  return graph_window(g, OP_SLICE, fin, start, &s);
+  return graph_window(g, OP_SLICE, B, start, &s);
 }
 
 uint32_t loop_rule(Graph *g, uint32_t y, int k, uint32_t G) {

@@ -1,6 +1,7 @@
 /* loop.h: loops in the graph IR: the step bodies of scan and fold.
  *
- * A LOOP node runs a step body T times. The body is a sub-graph of the same
+ * A LOOP node runs a step body T times (a fold-mode LOOP keeps only the
+ * last carries: its value is [C], and with no step, the initial ones). The body is a sub-graph of the same
  * graph whose leaves are HOLE nodes (placeholders): one per carry, one per
  * sequence element (a row of a sequence) and one per captured value of the
  * model (params and other values the step reads). Its results are the new
@@ -27,6 +28,11 @@ enum { LOOP_MAX_HOLES = 64 }; /* carries + sequences + captures of one loop */
 typedef struct LoopInfo {
   int k, m, ncap;   /* carries, sequences, captured values */
   int reverse;      /* runs t = T-1 .. 0 */
+  int fold;         /* its value is the last carries [C], nothing stored */
+  uint32_t step;    /* the loop whose step function it calls (itself, or
+                       the fold it is the stacked twin of) */
+  uint32_t twin;    /* a fold's stacked twin, NONE until built */
+  uint32_t bwdx;    /* the loop of its gradient for the sequences */
   uint32_t *hole;   /* the HOLE numbers: k carries, m rows, ncap captures */
   int64_t *off;     /* each hole's offset in its packed input (C, X or P) */
   int64_t C, X, P;  /* the packed widths */
@@ -55,6 +61,9 @@ uint32_t loop_pack(Graph *g, const uint32_t *v, int n, int rows);
  * row, and s without the leading T). */
 uint32_t loop_unpack(Graph *g, uint32_t p, int64_t off, const Shape *s,
                      int rows);
+/* The same loop as a fold (only the last carries, [C]): a loop that shares
+ * id's step. */
+uint32_t loop_fold_of(Graph *g, uint32_t id);
 /* ROW: the last (first = 0) or first row of a [T, W], or fb [W] if T = 0. */
 uint32_t loop_row(Graph *g, uint32_t a, uint32_t fb, int first);
 

@@ -196,11 +196,10 @@ static void scan_lower(Lower *L, Ast *a, Scope *s, uint32_t *out, int n,
   g->pos = a->pos;
   uint32_t id = loop_new(g, sc.k, sc.m, cap.n, sc.holes);
   memcpy(g->loop[id].res, res, (size_t)sc.k * sizeof *res);
+  g->loop[id].fold = fold; /* a fold keeps no carries but the last */
   uint32_t init = loop_pack(g, sc.v, sc.k, 0);
   uint32_t y = loop_node(g, id, init, loop_pack(g, sc.v + sc.k, sc.m, 1),
                          loop_pack(g, cap.outer, cap.n, 0));
-  if (fold)
-    y = loop_row(g, y, init, 0);
   for (int j = 0; j < sc.k; j++) {
     Shape cs = g->hole[sc.holes[j]];
     out[j] = loop_unpack(g, y, g->loop[id].off[j], &cs, !fold);

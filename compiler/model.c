@@ -74,13 +74,13 @@ static void backprop(Module *mod) {
 static void simplify_module(Module *mod) {
   uint32_t n = 0;
   for (uint32_t l = 0; l < mod->g->nloop; l++) /* loops' steps: kept too */
-    n += (uint32_t)mod->g->loop[l].k;
+    n += mod->g->loop[l].step == l ? (uint32_t)mod->g->loop[l].k : 0;
   for (uint32_t k = 0; k < mod->nentry; k++)
     n += mod->entry[k].nres;
   uint32_t **roots = ctx_alloc(mod->g->c, (n + 1) * sizeof *roots);
   n = 0;
-  for (uint32_t l = 0; l < mod->g->nloop; l++)
-    for (int j = 0; j < mod->g->loop[l].k; j++)
+  for (uint32_t l = 0; l < mod->g->nloop; l++) /* twins share res */
+    for (int j = 0; j < mod->g->loop[l].k && mod->g->loop[l].step == l; j++)
       roots[n++] = &mod->g->loop[l].res[j];
   for (uint32_t k = 0; k < mod->nentry; k++)
     for (uint32_t r = 0; r < mod->entry[k].nres; r++)
@@ -256,6 +256,8 @@ static void plan_entries(Ctx *c, Module *mod, Plan *plan, Emitter *E) {
   }
   for (uint32_t l = 0; l < mod->g->nloop; l++) { /* each loop's step */
     LoopInfo *li = &mod->g->loop[l];
+    if (li->step != l)
+      continue; /* a twin: it calls the step of the loop it copies */
     Entry e = {.nres = (uint32_t)li->k, .pos = li->pos};
     e.res = ctx_alloc(c, (size_t)(li->k + 1) * sizeof *e.res);
     for (int j = 0; j < li->k; j++)

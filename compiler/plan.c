@@ -571,6 +571,8 @@ void plan_loops(Ctx *c, Module *m, Plan *p) {
     p->hole_slot[h] = new_temp(&P, &g->hole[h]);
   for (uint32_t l = 0; l < g->nloop; l++) {
     LoopInfo *li = &g->loop[l];
+    if (li->step != l)
+      continue; /* it calls another loop's step, which writes there */
     p->loop_slot[l] = ctx_alloc(c, (size_t)(li->k + 1) * sizeof(int32_t));
     for (int j = 0; j < li->k; j++)
       p->loop_slot[l][j] = new_temp(&P, &g->hole[li->hole[j]]);
