@@ -54,7 +54,7 @@ uint32_t lower_capture(Lower *L, const char *name, Pos pos, uint32_t node) {
   uint32_t outer = lower_capture(L, name, pos, node);
   L->cap = c;
   Shape s = graph_at(L->g, outer)->shape;
-  constant_shape(L, pos, &s, "the step reads", name);
+  constant_shape(L, pos, &s, "the value", name);
   if (c->n == LOOP_MAX_HOLES)
     ctx_error(L->c, pos, EXPRC_ERR_LIMIT, "a loop step reads more than %d "
               "values of the model", LOOP_MAX_HOLES);

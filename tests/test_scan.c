@@ -281,6 +281,23 @@ START_TEST(code_size_does_not_grow_with_length) {
 }
 END_TEST
 
+/* A fold inside a scan's step: each step adds the product of its row's
+ * elements times W^2 (W = 0.9: 0.81). By hand, from 0.5: 0.5 + 1*2*0.81 =
+ * 2.12; + 3*4*0.81 = 11.84; + 0.5*(-1)*0.81 = 11.435. */
+START_TEST(loop_inside_a_loop) {
+  exprc_model *m = tu_compile("input xs[3, 2]\nparam W ~ fill(0.9)\n"
+                              "def g(c, y) = c * y * W\n"
+                              "def f(c, x) = c + fold(g, 1, x)\n"
+                              "out = scan(f, 0.5, xs)\nloss = sum(out ^ 2)\n"
+                              "output out\ngrad loss wrt W, xs\n");
+  tu_set(m, "xs", (double[]){1, 2, 3, 4, 0.5, -1}, 2, (int64_t)3, (int64_t)2);
+  tu_assert_close(tu_output(m, "out").data, (double[]){2.12, 11.84, 11.435},
+                  3, 1e-14, "nested loops");
+  tu_gradcheck(m, "loss", 1e-6);
+  exprc_free(m);
+}
+END_TEST
+
 /* ---- errors ---- */
 
 static const char *const DEFS =
@@ -361,6 +378,7 @@ int main(void) {
   tcase_add_test(t, hessian_vector_product_through_20_gru_steps);
   tcase_add_test(t, backends_and_threads_agree);
   tcase_add_test(t, code_size_does_not_grow_with_length);
+  tcase_add_test(t, loop_inside_a_loop);
   tcase_add_test(t, step_results_must_match_carries);
   tcase_add_test(t, step_without_a_sequence);
   tcase_add_test(t, sequences_of_different_lengths);
