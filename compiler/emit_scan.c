@@ -83,10 +83,102 @@ static void loop_leave(Emitter *E, const LoopInfo *li, const char *out) {
   }
 }
 
+/* The carries of loop li in their holes, to or from row `row` (C) of the
+ * buffer p of li->C wide rows. */
+static void carries(Emitter *E, const LoopInfo *li, const char *p,
+                    const char *row, int save) {
+  char hole[32], off[96];
+  for (int j = 0; j < li->k; j++) {
+    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[li->hole[j]]);
+    snprintf(off, sizeof off, "(%s)*%lldL + %lldL", row, (long long)li->C,
+             (long long)li->off[j]);
+    if (save)
+      copy(E, p, off, hole, "0", width(E, li->hole[j]));
+    else
+      copy(E, hole, "0", p, off, width(E, li->hole[j]));
+  }
+}
+
+/* The fold's step at t, recomputed: its rows in, its step, its results
+ * back into its carries' holes. */
+static void refold(Emitter *E, const LoopInfo *f, const char *xs) {
+  LoopInfo plain = *f;
+  plain.fold = 1;
+  loop_step(E, f->step, &plain, xs, NULL);
+}
+
+/* A backward loop b of fold f that recomputes f's carries from
+ * checkpoints (loop.h); scratch: the checkpoints, then K carries. */
+static void emit_ckpt(Emitter *E, uint32_t x) {
+  Node nd = *at(E, x);
+  const LoopInfo *b = &E->g->loop[nd.u.word], *f = &E->g->loop[b->ckpt];
+  int64_t T = at(E, nd.in[1])->shape.d[0], K = loop_ckpt_every(T);
+  char in[64], initf[96], xs[64], caps[64] = "", out[64], res[32], hole[32];
+  em_pointer(E, nd.in[0], in, sizeof in);
+  em_pointer(E, nd.in[1], xs, sizeof xs);
+  em_pointer(E, x, out, sizeof out);
+  if (f->ncap)
+    em_pointer(E, nd.in[2], caps, sizeof caps);
+  snprintf(initf, sizeof initf, "(%s + %lldL)", in, (long long)b->C);
+  em_put(E, &E->body, "  { /* loop %u: backwards from checkpoints of loop "
+         "%u */\n    long T = %lldL, K = %lldL, nseg = (T + K - 1) / K, s, "
+         "t, j, len;\n    double *ck = S[%d], *buf = S[%d] + nseg*%lldL;\n",
+         (uint32_t)nd.u.word, b->ckpt, (long long)T, (long long)K,
+         E->home[x].aux, E->home[x].aux, (long long)f->C);
+  loop_enter(E, f, initf, caps);
+  em_put_str(E, &E->body, "    for (t = 0; t < T; t++) {\n"
+                          "      if (t % K == 0) {\n");
+  carries(E, f, "ck", "t / K", 1);
+  em_put_str(E, &E->body, "      }\n");
+  refold(E, f, xs);
+  em_put_str(E, &E->body, "    }\n");
+  for (int j = 0; j < b->k; j++) { /* its own initial carries */
+    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[b->hole[j]]);
+    snprintf(res, sizeof res, "%lldL", (long long)b->off[j]);
+    copy(E, hole, "0", in, res, width(E, b->hole[j]));
+  }
+  em_put_str(E, &E->body, "    for (s = nseg - 1; s >= 0; s--) {\n"
+                          "      len = T - s*K < K ? T - s*K : K;\n");
+  carries(E, f, "ck", "s", 0);
+  em_put_str(E, &E->body, "      for (j = 0; j < len; j++) {\n"
+                          "        t = s*K + j;\n");
+  carries(E, f, "buf", "j", 1);
+  refold(E, f, xs);
+  em_put_str(E, &E->body, "      }\n      for (j = len - 1; j >= 0; j--) {\n"
+                          "        t = s*K + j;\n");
+  carries(E, f, "buf", "j", 0);
+  for (int j = 0; j < f->m; j++) { /* the fold's rows at t */
+    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[f->hole[f->k + j]]);
+    char off[96];
+    snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)f->X,
+             (long long)f->off[f->k + j]);
+    copy(E, hole, "0", xs, off, width(E, f->hole[f->k + j]));
+  }
+  em_put(E, &E->body, "        xc_loop_%u(D, S);\n", b->step);
+  for (int j = 0; j < b->k; j++) {
+    char off[96];
+    snprintf(res, sizeof res, "S[%d]", E->plan->loop_slot[b->step][j]);
+    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[b->hole[j]]);
+    snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)b->C,
+             (long long)b->off[j]);
+    if (!b->fold)
+      copy(E, out, off, res, "0", width(E, b->hole[j]));
+    copy(E, hole, "0", res, "0", width(E, b->hole[j]));
+  }
+  em_put_str(E, &E->body, "      }\n    }\n    (void)t;\n");
+  if (b->fold)
+    loop_leave(E, b, out);
+  em_put_str(E, &E->body, "  }\n");
+}
+
 static void emit_loop(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   uint32_t id = (uint32_t)nd.u.word;
   const LoopInfo *li = &E->g->loop[id];
+  if (li->ckpt != NONE) {
+    emit_ckpt(E, x);
+    return;
+  }
   char T[64], init[64], seqs[64], caps[64], out[64];
   em_dim_expr(at(E, nd.in[1])->shape.d[0], T, sizeof T); /* the rows' */
   em_pointer(E, nd.in[0], init, sizeof init);

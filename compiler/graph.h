@@ -51,6 +51,8 @@ struct Graph {
   uint32_t nloop, caploop;
   Shape *hole;          /* the shape of each HOLE (placeholder) number */
   uint32_t nhole, caphole;
+  int loop_ckpt;        /* gradients of folds recompute carries from
+                           checkpoints (loop.h) instead of storing them */
 };
 
 Graph *graph_new(Ctx *c);

@@ -48,7 +48,8 @@ uint32_t loop_new(Graph *g, int k, int m, int ncap, const uint32_t *holes) {
   int n = k + m + ncap;
   memset(li, 0, sizeof *li);
   li->k = k, li->m = m, li->ncap = ncap, li->bwd = NONE, li->pos = g->pos;
-  li->step = g->nloop, li->twin = NONE, li->bwdx = NONE;
+  li->step = g->nloop, li->twin = NONE, li->bwdx = NONE, li->ckpt = NONE;
+  li->bwd_ck = li->bwdx_ck = NONE;
   li->hole = ctx_alloc(g->c, (size_t)(n + 1) * sizeof *li->hole);
   li->off = ctx_alloc(g->c, (size_t)(n + 1) * sizeof *li->off);
   li->res = ctx_alloc(g->c, (size_t)(k + 1) * sizeof *li->res);
@@ -88,6 +89,7 @@ static uint32_t loop_variant(Graph *g, uint32_t id, int fold) {
   LoopInfo *li = &g->loop[g->nloop];
   *li = g->loop[id];
   li->fold = fold, li->twin = li->bwd = li->bwdx = NONE;
+  li->bwd_ck = li->bwdx_ck = NONE;
   return g->nloop++;
 }
 
@@ -242,6 +244,34 @@ static uint32_t backward_loop(Graph *g, uint32_t id, int want_dx) {
   return b;
 }
 
+int64_t loop_ckpt_every(int64_t T) {
+  int64_t K = 1;
+  while (K * K < T)
+    K++;
+  return K;
+}
+
+Shape loop_ckpt_scratch(Graph *g, uint32_t x) {
+  const Node *nd = &g->node[x];
+  int64_t T = g->node[nd->in[1]].shape.d[0], K = loop_ckpt_every(T);
+  const LoopInfo *f = &g->loop[g->loop[nd->u.word].ckpt];
+  return (Shape){.rank = 2, .d = {(T + K - 1) / K + K, f->C}};
+}
+
+/* The backward loop b of fold id, recomputing from checkpoints, over the
+ * fold's own inputs: B for input k (see loop_ckpt_scratch). */
+static uint32_t ckpt_backward(Graph *g, uint32_t id, uint32_t b, int want_dx,
+                              uint32_t init_b, const Node *n) {
+  uint32_t *cache = want_dx ? &g->loop[id].bwdx_ck : &g->loop[id].bwd_ck;
+  if (*cache == NONE) {
+    uint32_t v = loop_variant(g, b, g->loop[b].fold);
+    g->loop[v].ckpt = id;
+    *cache = v;
+  }
+  uint32_t iv[2] = {init_b, n->in[0]};
+  return loop_node(g, *cache, loop_pack(g, iv, 2, 0), n->in[1], n->in[2]);
+}
+
 /* The gradient of LOOP y for its input k (0: the initial carries, 1: the
  * sequences, 2: the captures), G being the gradient of its value. */
 static uint32_t loop_grad(Graph *g, uint32_t y, int k, uint32_t G) {
@@ -257,12 +287,17 @@ static uint32_t loop_grad(Graph *g, uint32_t y, int k, uint32_t G) {
   }
   LoopInfo f = g->loop[id];
   int64_t T = g->node[n.in[1]].shape.d[0], w = want_dx ? f.X : f.P;
-  uint32_t all = f.fold ? loop_node(g, loop_twin(g, id), init, n.in[1], caps) : y;
-  uint32_t sv[3] = {shift(g, all, init, f.reverse), n.in[1], G};
-  uint32_t seqs = loop_pack(g, sv, f.fold ? 2 : 3, 1);
   Shape ws = {.rank = 1, .d = {w}}, cs = {.rank = 1, .d = {f.C}};
   uint32_t iv[2] = {f.fold ? G : graph_const(g, 0, &cs), graph_const(g, 0, &ws)};
-  uint32_t B = loop_node(g, b, loop_pack(g, iv, w ? 2 : 1, 0), seqs, caps);
+  uint32_t init_b = loop_pack(g, iv, w ? 2 : 1, 0), B;
+  if (g->loop_ckpt && f.fold && !f.reverse && f.ckpt == NONE &&
+      !DIM_IS_SYM(T) && T > 0) {
+    B = ckpt_backward(g, id, b, want_dx, init_b, &n);
+  } else {
+    uint32_t all = f.fold ? loop_node(g, loop_twin(g, id), init, n.in[1], caps) : y;
+    uint32_t sv[3] = {shift(g, all, init, f.reverse), n.in[1], G};
+    B = loop_node(g, b, init_b, loop_pack(g, sv, f.fold ? 2 : 3, 1), caps);
+  }
   int64_t start[MAX_RANK] = {0, f.C};
   if (want_dx) {
     Shape s = {.rank = 2, .d = {T, f.X}};
@@ -275,6 +310,9 @@ static uint32_t loop_grad(Graph *g, uint32_t y, int k, uint32_t G) {
 
 uint32_t loop_rule(Graph *g, uint32_t y, int k, uint32_t G) {
   Node n = g->node[y];
+  if (n.op == OP_LOOP && g->loop[n.u.word].ckpt != NONE)
+    ctx_error(g->c, g->pos, EXPRC_ERR_INTERNAL, "a gradient of a gradient "
+              "through a fold with checkpoints (--remat) is not supported");
   if (n.op == OP_LOOP)
     return loop_grad(g, y, k, G);
   if (n.op == OP_ROW && k == 0)

@@ -33,6 +33,9 @@ typedef struct LoopInfo {
                        the fold it is the stacked twin of) */
   uint32_t twin;    /* a fold's stacked twin, NONE until built */
   uint32_t bwdx;    /* the loop of its gradient for the sequences */
+  uint32_t ckpt;    /* a backward loop that recomputes the carries of the
+                       fold `ckpt` from checkpoints (NONE: it reads them) */
+  uint32_t bwd_ck, bwdx_ck; /* its backward loops that do so */
   uint32_t *hole;   /* the HOLE numbers: k carries, m rows, ncap captures */
   int64_t *off;     /* each hole's offset in its packed input (C, X or P) */
   int64_t C, X, P;  /* the packed widths */
@@ -64,6 +67,16 @@ uint32_t loop_unpack(Graph *g, uint32_t p, int64_t off, const Shape *s,
 /* The same loop as a fold (only the last carries, [C]): a loop that shares
  * id's step. */
 uint32_t loop_fold_of(Graph *g, uint32_t id);
+/* Checkpoints (Graph.loop_ckpt): the backward loop of a fold of constant
+ * length T keeps the carries of every K-th step, K = ceil(sqrt(T)), runs
+ * the fold forward once to make them, and then, segment by segment from the
+ * last, runs K steps forward again from a checkpoint into a buffer of K
+ * carries and the K backward steps from it: about two forward passes and
+ * one backward, in memory for 2 sqrt(T) carries instead of T. Such a LOOP
+ * node's first input is its own initial carries then the fold's; its
+ * sequences are the fold's alone. Its scratch has this shape. */
+Shape loop_ckpt_scratch(Graph *g, uint32_t loop_node);
+int64_t loop_ckpt_every(int64_t T);
 /* ROW: the last (first = 0) or first row of a [T, W], or fb [W] if T = 0. */
 uint32_t loop_row(Graph *g, uint32_t a, uint32_t fb, int first);
 

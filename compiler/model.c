@@ -134,6 +134,7 @@ Module *model_front(Ctx *c, const exprc_options *o, Pass last, PassStats *st) {
   count_pass(mod, PASS_LOWER, st);
   if (last == PASS_LOWER)
     return mod;
+  mod->g->loop_ckpt = o && o->remat;          /* folds' gradients */
   backprop(mod);                              /* graph + gradients */
   count_pass(mod, PASS_GRAD, st);
   if (simp && last >= PASS_SIMPLIFY) {

@@ -458,6 +458,16 @@ static void place(Planner *P, uint32_t i) {
       P->freeslot[P->nfreeslot++] = scratch.slot;
     }
   }
+  if (nd->op == OP_LOOP && P->g->loop[nd->u.word].ckpt != NONE) {
+    Shape ss = loop_ckpt_scratch(P->g, i); /* checkpoints, freed at once */
+    Home scratch = temp_home(P, &ss);
+    home[i].aux = scratch.slot;
+    use_slot(P, scratch.slot);
+    if (P->p->reuse) {
+      vec_reserve(P->c, &P->freeslot, &P->capfreeslot, P->nfreeslot + 1, 4);
+      P->freeslot[P->nfreeslot++] = scratch.slot;
+    }
+  }
   if (home[i].kind == H_SLOT && home[i].slot >= 0)
     use_slot(P, home[i].slot);
   for (uint32_t x = P->dies[i]; x != NONE; x = P->next[x])
