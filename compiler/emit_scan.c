@@ -107,8 +107,47 @@ static void refold(Emitter *E, const LoopInfo *f, const char *xs) {
   loop_step(E, f->step, &plain, xs, NULL);
 }
 
+/* The first pass: the fold forward from its initial carries, keeping the
+ * carries before every K-th step in ck. */
+static void ckpt_forward(Emitter *E, const LoopInfo *f, const char *initf,
+                         const char *caps, const char *xs) {
+  loop_enter(E, f, initf, caps);
+  em_put_str(E, &E->body, "    for (t = 0; t < T; t++) {\n"
+                          "      if (t % K == 0) {\n");
+  carries(E, f, "ck", "t / K", 1);
+  em_put_str(E, &E->body, "      }\n");
+  refold(E, f, xs);
+  em_put_str(E, &E->body, "    }\n");
+}
+
+/* One backward step of b at t: the fold's carries before step t (from buf
+ * row j) and its rows at t into their holes, b's step, its results. */
+static void ckpt_back_step(Emitter *E, const LoopInfo *b, const LoopInfo *f,
+                           const char *xs, const char *out) {
+  char hole[32], res[32], off[96];
+  carries(E, f, "buf", "j", 0);
+  for (int j = 0; j < f->m; j++) { /* the fold's rows at t */
+    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[f->hole[f->k + j]]);
+    snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)f->X,
+             (long long)f->off[f->k + j]);
+    copy(E, hole, "0", xs, off, width(E, f->hole[f->k + j]));
+  }
+  em_put(E, &E->body, "        xc_loop_%u(D, S);\n", b->step);
+  for (int j = 0; j < b->k; j++) {
+    snprintf(res, sizeof res, "S[%d]", E->plan->loop_slot[b->step][j]);
+    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[b->hole[j]]);
+    snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)b->C,
+             (long long)b->off[j]);
+    if (!b->fold)
+      copy(E, out, off, res, "0", width(E, b->hole[j]));
+    copy(E, hole, "0", res, "0", width(E, b->hole[j]));
+  }
+}
+
 /* A backward loop b of fold f that recomputes f's carries from
- * checkpoints (loop.h); scratch: the checkpoints, then K carries. */
+ * checkpoints (loop.h); scratch: the checkpoints, then K carries. Segments
+ * run from the last: K steps of f again from the segment's checkpoint,
+ * keeping each carry in buf, then b's steps backwards over them. */
 static void emit_ckpt(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   const LoopInfo *b = &E->g->loop[nd.u.word], *f = &E->g->loop[b->ckpt];
@@ -125,14 +164,8 @@ static void emit_ckpt(Emitter *E, uint32_t x) {
          "t, j, len;\n    double *ck = S[%d], *buf = S[%d] + nseg*%lldL;\n",
          (uint32_t)nd.u.word, b->ckpt, (long long)T, (long long)K,
          E->home[x].aux, E->home[x].aux, (long long)f->C);
-  loop_enter(E, f, initf, caps);
-  em_put_str(E, &E->body, "    for (t = 0; t < T; t++) {\n"
-                          "      if (t % K == 0) {\n");
-  carries(E, f, "ck", "t / K", 1);
-  em_put_str(E, &E->body, "      }\n");
-  refold(E, f, xs);
-  em_put_str(E, &E->body, "    }\n");
-  for (int j = 0; j < b->k; j++) { /* its own initial carries */
+  ckpt_forward(E, f, initf, caps, xs);
+  for (int j = 0; j < b->k; j++) { /* b's own initial carries */
     snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[b->hole[j]]);
     snprintf(res, sizeof res, "%lldL", (long long)b->off[j]);
     copy(E, hole, "0", in, res, width(E, b->hole[j]));
@@ -146,25 +179,7 @@ static void emit_ckpt(Emitter *E, uint32_t x) {
   refold(E, f, xs);
   em_put_str(E, &E->body, "      }\n      for (j = len - 1; j >= 0; j--) {\n"
                           "        t = s*K + j;\n");
-  carries(E, f, "buf", "j", 0);
-  for (int j = 0; j < f->m; j++) { /* the fold's rows at t */
-    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[f->hole[f->k + j]]);
-    char off[96];
-    snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)f->X,
-             (long long)f->off[f->k + j]);
-    copy(E, hole, "0", xs, off, width(E, f->hole[f->k + j]));
-  }
-  em_put(E, &E->body, "        xc_loop_%u(D, S);\n", b->step);
-  for (int j = 0; j < b->k; j++) {
-    char off[96];
-    snprintf(res, sizeof res, "S[%d]", E->plan->loop_slot[b->step][j]);
-    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[b->hole[j]]);
-    snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)b->C,
-             (long long)b->off[j]);
-    if (!b->fold)
-      copy(E, out, off, res, "0", width(E, b->hole[j]));
-    copy(E, hole, "0", res, "0", width(E, b->hole[j]));
-  }
+  ckpt_back_step(E, b, f, xs, out);
   em_put_str(E, &E->body, "      }\n    }\n    (void)t;\n");
   if (b->fold)
     loop_leave(E, b, out);

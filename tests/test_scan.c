@@ -350,7 +350,9 @@ END_TEST
  * 0.1, 0.4): at those rates (th = (0.1, -0.1, -0.1, -0.1)) the compiled
  * fold reproduces them, so the loss is 0 to rounding; at the start the
  * gradient passes finite differences. (examples/minimize recovers the
- * rates from the start by L-BFGS.) */
+ * rates from the start by L-BFGS.) The path is from this source file, as
+ * the compiler saw it: relative to the build directory, where meson test
+ * runs the suites. */
 START_TEST(rk4_fold_reproduces_an_independent_integration) {
   char path[1024];
   const char *here = __FILE__, *slash = strrchr(here, '/');
