@@ -1,4 +1,4 @@
-/* char_gru.c: train examples/char_gru.expr, a GRU character model, on a
+/* char_gru.c: train examples/char/char_gru.expr, a GRU character model, on a
  * text file, with Adam, printing the loss (nats per character) every 25
  * steps.
  *
@@ -14,7 +14,7 @@
  * (/usr/share/common-licenses/GPL-3, 35,149 bytes; the licence's own terms
  * let anyone copy it verbatim), 300 steps, seed 1, take about 11 s here:
  *
- *   char_gru examples/char_gru.expr /usr/share/common-licenses/GPL-3
+ *   char_gru examples/char/char_gru.expr /usr/share/common-licenses/GPL-3
  *
  *   step  loss (nats per character)
  *      1  3.3463
