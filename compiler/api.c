@@ -137,7 +137,8 @@ static const char *binder(const exprc_model *m, int who) {
 
 /* Check that binding dim d to n by `who` is consistent with this cycle. */
 static exprc_status check_bind(exprc_model *m, int d, int64_t n, int who) {
-  if (n < 1 || n > m->lim.max_elements)
+  if (n < (d < 64 && (m->may_be_empty >> d & 1) ? 0 : 1) ||
+      n > m->lim.max_elements)
     return handle_fail(m, EXPRC_ERR_SHAPE, "dim %s cannot be %lld", m->dimname[d],
                 (long long)n);
   if (m->bound_by[d] != -1 && m->D[d] != n)

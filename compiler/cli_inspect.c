@@ -219,6 +219,8 @@ static int graph_stats(Module *mod, const Args *a) {
   if (!o.remat) { /* what rematerialization would save */
     o.remat = 1;
     Plan remat = model_plan(&o);
+    if (mod->g->nloop) /* folds' gradients are then other graphs */
+      mod = model_front(mod->g->c, &o, PASS_SIMPLIFY, NULL);
     model_plan_only(mod->g->c, mod, &remat);
     print_bytes("temporaries with --remat", remat.temp_bytes, remat.symbolic);
   }

@@ -144,6 +144,14 @@ void em_loop_flush(Emitter *E);
 int em_join_ew(Emitter *E, uint32_t x);
 int em_join_reduce(Emitter *E, uint32_t x);
 
+/* ---- emit_c.c ---- */
+/* The C function `name` computing entry e's results (what: its comment). */
+void em_function(Emitter *E, Entry *e, const char *name, const char *what,
+                 const EntryPlan *ep);
+
+/* ---- emit_scan.c ---- */
+void em_loop_op(Emitter *E, uint32_t x); /* LOOP, ROW, PUTROW, SHIFT */
+
 /* ---- emit_ops.c ---- */
 const Reduction *em_reduction(Op op); /* SUM, MAX, MIN; NULL for others */
 void em_fill(Emitter *E, uint32_t x);

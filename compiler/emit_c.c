@@ -20,6 +20,7 @@
 
 #include <string.h>
 
+#include "loop.h"
 #include "runtime.h"
 #include "scalar.h"
 
@@ -86,7 +87,15 @@ static void declarations(Emitter *E) {
 }
 
 void emit_entry(Emitter *E, int k, const EntryPlan *ep) {
+  char name[32];
   Entry *e = &E->m->entry[k];
+  emit_entry_name(k, name, sizeof name);
+  em_function(E, e, name, e->is_grad ? "a gradient entry point"
+                                     : "the forward entry point", ep);
+}
+
+void em_function(Emitter *E, Entry *e, const char *name, const char *what,
+                 const EntryPlan *ep) {
   E->body.n = 0;
   E->used_i = E->used_o = E->used_acc = E->used_acc2 = E->depth = 0;
   E->line = 0;
@@ -116,20 +125,17 @@ void emit_entry(Emitter *E, int k, const EntryPlan *ep) {
       em_mark_end(E, &E->body);
     }
     else if (op != OP_INPUT && op != OP_PARAM && op != OP_CONST &&
-             op != OP_DIMVAL)
+             op != OP_DIMVAL && op != OP_HOLE)
       em_node(E, i), em_check(E, i);
     else if (op == OP_INPUT || op == OP_PARAM)
       em_check(E, i); /* --check-finite: a NaN given, not made */
   }
   em_loop_flush(E);
   copy_results(E, e);
-  char name[32];
-  emit_entry_name(k, name, sizeof name);
   if (E->helpers.n)
     em_put(E, &E->out, "%.*s", (int)E->helpers.n, E->helpers.s);
   em_put(E, &E->out, "\n/* %s: %s */\nvoid %s(const long *D, double *const *S)\n{\n",
-      name, e->is_grad ? "a gradient entry point" : "the forward entry point",
-      name);
+      name, what, name);
   declarations(E);
   em_put_str(E, &E->out, "  (void)D;\n  (void)S;\n");
   if (E->body.n)
@@ -167,6 +173,9 @@ static void prelude(Emitter *E) {
     if (E->used_helpers & (1u << k))
       em_put_str(E, &E->out, em_helper_text[k]);
   em_check_prelude(E);
+  for (uint32_t l = 0; l < E->g->nloop; l++) /* steps, called before them */
+    if (E->g->loop[l].step == l)
+      em_put(E, &E->out, "void xc_loop_%u(const long *D, double *const *S);\n", l);
 }
 
 static void constants(Emitter *E) {

@@ -12,6 +12,9 @@
 typedef struct Emitter Emitter;
 Emitter *emit_begin(Ctx *c, Module *m, const Plan *plan);
 void emit_entry(Emitter *E, int k, const EntryPlan *ep);
+/* The function xc_loop_<id> of loop id's step, entry e (its results), with
+ * the plan plan_step made for it (emit_scan.c). */
+void emit_step(Emitter *E, uint32_t id, Entry *e, const EntryPlan *ep);
 char *emit_end(Emitter *E);
 /* exprc explain: after emit_begin, mark in the text which node each
  * statement computes (emit.h: em_mark); the text without the marks is the

@@ -91,7 +91,9 @@ static void loop_locals(Emitter *E, Buf *decl) {
   for (uint32_t k = (uint32_t)E->m->nslot; k < E->ep->nused; k++) {
     uint32_t w = L->writer[k];
     if (!L->uses[k] || !L->wrote[k] || L->shifted[k] || L->inflow[k] ||
-        (E->ep->last[w] != NONE && E->ep->last[w] > L->lastx))
+        (E->ep->last[w] != NONE && E->ep->last[w] > L->lastx) ||
+        (k >= E->m->nslot + E->plan->loop_first && /* a loop step's result, */
+         k < E->m->nslot + E->plan->loop_end))      /* read by its caller */
       continue;
     em_put(E, decl, "%s t%u", decl->n ? "," : "    double", k);
     L->uses[k] = 0;

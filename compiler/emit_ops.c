@@ -312,7 +312,7 @@ static void step_index(const Node *nd, const Shape *big, char *buf, size_t n) {
 
 /* STEP reads every step-th element along its axis; UNSTEP writes its input
  * to those places in zeros. Both loop over the smaller shape. */
-static void emit_step(Emitter *E, uint32_t x) {
+static void emit_strided(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   const Shape *si = &at(E, nd.in[0])->shape;
   int unstep = nd.op == OP_UNSTEP;
@@ -390,13 +390,16 @@ static void node_statement(Emitter *E, uint32_t x) {
     em_along(E, x);
     return;
   case SH_STEP:
-    emit_step(E, x);
+    emit_strided(E, x);
     return;
   case SH_CONV:
     em_conv(E, x);
     return;
   case SH_RANDOM:
     em_random(E, x);
+    return;
+  case SH_LOOP:
+    em_loop_op(E, x);
     return;
   }
 }

@@ -27,6 +27,7 @@
 
 #include "linalg.h"
 #include "conv.h"
+#include "loop.h"
 
 static uint32_t op1(Graph *g, Op op, uint32_t a) { return graph_op1(g, op, a); }
 static uint32_t op2(Graph *g, Op op, uint32_t a, uint32_t b) {
@@ -443,6 +444,13 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   case OP_RANDN: /* draws are constants to differentiation */
   case OP_RANDU:
     return NONE;
+  case OP_HOLE:
+    return NONE;
+  case OP_LOOP:
+  case OP_ROW:
+  case OP_PUTROW:
+  case OP_ROWSHIFT:
+    return loop_rule(g, y, k, G);
   case OP_COUNT:
     break;
   }

@@ -56,6 +56,12 @@ struct Graph {
   uint8_t from;     /* and, in the backward pass, the op they belong to */
   const char *spelling; /* how the model wrote the op being built, when not
                            its own spelling (dot for @), for messages */
+  struct LoopInfo *loop; /* the step bodies of LOOP nodes (loop.h) */
+  uint32_t nloop, caploop;
+  Shape *hole;          /* the shape of each HOLE (placeholder) number */
+  uint32_t nhole, caphole;
+  int loop_ckpt;        /* gradients of folds recompute carries from
+                           checkpoints (loop.h) instead of storing them */
 };
 
 Graph *graph_new(Ctx *c);

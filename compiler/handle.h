@@ -67,6 +67,7 @@ struct exprc_model {
   SizeTerm *term;      /* the compile's size terms, nsize - SIZE_BASE */
   int *bound_by;       /* slot that bound the dim this cycle; -1 free */
   uint8_t *known;
+  uint64_t may_be_empty; /* dims that may be 0 (loop lengths, Module's) */
   int *bykind[EXPRC_GRADIENT + 1]; /* slots of each kind, for exprc_get */
   int nkind[EXPRC_GRADIENT + 1];
   exprc_limits lim;

@@ -166,7 +166,10 @@ static uint32_t tangent(Graph *g, uint32_t y, const uint32_t *tan) {
   case OP_CONV: case OP_CONV_TX: case OP_CONV_TW:
   case OP_POOL_PICK: case OP_POOL_PUT:
   case OP_RANDN: case OP_RANDU:
+  case OP_LOOP: case OP_ROW: case OP_PUTROW: case OP_ROWSHIFT:
     return by_transpose(g, y, tan);
+  case OP_HOLE: /* a step's placeholder: the loop's own rule sees through */
+    return NONE;
   case OP_COUNT:
     break;
   }

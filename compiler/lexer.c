@@ -17,7 +17,7 @@
 /* Longest first, so that "<=" wins over "<". */
 static const char *const puncts[] = {
     "<=", ">=", "==", "!=", "+", "-", "*", "/", "@", "^", "<", ">",
-    "(",  ")",  "[",  "]",  ",", "=", "~", ":", "...", NULL};
+    "(",  ")",  "[",  "]",  ",", "=", "~", ":", "...", "{", "}", NULL};
 
 /* Tokens after which a newline does not end the statement. */
 static const char *const continuing[] = {

@@ -251,13 +251,16 @@ static uint32_t name_ref(Lower *L, Ast *a, Scope *s) {
   uintptr_t param = s ? (uintptr_t)map_get(s->params, a->name) : 0;
   if (param)
     return s->arg[param - 1];
+  uintptr_t local = s && s->locals ? (uintptr_t)map_get(s->locals, a->name) : 0;
+  if (local)
+    return (uint32_t)(local - 1);
   Binding *b = lower_lookup(L, a->name);
   if (!b)
     lower_unknown(L, a->pos, "name", a->name, s);
   switch (b->kind) {
   case B_VAR:
   case B_NODE:
-    return b->node;
+    return lower_capture(L, a->name, a->pos, b->node);
   case B_DIM:
     L->g->pos = a->pos;
     return graph_leaf(L->g, OP_DIMVAL, b->index, &(Shape){0});
@@ -551,9 +554,21 @@ static void declare_def(Lower *L, Stmt *st) {
                 "parameter '%.64s' is listed twice", st->params[i]);
     map_put(L->c, params, st->params[i], (void *)(uintptr_t)(i + 1));
   }
+  lower_block_check(L, st, params);
   define(L, st->name, st->namepos,
          (Binding){.kind = B_DEF, .def = st, .params = params});
   add_named(L, "def", st->name, NONE);
+}
+
+/* a, b = f(...): each name is a value of the model. */
+static void destructure(Lower *L, Stmt *st) {
+  uint32_t *v = ctx_alloc(L->c, (size_t)st->nnames * sizeof *v);
+  lower_results(L, st->expr, NULL, v, st->nnames, st->namespos[0]);
+  for (int k = 0; k < st->nnames; k++) {
+    define(L, st->names[k], st->namespos[k],
+           (Binding){.kind = B_NODE, .node = v[k]});
+    add_named(L, "value", st->names[k], v[k]);
+  }
 }
 
 static void statement(Lower *L, Stmt *st) {
@@ -567,6 +582,10 @@ static void statement(Lower *L, Stmt *st) {
     break;
   case S_CONST:
   case S_ASSIGN: {
+    if (st->nnames) {
+      destructure(L, st);
+      break;
+    }
     uint32_t n = lower_expr(L, st->expr, NULL);
     double v;
     if (st->kind == S_CONST && !const_eval(L->g, n, &v, 0) &&

@@ -344,6 +344,8 @@ static const Builtin builtins[] = {
     {"leaky_relu", {"x", "negative_slope?"}, lower_special_ew, OP_LEAKY_RELU, 0},
     {"jvp", {"y", "v", "u"}, lower_jvp, 0, 0},
     {"jacobian", {"y", "v"}, lower_jacobian, 0, 0},
+    {"scan", {"f", "..."}, lower_scan_call, 0, 0},
+    {"fold", {"f", "..."}, lower_scan_call, 0, 1},
 };
 
 /* An elementwise op of ops.def called by its name: pow(a, b), where(c, a, b) */
@@ -364,7 +366,11 @@ static uint32_t builtin_op(Lower *L, Ast *a, Scope *s, Op op) {
   return graph_op3(L->g, op, in[0], in[1], in[2]);
 }
 
-static uint32_t inline_def(Lower *L, Ast *a, Scope *s, Binding *b) {
+/* Inline def b at call a: bind its parameters, then lower its expression,
+ * or, for a block def, its locals and results (lower_block.c). n = 0: the
+ * call is used as a value and must return one. */
+uint32_t lower_inline(Lower *L, Ast *a, Scope *s, Binding *b, uint32_t *out,
+                      int n) {
   Stmt *d = b->def;
   Args x;
   if (d->nparams > MAX_ARGS) { /* keywords are matched only up to MAX_ARGS */
@@ -381,6 +387,14 @@ static uint32_t inline_def(Lower *L, Ast *a, Scope *s, Binding *b) {
   if (b->active)
     ctx_error(L->c, a->pos, EXPRC_ERR_NAME,
               "'%.64s' calls itself; recursion is not allowed", a->name);
+  int nres = d->rets ? d->nrets : 1;
+  if (n == 0 && nres != 1)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "'%.64s' returns %d values; "
+              "assign them to as many names (a, b = %.64s(...))", a->name,
+              nres, a->name);
+  if (n > 0 && n != nres)
+    ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "'%.64s' returns %d value%s, "
+              "not %d", a->name, nres, nres == 1 ? "" : "s", n);
   if (L->depth >= L->c->lim.max_depth)
     ctx_error(L->c, a->pos, EXPRC_ERR_LIMIT,
               "function calls nested deeper than %d levels",
@@ -391,16 +405,20 @@ static uint32_t inline_def(Lower *L, Ast *a, Scope *s, Binding *b) {
     in.arg[i] = lower_expr(L, d->nparams > MAX_ARGS ? a->kid[i] : x.v[i], s);
   b->active = 1;
   L->depth++;
-  uint32_t r = lower_expr(L, d->expr, &in);
+  uint32_t one, *res = n ? out : &one;
+  if (d->rets)
+    lower_block_body(L, d, &in, res);
+  else
+    res[0] = lower_expr(L, d->expr, &in);
   L->depth--;
   b->active = 0;
-  return r;
+  return res[0];
 }
 
 uint32_t lower_call(Lower *L, Ast *a, Scope *s) {
   Binding *b = lower_lookup(L, a->name);
   if (b && b->kind == B_DEF)
-    return inline_def(L, a, s, b);
+    return lower_inline(L, a, s, b, NULL, 0);
   for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
     if (strcmp(a->name, builtins[i].name) == 0) {
       Args x;

@@ -26,6 +26,7 @@ typedef struct Scope {
   Stmt *def;
   const Map *params; /* as in the def's Binding */
   uint32_t *arg;
+  Map *locals;       /* a block def's local names -> node + 1 */
 } Scope;
 
 typedef struct Lower {
@@ -38,6 +39,7 @@ typedef struct Lower {
                    multiply it even when hash-consing makes no new nodes */
   int64_t var_elems; /* of inputs and params with constant shapes */
   Map outputs, losses; /* names taken, so that checking stays linear */
+  struct Capture *cap; /* lowering a loop's step: what it reads from outside */
 } Lower;
 
 /* A call's arguments matched to the parameters of what it calls, by
@@ -64,6 +66,8 @@ struct Builtin {
   int op;
   int variant;
 };
+/* scan(f, ...) or fold(f, ...) used as a value (lower_scan.c) */
+uint32_t lower_scan_call(Lower *L, const Builtin *b, const Args *x, Scope *s);
 
 /* Match the arguments of call a to the parameters param[0..] (NULL ends
  * them early), reporting located errors for a wrong count, an unknown or
@@ -166,5 +170,26 @@ uint32_t lower_jacobian(Lower *L, const Builtin *b, const Args *x, Scope *s);
 uint32_t lower_hessian(Lower *L, const Builtin *b, const Args *x, Scope *s);
 uint32_t lower_hessian_dense(Lower *L, const Builtin *b, const Args *x,
                              Scope *s);
+/* ---- block defs and destructuring (lower_block.c) ---- */
+
+/* Inline def b called by a: its n results into out; n = 0 when the call is
+ * used as a value (one result, returned). */
+uint32_t lower_inline(Lower *L, Ast *a, Scope *s, Binding *b, uint32_t *out,
+                      int n);
+/* A block def's local names, checked when it is declared. */
+void lower_block_check(Lower *L, Stmt *d, const Map *params);
+/* The locals and results of block def d, its parameters bound in `in`. */
+void lower_block_body(Lower *L, Stmt *d, Scope *in, uint32_t *out);
+/* The n values of a for a destructuring (at: its first name). */
+void lower_results(Lower *L, Ast *a, Scope *s, uint32_t *out, int n, Pos at);
+/* Built-ins with several results (scan, fold): 1 if a calls one, its n
+ * results in out; 0 if a is no such call. */
+int lower_call_results(Lower *L, Ast *a, Scope *s, uint32_t *out, int n);
+
+/* ---- scan and fold (lower_scan.c) ---- */
+
+/* Inside a loop's step, the value `node` of the model's name is read
+ * through a captured hole (returned); outside, node itself. */
+uint32_t lower_capture(Lower *L, const char *name, Pos pos, uint32_t node);
 
 #endif

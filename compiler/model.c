@@ -18,6 +18,7 @@
 #include "emit_c.h"
 #include "grad.h"
 #include "jit.h"
+#include "loop.h"
 #include "parser.h"
 #include "simplify.h"
 
@@ -73,15 +74,24 @@ static void backprop(Module *mod) {
 
 static void simplify_module(Module *mod) {
   uint32_t n = 0;
+  for (uint32_t l = 0; l < mod->g->nloop; l++) /* loops' steps: kept too */
+    n += mod->g->loop[l].step == l ? (uint32_t)mod->g->loop[l].k : 0;
   for (uint32_t k = 0; k < mod->nentry; k++)
     n += mod->entry[k].nres;
   uint32_t **roots = ctx_alloc(mod->g->c, (n + 1) * sizeof *roots);
   n = 0;
+  for (uint32_t l = 0; l < mod->g->nloop; l++) /* twins share res */
+    for (int j = 0; j < mod->g->loop[l].k && mod->g->loop[l].step == l; j++)
+      roots[n++] = &mod->g->loop[l].res[j];
   for (uint32_t k = 0; k < mod->nentry; k++)
     for (uint32_t r = 0; r < mod->entry[k].nres; r++)
       roots[n++] = &mod->entry[k].res[r].node;
   Graph *old = mod->g;
   mod->g = simplify_graph(old, roots, n);
+  mod->g->loop = old->loop, mod->g->nloop = old->nloop; /* by number */
+  mod->g->caploop = old->caploop;
+  mod->g->hole = old->hole, mod->g->nhole = old->nhole;
+  mod->g->caphole = old->caphole;
   graph_free(old); /* the unsimplified graph is not needed */
 }
 
@@ -125,6 +135,7 @@ Module *model_front(Ctx *c, const exprc_options *o, Pass last, PassStats *st) {
   count_pass(mod, PASS_LOWER, st);
   if (last == PASS_LOWER)
     return mod;
+  mod->g->loop_ckpt = o && o->remat;          /* folds' gradients */
   backprop(mod);                              /* graph + gradients */
   count_pass(mod, PASS_GRAD, st);
   if (simp && last >= PASS_SIMPLIFY) {
@@ -218,6 +229,7 @@ static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
   m->bound_by = zalloc_or_fail(c, (mod->ndim + 1) * sizeof *m->bound_by);
   m->known = zalloc_or_fail(c, (size_t)m->nsize);
   m->term = zalloc_or_fail(c, (c->nterm + 1) * sizeof *m->term);
+  m->may_be_empty = mod->may_be_empty;
   for (uint32_t d = 0; d < mod->ndim; d++) {
     m->dimname[d] = dup_or_fail(c, mod->dim[d]);
     m->bound_by[d] = -1;
@@ -286,11 +298,26 @@ Plan model_plan(const exprc_options *o) {
  * one (graph --stats wants the plans alone). */
 static void plan_entries(Ctx *c, Module *mod, Plan *plan, Emitter *E) {
   plan_assign_result_slots(mod);               /* vars, then results */
+  plan_loops(c, mod, plan);                    /* loops' holes and results */
   for (uint32_t k = 0; k < mod->nentry; k++) {
     EntryPlan ep;
     plan_entry(c, mod, plan, (int)k, &ep);     /* where each value lives */
     if (E)
       emit_entry(E, (int)k, &ep);              /* its C function */
+    plan_entry_free(c, &ep);
+  }
+  for (uint32_t l = 0; l < mod->g->nloop; l++) { /* each loop's step */
+    LoopInfo *li = &mod->g->loop[l];
+    if (li->step != l)
+      continue; /* a twin: it calls the step of the loop it copies */
+    Entry e = {.nres = (uint32_t)li->k, .pos = li->pos};
+    e.res = ctx_alloc(c, (size_t)(li->k + 1) * sizeof *e.res);
+    for (int j = 0; j < li->k; j++)
+      e.res[j] = (Result){.name = "", .node = li->res[j], .slot = plan->loop_slot[l][j]};
+    EntryPlan ep;
+    plan_step(c, mod, plan, &e, &ep);
+    if (E)
+      emit_step(E, l, &e, &ep);
     plan_entry_free(c, &ep);
   }
 }

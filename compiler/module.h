@@ -62,6 +62,7 @@ typedef struct Module {
   Named *named;
   uint32_t nnamed, capnamed;
   int nslot;        /* vars then results */
+  uint64_t may_be_empty; /* bit d: dim d is a loop's length, which may be 0 */
 } Module;
 
 /* Mark in live[] (g->n entries, zeroed by the caller) every node that some

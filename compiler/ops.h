@@ -16,6 +16,7 @@ typedef enum {
   SH_STEP,      /* STEP: the strided count; UNSTEP: the target, checked */
   SH_CONV,      /* convolutions and pooling: conv.c's rule */
   SH_RANDOM,    /* random draws: the target shape, operands broadcast to it */
+  SH_LOOP,      /* LOOP, ROW, PUTROW, SHIFT: the shape loop.c gives */
 } ShapeRule;
 
 /* F_FAILS: the op's generated code checks its data and may report a

@@ -383,7 +383,73 @@ static void initializer(Parser *P, Stmt *s) {
   }
 }
 
-/* def = "def" name "(" (name ("," name)*)? ")" "=" expr */
+/* names = name ("," name)*   -- the left side of an assignment; more than
+ * one name is a destructuring (a, b = f(...)) */
+static void assign_names(Parser *P, Stmt *s) {
+  s->name = ident(P, &s->namepos);
+  if (!tok_is(peek(P), ",") || peek(P)->kind != T_PUNCT)
+    return;
+  uint32_t n = 1, cap = 0;
+  const char **names = NULL;
+  Pos *pos = NULL;
+  uint32_t pcap = 0;
+  vec_reserve(P->c, &names, &cap, 1, sizeof *names);
+  vec_reserve(P->c, &pos, &pcap, 1, sizeof *pos);
+  names[0] = s->name, pos[0] = s->namepos;
+  while (accept(P, ",")) {
+    vec_reserve(P->c, &names, &cap, n + 1, sizeof *names);
+    vec_reserve(P->c, &pos, &pcap, n + 1, sizeof *pos);
+    names[n] = ident(P, &pos[n]);
+    n++;
+  }
+  s->names = names, s->namespos = pos, s->nnames = (int)n;
+}
+
+/* assignment = names "=" expr */
+static void assignment(Parser *P, Program *prog, StmtKind k, Pos pos) {
+  Stmt *s = stmt_new(P, prog, k, pos);
+  if (k == S_ASSIGN)
+    assign_names(P, s);
+  else
+    s->name = ident(P, &s->namepos);
+  expect(P, "=");
+  s->expr = expr(P);
+}
+
+static void skip_newlines(Parser *P) {
+  while (peek(P)->kind == T_NEWLINE && peek(P)->len)
+    next(P);
+}
+
+/* block = "{" (assignment NEWLINE)* "return" expr ("," expr)* "}"
+ * (newlines around the braces are free). Only assignments come before the
+ * return: a def's names are local to it. */
+static void block(Parser *P, Stmt *s) {
+  Program body = {0};
+  AstList rets = {0};
+  skip_newlines(P);
+  while (!(tok_is(peek(P), "return") && peek(P)->kind == T_IDENT &&
+           !tok_is(peek2(P), "=") && !tok_is(peek2(P), ","))) {
+    Token *t = peek(P);
+    if (t->kind != T_IDENT || tok_is(t, "}"))
+      expected(P, "an assignment or 'return'");
+    assignment(P, &body, S_ASSIGN, t->pos);
+    if (peek(P)->kind != T_NEWLINE || !peek(P)->len)
+      expected(P, "end of line");
+    skip_newlines(P);
+  }
+  next(P); /* return */
+  do
+    list_push(P, &rets, expr(P));
+  while (accept(P, ","));
+  skip_newlines(P);
+  expect(P, "}");
+  Ast *r = list_node(P, A_LIST, s->pos, &rets);
+  s->rets = r->kid, s->nrets = r->nkid;
+  s->body = body.stmt, s->nbody = (int)body.n;
+}
+
+/* def = "def" name "(" (name ("," name)*)? ")" ("=" expr | block) */
 static void def(Parser *P, Program *prog, Pos kw) {
   Stmt *s = stmt_new(P, prog, S_DEF, kw);
   s->name = ident(P, &s->namepos);
@@ -404,8 +470,12 @@ static void def(Parser *P, Program *prog, Pos kw) {
     s->parampos[k] = t->pos;
   }
   s->nparams = (int)n;
-  expect(P, "=");
-  s->expr = expr(P);
+  if (accept(P, "{"))
+    block(P, s);
+  else if (accept(P, "="))
+    s->expr = expr(P);
+  else
+    expected(P, "'=' or '{'");
 }
 
 /* output = (name "=")? expr */
@@ -449,13 +519,14 @@ static void grad(Parser *P, Program *prog, Pos kw) {
  *           | "param" decl ("~" init)? ("," decl ("~" init)?)*
  *           | "const" name "=" expr
  *           | def | "output" output ("," output)* | grad
- *           | name "=" expr
- * A keyword followed by "=" is an ordinary assignment. */
+ *           | assignment          (name "=" expr, or a, b = f(...))
+ * A keyword followed by "=" or "," is an ordinary assignment. */
 static void statement(Parser *P, Program *prog) {
   Token *t = peek(P);
   if (t->kind != T_IDENT)
     expected(P, "a statement");
-  int kw = !(tok_is(peek2(P), "=") && peek2(P)->kind == T_PUNCT);
+  int kw = !((tok_is(peek2(P), "=") || tok_is(peek2(P), ",")) &&
+             peek2(P)->kind == T_PUNCT);
   Pos pos = t->pos;
   if (kw && tok_is(t, "dim")) {
     next(P);
@@ -493,11 +564,7 @@ static void statement(Parser *P, Program *prog) {
       next(P);
       k = S_CONST;
     }
-    Stmt *s = stmt_new(P, prog, k, pos);
-    s->name = ident(P, &s->namepos);
-    expect(P, "=");
-    Ast *e = expr(P);
-    prog->stmt[prog->n - 1].expr = e;
+    assignment(P, prog, k, pos);
   }
 }
 

@@ -49,6 +49,17 @@ typedef struct Stmt {
   Pos *wrtpos;
   int nwrt;
   int is_int;       /* S_INPUT: declared `: int` */
+  /* S_DEF written as a block, def f(a) { ... return e1, e2 }: its local
+   * assignments (S_ASSIGN) and its results; expr is NULL. */
+  struct Stmt *body;
+  int nbody;
+  Ast **rets;
+  int nrets;
+  /* S_ASSIGN destructuring, a, b = f(...): every name (names[0] is name);
+   * nnames is 0 for a plain assignment. */
+  const char **names;
+  Pos *namespos;
+  int nnames;
 } Stmt;
 
 typedef struct Program {

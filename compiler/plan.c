@@ -29,6 +29,8 @@
 
 #include <string.h>
 
+#include "loop.h"
+
 #define MAX_LOCALS 4096
 #define FUSE_MAX 16
 
@@ -81,7 +83,8 @@ static uint32_t operand(Planner *P, uint32_t i, int k) {
 }
 
 static int is_leaf(Op op) {
-  return op == OP_INPUT || op == OP_PARAM || op == OP_CONST || op == OP_DIMVAL;
+  return op == OP_INPUT || op == OP_PARAM || op == OP_CONST ||
+         op == OP_DIMVAL || op == OP_HOLE;
 }
 
 static void mark_needed(Planner *P, Entry *e) {
@@ -355,6 +358,14 @@ static Home scalar_home(Planner *P) {
   return slot_home(SPILL, P->nspill++);
 }
 
+/* A temporary buffer that the entry may reuse: not a loop's hole or step
+ * result, which the loop around a step reads and writes. */
+static int temp_slot(Planner *P, int32_t slot) {
+  int32_t t = slot - P->m->nslot;
+  return t >= 0 && !(t >= (int32_t)P->p->loop_first &&
+                     t < (int32_t)P->p->loop_end);
+}
+
 static void release(Planner *P, uint32_t x) {
   Home *h = &P->ep->home[x];
   if (!P->p->reuse || P->pinned[x])
@@ -365,7 +376,7 @@ static void release(Planner *P, uint32_t x) {
   } else if (h->kind == H_SLOT && h->slot == SPILL) {
     vec_reserve(P->c, &P->freespill, &P->capfreespill, P->nfreespill + 1, 8);
     P->freespill[P->nfreespill++] = h->off;
-  } else if (h->kind == H_SLOT && h->slot >= P->m->nslot) {
+  } else if (h->kind == H_SLOT && temp_slot(P, h->slot)) {
     vec_reserve(P->c, &P->freeslot, &P->capfreeslot, P->nfreeslot + 1, 4);
     P->freeslot[P->nfreeslot++] = h->slot;
   }
@@ -394,7 +405,7 @@ static uint32_t in_place(Planner *P, uint32_t i) {
     uint32_t x = nd->in[k];
     Home h = P->ep->home[x];
     int mine = !h.view && (h.kind == H_LOCAL ||
-               (h.kind == H_SLOT && (h.slot == SPILL || h.slot >= P->m->nslot)));
+               (h.kind == H_SLOT && (h.slot == SPILL || temp_slot(P, h.slot))));
     if (mine && !P->pinned[x] && P->last[x] == i &&
         shape_eq(&P->g->node[x].shape, &nd->shape))
       return x;
@@ -449,6 +460,16 @@ static void place(Planner *P, uint32_t i) {
       P->freeslot[P->nfreeslot++] = scratch.slot;
     }
   }
+  if (nd->op == OP_LOOP && P->g->loop[nd->u.word].ckpt != NONE) {
+    Shape ss = loop_ckpt_scratch(P->g, i); /* checkpoints, freed at once */
+    Home scratch = temp_home(P, &ss);
+    home[i].aux = scratch.slot;
+    use_slot(P, scratch.slot);
+    if (P->p->reuse) {
+      vec_reserve(P->c, &P->freeslot, &P->capfreeslot, P->nfreeslot + 1, 4);
+      P->freeslot[P->nfreeslot++] = scratch.slot;
+    }
+  }
   if (home[i].kind == H_SLOT && home[i].slot >= 0)
     use_slot(P, home[i].slot);
   for (uint32_t x = P->dies[i]; x != NONE; x = P->next[x])
@@ -468,13 +489,29 @@ static void init_homes(Planner *P, Entry *e) {
   }
   for (uint32_t i = 0; i < P->g->n; i++)
     if (P->ep->need[i] && is_leaf((Op)P->g->node[i].op)) {
-      home[i] = leaf_home(&P->g->node[i], i);
+      home[i] = P->g->node[i].op == OP_HOLE /* a loop's placeholder */
+                    ? slot_home(P->p->hole_slot[P->g->node[i].u.var], 0)
+                    : leaf_home(&P->g->node[i], i);
       if (home[i].kind == H_SLOT)
         use_slot(P, home[i].slot);
     }
 }
 
+static void plan_entry_for(Ctx *c, Module *m, Plan *p, Entry *e, int fresh,
+                           EntryPlan *ep);
+
 void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
+  plan_entry_for(c, m, p, &m->entry[k], 0, ep);
+}
+
+void plan_step(Ctx *c, Module *m, Plan *p, Entry *e, EntryPlan *ep) {
+  plan_entry_for(c, m, p, e, 1, ep);
+}
+
+/* fresh: a loop step, which runs while its entry's values are alive: it
+ * takes no earlier temporary. */
+static void plan_entry_for(Ctx *c, Module *m, Plan *p, Entry *e, int fresh,
+                           EntryPlan *ep) {
   Planner P = {.c = c, .m = m, .g = m->g, .p = p, .ep = ep};
   uint32_t n = m->g->n + 1;
   memset(ep, 0, sizeof *ep);
@@ -490,13 +527,15 @@ void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep) {
   vec_reserve(c, &ep->used, &ep->capused, (uint32_t)m->nslot + 1, 1);
   memset(ep->used, 0, (size_t)m->nslot + 1);
   ep->nused = (uint32_t)m->nslot;
-  for (uint32_t t = 0; p->reuse && t < p->ntemp; t++) {
+  for (uint32_t t = 0; p->reuse && !fresh && t < p->ntemp; t++) {
     /* entry points never run at once: all earlier temporaries are free */
+    if (t >= p->loop_first && t < p->loop_end)
+      continue; /* but loops' holes and results are written inside them */
     vec_reserve(c, &P.freeslot, &P.capfreeslot, P.nfreeslot + 1, 4);
     P.freeslot[P.nfreeslot++] = m->nslot + (int)t;
   }
-  mark_needed(&P, &m->entry[k]);
-  init_homes(&P, &m->entry[k]);
+  mark_needed(&P, e);
+  init_homes(&P, e);
   mark_fills(&P); /* before remat, which asks whether a constant is in memory */
   mark_fused(&P);
   mark_lifetimes(&P);
@@ -532,4 +571,23 @@ void plan_entry_free(Ctx *c, EntryPlan *ep) {
   ctx_release(c, ep->last);
   ctx_release(c, ep->used);
   memset(ep, 0, sizeof *ep);
+}
+
+void plan_loops(Ctx *c, Module *m, Plan *p) {
+  Graph *g = m->g;
+  Planner P = {.c = c, .m = m, .g = g, .p = p};
+  p->loop_first = p->ntemp;
+  p->hole_slot = ctx_alloc(c, (g->nhole + 1) * sizeof *p->hole_slot);
+  p->loop_slot = ctx_alloc(c, (g->nloop + 1) * sizeof *p->loop_slot);
+  for (uint32_t h = 0; h < g->nhole; h++)
+    p->hole_slot[h] = new_temp(&P, &g->hole[h]);
+  for (uint32_t l = 0; l < g->nloop; l++) {
+    LoopInfo *li = &g->loop[l];
+    if (li->step != l)
+      continue; /* it calls another loop's step, which writes there */
+    p->loop_slot[l] = ctx_alloc(c, (size_t)(li->k + 1) * sizeof(int32_t));
+    for (int j = 0; j < li->k; j++)
+      p->loop_slot[l][j] = new_temp(&P, &g->hole[li->hole[j]]);
+  }
+  p->loop_end = p->ntemp;
 }

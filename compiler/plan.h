@@ -39,6 +39,9 @@ typedef struct Plan {
   int64_t temp_bytes;   /* temporaries with constant shapes */
   int64_t naive_bytes;  /* the same without reuse */
   int symbolic;         /* some temporaries' sizes depend on dims */
+  int32_t *hole_slot;   /* loops (loop.h): the buffer of each HOLE ... */
+  int32_t **loop_slot;  /* ... and of each loop step's results */
+  uint32_t loop_first, loop_end; /* their temporaries, never shared */
 } Plan;
 
 typedef struct EntryPlan {
@@ -56,6 +59,11 @@ void plan_assign_result_slots(Module *m);
 /* Plan entry k: which nodes it computes and where each lives. */
 void plan_entry(Ctx *c, Module *m, Plan *p, int k, EntryPlan *ep);
 void plan_entry_free(Ctx *c, EntryPlan *ep);
+/* Give every loop's holes and step results a buffer of their own (before
+ * any entry is planned), and plan entry e, a loop's step, in buffers that
+ * no other entry uses (a step runs inside an entry). */
+void plan_loops(Ctx *c, Module *m, Plan *p);
+void plan_step(Ctx *c, Module *m, Plan *p, Entry *e, EntryPlan *ep);
 /* A rank-2 transpose feeding a matrix product is never computed: the
  * product reads its input transposed. Returns the node the product reads. */
 uint32_t plan_gemm_operand(const Graph *g, uint32_t x, int *trans);

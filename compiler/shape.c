@@ -392,6 +392,9 @@ Shape shape_infer(Graph *g, const Node *p) {
   case SH_RANDOM:
     r = random_shape(g, p);
     break;
+  case SH_LOOP: /* loop.c checks its operands' shapes as it builds them */
+    r = p->shape;
+    break;
   }
   /* Shapes hash and compare as bytes (graph.c): clear unused dims and the
    * padding after `rank`, which a copy of an uninitialised Shape carries. */

@@ -224,7 +224,7 @@ static void propagate(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
     (matrices_only(S, y) ? matmul : dense)(S, y, out, n);
     return;
   case OP_ARGMAX: case OP_ARGMIN: case OP_ARGSORT: case OP_ONE_HOT:
-  case OP_TRIMASK: case OP_RANDN: case OP_RANDU:
+  case OP_TRIMASK: case OP_RANDN: case OP_RANDU: case OP_HOLE:
     return; /* no derivative: no dependence */
   case OP_FLIP: case OP_SHIFT: case OP_SORTBY: case OP_UNSORTBY:
   case OP_STEP: case OP_UNSTEP:
@@ -234,6 +234,7 @@ static void propagate(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
   case OP_SWAPLAST:
   case OP_CONV: case OP_CONV_TX: case OP_CONV_TW:
   case OP_POOL_PICK: case OP_POOL_PUT:
+  case OP_LOOP: case OP_ROW: case OP_PUTROW: case OP_ROWSHIFT:
     dense(S, y, out, n);
     return;
   case OP_COUNT:

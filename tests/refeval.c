@@ -71,6 +71,7 @@ typedef struct Var {
 typedef struct Value {
   const char *name;
   Ast *expr;
+  int part, nparts; /* a, b = f(...): result `part` of nparts; 0 parts: one */
   uint32_t stmt;
   uint64_t epoch; /* of val; 0: none */
   int active;     /* being evaluated: a cycle */
@@ -90,6 +91,8 @@ typedef struct Arg {
   struct Scope *s;
   uint64_t epoch;
   T val;
+  int part, nparts; /* a local of a destructuring: result part of nparts */
+  int fixed;        /* val is given (a carry of scan or fold), not computed */
 } Arg;
 
 /* The parameters of an inlined def; `up` is the scope its call was
@@ -98,6 +101,8 @@ typedef struct Scope {
   Stmt *def;
   Arg *arg;
   struct Scope *up;
+  Arg *loc;  /* a block def's locals, one per name of its body ... */
+  int nloc;  /* ... of which the first nloc are assigned so far */
 } Scope;
 
 typedef struct Pert {
@@ -134,6 +139,10 @@ struct RefModel {
 typedef RefModel M;
 
 static T ev(M *m, Ast *a, Scope *s);
+static void ev_results(M *m, Ast *a, Scope *s, T *out, int n);
+static T part_value(M *m, Ast *a, Scope *s, int part, int nparts);
+static void scan_eval(M *m, Ast *a, Scope *s, T *out, int n, int fold);
+static int is_loop_call(M *m, Ast *a);
 
 static NORETURN void ref_nomem(M *m);
 
@@ -263,11 +272,30 @@ static Bind *find(M *m, const char *name, uint32_t visible) {
   return NULL;
 }
 
+/* The name of local k of block def d (its statements' names in order). */
+static const char *local_name(const Stmt *d, int k, Pos *pos) {
+  for (int i = 0; i < d->nbody; i++) {
+    const Stmt *st = &d->body[i];
+    int n = st->nnames ? st->nnames : 1;
+    if (k < n) {
+      *pos = st->nnames ? st->namespos[k] : st->namepos;
+      return st->nnames ? st->names[k] : st->name;
+    }
+    k -= n;
+  }
+  return NULL;
+}
+
 static Arg *param_arg(Scope *s, const char *name) {
-  if (s)
-    for (int i = 0; i < s->def->nparams; i++)
-      if (strcmp(s->def->params[i], name) == 0)
-        return &s->arg[i];
+  if (!s)
+    return NULL;
+  for (int i = 0; i < s->def->nparams; i++)
+    if (strcmp(s->def->params[i], name) == 0)
+      return &s->arg[i];
+  Pos p;
+  for (int k = 0; k < s->nloc; k++)
+    if (strcmp(local_name(s->def, k, &p), name) == 0)
+      return &s->loc[k];
   return NULL;
 }
 
@@ -294,7 +322,7 @@ static T value_of(M *m, const Ast *a, Value *v) {
   uint32_t vis = m->visible;
   v->active = 1;
   m->visible = v->stmt;
-  T t = ev(m, v->expr, NULL);
+  T t = part_value(m, v->expr, NULL, v->part, v->nparts);
   m->visible = vis;
   v->active = 0;
   v->val = t;
@@ -302,9 +330,18 @@ static T value_of(M *m, const Ast *a, Value *v) {
   return t;
 }
 
+/* Result `part` of the nparts of expression a (nparts 0: its one value). */
+static T part_value(M *m, Ast *a, Scope *s, int part, int nparts) {
+  if (!nparts)
+    return ev(m, a, s);
+  T *r = arena_alloc(m, (size_t)nparts * sizeof *r);
+  ev_results(m, a, s, r, nparts);
+  return r[part];
+}
+
 static T arg_value(M *m, Arg *g) {
-  if (g->epoch != m->epoch) {
-    g->val = ev(m, g->a, g->s);
+  if (!g->fixed && g->epoch != m->epoch) {
+    g->val = part_value(m, g->a, g->s, g->part, g->nparts);
     g->epoch = m->epoch;
   }
   return g->val;
@@ -1158,6 +1195,8 @@ static int named_var(M *m, Ast *a, Scope *s) {
     if (a->kind != A_NAME)
       return -1;
     Arg *g = param_arg(s, a->name);
+    if (g && g->fixed)
+      return -1; /* a carry or row of scan: a value, not a variable */
     if (g) {
       a = g->a, s = g->s;
       continue;
@@ -1281,14 +1320,50 @@ static T hessian_call(M *m, Ast *a, Scope *s) {
 
 /* ---- calls ---- */
 
+/* The scope of a call of block def d: each local an Arg evaluated (once
+ * per epoch) in a copy of the scope that sees only the locals before it. */
+static void bind_locals(M *m, Scope *in) {
+  Stmt *d = in->def;
+  int n = 0;
+  for (int i = 0; i < d->nbody; i++)
+    n += d->body[i].nnames ? d->body[i].nnames : 1;
+  in->loc = arena_alloc(m, (size_t)(n + 1) * sizeof *in->loc);
+  int k = 0;
+  for (int i = 0; i < d->nbody; i++) {
+    Stmt *st = &d->body[i];
+    Scope *before = arena_alloc(m, sizeof *before);
+    *before = *in;
+    before->nloc = k;
+    int parts = st->nnames ? st->nnames : 1;
+    for (int j = 0; j < parts; j++, k++) {
+      Pos p;
+      const char *name = local_name(d, k, &p);
+      Ast at = {.pos = p};
+      if (param_arg(before, name) || find(m, name, m->visible))
+        fail(m, &at, "local '%s' hides another name", name);
+      for (int q = 0; q < k; q++)
+        if (!strcmp(local_name(d, q, &p), name))
+          fail(m, &at, "'%s' is already defined", name);
+      in->loc[k] = (Arg){.a = st->expr, .s = before, .part = j,
+                         .nparts = st->nnames};
+    }
+  }
+  in->nloc = n;
+}
+
 /* A def call: its body evaluated with the parameters bound to the
  * argument expressions. The arguments are evaluated in the caller's scope,
  * so sq(sq(x)) is no recursion, while a def whose body calls it again,
- * directly or through other defs, finds itself in the scope chain. */
-static T inline_def(M *m, Ast *a, Scope *s, Stmt *d) {
+ * directly or through other defs, finds itself in the scope chain. A block
+ * def's results go to out[0..n-1]; n = 0 asks for its one value. */
+static T inline_results(M *m, Ast *a, Scope *s, Stmt *d, T *out, int n) {
   if (a->nkid != d->nparams)
     fail(m, a, "'%s' takes %d argument%s, not %d", a->name, d->nparams,
          d->nparams == 1 ? "" : "s", a->nkid);
+  int nres = d->rets ? d->nrets : 1;
+  if ((n == 0 && nres != 1) || (n > 0 && n != nres))
+    fail(m, a, "'%s' returns %d value%s, not %d", a->name, nres,
+         nres == 1 ? "" : "s", n ? n : 1);
   int depth = 0;
   for (Scope *x = s; x; x = x->up, depth++)
     if (x->def == d)
@@ -1299,7 +1374,20 @@ static T inline_def(M *m, Ast *a, Scope *s, Stmt *d) {
   in.arg = arena_alloc(m, (size_t)(a->nkid + 1) * sizeof *in.arg);
   for (int i = 0; i < a->nkid; i++)
     in.arg[i] = (Arg){.a = a->kid[i], .s = s, .epoch = 0};
-  return ev(m, d->expr, &in);
+  if (!d->rets)
+    return n ? (out[0] = ev(m, d->expr, &in)) : ev(m, d->expr, &in);
+  bind_locals(m, &in);
+  for (int k = 0; k < nres; k++) {
+    T r = ev(m, d->rets[k], &in);
+    if (!n)
+      return r;
+    out[k] = r;
+  }
+  return out[0];
+}
+
+static T inline_def(M *m, Ast *a, Scope *s, Stmt *d) {
+  return inline_results(m, a, s, d, NULL, 0);
 }
 
 static T ew_call(M *m, Ast *a, Scope *s, int arity, Ew op) {
@@ -2324,6 +2412,11 @@ static Ast *layer_args(M *m, Ast *a, const char *const *param) {
 }
 
 static T call(M *m, Ast *a, Scope *s) {
+  if (is_loop_call(m, a)) {
+    T r;
+    scan_eval(m, a, s, &r, 0, a->name[0] == 'f');
+    return r;
+  }
   for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
     if (!strcmp(a->name, layers[i].name) &&
         !(find(m, a->name, m->visible) && find(m, a->name, m->visible)->kind == B_DEF))
@@ -2340,6 +2433,108 @@ static T call(M *m, Ast *a, Scope *s) {
     if (!strcmp(a->name, signatures[i].name))
       return builtin(m, positional(m, a, signatures[i].param, 8), s);
   return builtin(m, positional(m, a, (const char *const[]){"x"}, 0), s);
+}
+
+/* ---- scan and fold, unrolled ---- */
+
+static T row_of(M *m, const T *x, int64_t t) {
+  T r = tensor(m, x->rank - 1, x->d + 1);
+  memcpy(r.v, x->v + t * r.n, (size_t)r.n * sizeof(double));
+  return r;
+}
+
+static int same_shape(const T *x, const T *y) {
+  if (x->rank != y->rank)
+    return 0;
+  for (int i = 0; i < x->rank; i++)
+    if (x->d[i] != y->d[i])
+      return 0;
+  return 1;
+}
+
+/* One step of f: the carries c and the rows of the sequences x at t bound
+ * as values; the new carries back into c. */
+static void scan_step(M *m, Ast *a, Scope *s, Stmt *d, T *c, int k,
+                      const T *x, int nx, int64_t t) {
+  Scope in = {.def = d, .up = s};
+  in.arg = arena_alloc(m, (size_t)(k + nx + 1) * sizeof *in.arg);
+  for (int j = 0; j < k; j++)
+    in.arg[j] = (Arg){.fixed = 1, .val = c[j]};
+  for (int i = 0; i < nx; i++)
+    in.arg[k + i] = (Arg){.fixed = 1, .val = row_of(m, &x[i], t)};
+  T *r = arena_alloc(m, (size_t)(k + 1) * sizeof *r);
+  if (d->rets) {
+    bind_locals(m, &in);
+    for (int j = 0; j < k; j++)
+      r[j] = ev(m, d->rets[j], &in);
+  } else {
+    r[0] = ev(m, d->expr, &in);
+  }
+  for (int j = 0; j < k; j++) {
+    char b1[64], b2[64];
+    if (!same_shape(&r[j], &c[j]))
+      fail(m, a, "result %d of '%s' has shape %s, its carry %s", j + 1,
+           d->name, shape_text(&r[j], b1, sizeof b1),
+           shape_text(&c[j], b2, sizeof b2));
+    c[j] = r[j];
+  }
+}
+
+/* scan(f, c1..ck, x1..xm) or fold(...): f applied along axis 0 of the
+ * x's, one step after another, as the language describes it. */
+static void scan_eval(M *m, Ast *a, Scope *s, T *out, int n, int fold) {
+  Bind *b = a->nkid && a->kid[0]->kind == A_NAME
+                ? find(m, a->kid[0]->name, m->visible) : NULL;
+  if (!b || b->kind != B_DEF)
+    fail(m, a, "%s takes the name of a def first", a->name);
+  Stmt *d = &m->prog->stmt[b->idx];
+  int k = d->rets ? d->nrets : 1, nx = d->nparams - k;
+  if (nx < 1 || a->nkid - 1 != d->nparams || (n ? n : 1) != k)
+    fail(m, a, "%s: wrong number of carries, sequences or results", a->name);
+  for (Scope *x = s; x; x = x->up)
+    if (x->def == d)
+      fail(m, a, "'%s' calls itself; recursion is not allowed", d->name);
+  T *c = arena_alloc(m, (size_t)(k + nx + 1) * sizeof *c), *x = c + k;
+  for (int i = 0; i < k + nx; i++)
+    c[i] = ev(m, a->kid[1 + i], s);
+  for (int i = 0; i < nx; i++)
+    if (x[i].rank < 1 || x[i].d[0] != x[0].d[0])
+      fail(m, a->kid[1 + k + i], "sequences of different lengths");
+  int64_t len = x[0].d[0];
+  for (int j = 0; j < k && !fold; j++) { /* [T, carry shape] */
+    int64_t d2[REF_MAX_RANK + 1] = {len};
+    memcpy(d2 + 1, c[j].d, (size_t)c[j].rank * sizeof c[j].d[0]);
+    if (c[j].rank + 1 > REF_MAX_RANK)
+      fail(m, a, "a stacked carry has rank above %d", REF_MAX_RANK);
+    out[j] = tensor(m, c[j].rank + 1, d2);
+  }
+  for (int64_t t = 0; t < len; t++) {
+    scan_step(m, a, s, d, c, k, x, nx, t);
+    for (int j = 0; j < k && !fold; j++)
+      memcpy(out[j].v + t * c[j].n, c[j].v, (size_t)c[j].n * sizeof(double));
+  }
+  for (int j = 0; j < k && fold; j++)
+    out[j] = c[j];
+}
+
+static int is_loop_call(M *m, Ast *a) {
+  Bind *b = find(m, a->name, m->visible);
+  return !b && (!strcmp(a->name, "scan") || !strcmp(a->name, "fold"));
+}
+
+/* The n values of a call of a def returning n values (a, b = f(...)). */
+static void ev_results(M *m, Ast *a, Scope *s, T *out, int n) {
+  Bind *b = a->kind == A_CALL ? find(m, a->name, m->visible) : NULL;
+  if (a->kind == A_CALL && is_loop_call(m, a)) {
+    scan_eval(m, a, s, out, n, a->name[0] == 'f');
+    return;
+  }
+  if (b && b->kind == B_DEF) {
+    Stmt *d = &m->prog->stmt[b->idx];
+    inline_results(m, positional(m, a, d->params, d->nparams), s, d, out, n);
+    return;
+  }
+  fail(m, a, "%d names for one value", n);
 }
 
 /* ---- expressions ---- */
@@ -2488,7 +2683,15 @@ static void declare(M *m, Stmt *st, uint32_t i) {
     break;
   case S_CONST:
   case S_ASSIGN:
-    declare_value(m, st->name, st->expr, i);
+    if (!st->nnames) {
+      declare_value(m, st->name, st->expr, i);
+      break;
+    }
+    for (int k = 0; k < st->nnames; k++) {
+      declare_value(m, st->names[k], st->expr, i);
+      m->val[m->nval - 1].part = k;
+      m->val[m->nval - 1].nparts = st->nnames;
+    }
     break;
   case S_DEF:
     bind(m, st->name, NULL, B_DEF, (int)i, i);
@@ -2589,7 +2792,8 @@ int ref_set(RefModel *m, const char *name, const double *v, int rank,
   for (int i = 0; i < rank; i++) {
     int k = x->dimof[i];
     int64_t want = k < 0 ? x->d[i] : m->dimsize[k];
-    if (shape[i] < 1 || (want && shape[i] != want))
+    if (shape[i] < (k < 0 ? 1 : 0) || /* a dim may be 0: a loop's length */
+        (want && shape[i] != want))
       return failed(m, "'%s': size %lld on axis %d, not %lld", name,
                     (long long)shape[i], i, (long long)want);
   }
@@ -2597,7 +2801,7 @@ int ref_set(RefModel *m, const char *name, const double *v, int rank,
     if (x->dimof[i] >= 0)
       m->dimsize[x->dimof[i]] = shape[i];
   int64_t n = numel(rank, shape);
-  double *p = realloc(x->data, (size_t)n * sizeof *p);
+  double *p = realloc(x->data, (size_t)(n ? n : 1) * sizeof *p);
   if (!p)
     return failed(m, "out of memory");
   memcpy(p, v, (size_t)n * sizeof *p);

@@ -519,7 +519,7 @@ static const BadCase bad[] = {
     {"def f a = a\n", EXPRC_ERR_SYNTAX,
      "test.expr:1:7: error: expected '(', found 'a'", "a ="},
     {"def f(a) a\n", EXPRC_ERR_SYNTAX,
-     "test.expr:1:10: error: expected '=', found 'a'", "a"},
+     "test.expr:1:10: error: expected '=' or '{', found 'a'", "a"},
     {"input a, b, c\ny = a < b < c\n", EXPRC_ERR_SYNTAX,
      "test.expr:2:11: error: comparisons do not chain; use parentheses",
      "< c"},
