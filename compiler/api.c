@@ -352,11 +352,13 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
     if (!m->S[i])
       return handle_fail(m, EXPRC_ERR_INTERNAL, "%s: a buffer is missing", fn);
   int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
+  exprc_rt_error err = {.site = -1}, *outer = exprc_rt_catch(&err);
   m->fn[k](m->D, m->S);
+  exprc_rt_catch(outer);
   exprc_rt_use_threads(was);
   for (int d = 0; d < m->ndim; d++)
     m->bound_by[d] = -1; /* the next call may use other sizes */
-  return EXPRC_OK;
+  return err.site < 0 ? EXPRC_OK : handle_run_error(m, &err);
 }
 
 exprc_status exprc_forward(exprc_model *m) {

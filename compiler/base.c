@@ -248,6 +248,19 @@ void ctx_error(Ctx *c, Pos p, exprc_status st, const char *fmt, ...) {
   unwind(c, st, msg);
 }
 
+void ctx_locate(const Ctx *c, Pos p, char **head, char **show) {
+  size_t n = strlen(c->file) + 64;
+  *head = malloc(n);
+  if (*head)
+    snprintf(*head, n, "%s:%u:%u: error: ", c->file, p.line, p.col);
+  *show = malloc(700);
+  if (*show) {
+    (*show)[0] = 0;
+    if (p.line > 0 && c->src)
+      caret(c, p, *show, 700);
+  }
+}
+
 void ctx_fail(Ctx *c, exprc_status st, const char *fmt, ...) {
   char body[1024];
   va_list ap;

@@ -94,6 +94,10 @@ void *ctx_alloc(Ctx *c, size_t n);          /* zeroed, lives until ctx_free */
 char *ctx_strndup(Ctx *c, const char *s, size_t n);
 NORETURN void ctx_error(Ctx *c, Pos p, exprc_status st, const char *fmt, ...)
     PRINTF(4, 5);
+/* For errors found later, at run time: the head of a located message at p
+ * ("file:line:col: error: ") and the source line with its caret, both
+ * malloc'ed (NULL when out of memory). */
+void ctx_locate(const Ctx *c, Pos p, char **head, char **show);
 NORETURN void ctx_fail(Ctx *c, exprc_status st, const char *fmt, ...)
     PRINTF(3, 4);
 /* A growable block owned by the context (freed by ctx_free, or earlier by

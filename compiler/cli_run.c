@@ -311,6 +311,10 @@ int cli_run_all(exprc_model *m) {
   }
   if (st == EXPRC_OK)
     return 0;
+  if (st == EXPRC_ERR_RANGE || st == EXPRC_ERR_NUMERIC) { /* located */
+    fputs(exprc_errmsg(m), stderr);
+    return 1;
+  }
   fprintf(stderr, "exprc: %s%s\n", exprc_errmsg(m),
           st == EXPRC_ERR_STATE ? " (give it with --set NAME=VALUE)" : "");
   return st == EXPRC_ERR_STATE ? 2 : 1;

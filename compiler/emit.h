@@ -85,6 +85,8 @@ typedef struct Emitter {
   Buf helpers;     /* the bodies of parallel loops, before their entry */
   Buf qfile;       /* the file name, quoted for #line */
   uint32_t used_helpers; /* bit k: the k-th scalar helper of scalar.h */
+  int fails;       /* some statement may call exprc_rt_fail(node, what, a,
+                      b) (runtime.h): the prelude names the messages */
   uint32_t npar;
   uint32_t line;
 } Emitter;

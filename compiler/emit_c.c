@@ -149,6 +149,12 @@ static void prelude(Emitter *E) {
 #define RT_PROTOTYPE(name, params) "void " #name #params ";\n"
   em_put_str(E, &E->out, EXPRC_RT_FNS(RT_PROTOTYPE));
 #undef RT_PROTOTYPE
+  if (E->fails) /* the messages of exprc_rt_fail, by number */
+    em_put_str(E, &E->out, "enum {"
+#define RT_ERROR_NAME(name, status, fmt) " " #name ","
+               EXPRC_RT_ERRORS(RT_ERROR_NAME)
+#undef RT_ERROR_NAME
+               " EXPRC_RTE_COUNT };\n");
   for (int k = 0; em_helper_text[k]; k++)
     if (E->used_helpers & (1u << k))
       em_put_str(E, &E->out, em_helper_text[k]);
@@ -173,6 +179,8 @@ static void constants(Emitter *E) {
 Emitter *emit_begin(Ctx *c, Module *m, const Plan *plan) {
   Emitter *E = ctx_alloc(c, sizeof *E);
   *E = (Emitter){.c = c, .m = m, .g = m->g, .plan = plan};
+  for (uint32_t i = 0; i < E->g->n && !E->fails; i++)
+    E->fails = (op_info[E->g->node[i].op].flags & F_FAILS) != 0;
   return E;
 }
 

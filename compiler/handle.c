@@ -228,6 +228,11 @@ void exprc_free(exprc_model *m) {
   free(m->known);
   for (int k = 0; k <= EXPRC_GRADIENT; k++)
     free(m->bykind[k]);
+  for (int k = 0; m->site && k < m->nsite; k++) {
+    free(m->site[k].head);
+    free(m->site[k].show);
+  }
+  free(m->site);
   free(m->csrc);
   free(m->err);
 #ifndef NDEBUG
@@ -235,6 +240,37 @@ void exprc_free(exprc_model *m) {
 #else
   free(m);
 #endif
+}
+
+static const Site *find_site(const exprc_model *m, long node) {
+  int lo = 0, hi = m->nsite;
+  while (lo < hi) {
+    int mid = lo + (hi - lo) / 2;
+    if (m->site[mid].node < node)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < m->nsite && m->site[lo].node == node ? &m->site[lo] : NULL;
+}
+
+exprc_status handle_run_error(exprc_model *m, const exprc_rt_error *e) {
+  static const struct { exprc_status st; const char *fmt; } what[] = {
+#define RT_ERROR_ROW(name, status, fmt) {status, fmt},
+      EXPRC_RT_ERRORS(RT_ERROR_ROW)
+#undef RT_ERROR_ROW
+  };
+  if (e->what < 0 || e->what >= EXPRC_RTE_COUNT)
+    return handle_fail(m, EXPRC_ERR_INTERNAL, "a run failed with an unknown "
+                       "error %d at node %ld", e->what, e->site);
+  char body[256];
+  snprintf(body, sizeof body, what[e->what].fmt, e->a, e->b);
+  const Site *s = find_site(m, e->site);
+  if (!s || !s->head)
+    return handle_fail(m, what[e->what].st, "error: %s (node %ld)\n", body,
+                       e->site);
+  return handle_fail(m, what[e->what].st, "%s%s\n%s", s->head, body,
+                     s->show ? s->show : "");
 }
 
 const char *exprc_errmsg(const exprc_model *m) {

@@ -14,6 +14,7 @@
 
 #include "jit.h"
 #include "module.h"
+#include "runtime.h"
 
 typedef struct Slot {
   char *name, *loss;
@@ -34,6 +35,14 @@ typedef struct EntryInfo {
                           NULL until every gradient's size is known */
   int64_t nblock;      /* elements of block (when not NULL) */
 } EntryInfo;
+
+/* A node whose generated code may stop a run with exprc_rt_fail: its
+ * message's head ("file:line:col: error: op: ") and caret lines, made at
+ * compile time, when the source is at hand. Sorted by node. */
+typedef struct Site {
+  long node;
+  char *head, *show;
+} Site;
 
 #define MAGIC_LIVE 0x6578707263ULL /* "exprc" */
 #define MAGIC_DEAD 0xdeadULL
@@ -61,6 +70,8 @@ struct exprc_model {
   int nkind[EXPRC_GRADIENT + 1];
   exprc_limits lim;
   int threads;         /* exprc_options.threads: this model's own count */
+  Site *site;          /* places of run-time errors, by node */
+  int nsite;
 };
 
 /* Set the model's message to fmt ...; returns st. */
@@ -72,6 +83,9 @@ exprc_status handle_fail(exprc_model *m, exprc_status st, const char *fmt, ...)
 exprc_status handle_allocate(exprc_model *m);
 /* Compute the size terms (D[SIZE_BASE..]) from the dims bound now. */
 void handle_sizes(exprc_model *m);
+/* The located error of a run that failed with e (which exprc_rt_fail
+ * filled): sets the model's message and returns its status. */
+exprc_status handle_run_error(exprc_model *m, const exprc_rt_error *e);
 /* Draw every param's initial values from the generator seeded by seed. */
 void handle_init_params(exprc_model *m, uint64_t seed);
 

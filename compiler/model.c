@@ -220,6 +220,38 @@ static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
   index_kinds(c, m);
 }
 
+/* The places of the nodes whose code may stop a run (F_FAILS), with their
+ * messages' heads, for handle_run_error. */
+static void record_sites(Ctx *c, exprc_model *m, Module *mod) {
+  Graph *g = mod->g;
+  int n = 0;
+  for (uint32_t i = 0; i < g->n; i++)
+    n += (op_info[g->node[i].op].flags & F_FAILS) != 0;
+  if (!n)
+    return;
+  m->site = zalloc_or_fail(c, (size_t)n * sizeof *m->site);
+  for (uint32_t i = 0; i < g->n; i++) {
+    Node *nd = &g->node[i];
+    if (!(op_info[nd->op].flags & F_FAILS))
+      continue;
+    Site *s = &m->site[m->nsite++];
+    char *head;
+    s->node = (long)i;
+    ctx_locate(c, nd->pos, &head, &s->show);
+    if (!head || !s->show)
+      ctx_fail(c, EXPRC_ERR_NOMEM, "out of memory");
+    const char *what = op_info[nd->op].dsl[0] ? op_info[nd->op].dsl
+                                               : op_info[nd->op].name;
+    size_t len = strlen(head) + strlen(what) + 3;
+    s->head = malloc(len);
+    if (s->head)
+      snprintf(s->head, len, "%s%s: ", head, what);
+    free(head);
+    if (!s->head)
+      ctx_fail(c, EXPRC_ERR_NOMEM, "out of memory");
+  }
+}
+
 static void compile_entries(Ctx *c, exprc_model *m, Module *mod,
                             const exprc_options *o) {
   char **names = ctx_alloc(c, (mod->nentry + 1) * sizeof *names);
@@ -275,6 +307,7 @@ static void pipeline(Ctx *c, void *arg) {
   Plan plan = model_plan(o);
   m->csrc = dup_or_fail(c, model_back(c, mod, &plan)); /* plan -> C */
   layout(c, m, mod, &plan);                      /* the model's buffers */
+  record_sites(c, m, mod);                       /* run-time errors' places */
   compile_entries(c, m, mod, o);                 /* C -> machine code */
 }
 

@@ -13,7 +13,9 @@ typedef enum {
   SH_STEP,      /* STEP: the strided count; UNSTEP: the target, checked */
 } ShapeRule;
 
-enum { F_EW = 1, F_FUNC = 2, F_COMM = 4, F_CMP = 8 };
+/* F_FAILS: the op's generated code checks its data and may report a
+ * run-time error (exprc_rt_fail), so the compiled model keeps its place. */
+enum { F_EW = 1, F_FUNC = 2, F_COMM = 4, F_CMP = 8, F_FAILS = 16 };
 
 typedef enum {
 #define OP(name, arity, dsl, shape, cexpr, flags) OP_##name,

@@ -43,7 +43,12 @@ typedef enum exprc_status {
   EXPRC_ERR_STATE,    /* a call out of order, e.g. an input not yet set */
   EXPRC_ERR_JIT,      /* generated code failed to compile: a bug in exprc */
   EXPRC_ERR_NOMEM,    /* out of memory */
-  EXPRC_ERR_INTERNAL  /* a bug in exprc */
+  EXPRC_ERR_INTERNAL, /* a bug in exprc */
+  EXPRC_ERR_RANGE,    /* at run time: an index in the data is outside its
+                         axis (nothing is read or written outside a buffer) */
+  EXPRC_ERR_NUMERIC   /* at run time: a matrix that is not positive definite
+                         or is singular, a non-finite value under
+                         check_finite */
 } exprc_status;
 
 /* Resource limits; a zero field takes its default (in brackets). */

@@ -20,6 +20,9 @@
  * takes the pool's lock around fork (so the queue is never copied half
  * updated) and empties the pool in the child, which starts workers again
  * when it needs them.
+ *
+ * The run-time error record of the calling thread (exprc_rt_catch) travels
+ * with each parallel loop to the threads that run its chunks.
  */
 #include <pthread.h>
 #include <string.h>
@@ -62,6 +65,29 @@ int exprc_rt_use_threads(int n) {
 }
 
 static int default_threads(void);
+
+/* ---- run-time errors ---- */
+
+static _Thread_local exprc_rt_error *my_error;
+static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
+
+exprc_rt_error *exprc_rt_catch(exprc_rt_error *e) {
+  exprc_rt_error *was = my_error;
+  my_error = e;
+  return was;
+}
+
+/* Keep the failure with the smallest site: chunks on several threads may
+ * fail in any order, and the report must not depend on which came first. */
+void exprc_rt_fail(long site, int what, double a, double b) {
+  exprc_rt_error *e = my_error;
+  if (!e)
+    return;
+  pthread_mutex_lock(&error_lock);
+  if (e->site < 0 || site < e->site)
+    *e = (exprc_rt_error){.site = site, .what = what, .a = a, .b = b};
+  pthread_mutex_unlock(&error_lock);
+}
 
 /* The calling thread's count, at least 1. */
 static int threads_now(void) {
@@ -146,6 +172,7 @@ typedef struct Loop {
   double *const *S;
   const double *R;
   int chunks;
+  exprc_rt_error *error; /* the caller's record, for the chunks' threads */
   double part[MAX_THREADS][EXPRC_RT_MAX_ACC];
 } Loop;
 
@@ -153,7 +180,10 @@ typedef struct Loop {
 static void loop_chunk(void *arg, int c) {
   Loop *L = arg;
   long lo = L->n * c / L->chunks, hi = L->n * (c + 1) / L->chunks;
+  exprc_rt_error *was = my_error;
+  my_error = L->error;
   L->body(lo, hi, L->D, L->S, L->R, L->part[c]);
+  my_error = was;
 }
 
 /* Fold the chunks' partial reductions into A in chunk order. */
@@ -174,7 +204,8 @@ void exprc_rt_parallel(exprc_rt_body body, long n, const long *D,
   int nacc = kinds ? (int)strlen(kinds) : 0;
   if (nacc > EXPRC_RT_MAX_ACC)
     nacc = EXPRC_RT_MAX_ACC; /* the emitter never asks for more */
-  Loop L = {.body = body, .n = n, .D = D, .S = S, .R = R, .chunks = 1};
+  Loop L = {.body = body, .n = n, .D = D, .S = S, .R = R, .chunks = 1,
+            .error = my_error};
   if (n >= PAR_MIN)
     L.chunks = threads_now();
   run_chunks(loop_chunk, &L, L.chunks);

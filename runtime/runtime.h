@@ -31,7 +31,8 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
                     const double *b, double *c))                              \
   X(exprc_rt_parallel, (exprc_rt_body body, long n, const long *D,           \
                         double *const *S, const double *R,                    \
-                        const char *kinds, double *A))
+                        const char *kinds, double *A))                        \
+  X(exprc_rt_fail, (long site, int what, double a, double b))
 
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
@@ -45,6 +46,49 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 #define EXPRC_RT_IMPL(name) EXPRC_RT_IMPL_##name
 #define EXPRC_RT_IMPL_exprc_rt_gemm exprc_rt_gemm_pooled
 #define EXPRC_RT_IMPL_exprc_rt_parallel exprc_rt_parallel
+#define EXPRC_RT_IMPL_exprc_rt_fail exprc_rt_fail
+
+/* Run-time errors: what only the data can reveal. Generated code that finds
+ * one calls exprc_rt_fail(site, what, a, b) and goes on without reading or
+ * writing outside a buffer (it skips or clamps the bad access), or returns
+ * at once where it can. `site` is the graph node whose code found it (the
+ * compiled model keeps each such node's place in the model source), `what`
+ * one of the messages below, a and b the numbers the message shows.
+ *
+ * The first failure of a run is kept in the record that the caller
+ * installed for its thread with exprc_rt_catch; parallel loops carry the
+ * record to the pool's threads, and among failures on several threads the
+ * smallest site wins, so the report does not depend on timing. A failure
+ * with no record installed (a program compiled ahead of time that never
+ * asked) is ignored; its results are then undefined but memory is safe.
+ *
+ * X(name, status, message format over a and b) */
+#define EXPRC_RT_ERRORS(X)                                                    \
+  X(EXPRC_RTE_INDEX, EXPRC_ERR_RANGE,                                         \
+    "index %.0f is out of range for an axis of size %.0f")                    \
+  X(EXPRC_RTE_NOT_PD, EXPRC_ERR_NUMERIC,                                      \
+    "the matrix is not positive definite (pivot %.0f is %.6g)")               \
+  X(EXPRC_RTE_SINGULAR, EXPRC_ERR_NUMERIC,                                    \
+    "the matrix is singular (pivot %.0f is %.6g)")                            \
+  X(EXPRC_RTE_NONFINITE, EXPRC_ERR_NUMERIC, "produced %g")
+
+enum {
+#define EXPRC_RT_ERROR_ENUM(name, status, fmt) name,
+  EXPRC_RT_ERRORS(EXPRC_RT_ERROR_ENUM)
+#undef EXPRC_RT_ERROR_ENUM
+  EXPRC_RTE_COUNT
+};
+
+typedef struct exprc_rt_error {
+  long site; /* -1: no failure */
+  int what;
+  double a, b;
+} exprc_rt_error;
+
+/* Make e the calling thread's record for the runs that follow (the caller
+ * sets e->site = -1 first); NULL removes it. Returns the record it replaces,
+ * to be put back when the run is over. */
+exprc_rt_error *exprc_rt_catch(exprc_rt_error *e);
 
 /* With OpenBLAS, a large product split into blocks, one per thread of the
  * running model, each a single-threaded BLAS call (see parallel.c); else
