@@ -55,7 +55,10 @@ typedef struct AxisIx {
   int64_t start, size;
   int64_t at[3];
   int drop;
-  int first; /* take element 0 after the walk (x[-1] on a dim) */
+  int64_t post;  /* with has_post: keep this many after the walk (x[-1],
+                    x[-3:] on a dim come from the axis walked backwards) */
+  int has_post;
+  int back;      /* and walk those back into their order (x[-3:]) */
 } AxisIx;
 
 static int is_word(const Ast *a, const char *w) {
@@ -94,6 +97,40 @@ static void const_slice(Lower *L, Ast *it, int64_t d, int64_t step,
   *count = span <= 0 ? 0 : (span + st - 1) / st;
 }
 
+static NORETURN void maybe_outside(Lower *L, Ast *at, int64_t i, int64_t d) {
+  char sd[96];
+  Shape ds = {.rank = 1, .d = {d}};
+  ctx_error(L->c, at->pos, EXPRC_ERR_SHAPE,
+            "index %lld may be outside this axis, whose size %s can be as "
+            "small as %lld", (long long)i,
+            shape_str(&ds, L->c->dimnames, sd, sizeof sd),
+            (long long)size_min(L->c, d));
+}
+
+/* lo:hi on a dim-sized axis with both ends counted from one end, within
+ * the least size the axis can have: x[2:5] on N+5 rows, x[-3:] (the last
+ * three, walked backwards, kept, walked back) on N+3. 0 if the ends are
+ * counted from different ends (sym_bounds' case). */
+static int sym_ends(Lower *L, Ast *it, int64_t d, AxisIx *x) {
+  int64_t least = size_min(L->c, d);
+  int64_t lo = it->kid[0] ? bound(L, it->kid[0]) : 0;
+  int64_t hi = it->kid[1] ? bound(L, it->kid[1]) : 0;
+  if (lo >= 0 && it->kid[1] && hi >= 0) {
+    if (hi > least)
+      maybe_outside(L, it->kid[1], hi - 1, d);
+    x->start = lo < hi ? lo : 0, x->size = lo < hi ? hi - lo : 0;
+    return 1;
+  }
+  if (lo < 0 && hi <= 0) {
+    if (-lo > least)
+      maybe_outside(L, it->kid[0], lo, d);
+    x->at[0] = -hi, x->at[1] = -1, x->at[2] = 0;
+    x->post = -lo + hi > 0 ? -lo + hi : 0, x->has_post = 1, x->back = 1;
+    return 1;
+  }
+  return 0;
+}
+
 /* lo:hi:step on a dim-sized axis: skip and cut, each a constant distance
  * from the end of the walk it is at. */
 static void sym_bounds(Lower *L, Ast *it, int64_t step, int64_t *skip,
@@ -120,19 +157,8 @@ static void slice_item(Lower *L, Ast *it, int64_t d, AxisIx *x) {
   if (step == 0)
     ctx_error(L->c, it->kid[2]->pos, EXPRC_ERR_SHAPE, "slice step cannot be zero");
   x->start = 0, x->size = d;
-  if (DIM_IS_SYM(d) && step == 1 && DIM_INDEX(d) < SIZE_BASE) {
-    /* a dim is at least 1: x[:1] and x[-1:] are one row (x[0], x[-1]) */
-    int64_t lo = it->kid[0] ? bound(L, it->kid[0]) : 0;
-    int64_t hi = it->kid[1] ? bound(L, it->kid[1]) : INT64_MAX;
-    if (lo == 0 && hi == 1) {
-      x->size = 1;
-      return;
-    }
-    if (lo == -1 && hi == INT64_MAX) {
-      x->at[1] = -1, x->first = 1;
-      return;
-    }
-  }
+  if (DIM_IS_SYM(d) && step == 1 && sym_ends(L, it, d, x))
+    return;
   if (DIM_IS_SYM(d)) {
     int64_t skip, cut;
     sym_bounds(L, it, step, &skip, &cut);
@@ -167,16 +193,10 @@ static void index_item(Lower *L, Ast *it, int64_t d, AxisIx *x) {
   if (DIM_IS_SYM(d)) { /* only positions that every size has */
     int64_t i = lower_const_int(L, it, "an index", INT32_MIN, INT32_MAX);
     int64_t least = size_min(L->c, d);
-    if (i >= least || -i > least) {
-      char sd[96];
-      Shape ds = {.rank = 1, .d = {d}};
-      ctx_error(L->c, it->pos, EXPRC_ERR_SHAPE,
-                "index %lld may be outside this axis, whose size %s can be "
-                "as small as %lld", (long long)i,
-                shape_str(&ds, L->c->dimnames, sd, sizeof sd), (long long)least);
-    }
+    if (i >= least || -i > least)
+      maybe_outside(L, it, i, d);
     if (i < 0) /* position -i - 1 of the axis walked backwards */
-      x->at[0] = -i - 1, x->at[1] = -1, x->first = 1;
+      x->at[0] = -i - 1, x->at[1] = -1, x->post = 1, x->has_post = 1;
     x->start = i < 0 ? 0 : i, x->size = i < 0 ? d : 1, x->drop = 1;
     return;
   }
@@ -267,8 +287,12 @@ uint32_t lower_index(Lower *L, Ast *a, Scope *s) {
   Shape walked = graph_at(L->g, r)->shape;
   int64_t zero[MAX_RANK] = {0};
   for (int j = 0; j < xs.rank; j++)
-    walked.d[j] = ix[j].first ? 1 : walked.d[j];
+    walked.d[j] = ix[j].has_post ? ix[j].post : walked.d[j];
   r = graph_window(L->g, OP_SLICE, r, zero, &walked);
+  int64_t back[3] = {0, -1, 0};
+  for (int j = 0; j < xs.rank; j++)
+    if (ix[j].back && ix[j].post > 1)
+      r = graph_step(L->g, OP_STEP, r, j, back, NULL);
   Shape out = out_shape(L, a, ix, named, &walked);
   return graph_shaped(L->g, OP_RESHAPE, r, &out);
 }

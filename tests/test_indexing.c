@@ -215,13 +215,16 @@ START_TEST(joining_dim_sized_tensors) {
 END_TEST
 
 /* On a dim-sized axis an index must exist at every size: row 0 and row -1
- * of N always do, row 2 and row -3 of N+2 too; x[:1] and x[-1:] are one
- * row. Values for N = 1 and 3, worked out from the row lists. */
+ * of N always do, row 2 and row -3 of N+2 too; so do slices whose ends
+ * count from one end within that least size (y[1:3], y[-3:], y[-3:-1]).
+ * Values for N = 1 and 3, worked out from the row lists. */
 START_TEST(indices_that_every_size_has) {
   exprc_model *m = tu_compile(
       "dim N\ninput x[N, 2]\ny = concatenate([x, [[7, 8], [9, 10]]])\n"
       "output a = y[2], b = y[-3], c = x[:1], d = x[-1:], e = x[-1]\n"
-      "loss = sum(y[2] * y[-3]) + sum(x[-1:] ^ 3)\ngrad loss wrt x\n");
+      "output f = y[-3:], g = y[1:3], h = y[-3:-1], k = y[-2:-2]\n"
+      "loss = sum(y[2] * y[-3]) + sum(x[-1:] ^ 3) + sum(y[-3:-1] * y[1:3])\n"
+      "grad loss wrt x\n");
   double x[6] = {1, 2, 3, 4, 5, 6};
   tu_set(m, "x", x, 2, (int64_t)1, (int64_t)2);
   /* y = [[1, 2], [7, 8], [9, 10]] */
@@ -229,8 +232,16 @@ START_TEST(indices_that_every_size_has) {
   expect(m, "b", (double[]){1, 2}, 1, SHAPE(2));
   expect(m, "c", (double[]){1, 2}, 2, SHAPE(1, 2));
   expect(m, "d", (double[]){1, 2}, 2, SHAPE(1, 2));
+  expect(m, "f", (double[]){1, 2, 7, 8, 9, 10}, 2, SHAPE(3, 2));
+  expect(m, "g", (double[]){7, 8, 9, 10}, 2, SHAPE(2, 2));
+  expect(m, "h", (double[]){1, 2, 7, 8}, 2, SHAPE(2, 2));
+  expect(m, "k", NULL, 2, SHAPE(0, 2));
   tu_gradcheck(m, "loss", 1e-6);
   tu_set(m, "x", x, 2, (int64_t)3, (int64_t)2);
+  /* the last three rows, rows 1..2, the two before the last */
+  expect(m, "f", (double[]){5, 6, 7, 8, 9, 10}, 2, SHAPE(3, 2));
+  expect(m, "g", (double[]){3, 4, 5, 6}, 2, SHAPE(2, 2));
+  expect(m, "h", (double[]){5, 6, 7, 8}, 2, SHAPE(2, 2));
   /* y = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]] */
   expect(m, "a", (double[]){5, 6}, 1, SHAPE(2));
   expect(m, "b", (double[]){5, 6}, 1, SHAPE(2));
@@ -324,10 +335,13 @@ START_TEST(indexing_errors_are_located) {
   tu_expect_error("input x[3]\ny = None\n", EXPRC_ERR_NAME,
                   "test.expr:2:5: error: unknown name 'None'", "None");
   tu_expect_error("dim N\ninput x[N]\ny = x[-2:]\n", EXPRC_ERR_SHAPE,
+                  "test.expr:3:7: error: index -2 may be outside this axis, "
+                  "whose size [N] can be as small as 1", "-2:]");
+  tu_expect_error("dim N\ninput x[N]\ny = x[-3:2]\n", EXPRC_ERR_SHAPE,
                   "test.expr:3:7: error: a slice of a dim-sized axis counts "
                   "its start from the end it walks from and its stop from the "
                   "other end (x[1:], x[:-1], x[::-1]), so that its length is "
-                  "known", "-2:]");
+                  "known", "-3:2]");
 }
 END_TEST
 

@@ -223,10 +223,13 @@ START_TEST(size_errors_are_located) {
                   "test.expr:3:5: error: cannot reshape [N,4] to [N,3]: "
                   "element counts differ", "reshape");
   tu_expect_error("dim N\ninput x[N, 4]\ny = x[2:5]\n", EXPRC_ERR_SHAPE,
+                  "test.expr:3:9: error: index 4 may be outside this axis, "
+                  "whose size [N] can be as small as 1", "5]");
+  tu_expect_error("dim N\ninput x[N, 4]\ny = x[-2:5]\n", EXPRC_ERR_SHAPE,
                   "test.expr:3:7: error: a slice of a dim-sized axis counts "
                   "its start from the end it walks from and its stop from the "
                   "other end (x[1:], x[:-1], x[::-1]), so that its length is "
-                  "known", "2:5]");
+                  "known", "-2:5]");
   tu_expect_error("dim N\ninput x[N, 4]\ny = x[1:][0]\n", EXPRC_ERR_SHAPE,
                   "test.expr:3:11: error: index 0 may be outside this axis, "
                   "whose size [N-1] can be as small as 0", "0]");
