@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -677,9 +678,49 @@ static int open_special(exprc_rt_out *o, char *err, size_t errn) {
   return failf(err, errn, "%s: cannot write: %s", o->path, strerror(e));
 }
 
+/* The caller's own open file that path names through its links
+ * (/dev/stdout is a link to /proc/self/fd/1), or -1. */
+static int own_fd(const char *path) {
+  char at[PATH_MAX], to[PATH_MAX];
+  snprintf(at, sizeof at, "%s", path);
+  for (int hops = 0; hops < 8; hops++) {
+    ssize_t n = readlink(at, to, sizeof to - 1);
+    if (n < 0)
+      return -1;
+    to[n] = 0;
+    const char *p = !strncmp(to, "/proc/self/fd/", 14) ? to + 14
+                    : !strncmp(to, "/dev/fd/", 8)       ? to + 8
+                                                        : NULL;
+    if (p && *p >= '0' && *p <= '9') {
+      char *end;
+      long fd = strtol(p, &end, 10);
+      return *end || fd > INT_MAX ? -1 : (int)fd;
+    }
+    if (to[0] != '/')
+      return -1; /* relative links lead to ordinary files */
+    memcpy(at, to, (size_t)n + 1);
+  }
+  return -1;
+}
+
+/* A link to a regular file. One that leads to the caller's own open file
+ * (exprc emit -o /dev/stdout > out.c) is written through a copy of that
+ * descriptor, at its offset, as a shell redirection expects; any other is
+ * refused: following it could write a file a planted link points at, and
+ * renaming a temporary file onto it would replace the link itself. */
+static int open_link(exprc_rt_out *o, char *err, size_t errn) {
+  int own = own_fd(o->path), fd = own >= 0 ? fcntl(own, F_DUPFD_CLOEXEC, 0) : -1;
+  if (fd >= 0 && (o->f = fdopen(fd, "wb")) != NULL)
+    return 0;
+  if (fd >= 0)
+    close(fd);
+  return failf(err, errn, "%s: cannot write: a symbolic link to a regular "
+               "file (name the file itself)", o->path);
+}
+
 int exprc_rt_out_open(exprc_rt_out *o, const char *path, char *err,
                       size_t errn) {
-  struct stat st;
+  struct stat st, lst;
   memset(o, 0, sizeof *o);
   o->path = path;
   if (stat(path, &st) != 0) /* a new file (or a dangling symlink: replaced) */
@@ -688,6 +729,8 @@ int exprc_rt_out_open(exprc_rt_out *o, const char *path, char *err,
                                    strerror(errno));
   if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))
     return open_special(o, err, errn);
+  if (S_ISREG(st.st_mode) && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+    return open_link(o, err, errn);
   if (S_ISREG(st.st_mode))
     return open_temp(o, &st, err, errn);
   return failf(err, errn, "%s: cannot write: %s", path,

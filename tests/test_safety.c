@@ -512,6 +512,43 @@ START_TEST(save_params_writes_fifos_and_devices_in_place) {
 }
 END_TEST
 
+/* W.npy as a link to a regular file is refused, and neither is changed:
+ * following it would write wherever a planted link points, and renaming
+ * onto it replaced the link (as root, `-o /dev/stdout > file` replaced
+ * /dev/stdout itself). A link to the caller's own open file, as
+ * /dev/stdout is, is written through that descriptor. */
+START_TEST(save_params_refuses_links_to_files_but_writes_own_descriptors) {
+  char *dir = scratch_dir(), *npy = join(dir, "W.npy");
+  char *victim = join(dir, "victim"), *mine = join(dir, "mine");
+  write_text(victim, "precious");
+  ck_assert_int_eq(symlink(victim, npy), 0);
+  exprc_model *m = tu_compile(PARAM_MODEL);
+  ck_assert_int_eq(exprc_save_params(m, dir), EXPRC_ERR_IO);
+  ck_assert_msg(strstr(exprc_errmsg(m), "a symbolic link to a regular file"),
+                "%s", exprc_errmsg(m));
+  struct stat st;
+  ck_assert_int_eq(lstat(npy, &st), 0);
+  ck_assert_msg(S_ISLNK(st.st_mode), "the link was replaced");
+  char *text = tu_read_file(victim);
+  ck_assert_str_eq(text, "precious");
+  int fd = open(mine, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  ck_assert_int_ge(fd, 0);
+  char own[64];
+  snprintf(own, sizeof own, "/proc/self/fd/%d", fd);
+  ck_assert_int_eq(unlink(npy), 0);
+  ck_assert_int_eq(symlink(own, npy), 0);
+  ck_assert_msg(exprc_save_params(m, dir) == EXPRC_OK, "%s", exprc_errmsg(m));
+  ck_assert_int_eq(lstat(npy, &st), 0);
+  ck_assert_msg(S_ISLNK(st.st_mode), "the link to our descriptor was replaced");
+  ck_assert_int_eq(fstat(fd, &st), 0);
+  ck_assert_int_eq(st.st_size, 128 + 2 * 8); /* written at the fd's offset */
+  close(fd);
+  exprc_free(m);
+  remove_tree(dir);
+  free(text), free(npy), free(victim), free(mine), free(dir);
+}
+END_TEST
+
 /* A directory where the file should go is an error that says so. */
 START_TEST(save_params_into_a_directory_named_like_the_file) {
   char *dir = scratch_dir(), *npy = join(dir, "W.npy");
@@ -548,6 +585,7 @@ int main(void) {
   TCase *out = tu_tcase("writing files", 60);
   tcase_add_test(out, save_params_never_follows_a_planted_link);
   tcase_add_test(out, save_params_writes_fifos_and_devices_in_place);
+  tcase_add_test(out, save_params_refuses_links_to_files_but_writes_own_descriptors);
   tcase_add_test(out, save_params_into_a_directory_named_like_the_file);
   suite_add_tcase(s, out);
   return tu_run_suite(s);
