@@ -281,6 +281,43 @@ START_TEST(every_example_passes_gradcheck) {
 }
 END_TEST
 
+/* ---- the attention block ---- */
+
+/* Causal: the output at position t depends on the inputs at positions up
+ * to t only. Changing x at the last position of a sequence changes its
+ * output there and nowhere before, and no other sequence of the batch.
+ * At B = 2, T = 3 and at B = T = 1 (dims bound by the data). */
+START_TEST(attention_is_causal_and_batched) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/examples/attention.expr", tu_srcroot());
+  exprc_model *m;
+  ck_assert_msg(exprc_compile_file(path, NULL, &m) == EXPRC_OK, "%s",
+                exprc_errmsg(m));
+  uint64_t st = 5;
+  double x[2 * 3 * 64], tg[2 * 3 * 64], before[2 * 3 * 64];
+  for (int i = 0; i < 2 * 3 * 64; i++)
+    x[i] = tu_uniform(&st, -1, 1), tg[i] = tu_uniform(&st, -1, 1);
+  tu_set(m, "x", x, 3, (int64_t)2, (int64_t)3, (int64_t)64);
+  tu_set(m, "target", tg, 3, (int64_t)2, (int64_t)3, (int64_t)64);
+  memcpy(before, tu_output(m, "out").data, sizeof before);
+  x[2 * 64 + 5] += 0.5; /* sequence 0, position 2 (the last) */
+  tu_set(m, "x", x, 3, (int64_t)2, (int64_t)3, (int64_t)64);
+  exprc_tensor out = tu_output(m, "out");
+  for (int i = 0; i < 2 * 3 * 64; i++) {
+    int seq = i / (3 * 64), pos = i / 64 % 3;
+    if (seq == 0 && pos == 2)
+      continue;
+    ck_assert_msg(out.data[i] == before[i], "out[%d][%d] changed", seq, pos);
+  }
+  ck_assert(out.data[2 * 64] != before[2 * 64]);
+  tu_gradcheck(m, "loss", 1e-5);
+  tu_set(m, "x", x, 3, (int64_t)1, (int64_t)1, (int64_t)64);
+  tu_set(m, "target", tg, 3, (int64_t)1, (int64_t)1, (int64_t)64);
+  tu_gradcheck(m, "loss", 1e-5);
+  exprc_free(m);
+}
+END_TEST
+
 /* ---- the Hessian-vector product by hand ---- */
 
 /* L = sum_i log(1 + exp(-t_i a_i)), a_i = x_i . w, t_i = +-1, has
@@ -407,6 +444,7 @@ int main(int argc, char **argv) {
   TCase *gc = tu_tcase("gradients", 240);
   tcase_add_test(gc, every_example_passes_gradcheck);
   tcase_add_test(gc, hessian_vector_product_matches_the_formula);
+  tcase_add_test(gc, attention_is_causal_and_batched);
   suite_add_tcase(s, gc);
   TCase *ao = tu_tcase("ahead of time", 240);
   tcase_add_test(ao, aot_example_runs_and_agrees_with_the_jit);

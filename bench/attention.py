@@ -1,0 +1,141 @@
+"""attention.py: W7, the gradient of examples/attention.expr (a causal
+self-attention block, two heads, layer norm) at batch 8, length 64, width
+64, exprc against PyTorch at one thread.
+
+    /usr/bin/python3 bench/attention.py BUILD_DIR     (bench/attention runs it)
+
+Both sides get the same data and params, drawn from NumPy's seeded
+generator and written to .npy files that exprc reads with --set. The check
+comes first: loss and every gradient must agree to 1e-9 relative, or the
+script prints CHECK FAILED and exits 1. Timing as bench/gp.py: `exprc bench`
+(median of 15 samples) for the default and cc backends, PyTorch by the rule
+of torch_bench.py (median of 21 samples of about 20 ms after a warm-up).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODEL = os.path.join(HERE, "..", "examples", "attention.expr")
+B, T, D = 8, 64, 64
+PARAMS = ["Wq", "Wk", "Wv", "Wo", "gain", "shift"]
+
+
+def exprc(build, d, cmd, *extra):
+    sets = []
+    for n in ["x", "target"] + PARAMS:
+        sets += ["--set", f"{n}=@{os.path.join(d, n)}.npy"]
+    out = subprocess.run([os.path.join(build, "exprc"), cmd, MODEL, *sets,
+                          *extra], capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def make_data(d):
+    r = np.random.default_rng(0)
+    vals = {"x": r.standard_normal((B, T, D)),
+            "target": r.standard_normal((B, T, D))}
+    for n in ["Wq", "Wk", "Wv", "Wo"]:
+        vals[n] = 0.125 * r.standard_normal((D, D))
+    vals["gain"] = 1 + 0.1 * r.standard_normal(D)
+    vals["shift"] = 0.1 * r.standard_normal(D)
+    for n, v in vals.items():
+        np.save(os.path.join(d, n + ".npy"), v)
+    return vals
+
+
+def torch_loss(v):
+    x, W = v["x"], v
+    def heads(z):
+        return z.reshape(B, T, 2, 32).transpose(1, 2)
+    q, k, val = heads(x @ W["Wq"]), heads(x @ W["Wk"]), heads(x @ W["Wv"])
+    score = q @ k.transpose(2, 3) / 32 ** 0.5
+    later = torch.triu(torch.ones(T, T, dtype=torch.float64), diagonal=1)
+    a = torch.softmax(score - 1e9 * later, dim=-1)
+    o = (a @ val).transpose(1, 2).reshape(B, T, D)
+    y = x + o @ W["Wo"]
+    mu = y.mean(-1, keepdim=True)
+    var = y.var(-1, unbiased=False, keepdim=True)
+    out = (y - mu) / torch.sqrt(var + 1e-5) * W["gain"] + W["shift"]
+    return ((out - v["target"]) ** 2).mean()
+
+
+def measure(fn, samples=21, sample_s=0.02, warmup_s=0.1):
+    calls, spent, t = 1, 0.0, 0.0
+    while spent < warmup_s or t < sample_s:
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        t = time.perf_counter() - t0
+        spent += t
+        if t < sample_s:
+            calls *= 2
+    per = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        per.append((time.perf_counter() - t0) / calls)
+    return sorted(per)[samples // 2]
+
+
+def exprc_time(build, d, *backend):
+    line = [l for l in exprc(build, d, "bench", *backend).splitlines()
+            if l.startswith("grad")][0]
+    return float(line.split("median")[1].split()[0]) * 1e-6
+
+
+def main():
+    build = sys.argv[1] if len(sys.argv) > 1 else "build"
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    with tempfile.TemporaryDirectory() as d:
+        vals = make_data(d)
+        got = json.loads(exprc(build, d, "run", "--json"))
+        loss = got["losses"]["loss"]
+        grads = {n: np.array(got["gradients"]["loss"][n]) for n in PARAMS}
+        rows = []
+        if torch is not None:
+            torch.set_num_threads(1)
+            tv = {n: torch.tensor(v, requires_grad=n in PARAMS)
+                  for n, v in vals.items()}
+            f = torch_loss(tv)
+            f.backward()
+            bad = abs(f.item() - loss) > 1e-9 * abs(loss)
+            for n in PARAMS:
+                ref = tv[n].grad.numpy()
+                bad |= np.max(np.abs(ref - grads[n])) > 1e-9 * np.max(np.abs(ref))
+            print(f"check: loss {loss!r} (PyTorch {f.item()!r}); "
+                  f"gradients {'agree' if not bad else 'DIFFER'}")
+            if bad:
+                print("CHECK FAILED")
+                return 1
+
+            def step():
+                for n in PARAMS:
+                    tv[n].grad = None
+                torch_loss(tv).backward()
+        rows.append(("exprc (default backend)", exprc_time(build, d)))
+        rows.append(("exprc --backend cc", exprc_time(build, d, "--backend",
+                                                      "cc")))
+        if torch is not None:
+            rows.append(("PyTorch, autograd", measure(step)))
+        base = rows[-1][1]
+        print(f"\nW7: attention block gradient, batch {B}, length {T}, width "
+              f"{D}, one thread (load {os.getloadavg()[0]:.1f})\n")
+        print("| implementation | ms per call | vs PyTorch |\n|---|---|---|")
+        for name, s in rows:
+            print(f"| {name} | {s * 1e3:.3f} | {s / base:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
