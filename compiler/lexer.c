@@ -114,6 +114,22 @@ static void lex_number(Lexer *L, size_t len) {
   advance(L, len);
 }
 
+/* string = '"' printable ASCII but '"', on one line, '"' */
+static void lex_string(Lexer *L) {
+  size_t n = 1;
+  while (L->p + n < L->end && L->p[n] != '"') {
+    unsigned char ch = (unsigned char)L->p[n];
+    if (ch < 0x20 || ch >= 0x7f)
+      ctx_error(L->c, L->pos, EXPRC_ERR_SYNTAX,
+                "a string ends on its line, in printable ASCII");
+    n++;
+  }
+  if (L->p + n >= L->end)
+    ctx_error(L->c, L->pos, EXPRC_ERR_SYNTAX, "a string is not closed");
+  push(L, T_STR, n + 1);
+  advance(L, n + 1);
+}
+
 static int lex_punct(Lexer *L) {
   for (int i = 0; puncts[i]; i++) {
     size_t n = strlen(puncts[i]);
@@ -151,6 +167,8 @@ static void lex_one(Lexer *L) {
     advance(L, n);
   } else if ((n = number_len(L)) > 0) {
     lex_number(L, n);
+  } else if (ch == '"') {
+    lex_string(L);
   } else if (!lex_punct(L)) {
     if (ch >= 0x20 && ch < 0x7f)
       ctx_error(L->c, L->pos, EXPRC_ERR_SYNTAX, "unexpected character '%c'",

@@ -9,6 +9,7 @@ typedef enum {
   T_NEWLINE, /* ends a statement */
   T_IDENT,
   T_NUM,
+  T_STR,     /* "text": `s` holds it with its quotes (einsum's subscripts) */
   T_PUNCT    /* operators and brackets; `s` holds the spelling */
 } TokKind;
 

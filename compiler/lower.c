@@ -338,6 +338,9 @@ uint32_t lower_expr(Lower *L, Ast *a, Scope *s) {
   case A_SLICE:
     ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "a slice (':') is only allowed "
               "inside an index");
+  case A_STRING: /* only einsum reads one, as its subscripts */
+    ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "a string is no value; only "
+              "einsum takes one, as its first argument");
   case A_KEYWORD: /* lower_call takes them out of the calls that have them */
     break;
   }

@@ -294,6 +294,7 @@ static const Builtin builtins[] = {
     {"trace", {"a"}, lower_la_diag, 0, 1},
     {"diag", {"v"}, lower_la_diag, 0, 2},
     {"outer", {"a", "b"}, lower_la_outer, OP_MATMUL, 0},
+    {"einsum", {"subscripts", "..."}, lower_la_einsum, 0, 0},
     /* gathers and integer results (lower_gather.c) */
     {"take", {"a", "indices", "axis?"}, lower_take, OP_TAKE, 0},
     {"take_along_axis", {"arr", "indices", "axis"}, lower_take_along,

@@ -88,6 +88,7 @@ uint32_t lower_la_eye(Lower *L, const Builtin *b, const Args *x, Scope *s);
 uint32_t lower_la_inv(Lower *L, const Builtin *b, const Args *x, Scope *s);
 uint32_t lower_la_diag(Lower *L, const Builtin *b, const Args *x, Scope *s);
 uint32_t lower_la_outer(Lower *L, const Builtin *b, const Args *x, Scope *s);
+uint32_t lower_la_einsum(Lower *L, const Builtin *b, const Args *x, Scope *s);
 
 /* The node of expression a, with the def parameters of scope s. */
 uint32_t lower_expr(Lower *L, Ast *a, Scope *s);

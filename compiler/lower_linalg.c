@@ -6,6 +6,9 @@
  */
 #include "lower_impl.h"
 
+#include <ctype.h>
+#include <string.h>
+
 #include "linalg.h"
 #include "shape.h"
 
@@ -127,4 +130,137 @@ uint32_t lower_la_outer(Lower *L, const Builtin *b, const Args *x, Scope *s) {
   u = flat(L, x, 0, u, 1);
   v = flat(L, x, 1, v, 0);
   return graph_op2(L->g, OP_MATMUL, u, v);
+}
+
+/* ---- einsum ---- */
+
+/* The subscripts of einsum: each operand's axis letters, and the output's
+ * (given after "->", or NumPy's implicit one: the letters that appear once,
+ * in alphabetical order). */
+typedef struct Subs {
+  char in[MAX_ARGS + 8][MAX_RANK + 1];
+  int nin;
+  char out[MAX_RANK + 1];
+} Subs;
+
+static NORETURN void subs_error(Lower *L, Ast *a, const char *why) {
+  ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "einsum's subscripts \"%.64s\": %s",
+            a->name, why);
+}
+
+/* Letters up to `stop` into dst (at most MAX_RANK, none repeated). */
+static const char *letters(Lower *L, Ast *a, const char *p, const char *stop,
+                           char *dst) {
+  int n = 0;
+  for (; *p && !strchr(stop, *p) && !(p[0] == '-' && p[1] == '>'); p++) {
+    if (*p == ' ')
+      continue;
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+      subs_error(L, a, "only letters, ',' and '->' (no '...')");
+    if (n == MAX_RANK)
+      subs_error(L, a, "more axes than the rank limit");
+    if (memchr(dst, *p, (size_t)n))
+      subs_error(L, a, "a letter repeated within one operand (a diagonal) "
+                       "is not supported");
+    dst[n++] = *p;
+  }
+  dst[n] = 0;
+  return p;
+}
+
+static void parse_subs(Lower *L, Ast *a, int nops, Subs *S) {
+  const char *p = a->name;
+  memset(S, 0, sizeof *S);
+  do {
+    if (S->nin == nops)
+      subs_error(L, a, "more operands named than given");
+    p = letters(L, a, p, ",", S->in[S->nin++]);
+  } while (*p == ',' && p++);
+  if (S->nin != nops)
+    subs_error(L, a, "fewer operands named than given");
+  if (p[0] == '-' && p[1] == '>') {
+    p = letters(L, a, p + 2, "", S->out);
+    if (*p)
+      subs_error(L, a, "text after the output's letters");
+    return;
+  }
+  int n = 0;
+  for (int c = 'A'; c <= 'z'; c++) { /* implicit: letters used once */
+    int uses = 0;
+    for (int k = 0; k < S->nin; k++)
+      uses += strchr(S->in[k], c) != NULL;
+    if (uses == 1 && n < MAX_RANK && isalpha(c))
+      S->out[n++] = (char)c;
+  }
+}
+
+/* Operand v (its axes named by sub) with its axes in the order of all[]
+ * and a size-1 axis for each letter it lacks; sizes[] records each
+ * letter's size, which every operand naming it must agree on. */
+static uint32_t aligned(Lower *L, Ast *at, uint32_t v, const char *sub,
+                        const char *all, int64_t *sizes) {
+  Shape sv = L->g->node[v].shape, t = {.rank = (int)strlen(all)};
+  int perm[MAX_RANK], r = 0;
+  if (sv.rank != (int)strlen(sub))
+    ctx_error(L->c, at->pos, EXPRC_ERR_SHAPE, "einsum: an operand of rank %d "
+              "named by %d letters", sv.rank, (int)strlen(sub));
+  for (int j = 0; all[j]; j++) {
+    const char *c = strchr(sub, all[j]);
+    t.d[j] = 1;
+    if (!c)
+      continue;
+    int64_t d = sv.d[c - sub];
+    if (sizes[j] && sizes[j] != d)
+      ctx_error(L->c, at->pos, EXPRC_ERR_SHAPE, "einsum: the axes named '%c' "
+                "differ in size", all[j]);
+    sizes[j] = t.d[j] = d;
+    perm[r++] = (int)(c - sub);
+  }
+  L->g->pos = at->pos;
+  v = lower_permute(L, v, perm);
+  return graph_shaped(L->g, OP_RESHAPE, v, &t);
+}
+
+/* einsum(subscripts, a, b, ...): every operand aligned on the union of
+ * the letters (the output's first), multiplied, and summed over the
+ * letters the output lacks. The product spans every letter at once, so
+ * this is for small contractions; a large product is faster as @. */
+uint32_t lower_la_einsum(Lower *L, const Builtin *b, const Args *x, Scope *s) {
+  (void)b;
+  Ast *spec = x->v[0];
+  if (spec->kind != A_STRING)
+    ctx_error(L->c, spec->pos, EXPRC_ERR_SYNTAX, "einsum takes its subscripts "
+              "as a string first, such as \"ij,jk->ik\"");
+  Subs S;
+  parse_subs(L, spec, x->nrest, &S);
+  char all[MAX_RANK + 1];
+  int n = 0;
+  for (int i = 0; S.out[i]; i++) {
+    int found = 0;
+    for (int k = 0; k < S.nin; k++)
+      found |= strchr(S.in[k], S.out[i]) != NULL;
+    if (!found)
+      subs_error(L, spec, "an output letter names no operand's axis");
+    all[n++] = S.out[i];
+  }
+  int nout = n;
+  for (int k = 0; k < S.nin; k++)
+    for (int i = 0; S.in[k][i]; i++)
+      if (!memchr(all, S.in[k][i], (size_t)n)) {
+        if (n == MAX_RANK)
+          subs_error(L, spec, "more letters than the rank limit");
+        all[n++] = S.in[k][i];
+      }
+  all[n] = 0;
+  int64_t sizes[MAX_RANK] = {0};
+  uint32_t prod = NONE;
+  for (int k = 0; k < S.nin; k++) {
+    uint32_t v = lower_expr(L, x->rest[k], s);
+    v = aligned(L, x->rest[k], v, S.in[k], all, sizes);
+    L->g->pos = x->call->pos;
+    prod = prod == NONE ? v : graph_op2(L->g, OP_MUL, prod, v);
+  }
+  L->g->pos = x->call->pos;
+  unsigned mask = ((1u << n) - 1) & ~((1u << nout) - 1);
+  return mask ? graph_sum(L->g, prod, mask) : prod;
 }

@@ -177,7 +177,7 @@ static Ast *tensor(Parser *P, Token *open) {
   return list_node(P, A_LIST, open->pos, &l);
 }
 
-/* primary = num | name | name "(" args | "(" expr ")" | tensor */
+/* primary = num | string | name | name "(" args | "(" expr ")" | tensor */
 static Ast *primary(Parser *P) {
   Token *t = peek(P);
   uint32_t beg = t->pos.off;
@@ -186,6 +186,10 @@ static Ast *primary(Parser *P) {
     next(P);
     a = node(P, A_NUM, t->pos, 0);
     a->num = t->num;
+  } else if (t->kind == T_STR) {
+    next(P);
+    a = node(P, A_STRING, t->pos, 0);
+    a->name = ctx_strndup(P->c, t->s + 1, t->len - 2);
   } else if (t->kind == T_IDENT) {
     next(P);
     if (accept(P, "(")) {

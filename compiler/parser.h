@@ -15,6 +15,7 @@ typedef enum {
   A_SLICE,  /* k0:k1:k2 (lo:hi:step) inside an index; a missing one is
                NULL. `...` and None there are A_NAMEs spelled so */
   A_KEYWORD, /* name=k0, an argument of a call (after the positional ones) */
+  A_STRING, /* "text": name holds the text without its quotes */
 } AstKind;
 
 typedef struct Ast {

@@ -1577,8 +1577,85 @@ static T ref_outer(M *m, Ast *a, Scope *s) {
   return out;
 }
 
+/* einsum by its definition: every assignment of values to the letters,
+ * the product of the operands' elements there, summed into the output's
+ * element (NumPy's implicit output: the letters used once, sorted). */
+static T ref_einsum(M *m, Ast *a, Scope *s) {
+  if (a->nkid < 2 || a->kid[0]->kind != A_STRING)
+    fail(m, a, "einsum needs subscripts and operands");
+  const char *p = a->kid[0]->name;
+  char sub[16][16] = {{0}}, out[16] = {0}, all[32] = {0};
+  int nop = a->nkid - 1, k = 0, len = 0;
+  for (; *p && !(p[0] == '-' && p[1] == '>'); p++)
+    if (*p == ',')
+      k++, len = 0;
+    else if (*p != ' ' && k < 16 && len < 15)
+      sub[k][len++] = *p;
+  if (k + 1 != nop)
+    fail(m, a, "einsum: %d operands named, %d given", k + 1, nop);
+  if (*p) {
+    len = 0;
+    for (p += 2; *p; p++)
+      if (*p != ' ' && len < 15)
+        out[len++] = *p;
+  } else {
+    len = 0;
+    for (int c = 'A'; c <= 'z'; c++) {
+      int uses = 0;
+      for (int i = 0; i < nop; i++)
+        uses += strchr(sub[i], c) != NULL;
+      if (uses == 1 && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+        out[len++] = (char)c;
+    }
+  }
+  T op[16];
+  int64_t size[32] = {0};
+  int na = 0;
+  snprintf(all, sizeof all, "%s", out);
+  na = (int)strlen(all);
+  for (int i = 0; i < nop; i++) {
+    op[i] = ev(m, a->kid[i + 1], s);
+    if (op[i].rank != (int)strlen(sub[i]))
+      fail(m, a, "einsum: operand %d has rank %d", i, op[i].rank);
+    for (int j = 0; sub[i][j]; j++) {
+      char *c = strchr(all, sub[i][j]);
+      int at = c ? (int)(c - all) : na;
+      if (!c)
+        all[na++] = sub[i][j];
+      if (size[at] && size[at] != op[i].d[j])
+        fail(m, a, "einsum: sizes of '%c' differ", sub[i][j]);
+      size[at] = op[i].d[j];
+    }
+  }
+  int64_t od[16], total = 1, idx[32];
+  for (int j = 0; j < (int)strlen(out); j++)
+    od[j] = size[j];
+  T res = tensor(m, (int)strlen(out), od);
+  memset(res.v, 0, (size_t)res.n * sizeof *res.v);
+  for (int j = 0; j < na; j++)
+    total *= size[j];
+  for (int64_t e = 0; e < total; e++) {
+    int64_t r = e, o = 0;
+    for (int j = na - 1; j >= 0; j--)
+      idx[j] = r % size[j], r /= size[j];
+    for (int j = 0; j < (int)strlen(out); j++)
+      o = o * size[j] + idx[j];
+    double v = 1;
+    for (int i = 0; i < nop; i++) {
+      int64_t off = 0;
+      for (int j = 0; sub[i][j]; j++)
+        off = off * op[i].d[j] + idx[strchr(all, sub[i][j]) - all];
+      v *= op[i].v[off];
+    }
+    res.v[o] += v;
+  }
+  return res;
+}
+
 static T linalg(M *m, Ast *a, Scope *s) {
   const char *f = a->name;
+  if (!strcmp(f, "einsum"))
+    return ref_einsum(m, a, s);
   if (!strcmp(f, "cholesky"))
     return ref_cholesky(m, a, s);
   if (!strcmp(f, "solve") || !strcmp(f, "inv"))
@@ -1600,7 +1677,7 @@ static T linalg(M *m, Ast *a, Scope *s) {
 static int is_linalg(const char *f) {
   static const char *const names[] = {
       "cholesky", "solve", "inv", "solve_triangular", "det", "logdet",
-      "eye", "diagonal", "trace", "diag", "outer"};
+      "eye", "diagonal", "trace", "diag", "outer", "einsum"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (!strcmp(f, names[i]))
       return 1;
@@ -2587,6 +2664,8 @@ static T ev(M *m, Ast *a, Scope *s) {
     return index_expr(m, a, s);
   case A_SLICE:
     fail(m, a, "a slice (':') is only allowed inside an index");
+  case A_STRING:
+    fail(m, a, "a string is no value; only einsum takes one");
   case A_KEYWORD: /* call() moves them into place */
     break;
   }

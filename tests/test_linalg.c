@@ -314,6 +314,56 @@ START_TEST(forward_mode_and_jacobians) {
 }
 END_TEST
 
+/* einsum against the reference's sum over every assignment of the
+ * letters, on equal sizes so that a letter mixed up still fits: products,
+ * batches, transposes, full sums, NumPy's implicit output; gradients; and
+ * the mistakes, located at the subscripts. */
+START_TEST(einsum_matches_its_definition) {
+  const char *src =
+      "input a[3, 3]\ninput b[3, 3, 3]\ninput c[3]\n"
+      "output m = einsum(\"ij,jkl->ikl\", a, b), o = einsum(\"i,j->ij\", c, c)\n"
+      "output s = einsum(\"ij->\", a), t = einsum(\"ij->ji\", a)\n"
+      "output imp = einsum(\"jk,ij\", a, a), bm = einsum(\"bij,bjk->bik\", b, b)\n"
+      "output three = einsum(\"ij,jkl,i->lk\", a, b, c)\n"
+      "loss = sum(einsum(\"ij,jkl,i->kl\", a, b, c)^2)\n"
+      "grad loss wrt a, b, c\n";
+  RefModel *r;
+  exprc_model *m = both(src, &r);
+  double a[9], b[27], c[3];
+  uint64_t st = 3;
+  for (int i = 0; i < 27; i++)
+    b[i] = tu_uniform(&st, -1, 1), a[i % 9] = tu_uniform(&st, -1, 1),
+    c[i % 3] = tu_uniform(&st, -1, 1);
+  set_both(m, r, "a", a, 2, (int64_t[]){3, 3});
+  set_both(m, r, "b", b, 3, (int64_t[]){3, 3, 3});
+  set_both(m, r, "c", c, 1, (int64_t[]){3});
+  outputs_match_reference(m, r, 1e-14);
+  /* by hand: imp is a @ a's transpose pair, "jk,ij->ik" = (a @ a)[i, k] */
+  exprc_tensor imp = tu_output(m, "imp");
+  double want = 0;
+  for (int j = 0; j < 3; j++)
+    want += a[0 * 3 + j] * a[j * 3 + 1];
+  ck_assert_double_eq_tol(imp.data[1], want, 1e-15);
+  tu_gradcheck(m, "loss", 1e-6);
+  exprc_free(m);
+  ref_free(r);
+  tu_expect_error("input a[3, 3]\ny = einsum(\"ii\", a)\n", EXPRC_ERR_SYNTAX,
+                  "test.expr:2:12: error: einsum's subscripts \"ii\": a letter "
+                  "repeated within one operand (a diagonal) is not supported",
+                  "\"ii\"");
+  tu_expect_error("input a[3, 2]\ny = einsum(\"ij,ij->i\", a, transpose(a))\n",
+                  EXPRC_ERR_SHAPE,
+                  "test.expr:2:27: error: einsum: the axes named 'i' differ in "
+                  "size", "transpose");
+  tu_expect_error("input a[3, 3]\ny = einsum(\"ij->k\", a)\n", EXPRC_ERR_SYNTAX,
+                  "test.expr:2:12: error: einsum's subscripts \"ij->k\": an "
+                  "output letter names no operand's axis", "\"ij->k\"");
+  tu_expect_error("input a[3, 3]\ny = einsum(a, a)\n", EXPRC_ERR_SYNTAX,
+                  "test.expr:2:12: error: einsum takes its subscripts as a "
+                  "string first, such as \"ij,jk->ik\"", "a, a)");
+}
+END_TEST
+
 /* eye of a dim, at sizes 1 and 3. */
 START_TEST(eye_of_a_dim) {
   exprc_model *m = tu_compile("dim N\ninput x[N]\n"
@@ -399,6 +449,7 @@ int main(void) {
   tcase_add_test(t, second_derivatives_match_the_reference);
   tcase_add_test(t, batched_derivatives);
   tcase_add_test(t, forward_mode_and_jacobians);
+  tcase_add_test(t, einsum_matches_its_definition);
   tcase_add_test(t, eye_of_a_dim);
   tcase_add_test(t, not_positive_definite_is_a_located_run_time_error);
   tcase_add_test(t, singular_solve_is_a_located_run_time_error);
