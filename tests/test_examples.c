@@ -205,6 +205,29 @@ START_TEST(gaussian_process_fits_the_co2_series) {
 }
 END_TEST
 
+/* Levenberg-Marquardt with the model's own jacobian and solve: from a
+ * guess read off a plot, a few steps to a fit whose yearly cycle is the
+ * 2-3.5 ppm swing of Keeling's record, with J'r (the cost's slope) near 0
+ * against the first step's 2.5e5. */
+START_TEST(levenberg_marquardt_fits_the_co2_series) {
+  char *out = run_example("lm_fit", "examples/lm.expr "
+                          "examples/data/co2_monthly.csv", 0);
+  ck_assert_msg(strstr(out, "converged: cost"), "%s", out);
+  double cost = number_after(out, "converged: cost ");
+  ck_assert_msg(cost < 260, "cost %g\n%s", cost, out);
+  ck_assert_msg(number_after(out, "max |J'r| ") < 1e-2, "%s", out);
+  const char *last = strstr(out, "converged");
+  while (last > out && strncmp(last, "p = [", 5))
+    last--;
+  double p[5];
+  ck_assert_int_eq(sscanf(last, "p = [%lf, %lf, %lf, %lf, %lf]", &p[0], &p[1],
+                          &p[2], &p[3], &p[4]), 5);
+  ck_assert_msg(fabs(p[3]) > 2 && fabs(p[3]) < 3.5, "cycle %g ppm\n%s", p[3],
+                out);
+  free(out);
+}
+END_TEST
+
 /* df/dx_j = -400 x_j (x_{j+1} - x_j^2) - 2 (1 - x_j)   (j < n-1)
  *         + 200 (x_j - x_{j-1}^2)                        (j > 0),
  * at the model's start, x = -1.2 everywhere. */
@@ -440,6 +463,7 @@ int main(int argc, char **argv) {
   tcase_add_test(mi, lbfgs_reaches_the_rosenbrock_minimum);
   tcase_add_test(mi, rosenbrock_gradient_matches_the_formula);
   tcase_add_test(mi, gaussian_process_fits_the_co2_series);
+  tcase_add_test(mi, levenberg_marquardt_fits_the_co2_series);
   suite_add_tcase(s, mi);
   TCase *gc = tu_tcase("gradients", 240);
   tcase_add_test(gc, every_example_passes_gradcheck);
