@@ -19,9 +19,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+
+from pytiming import measure
 
 try:
     import torch
@@ -61,25 +62,6 @@ def torch_nll(t, y, h):
     a = torch.linalg.solve_triangular(L, y.reshape(N, 1), upper=False)
     return (a * a).sum() / 2 + torch.log(torch.diagonal(L)).sum() \
         + N * 0.9189385332046727
-
-
-def measure(fn, samples=21, sample_s=0.02, warmup_s=0.1):
-    calls, spent, t = 1, 0.0, 0.0
-    while spent < warmup_s or t < sample_s:
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        t = time.perf_counter() - t0
-        spent += t
-        if t < sample_s:
-            calls *= 2
-    per = []
-    for _ in range(samples):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        per.append((time.perf_counter() - t0) / calls)
-    return sorted(per)[samples // 2]
 
 
 def exprc_time(build, d, *backend):

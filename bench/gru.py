@@ -14,8 +14,7 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from attention import measure  # noqa: E402 (one timing rule)
+from pytiming import measure
 
 try:
     import torch
