@@ -352,7 +352,7 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
       return handle_fail(m, EXPRC_ERR_INTERNAL, "%s: a buffer is missing", fn);
   int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
   exprc_rt_error err = {.site = -1}, *outer = exprc_rt_catch(&err);
-  m->fn[k](m->D, m->S);
+  jit_entries(m->jit, m->fn)[k](m->D, m->S); /* one tier per run */
   exprc_rt_catch(outer);
   exprc_rt_use_threads(was);
   for (int d = 0; d < m->ndim; d++)
@@ -374,4 +374,21 @@ exprc_status exprc_gradient(exprc_model *m, const char *loss) {
     return handle_fail(m, EXPRC_ERR_NAME, "no 'grad %.64s wrt ...' in the model",
                 loss);
   return run(m, k, "exprc_gradient");
+}
+
+/* ---- tiers (--backend auto) ---- */
+
+exprc_backend exprc_backend_now(const exprc_model *m) {
+  if (!m || m->magic != MAGIC_LIVE || m->failed)
+    return EXPRC_BACKEND_TCC;
+  return jit_backend_now(m->jit);
+}
+
+exprc_status exprc_wait_tier(exprc_model *m) {
+  exprc_status st = usable(m, "", "exprc_wait_tier");
+  char why[2048];
+  if (st != EXPRC_OK || jit_wait(m->jit, why, sizeof why) == 0)
+    return st;
+  return handle_fail(m, EXPRC_ERR_JIT, "exprc_wait_tier: the system "
+                     "compiler's code does not run; libtcc's does:\n%s", why);
 }

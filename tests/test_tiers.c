@@ -1,0 +1,251 @@
+/* test_tiers.c: --backend auto, libtcc's code at once and the system
+ * compiler's behind it (include/exprc.h, EXPRC_BACKEND_AUTO).
+ *
+ * What a user relies on: the numbers do not depend on which tier ran them
+ * (every bit of every output and gradient is the same before and after the
+ * switch, on a model with transcendental functions, reductions, softmax and
+ * matrix products); a caller that keeps running the model while the switch
+ * happens sees only those numbers; a compiler that is missing or fails, or
+ * a model freed while the compiler still runs, leaves libtcc's code running
+ * without an error, with a note. The reference numbers come from a model
+ * compiled with libtcc alone; that they are right is checked against finite
+ * differences, a path independent of both tiers' gradient code.
+ *
+ * The cache is a fresh private directory ($EXPRC_CACHE_DIR), so that the
+ * system compiler really runs; $CC names the compiler, and the cases that
+ * change it restore it only after the background compile is over.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* Equal sizes on different axes (N = 5 rows, 5 features). */
+static const char model_src[] =
+    "dim N\n"
+    "input x[N, 5]\n"
+    "param W[5, 5] ~ normal(0, 0.5)\n"
+    "param b[5]\n"
+    "h = tanh(x @ W + b)\n"
+    "s = sin(h) * cos(x) + exp(-x^2) + sqrt(1 + x^2) + log(1 + h^2)"
+    " + abs(x)^1.5 + tan(x / 3) / (1 + exp(-h))\n"
+    "z = log_softmax(s)\n"
+    "output top = max(s), p = softmax(s)\n"
+    "loss = -sum(z * h) / N + sum(W^2) * 0.01 + mean(exp(s))"
+    " + sum(log1p(h^2)) + max(x @ W)\n"
+    "grad loss wrt W, b, x\n";
+
+static const int64_t dims[] = {5};
+
+/* Everything the model computes, in a fixed order: top, p, loss, dW, db,
+ * dx (1 + 25 + 1 + 25 + 5 + 25). */
+#define NVAL 82
+
+static void results(exprc_model *m, double *out) {
+  static const char *const outs[] = {"top", "p"};
+  static const char *const wrt[] = {"W", "b", "x"};
+  int at = 0;
+  ck_assert_int_eq(exprc_forward(m), EXPRC_OK);
+  for (int i = 0; i < 2; i++) {
+    exprc_tensor t;
+    ck_assert_int_eq(exprc_find(m, outs[i], &t), EXPRC_OK);
+    memcpy(out + at, t.data, (size_t)t.size * sizeof *out);
+    at += (int)t.size;
+  }
+  ck_assert_int_eq(exprc_gradient(m, "loss"), EXPRC_OK);
+  out[at++] = tu_scalar(m, "loss");
+  for (int i = 0; i < 3; i++) {
+    exprc_tensor t;
+    ck_assert_int_eq(exprc_find_grad(m, "loss", wrt[i], &t), EXPRC_OK);
+    memcpy(out + at, t.data, (size_t)t.size * sizeof *out);
+    at += (int)t.size;
+  }
+  ck_assert_int_eq(at, NVAL);
+}
+
+/* The notes a model's compile sends, joined (the note may come from the
+ * library's thread; each case reads them after the thread is over). */
+typedef struct Notes {
+  char text[8192];
+} Notes;
+
+static void keep_note(void *arg, const char *msg) {
+  Notes *n = arg;
+  size_t k = strlen(n->text);
+  snprintf(n->text + k, sizeof n->text - k, "%s\n", msg);
+}
+
+static exprc_model *compile(exprc_backend b, Notes *notes) {
+  exprc_options o;
+  exprc_options_default(&o);
+  o.backend = b;
+  o.seed = 7;
+  if (notes) {
+    o.note = keep_note;
+    o.note_arg = notes;
+  }
+  exprc_model *m = tu_compile_opts(model_src, &o);
+  tu_randomize(m, 3, -1.5, 1.5, dims, 1);
+  return m;
+}
+
+/* The numbers of libtcc's code, checked against finite differences. */
+static void reference(double *want) {
+  exprc_model *m = compile(EXPRC_BACKEND_TCC, NULL);
+  ck_assert_int_eq(exprc_backend_now(m), EXPRC_BACKEND_TCC);
+  tu_gradcheck(m, "loss", 1e-5);
+  results(m, want);
+  exprc_free(m);
+}
+
+static void assert_same_bits(const double *got, const double *want,
+                             const char *when) {
+  for (int i = 0; i < NVAL; i++)
+    ck_assert_msg(memcmp(&got[i], &want[i], sizeof *got) == 0,
+                  "%s: value %d is %.17g, libtcc's is %.17g", when, i,
+                  got[i], want[i]);
+}
+
+START_TEST(both_tiers_compute_the_same_bits) {
+  double want[NVAL], got[NVAL];
+  reference(want);
+  exprc_model *m = compile(EXPRC_BACKEND_AUTO, NULL);
+  results(m, got); /* whichever tier is in place: no wait yet */
+  assert_same_bits(got, want, "before the wait");
+  ck_assert_msg(exprc_wait_tier(m) == EXPRC_OK, "%s", exprc_errmsg(m));
+  ck_assert_int_eq(exprc_backend_now(m), EXPRC_BACKEND_CC);
+  results(m, got);
+  assert_same_bits(got, want, "the system compiler's code");
+  tu_gradcheck(m, "loss", 1e-5);
+  exprc_free(m);
+}
+END_TEST
+
+/* A caller that keeps running while the thread loads the new code: every
+ * run gives libtcc's numbers, whichever tier it ran on, and the switch
+ * does happen. */
+START_TEST(a_caller_running_through_the_switch_sees_the_same_numbers) {
+  double want[NVAL], got[NVAL];
+  reference(want);
+  exprc_model *m = compile(EXPRC_BACKEND_AUTO, NULL);
+  int on_tcc = 0, on_cc = 0;
+  for (long i = 0; on_cc < 20 && i < 2000000; i++) {
+    exprc_backend before = exprc_backend_now(m);
+    results(m, got);
+    assert_same_bits(got, want, "during the switch");
+    on_tcc += before == EXPRC_BACKEND_TCC;
+    on_cc += before == EXPRC_BACKEND_CC;
+  }
+  ck_assert_msg(on_cc == 20, "the switch did not happen (%d runs on libtcc)",
+                on_tcc);
+  ck_assert_int_eq(exprc_wait_tier(m), EXPRC_OK);
+  exprc_free(m);
+}
+END_TEST
+
+/* A compiler that cannot be run, and one that fails: no error from the
+ * compile or the runs, libtcc's numbers, a note, and exprc_wait_tier says
+ * why the system compiler's code does not run. */
+static void without_the_compiler(const char *cc, const char *why) {
+  double want[NVAL], got[NVAL];
+  reference(want);
+  static Notes notes;
+  memset(&notes, 0, sizeof notes);
+  const char *old = getenv("CC");
+  char *saved = old ? strdup(old) : NULL;
+  setenv("CC", cc, 1);
+  exprc_model *m = compile(EXPRC_BACKEND_AUTO, &notes);
+  results(m, got);
+  assert_same_bits(got, want, "with no system compiler");
+  ck_assert_int_eq(exprc_wait_tier(m), EXPRC_ERR_JIT);
+  ck_assert_msg(strstr(exprc_errmsg(m), why), "%s", exprc_errmsg(m));
+  saved ? setenv("CC", saved, 1) : unsetenv("CC");
+  free(saved);
+  ck_assert_int_eq(exprc_backend_now(m), EXPRC_BACKEND_TCC);
+  results(m, got);
+  assert_same_bits(got, want, "after the system compiler failed");
+  ck_assert_msg(strstr(notes.text, "--backend auto: ") &&
+                    strstr(notes.text, "libtcc's code runs on"),
+                "notes: %s", notes.text);
+  exprc_free(m);
+}
+
+START_TEST(a_missing_compiler_leaves_libtcc_running) {
+  without_the_compiler("/nonexistent/bin/exprc-no-such-cc", "cannot run");
+}
+END_TEST
+
+START_TEST(a_failing_compiler_leaves_libtcc_running) {
+  without_the_compiler("false", "failed with status 1");
+}
+END_TEST
+
+/* A model freed while its compiler still runs: the compiler (here a
+ * script that would sleep far past the test's timeout) is stopped, the
+ * thread joined, nothing leaks (ASan), and the note says so. A free that
+ * waited for the compiler instead would time the test out. */
+START_TEST(freeing_the_model_stops_the_compiler) {
+  char *script = tu_temp_file("#!/bin/sh\nexec sleep 3600\n", ".sh");
+  ck_assert_int_eq(chmod(script, 0700), 0);
+  static Notes notes;
+  memset(&notes, 0, sizeof notes);
+  setenv("CC", script, 1);
+  exprc_model *m = compile(EXPRC_BACKEND_AUTO, &notes);
+  double got[NVAL];
+  results(m, got);
+  ck_assert_int_eq(exprc_backend_now(m), EXPRC_BACKEND_TCC);
+  exprc_free(m);
+  unsetenv("CC");
+  ck_assert_msg(strstr(notes.text, "freed before"), "notes: %s", notes.text);
+  unlink(script);
+  free(script);
+}
+END_TEST
+
+/* Freed at once, before any run: no crash, no leak. */
+START_TEST(a_model_freed_at_once_is_fine) {
+  for (int i = 0; i < 3; i++)
+    exprc_free(compile(EXPRC_BACKEND_AUTO, NULL));
+}
+END_TEST
+
+/* The other backends have nothing to wait for. */
+START_TEST(the_other_backends_do_not_wait) {
+  exprc_model *m = compile(EXPRC_BACKEND_TCC, NULL);
+  ck_assert_int_eq(exprc_wait_tier(m), EXPRC_OK);
+  ck_assert_int_eq(exprc_backend_now(m), EXPRC_BACKEND_TCC);
+  exprc_free(m);
+  m = compile(EXPRC_BACKEND_CC, NULL);
+  ck_assert_int_eq(exprc_wait_tier(m), EXPRC_OK);
+  ck_assert_int_eq(exprc_backend_now(m), EXPRC_BACKEND_CC);
+  exprc_free(m);
+  ck_assert_int_eq(exprc_backend_now(NULL), EXPRC_BACKEND_TCC);
+  ck_assert_int_eq(exprc_wait_tier(NULL), EXPRC_ERR_ARG);
+}
+END_TEST
+
+int main(void) {
+  char dir[] = "/tmp/exprc-tiers-XXXXXX", cmd[64];
+  if (!mkdtemp(dir))
+    return perror("mkdtemp"), 1;
+  setenv("EXPRC_CACHE_DIR", dir, 1); /* before any thread */
+  unsetenv("CC");
+  Suite *s = suite_create("tiers");
+  TCase *tc = tu_tcase("tiers", 280);
+  tcase_add_test(tc, both_tiers_compute_the_same_bits);
+  tcase_add_test(tc, a_caller_running_through_the_switch_sees_the_same_numbers);
+  tcase_add_test(tc, a_missing_compiler_leaves_libtcc_running);
+  tcase_add_test(tc, a_failing_compiler_leaves_libtcc_running);
+  tcase_add_test(tc, freeing_the_model_stops_the_compiler);
+  tcase_add_test(tc, a_model_freed_at_once_is_fine);
+  tcase_add_test(tc, the_other_backends_do_not_wait);
+  suite_add_tcase(s, tc);
+  int rc = tu_run_suite(s);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  return system(cmd) == 0 ? rc : 1;
+}
