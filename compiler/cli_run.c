@@ -159,6 +159,10 @@ static void json_number(FILE *f, double x) {
 
 static void human_number(FILE *f, double x) {
   char buf[40];
+  if (isnan(x)) { /* printf's "-nan" shows a sign bit that means nothing */
+    fputs("nan", f);
+    return;
+  }
   exprc_rt_format(buf, sizeof buf, "%.6g", x);
   fputs(buf, f);
 }
