@@ -47,7 +47,8 @@ static const struct Help {
      "fails, and gradcheck exits 1.\n"},
     {"bench", "exprc bench FILE [--set NAME=VALUE]... [--seed N]",
      "Time one call of each entry point (median, least and most of 15\n"
-     "samples); inputs not given get seeded numbers in [-1, 1).\n"},
+     "samples); inputs not given get seeded numbers in [-1, 1). With\n"
+     "--backend auto it first waits for the system compiler's code.\n"},
 };
 
 static const char common[] =
