@@ -352,6 +352,7 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
       return handle_fail(m, EXPRC_ERR_INTERNAL, "%s: a buffer is missing", fn);
   int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
   exprc_rt_error err = {.site = -1}, *outer = exprc_rt_catch(&err);
+  jit_kick(m->jit); /* --backend auto: the second run starts cc */
   jit_entries(m->jit, m->fn)[k](m->D, m->S); /* one tier per run */
   exprc_rt_catch(outer);
   exprc_rt_use_threads(was);

@@ -12,6 +12,7 @@
  * in generated code is a bug in exprc; tcc's text is kept in the message.
  */
 #define _XOPEN_SOURCE 700 /* realpath and S_ISVTX, for the cc backend's cache */
+#define _DEFAULT_SOURCE /* syscall(SYS_gettid), for the tier thread's nice value */
 #include "jit.h"
 
 #include <dlfcn.h>
@@ -27,7 +28,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -580,6 +583,11 @@ static CcRun run_cc(CcJob *j, int workaround) {
     return errf(j, "cannot create %.1000s: %s", log, strerror(errno)), CC_NORUN;
   unlink(log);
   pid_t pid;
+  if (j->cancel && atomic_load(j->cancel)) { /* freed before it began */
+    close(fd);
+    errf(j, "the model was freed before %s started", argv[0]);
+    return CC_CANCELLED;
+  }
   int st = 0, rc = spawn(argv, fd, &pid);
   CcRun r = rc ? CC_NORUN : wait_until(pid, &j->deadline, &st, j->cancel);
   if (rc)
@@ -723,16 +731,21 @@ static Jit *cc_compile(Ctx *c, const char *src, const char *const *names,
 
 /* ---- --backend auto: libtcc's code at once, the system compiler's later ----
  *
- * jit_compile compiles with libtcc as usual and returns; a thread of the
- * library's own then does what --backend cc does (the cache, the deadline,
- * the workaround) with copies of the C, the names and the options, since
- * the caller's may be gone by then. When the object is loaded, its table of
- * entry points is published with one atomic store (release); each run
- * loads the table once (acquire, jit_entries) and calls through it, so a
- * run uses one tier throughout and the switch happens between calls. The
- * two tiers compute the same bits: the system compiler gets
- * -ffp-contract=off and no fast-math (tcc never contracts into FMA), both
- * call the same libm and runtime, and neither reorders sums.
+ * jit_compile compiles with libtcc as usual, keeps copies of the C, the
+ * names and the options (the caller's may be gone later), and returns. The
+ * second run (jit_kick, before it) starts a thread of the library's own that
+ * does what --backend cc does (the cache, the deadline, the workaround):
+ * not earlier, so that starting a thread and a compiler (a process, its
+ * page faults, on a machine with few cores) does not slow the first result,
+ * and a model run once (a command that runs and exits) costs nothing. The
+ * thread and the compiler run at a lower priority than the caller.
+ * When the object is loaded, its table of entry points is published with
+ * one atomic store (release); each run loads the table once (acquire,
+ * jit_entries) and calls through it, so a run uses one tier throughout and
+ * the switch happens between calls. The two tiers compute the same bits:
+ * the system compiler gets -ffp-contract=off and no fast-math (tcc never
+ * contracts into FMA), both call the same libm and runtime, and neither
+ * reorders sums.
  *
  * Nothing the thread meets is an error: if the compiler is missing, fails
  * or is too slow, libtcc's code runs on, and exprc_options.note (from this
@@ -742,6 +755,8 @@ static Jit *cc_compile(Ctx *c, const char *src, const char *const *names,
  * exist: the child neither waits for it nor frees what it may be using.
  */
 
+#define TIER_NICE 10 /* the background compile's nice value (0 to 19) */
+
 struct Tier {
   pthread_t thread;
   pid_t owner;             /* the process the thread runs in */
@@ -749,6 +764,8 @@ struct Tier {
   atomic_int cancel;       /* set by jit_free: stop the compiler */
   pthread_mutex_t lock;
   pthread_cond_t over;
+  int runs;                /* the caller's: runs so far (jit_kick) */
+  int started;             /* the caller's: the thread was started */
   int done, ok;            /* under lock: finished; and published */
   int cut;                 /* it failed because jit_free stopped it */
   exprc_options o;         /* copies: the caller's may be gone */
@@ -779,6 +796,12 @@ static void tier_finish(Tier *t, int ok, const char *why) {
 
 static void *tier_main(void *arg) {
   Tier *t = arg;
+  /* Behind the caller's own work: this thread and the compiler it starts
+   * (which inherits the value) yield the CPU to it (Linux: a per-thread
+   * nice value; elsewhere the whole process's, so it is skipped). */
+#ifdef __linux__
+  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TIER_NICE);
+#endif
   CcJob *job = calloc(1, sizeof *job);
   if (!job) {
     tier_finish(t, 0, "out of memory");
@@ -836,41 +859,58 @@ static Tier *tier_new(Ctx *c, const char *src, const char *const *names,
   return t;
 }
 
-/* Start the system compiler behind libtcc's code; on any failure to start,
- * libtcc's code simply stays (with a note). */
+/* The copies for the system compiler, made at compile time; its thread
+ * starts after the first run (jit_kick). Without memory, no tier. */
 static void tier_start(Jit *j, Ctx *c, const char *src,
                        const char *const *names, int n,
                        const exprc_options *o) {
-  Tier *t = tier_new(c, src, names, n, o);
-  sigset_t all, old;
-  if (!t) {
+  j->tier = tier_new(c, src, names, n, o);
+  if (!j->tier)
     note(o, "--backend auto: out of memory; libtcc's code runs on");
+}
+
+static void tier_launch(Tier *t) {
+  sigset_t all, old;
+  if (t->started || t->done)
     return;
-  }
+  t->started = 1;
   t->owner = getpid();
   sigfillset(&all); /* the caller's signals are not the thread's business */
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int rc = pthread_create(&t->thread, NULL, tier_main, t);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc != 0) {
-    note(o, "--backend auto: no thread for the system compiler (%s); "
-            "libtcc's code runs on", strerror(rc));
-    tier_free(t);
-    return;
+    t->started = 0; /* no thread to join */
+    t->done = 1;
+    snprintf(t->why, sizeof t->why, "no thread for the system compiler: %s",
+             strerror(rc));
+    note(&t->o, "--backend auto: %s; libtcc's code runs on", t->why);
   }
-  j->tier = t;
+}
+
+/* The second run starts the thread: the first result is libtcc's alone,
+ * and a model run once (a command that runs and exits) starts nothing. */
+void jit_kick(Jit *j) {
+  Tier *t = j ? j->tier : NULL;
+  if (t && t->runs++ == 1)
+    tier_launch(t);
 }
 
 /* Stop and join the thread, then free what it made (not in a forked
  * child: the thread is the parent's). */
 static void tier_stop(Tier *t) {
-  if (t->owner != getpid())
+  if (t->started && t->owner != getpid())
     return;
-  atomic_store(&t->cancel, 1);
-  pthread_join(t->thread, NULL);
+  if (t->started) {
+    atomic_store(&t->cancel, 1);
+    pthread_join(t->thread, NULL);
+  }
   if (t->cut)
     note(&t->o, "--backend auto: the model was freed before %s finished; "
                 "libtcc's code ran throughout", cc_program());
+  else if (!t->started && t->runs == 1)
+    note(&t->o, "--backend auto: the model ran once, and %s starts at the "
+                "second run; libtcc's code ran throughout", cc_program());
   tier_free(t);
 }
 
@@ -890,6 +930,7 @@ int jit_wait(Jit *j, char *why, size_t n) {
   Tier *t = j ? j->tier : NULL;
   if (!t)
     return 0;
+  tier_launch(t);
   if (t->owner != getpid())
     return snprintf(why, n, "the system compiler ran in the parent process, "
                             "not in this forked child"), -1;

@@ -14,9 +14,12 @@ typedef struct Jit Jit;
  * a system compiler that fails is replaced by libtcc, and o->note told. */
 Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
                  EntryFn *fns, const exprc_options *o);
-/* With EXPRC_BACKEND_AUTO, jit_compile fills fns from libtcc and starts the
- * system compiler on a thread of its own; jit_free stops and joins it. */
+/* With EXPRC_BACKEND_AUTO, jit_compile fills fns from libtcc and keeps
+ * what the system compiler needs; jit_kick, called before each run, starts
+ * it on a thread of its own at the second; jit_wait starts it at once if
+ * need be; jit_free stops and joins it. */
 void jit_free(Jit *j);
+void jit_kick(Jit *j);
 
 /* The table of entry points to call now: fns as jit_compile filled them,
  * or the system compiler's once --backend auto has loaded it. Load it once

@@ -79,14 +79,18 @@ typedef enum exprc_backend {
                             compiler fails or times out, libtcc compiles the
                             model and a note says so */
   EXPRC_BACKEND_AUTO     /* both: libtcc compiles the model and the compile
-                            returns at once; the system compiler builds the
-                            same C (as EXPRC_BACKEND_CC does, cache included)
-                            on a thread of the library's own, and its code
-                            replaces libtcc's between two runs, computing
-                            the same bits. If it fails, libtcc's code runs
-                            on and exprc_options.note is told (from that
-                            thread; see exprc_backend_now and
-                            exprc_wait_tier). exprc_free stops it */
+                            returns at once; from the second run on, the
+                            system compiler builds the same C (as
+                            EXPRC_BACKEND_CC does, cache included) on a
+                            thread of the library's own, at a lower
+                            priority, and its code replaces libtcc's
+                            between two runs, computing the same bits. If
+                            it fails, libtcc's code runs on and
+                            exprc_options.note is told, from that thread:
+                            note and note_arg must then stay valid until
+                            exprc_free, which stops a compile still
+                            running (see exprc_backend_now and
+                            exprc_wait_tier) */
 } exprc_backend;
 
 typedef struct exprc_options {
@@ -211,7 +215,8 @@ exprc_status exprc_gradient(exprc_model *m, const char *loss);
  * EXPRC_BACKEND_CC it is CC unless the compile fell back to libtcc. */
 exprc_backend exprc_backend_now(const exprc_model *m);
 
-/* Block until the background compile of EXPRC_BACKEND_AUTO is over.
+/* Block until the background compile of EXPRC_BACKEND_AUTO is over
+ * (starting it if no second run has yet).
  * EXPRC_OK when the system compiler's code now runs (and at once for the
  * other backends); EXPRC_ERR_JIT when it could not be built (missing or
  * failing compiler, timeout), with why in exprc_errmsg: the model stays

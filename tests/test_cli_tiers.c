@@ -26,6 +26,8 @@ static int run(const char *model, const char *args, char **out, char **err) {
 }
 
 static const char log_model[] = "input x[2]\nz = log(x)\noutput z\n";
+static const char grad_model[] =
+    "input x[2]\nz = log(x)\noutput z\nloss = sum(z)\ngrad loss wrt x\n";
 static const char inv_model[] = "input x[3]\nz = 1 / x\noutput z\n";
 
 START_TEST(nan_prints_as_nan) {
@@ -51,9 +53,11 @@ START_TEST(json_gives_null_for_nan_and_inf) {
 }
 END_TEST
 
-/* A run that ends before the system compiler does: libtcc's numbers, and
- * the note only under --verbose. The compiler is a script that sleeps, so
- * that the run surely ends first. */
+/* A command that ends before the system compiler does: libtcc's numbers,
+ * and the note only under --verbose. `run` of a model without a gradient
+ * runs it once, which does not start the compiler (it starts at the
+ * second run); with a gradient it runs twice, and the compiler, a script
+ * that sleeps, is stopped when the model is freed. */
 START_TEST(backend_auto_runs_and_notes_under_verbose) {
   char *script = tu_temp_file("#!/bin/sh\nexec sleep 3600\n", ".sh"), args[512];
   char *out, *err, dir[] = "/tmp/exprc-cli-tiers-XXXXXX";
@@ -64,8 +68,15 @@ START_TEST(backend_auto_runs_and_notes_under_verbose) {
   setenv("EXPRC_CACHE_DIR", dir, 1);
   ck_assert_int_eq(run(log_model, args, &out, &err), 0);
   ck_assert_str_eq(out, "z = [0, 0.693147]\n"); /* log 2 = 0.6931471806 */
-  ck_assert_msg(strstr(err, "note: --backend auto: the model was freed before"),
-                "%s", err);
+  ck_assert_msg(strstr(err, "note: --backend auto: the model ran once") &&
+                    strstr(err, "libtcc's code ran throughout"), "%s", err);
+  free(out), free(err);
+  ck_assert_int_eq(run(grad_model, args, &out, &err), 0);
+  ck_assert_str_eq(out, "z = [0, 0.693147]\n" /* log 1, log 2 */
+                        "grad loss: loss = 0.693147\n"
+                        "  dloss/dx = [1, 0.5]\n"); /* d log x = 1/x */
+  ck_assert_msg(strstr(err, "--backend auto: the model was freed before") &&
+                    strstr(err, "libtcc's code ran throughout"), "%s", err);
   free(out), free(err);
   ck_assert_int_eq(run(log_model, "--set 'x=[1,2]' --backend auto", &out, &err),
                    0);

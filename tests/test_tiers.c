@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -186,31 +187,46 @@ START_TEST(a_failing_compiler_leaves_libtcc_running) {
 END_TEST
 
 /* A model freed while its compiler still runs: the compiler (here a
- * script that would sleep far past the test's timeout) is stopped, the
- * thread joined, nothing leaks (ASan), and the note says so. A free that
- * waited for the compiler instead would time the test out. */
+ * script that says it has started, then would sleep far past the test's
+ * timeout) is stopped, the thread joined, nothing leaks (ASan), and the
+ * note says so. A free that waited for the compiler instead would time
+ * the test out. */
 START_TEST(freeing_the_model_stops_the_compiler) {
-  char *script = tu_temp_file("#!/bin/sh\nexec sleep 3600\n", ".sh");
+  char *mark = tu_temp_file("", ".started"), text[4200];
+  unlink(mark);
+  snprintf(text, sizeof text, "#!/bin/sh\n: > '%s'\nexec sleep 3600\n", mark);
+  char *script = tu_temp_file(text, ".sh");
   ck_assert_int_eq(chmod(script, 0700), 0);
   static Notes notes;
   memset(&notes, 0, sizeof notes);
   setenv("CC", script, 1);
   exprc_model *m = compile(EXPRC_BACKEND_AUTO, &notes);
   double got[NVAL];
-  results(m, got);
+  results(m, got); /* the first run starts the compiler */
+  while (access(mark, F_OK) != 0) /* until the script runs */
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
   ck_assert_int_eq(exprc_backend_now(m), EXPRC_BACKEND_TCC);
   exprc_free(m);
   unsetenv("CC");
   ck_assert_msg(strstr(notes.text, "freed before"), "notes: %s", notes.text);
+  unlink(mark);
   unlink(script);
+  free(mark);
   free(script);
 }
 END_TEST
 
-/* Freed at once, before any run: no crash, no leak. */
+/* Freed at once, before any run (the compiler never starts), or right
+ * after the first (it is stopped before or after it starts): no crash, no
+ * leak. */
 START_TEST(a_model_freed_at_once_is_fine) {
-  for (int i = 0; i < 3; i++)
+  double got[NVAL];
+  for (int i = 0; i < 3; i++) {
     exprc_free(compile(EXPRC_BACKEND_AUTO, NULL));
+    exprc_model *m = compile(EXPRC_BACKEND_AUTO, NULL);
+    results(m, got);
+    exprc_free(m);
+  }
 }
 END_TEST
 
