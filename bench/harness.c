@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 #include "exprc.h"
@@ -189,11 +190,13 @@ static exprc_model *compile_like(const char *model, exprc_model *m,
 
 static int cmp_double(const void *a, const void *b);
 
-/* Time to first result: compile, set every input and param, one gradient,
- * free; the median of 11 such runs (each a sample of one call). With
- * auto, the cache is empty and the system compiler is still at work when
- * the model is freed (which stops it): what a program that starts, runs
- * and exits pays. */
+/* Time to first result: compile, set every input and param, one gradient;
+ * the median of 11 such runs (each a sample of one call). With auto the
+ * system compiler starts only at the second run: the first result pays
+ * for the copies auto keeps for it. The model is freed, untimed, and the
+ * next run starts after a pause of 50 ms, as a program starting afresh
+ * would (so that one run's freed memory and stopped processes do not
+ * weigh on the next). */
 static void first_result(const char *w, const char *name, const char *model,
                          exprc_model *m, bench_fn gradient, exprc_backend b) {
   enum { N = 11 };
@@ -204,6 +207,7 @@ static void first_result(const char *w, const char *name, const char *model,
     gradient(c);
     t[i] = bench_now() - t0;
     exprc_free(c);
+    nanosleep(&(struct timespec){0, 50000000}, NULL);
   }
   qsort(t, N, sizeof *t, cmp_double);
   BenchStat st = {.median = t[N / 2], .q1 = t[N / 4], .q3 = t[3 * N / 4],

@@ -764,7 +764,7 @@ struct Tier {
   atomic_int cancel;       /* set by jit_free: stop the compiler */
   pthread_mutex_t lock;
   pthread_cond_t over;
-  int runs;                /* the caller's: runs so far (jit_kick) */
+  int runs;                /* the caller's: runs so far, up to 2 */
   int started;             /* the caller's: the thread was started */
   int done, ok;            /* under lock: finished; and published */
   int cut;                 /* it failed because jit_free stopped it */
@@ -860,7 +860,7 @@ static Tier *tier_new(Ctx *c, const char *src, const char *const *names,
 }
 
 /* The copies for the system compiler, made at compile time; its thread
- * starts after the first run (jit_kick). Without memory, no tier. */
+ * starts at the second run (jit_kick). Without memory, no tier. */
 static void tier_start(Jit *j, Ctx *c, const char *src,
                        const char *const *names, int n,
                        const exprc_options *o) {
@@ -892,7 +892,7 @@ static void tier_launch(Tier *t) {
  * and a model run once (a command that runs and exits) starts nothing. */
 void jit_kick(Jit *j) {
   Tier *t = j ? j->tier : NULL;
-  if (t && t->runs++ == 1)
+  if (t && t->runs < 2 && ++t->runs == 2) /* counts no further */
     tier_launch(t);
 }
 
