@@ -92,6 +92,29 @@ START_TEST(backend_auto_runs_and_notes_under_verbose) {
 }
 END_TEST
 
+/* No compiler on the PATH: `bench` waits for the system compiler's code
+ * (exprc_wait_tier), gets none, times libtcc's, and says why under
+ * --verbose; the exit status is 0. */
+START_TEST(backend_auto_without_cc_on_the_path_times_libtcc) {
+  char *path = tu_temp_file(log_model, ".expr"), cmd[2048], *out, *err;
+  char dir[] = "/tmp/exprc-cli-tiers-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && env -u CC PATH= EXPRC_CACHE_DIR='%s' "
+           "'%s' bench '%s' --set 'x=[1,2]' --backend auto --verbose",
+           dir, dir, tu_exprc(), path);
+  ck_assert_int_eq(tu_run(cmd, &out, &err), 0);
+  ck_assert_msg(strstr(out, "forward") && strstr(out, "median"), "%s", out);
+  ck_assert_msg(strstr(err, "note: --backend auto: cc did not build the "
+                            "model; libtcc's code runs on") &&
+                    strstr(err, "cannot run cc"), "%s", err);
+  free(out), free(err);
+  unlink(path);
+  free(path);
+  ck_assert_int_eq(rmdir(dir), 0); /* nothing was built or cached */
+}
+END_TEST
+
 int main(int argc, char **argv) {
   tu_set_paths(argc, argv);
   Suite *s = suite_create("cli_tiers");
@@ -99,6 +122,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, nan_prints_as_nan);
   tcase_add_test(tc, json_gives_null_for_nan_and_inf);
   tcase_add_test(tc, backend_auto_runs_and_notes_under_verbose);
+  tcase_add_test(tc, backend_auto_without_cc_on_the_path_times_libtcc);
   suite_add_tcase(s, tc);
   return tu_run_suite(s);
 }
