@@ -776,7 +776,64 @@ struct Tier {
   EntryFn *fns;            /* the table live points to, once loaded */
   void *dl;
   char why[2048];          /* why the system compiler's code does not run */
+  struct Tier *next, **prev; /* in `running`, while its thread may run */
 };
+
+/* The tiers whose thread was started, so that a program that exits
+ * without exprc_free stops their compilers (an atexit handler): no
+ * compiler is left running, no build directory left in the cache. */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static Tier *running;
+static pthread_once_t running_once = PTHREAD_ONCE_INIT;
+
+/* At exit: stop every compiler this process started and wait until its
+ * thread has cleaned up. The threads are neither joined nor freed: another
+ * thread may still hold the models. A forked child skips its parent's. */
+static void stop_all_at_exit(void) {
+  pthread_mutex_lock(&running_lock);
+  for (Tier *t = running; t; t = t->next)
+    if (t->owner == getpid())
+      atomic_store(&t->cancel, 1);
+  for (Tier *t = running; t; t = t->next) {
+    if (t->owner != getpid())
+      continue;
+    pthread_mutex_lock(&t->lock);
+    while (!t->done)
+      pthread_cond_wait(&t->over, &t->lock);
+    pthread_mutex_unlock(&t->lock);
+  }
+  pthread_mutex_unlock(&running_lock);
+}
+
+static void running_init(void) { atexit(stop_all_at_exit); }
+
+static void running_take(void) { pthread_mutex_lock(&running_lock); }
+static void running_give(void) { pthread_mutex_unlock(&running_lock); }
+
+/* As tcc_lock: a child never starts with the lock held by a thread it
+ * does not have (its exit would wait forever). */
+__attribute__((constructor)) static void running_fork_safe(void) {
+  pthread_atfork(running_take, running_give, running_give);
+}
+
+static void running_add(Tier *t) {
+  pthread_once(&running_once, running_init);
+  pthread_mutex_lock(&running_lock);
+  t->next = running;
+  t->prev = &running;
+  if (running)
+    running->prev = &t->next;
+  running = t;
+  pthread_mutex_unlock(&running_lock);
+}
+
+static void running_remove(Tier *t) {
+  pthread_mutex_lock(&running_lock);
+  *t->prev = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  pthread_mutex_unlock(&running_lock);
+}
 
 static void tier_finish(Tier *t, int ok, const char *why) {
   snprintf(t->why, sizeof t->why, "%s", why);
@@ -877,9 +934,11 @@ static void tier_launch(Tier *t) {
   t->owner = getpid();
   sigfillset(&all); /* the caller's signals are not the thread's business */
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  running_add(t);
   int rc = pthread_create(&t->thread, NULL, tier_main, t);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc != 0) {
+    running_remove(t);
     t->started = 0; /* no thread to join */
     t->done = 1;
     snprintf(t->why, sizeof t->why, "no thread for the system compiler: %s",
@@ -904,6 +963,7 @@ static void tier_stop(Tier *t) {
   if (t->started) {
     atomic_store(&t->cancel, 1);
     pthread_join(t->thread, NULL);
+    running_remove(t);
   }
   if (t->cut)
     note(&t->o, "--backend auto: the model was freed before %s finished; "

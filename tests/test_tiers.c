@@ -216,6 +216,62 @@ START_TEST(freeing_the_model_stops_the_compiler) {
 }
 END_TEST
 
+/* The other half of the next case, run as a program of its own (this
+ * executable with --exit-without-free): a model whose compiler is the
+ * script SCRIPT, run twice (which starts it), then exit without
+ * exprc_free once the script has written its process id to MARK. */
+static int exit_without_free(const char *mark) {
+  exprc_options o; /* no Check here: this is not a test case */
+  exprc_model *m;
+  double x[25];
+  int64_t shape[2] = {5, 5};
+  exprc_options_default(&o);
+  o.backend = EXPRC_BACKEND_AUTO;
+  for (int i = 0; i < 25; i++)
+    x[i] = 0.1 * i - 1.2;
+  if (exprc_compile_string(model_src, "test.expr", &o, &m) != EXPRC_OK ||
+      exprc_set(m, "x", x, 2, shape) != EXPRC_OK ||
+      exprc_forward(m) != EXPRC_OK || exprc_gradient(m, "loss") != EXPRC_OK)
+    return fprintf(stderr, "%s\n", exprc_errmsg(m)), 1;
+  for (FILE *f; !(f = fopen(mark, "r")) || fgetc(f) == EOF;)
+    f ? fclose(f) : 0, nanosleep(&(struct timespec){0, 1000000}, NULL);
+  exit(0); /* no exprc_free: the library's atexit handler stops cc */
+}
+
+/* A program that exits without freeing its model: the compiler it had
+ * started is stopped (its process is gone once the program has exited)
+ * and its build directory removed from the cache. */
+START_TEST(exiting_without_free_stops_the_compiler) {
+  char *mark = tu_temp_file("", ".pid"), text[4200], cmd[9000], self[4096];
+  unlink(mark);
+  snprintf(text, sizeof text, "#!/bin/sh\necho $$ > '%s'\nexec sleep 3600\n",
+           mark);
+  char *script = tu_temp_file(text, ".sh");
+  ck_assert_int_eq(chmod(script, 0700), 0);
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  ck_assert_int_gt(n, 0);
+  self[n] = 0;
+  snprintf(cmd, sizeof cmd, "CC='%s' '%s' --exit-without-free '%s'", script,
+           self, mark);
+  ck_assert_int_eq(tu_run(cmd, NULL, NULL), 0);
+  char *pid = tu_read_file(mark);
+  ck_assert_ptr_nonnull(pid);
+  errno = 0;
+  ck_assert_msg(kill((pid_t)atol(pid), 0) != 0 && errno == ESRCH,
+                "the compiler (pid %s) still runs", pid);
+  snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^tmp-'", getenv("EXPRC_CACHE_DIR"));
+  char *out = NULL;
+  tu_run(cmd, &out, NULL);
+  ck_assert_msg(out && atoi(out) == 0, "build directories left: %s", out);
+  free(out);
+  free(pid);
+  unlink(mark);
+  unlink(script);
+  free(mark);
+  free(script);
+}
+END_TEST
+
 /* Freed at once, before any run (the compiler never starts), or right
  * after the first (it is stopped before or after it starts): no crash, no
  * leak. */
@@ -245,7 +301,9 @@ START_TEST(the_other_backends_do_not_wait) {
 }
 END_TEST
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--exit-without-free") == 0)
+    return exit_without_free(argv[2]); /* the cache is the parent's */
   char dir[] = "/tmp/exprc-tiers-XXXXXX", cmd[64];
   if (!mkdtemp(dir))
     return perror("mkdtemp"), 1;
@@ -258,6 +316,7 @@ int main(void) {
   tcase_add_test(tc, a_missing_compiler_leaves_libtcc_running);
   tcase_add_test(tc, a_failing_compiler_leaves_libtcc_running);
   tcase_add_test(tc, freeing_the_model_stops_the_compiler);
+  tcase_add_test(tc, exiting_without_free_stops_the_compiler);
   tcase_add_test(tc, a_model_freed_at_once_is_fine);
   tcase_add_test(tc, the_other_backends_do_not_wait);
   suite_add_tcase(s, tc);
