@@ -751,8 +751,9 @@ static Jit *cc_compile(Ctx *c, const char *src, const char *const *names,
  * or is too slow, libtcc's code runs on, and exprc_options.note (from this
  * thread) says why. jit_free stops the compiler (its process group is
  * killed; the poll notices within 50 ms), joins the thread and only then
- * frees both tiers' code. In a child forked meanwhile the thread does not
- * exist: the child neither waits for it nor frees what it may be using.
+ * frees both tiers' code; at exit, a handler stops the compilers of the
+ * models not freed. In a child forked meanwhile the thread does not exist:
+ * the child neither waits for it nor frees what it may be using.
  */
 
 #define TIER_NICE 10 /* the background compile's nice value (0 to 19) */
