@@ -778,6 +778,7 @@ struct Tier {
   void *dl;
   char why[2048];          /* why the system compiler's code does not run */
   struct Tier *next, **prev; /* in `running`, while its thread may run */
+  int joined;              /* under running_lock: by the exit handler */
 };
 
 /* The tiers whose thread was started, so that a program that exits
@@ -787,21 +788,26 @@ static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static Tier *running;
 static pthread_once_t running_once = PTHREAD_ONCE_INIT;
 
-/* At exit: stop every compiler this process started and wait until its
- * thread has cleaned up. The threads are neither joined nor freed: another
- * thread may still hold the models. A forked child skips its parent's. */
+/* At exit: stop every compiler this process started and join its thread
+ * (which cleans up first); the tiers themselves are not freed, since
+ * another thread may still hold the models (its exprc_free then frees
+ * them without joining again). A forked child skips its parent's. */
 static void stop_all_at_exit(void) {
   pthread_mutex_lock(&running_lock);
   for (Tier *t = running; t; t = t->next)
     if (t->owner == getpid())
       atomic_store(&t->cancel, 1);
-  for (Tier *t = running; t; t = t->next) {
-    if (t->owner != getpid())
+  for (Tier **at = &running; *at;) {
+    Tier *t = *at;
+    if (t->owner != getpid()) {
+      at = &t->next;
       continue;
-    pthread_mutex_lock(&t->lock);
-    while (!t->done)
-      pthread_cond_wait(&t->over, &t->lock);
-    pthread_mutex_unlock(&t->lock);
+    }
+    pthread_join(t->thread, NULL);
+    t->joined = 1;
+    *at = t->next; /* out of the list */
+    if (t->next)
+      t->next->prev = at;
   }
   pthread_mutex_unlock(&running_lock);
 }
@@ -828,12 +834,18 @@ static void running_add(Tier *t) {
   pthread_mutex_unlock(&running_lock);
 }
 
-static void running_remove(Tier *t) {
+/* Take t out of the list, unless the exit handler has joined it: 1 if the
+ * caller is to join the thread. */
+static int running_remove(Tier *t) {
   pthread_mutex_lock(&running_lock);
-  *t->prev = t->next;
-  if (t->next)
-    t->next->prev = t->prev;
+  int mine = !t->joined;
+  if (mine) {
+    *t->prev = t->next;
+    if (t->next)
+      t->next->prev = t->prev;
+  }
   pthread_mutex_unlock(&running_lock);
+  return mine;
 }
 
 static void tier_finish(Tier *t, int ok, const char *why) {
@@ -939,7 +951,7 @@ static void tier_launch(Tier *t) {
   int rc = pthread_create(&t->thread, NULL, tier_main, t);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc != 0) {
-    running_remove(t);
+    (void)running_remove(t);
     t->started = 0; /* no thread to join */
     t->done = 1;
     snprintf(t->why, sizeof t->why, "no thread for the system compiler: %s",
@@ -961,10 +973,9 @@ void jit_kick(Jit *j) {
 static void tier_stop(Tier *t) {
   if (t->started && t->owner != getpid())
     return;
-  if (t->started) {
+  if (t->started && running_remove(t)) {
     atomic_store(&t->cancel, 1);
     pthread_join(t->thread, NULL);
-    running_remove(t);
   }
   if (t->cut)
     note(&t->o, "--backend auto: the model was freed before %s finished; "
