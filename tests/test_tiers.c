@@ -16,6 +16,7 @@
  * change it restore it only after the background compile is over.
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,69 @@ START_TEST(both_tiers_compute_the_same_bits) {
   assert_same_bits(got, want, "the system compiler's code");
   tu_gradcheck(m, "loss", 1e-5);
   exprc_free(m);
+}
+END_TEST
+
+/* Every output and gradient of src at the inputs x[0..n), with backend b
+ * (waiting for the system compiler's code with auto), end to end. */
+static double *all_values(const char *src, const double *x, int64_t n,
+                          exprc_backend b, int64_t *count) {
+  exprc_options o;
+  exprc_options_default(&o);
+  o.backend = b;
+  exprc_model *m = tu_compile_opts(src, &o);
+  if (b == EXPRC_BACKEND_AUTO) {
+    ck_assert_msg(exprc_wait_tier(m) == EXPRC_OK, "%s", exprc_errmsg(m));
+    ck_assert_int_eq(exprc_backend_now(m), EXPRC_BACKEND_CC);
+  }
+  ck_assert_int_eq(exprc_set(m, "x", x, 1, &n), EXPRC_OK);
+  ck_assert_int_eq(exprc_forward(m), EXPRC_OK);
+  ck_assert_int_eq(exprc_gradient(m, "loss"), EXPRC_OK);
+  double *v = NULL;
+  *count = 0;
+  for (int k = EXPRC_OUTPUT; k <= EXPRC_GRADIENT; k++)
+    for (int i = 0; i < exprc_count(m, (exprc_kind)k); i++) {
+      exprc_tensor t;
+      ck_assert_int_eq(exprc_get(m, (exprc_kind)k, i, &t), EXPRC_OK);
+      v = realloc(v, (size_t)(*count + t.size) * sizeof *v);
+      memcpy(v + *count, t.data, (size_t)t.size * sizeof *v);
+      *count += t.size;
+    }
+  exprc_free(m);
+  return v;
+}
+
+/* gcc -O2 turns sin(x) and cos(x) of one x into one sincos call, and
+ * pow(y, 2.0) into y * y (this model's object imports sincos and no pow);
+ * glibc's sincos and a correctly rounded square keep libtcc's bits, on
+ * large arguments too (where sin's argument reduction works hardest). */
+START_TEST(gcc_rewrites_of_libm_calls_keep_the_bits) {
+  static const char src[] =
+      "input x[400]\n"
+      "y = sin(x) * cos(x) + sin(x) / (2 + cos(x)) + pow(abs(x) + 1, 2.0)"
+      " + exp(x / 1000) ^ 3\n"
+      "output y\nloss = sum(y)\ngrad loss wrt x\n";
+  double x[400];
+  uint64_t st = 11;
+  for (int i = 0; i < 400; i++)
+    x[i] = i < 200 ? tu_uniform(&st, -1e3, 1e3) : tu_uniform(&st, -3, 3);
+  int64_t n1, n2;
+  double *want = all_values(src, x, 400, EXPRC_BACKEND_TCC, &n1);
+  double *got = all_values(src, x, 400, EXPRC_BACKEND_AUTO, &n2);
+  ck_assert_int_eq(n1, n2);
+  ck_assert_int_eq(n1, 400 + 1 + 400);
+  for (int64_t i = 0; i < n1; i++)
+    ck_assert_msg(memcmp(&got[i], &want[i], sizeof *got) == 0,
+                  "value %lld: %.17g, libtcc's %.17g", (long long)i, got[i],
+                  want[i]);
+  for (int i = 0; i < 400; i++) { /* y from the formula, with libm */
+    double y = sin(x[i]) * cos(x[i]) + sin(x[i]) / (2 + cos(x[i])) +
+               pow(fabs(x[i]) + 1, 2.0) + pow(exp(x[i] / 1000), 3);
+    ck_assert_msg(fabs(got[i] - y) <= 1e-13 * fmax(1, fabs(y)),
+                  "y[%d] = %.17g, the formula gives %.17g", i, got[i], y);
+  }
+  free(want);
+  free(got);
 }
 END_TEST
 
@@ -313,6 +377,7 @@ int main(int argc, char **argv) {
   TCase *tc = tu_tcase("tiers", 280);
   tcase_add_test(tc, both_tiers_compute_the_same_bits);
   tcase_add_test(tc, a_caller_running_through_the_switch_sees_the_same_numbers);
+  tcase_add_test(tc, gcc_rewrites_of_libm_calls_keep_the_bits);
   tcase_add_test(tc, a_missing_compiler_leaves_libtcc_running);
   tcase_add_test(tc, a_failing_compiler_leaves_libtcc_running);
   tcase_add_test(tc, freeing_the_model_stops_the_compiler);
