@@ -46,6 +46,7 @@ struct Jit {
   TCCState *s;
   void *dl;   /* the shared object of --backend cc */
   Tier *tier; /* --backend auto: the system compiler at work behind libtcc */
+  int no_tier; /* --backend auto without the memory for its copies */
 };
 
 static pthread_mutex_t tcc_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -935,6 +936,7 @@ static void tier_start(Jit *j, Ctx *c, const char *src,
                        const char *const *names, int n,
                        const exprc_options *o) {
   j->tier = tier_new(c, src, names, n, o);
+  j->no_tier = !j->tier;
   if (!j->tier)
     note(o, "--backend auto: out of memory; libtcc's code runs on");
 }
@@ -1000,6 +1002,9 @@ exprc_backend jit_backend_now(Jit *j) {
 
 int jit_wait(Jit *j, char *why, size_t n) {
   Tier *t = j ? j->tier : NULL;
+  if (!t && j && j->no_tier)
+    return snprintf(why, n, "out of memory for the system compiler's "
+                            "copies of the model"), -1;
   if (!t)
     return 0;
   tier_launch(t);
