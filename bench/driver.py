@@ -222,13 +222,42 @@ def med(run, w, name):
 CC_ROWS = ["exprc forward, cc -O2 backend", "exprc gradient, cc -O2 backend"]
 
 
+# --backend auto: time to a first result (compile + one gradient, cold
+# cache), and per call once the system compiler's code has taken over.
+AUTO_ROWS = ["exprc gradient, auto after the swap", "first result, tcc",
+             "first result, auto"]
+
+
 def cc_check(run, w):
     c = run.checks
-    if (w, "loss cc backend") not in c:
-        return []
-    return [["loss: exprc cc backend vs tcc", check_close(
-        run, w + " cc backend", c[(w, "loss cc backend")],
-        c[(w, "loss tcc backend")])]]
+    rows = []
+    if (w, "loss cc backend") in c:
+        rows.append(["loss: exprc cc backend vs tcc", check_close(
+            run, w + " cc backend", c[(w, "loss cc backend")],
+            c[(w, "loss tcc backend")])])
+    if (w, "loss auto backend") in c:
+        rows.append(["loss: auto after the swap vs tcc (every bit)",
+                     check_close(run, w + " auto backend",
+                                 c[(w, "loss auto backend")],
+                                 c[(w, "loss tcc backend")], tol=0.0)])
+    return rows
+
+
+def auto_targets(run, w, steady_base=None):
+    """First result with auto within 1.2x of tcc's; with steady_base, the
+    per-call time after the swap within 1.2x of that case's."""
+    a, t = med(run, w, "first result, auto"), med(run, w, "first result, tcc")
+    if a and t:
+        target(run, "%s time to first result, auto within 1.2x of tcc" % w,
+               "%.2fx (%s vs %s)" % (a / t, fmt_time(a), fmt_time(t)),
+               a / t <= 1.2)
+    g = med(run, w, "exprc gradient, auto after the swap")
+    if g and steady_base and med(run, w, steady_base):
+        h = med(run, w, steady_base)
+        target(run, "%s gradient with auto after the swap within 1.2x of %s"
+               % (w, steady_base), "%.2fx (%s vs %s)" % (g / h, fmt_time(g),
+                                                        fmt_time(h)),
+               g / h <= 1.2)
 
 
 def mlp_checks(run, w):
@@ -261,13 +290,14 @@ def w1(run):
     section("W1: MLP 784-128-10, tanh, softmax cross-entropy, batch 64")
     harness(run, "w1", os.path.join(MODELS, "w1_mlp784.expr"), run.tmp)
     run_torch(run, "W1")
-    time_rows(run, "W1", ["exprc forward", "exprc gradient"] + CC_ROWS + [
+    time_rows(run, "W1", ["exprc forward", "exprc gradient"] + CC_ROWS + AUTO_ROWS + [
                           "hand C loops forward", "hand C loops gradient",
                           "hand C OpenBLAS gradient",
                           "PyTorch forward (no_grad)", "PyTorch gradient"],
               "hand C loops gradient")
     mlp_checks(run, "W1")
     grad_fwd_target(run, "W1")
+    auto_targets(run, "W1")
     t, g = med(run, "W1", "PyTorch gradient"), med(run, "W1", "exprc gradient")
     if t:
         run.targets.append((
@@ -284,13 +314,14 @@ def w2(run):
     section("W2: MLP 4-16-3, tanh, softmax cross-entropy, batch 1")
     harness(run, "w2", os.path.join(MODELS, "w2_mlp4.expr"), run.tmp)
     run_torch(run, "W2")
-    time_rows(run, "W2", ["exprc forward", "exprc gradient"] + CC_ROWS + [
+    time_rows(run, "W2", ["exprc forward", "exprc gradient"] + CC_ROWS + AUTO_ROWS + [
                           "hand C forward", "hand C gradient",
                           "hand C gradient, libtcc",
                           "PyTorch forward (no_grad)", "PyTorch gradient"],
               "hand C gradient")
     mlp_checks(run, "W2")
     grad_fwd_target(run, "W2")
+    auto_targets(run, "W2")
     t, g = med(run, "W2", "PyTorch gradient"), med(run, "W2", "exprc gradient")
     if t:
         target(run, "W2 exprc gradient >= 40x faster than PyTorch",
@@ -334,7 +365,7 @@ def w5(run):
 def w3(run):
     section("W3: Rosenbrock, n = 1000, vector form")
     harness(run, "w3", os.path.join(MODELS, "w3_rosenbrock.expr"), run.tmp)
-    time_rows(run, "W3", ["exprc forward", "exprc gradient"] + CC_ROWS + [
+    time_rows(run, "W3", ["exprc forward", "exprc gradient"] + CC_ROWS + AUTO_ROWS + [
                           "hand C function", "hand C gradient",
                           "hand C function, libtcc", "hand C gradient, libtcc"],
               "hand C gradient")
@@ -346,6 +377,7 @@ def w3(run):
             run, "W3 gradient", c[("W3", "max rel err exprc vs hand gradient")],
             0.0)]] + cc_check(run, "W3"))
     grad_fwd_target(run, "W3")
+    auto_targets(run, "W3", "hand C gradient")
     g, h = med(run, "W3", "exprc gradient"), med(run, "W3", "hand C gradient")
     target(run, "W3 exprc gradient within 3x of hand-written C (gcc -O2)",
            "%.1fx (%s vs %s)" % (g / h, fmt_time(g), fmt_time(h)), g / h <= 3)

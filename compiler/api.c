@@ -438,7 +438,8 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
   exprc_rt_error err = {.site = -1}, *outer = exprc_rt_catch(&err);
   check_clear(m); /* --check-finite: the generated code reports here */
   exprc_rng *was_rng = exprc_rt_use_rng(&m->rng); /* the model's draws */
-  m->fn[k](m->D, m->S);
+  jit_kick(m->jit); /* --backend auto: the second run starts cc */
+  jit_entries(m->jit, m->fn)[k](m->D, m->S); /* one tier per run */
   exprc_rt_use_rng(was_rng);
   exprc_rt_catch(outer);
   exprc_rt_use_threads(was);
@@ -463,4 +464,21 @@ exprc_status exprc_gradient(exprc_model *m, const char *loss) {
     return handle_fail(m, EXPRC_ERR_NAME, "no 'grad %.64s wrt ...' in the model",
                 loss);
   return run(m, k, "exprc_gradient");
+}
+
+/* ---- tiers (--backend auto) ---- */
+
+exprc_backend exprc_backend_now(const exprc_model *m) {
+  if (!m || m->magic != MAGIC_LIVE || m->failed)
+    return EXPRC_BACKEND_TCC;
+  return jit_backend_now(m->jit);
+}
+
+exprc_status exprc_wait_tier(exprc_model *m) {
+  exprc_status st = usable(m, "", "exprc_wait_tier");
+  char why[2048];
+  if (st != EXPRC_OK || jit_wait(m->jit, why, sizeof why) == 0)
+    return st;
+  return handle_fail(m, EXPRC_ERR_JIT, "exprc_wait_tier: the system "
+                     "compiler's code does not run; libtcc's does:\n%s", why);
 }

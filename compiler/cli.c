@@ -47,7 +47,8 @@ static const struct Help {
      "fails, and gradcheck exits 1.\n"},
     {"bench", "exprc bench FILE [--set NAME=VALUE]... [--seed N]",
      "Time one call of each entry point (median, least and most of 15\n"
-     "samples); inputs not given get seeded numbers in [-1, 1).\n"},
+     "samples); inputs not given get seeded numbers in [-1, 1). With\n"
+     "--backend auto it first waits for the system compiler's code.\n"},
     {"explain",
      "exprc explain FILE [--set NAME=VALUE]... [--seed N] [-o PAGE.html]",
      "Write one self-contained HTML page (no network) with the model, its\n"
@@ -60,10 +61,11 @@ static const struct Help {
 };
 
 static const char common[] =
-    "run, gradcheck and bench take --backend cc (system compiler, -O2)\n"
-    "or --backend tcc (libtcc in memory, the default), and --threads N\n"
-    "(threads for matrix products and long loops); --verbose prints\n"
-    "notes, such as --backend cc falling back to libtcc.\n"
+    "run, gradcheck and bench take --backend cc (system compiler, -O2),\n"
+    "--backend tcc (libtcc in memory, the default) or --backend auto\n"
+    "(libtcc at once, the system compiler's code once it is built), and\n"
+    "--threads N (threads for matrix products and long loops); --verbose\n"
+    "prints notes, such as the system compiler failing or not finishing.\n"
     "Every command that compiles takes --no-simplify, and the memory plan\n"
     "options --no-fuse, --no-reuse (one buffer per value) and --remat\n"
     "(recompute cheap forward values in the backward pass), and\n"
@@ -155,9 +157,10 @@ static int set_flag(Args *a, const char *s) {
 static int choice_option(Args *a, const char *s, const char *v) {
   static const char *const passes[NPASS] = {"lower", "grad", "simplify"};
   if (strcmp(s, "--backend") == 0) {
-    if (strcmp(v, "tcc") != 0 && strcmp(v, "cc") != 0)
-      return cli_usage_error("--backend takes tcc or cc, not '%s'", v);
-    a->backend = v[0] == 'c' ? EXPRC_BACKEND_CC : EXPRC_BACKEND_TCC;
+    if (strcmp(v, "tcc") != 0 && strcmp(v, "cc") != 0 && strcmp(v, "auto") != 0)
+      return cli_usage_error("--backend takes tcc, cc or auto, not '%s'", v);
+    a->backend = v[0] == 'c' ? EXPRC_BACKEND_CC
+                 : v[0] == 'a' ? EXPRC_BACKEND_AUTO : EXPRC_BACKEND_TCC;
     return 0;
   }
   int k = 0;

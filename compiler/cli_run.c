@@ -159,6 +159,10 @@ static void json_number(FILE *f, double x) {
 
 static void human_number(FILE *f, double x) {
   char buf[40];
+  if (isnan(x)) { /* printf's "-nan" shows a sign bit that means nothing */
+    fputs("nan", f);
+    return;
+  }
   exprc_rt_format(buf, sizeof buf, "%.6g", x);
   fputs(buf, f);
 }
@@ -350,6 +354,9 @@ int cmd_bench(const Args *a) {
   exprc_model *m = cli_compile(a, &rc);
   if (!m || (rc = cli_apply_sets(m, a)) != 0)
     return exprc_free(m), rc;
+  /* --backend auto: time the code that runs once the model has settled
+   * (if the system compiler failed, the note under --verbose says so) */
+  (void)exprc_wait_tier(m);
   exprc_rng r;
   exprc_tensor t;
   exprc_rng_seed(&r, a->seed); /* the inputs' values: --seed, like params */

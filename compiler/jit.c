@@ -12,6 +12,7 @@
  * in generated code is a bug in exprc; tcc's text is kept in the message.
  */
 #define _XOPEN_SOURCE 700 /* realpath and S_ISVTX, for the cc backend's cache */
+#define _DEFAULT_SOURCE /* syscall(SYS_gettid), for the tier thread's nice value */
 #include "jit.h"
 
 #include <dlfcn.h>
@@ -21,12 +22,15 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,9 +40,13 @@
 #include "scalar.h"
 #include "sha256.h"
 
+typedef struct Tier Tier;
+
 struct Jit {
   TCCState *s;
-  void *dl; /* the shared object of --backend cc */
+  void *dl;   /* the shared object of --backend cc */
+  Tier *tier; /* --backend auto: the system compiler at work behind libtcc */
+  int no_tier; /* --backend auto without the memory for its copies */
 };
 
 static pthread_mutex_t tcc_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -113,6 +121,9 @@ static int build(TCCState *s, Errors *err, const char *src,
 
 static Jit *cc_compile(Ctx *c, const char *src, const char *const *names,
                        int n, EntryFn *fns, const exprc_options *o);
+static void tier_start(Jit *j, Ctx *c, const char *src,
+                       const char *const *names, int n,
+                       const exprc_options *o);
 
 Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
                  EntryFn *fns, const exprc_options *o) {
@@ -136,12 +147,18 @@ Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
              "please report it with the model):\n%s",
              err.n ? err.text : "tcc_new failed");
   }
+  if (o && o->backend == EXPRC_BACKEND_AUTO)
+    tier_start(j, c, src, names, n, o);
   return j;
 }
+
+static void tier_stop(Tier *t);
 
 void jit_free(Jit *j) {
   if (!j)
     return;
+  if (j->tier) /* first: the thread may be loading code */
+    tier_stop(j->tier);
   if (j->s) {
     pthread_mutex_lock(&tcc_lock);
     tcc_delete(j->s);
@@ -190,14 +207,19 @@ void jit_free(Jit *j) {
  * the definition of that pointer. */
 #define CC_RENAME(name, params) "-D" #name "=(*xc_fp_" #name ")",
 static const char *const cc_flags[] = {
-    "-std=c99", "-O2", "-fPIC", "-shared", EXPRC_RT_FNS(CC_RENAME) NULL};
+    "-std=c99", "-O2", "-ffp-contract=off", "-fno-fast-math", "-fPIC",
+    "-shared", EXPRC_RT_FNS(CC_RENAME) NULL};
 #undef CC_RENAME
 
-typedef enum CcRun { CC_OK, CC_FAILED, CC_TIMEOUT, CC_NORUN } CcRun;
+typedef enum CcRun {
+  CC_OK, CC_FAILED, CC_TIMEOUT, CC_NORUN, CC_CANCELLED
+} CcRun;
 
 typedef struct CcJob {
   const char *src;
   const exprc_options *o;
+  const char *tag;         /* "--backend cc" or "--backend auto", for notes */
+  const atomic_int *cancel; /* set: stop the compiler (NULL: never) */
   char key[65];            /* SHA-256 of the compiler, its flags and the C */
   char cache[PATH_MAX];    /* the checked cache directory; "" for none */
   char work[PATH_MAX];     /* this build's private directory; "" for none */
@@ -332,8 +354,8 @@ static void cache_dir(CcJob *j) {
   else if (home && *home)
     len = snprintf(want, sizeof want, "%s/.cache/exprc", home);
   else {
-    note(j->o, "--backend cc: no cache ($EXPRC_CACHE_DIR, $XDG_CACHE_HOME "
-               "and $HOME are unset)");
+    note(j->o, "%s: no cache ($EXPRC_CACHE_DIR, $XDG_CACHE_HOME "
+               "and $HOME are unset)", j->tag);
     return;
   }
   if (len >= (int)sizeof want - 80) /* room for /exprc-KEY.sum */
@@ -344,7 +366,7 @@ static void cache_dir(CcJob *j) {
            safe_parents(j->cache, why, sizeof why))
     return;
   j->cache[0] = 0;
-  note(j->o, "--backend cc: not using the cache directory %.1000s: %s",
+  note(j->o, "%s: not using the cache directory %.1000s: %s", j->tag,
        want, why);
 }
 
@@ -521,7 +543,8 @@ static int past(const struct timespec *t) {
 
 /* Wait for pid until the deadline, polling with a growing nap (a library
  * cannot take over SIGCHLD); past it, kill the compiler's process group. */
-static CcRun wait_until(pid_t pid, const struct timespec *deadline, int *st) {
+static CcRun wait_until(pid_t pid, const struct timespec *deadline, int *st,
+                        const atomic_int *cancel) {
   struct timespec nap = {0, 1000000};
   for (;;) {
     pid_t r = waitpid(pid, st, WNOHANG);
@@ -529,11 +552,12 @@ static CcRun wait_until(pid_t pid, const struct timespec *deadline, int *st) {
       return CC_OK;
     if (r < 0 && errno != EINTR)
       return CC_NORUN; /* reaped by someone else: the status is lost */
-    if (past(deadline)) {
+    int stop = cancel && atomic_load(cancel);
+    if (stop || past(deadline)) {
       kill(-pid, SIGKILL);
       while (waitpid(pid, st, 0) < 0 && errno == EINTR)
         ;
-      return CC_TIMEOUT;
+      return stop ? CC_CANCELLED : CC_TIMEOUT;
     }
     nanosleep(&nap, NULL);
     if (nap.tv_nsec < 50000000)
@@ -565,10 +589,17 @@ static CcRun run_cc(CcJob *j, int workaround) {
     return errf(j, "cannot create %.1000s: %s", log, strerror(errno)), CC_NORUN;
   unlink(log);
   pid_t pid;
+  if (j->cancel && atomic_load(j->cancel)) { /* freed before it began */
+    close(fd);
+    errf(j, "the model was freed before %s started", argv[0]);
+    return CC_CANCELLED;
+  }
   int st = 0, rc = spawn(argv, fd, &pid);
-  CcRun r = rc ? CC_NORUN : wait_until(pid, &j->deadline, &st);
+  CcRun r = rc ? CC_NORUN : wait_until(pid, &j->deadline, &st, j->cancel);
   if (rc)
     errf(j, "cannot run %s: %s", argv[0], strerror(rc));
+  else if (r == CC_CANCELLED)
+    errf(j, "the model was freed before %s finished", argv[0]);
   else if (r == CC_TIMEOUT)
     errf(j, "%s ran longer than %d s (limits.cc_timeout) and was stopped",
          argv[0], j->timeout);
@@ -613,21 +644,21 @@ static int cc_build(CcJob *j) {
   Errors first = j->err;
   r = run_cc(j, 1);
   if (r == CC_OK)
-    note(j->o, "--backend cc: %s failed on the generated C (%s) and compiled "
-               "it with " CC_WORKAROUND, cc_program(), error_line(&first));
+    note(j->o, "%s: %s failed on the generated C (%s) and compiled "
+               "it with " CC_WORKAROUND, j->tag, cc_program(), error_line(&first));
   else
     j->err = first;
   return r == CC_OK ? 0 : -1;
 }
 
-static int cc_load(Jit *j, const char *so, const char *const *names, int n,
-                   EntryFn *fns, CcJob *job) {
-  j->dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-  if (!j->dl)
+static int cc_load(void **dl, const char *so, const char *const *names,
+                   int n, EntryFn *fns, CcJob *job) {
+  *dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+  if (!*dl)
     return errf(job, "%s", dlerror()), -1;
 #define CC_BIND(name, params)                                                 \
   {                                                                           \
-    void *at = dlsym(j->dl, "xc_fp_" #name);                                  \
+    void *at = dlsym(*dl, "xc_fp_" #name);                                    \
     void(*fn) params = EXPRC_RT_IMPL(name);                                   \
     if (!at)                                                                  \
       return errf(job, "no pointer xc_fp_" #name " in the object"), -1;       \
@@ -636,7 +667,7 @@ static int cc_load(Jit *j, const char *so, const char *const *names, int n,
   EXPRC_RT_FNS(CC_BIND)
 #undef CC_BIND
   for (int i = 0; i < n; i++) {
-    void *p = dlsym(j->dl, names[i]);
+    void *p = dlsym(*dl, names[i]);
     if (!p)
       return errf(job, "entry point %s missing", names[i]), -1;
     memcpy(&fns[i], &p, sizeof p);
@@ -652,15 +683,33 @@ static void forget(const CcJob *j, const char *so) {
   unlink(so);
 }
 
-static void cc_start(CcJob *j, Ctx *c, const char *src,
+static void cc_start(CcJob *j, int timeout, const char *src,
                      const exprc_options *o) {
   j->src = src;
   j->o = o;
-  j->timeout = c->lim.cc_timeout > 0 ? c->lim.cc_timeout : CC_TIMEOUT_DEFAULT;
+  j->timeout = timeout > 0 ? timeout : CC_TIMEOUT_DEFAULT;
   clock_gettime(CLOCK_MONOTONIC, &j->deadline);
   j->deadline.tv_sec += j->timeout;
   cc_key(j);
   cache_dir(j);
+}
+
+/* From the cache, or built and cached, then loaded into *dl and fns; 0 on
+ * success, else -1 with j->err saying why. Needs no Ctx: the background
+ * compile of --backend auto runs it on a thread of its own. */
+static int cc_try(CcJob *job, void **dl, const char *const *names, int n,
+                  EntryFn *fns) {
+  char so[PATH_MAX];
+  pathf(so, "%s/exprc-%s.so", job->cache, job->key);
+  int ok = job->cache[0] && cached(job, so)
+               ? cc_load(dl, so, names, n, fns, job) == 0
+               : make_work(job) == 0 && cc_build(job) == 0 &&
+                     cc_install(job, so) == 0 &&
+                     cc_load(dl, so, names, n, fns, job) == 0;
+  remove_work(job);
+  if (!ok && job->cache[0] && !(job->cancel && atomic_load(job->cancel)))
+    forget(job, so); /* so that the next compile builds it again */
+  return ok ? 0 : -1;
 }
 
 /* The model through the system compiler, or NULL after a note saying why
@@ -669,23 +718,14 @@ static Jit *cc_compile(Ctx *c, const char *src, const char *const *names,
                        int n, EntryFn *fns, const exprc_options *o) {
   CcJob *job = calloc(1, sizeof *job);
   Jit *j = calloc(1, sizeof *j);
-  char so[PATH_MAX];
   if (!job || !j) {
     free(job);
     free(j);
     ctx_fail(c, EXPRC_ERR_NOMEM, "out of memory");
   }
-  cc_start(job, c, src, o);
-  pathf(so, "%s/exprc-%s.so", job->cache, job->key);
-  int ok = job->cache[0] && cached(job, so)
-               ? cc_load(j, so, names, n, fns, job) == 0
-               : make_work(job) == 0 && cc_build(job) == 0 &&
-                     cc_install(job, so) == 0 &&
-                     cc_load(j, so, names, n, fns, job) == 0;
-  remove_work(job);
-  if (!ok && job->cache[0])
-    forget(job, so); /* so that the next compile builds it again */
-  if (!ok) {
+  job->tag = "--backend cc";
+  cc_start(job, c->lim.cc_timeout, src, o);
+  if (cc_try(job, &j->dl, names, n, fns) != 0) {
     note(o, "--backend cc: %s did not build the model, so libtcc compiled "
             "it:\n%s", cc_program(), job->err.text);
     jit_free(j);
@@ -693,4 +733,295 @@ static Jit *cc_compile(Ctx *c, const char *src, const char *const *names,
   }
   free(job);
   return j;
+}
+
+/* ---- --backend auto: libtcc's code at once, the system compiler's later ----
+ *
+ * jit_compile compiles with libtcc as usual, keeps copies of the C, the
+ * names and the options (the caller's may be gone later), and returns. The
+ * second run (jit_kick, before it) starts a thread of the library's own that
+ * does what --backend cc does (the cache, the deadline, the workaround):
+ * not earlier, so that starting a thread and a compiler (a process, its
+ * page faults, on a machine with few cores) does not slow the first result,
+ * and a model run once (a command that runs and exits) costs nothing. The
+ * thread and the compiler run at a lower priority than the caller.
+ * When the object is loaded, its table of entry points is published with
+ * one atomic store (release); each run loads the table once (acquire,
+ * jit_entries) and calls through it, so a run uses one tier throughout and
+ * the switch happens between calls. The two tiers compute the same bits:
+ * the system compiler gets -ffp-contract=off and no fast-math (tcc never
+ * contracts into FMA), both call the same libm and runtime, and neither
+ * reorders sums.
+ *
+ * Nothing the thread meets is an error: if the compiler is missing, fails
+ * or is too slow, libtcc's code runs on, and exprc_options.note (from this
+ * thread) says why. jit_free stops the compiler (its process group is
+ * killed; the poll notices within 50 ms), joins the thread and only then
+ * frees both tiers' code; at exit, a handler stops the compilers of the
+ * models not freed. In a child forked meanwhile the thread does not exist:
+ * the child neither waits for it nor frees what it may be using.
+ */
+
+#define TIER_NICE 10 /* the background compile's nice value (0 to 19) */
+
+struct Tier {
+  pthread_t thread;
+  pid_t owner;             /* the process the thread runs in */
+  _Atomic(EntryFn *) live; /* the system compiler's table, once loaded */
+  atomic_int cancel;       /* set by jit_free: stop the compiler */
+  pthread_mutex_t lock;
+  pthread_cond_t over;
+  int runs;                /* the caller's: runs so far, up to 2 */
+  int started;             /* the caller's: the thread was started */
+  int done, ok;            /* under lock: finished; and published */
+  int cut;                 /* it failed because jit_free stopped it */
+  exprc_options o;         /* copies: the caller's may be gone */
+  int timeout;
+  char *src;
+  char **names;
+  int n;
+  EntryFn *fns;            /* the table live points to, once loaded */
+  void *dl;
+  char why[2048];          /* why the system compiler's code does not run */
+  struct Tier *next, **prev; /* in `running`, while its thread may run */
+  int joined;              /* under running_lock: by the exit handler */
+};
+
+/* The tiers whose thread was started, so that a program that exits
+ * without exprc_free stops their compilers (an atexit handler): no
+ * compiler is left running, no build directory left in the cache. */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static Tier *running;
+static pthread_once_t running_once = PTHREAD_ONCE_INIT;
+
+/* At exit: stop every compiler this process started and join its thread
+ * (which cleans up first); the tiers themselves are not freed, since
+ * another thread may still hold the models (its exprc_free then frees
+ * them without joining again). A forked child skips its parent's. */
+static void stop_all_at_exit(void) {
+  pthread_mutex_lock(&running_lock);
+  for (Tier *t = running; t; t = t->next)
+    if (t->owner == getpid())
+      atomic_store(&t->cancel, 1);
+  for (Tier **at = &running; *at;) {
+    Tier *t = *at;
+    if (t->owner != getpid()) {
+      at = &t->next;
+      continue;
+    }
+    pthread_join(t->thread, NULL);
+    t->joined = 1;
+    *at = t->next; /* out of the list */
+    if (t->next)
+      t->next->prev = at;
+  }
+  pthread_mutex_unlock(&running_lock);
+}
+
+static void running_init(void) { atexit(stop_all_at_exit); }
+
+static void running_take(void) { pthread_mutex_lock(&running_lock); }
+static void running_give(void) { pthread_mutex_unlock(&running_lock); }
+
+/* As tcc_lock: a child never starts with the lock held by a thread it
+ * does not have (its exit would wait forever). */
+__attribute__((constructor)) static void running_fork_safe(void) {
+  pthread_atfork(running_take, running_give, running_give);
+}
+
+static void running_add(Tier *t) {
+  pthread_once(&running_once, running_init);
+  pthread_mutex_lock(&running_lock);
+  t->next = running;
+  t->prev = &running;
+  if (running)
+    running->prev = &t->next;
+  running = t;
+  pthread_mutex_unlock(&running_lock);
+}
+
+/* Take t out of the list, unless the exit handler has joined it: 1 if the
+ * caller is to join the thread. */
+static int running_remove(Tier *t) {
+  pthread_mutex_lock(&running_lock);
+  int mine = !t->joined;
+  if (mine) {
+    *t->prev = t->next;
+    if (t->next)
+      t->next->prev = t->prev;
+  }
+  pthread_mutex_unlock(&running_lock);
+  return mine;
+}
+
+static void tier_finish(Tier *t, int ok, const char *why) {
+  snprintf(t->why, sizeof t->why, "%s", why);
+  if (ok)
+    atomic_store_explicit(&t->live, t->fns, memory_order_release);
+  else if (atomic_load(&t->cancel))
+    t->cut = 1; /* jit_free notes it, after the join */
+  else
+    note(&t->o, "--backend auto: %s did not build the model; libtcc's code "
+                "runs on:\n%s", cc_program(), why);
+  pthread_mutex_lock(&t->lock);
+  t->done = 1;
+  t->ok = ok;
+  pthread_cond_broadcast(&t->over);
+  pthread_mutex_unlock(&t->lock);
+}
+
+static void *tier_main(void *arg) {
+  Tier *t = arg;
+  /* Behind the caller's own work: this thread and the compiler it starts
+   * (which inherits the value) yield the CPU to it (Linux: a per-thread
+   * nice value; elsewhere the whole process's, so it is skipped). */
+#ifdef __linux__
+  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TIER_NICE);
+#endif
+  CcJob *job = calloc(1, sizeof *job);
+  if (!job) {
+    tier_finish(t, 0, "out of memory");
+    return NULL;
+  }
+  job->tag = "--backend auto";
+  job->cancel = &t->cancel;
+  cc_start(job, t->timeout, t->src, &t->o);
+  void *dl = NULL;
+  int ok = cc_try(job, &dl, (const char *const *)t->names, t->n, t->fns) == 0;
+  if (!ok && dl)
+    dlclose(dl);
+  t->dl = ok ? dl : NULL;
+  tier_finish(t, ok, ok ? "" : job->err.text);
+  free(job);
+  return NULL;
+}
+
+static void tier_free(Tier *t) {
+  if (!t)
+    return;
+  if (t->dl)
+    dlclose(t->dl);
+  for (int i = 0; t->names && i < t->n; i++)
+    free(t->names[i]);
+  free(t->names);
+  free(t->fns);
+  free(t->src);
+  pthread_mutex_destroy(&t->lock);
+  pthread_cond_destroy(&t->over);
+  free(t);
+}
+
+/* The copies the thread works on; NULL if memory ran out. */
+static Tier *tier_new(Ctx *c, const char *src, const char *const *names,
+                      int n, const exprc_options *o) {
+  Tier *t = calloc(1, sizeof *t);
+  if (!t)
+    return NULL;
+  pthread_mutex_init(&t->lock, NULL);
+  pthread_cond_init(&t->over, NULL);
+  atomic_init(&t->live, NULL);
+  atomic_init(&t->cancel, 0);
+  t->o = *o;
+  t->timeout = c->lim.cc_timeout;
+  t->n = n;
+  t->src = strdup(src);
+  t->names = calloc((size_t)n + 1, sizeof *t->names);
+  t->fns = calloc((size_t)n + 1, sizeof *t->fns);
+  int ok = t->src && t->names && t->fns;
+  for (int i = 0; ok && i < n; i++)
+    ok = (t->names[i] = strdup(names[i])) != NULL;
+  if (!ok)
+    tier_free(t), t = NULL;
+  return t;
+}
+
+/* The copies for the system compiler, made at compile time; its thread
+ * starts at the second run (jit_kick). Without memory, no tier. */
+static void tier_start(Jit *j, Ctx *c, const char *src,
+                       const char *const *names, int n,
+                       const exprc_options *o) {
+  j->tier = tier_new(c, src, names, n, o);
+  j->no_tier = !j->tier;
+  if (!j->tier)
+    note(o, "--backend auto: out of memory; libtcc's code runs on");
+}
+
+static void tier_launch(Tier *t) {
+  sigset_t all, old;
+  if (t->started || t->done)
+    return;
+  t->started = 1;
+  t->owner = getpid();
+  sigfillset(&all); /* the caller's signals are not the thread's business */
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  running_add(t);
+  int rc = pthread_create(&t->thread, NULL, tier_main, t);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    (void)running_remove(t);
+    t->started = 0; /* no thread to join */
+    t->done = 1;
+    snprintf(t->why, sizeof t->why, "no thread for the system compiler: %s",
+             strerror(rc));
+    note(&t->o, "--backend auto: %s; libtcc's code runs on", t->why);
+  }
+}
+
+/* The second run starts the thread: the first result is libtcc's alone,
+ * and a model run once (a command that runs and exits) starts nothing. */
+void jit_kick(Jit *j) {
+  Tier *t = j ? j->tier : NULL;
+  if (t && t->runs < 2 && ++t->runs == 2) /* counts no further */
+    tier_launch(t);
+}
+
+/* Stop and join the thread, then free what it made (not in a forked
+ * child: the thread is the parent's). */
+static void tier_stop(Tier *t) {
+  if (t->started && t->owner != getpid())
+    return;
+  if (t->started && running_remove(t)) {
+    atomic_store(&t->cancel, 1);
+    pthread_join(t->thread, NULL);
+  }
+  if (t->cut)
+    note(&t->o, "--backend auto: the model was freed before %s finished; "
+                "libtcc's code ran throughout", cc_program());
+  else if (!t->started && t->runs == 1)
+    note(&t->o, "--backend auto: the model ran once, and %s starts at the "
+                "second run; libtcc's code ran throughout", cc_program());
+  tier_free(t);
+}
+
+EntryFn *jit_entries(Jit *j, EntryFn *fns) {
+  EntryFn *live = j && j->tier ? atomic_load_explicit(&j->tier->live,
+                                                      memory_order_acquire)
+                               : NULL;
+  return live ? live : fns;
+}
+
+exprc_backend jit_backend_now(Jit *j) {
+  return j && (j->dl || jit_entries(j, NULL)) ? EXPRC_BACKEND_CC
+                                              : EXPRC_BACKEND_TCC;
+}
+
+int jit_wait(Jit *j, char *why, size_t n) {
+  Tier *t = j ? j->tier : NULL;
+  if (!t && j && j->no_tier)
+    return snprintf(why, n, "out of memory for the system compiler's "
+                            "copies of the model"), -1;
+  if (!t)
+    return 0;
+  tier_launch(t);
+  if (t->owner != getpid())
+    return snprintf(why, n, "the system compiler ran in the parent process, "
+                            "not in this forked child"), -1;
+  pthread_mutex_lock(&t->lock);
+  while (!t->done)
+    pthread_cond_wait(&t->over, &t->lock);
+  int ok = t->ok;
+  pthread_mutex_unlock(&t->lock);
+  if (!ok)
+    snprintf(why, n, "%s", t->why);
+  return ok ? 0 : -1;
 }

@@ -14,6 +14,21 @@ typedef struct Jit Jit;
  * a system compiler that fails is replaced by libtcc, and o->note told. */
 Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
                  EntryFn *fns, const exprc_options *o);
+/* With EXPRC_BACKEND_AUTO, jit_compile fills fns from libtcc and keeps
+ * what the system compiler needs; jit_kick, called before each run, starts
+ * it on a thread of its own at the second; jit_wait starts it at once if
+ * need be; jit_free stops and joins it. */
 void jit_free(Jit *j);
+void jit_kick(Jit *j);
+
+/* The table of entry points to call now: fns as jit_compile filled them,
+ * or the system compiler's once --backend auto has loaded it. Load it once
+ * per run: the switch is atomic, and the old code lives until jit_free. */
+EntryFn *jit_entries(Jit *j, EntryFn *fns);
+/* EXPRC_BACKEND_CC if the system compiler's code runs, else TCC. */
+exprc_backend jit_backend_now(Jit *j);
+/* Wait until --backend auto's thread is over: 0 when the system
+ * compiler's code runs (or there was no thread), else -1 and why. */
+int jit_wait(Jit *j, char *why, size_t n);
 
 #endif

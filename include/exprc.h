@@ -71,13 +71,26 @@ typedef struct exprc_limits {
 
 typedef enum exprc_backend {
   EXPRC_BACKEND_TCC = 0, /* libtcc in memory: compiles in milliseconds */
-  EXPRC_BACKEND_CC       /* the system C compiler ($CC or cc) at -O2 into a
+  EXPRC_BACKEND_CC,      /* the system C compiler ($CC or cc) at -O2 into a
                             shared object, cached by a hash of the source in
                             $EXPRC_CACHE_DIR (default ~/.cache/exprc), which
                             must be private to the user (else no cache is
                             used): slower to compile, faster to run. If the
                             compiler fails or times out, libtcc compiles the
                             model and a note says so */
+  EXPRC_BACKEND_AUTO     /* both: libtcc compiles the model and the compile
+                            returns at once; from the second run on, the
+                            system compiler builds the same C (as
+                            EXPRC_BACKEND_CC does, cache included) on a
+                            thread of the library's own, at a lower
+                            priority, and its code replaces libtcc's
+                            between two runs, computing the same bits. If
+                            it fails, libtcc's code runs on and
+                            exprc_options.note is told, from that thread:
+                            note and note_arg must then stay valid until
+                            exprc_free, which stops a compile still
+                            running (see exprc_backend_now and
+                            exprc_wait_tier) */
 } exprc_backend;
 
 typedef struct exprc_options {
@@ -232,6 +245,21 @@ exprc_status exprc_seed_draws(exprc_model *m, uint64_t seed);
 exprc_status exprc_forward(exprc_model *m);
 /* Run the entry point of `grad loss wrt ...`: computes loss and dloss/dp. */
 exprc_status exprc_gradient(exprc_model *m, const char *loss);
+
+/* Tiers (EXPRC_BACKEND_AUTO). The code the next run of m uses:
+ * EXPRC_BACKEND_CC once the system compiler's code has replaced libtcc's,
+ * else EXPRC_BACKEND_TCC (also for a NULL or failed model). With
+ * EXPRC_BACKEND_CC it is CC unless the compile fell back to libtcc. */
+exprc_backend exprc_backend_now(const exprc_model *m);
+
+/* Block until the background compile of EXPRC_BACKEND_AUTO is over
+ * (starting it if no second run has yet).
+ * EXPRC_OK when the system compiler's code now runs (and at once for the
+ * other backends); EXPRC_ERR_JIT when it could not be built (missing or
+ * failing compiler, timeout), with why in exprc_errmsg: the model stays
+ * usable, on libtcc's code. Tests and benchmarks use it to know which code
+ * they measure; other programs need not call it. */
+exprc_status exprc_wait_tier(exprc_model *m);
 
 #ifdef __cplusplus
 }
