@@ -224,8 +224,8 @@ static char *number(Gen *g) {
 }
 
 static char *literal(Gen *g, Sh s, int axis0) {
-  if (axis0 == s.r)
-    return number(g);
+  if (axis0 >= s.r || axis0 >= RM_MAX_RANK) /* the second: for gcc -O3's */
+    return number(g);                       /* bounds check of s.d */
   char *r = "[";
   for (int64_t i = 0; i < s.d[axis0]; i++)
     r = sf(g, "%s%s%s", r, i ? ", " : "", literal(g, s, axis0 + 1));

@@ -214,8 +214,8 @@ static int64_t numel(int rank, const int64_t *d) {
 
 static T tensor(M *m, int rank, const int64_t *d) {
   T t = {.rank = rank};
-  for (int i = 0; i < rank; i++)
-    t.d[i] = d[i];
+  for (int i = 0; i < rank && i < REF_MAX_RANK; i++) /* callers keep rank */
+    t.d[i] = d[i];                                   /* within; gcc -O3 */
   t.n = numel(rank, d);
   t.v = arena_alloc(m, (size_t)t.n * sizeof(double));
   return t;
@@ -1394,7 +1394,7 @@ static T ew_call(M *m, Ast *a, Scope *s, int arity, Ew op) {
   if (a->nkid != arity)
     fail(m, a, "'%s' takes %d argument%s, not %d", a->name, arity,
          arity == 1 ? "" : "s", a->nkid);
-  T in[3];
+  T in[3] = {{0}}; /* every one set below; gcc -O3 cannot tell */
   for (int i = 0; i < arity; i++)
     in[i] = ev(m, a->kid[i], s);
   return elementwise(m, a, a->name, op, arity, in);
