@@ -221,10 +221,97 @@ static uint32_t aligned(Lower *L, Ast *at, uint32_t v, const char *sub,
   return graph_shaped(L->g, OP_RESHAPE, v, &t);
 }
 
-/* einsum(subscripts, a, b, ...): every operand aligned on the union of
- * the letters (the output's first), multiplied, and summed over the
- * letters the output lacks. The product spans every letter at once, so
- * this is for small contractions; a large product is faster as @. */
+/* The product of the sizes of the letters in g (1 for none), into *out;
+ * 0 when it cannot be one size: several letters, one of them a dim. */
+static int group_size(const char *g, const char *all, const int64_t *sizes,
+                      int64_t *out) {
+  int64_t p = 1;
+  int sym = 0;
+  for (int i = 0; g[i]; i++) {
+    int64_t d = sizes[strchr(all, g[i]) - all];
+    sym |= DIM_IS_SYM(d);
+    p = DIM_IS_SYM(d) ? d : p * d;
+  }
+  *out = p;
+  return !sym || strlen(g) == 1;
+}
+
+/* v with its axes (named by sub) in the order of the letters of groups
+ * g[0..n), each group merged into one axis of size gs[i]. */
+static uint32_t grouped(Lower *L, uint32_t v, const char *sub, char g[][MAX_RANK + 1],
+                        const int64_t *gs, int n) {
+  int perm[MAX_RANK], r = 0;
+  Shape t = {.rank = n};
+  for (int i = 0; i < n; i++) {
+    for (int j = 0; g[i][j]; j++)
+      perm[r++] = (int)(strchr(sub, g[i][j]) - sub);
+    t.d[i] = gs[i];
+  }
+  v = lower_permute(L, v, perm);
+  return graph_shaped(L->g, OP_RESHAPE, v, &t);
+}
+
+static void add_letter(char *to, char c) {
+  size_t n = strlen(to);
+  to[n] = c, to[n + 1] = 0;
+}
+
+/* Two operands whose every letter is in the other or in the output: one
+ * (batched) matrix product of their batch x free x contracted views, as
+ * NumPy's einsum would, not the product over every letter. NONE where the
+ * groups cannot be merged into single axes. */
+static uint32_t einsum_matmul(Lower *L, const uint32_t *v, const Subs *S,
+                              const char *all, const int64_t *sizes) {
+  const char *a = S->in[0], *b = S->in[1], *o = S->out;
+  char bat[MAX_RANK + 1] = "", fa[MAX_RANK + 1] = "", fb[MAX_RANK + 1] = "";
+  char con[MAX_RANK + 1] = "";
+  for (int i = 0; a[i]; i++)
+    if (!strchr(b, a[i]) && !strchr(o, a[i]))
+      return NONE; /* summed within a alone */
+  for (int i = 0; b[i]; i++)
+    if (!strchr(a, b[i]) && !strchr(o, b[i]))
+      return NONE;
+  for (int i = 0; o[i]; i++) {
+    char *to = strchr(a, o[i]) && strchr(b, o[i]) ? bat : strchr(a, o[i]) ? fa : fb;
+    add_letter(to, o[i]);
+  }
+  for (int i = 0; a[i]; i++)
+    if (strchr(b, a[i]) && !strchr(o, a[i]))
+      add_letter(con, a[i]);
+  int nb = (int)strlen(bat);
+  if (nb + 2 > MAX_RANK)
+    return NONE;
+  char ga[MAX_RANK + 2][MAX_RANK + 1], gb[MAX_RANK + 2][MAX_RANK + 1];
+  int64_t sa[MAX_RANK + 2], sb[MAX_RANK + 2], sfa, sfb, sc;
+  for (int i = 0; i < nb; i++) {
+    ga[i][0] = gb[i][0] = bat[i], ga[i][1] = gb[i][1] = 0;
+    group_size(ga[i], all, sizes, &sa[i]);
+    sb[i] = sa[i];
+  }
+  if (!group_size(fa, all, sizes, &sfa) || !group_size(fb, all, sizes, &sfb) ||
+      !group_size(con, all, sizes, &sc))
+    return NONE;
+  strcpy(ga[nb], fa), strcpy(ga[nb + 1], con);
+  strcpy(gb[nb], con), strcpy(gb[nb + 1], fb);
+  sa[nb] = sfa, sa[nb + 1] = sc, sb[nb] = sc, sb[nb + 1] = sfb;
+  uint32_t r = graph_op2(L->g, OP_MATMUL, grouped(L, v[0], a, ga, sa, nb + 2),
+                         grouped(L, v[1], b, gb, sb, nb + 2));
+  char cur[MAX_RANK + 1]; /* r's letters once its groups are split again */
+  snprintf(cur, sizeof cur, "%s%s%s", bat, fa, fb);
+  Shape t = {.rank = (int)strlen(cur)};
+  int perm[MAX_RANK];
+  for (int i = 0; cur[i]; i++)
+    t.d[i] = sizes[strchr(all, cur[i]) - all];
+  for (int i = 0; o[i]; i++)
+    perm[i] = (int)(strchr(cur, o[i]) - cur);
+  return lower_permute(L, graph_shaped(L->g, OP_RESHAPE, r, &t), perm);
+}
+
+/* einsum(subscripts, a, b, ...): two operands as one matrix product where
+ * their letters allow (einsum_matmul); otherwise every operand aligned on
+ * the union of the letters (the output's first), multiplied, and summed
+ * over the letters the output lacks. That product spans every letter at
+ * once, so it suits small contractions. */
 uint32_t lower_la_einsum(Lower *L, const Builtin *b, const Args *x, Scope *s) {
   (void)b;
   Ast *spec = x->v[0];
@@ -253,14 +340,19 @@ uint32_t lower_la_einsum(Lower *L, const Builtin *b, const Args *x, Scope *s) {
       }
   all[n] = 0;
   int64_t sizes[MAX_RANK] = {0};
-  uint32_t prod = NONE;
+  uint32_t *v = ctx_alloc(L->c, (size_t)(S.nin + 1) * sizeof *v), prod = NONE;
   for (int k = 0; k < S.nin; k++) {
-    uint32_t v = lower_expr(L, x->rest[k], s);
-    v = aligned(L, x->rest[k], v, S.in[k], all, sizes);
-    L->g->pos = x->call->pos;
-    prod = prod == NONE ? v : graph_op2(L->g, OP_MUL, prod, v);
+    v[k] = lower_expr(L, x->rest[k], s);
+    aligned(L, x->rest[k], v[k], S.in[k], all, sizes); /* checks the sizes */
   }
   L->g->pos = x->call->pos;
+  if (S.nin == 2 && (prod = einsum_matmul(L, v, &S, all, sizes)) != NONE)
+    return prod;
+  for (int k = 0; k < S.nin; k++) {
+    uint32_t a = aligned(L, x->rest[k], v[k], S.in[k], all, sizes);
+    L->g->pos = x->call->pos;
+    prod = prod == NONE ? a : graph_op2(L->g, OP_MUL, prod, a);
+  }
   unsigned mask = ((1u << n) - 1) & ~((1u << nout) - 1);
   return mask ? graph_sum(L->g, prod, mask) : prod;
 }

@@ -325,7 +325,8 @@ START_TEST(einsum_matches_its_definition) {
       "output s = einsum(\"ij->\", a), t = einsum(\"ij->ji\", a)\n"
       "output imp = einsum(\"jk,ij\", a, a), bm = einsum(\"bij,bjk->bik\", b, b)\n"
       "output three = einsum(\"ij,jkl,i->lk\", a, b, c)\n"
-      "loss = sum(einsum(\"ij,jkl,i->kl\", a, b, c)^2)\n"
+      "loss = sum(einsum(\"ij,jkl,i->kl\", a, b, c)^2) +\n"
+      "  sum(sin(einsum(\"bij,bjk->bki\", b, b))) + sum(einsum(\"ij,jk\", a, a)^2)\n"
       "grad loss wrt a, b, c\n";
   RefModel *r;
   exprc_model *m = both(src, &r);
@@ -361,6 +362,27 @@ START_TEST(einsum_matches_its_definition) {
   tu_expect_error("input a[3, 3]\ny = einsum(a, a)\n", EXPRC_ERR_SYNTAX,
                   "test.expr:2:12: error: einsum takes its subscripts as a "
                   "string first, such as \"ij,jk->ik\"", "a, a)");
+}
+END_TEST
+
+/* Two operands are one matrix product (batched where letters are shared
+ * with the output), which is what makes einsum of large tensors
+ * affordable: the values against the reference with a dim-sized letter,
+ * and the graph holds a product, not a product over every letter. */
+START_TEST(einsum_of_two_is_a_matrix_product) {
+  const char *src = "dim N\ninput x[N, 3]\ninput w[3, 4]\n"
+                    "output y = einsum(\"nj,jk->kn\", x, w)\n";
+  RefModel *r;
+  exprc_model *m = both(src, &r);
+  double x[6] = {1, 2, 3, -1, 0.5, 2}, w[12];
+  for (int i = 0; i < 12; i++)
+    w[i] = i * 0.25 - 1;
+  set_both(m, r, "x", x, 2, (int64_t[]){2, 3});
+  set_both(m, r, "w", w, 2, (int64_t[]){3, 4});
+  outputs_match_reference(m, r, 1e-15);
+  ck_assert_msg(strstr(exprc_source(m), "exprc_rt_gemm"), "no matrix product");
+  exprc_free(m);
+  ref_free(r);
 }
 END_TEST
 
@@ -450,6 +472,7 @@ int main(void) {
   tcase_add_test(t, batched_derivatives);
   tcase_add_test(t, forward_mode_and_jacobians);
   tcase_add_test(t, einsum_matches_its_definition);
+  tcase_add_test(t, einsum_of_two_is_a_matrix_product);
   tcase_add_test(t, eye_of_a_dim);
   tcase_add_test(t, not_positive_definite_is_a_located_run_time_error);
   tcase_add_test(t, singular_solve_is_a_located_run_time_error);
