@@ -1,7 +1,7 @@
 /* emit_linalg.c: the statements of the linear-algebra nodes: a call of the
  * runtime's kernel (runtime/linalg.c) per node, over all its matrices at
- * once, and the loops that write a triangular mask. The node's index is
- * the site of the run-time errors the kernel may report. */
+ * once. The node's index is the site of the run-time errors the kernel may
+ * report. */
 #include "emit.h"
 #include "linalg.h"
 
@@ -12,29 +12,8 @@ static void batch_expr(const Shape *s, char *buf, size_t n) {
   em_count_expr(&lead, 0, buf, n);
 }
 
-static void emit_mask(Emitter *E, uint32_t x) {
-  Node nd = *at(E, x);
-  char n[64], count[128], out[320];
-  em_dim_expr(nd.shape.d[1], n, sizeof n);
-  em_count_expr(&nd.shape, 0, count, sizeof count);
-  em_target(E, x, "i", out, sizeof out);
-  const char *test = nd.u.form & LA_EYE     ? "r == c"
-                     : nd.u.form & LA_LOWER ? "c <= r"
-                                            : "c >= r";
-  em_put(E, &E->body,
-         "  for (i = 0; i < %s; i++) {\n"
-         "    long r = i / %s %% %s, c = i %% %s;\n"
-         "    %s = %s ? 1.0 : 0.0;\n  }\n",
-         count, n, n, n, out, test);
-  E->used_i = 1;
-}
-
 void em_linalg(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
-  if (nd.op == OP_TRIMASK) {
-    emit_mask(E, x);
-    return;
-  }
   const Shape *sa = &at(E, nd.in[0])->shape;
   char batch[128], n[64], k[64] = "1L", pa[64], pb[64], px[64];
   batch_expr(sa, batch, sizeof batch);

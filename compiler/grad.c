@@ -390,7 +390,6 @@ static uint32_t rule(Graph *g, uint32_t y, int k, uint32_t G) {
   case OP_LUSOLVE:
   case OP_DET:
   case OP_LOGDET:
-  case OP_TRIMASK:
     return la_rule(g, y, k, G);
   case OP_MULZ: /* the strong product's own derivatives are strong too, so
                    that Hessians keep strong zeros: d(a b) = b da + a db */

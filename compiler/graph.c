@@ -323,3 +323,9 @@ uint32_t graph_indexed(Graph *g, Op op, uint32_t a, uint32_t idx, int axis,
   }
   return graph_node(g, &p);
 }
+
+uint32_t graph_iota(Graph *g, const Shape *s, int k) {
+  uint32_t one = graph_const(g, 1, s); /* a running sum of ones, minus 1 */
+  return graph_op2(g, OP_SUB, graph_attr(g, OP_LINREC, one, one, k),
+                   graph_scalar(g, 1));
+}

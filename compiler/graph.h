@@ -21,8 +21,7 @@ typedef struct Node {
     int64_t dim;    /* DIMVAL: the dim's number */
     int64_t data;   /* CONST: SPLAT (every element is val), or the offset of
                        its elements in Graph.cdata */
-    int64_t form;   /* TRSOLVE, LUSOLVE: LA_LOWER | LA_TRANS; TRIMASK: the
-                       pattern, LA_EYE, LA_LOWER or LA_UPPER */
+    int64_t form;   /* TRSOLVE, LUSOLVE: LA_LOWER | LA_TRANS */
     int64_t word;   /* whichever it is, for hashing and comparing nodes */
   } u;
   double val;       /* CONST splat value */
@@ -97,6 +96,10 @@ uint32_t graph_reduce(Graph *g, Op op, uint32_t a, unsigned mask);
 /* An op of one or two inputs (b unused for one) with attribute word u.word:
  * the SH_ALONG ops, and TRANSPOSE with a permutation (see PERM_WORD). */
 uint32_t graph_attr(Graph *g, Op op, uint32_t a, uint32_t b, int64_t word);
+/* The index 0, 1, 2, ... along axis k of shape s (whole numbers as doubles):
+ * what triangular masks (tril, triu, eye, the rules of linear algebra)
+ * compare, so that their sizes may be dims. */
+uint32_t graph_iota(Graph *g, const Shape *s, int k);
 /* TRANSPOSE's u.word: 0 reverses the axes (transpose(x)); otherwise
  * PERM_FLAG | perm[i] << 4i, output axis i being input axis perm[i]. */
 /* 1 at the first place along axis word & 15 of shape s (the last when

@@ -159,7 +159,6 @@ static uint32_t tangent(Graph *g, uint32_t y, const uint32_t *tan) {
   case OP_STEP: case OP_UNSTEP:
   case OP_PROD: case OP_LINREC: case OP_CUMLSE:
   case OP_CHOL: case OP_TRSOLVE: case OP_LUSOLVE: case OP_DET: case OP_LOGDET:
-  case OP_TRIMASK:
   case OP_TAKE: case OP_SCATTER: case OP_TAKE_ALONG: case OP_SCATTER_ALONG:
   case OP_ARGMAX: case OP_ARGMIN: case OP_ARGSORT: case OP_SWAPLAST:
   case OP_ONE_HOT:

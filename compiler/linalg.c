@@ -40,9 +40,11 @@ uint32_t la_det(Graph *g, uint32_t a, int log_abs) {
 }
 
 uint32_t la_mask(Graph *g, int form, int64_t n) {
-  Node p = {.op = OP_TRIMASK, .u.form = form,
-            .shape = {.rank = 2, .d = {n, n}}};
-  return graph_node(g, &p);
+  Shape rows = {.rank = 2, .d = {n, 1}}, cols = {.rank = 2, .d = {1, n}};
+  uint32_t diff = graph_op2(g, OP_SUB, graph_iota(g, &cols, 1),
+                            graph_iota(g, &rows, 0)); /* column - row */
+  Op keep = form & LA_EYE ? OP_EQ : form & LA_LOWER ? OP_LE : OP_GE;
+  return graph_op2(g, keep, diff, graph_scalar(g, 0)); /* as tril, triu */
 }
 
 uint32_t la_mt(Graph *g, uint32_t a) {
@@ -127,5 +129,5 @@ uint32_t la_rule(Graph *g, uint32_t y, int k, uint32_t G) {
     return solve_rule(g, &n, y, k, G);
   if (n.op == OP_DET || n.op == OP_LOGDET)
     return det_rule(g, y, n.in[0], G, n.op == OP_LOGDET);
-  return NONE; /* TRIMASK: a pattern, with no input */
+  return NONE;
 }

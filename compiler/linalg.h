@@ -7,7 +7,7 @@
 
 #include "graph.h"
 
-/* Node.u.form of TRSOLVE, LUSOLVE and TRIMASK. */
+/* Node.u.form of TRSOLVE and LUSOLVE, and the patterns of la_mask. */
 enum { LA_LOWER = 1, LA_TRANS = 2, LA_UPPER = 4, LA_EYE = 8 };
 
 /* cholesky(a): L lower with L L^T = (a + a^T) / 2 */
@@ -19,7 +19,8 @@ uint32_t la_solve(Graph *g, uint32_t a, uint32_t b, int form);
 /* det(a), or log|det a| when log_abs */
 uint32_t la_det(Graph *g, uint32_t a, int log_abs);
 /* The [n, n] pattern of ones: LA_EYE, LA_LOWER or LA_UPPER (diagonal
- * included); n may be a dim. */
+ * included), compared from row and column indices as tril and triu are;
+ * n may be a dim. */
 uint32_t la_mask(Graph *g, int form, int64_t n);
 /* The matrix transpose of a matrix (swaps the last two axes). */
 uint32_t la_mt(Graph *g, uint32_t a);

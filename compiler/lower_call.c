@@ -289,7 +289,7 @@ static const Builtin builtins[] = {
     {"solve_triangular", {"a", "b", "lower?", "trans?"}, lower_la_solve,
      OP_TRSOLVE, 0},
     {"inv", {"a"}, lower_la_inv, OP_LUSOLVE, 0},
-    {"eye", {"n"}, lower_la_eye, OP_TRIMASK, 0},
+    {"eye", {"n"}, lower_la_eye, 0, 0},
     {"diagonal", {"a"}, lower_la_diag, 0, 0},
     {"trace", {"a"}, lower_la_diag, 0, 1},
     {"diag", {"v"}, lower_la_diag, 0, 2},

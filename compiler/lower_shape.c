@@ -373,13 +373,6 @@ uint32_t lower_flip(Lower *L, const Builtin *b, const Args *a, Scope *s) {
   return graph_reduce(L->g, OP_FLIP, x, mask);
 }
 
-/* The index 0, 1, 2, ... along axis k of shape s (an int as a double). */
-static uint32_t index_along(Graph *g, const Shape *s, int k) {
-  uint32_t one = graph_const(g, 1, s);
-  return graph_op2(g, OP_SUB, graph_attr(g, OP_LINREC, one, one, k),
-                   graph_scalar(g, 1));
-}
-
 /* tril(x, k=0) keeps the elements with column - row <= k of the last two
  * axes (variant 0); triu(x, k=0) those with column - row >= k. */
 uint32_t lower_triangle(Lower *L, const Builtin *b, const Args *a, Scope *s) {
@@ -395,8 +388,8 @@ uint32_t lower_triangle(Lower *L, const Builtin *b, const Args *a, Scope *s) {
   g->pos = a->call->pos;
   Shape rows = {.rank = 2, .d = {xs.d[xs.rank - 2], 1}};
   Shape cols = {.rank = 2, .d = {1, xs.d[xs.rank - 1]}};
-  uint32_t diff = graph_op2(g, OP_SUB, index_along(g, &cols, 1),
-                            index_along(g, &rows, 0));
+  uint32_t diff = graph_op2(g, OP_SUB, graph_iota(g, &cols, 1),
+                            graph_iota(g, &rows, 0));
   uint32_t keep = graph_op2(g, b->variant ? OP_GE : OP_LE, diff,
                             graph_scalar(g, (double)k));
   return graph_op3(g, OP_WHERE, keep, x, graph_scalar(g, 0));

@@ -153,8 +153,6 @@ static Shape matmul(Graph *g, const Node *p) {
  * leading (batch) axes; the right side of a solve is a matrix of as many
  * rows, or a vector. */
 static Shape linalg(Graph *g, const Node *p) {
-  if (p->op == OP_TRIMASK)
-    return p->shape;
   const Shape *a = in_shape(g, p, 0);
   char sa[96], sb[96];
   if (a->rank < 2 || a->d[a->rank - 1] != a->d[a->rank - 2])

@@ -224,7 +224,7 @@ static void propagate(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
     (matrices_only(S, y) ? matmul : dense)(S, y, out, n);
     return;
   case OP_ARGMAX: case OP_ARGMIN: case OP_ARGSORT: case OP_ONE_HOT:
-  case OP_TRIMASK: case OP_RANDN: case OP_RANDU: case OP_HOLE:
+  case OP_RANDN: case OP_RANDU: case OP_HOLE:
     return; /* no derivative: no dependence */
   case OP_FLIP: case OP_SHIFT: case OP_SORTBY: case OP_UNSORTBY:
   case OP_STEP: case OP_UNSTEP:
