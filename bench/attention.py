@@ -105,7 +105,10 @@ def main():
                 for n in PARAMS:
                     tv[n].grad = None
                 torch_loss(tv).backward()
-        rows.append(("exprc (default backend)", exprc_time(build, d)))
+        rows.append(("exprc, default backend (auto, after the swap)",
+                     exprc_time(build, d)))
+        rows.append(("exprc --backend tcc (libtcc alone)",
+                     exprc_time(build, d, "--backend", "tcc")))
         rows.append(("exprc --backend cc", exprc_time(build, d, "--backend",
                                                       "cc")))
         if torch is not None:

@@ -65,7 +65,8 @@ def torch_nll(t, y, h):
 
 
 def exprc_time(build, d, *backend):
-    line = exprc(build, d, "bench", *backend)
+    line = [l for l in exprc(build, d, "bench", *backend).splitlines()
+            if l.startswith("grad")][0]
     us = float(line.split("median")[1].split()[0])
     return us * 1e-6
 
@@ -99,7 +100,10 @@ def main():
             def step():
                 hh = torch.tensor(H, dtype=torch.float64, requires_grad=True)
                 torch_nll(tt, yy, hh).backward()
-        rows = [("exprc (default backend)", exprc_time(build, d)),
+        rows = [("exprc, default backend (auto, after the swap)",
+                 exprc_time(build, d)),
+                ("exprc --backend tcc (libtcc alone)",
+                 exprc_time(build, d, "--backend", "tcc")),
                 ("exprc --backend cc", exprc_time(build, d, "--backend", "cc"))]
         if ref is not None:
             rows.append(("PyTorch, autograd", measure(step)))

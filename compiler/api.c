@@ -438,8 +438,9 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
   exprc_rt_error err = {.site = -1}, *outer = exprc_rt_catch(&err);
   check_clear(m); /* --check-finite: the generated code reports here */
   exprc_rng *was_rng = exprc_rt_use_rng(&m->rng); /* the model's draws */
-  jit_kick(m->jit); /* --backend auto: the second run starts cc */
+  jit_kick(m->jit); /* --backend auto: cc once the runs took long enough */
   jit_entries(m->jit, m->fn)[k](m->D, m->S); /* one tier per run */
+  jit_ran(m->jit);
   exprc_rt_use_rng(was_rng);
   exprc_rt_catch(outer);
   exprc_rt_use_threads(was);

@@ -48,7 +48,8 @@ static const struct Help {
     {"bench", "exprc bench FILE [--set NAME=VALUE]... [--seed N]",
      "Time one call of each entry point (median, least and most of 15\n"
      "samples); inputs not given get seeded numbers in [-1, 1). With\n"
-     "--backend auto it first waits for the system compiler's code.\n"},
+     "--backend auto (the default) it first waits for the system\n"
+     "compiler's code, and says which code it timed.\n"},
     {"explain",
      "exprc explain FILE [--set NAME=VALUE]... [--seed N] [-o PAGE.html]",
      "Write one self-contained HTML page (no network) with the model, its\n"
@@ -61,9 +62,10 @@ static const struct Help {
 };
 
 static const char common[] =
-    "run, gradcheck and bench take --backend cc (system compiler, -O2),\n"
-    "--backend tcc (libtcc in memory, the default) or --backend auto\n"
-    "(libtcc at once, the system compiler's code once it is built), and\n"
+    "run, gradcheck and bench take --backend auto (the default: libtcc at\n"
+    "once, and the system compiler's code once it is built, which starts\n"
+    "when the model's runs have taken 10 ms), --backend tcc (libtcc in\n"
+    "memory only) or --backend cc (the system compiler, -O2), and\n"
     "--threads N (threads for matrix products and long loops); --verbose\n"
     "prints notes, such as the system compiler failing or not finishing.\n"
     "Every command that compiles takes --no-simplify, and the memory plan\n"

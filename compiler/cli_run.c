@@ -357,6 +357,8 @@ int cmd_bench(const Args *a) {
   /* --backend auto: time the code that runs once the model has settled
    * (if the system compiler failed, the note under --verbose says so) */
   (void)exprc_wait_tier(m);
+  printf("code     %s\n", exprc_backend_now(m) == EXPRC_BACKEND_CC
+                               ? "system compiler (-O2)" : "libtcc");
   exprc_rng r;
   exprc_tensor t;
   exprc_rng_seed(&r, a->seed); /* the inputs' values: --seed, like params */

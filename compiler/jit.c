@@ -127,7 +127,10 @@ static void tier_start(Jit *j, Ctx *c, const char *src,
 
 Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
                  EntryFn *fns, const exprc_options *o) {
-  if (o && o->backend == EXPRC_BACKEND_CC) {
+  static const exprc_options defaults; /* backend 0: auto */
+  if (!o)
+    o = &defaults;
+  if (o->backend == EXPRC_BACKEND_CC) {
     Jit *j = cc_compile(c, src, names, n, fns, o);
     if (j)
       return j; /* else cc_compile has said why in a note: libtcc it is */
@@ -147,7 +150,7 @@ Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
              "please report it with the model):\n%s",
              err.n ? err.text : "tcc_new failed");
   }
-  if (o && o->backend == EXPRC_BACKEND_AUTO)
+  if (o->backend == EXPRC_BACKEND_AUTO)
     tier_start(j, c, src, names, n, o);
   return j;
 }
@@ -737,14 +740,19 @@ static Jit *cc_compile(Ctx *c, const char *src, const char *const *names,
 
 /* ---- --backend auto: libtcc's code at once, the system compiler's later ----
  *
- * jit_compile compiles with libtcc as usual, keeps copies of the C, the
- * names and the options (the caller's may be gone later), and returns. The
- * second run (jit_kick, before it) starts a thread of the library's own that
- * does what --backend cc does (the cache, the deadline, the workaround):
- * not earlier, so that starting a thread and a compiler (a process, its
- * page faults, on a machine with few cores) does not slow the first result,
- * and a model run once (a command that runs and exits) costs nothing. The
- * thread and the compiler run at a lower priority than the caller.
+ * This is the default backend. jit_compile compiles with libtcc as usual,
+ * keeps copies of the C, the names and the options (the caller's may be
+ * gone later), and returns. A run (jit_kick, before it) starts a thread of
+ * the library's own that does what --backend cc does (the cache, the
+ * deadline, the workaround) once the model has run at least once and its
+ * runs so far have taken TIER_AFTER_NS in all (jit_ran adds them up). Not
+ * earlier: starting a thread and a compiler (a process, its page faults, on
+ * a machine with few cores) would slow the first result, and a model run a
+ * few times (a command that runs and exits, a test) has no use for code
+ * that takes a compiler 0.1 s to seconds to build; a model that has taken
+ * 10 ms of libtcc's code is one that a program runs on, for which the
+ * system compiler's 1.5x to 4x pays. The thread and the compiler run at a
+ * lower priority than the caller.
  * When the object is loaded, its table of entry points is published with
  * one atomic store (release); each run loads the table once (acquire,
  * jit_entries) and calls through it, so a run uses one tier throughout and
@@ -763,6 +771,7 @@ static Jit *cc_compile(Ctx *c, const char *src, const char *const *names,
  */
 
 #define TIER_NICE 10 /* the background compile's nice value (0 to 19) */
+#define TIER_AFTER_NS 10000000 /* run time (ns) before the compile starts */
 
 struct Tier {
   pthread_t thread;
@@ -771,7 +780,9 @@ struct Tier {
   atomic_int cancel;       /* set by jit_free: stop the compiler */
   pthread_mutex_t lock;
   pthread_cond_t over;
-  int runs;                /* the caller's: runs so far, up to 2 */
+  int runs;                /* the caller's: runs begun, while counted */
+  int64_t spent;           /* the caller's: ns those runs took, in all */
+  struct timespec begun;   /* the caller's: when the current run began */
   int started;             /* the caller's: the thread was started */
   int done, ok;            /* under lock: finished; and published */
   int cut;                 /* it failed because jit_free stopped it */
@@ -967,12 +978,29 @@ static void tier_launch(Tier *t) {
   }
 }
 
-/* The second run starts the thread: the first result is libtcc's alone,
- * and a model run once (a command that runs and exits) starts nothing. */
+/* A run after the first, once the runs have taken TIER_AFTER_NS, starts
+ * the thread: the first result is libtcc's alone, and a model run a few
+ * times starts nothing. Counting stops there. */
 void jit_kick(Jit *j) {
   Tier *t = j ? j->tier : NULL;
-  if (t && t->runs < 2 && ++t->runs == 2) /* counts no further */
+  if (!t || t->started || t->done)
+    return;
+  if (t->runs > 0 && t->spent >= TIER_AFTER_NS) {
     tier_launch(t);
+    return;
+  }
+  t->runs++;
+  clock_gettime(CLOCK_MONOTONIC, &t->begun);
+}
+
+void jit_ran(Jit *j) {
+  Tier *t = j ? j->tier : NULL;
+  if (!t || t->started || t->done)
+    return;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  t->spent += (int64_t)(now.tv_sec - t->begun.tv_sec) * 1000000000 +
+              (now.tv_nsec - t->begun.tv_nsec);
 }
 
 /* Stop and join the thread, then free what it made (not in a forked
@@ -987,9 +1015,11 @@ static void tier_stop(Tier *t) {
   if (t->cut)
     note(&t->o, "--backend auto: the model was freed before %s finished; "
                 "libtcc's code ran throughout", cc_program());
-  else if (!t->started && t->runs == 1)
-    note(&t->o, "--backend auto: the model ran once, and %s starts at the "
-                "second run; libtcc's code ran throughout", cc_program());
+  else if (!t->started && t->runs > 0)
+    note(&t->o, "--backend auto: the model's %d run%s took %.1f ms, and %s "
+                "starts after %d ms; libtcc's code ran throughout", t->runs,
+         t->runs == 1 ? "" : "s", (double)t->spent / 1e6, cc_program(),
+         TIER_AFTER_NS / 1000000);
   tier_free(t);
 }
 

@@ -10,16 +10,18 @@ typedef struct Jit Jit;
 
 /* Compile src and look up the functions named names[0..n-1] into fns. On
  * failure unwinds through c with EXPRC_ERR_JIT and the compiler's messages.
- * o (NULL for the defaults) selects the backend; with EXPRC_BACKEND_CC,
+ * o (NULL for the defaults: auto) selects the backend; with EXPRC_BACKEND_CC,
  * a system compiler that fails is replaced by libtcc, and o->note told. */
 Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
                  EntryFn *fns, const exprc_options *o);
-/* With EXPRC_BACKEND_AUTO, jit_compile fills fns from libtcc and keeps
- * what the system compiler needs; jit_kick, called before each run, starts
- * it on a thread of its own at the second; jit_wait starts it at once if
- * need be; jit_free stops and joins it. */
+/* With EXPRC_BACKEND_AUTO (the default), jit_compile fills fns from libtcc
+ * and keeps what the system compiler needs; jit_kick and jit_ran, called
+ * before and after each run, time the runs and start it on a thread of its
+ * own once they have taken long enough; jit_wait starts it at once if need
+ * be; jit_free stops and joins it. */
 void jit_free(Jit *j);
 void jit_kick(Jit *j);
+void jit_ran(Jit *j);
 
 /* The table of entry points to call now: fns as jit_compile filled them,
  * or the system compiler's once --backend auto has loaded it. Load it once

@@ -70,27 +70,32 @@ typedef struct exprc_limits {
 } exprc_limits;
 
 typedef enum exprc_backend {
-  EXPRC_BACKEND_TCC = 0, /* libtcc in memory: compiles in milliseconds */
-  EXPRC_BACKEND_CC,      /* the system C compiler ($CC or cc) at -O2 into a
+  EXPRC_BACKEND_AUTO = 0, /* the default: both tiers. libtcc compiles the
+                            model and the compile returns at once; once the
+                            model has run twice and its runs have taken
+                            10 ms in all, the system compiler builds the
+                            same C (as EXPRC_BACKEND_CC does, cache
+                            included) on a thread of the library's own, at
+                            a lower priority, and its code replaces
+                            libtcc's between two runs, computing the same
+                            bits. A model run a few times costs nothing
+                            more than libtcc's compile. If the system
+                            compiler is missing or fails, libtcc's code
+                            runs on and exprc_options.note is told, from
+                            that thread: note and note_arg must then stay
+                            valid until exprc_free, which stops a compile
+                            still running (see exprc_backend_now and
+                            exprc_wait_tier, which starts it at once) */
+  EXPRC_BACKEND_TCC,     /* libtcc in memory only: compiles in milliseconds,
+                            starts no thread and no process, writes no
+                            file */
+  EXPRC_BACKEND_CC       /* the system C compiler ($CC or cc) at -O2 into a
                             shared object, cached by a hash of the source in
                             $EXPRC_CACHE_DIR (default ~/.cache/exprc), which
                             must be private to the user (else no cache is
                             used): slower to compile, faster to run. If the
                             compiler fails or times out, libtcc compiles the
                             model and a note says so */
-  EXPRC_BACKEND_AUTO     /* both: libtcc compiles the model and the compile
-                            returns at once; from the second run on, the
-                            system compiler builds the same C (as
-                            EXPRC_BACKEND_CC does, cache included) on a
-                            thread of the library's own, at a lower
-                            priority, and its code replaces libtcc's
-                            between two runs, computing the same bits. If
-                            it fails, libtcc's code runs on and
-                            exprc_options.note is told, from that thread:
-                            note and note_arg must then stay valid until
-                            exprc_free, which stops a compile still
-                            running (see exprc_backend_now and
-                            exprc_wait_tier) */
 } exprc_backend;
 
 typedef struct exprc_options {
@@ -253,7 +258,7 @@ exprc_status exprc_gradient(exprc_model *m, const char *loss);
 exprc_backend exprc_backend_now(const exprc_model *m);
 
 /* Block until the background compile of EXPRC_BACKEND_AUTO is over
- * (starting it if no second run has yet).
+ * (starting it if the model's runs have not yet).
  * EXPRC_OK when the system compiler's code now runs (and at once for the
  * other backends); EXPRC_ERR_JIT when it could not be built (missing or
  * failing compiler, timeout), with why in exprc_errmsg: the model stays
