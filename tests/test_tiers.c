@@ -250,20 +250,28 @@ START_TEST(a_failing_compiler_leaves_libtcc_running) {
 }
 END_TEST
 
+/* A script that stands for the system compiler: it creates the file *mark
+ * (a new temporary path, not yet there) when it runs, then does `then`. */
+static char *fake_cc(char **mark, const char *then) {
+  char text[4200];
+  *mark = tu_temp_file("", ".started");
+  unlink(*mark);
+  snprintf(text, sizeof text, "#!/bin/sh\n: > '%s'\n%s\n", *mark, then);
+  char *script = tu_temp_file(text, ".sh");
+  ck_assert_int_eq(chmod(script, 0700), 0);
+  setenv("CC", script, 1);
+  return script;
+}
+
 /* A model freed while its compiler still runs: the compiler (here a
  * script that says it has started, then would sleep far past the test's
  * timeout) is stopped, the thread joined, nothing leaks (ASan), and the
  * note says so. A free that waited for the compiler instead would time
  * the test out. */
 START_TEST(freeing_the_model_stops_the_compiler) {
-  char *mark = tu_temp_file("", ".started"), text[4200];
-  unlink(mark);
-  snprintf(text, sizeof text, "#!/bin/sh\n: > '%s'\nexec sleep 3600\n", mark);
-  char *script = tu_temp_file(text, ".sh");
-  ck_assert_int_eq(chmod(script, 0700), 0);
+  char *mark, *script = fake_cc(&mark, "exec sleep 3600");
   static Notes notes;
   memset(&notes, 0, sizeof notes);
-  setenv("CC", script, 1);
   exprc_model *m = compile(EXPRC_BACKEND_AUTO, &notes);
   double got[NVAL];
   while (access(mark, F_OK) != 0) /* runs, until they have started the */
@@ -375,14 +383,9 @@ END_TEST
  * that runs and exits, a test), starts no compiler: the script that
  * stands for it is never run, and the note at exprc_free says why. */
 START_TEST(a_model_run_a_few_times_starts_no_compiler) {
-  char *mark = tu_temp_file("", ".started"), text[4200];
-  unlink(mark);
-  snprintf(text, sizeof text, "#!/bin/sh\n: > '%s'\nexit 1\n", mark);
-  char *script = tu_temp_file(text, ".sh");
-  ck_assert_int_eq(chmod(script, 0700), 0);
+  char *mark, *script = fake_cc(&mark, "exit 1");
   static Notes notes;
   memset(&notes, 0, sizeof notes);
-  setenv("CC", script, 1);
   exprc_model *m = compile(EXPRC_BACKEND_AUTO, &notes);
   double got[NVAL];
   for (int i = 0; i < 3; i++)
