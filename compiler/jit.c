@@ -654,21 +654,37 @@ static int cc_build(CcJob *j) {
   return r == CC_OK ? 0 : -1;
 }
 
+/* The object's pointers to the run-time functions. Two models of the same
+ * C share one loaded object (dlopen counts), and the second may be bound
+ * while the first's code runs: under one lock, a pointer already set is
+ * left alone, so code that runs is never written under. */
+static pthread_mutex_t bind_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int cc_bind(void *dl, CcJob *job) {
+  int rc = 0;
+  pthread_mutex_lock(&bind_lock);
+#define CC_BIND(name, params)                                                 \
+  if (rc == 0) {                                                              \
+    void *at = dlsym(dl, "xc_fp_" #name);                                     \
+    void(*fn) params = EXPRC_RT_IMPL(name);                                   \
+    if (!at)                                                                  \
+      errf(job, "no pointer xc_fp_" #name " in the object"), rc = -1;        \
+    else if (memcmp(at, &fn, sizeof fn) != 0)                                 \
+      memcpy(at, &fn, sizeof fn);                                             \
+  }
+  EXPRC_RT_FNS(CC_BIND)
+#undef CC_BIND
+  pthread_mutex_unlock(&bind_lock);
+  return rc;
+}
+
 static int cc_load(void **dl, const char *so, const char *const *names,
                    int n, EntryFn *fns, CcJob *job) {
   *dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
   if (!*dl)
     return errf(job, "%s", dlerror()), -1;
-#define CC_BIND(name, params)                                                 \
-  {                                                                           \
-    void *at = dlsym(*dl, "xc_fp_" #name);                                    \
-    void(*fn) params = EXPRC_RT_IMPL(name);                                   \
-    if (!at)                                                                  \
-      return errf(job, "no pointer xc_fp_" #name " in the object"), -1;       \
-    memcpy(at, &fn, sizeof fn);                                               \
-  }
-  EXPRC_RT_FNS(CC_BIND)
-#undef CC_BIND
+  if (cc_bind(*dl, job) != 0)
+    return -1;
   for (int i = 0; i < n; i++) {
     void *p = dlsym(*dl, names[i]);
     if (!p)
@@ -780,6 +796,9 @@ struct Tier {
   atomic_int cancel;       /* set by jit_free: stop the compiler */
   pthread_mutex_t lock;
   pthread_cond_t over;
+  int launched;            /* the caller's: tier_launch was called (the
+                              only field jit_kick and jit_ran read, since
+                              the thread writes `done` beside `started`) */
   int runs;                /* the caller's: runs begun, while counted */
   int64_t spent;           /* the caller's: ns those runs took, in all */
   struct timespec begun;   /* the caller's: when the current run began */
@@ -959,8 +978,9 @@ static void tier_start(Jit *j, Ctx *c, const char *src,
 
 static void tier_launch(Tier *t) {
   sigset_t all, old;
-  if (t->started || t->done)
+  if (t->launched)
     return;
+  t->launched = 1;
   t->started = 1;
   t->owner = getpid();
   sigfillset(&all); /* the caller's signals are not the thread's business */
@@ -983,7 +1003,7 @@ static void tier_launch(Tier *t) {
  * times starts nothing. Counting stops there. */
 void jit_kick(Jit *j) {
   Tier *t = j ? j->tier : NULL;
-  if (!t || t->started || t->done)
+  if (!t || t->launched)
     return;
   if (t->runs > 0 && t->spent >= TIER_AFTER_NS) {
     tier_launch(t);
@@ -995,7 +1015,7 @@ void jit_kick(Jit *j) {
 
 void jit_ran(Jit *j) {
   Tier *t = j ? j->tier : NULL;
-  if (!t || t->started || t->done)
+  if (!t || t->launched)
     return;
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -1015,7 +1035,7 @@ static void tier_stop(Tier *t) {
   if (t->cut)
     note(&t->o, "--backend auto: the model was freed before %s finished; "
                 "libtcc's code ran throughout", cc_program());
-  else if (!t->started && t->runs > 0)
+  else if (!t->launched && t->runs > 0)
     note(&t->o, "--backend auto: the model's %d run%s took %.1f ms, and %s "
                 "starts after %d ms; libtcc's code ran throughout", t->runs,
          t->runs == 1 ? "" : "s", (double)t->spent / 1e6, cc_program(),
