@@ -8,8 +8,11 @@ Both sides get the same data and params, drawn from NumPy's seeded
 generator and written to .npy files that exprc reads with --set. The check
 comes first: loss and every gradient must agree to 1e-9 relative, or the
 script prints CHECK FAILED and exits 1. Timing as bench/gp.py: `exprc bench`
-(median of 15 samples) for the default and cc backends, PyTorch by the rule
-of torch_bench.py (median of 21 samples of about 20 ms after a warm-up).
+(median of 15 samples) for the default backend (auto: timed once the system
+compiler's code has replaced libtcc's), libtcc alone and cc, PyTorch by the
+rule of torch_bench.py (median of 21 samples of about 20 ms after a
+warm-up); then the same in float32 (`--dtype float32`) against PyTorch in
+float32.
 """
 import json
 import os
@@ -60,7 +63,7 @@ def torch_loss(v):
         return z.reshape(B, T, 2, 32).transpose(1, 2)
     q, k, val = heads(x @ W["Wq"]), heads(x @ W["Wk"]), heads(x @ W["Wv"])
     score = q @ k.transpose(2, 3) / 32 ** 0.5
-    later = torch.triu(torch.ones(T, T, dtype=torch.float64), diagonal=1)
+    later = torch.triu(torch.ones(T, T, dtype=x.dtype), diagonal=1)
     a = torch.softmax(score - 1e9 * later, dim=-1)
     o = (a @ val).transpose(1, 2).reshape(B, T, D)
     y = x + o @ W["Wo"]
@@ -113,12 +116,50 @@ def main():
                                                       "cc")))
         if torch is not None:
             rows.append(("PyTorch, autograd", measure(step)))
-        base = rows[-1][1]
-        print(f"\nW7: attention block gradient, batch {B}, length {T}, width "
-              f"{D}, one thread (load {os.getloadavg()[0]:.1f})\n")
-        print("| implementation | ms per call | vs PyTorch |\n|---|---|---|")
-        for name, s in rows:
-            print(f"| {name} | {s * 1e3:.3f} | {s / base:.2f}x |")
+        table(f"W7: attention block gradient, batch {B}, length {T}, width "
+              f"{D}, one thread", rows)
+        if torch is not None:
+            return float32_rows(build, d, vals, loss)
+    return 0
+
+
+def table(title, rows):
+    base = rows[-1][1]
+    print(f"\n{title} (load {os.getloadavg()[0]:.1f})\n")
+    print("| implementation | ms per call | vs PyTorch |\n|---|---|---|")
+    for name, s in rows:
+        print(f"| {name} | {s * 1e3:.3f} | {s / base:.2f}x |")
+
+
+def float32_rows(build, d, vals, loss):
+    """The same model in float32 (`--dtype float32`, the same float64 data
+    rounded to float at the boundary) against PyTorch in float32. The check:
+    the loss within 1e-5 relative of float64's, which is about 100 float32
+    roundings (u = 6e-8) of a mean of 32,768 squares, each computed in double
+    by exprc and stored in float."""
+    got = json.loads(exprc(build, d, "run", "--json", "--dtype", "float32"))
+    loss32 = got["losses"]["loss"]
+    tv = {n: torch.tensor(v, dtype=torch.float32, requires_grad=n in PARAMS)
+          for n, v in vals.items()}
+    f = torch_loss(tv)
+    bad = abs(loss32 - loss) > 1e-5 * abs(loss) or \
+        abs(f.item() - loss) > 1e-5 * abs(loss)
+    print(f"\ncheck, float32: exprc loss {loss32!r}, PyTorch {f.item()!r}, "
+          f"float64 {loss!r}: {'DIFFER' if bad else 'agree to 1e-5'}")
+    if bad:
+        print("CHECK FAILED")
+        return 1
+
+    def step():
+        for n in PARAMS:
+            tv[n].grad = None
+        torch_loss(tv).backward()
+    rows = [("exprc float32, default backend (auto, after the swap)",
+             exprc_time(build, d, "--dtype", "float32")),
+            ("exprc float32 --backend tcc (libtcc alone)",
+             exprc_time(build, d, "--dtype", "float32", "--backend", "tcc")),
+            ("PyTorch float32, autograd", measure(step))]
+    table(f"W7 in float32, batch {B}, length {T}, width {D}, one thread", rows)
     return 0
 
 
