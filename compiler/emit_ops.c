@@ -404,14 +404,39 @@ static void node_statement(Emitter *E, uint32_t x) {
   }
 }
 
+/* A tanh stored in a buffer is computed in two steps: its loop stores the
+ * argument, then one exprc_rt_tanh call maps the array in place. The call
+ * is vectorised (runtime/kernels.c), five times libm's tanh, and gives the
+ * same bits as xc_tanh, the tanh of an expression. Not with --threads,
+ * where the loop itself is split over the threads. */
+static int array_tanh(Emitter *E, uint32_t x) {
+  const Node *nd = at(E, x);
+  int64_t numel;
+  return nd->op == OP_TANH && E->home[x].kind == H_SLOT &&
+         E->plan->threads <= 1 &&
+         !(shape_numel_const(&nd->shape, &numel) && numel == 1);
+}
+
 void em_node(Emitter *E, uint32_t x) {
   Node *nd = at(E, x);
-  if (((op_info[nd->op].flags & F_EW) && em_join_ew(E, x)) ||
-      (op_info[nd->op].shape == SH_REDUCE && em_join_reduce(E, x)))
-    return;
-  em_loop_flush(E);
-  em_mark(E, x, &E->body);
-  em_line_directive(E, x, &E->body);
-  node_statement(E, x);
-  em_mark_end(E, &E->body);
+  int whole = array_tanh(E, x);
+  E->bare = whole ? x + 1 : 0;
+  if (!((op_info[nd->op].flags & F_EW) && em_join_ew(E, x)) &&
+      !(op_info[nd->op].shape == SH_REDUCE && em_join_reduce(E, x))) {
+    em_loop_flush(E);
+    em_mark(E, x, &E->body);
+    em_line_directive(E, x, &E->body);
+    node_statement(E, x);
+    em_mark_end(E, &E->body);
+  }
+  E->bare = 0;
+  if (whole) {
+    char n[128], p[64];
+    em_loop_flush(E);
+    em_count_expr(&nd->shape, 0, n, sizeof n);
+    em_pointer(E, x, p, sizeof p);
+    em_mark(E, x, &E->body);
+    em_put(E, &E->body, "  exprc_rt_tanh(%s, %s, %s);\n", n, p, p);
+    em_mark_end(E, &E->body);
+  }
 }
