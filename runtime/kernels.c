@@ -179,6 +179,18 @@ void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
   gemm_loops(ta, tb, m, n, k, a, b, c);
 }
 
+/* out[j] = x[0][j] + x[1][j] + ... + x[m-1][j] for an m x n row-major x:
+ * a sum over leading axes (a bias's gradient), started from 0.0 and added
+ * in row order, as generated code's loops add, so the bits are theirs;
+ * the inner loop runs along a row, so the compiler vectorises it. */
+void exprc_rt_colsum(long m, long n, const double *x, double *out) {
+  for (long j = 0; j < n; j++)
+    out[j] = 0.0;
+  for (long i = 0; i < m; i++)
+    for (long j = 0; j < n; j++)
+      out[j] += x[i * n + j];
+}
+
 /* ---- tanh ---- */
 
 /* tanh(x) = -t / (t + 2) with t = expm1(-2|x|) and the sign of x put back
@@ -200,7 +212,7 @@ void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
 #define TANH_FAST
 #endif
 
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) TANH_FAST void
 tanh_span(long n, const double *x, double *y) {
   const double inv_ln2 = 1.4426950408889634, shift = 0x1.8p52;
   const double ln2_hi = 6.93147180369123816490e-01; /* 32 low bits zero */

@@ -1,4 +1,6 @@
-/* test_tanh.c: exprc's own tanh (runtime/kernels.c, exprc_rt_tanh).
+/* test_kernels.c: the run-time kernels that replace generated loops:
+ * exprc's own tanh (exprc_rt_tanh) and the sum over leading axes
+ * (exprc_rt_colsum), both in runtime/kernels.c.
  *
  * Generated code computes every tanh with it: a stored tanh by one call over
  * the whole array (vectorised), a tanh inside an expression one element at
@@ -8,7 +10,8 @@
  * two paths rely on: one element at a time or an array at a time, at any
  * offset and in place, the same bits; then in compiled models, where the
  * whole-array path and the per-element path must agree bit for bit and the
- * gradient must match finite differences.
+ * gradient must match finite differences. The sums are checked against
+ * hand-added numbers, with equal sizes on different axes.
  */
 #include <math.h>
 #include <stdint.h>
@@ -151,15 +154,63 @@ START_TEST(stored_and_inline_tanh_agree) {
 }
 END_TEST
 
+/* X = [[1, 2, 3], [4, 5, 6], [7, 8, 10]]: columns 12, 15, 19, rows 6, 15,
+ * 25. Y[i, j, k] = 12 i + 4 j + k: over axis 0, 12 + 2 (4 j + k); over
+ * axes 0 and 1 (two leading sums), 3 * 12 + 2 * 4 * (0 + 1 + 2) + 6 k. */
+START_TEST(sums_over_leading_axes) {
+  exprc_model *m = tu_compile("input X[3, 3]\n"
+                              "input Y[2, 3, 4]\n"
+                              "output c = sum(X, 0), r = sum(X, 1)\n"
+                              "output d = sum(Y, 0), e = sum(sum(Y, 0), 0)\n");
+  const double X[9] = {1, 2, 3, 4, 5, 6, 7, 8, 10};
+  double Y[24];
+  for (int i = 0; i < 24; i++)
+    Y[i] = i;
+  tu_set(m, "X", X, 2, (int64_t)3, (int64_t)3);
+  tu_set(m, "Y", Y, 3, (int64_t)2, (int64_t)3, (int64_t)4);
+  const double c[3] = {12, 15, 19}, r[3] = {6, 15, 25};
+  const double e[4] = {60, 66, 72, 78};
+  double d[12];
+  for (int j = 0; j < 3; j++)
+    for (int k = 0; k < 4; k++)
+      d[j * 4 + k] = 12 + 2 * (4 * j + k);
+  tu_assert_close(tu_output(m, "c").data, c, 3, 0, "sum(X, 0)");
+  tu_assert_close(tu_output(m, "r").data, r, 3, 0, "sum(X, 1)");
+  tu_assert_close(tu_output(m, "d").data, d, 12, 0, "sum(Y, 0)");
+  tu_assert_close(tu_output(m, "e").data, e, 4, 0, "sum(sum(Y, 0), 0)");
+  exprc_free(m);
+}
+END_TEST
+
+/* The kernel adds row after row from 0.0, the order of the loop it
+ * replaces: on data where the order shows, the bits of that loop. */
+START_TEST(colsum_adds_in_row_order) {
+  enum { M = 37, N = 13 };
+  double x[M * N], got[N], want[N];
+  uint64_t st = 3;
+  for (int i = 0; i < M * N; i++)
+    x[i] = tu_uniform(&st, -1.0, 1.0) * pow(10.0, (double)(i % 7) * 3);
+  for (int j = 0; j < N; j++) {
+    want[j] = 0.0;
+    for (int i = 0; i < M; i++)
+      want[j] += x[i * N + j];
+  }
+  exprc_rt_colsum(M, N, x, got);
+  ck_assert(memcmp(got, want, sizeof got) == 0);
+}
+END_TEST
+
 int main(int argc, char **argv) {
   (void)argc, (void)argv;
-  Suite *s = suite_create("tanh");
-  TCase *t = tu_tcase("tanh", 120);
+  Suite *s = suite_create("kernels");
+  TCase *t = tu_tcase("kernels", 120);
   tcase_add_test(t, tanh_matches_pythons_math_tanh);
   tcase_add_test(t, tanh_at_special_values);
   tcase_add_test(t, tanh_within_three_ulps_of_libm);
   tcase_add_test(t, tanh_same_bits_whatever_the_array);
   tcase_add_test(t, stored_and_inline_tanh_agree);
+  tcase_add_test(t, sums_over_leading_axes);
+  tcase_add_test(t, colsum_adds_in_row_order);
   suite_add_tcase(s, t);
   return tu_run_suite(s);
 }
