@@ -91,6 +91,8 @@ typedef struct Emitter {
   Buf helpers;     /* the bodies of parallel loops, before their entry */
   Buf qfile;       /* the file name, quoted for #line */
   uint32_t used_helpers; /* bit k: the k-th scalar helper of scalar.h */
+  uint32_t bare;   /* node + 1 whose statement stores its operand, not its
+                      value (a tanh finished by exprc_rt_tanh); 0: none */
   int fails;       /* some statement may call exprc_rt_fail(node, what, a,
                       b) (runtime.h): the prelude names the messages */
   uint32_t npar;

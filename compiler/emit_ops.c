@@ -170,6 +170,28 @@ static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
       " + log(%s[i]);\n", n, outp, outp, outp, outp, tp);
 }
 
+/* A sum over leading axes of a stored array (a bias's gradient) is one
+ * exprc_rt_colsum call: compiled ahead of time and vectorised, where
+ * libtcc's nested loop costs several times more; it adds in the loop's
+ * order, so the bits are the same. */
+static int leading_sum(Emitter *E, uint32_t x, const char *outp) {
+  Node nd = *at(E, x);
+  uint32_t in = nd.in[0];
+  const Shape *si = &at(E, in)->shape;
+  int lead = nd.shape.rank > 0 ? si->rank - nd.shape.rank : 0;
+  if (nd.op != OP_SUM || lead <= 0 || nd.u.axes != ((int64_t)1 << lead) - 1 ||
+      em_inline_here(E, in, x) || E->home[in].kind != H_SLOT)
+    return 0;
+  char m[128], n[128], pin[64];
+  Shape rows = *si;
+  rows.rank = lead;
+  em_count_expr(&rows, 0, m, sizeof m);
+  em_count_expr(si, lead, n, sizeof n);
+  em_pointer(E, in, pin, sizeof pin);
+  em_put(E, &E->body, "  exprc_rt_colsum(%s, %s, %s, %s);\n", m, n, pin, outp);
+  return 1;
+}
+
 /* sum, max, min, logsumexp over the axes in the mask. */
 static void emit_reduce(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
@@ -178,6 +200,8 @@ static void emit_reduce(Emitter *E, uint32_t x) {
   if (nd.shape.rank > 0) {
     em_pointer(E, x, outp, sizeof outp);
     accp = outp;
+    if (leading_sum(E, x, outp))
+      return;
   }
   E->used_acc |= accp == NULL;
   if (nd.op == OP_LSE) {
@@ -404,14 +428,39 @@ static void node_statement(Emitter *E, uint32_t x) {
   }
 }
 
+/* A tanh stored in a buffer is computed in two steps: its loop stores the
+ * argument, then one exprc_rt_tanh call maps the array in place. The call
+ * is vectorised (runtime/kernels.c), five times libm's tanh, and gives the
+ * same bits as xc_tanh, the tanh of an expression. Not with --threads,
+ * where the loop itself is split over the threads. */
+static int array_tanh(Emitter *E, uint32_t x) {
+  const Node *nd = at(E, x);
+  int64_t numel;
+  return nd->op == OP_TANH && E->home[x].kind == H_SLOT &&
+         E->plan->threads <= 1 &&
+         !(shape_numel_const(&nd->shape, &numel) && numel == 1);
+}
+
 void em_node(Emitter *E, uint32_t x) {
   Node *nd = at(E, x);
-  if (((op_info[nd->op].flags & F_EW) && em_join_ew(E, x)) ||
-      (op_info[nd->op].shape == SH_REDUCE && em_join_reduce(E, x)))
-    return;
-  em_loop_flush(E);
-  em_mark(E, x, &E->body);
-  em_line_directive(E, x, &E->body);
-  node_statement(E, x);
-  em_mark_end(E, &E->body);
+  int whole = array_tanh(E, x);
+  E->bare = whole ? x + 1 : 0;
+  if (!((op_info[nd->op].flags & F_EW) && em_join_ew(E, x)) &&
+      !(op_info[nd->op].shape == SH_REDUCE && em_join_reduce(E, x))) {
+    em_loop_flush(E);
+    em_mark(E, x, &E->body);
+    em_line_directive(E, x, &E->body);
+    node_statement(E, x);
+    em_mark_end(E, &E->body);
+  }
+  E->bare = 0;
+  if (whole) {
+    char n[128], p[64];
+    em_loop_flush(E);
+    em_count_expr(&nd->shape, 0, n, sizeof n);
+    em_pointer(E, x, p, sizeof p);
+    em_mark(E, x, &E->body);
+    em_put(E, &E->body, "  exprc_rt_tanh(%s, %s, %s);\n", n, p, p);
+    em_mark_end(E, &E->body);
+  }
 }

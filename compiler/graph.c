@@ -80,28 +80,34 @@ static int node_eq(const Graph *g, const Node *a, const Node *b) {
 
 /* The table holds, per entry, the node's index + 1 (low half; 0 = empty)
  * and the high half of its hash, compared before the node itself is read:
- * probing then rarely touches node memory. */
+ * probing then rarely touches node memory. The entry's place comes from
+ * that same high half, so that growing the table moves entries without
+ * reading a node or hashing it again: at a million nodes, reading them all
+ * back at each doubling was a cache miss per node. */
 #define ENTRY(i, h) ((uint64_t)((i) + 1) | (h) << 32)
 #define HASH_HI(h) ((h) >> 32)
 
 static void rehash(Graph *g) {
-  uint32_t cap = g->hcap ? g->hcap * 2 : 1024;
-  ctx_release(g->c, g->htab);
-  g->htab = ctx_realloc(g->c, NULL, cap * sizeof *g->htab);
-  memset(g->htab, 0, cap * sizeof *g->htab);
-  g->hcap = cap;
-  for (uint32_t i = 0; i < g->n; i++) {
-    uint64_t h = node_hash(g, &g->node[i]);
-    uint32_t j = (uint32_t)h & (cap - 1);
-    while (g->htab[j])
+  uint32_t old = g->hcap, cap = old ? old * 2 : 1024;
+  uint64_t *t = ctx_realloc(g->c, NULL, cap * sizeof *t);
+  memset(t, 0, cap * sizeof *t);
+  for (uint32_t k = 0; k < old; k++) {
+    uint64_t e = g->htab[k];
+    if (!e)
+      continue;
+    uint32_t j = (uint32_t)(e >> 32) & (cap - 1);
+    while (t[j])
       j = (j + 1) & (cap - 1);
-    g->htab[j] = ENTRY(i, HASH_HI(h));
+    t[j] = e;
   }
+  ctx_release(g->c, g->htab);
+  g->htab = t;
+  g->hcap = cap;
 }
 
 /* Find proto's twin, or the empty entry where it belongs. */
 static uint64_t *lookup(Graph *g, const Node *p, uint64_t h) {
-  uint32_t j = (uint32_t)h & (g->hcap - 1);
+  uint32_t j = (uint32_t)HASH_HI(h) & (g->hcap - 1);
   for (uint64_t e; (e = g->htab[j]) != 0; j = (j + 1) & (g->hcap - 1))
     if (e >> 32 == HASH_HI(h) &&
         node_eq(g, &g->node[(uint32_t)e - 1], p))

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "runtime.h" /* exprc_rt_tanh, which xc_tanh calls */
 #include "scalar.h"
 
 #define XC_DEFINE(...) static inline double __VA_ARGS__

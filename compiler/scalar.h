@@ -14,6 +14,10 @@
  * finite, and wherever a is not zero (NaN included), the result is the plain
  * one, bit for bit: the sign of a zero product is IEEE's (0 * -3 is -0), and
  * a zero that replaces a non-finite result keeps the sign of a.
+ *
+ * xc_tanh is the runtime's tanh (runtime/kernels.c) for one element, so that
+ * a tanh computed inside an expression and one stored by a whole-array call
+ * (emit_expr.c) are the same bits, and so is a tanh folded at compile time.
  */
 #ifndef EXPRC_SCALAR_H
 #define EXPRC_SCALAR_H
@@ -32,6 +36,7 @@
     return a == 0.0 && b - b != 0.0 ? a : a * b; })                           \
   X(xc_divz(double a, double b) {                                             \
     return a == 0.0 && (b == 0.0 || b != b) ? a : a / b; })                     \
+  X(xc_tanh(double x) { double y; exprc_rt_tanh(1, &x, &y); return y; })      \
   XC_SPECIAL_FNS(X)
 
 /* The helpers of the special functions (v2).

@@ -21,6 +21,13 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
  * exprc_rt_gemm: c = op(a) @ op(b), row-major; op(a) is m x k (a is k x m
  * when ta), op(b) is k x n (b is n x k when tb). c must not alias a or b.
  *
+ * exprc_rt_tanh: y = tanh(x) over n elements (kernels.c); y may be x. Every
+ * tanh of generated code is this one function, an array at a time where a
+ * loop stores tanh's result, else one element at a time (scalar.h).
+ *
+ * exprc_rt_colsum: out[j] = sum over i of x[i * n + j], in the order of i
+ * (kernels.c): a sum over an array's leading axes.
+ *
  * exprc_rt_parallel: run body over 0 .. n-1 split into equal chunks, one per
  * thread, and fold each chunk's partial reductions into A in chunk order:
  * kinds[k] is '+' (sum), '>' (max) or '<' (min) for accumulator k. Small n
@@ -47,7 +54,9 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
                     const double *b, double *out))                            \
   X(exprc_rt_pool, (int kind, const long *G, const double *x,                 \
                     const double *h, double *out))                            \
-  X(exprc_rt_random, (int kind, long n, double *out))
+  X(exprc_rt_random, (int kind, long n, double *out))                        \
+  X(exprc_rt_tanh, (long n, const double *x, double *y))                     \
+  X(exprc_rt_colsum, (long m, long n, const double *x, double *out))
 
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
@@ -70,6 +79,8 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 #define EXPRC_RT_IMPL_exprc_rt_conv exprc_rt_conv
 #define EXPRC_RT_IMPL_exprc_rt_pool exprc_rt_pool
 #define EXPRC_RT_IMPL_exprc_rt_random exprc_rt_random
+#define EXPRC_RT_IMPL_exprc_rt_tanh exprc_rt_tanh
+#define EXPRC_RT_IMPL_exprc_rt_colsum exprc_rt_colsum
 
 /* Run-time errors: what only the data can reveal. Generated code that finds
  * one calls exprc_rt_fail(site, what, a, b) and goes on without reading or

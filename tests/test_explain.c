@@ -191,7 +191,9 @@ START_TEST(mlp_lines_compute_the_nodes_they_say) {
   for (int line = 1; c_row(page, line, &r); line++) {
     const char *t = r.text + strspn(r.text, " ");
     int store = t[0] == 'p' && t[1] >= '0' && t[1] <= '9' && strstr(t, "] = ");
-    int gemm = strstr(t, "exprc_rt_gemm(") == t, tanh = strstr(t, "tanh(") && store;
+    int gemm = strstr(t, "exprc_rt_gemm(") == t;
+    int tanh = (strstr(t, "tanh(") && store) || /* or the whole-array call */
+               strstr(t, "exprc_rt_tanh(") == t;
     if (store || gemm)
       ck_assert_msg(r.node >= 0, "C line %d stores a value but belongs to no "
                     "node: %s", line, r.text);
