@@ -14,6 +14,15 @@
  * difference (~h^2) and its rounding error (~eps/h) are about equal. */
 #define GC_EPS 6e-6
 #define GC_TOL 1e-4 /* the default relative tolerance */
+/* A float32 model: the step is the cube root of the float32 epsilon
+ * (2^-23), 4.9e-3, for the same balance, and the tolerance grows with the
+ * step, tol = 16.5 h (1e-4 = 16.5 * 6.06e-6 for float64): the rounding
+ * error of the difference is eps |L| / h = h^2 |L|, and the loss itself,
+ * stored in float, carries a few float roundings, so the float64 margin
+ * becomes 8e-2 (on examples/mlp.expr the worst element is at 4e-2: see
+ * tests/test_f32.c, which also checks that a wrong gradient still fails). */
+#define GC_EPS_F32 4.9e-3
+#define GC_TOL_F32 8e-2
 
 /* One gradient tensor under check, and the counts of its elements. */
 typedef struct GCheck {
@@ -46,10 +55,14 @@ static double loss_at(exprc_model *m, const char *loss) {
   return NAN;
 }
 
-/* The loss with element i moved from x0 by k steps of h. */
-static double loss_moved(GCheck *C, int64_t i, double x0, double h, int k) {
+/* The loss with element i moved from x0 by k steps of h. A float32 model
+ * rounds x0 + k h to float before it runs (and its view then holds that):
+ * *moved is the step it took. */
+static double loss_moved(GCheck *C, int64_t i, double x0, double h, int k,
+                         double *moved) {
   C->x[i] = x0 + k * h;
   double l = loss_at(C->m, C->loss);
+  *moved = C->x[i] - x0;
   C->x[i] = x0;
   return l;
 }
@@ -68,9 +81,9 @@ static double gc_rel(const GCheck *C, double a, double b) {
  * agree as closely as the central difference does; first-order ones would
  * differ by h * L'' and make every curved loss look like a kink). */
 static void gc_one_sided(GCheck *C, int64_t i, double x0, double h, GDiff *d) {
-  double l0 = loss_at(C->m, C->loss);
-  double r1 = loss_moved(C, i, x0, h, 1), r2 = loss_moved(C, i, x0, h, 2);
-  double l1 = loss_moved(C, i, x0, h, -1), l2 = loss_moved(C, i, x0, h, -2);
+  double l0 = loss_at(C->m, C->loss), k;  /* the steps: k h up to rounding */
+  double r1 = loss_moved(C, i, x0, h, 1, &k), r2 = loss_moved(C, i, x0, h, 2, &k);
+  double l1 = loss_moved(C, i, x0, h, -1, &k), l2 = loss_moved(C, i, x0, h, -2, &k);
   d->right = (-3 * l0 + 4 * r1 - r2) / (2 * h);
   d->left = (3 * l0 - 4 * l1 + l2) / (2 * h);
 }
@@ -86,7 +99,9 @@ static int gc_element(GCheck *C, int64_t i, GDiff *d) {
   volatile double xh = x0 + h; /* a step that is exact in binary */
   h = xh - x0;
   d->left = d->right = NAN;
-  d->central = (loss_moved(C, i, x0, h, 1) - loss_moved(C, i, x0, h, -1)) / (2 * h);
+  double up, down, lu = loss_moved(C, i, x0, h, 1, &up);
+  double ld = loss_moved(C, i, x0, h, -1, &down);
+  d->central = (lu - ld) / (up - down); /* float64: (lu - ld) / 2h */
   d->err = gc_rel(C, d->central, d->ana);
   if (d->err <= C->tol)
     return 0;
@@ -155,7 +170,9 @@ int cmd_gradcheck(const Args *a) {
   }
   int n = exprc_count(m, EXPRC_GRADIENT);
   int64_t checked = 0, passed = 0, kinks = 0, bad = 0;
-  double eps = a->eps ? a->eps : GC_EPS, tol = a->tol ? a->tol : GC_TOL;
+  int f32 = exprc_model_dtype(m) == EXPRC_FLOAT32;
+  double eps = a->eps ? a->eps : f32 ? GC_EPS_F32 : GC_EPS;
+  double tol = a->tol ? a->tol : f32 ? GC_TOL_F32 : GC_TOL;
   for (int i = 0; i < n; i++) {
     exprc_tensor g;
     exprc_get(m, EXPRC_GRADIENT, i, &g);

@@ -280,8 +280,8 @@ static void emit_batched(Emitter *E, uint32_t x) {
          "    for (bO = 0; bO < %s; bO++) {\n", nb);
   batch_offset(E, sa, &ob, "bA");
   batch_offset(E, sb, &ob, "bB");
-  em_put(E, &E->body, "      exprc_rt_gemm(%d, %d, %s, %s, %s, %s + bA, "
-         "%s + bB, %s + bO*%s);\n    }\n    (void)bR;\n  }\n", ta, tb, m, n,
+  em_put(E, &E->body, "      exprc_rt_gemm%s(%d, %d, %s, %s, %s, %s + bA, "
+         "%s + bB, %s + bO*%s);\n    }\n    (void)bR;\n  }\n", em_rt(E), ta, tb, m, n,
          k, pa, pb, pc, mn);
 }
 
@@ -349,8 +349,8 @@ static void emit_matmul(Emitter *E, uint32_t x) {
   em_pointer(E, a, pa, sizeof pa);
   em_pointer(E, b, pb, sizeof pb);
   em_pointer(E, x, pc, sizeof pc);
-  em_put(E, &E->body, "  exprc_rt_gemm(%d, %d, %s, %s, %s, %s, %s, %s);\n", ta,
-      tb, m, n, k, pa, pb, pc);
+  em_put(E, &E->body, "  exprc_rt_gemm%s(%d, %d, %s, %s, %s, %s, %s, %s);\n",
+         em_rt(E), ta, tb, m, n, k, pa, pb, pc);
 }
 
 static void node_statement(Emitter *E, uint32_t x) {

@@ -200,9 +200,25 @@ void em_pointer(Emitter *E, uint32_t x, char *buf, size_t n) {
 /* Where node x's result is written, at flat index idx. */
 /* The value of node x at flat index `idx`; inside a merged loop the read
  * is recorded. */
+void em_slot(Emitter *E, int k, char *buf, size_t n) {
+  (void)E;
+  snprintf(buf, n, "((xc_real *)S[%d])", k);
+}
+
+/* A float32 model's stored values are widened where they are read: the
+ * expression that reads them then computes in double (C would compute
+ * float op float in float), and rounds once, where it is stored. */
 void em_value(Emitter *E, uint32_t x, const char *idx, char *buf, size_t n) {
   record(E, x, idx);
   home_text(E, x, idx, buf, n);
+  if (E->f32 && E->home[x].kind != H_INLINE) {
+    size_t len = strlen(buf);
+    if (len + 12 >= n)
+      ctx_fail(E->c, EXPRC_ERR_LIMIT, "emitter: an expression is too long");
+    memmove(buf + 9, buf, len + 1);
+    memcpy(buf, "((double)", 9);
+    memcpy(buf + 9 + len, ")", 2);
+  }
 }
 
 void em_target(Emitter *E, uint32_t x, const char *idx, char *buf,

@@ -290,7 +290,7 @@ Plan model_plan(const exprc_options *o) {
   Plan plan = {.reuse = !o || !o->no_reuse,
                .fuse = (!o || !o->no_fuse) && !check,
                .remat = o && o->remat && !check, .threads = o ? o->threads : 0,
-               .check = check};
+               .check = check, .f32 = o && o->dtype == EXPRC_FLOAT32};
   return plan;
 }
 
@@ -355,6 +355,7 @@ static void pipeline(Ctx *c, void *arg) {
     ((Compile *)arg)->hook(mod, ((Compile *)arg)->hook_arg);
   Plan plan = model_plan(o);
   m->csrc = dup_or_fail(c, model_back(c, mod, &plan)); /* plan -> C */
+  m->f32 = plan.f32;
   layout(c, m, mod, &plan);                      /* the model's buffers */
   record_sites(c, m, mod);                       /* run-time errors' places */
   compile_entries(c, m, mod, o);                 /* C -> machine code */
@@ -380,6 +381,10 @@ static exprc_status compile_text(const char *src, size_t len, const char *name,
     return EXPRC_ERR_NOMEM;
   if (!src)
     return m->failed = 1, handle_fail(m, EXPRC_ERR_ARG, "exprc_compile_string: src is NULL");
+  if (opt && opt->dtype != EXPRC_FLOAT64 && opt->dtype != EXPRC_FLOAT32)
+    return m->failed = 1, handle_fail(m, EXPRC_ERR_ARG, "exprc_options.dtype "
+                                      "is %d: EXPRC_FLOAT64 or EXPRC_FLOAT32",
+                                      (int)opt->dtype);
   exprc_limits lim = model_limits(opt);
   m->lim = lim;
   if ((int64_t)len > lim.max_file_size)
