@@ -10,7 +10,8 @@
  * (check.c). Nodes are computed in index order, so the first node reported
  * is the first operation that produced a non-finite value. Inputs and params
  * are checked where the entry point first reads them: a NaN in the data is
- * reported as such, not as the first operation that meets it. With the option
+ * reported as such, not as the first operation that meets it (node numbers
+ * are below 2^20, exact in a float32 model's float slot). With the option
  * off none of this is emitted: the C is byte for byte what it was.
  */
 #include "emit.h"
@@ -20,8 +21,8 @@ static void check_value(Emitter *E, uint32_t x, const char *v,
                         const char *indent) {
   em_put(E, &E->body,
          "%sif (%s - %s != 0.0) {\n"
-         "%s  S[xc_status_slot][0] = %u.0;\n"
-         "%s  S[xc_status_slot][1] = %s;\n"
+         "%s  ((xc_real *)S[xc_status_slot])[0] = %u.0;\n"
+         "%s  ((xc_real *)S[xc_status_slot])[1] = %s;\n"
          "%s  return;\n%s}\n",
          indent, v, v, indent, x + 1, indent, v, indent, indent);
 }
