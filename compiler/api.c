@@ -221,6 +221,11 @@ static exprc_status check_bind(exprc_model *m, int d, int64_t n, int who) {
       n > m->lim.max_elements)
     return handle_fail(m, EXPRC_ERR_SHAPE, "dim %s cannot be %lld", m->dimname[d],
                 (long long)n);
+  if (m->f32 && n > F32_MAX_AXIS)
+    return handle_fail(m, EXPRC_ERR_LIMIT, "dim %s cannot be %lld in a float32 "
+                       "model: its axes are at most 2^24 long, so that every "
+                       "index along one is exact in float", m->dimname[d],
+                       (long long)n);
   if (m->bound_by[d] != -1 && m->D[d] != n)
     return handle_fail(m, EXPRC_ERR_SHAPE,
                 "dim %s is %ld (from '%s') but '%s' makes it %lld",

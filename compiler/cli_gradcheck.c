@@ -31,6 +31,8 @@ typedef struct GCheck {
   const exprc_tensor *g;
   double *x;                /* the param's or input's values */
   double eps, tol, floor;   /* floor: see gc_rel */
+  double tensor_floor;      /* floor without the loss's rounding */
+  double loss_round;        /* 16 u |L|: a bound on the loss's rounding */
   int64_t checked, passed, kinks, failed;
   double worst;             /* the largest error of elements not at a kink */
 } GCheck;
@@ -69,8 +71,11 @@ static double loss_moved(GCheck *C, int64_t i, double x0, double h, int k,
 
 /* The relative difference of a and b, measured against the larger of the
  * two but never against less than the floor (1e-3 of the tensor's largest
- * analytic value, at least 1e-6), so that values that are zero up to
- * rounding do not count as disagreeing. NaN compares as infinitely far. */
+ * analytic value, at least 1e-6; or, if larger, the slope that the loss's
+ * own rounding fakes over the step, 16 u |L| / h: a bound of a few
+ * roundings of L, u = 2^-53 or 2^-24 for float32, which matters for float32
+ * only), so that values that are zero up to rounding do not count as
+ * disagreeing. NaN compares as infinitely far. */
 static double gc_rel(const GCheck *C, double a, double b) {
   double e = fabs(a - b) / fmax(C->floor, fmax(fabs(a), fabs(b)));
   return e == e ? e : INFINITY;
@@ -98,6 +103,9 @@ static int gc_element(GCheck *C, int64_t i, GDiff *d) {
   double x0 = C->x[i], h = C->eps * fmax(1.0, fabs(x0));
   volatile double xh = x0 + h; /* a step that is exact in binary */
   h = xh - x0;
+  /* a difference of the loss cannot resolve slopes below its rounding
+     over the step: a float32 loss's ulps, 5e-5 of |L| at h = 4.9e-3 */
+  C->floor = fmax(C->tensor_floor, C->loss_round / h);
   d->left = d->right = NAN;
   double up, down, lu = loss_moved(C, i, x0, h, 1, &up);
   double ld = loss_moved(C, i, x0, h, -1, &down);
@@ -143,7 +151,9 @@ static void check_one(GCheck *C) {
   double scale = 0;
   for (int64_t i = 0; i < C->g->size; i++)
     scale = fmax(scale, fabs(ana[i]));
-  C->floor = fmax(1e-6, 1e-3 * scale);
+  C->tensor_floor = fmax(1e-6, 1e-3 * scale);
+  double u = exprc_model_dtype(C->m) == EXPRC_FLOAT32 ? 0x1p-24 : 0x1p-53;
+  C->loss_round = 16 * u * fabs(loss_at(C->m, C->loss));
   C->x = p.data;
   int64_t step = p.size > 64 ? p.size / 64 : 1;
   for (int64_t i = 0; i < p.size; i += step) {

@@ -139,6 +139,11 @@ exprc_status handle_allocate(exprc_model *m) {
   int64_t total = 0, per = m->f32 ? 12 : 8; /* bytes an element at most: a
                                float32 model's buffer, and its double copy */
   handle_sizes(m);
+  for (int k = SIZE_BASE; m->f32 && k < m->nsize; k++)
+    if (m->known[k] && m->D[k] > F32_MAX_AXIS) /* sizes made of dims */
+      return handle_fail(m, EXPRC_ERR_LIMIT, "a size of %ld (%s) is above "
+                         "2^24, the longest axis of a float32 model",
+                         m->D[k], m->dimname[k] ? m->dimname[k] : "of dims");
   for (int i = 0; i < m->nslot; i++) {
     int64_t n = slot_size(m, &m->slot[i]);
     if (n == -2 || (n > 0 && total > m->lim.max_memory / per - n))

@@ -58,6 +58,10 @@ typedef struct Site {
   char *head, *show;
 } Site;
 
+/* A float32 model's axes are at most this long, so that every index along
+ * one (argmax, argsort, sort, gathers, iota) is an exact float. */
+#define F32_MAX_AXIS 16777216 /* 2^24 */
+
 #define MAGIC_LIVE 0x6578707263ULL /* "exprc" */
 #define MAGIC_DEAD 0xdeadULL
 

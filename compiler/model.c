@@ -338,6 +338,21 @@ void model_plan_only(Ctx *c, Module *mod, Plan *plan) {
   plan_entries(c, mod, plan, NULL);
 }
 
+/* A float32 model refuses an axis longer than 2^24 (F32_MAX_AXIS): an index
+ * along it would not be an exact float. Sizes made of dims are checked when
+ * they are bound. */
+static void f32_axes(Ctx *c, Module *mod) {
+  for (uint32_t i = 0; i < mod->g->n; i++) {
+    const Node *nd = &mod->g->node[i];
+    for (int k = 0; k < nd->shape.rank; k++)
+      if (!DIM_IS_SYM(nd->shape.d[k]) && nd->shape.d[k] > F32_MAX_AXIS)
+        ctx_error(c, nd->pos, EXPRC_ERR_LIMIT, "an axis of %lld: a float32 "
+                  "model's axes are at most 2^24 long, so that every index "
+                  "along one is exact in float",
+                  (long long)nd->shape.d[k]);
+  }
+}
+
 /* A compile's arguments, for the protected call. */
 typedef struct Compile {
   exprc_model *m;
@@ -354,6 +369,8 @@ static void pipeline(Ctx *c, void *arg) {
   if (((Compile *)arg)->hook)
     ((Compile *)arg)->hook(mod, ((Compile *)arg)->hook_arg);
   Plan plan = model_plan(o);
+  if (plan.f32)
+    f32_axes(c, mod);
   m->csrc = dup_or_fail(c, model_back(c, mod, &plan)); /* plan -> C */
   m->f32 = plan.f32;
   layout(c, m, mod, &plan);                      /* the model's buffers */

@@ -457,6 +457,29 @@ START_TEST(check_finite_in_float32) {
 }
 END_TEST
 
+
+/* Axes are at most 2^24 long in a float32 model (indices along them must
+ * be exact floats): a longer constant one is a located compile error, a
+ * dim bound longer a LIMIT error of the call; float64 takes both. */
+START_TEST(axes_within_2_to_the_24) {
+  exprc_options o;
+  exprc_model *m;
+  exprc_options_default(&o);
+  o.dtype = EXPRC_FLOAT32;
+  ck_assert_int_eq(exprc_compile_string("input x[3]\n"
+                                        "output y = argmax(broadcast_to(x, [16777217, 3]), axis=0)",
+                                        "big.expr", &o, &m), EXPRC_ERR_LIMIT);
+  ck_assert_msg(strstr(exprc_errmsg(m), "big.expr:2:") &&
+                strstr(exprc_errmsg(m), "at most 2^24"), "%s", exprc_errmsg(m));
+  exprc_free(m);
+  m = f32_model("dim N\ninput x[N]\noutput y = argmax(x)");
+  ck_assert_int_eq(exprc_bind_dim(m, "N", 16777217), EXPRC_ERR_LIMIT);
+  ck_assert_ptr_nonnull(strstr(exprc_errmsg(m), "float32"));
+  ck_assert_int_eq(exprc_bind_dim(m, "N", 5), EXPRC_OK);
+  exprc_free(m);
+}
+END_TEST
+
 /* ---- the command line ---- */
 
 static int exprc_cmd(const char *args, char **out) {
@@ -513,6 +536,24 @@ START_TEST(cli_gradcheck_in_float32) {
   ck_assert_ptr_nonnull(strstr(out, "4 of 4 gradients agree"));
   ck_assert_ptr_nonnull(strstr(out, "eps 0.0049, tol 0.08"));
   free(out);
+  /* the examples' other models, as test_examples.c checks them in float64
+     (but gp.expr, whose kernel matrix float32 cannot hold: docs/language.md) */
+  static const char *const more[][2] = {
+      {"softmax_mlp.expr", "--set 'x=[[5.1,3.5,1.4,0.2],[6.4,3.2,4.5,1.5],"
+                           "[6.3,3.3,6.0,2.5]]' --set 'y=[[1,0,0],[0,1,0],"
+                           "[0,0,1]]' --seed 3"},
+      {"char_ngram.expr", "--set 'ctx=[[84,104,101],[32,71,78],[104,101,32]]'"
+                          " --set 'next=[[32],[85],[71]]'"},
+      {"rosenbrock.expr", "--set 'x=[0.5,-0.3,1.1,0.9,2,-1]'"},
+      {"hvp.expr", "--set 'x=[[1,2,0.5],[0.3,-1,2],[0,1,1],[-1,-0.5,0.2],"
+                   "[2,0.1,-0.3]]' --set 't=[1,-1,1,-1,1]' "
+                   "--set 'v=[0.3,-0.7,1.1]' --seed 4"}};
+  for (size_t k = 0; k < sizeof more / sizeof more[0]; k++) {
+    snprintf(args, sizeof args, "gradcheck %s --dtype float32 %s",
+             example(more[k][0]), more[k][1]);
+    ck_assert_msg(exprc_cmd(args, &out) == 0, "%s:\n%s", more[k][0], out);
+    free(out);
+  }
   char *path = tu_temp_file("input x[5]\n"
                             "L = sum(x^2) + 0.3 * sum(stop_gradient(x) * x)\n"
                             "grad L wrt x\n", ".expr");
@@ -543,6 +584,7 @@ Suite *f32_suite(void) {
   tcase_add_test(api, integers_within_2_to_the_24);
   tcase_add_test(api, params_start_from_the_same_draws);
   tcase_add_test(api, check_finite_in_float32);
+  tcase_add_test(api, axes_within_2_to_the_24);
   suite_add_tcase(s, api);
   TCase *cli = tu_tcase("command line", 120);
   tcase_add_test(cli, cli_dtype_everywhere);
