@@ -210,15 +210,14 @@ void em_slot(Emitter *E, int k, char *buf, size_t n) {
  * float op float in float), and rounds once, where it is stored. */
 void em_value(Emitter *E, uint32_t x, const char *idx, char *buf, size_t n) {
   record(E, x, idx);
-  home_text(E, x, idx, buf, n);
-  if (E->f32 && E->home[x].kind != H_INLINE) {
-    size_t len = strlen(buf);
-    if (len + 12 >= n)
-      ctx_fail(E->c, EXPRC_ERR_LIMIT, "emitter: an expression is too long");
-    memmove(buf + 9, buf, len + 1);
-    memcpy(buf, "((double)", 9);
-    memcpy(buf + 9 + len, ")", 2);
+  if (!E->f32 || E->home[x].kind == H_INLINE) {
+    home_text(E, x, idx, buf, n);
+    return;
   }
+  char read[EM_EXPR];
+  home_text(E, x, idx, read, sizeof read);
+  if ((size_t)snprintf(buf, n, "((double)%s)", read) >= n)
+    ctx_fail(E->c, EXPRC_ERR_LIMIT, "emitter: an expression is too long");
 }
 
 void em_target(Emitter *E, uint32_t x, const char *idx, char *buf,
