@@ -85,6 +85,52 @@ static void reduced_index(const Shape *si, const Shape *so, int64_t mask,
     snprintf(buf, n, "0");
 }
 
+/* The flat index of input position (i0, i1, ...) of shape si. */
+static void flat_index(const Shape *si, char *buf, size_t n) {
+  size_t len = 0;
+  char st[128];
+  buf[0] = 0;
+  for (int j = 0; j < si->rank && len < n; j++) {
+    em_count_expr(si, j + 1, st, sizeof st);
+    len += (size_t)snprintf(buf + len, n - len, "%si%d*%s", j ? " + " : "", j,
+                            st);
+  }
+  if (!len)
+    snprintf(buf, n, "0");
+}
+
+/* A float32 model's reduction over axes: each result element in the double
+ * local acc, its reduced axes innermost, stored once (the loop of
+ * reduce_pass would add into the float result, rounding at every step).
+ * o is set from the indices, as the input's value expects it. */
+static void reduce_in_double(Emitter *E, const Shape *si, int64_t mask,
+                             const char *const op[3], const char *combine) {
+  char d[32], o[EM_EXPR];
+  int k = 0, a = 0;
+  flat_index(si, o, sizeof o);
+  for (int pass = 0; pass < 2; pass++) { /* kept axes, then reduced ones */
+    for (int j = 0; j < si->rank; j++)
+      if (((mask >> j) & 1) == pass) {
+        em_dim_expr(si->d[j], d, sizeof d);
+        em_put(E, &E->body, "%*sfor (i%d = 0; i%d < %s; i%d++)\n", 2 + 2 * k++,
+               "", j, j, d, j);
+      }
+    em_put(E, &E->body, "%*s{\n", 2 + 2 * k, "");
+    if (pass == 0) {
+      a = k++;
+      em_put(E, &E->body, "%*sacc = %s;\n", 2 + 2 * k, "", op[0]);
+    }
+  }
+  const char *const inner[3] = {"acc", op[1], op[2]};
+  em_put(E, &E->body, "%*so = %s;\n%*sacc = ", 4 + 2 * k, "", o, 4 + 2 * k, "");
+  em_substitute(E, &E->body, combine, inner);
+  em_put(E, &E->body, ";\n%*s}\n%*s%s = acc;\n%*s}\n", 2 + 2 * k, "",
+         4 + 2 * a, "", op[0], 2 + 2 * a, "");
+  if (si->rank > E->depth)
+    E->depth = si->rank;
+  E->used_acc = E->used_o = 1;
+}
+
 /* One pass over every element of node x's input: acc = combine(acc, value,
  * aux), where combine is an expression over a (the accumulator), b (the
  * input element) and c (the aux element, at the same result position).
@@ -108,6 +154,12 @@ static void reduce_pass(Emitter *E, uint32_t x, const char *accp,
     em_value(E, in, em_is_scalar(E, in) ? "0" : full ? "i" : "o", ops[1],
           sizeof ops[1]);
     em_put_str(E, &val, ops[1]);
+  }
+  if (E->f32 && accp) {
+    const char *const op[3] = {ops[0], val.s, ops[2]};
+    reduce_in_double(E, si, nd.u.axes, op, combine);
+    ctx_release(E->c, val.s);
+    return;
   }
   if (full) {
     em_count_expr(si, 0, n, sizeof n);

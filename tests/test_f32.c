@@ -174,22 +174,28 @@ END_TEST
  * stored ones, the log of their sum: K = 4 of max(1, |lse|). prod of 1000
  * given factors in [0.99, 1.01]: double products, one rounding: K = 2 (of
  * factors the model computes and stores, each would add its rounding: up
- * to 1000 u). */
+ * to 1000 u). Sums over one axis of a [300, 40] matrix, 300 or 40 terms
+ * a result, likewise in double (a local per result element): K = 2. */
 START_TEST(reductions_accumulate_in_double) {
-  Trio t = trio("input x[1000]\ninput q[1000]\n"
+  Trio t = trio("input x[1000]\ninput q[1000]\ninput X[300, 40]\n"
                 "output s = sum(x), m = mean(x^2), mx = max(x),\n"
-                "  l = logsumexp(x), p = prod(q)");
+                "  l = logsumexp(x), p = prod(q),\n"
+                "  cs = sum(X, axis=0), rs = sum(X, axis=1)");
   uint64_t seed = 2;
   double *x = floats(&seed, 1000, 0.5, 1.5), *q = floats(&seed, 1000, 0.99, 1.01);
   set3(&t, "x", x, 1, (int64_t[]){1000});
   set3(&t, "q", q, 1, (int64_t[]){1000});
+  double *X = floats(&seed, 12000, 0.5, 1.5);
+  set3(&t, "X", X, 2, (int64_t[]){300, 40});
   run3(&t, NULL);
   agree(&t, NULL, "s", 2, ELEM, 0);
   agree(&t, NULL, "m", 3, ELEM, 0);
   agree(&t, NULL, "mx", 0, ELEM, 0);
   agree(&t, NULL, "l", 4, NORM, 0);
   agree(&t, NULL, "p", 2, ELEM, 0);
-  free(x), free(q);
+  agree(&t, NULL, "cs", 2, ELEM, 0);
+  agree(&t, NULL, "rs", 2, ELEM, 0);
+  free(x), free(q), free(X);
   trio_free(&t);
 }
 END_TEST
