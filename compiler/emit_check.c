@@ -19,12 +19,14 @@
 /* v - v is 0 for every finite v, and NaN for inf, -inf and NaN. */
 static void check_value(Emitter *E, uint32_t x, const char *v,
                         const char *indent) {
+  const char *slot = E->f32 ? "((xc_real *)S[xc_status_slot])" /* floats */
+                            : "S[xc_status_slot]";
   em_put(E, &E->body,
          "%sif (%s - %s != 0.0) {\n"
-         "%s  ((xc_real *)S[xc_status_slot])[0] = %u.0;\n"
-         "%s  ((xc_real *)S[xc_status_slot])[1] = %s;\n"
+         "%s  %s[0] = %u.0;\n"
+         "%s  %s[1] = %s;\n"
          "%s  return;\n%s}\n",
-         indent, v, v, indent, x + 1, indent, v, indent, indent);
+         indent, v, v, indent, slot, x + 1, indent, slot, v, indent, indent);
 }
 
 void em_check(Emitter *E, uint32_t x) {
