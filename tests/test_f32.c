@@ -148,19 +148,27 @@ static double agree(Trio *t, const char *loss, const char *name, double K,
  * exp(-x^2) factor's 2x^2 <= 8 is against its own value, which is below 1);
  * with at most three stores and the final rounding: K = 1 + 3 * 4 = 13 per
  * element, 16 with margin. The gradient 2 chains of the same ops plus their
- * product and sum: K = 32 over the tensor. */
+ * product and sum: K = 32 over the tensor. tanh alone, which float32
+ * code computes as xc_tanh_f32 (scalar.h, within 5e-13 of tanh), over
+ * [-25, 25]: one rounding per element. */
 START_TEST(elementwise_and_its_gradient) {
-  Trio t = trio("input x[200]\n"
+  Trio t = trio("input x[200]\ninput z[2000]\n"
                 "y = tanh(x) * exp(-x^2) + sigmoid(x)\n"
                 "L = sum(y)\n"
-                "output y\ngrad L wrt x");
+                "output y, th = tanh(z)\ngrad L wrt x");
   uint64_t seed = 1;
-  double *x = floats(&seed, 200, -2, 2);
+  double *x = floats(&seed, 200, -2, 2), *z = floats(&seed, 2000, -25, 25);
+  z[0] = -0.0, z[1] = (float)1e-5, z[2] = (float)-3e-4; /* floats */
   set3(&t, "x", x, 1, (int64_t[]){200});
+  set3(&t, "z", z, 1, (int64_t[]){2000});
   run3(&t, "L");
   agree(&t, NULL, "y", 16, ELEM, 0);
+  agree(&t, NULL, "th", ONE, ELEM, 0);
   agree(&t, "L", "x", 32, NORM, 0);
-  free(x);
+  exprc_tensor th;
+  ck_assert_int_eq(exprc_find_f32(t.f, "th", &th), EXPRC_OK);
+  ck_assert(signbit(th.data_f32[0]) && th.data_f32[0] == 0); /* tanh(-0) */
+  free(x), free(z);
   trio_free(&t);
 }
 END_TEST
