@@ -18,8 +18,9 @@ Every timing is a median over repeated calls after a warm-up (bench/timing.c
 and torch_bench.py share the rule); each section's figures are also given as
 a ratio to a baseline measured in the same run. Every run first checks that
 the implementations compute the same numbers, and the exit status is 1 if
-any check fails. Everything is float64 and single-threaded
-(OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1)).
+any check fails. Everything is float64, but for the float32 rows of W1, W3
+and W5 (--dtype float32, against PyTorch float32 where there is a PyTorch
+row), and single-threaded (OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1)).
 """
 import argparse
 import math
@@ -286,6 +287,34 @@ def grad_fwd_target(run, w):
            g / f <= 2.5)
 
 
+# float32 (--dtype float32): the same workload with every tensor float32,
+# against the float64 model (its loss, within 1e-4 relative: a few float
+# roundings, 6e-8 each, times the loss's conditioning) and PyTorch float32.
+F32_ROWS = ["exprc float32 forward", "exprc float32 gradient",
+            "exprc float32 gradient, cc -O2 backend",
+            "PyTorch float32 forward (no_grad)", "PyTorch float32 gradient"]
+
+
+def f32_rows(run, w, base):
+    print("float32 (`--dtype float32`):\n")
+    time_rows(run, w, F32_ROWS + [base], base)
+    c = run.checks
+    rows = []
+    if (w, "loss float32") in c:
+        rows.append(["loss: exprc float32 vs float64", check_close(
+            run, w + " float32 loss", c[(w, "loss float32")],
+            c[(w, "loss float64")], tol=1e-4)])
+    if (w, "loss float32 cc backend") in c:
+        rows.append(["loss: float32 cc backend vs tcc (every bit)", check_close(
+            run, w + " float32 cc loss", c[(w, "loss float32 cc backend")],
+            c[(w, "loss float32")], tol=0.0)])
+    if (w, "loss torch float32") in c:
+        rows.append(["loss: PyTorch float32 vs exprc float32", check_close(
+            run, w + " torch float32 loss", c[(w, "loss torch float32")],
+            c[(w, "loss float32")], tol=1e-4)])
+    table(["check", "result (rel err)"], rows)
+
+
 def w1(run):
     section("W1: MLP 784-128-10, tanh, softmax cross-entropy, batch 64")
     harness(run, "w1", os.path.join(MODELS, "w1_mlp784.expr"), run.tmp)
@@ -296,8 +325,15 @@ def w1(run):
                           "PyTorch forward (no_grad)", "PyTorch gradient"],
               "hand C loops gradient")
     mlp_checks(run, "W1")
+    f32_rows(run, "W1", "exprc gradient")
     grad_fwd_target(run, "W1")
     auto_targets(run, "W1")
+    t32, g32 = (med(run, "W1", "PyTorch float32 gradient"),
+                med(run, "W1", "exprc float32 gradient"))
+    if t32 and g32:
+        target(run, "W1 float32 exprc gradient at least 1.3x faster than "
+               "PyTorch float32", "%s vs %s (PyTorch/exprc %.2f)" % (
+                   fmt_time(g32), fmt_time(t32), t32 / g32), t32 / g32 >= 1.3)
     t, g = med(run, "W1", "PyTorch gradient"), med(run, "W1", "exprc gradient")
     if t:
         run.targets.append((
@@ -348,6 +384,7 @@ def w5(run):
                 c[("W5", "sum of exprc gradients")])]]
     table(["check (same numbers everywhere)", "result (rel err)"], rows)
     auto_targets(run, "W5", CC_ROWS[1])
+    f32_rows(run, "W5", "exprc gradient")
     t = med(run, "W5", "PyTorch gradient")
     # The default backend is auto: its steady state is the system
     # compiler's code, swapped in once the runs have taken 10 ms.
@@ -385,6 +422,7 @@ def w3(run):
         ["gradient: exprc vs hand C (max rel err)", check_close(
             run, "W3 gradient", c[("W3", "max rel err exprc vs hand gradient")],
             0.0)]] + cc_check(run, "W3"))
+    f32_rows(run, "W3", "exprc gradient")
     grad_fwd_target(run, "W3")
     auto_targets(run, "W3", "hand C gradient")
     g, h = med(run, "W3", "exprc gradient"), med(run, "W3", "hand C gradient")

@@ -260,6 +260,73 @@ static void one_hot(exprc_rng *r, double *y, int rows, int classes) {
     y[i * classes + (int)(exprc_rng_next(r) % (uint64_t)classes)] = 1;
 }
 
+/* ---- float32 (exprc_options.dtype) ---- */
+
+/* The model compiled as float32 (backend b) with every input and param of m
+ * rounded into it. */
+static exprc_model *compile_f32(const char *model, exprc_model *m,
+                                exprc_backend b) {
+  exprc_options o;
+  exprc_model *f;
+  exprc_tensor t;
+  exprc_options_default(&o);
+  o.dtype = EXPRC_FLOAT32;
+  o.backend = b;
+  if (exprc_compile_file(model, &o, &f) != EXPRC_OK)
+    die(model, f);
+  for (int k = EXPRC_INPUT; k <= EXPRC_PARAM; k++)
+    for (int i = 0; i < exprc_count(m, (exprc_kind)k); i++)
+      if (exprc_get(m, (exprc_kind)k, i, &t) != EXPRC_OK ||
+          exprc_set(f, t.name, t.data, t.rank, t.shape) != EXPRC_OK)
+        die(t.name, f);
+  return f;
+}
+
+/* The loss of a float32 model, read through its float view (so that the
+ * timed runs copy nothing into double views). */
+static double loss_f32(exprc_model *f, const char *loss) {
+  exprc_tensor t;
+  for (int i = 0; i < exprc_count(f, EXPRC_LOSS); i++)
+    if (exprc_get_f32(f, EXPRC_LOSS, i, &t) == EXPRC_OK &&
+        strcmp(t.name, loss) == 0)
+      return t.data_f32[0];
+  die(loss, f);
+  return 0;
+}
+
+/* The same workload in float32, on libtcc and on the system compiler: its
+ * loss against the float64 model's, and its times. */
+static void measure_f32(const char *w, const char *model, exprc_model *m,
+                        bench_fn gradient, const char *loss) {
+  if (only_case && !strstr(only_case, "float32"))
+    return; /* profiling another case */
+  exprc_model *f = compile_f32(model, m, EXPRC_BACKEND_TCC);
+  gradient(f);
+  gradient(m);
+  bench_check(w, "loss float32", loss_f32(f, loss));
+  bench_check(w, "loss float64", output(m, loss, EXPRC_LOSS));
+  measure(w, "exprc float32 forward", call_forward, f);
+  measure(w, "exprc float32 gradient", gradient, f);
+  exprc_free(f);
+  exprc_options o;
+  exprc_options_default(&o);
+  o.backend = EXPRC_BACKEND_CC;
+  exprc_model *probe; /* the cc backend may be missing: say so, go on */
+  if (exprc_compile_string("input x\noutput y = x", "probe", &o, &probe) !=
+          EXPRC_OK ||
+      exprc_backend_now(probe) != EXPRC_BACKEND_CC) {
+    printf("I\t%s\tcc backend unavailable for float32\n", w);
+    exprc_free(probe);
+    return;
+  }
+  exprc_free(probe);
+  f = compile_f32(model, m, EXPRC_BACKEND_CC);
+  gradient(f);
+  bench_check(w, "loss float32 cc backend", loss_f32(f, loss));
+  measure(w, "exprc float32 gradient, cc -O2 backend", gradient, f);
+  exprc_free(f);
+}
+
 /* ---- W1: MLP 784-128-10, batch 64 ---- */
 
 typedef struct Arrays {
@@ -329,6 +396,7 @@ static void run_w1(const char *model, const char *dir) {
   measure("W1", "hand C OpenBLAS gradient", mlp1_grad_blas, &h);
   measure_cc("W1", model, m, call_gradient, "loss");
   measure_auto("W1", model, m, call_gradient, "loss");
+  measure_f32("W1", model, m, call_gradient, "loss");
   exprc_free(m);
 }
 
@@ -414,6 +482,7 @@ static void run_w3(const char *model, const char *dir) {
               &h);
   measure_cc("W3", model, m, call_gradient_f, "f");
   measure_auto("W3", model, m, call_gradient_f, "f");
+  measure_f32("W3", model, m, call_gradient_f, "f");
   exprc_free(m);
 }
 
@@ -588,6 +657,7 @@ static void run_w5(const char *model, const char *dir) {
   measure("W5", "exprc gradient", call_gradient, m);
   measure_cc("W5", model, m, call_gradient, "loss");
   measure_auto("W5", model, m, call_gradient, "loss");
+  measure_f32("W5", model, m, call_gradient, "loss");
   exprc_free(m);
   for (int i = 0; i < 10; i++)
     free(a[i]);

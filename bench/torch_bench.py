@@ -63,9 +63,11 @@ def load(path, shapes):
     return out
 
 
-def mlp_case(w, path, shapes, batch_axis):
-    """The loss of bench/models/w1_mlp784.expr (batch_axis) or w2_mlp4.expr."""
-    X, Y, W1, b1, W2, b2 = load(path, shapes)
+def mlp_case(w, path, shapes, batch_axis, f32=False):
+    """The loss of bench/models/w1_mlp784.expr (batch_axis) or w2_mlp4.expr;
+    f32: the same numbers rounded to float32, computed in float32."""
+    X, Y, W1, b1, W2, b2 = [a.float() if f32 else a for a in load(path, shapes)]
+    tag = " float32" if f32 else ""
     params = [p.requires_grad_() for p in (W1, b1, W2, b2)]
 
     def loss_fn():
@@ -86,18 +88,20 @@ def mlp_case(w, path, shapes, batch_axis):
         return loss, torch.autograd.grad(loss, params)
 
     loss, grads = gradient()
-    check(w, "loss torch", loss.item())
-    check(w, "sum of torch gradients", float(sum(g.sum() for g in grads)))
-    report(w, "PyTorch forward (no_grad)", forward)
-    report(w, "PyTorch gradient", gradient)
+    check(w, "loss torch" + tag, loss.item())
+    check(w, "sum of torch gradients" + tag, float(sum(g.sum() for g in grads)))
+    report(w, "PyTorch%s forward (no_grad)" % tag, forward)
+    report(w, "PyTorch%s gradient" % tag, gradient)
 
 
-def lenet_case(w, path):
-    """The loss of bench/models/w5_lenet.expr."""
+def lenet_case(w, path, f32=False):
+    """The loss of bench/models/w5_lenet.expr (f32: in float32)."""
     F = torch.nn.functional
     shapes = [(32, 1, 28, 28), (32, 10), (6, 1, 5, 5), (6, 1, 1),
               (16, 6, 5, 5), (16, 1, 1), (256, 120), (120,), (120, 10), (10,)]
-    X, Y, C1, c1, C2, c2, W3, b3, W4, b4 = load(path, shapes)
+    X, Y, C1, c1, C2, c2, W3, b3, W4, b4 = [
+        a.float() if f32 else a for a in load(path, shapes)]
+    tag = " float32" if f32 else ""
     params = [p.requires_grad_() for p in (C1, c1, C2, c2, W3, b3, W4, b4)]
 
     def loss_fn():
@@ -116,10 +120,10 @@ def lenet_case(w, path):
         return loss, torch.autograd.grad(loss, params)
 
     loss, grads = gradient()
-    check(w, "loss torch", loss.item())
-    check(w, "sum of torch gradients", float(sum(g.sum() for g in grads)))
-    report(w, "PyTorch forward (no_grad)", forward)
-    report(w, "PyTorch gradient", gradient)
+    check(w, "loss torch" + tag, loss.item())
+    check(w, "sum of torch gradients" + tag, float(sum(g.sum() for g in grads)))
+    report(w, "PyTorch%s forward (no_grad)" % tag, forward)
+    report(w, "PyTorch%s gradient" % tag, gradient)
 
 
 def main():
@@ -128,14 +132,16 @@ def main():
     print(f"I\ttorch\t{torch.__version__}\t{torch.get_num_threads()} threads",
           flush=True)
     if "W1" in sys.argv[3:]:
-        mlp_case("W1", f"{data}/w1.bin",
-                 [(64, 784), (64, 10), (784, 128), (128,), (128, 10), (10,)],
-                 True)
+        for f32 in (False, True):
+            mlp_case("W1", f"{data}/w1.bin",
+                     [(64, 784), (64, 10), (784, 128), (128,), (128, 10),
+                      (10,)], True, f32)
     if "W2" in sys.argv[3:]:
         mlp_case("W2", f"{data}/w2.bin",
                  [(4,), (3,), (16, 4), (16,), (3, 16), (3,)], False)
     if "W5" in sys.argv[3:]:
         lenet_case("W5", f"{data}/w5.bin")
+        lenet_case("W5", f"{data}/w5.bin", True)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@
 
 /* ---- finding tensors ---- */
 
-static void view(const exprc_model *m, int i, exprc_tensor *t) {
-  const Slot *s = &m->slot[i];
+/* A view of slot i: the float64 API's (data), or with f32 the float32 one
+ * (data_f32), which decides whose values the model follows (handle.h). */
+static void view(exprc_model *m, int i, exprc_tensor *t, int f32) {
+  Slot *s = &m->slot[i];
   memset(t, 0, sizeof *t);
   t->name = s->name;
   t->loss = s->kind == EXPRC_LOSS || s->kind == EXPRC_GRADIENT ? s->loss : NULL;
@@ -29,8 +31,21 @@ static void view(const exprc_model *m, int i, exprc_tensor *t) {
                   : m->known[DIM_INDEX(v)] ? m->D[DIM_INDEX(v)] : -1;
   }
   t->size = s->size;
-  t->data = s->data;
-  t->dtype = s->is_int ? EXPRC_INT64 : EXPRC_FLOAT64;
+  if (m->f32 && !f32 && !s->view64) /* the copy starts from the floats */
+    handle_settle(m, i);
+  if (m->f32)
+    s->view64 = !f32;
+  t->data = f32 ? NULL : s->data;
+  t->data_f32 = f32 ? s->f32 : NULL;
+  t->dtype = s->is_int ? EXPRC_INT64 : m->f32 ? EXPRC_FLOAT32 : EXPRC_FLOAT64;
+}
+
+/* The float32 calls need a float32 model. */
+static exprc_status need_f32(exprc_model *m, exprc_status st, const char *fn) {
+  if (st == EXPRC_OK && !m->f32)
+    return handle_fail(m, EXPRC_ERR_STATE, "%s: the model is float64 (compile "
+                       "it with exprc_options.dtype = EXPRC_FLOAT32)", fn);
+  return st;
 }
 
 /* A usable model, or a status saying why not. */
@@ -51,15 +66,27 @@ int exprc_count(const exprc_model *m, exprc_kind kind) {
   return m->nkind[kind];
 }
 
-exprc_status exprc_get(exprc_model *m, exprc_kind kind, int k,
-                       exprc_tensor *t) {
-  exprc_status st = usable(m, t, "exprc_get");
+static exprc_status get(exprc_model *m, exprc_kind kind, int k,
+                        exprc_tensor *t, int f32, const char *fn) {
+  exprc_status st = usable(m, t, fn);
+  if (f32 && (st = need_f32(m, st, fn)) != EXPRC_OK)
+    return st;
   if (st != EXPRC_OK)
     return st;
   if (k < 0 || k >= exprc_count(m, kind))
-    return handle_fail(m, EXPRC_ERR_ARG, "exprc_get: index out of range");
-  view(m, m->bykind[kind][k], t);
+    return handle_fail(m, EXPRC_ERR_ARG, "%s: index out of range", fn);
+  view(m, m->bykind[kind][k], t, f32);
   return EXPRC_OK;
+}
+
+exprc_status exprc_get(exprc_model *m, exprc_kind kind, int k,
+                       exprc_tensor *t) {
+  return get(m, kind, k, t, 0, "exprc_get");
+}
+
+exprc_status exprc_get_f32(exprc_model *m, exprc_kind kind, int k,
+                           exprc_tensor *t) {
+  return get(m, kind, k, t, 1, "exprc_get_f32");
 }
 
 static int find_slot(const exprc_model *m, const char *name) {
@@ -72,16 +99,27 @@ static int find_slot(const exprc_model *m, const char *name) {
   return -1;
 }
 
-exprc_status exprc_find(exprc_model *m, const char *name, exprc_tensor *t) {
-  exprc_status st = usable(m, name && t ? name : NULL, "exprc_find");
+static exprc_status find(exprc_model *m, const char *name, exprc_tensor *t,
+                         int f32, const char *fn) {
+  exprc_status st = usable(m, name && t ? name : NULL, fn);
+  if (f32)
+    st = need_f32(m, st, fn);
   if (st != EXPRC_OK)
     return st;
   int i = find_slot(m, name);
   if (i < 0)
     return handle_fail(m, EXPRC_ERR_NAME, "no input, param or output named '%.64s'",
                 name);
-  view(m, i, t);
+  view(m, i, t, f32);
   return EXPRC_OK;
+}
+
+exprc_status exprc_find(exprc_model *m, const char *name, exprc_tensor *t) {
+  return find(m, name, t, 0, "exprc_find");
+}
+
+exprc_status exprc_find_f32(exprc_model *m, const char *name, exprc_tensor *t) {
+  return find(m, name, t, 1, "exprc_find_f32");
 }
 
 static int find_entry(const exprc_model *m, const char *loss) {
@@ -91,9 +129,12 @@ static int find_entry(const exprc_model *m, const char *loss) {
   return -1;
 }
 
-exprc_status exprc_find_grad(exprc_model *m, const char *loss, const char *wrt,
-                             exprc_tensor *t) {
-  exprc_status st = usable(m, loss && wrt && t ? t : NULL, "exprc_find_grad");
+static exprc_status find_grad(exprc_model *m, const char *loss,
+                              const char *wrt, exprc_tensor *t, int f32,
+                              const char *fn) {
+  exprc_status st = usable(m, loss && wrt && t ? t : NULL, fn);
+  if (f32)
+    st = need_f32(m, st, fn);
   if (st != EXPRC_OK)
     return st;
   int k = find_entry(m, loss);
@@ -102,17 +143,28 @@ exprc_status exprc_find_grad(exprc_model *m, const char *loss, const char *wrt,
   EntryInfo *e = &m->entry[k];
   for (int r = 1; r < e->nres; r++)
     if (strcmp(m->slot[e->first + r].name, wrt) == 0)
-      return view(m, e->first + r, t), EXPRC_OK;
+      return view(m, e->first + r, t, f32), EXPRC_OK;
   return handle_fail(m, EXPRC_ERR_NAME, "'grad %.64s' is not taken wrt '%.64s'", loss,
               wrt);
 }
 
+exprc_status exprc_find_grad(exprc_model *m, const char *loss, const char *wrt,
+                             exprc_tensor *t) {
+  return find_grad(m, loss, wrt, t, 0, "exprc_find_grad");
+}
+
+exprc_status exprc_find_grad_f32(exprc_model *m, const char *loss,
+                                 const char *wrt, exprc_tensor *t) {
+  return find_grad(m, loss, wrt, t, 1, "exprc_find_grad_f32");
+}
+
 /* The gradients of `grad loss wrt ...` as one block, in the order of wrt:
  * what a data-parallel trainer sums across processes in one call. */
-exprc_status exprc_grad_block(exprc_model *m, const char *loss, double **ptr,
-                              int64_t *count) {
-  exprc_status st =
-      usable(m, loss && ptr && count ? loss : NULL, "exprc_grad_block");
+static exprc_status grad_block(exprc_model *m, const char *loss, void **ptr,
+                               int64_t *count, int f32, const char *fn) {
+  exprc_status st = usable(m, loss && ptr && count ? loss : NULL, fn);
+  if (f32)
+    st = need_f32(m, st, fn);
   if (st != EXPRC_OK)
     return st;
   int k = find_entry(m, loss);
@@ -122,11 +174,39 @@ exprc_status exprc_grad_block(exprc_model *m, const char *loss, double **ptr,
   EntryInfo *e = &m->entry[k];
   if (!e->block)
     return handle_fail(m, EXPRC_ERR_STATE,
-                       "exprc_grad_block: the sizes of the gradients of '%.64s'"
-                       " need dims not yet bound", loss);
-  *ptr = e->block;
+                       "%s: the sizes of the gradients of '%.64s'"
+                       " need dims not yet bound", fn, loss);
+  exprc_tensor t;
+  for (int r = 1; r < e->nres; r++) /* each gradient's view, as one */
+    view(m, e->first + r, &t, f32);
+  *ptr = f32 ? (void *)e->block32 : (void *)e->block;
   *count = e->nblock;
   return EXPRC_OK;
+}
+
+exprc_status exprc_grad_block(exprc_model *m, const char *loss, double **ptr,
+                              int64_t *count) {
+  void *p = NULL;
+  exprc_status st = grad_block(m, loss, ptr ? &p : NULL, count, 0,
+                               "exprc_grad_block");
+  if (st == EXPRC_OK)
+    *ptr = p;
+  return st;
+}
+
+exprc_status exprc_grad_block_f32(exprc_model *m, const char *loss,
+                                  float **ptr, int64_t *count) {
+  void *p = NULL;
+  exprc_status st = grad_block(m, loss, ptr ? &p : NULL, count, 1,
+                               "exprc_grad_block_f32");
+  if (st == EXPRC_OK)
+    *ptr = p;
+  return st;
+}
+
+exprc_dtype exprc_model_dtype(const exprc_model *m) {
+  return m && m->magic == MAGIC_LIVE && !m->failed && m->f32 ? EXPRC_FLOAT32
+                                                             : EXPRC_FLOAT64;
 }
 
 /* ---- binding dims and setting values ---- */
@@ -141,6 +221,11 @@ static exprc_status check_bind(exprc_model *m, int d, int64_t n, int who) {
       n > m->lim.max_elements)
     return handle_fail(m, EXPRC_ERR_SHAPE, "dim %s cannot be %lld", m->dimname[d],
                 (long long)n);
+  if (m->f32 && n > F32_MAX_AXIS)
+    return handle_fail(m, EXPRC_ERR_LIMIT, "dim %s cannot be %lld in a float32 "
+                       "model: its axes are at most 2^24 long, so that every "
+                       "index along one is exact in float", m->dimname[d],
+                       (long long)n);
   if (m->bound_by[d] != -1 && m->D[d] != n)
     return handle_fail(m, EXPRC_ERR_SHAPE,
                 "dim %s is %ld (from '%s') but '%s' makes it %lld",
@@ -237,22 +322,24 @@ static exprc_status bind_from(exprc_model *m, int i, int rank,
 /* Elements of a model buffer from p to its end, or -1 if p is in none:
  * a caller may pass a view of the model's own memory (a gradient, an
  * output), which binding new sizes frees. */
-static int64_t left_in_buffer(const exprc_model *m, const double *p) {
+static int64_t left_in_buffer(const exprc_model *m, const void *p,
+                              size_t size) {
   uintptr_t at = (uintptr_t)p;
   for (int i = 0; i < m->nslot; i++) {
-    uintptr_t b = (uintptr_t)m->slot[i].data;
+    uintptr_t b = size == sizeof(float) ? (uintptr_t)m->slot[i].f32
+                                        : (uintptr_t)m->slot[i].data;
     int64_t n = m->slot[i].size;
-    if (b && n > 0 && at >= b && at < b + (uintptr_t)n * sizeof *p)
-      return n - (int64_t)((at - b) / sizeof *p);
+    if (b && n > 0 && at >= b && at < b + (uintptr_t)n * size)
+      return n - (int64_t)((at - b) / size);
   }
   return -1;
 }
 
 /* Data in the model's own memory is copied before anything is freed; NULL
  * with *st set if it cannot be. */
-static double *copy_if_inside(exprc_model *m, const double *data, int rank,
-                              const int64_t *shape, exprc_status *st) {
-  int64_t left = left_in_buffer(m, data), n = 1;
+static void *copy_if_inside(exprc_model *m, const void *data, size_t size,
+                            int rank, const int64_t *shape, exprc_status *st) {
+  int64_t left = left_in_buffer(m, data, size), n = 1;
   if (left < 0)
     return NULL;
   for (int d = 0; d < rank; d++)
@@ -263,16 +350,23 @@ static double *copy_if_inside(exprc_model *m, const double *data, int rank,
                       "end of the model's buffer that it points into");
     return NULL;
   }
-  double *copy = malloc((size_t)(n ? n : 1) * sizeof *copy);
+  void *copy = malloc((size_t)(n ? n : 1) * size);
   if (!copy)
     *st = handle_fail(m, EXPRC_ERR_NOMEM, "out of memory");
   else
-    memcpy(copy, data, (size_t)n * sizeof *copy);
+    memcpy(copy, data, (size_t)n * size);
   return copy;
 }
 
 #define EXACT_INT 9007199254740992.0 /* 2^53: doubles hold integers exactly
                                        up to here */
+#define EXACT_INT_F32 16777216.0     /* 2^24: floats do */
+
+/* Element k of data given as double, or as float (size 4). */
+static double given(const void *data, size_t size, int64_t k) {
+  return size == sizeof(float) ? (double)((const float *)data)[k]
+                               : ((const double *)data)[k];
+}
 
 /* The element count of a shape given to exprc_set, or -1 if it is not a
  * shape (exprc_set's checks then report it). */
@@ -289,8 +383,10 @@ static int64_t given_count(int rank, const int64_t *shape) {
 /* An integer input takes whole numbers within 2^53 only. The data is read
  * only as far as the declared shape allows: a shape that does not match
  * is left for bind_from to report. */
-static exprc_status whole_numbers(exprc_model *m, int i, const double *data,
-                                  int rank, const int64_t *shape) {
+static exprc_status whole_numbers(exprc_model *m, int i, const void *data,
+                                  size_t size, int rank,
+                                  const int64_t *shape) {
+  double most = m->f32 ? EXACT_INT_F32 : EXACT_INT;
   int64_t n = given_count(rank, shape), want;
   const Slot *s = &m->slot[i];
   if (n < 0 || rank != s->shape.rank ||
@@ -299,12 +395,14 @@ static exprc_status whole_numbers(exprc_model *m, int i, const double *data,
   for (int d = 0; d < rank; d++)
     if (!DIM_IS_SYM(s->shape.d[d]) && s->shape.d[d] != shape[d])
       return EXPRC_OK;
-  for (int64_t k = 0; k < n; k++)
-    if (!(data[k] == floor(data[k]) && data[k] >= -EXACT_INT &&
-          data[k] <= EXACT_INT))
+  for (int64_t k = 0; k < n; k++) {
+    double v = given(data, size, k);
+    if (!(v == floor(v) && v >= -most && v <= most))
       return handle_fail(m, EXPRC_ERR_ARG, "'%s' holds integers; element %lld "
-                         "is %.17g, not a whole number within 2^53",
-                         s->name, (long long)k, data[k]);
+                         "is %.17g, not a whole number within 2^%d%s",
+                         s->name, (long long)k, v, m->f32 ? 24 : 53,
+                         m->f32 ? " (a float32 model)" : "");
+  }
   return EXPRC_OK;
 }
 
@@ -339,27 +437,53 @@ exprc_status exprc_set_int64(exprc_model *m, const char *name,
   return st;
 }
 
-exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
-                       int rank, const int64_t *shape) {
+/* Copy size-byte elements (double or float) into slot i's buffer, rounding
+ * or widening them to the model's type, and its double copy when a view of
+ * that is out. */
+static void store(exprc_model *m, int i, const void *src, size_t size) {
+  Slot *s = &m->slot[i];
+  if (m->f32 && size == sizeof(float))
+    memcpy(s->f32, src, (size_t)s->size * size);
+  else if (!m->f32 && size == sizeof(double))
+    memcpy(s->data, src, (size_t)s->size * size);
+  else
+    for (int64_t k = 0; k < s->size; k++)
+      handle_put(m, i, k, given(src, size, k));
+  if (m->f32 && s->view64)
+    handle_settle(m, i);
+}
+
+static exprc_status set(exprc_model *m, const char *name, const void *data,
+                        size_t size, int rank, const int64_t *shape,
+                        const char *fn) {
   exprc_status st = usable(m, name && data && (shape || rank == 0) ? name : NULL,
-                           "exprc_set");
+                           fn);
   if (st != EXPRC_OK)
     return st;
   int i = find_slot(m, name);
   if (i < 0 || i >= m->nvar)
     return handle_fail(m, EXPRC_ERR_NAME, "no input or param named '%.64s'", name);
   if (rank < 0 || rank > EXPRC_MAX_RANK)
-    return handle_fail(m, EXPRC_ERR_ARG, "exprc_set: rank %d is out of range", rank);
-  if (m->slot[i].is_int && (st = whole_numbers(m, i, data, rank, shape)))
+    return handle_fail(m, EXPRC_ERR_ARG, "%s: rank %d is out of range", fn, rank);
+  if (m->slot[i].is_int && (st = whole_numbers(m, i, data, size, rank, shape)))
     return st;
-  double *copy = copy_if_inside(m, data, rank, shape, &st);
+  void *copy = copy_if_inside(m, data, size, rank, shape, &st);
   if (st == EXPRC_OK && (st = bind_from(m, i, rank, shape)) == EXPRC_OK) {
-    Slot *s = &m->slot[i];
-    memcpy(s->data, copy ? copy : data, (size_t)s->size * sizeof *data);
-    s->set = 1;
+    store(m, i, copy ? copy : data, size);
+    m->slot[i].set = 1;
   }
   free(copy);
   return st;
+}
+
+exprc_status exprc_set(exprc_model *m, const char *name, const double *data,
+                       int rank, const int64_t *shape) {
+  return set(m, name, data, sizeof *data, rank, shape, "exprc_set");
+}
+
+exprc_status exprc_set_f32(exprc_model *m, const char *name, const float *data,
+                           int rank, const int64_t *shape) {
+  return set(m, name, data, sizeof *data, rank, shape, "exprc_set_f32");
 }
 
 exprc_status exprc_set_file(exprc_model *m, const char *name,
@@ -392,13 +516,15 @@ exprc_status exprc_save_params(exprc_model *m, const char *dir) {
     Slot *s = &m->slot[i];
     if (s->kind != EXPRC_PARAM)
       continue;
+    handle_settle(m, i); /* a float32 model's copy: what the model holds */
     size_t n = strlen(dir) + strlen(s->name) + 8;
     char *path = malloc(n), err[512];
     if (!path)
       return handle_fail(m, EXPRC_ERR_NOMEM, "out of memory");
     snprintf(path, n, "%s/%s.npy", dir, s->name);
-    if (exprc_rt_write_npy(path, s->data, s->shape.rank, s->shape.d, err,
-                           sizeof err) != 0)
+    if (exprc_rt_write_npy_as(path, m->f32 ? (void *)s->f32 : (void *)s->data,
+                              m->f32 ? 4 : 8, s->shape.rank, s->shape.d, err,
+                              sizeof err) != 0)
       st = handle_fail(m, EXPRC_ERR_IO, "%s", err);
     free(path);
   }
@@ -438,9 +564,11 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
   exprc_rt_error err = {.site = -1}, *outer = exprc_rt_catch(&err);
   check_clear(m); /* --check-finite: the generated code reports here */
   exprc_rng *was_rng = exprc_rt_use_rng(&m->rng); /* the model's draws */
+  handle_sync_in(m); /* float32: what the float64 views of inputs hold */
   jit_kick(m->jit); /* --backend auto: cc once the runs took long enough */
   jit_entries(m->jit, m->fn)[k](m->D, m->S); /* one tier per run */
   jit_ran(m->jit);
+  handle_sync_out(m); /* float32: the float64 views of the results */
   exprc_rt_use_rng(was_rng);
   exprc_rt_catch(outer);
   exprc_rt_use_threads(was);

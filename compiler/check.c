@@ -57,7 +57,7 @@ void check_free(exprc_model *m) {
 
 void check_clear(exprc_model *m) {
   if (m->check)
-    m->S[m->check->slot][0] = 0;
+    handle_put(m, m->check->slot, 0, 0);
 }
 
 /* An op as the model writes it: its operator or function name, else the
@@ -77,9 +77,9 @@ static const char *op_word(Op op) {
 
 exprc_status check_report(exprc_model *m) {
   const CheckInfo *k = m->check;
-  if (!k || m->S[k->slot][0] == 0)
+  if (!k || handle_at(m, k->slot, 0) == 0)
     return EXPRC_OK;
-  double at = m->S[k->slot][0], v = m->S[k->slot][1];
+  double at = handle_at(m, k->slot, 0), v = handle_at(m, k->slot, 1);
   if (!(at >= 1 && at <= k->nsite))
     return handle_fail(m, EXPRC_ERR_INTERNAL, "a check reported node %g", at);
   const CheckSite *s = &k->site[(uint32_t)at - 1];

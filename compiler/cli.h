@@ -23,6 +23,7 @@ typedef struct Args {
   int dot, no_simplify, no_reuse, no_fuse, json, stats, backend, threads, remat;
   int verbose;        /* print the library's notes (exprc_options.note) */
   int check_finite;   /* --check-finite (exprc_options.check_finite) */
+  int dtype;          /* --dtype float32|float64 (exprc_options.dtype) */
   int after;          /* graph --after PASS: a Pass (model.h) */
   struct PassStats *passes; /* filled by the front of the pipeline */
   uint64_t seed;

@@ -14,6 +14,15 @@
  * difference (~h^2) and its rounding error (~eps/h) are about equal. */
 #define GC_EPS 6e-6
 #define GC_TOL 1e-4 /* the default relative tolerance */
+/* A float32 model: the step is the cube root of the float32 epsilon
+ * (2^-23), 4.9e-3, for the same balance, and the tolerance grows with the
+ * step, tol = 16.5 h (1e-4 = 16.5 * 6.06e-6 for float64): the rounding
+ * error of the difference is eps |L| / h = h^2 |L|, and the loss itself,
+ * stored in float, carries a few float roundings, so the float64 margin
+ * becomes 8e-2 (on examples/mlp.expr the worst element is at 4e-2: see
+ * tests/test_f32.c, which also checks that a wrong gradient still fails). */
+#define GC_EPS_F32 4.9e-3
+#define GC_TOL_F32 8e-2
 
 /* One gradient tensor under check, and the counts of its elements. */
 typedef struct GCheck {
@@ -22,6 +31,8 @@ typedef struct GCheck {
   const exprc_tensor *g;
   double *x;                /* the param's or input's values */
   double eps, tol, floor;   /* floor: see gc_rel */
+  double tensor_floor;      /* floor without the loss's rounding */
+  double loss_round;        /* 16 u |L|: a bound on the loss's rounding */
   int64_t checked, passed, kinks, failed;
   double worst;             /* the largest error of elements not at a kink */
 } GCheck;
@@ -46,18 +57,25 @@ static double loss_at(exprc_model *m, const char *loss) {
   return NAN;
 }
 
-/* The loss with element i moved from x0 by k steps of h. */
-static double loss_moved(GCheck *C, int64_t i, double x0, double h, int k) {
+/* The loss with element i moved from x0 by k steps of h. A float32 model
+ * rounds x0 + k h to float before it runs (and its view then holds that):
+ * *moved is the step it took. */
+static double loss_moved(GCheck *C, int64_t i, double x0, double h, int k,
+                         double *moved) {
   C->x[i] = x0 + k * h;
   double l = loss_at(C->m, C->loss);
+  *moved = C->x[i] - x0;
   C->x[i] = x0;
   return l;
 }
 
 /* The relative difference of a and b, measured against the larger of the
  * two but never against less than the floor (1e-3 of the tensor's largest
- * analytic value, at least 1e-6), so that values that are zero up to
- * rounding do not count as disagreeing. NaN compares as infinitely far. */
+ * analytic value, at least 1e-6; or, if larger, the slope that the loss's
+ * own rounding fakes over the step, 16 u |L| / h: a bound of a few
+ * roundings of L, u = 2^-53 or 2^-24 for float32, which matters for float32
+ * only), so that values that are zero up to rounding do not count as
+ * disagreeing. NaN compares as infinitely far. */
 static double gc_rel(const GCheck *C, double a, double b) {
   double e = fabs(a - b) / fmax(C->floor, fmax(fabs(a), fabs(b)));
   return e == e ? e : INFINITY;
@@ -68,9 +86,9 @@ static double gc_rel(const GCheck *C, double a, double b) {
  * agree as closely as the central difference does; first-order ones would
  * differ by h * L'' and make every curved loss look like a kink). */
 static void gc_one_sided(GCheck *C, int64_t i, double x0, double h, GDiff *d) {
-  double l0 = loss_at(C->m, C->loss);
-  double r1 = loss_moved(C, i, x0, h, 1), r2 = loss_moved(C, i, x0, h, 2);
-  double l1 = loss_moved(C, i, x0, h, -1), l2 = loss_moved(C, i, x0, h, -2);
+  double l0 = loss_at(C->m, C->loss), k;  /* the steps: k h up to rounding */
+  double r1 = loss_moved(C, i, x0, h, 1, &k), r2 = loss_moved(C, i, x0, h, 2, &k);
+  double l1 = loss_moved(C, i, x0, h, -1, &k), l2 = loss_moved(C, i, x0, h, -2, &k);
   d->right = (-3 * l0 + 4 * r1 - r2) / (2 * h);
   d->left = (3 * l0 - 4 * l1 + l2) / (2 * h);
 }
@@ -85,8 +103,13 @@ static int gc_element(GCheck *C, int64_t i, GDiff *d) {
   double x0 = C->x[i], h = C->eps * fmax(1.0, fabs(x0));
   volatile double xh = x0 + h; /* a step that is exact in binary */
   h = xh - x0;
+  /* a difference of the loss cannot resolve slopes below its rounding
+     over the step: a float32 loss's ulps, 5e-5 of |L| at h = 4.9e-3 */
+  C->floor = fmax(C->tensor_floor, C->loss_round / h);
   d->left = d->right = NAN;
-  d->central = (loss_moved(C, i, x0, h, 1) - loss_moved(C, i, x0, h, -1)) / (2 * h);
+  double up, down, lu = loss_moved(C, i, x0, h, 1, &up);
+  double ld = loss_moved(C, i, x0, h, -1, &down);
+  d->central = (lu - ld) / (up - down); /* float64: (lu - ld) / 2h */
   d->err = gc_rel(C, d->central, d->ana);
   if (d->err <= C->tol)
     return 0;
@@ -128,7 +151,9 @@ static void check_one(GCheck *C) {
   double scale = 0;
   for (int64_t i = 0; i < C->g->size; i++)
     scale = fmax(scale, fabs(ana[i]));
-  C->floor = fmax(1e-6, 1e-3 * scale);
+  C->tensor_floor = fmax(1e-6, 1e-3 * scale);
+  double u = exprc_model_dtype(C->m) == EXPRC_FLOAT32 ? 0x1p-24 : 0x1p-53;
+  C->loss_round = 16 * u * fabs(loss_at(C->m, C->loss));
   C->x = p.data;
   int64_t step = p.size > 64 ? p.size / 64 : 1;
   for (int64_t i = 0; i < p.size; i += step) {
@@ -155,7 +180,9 @@ int cmd_gradcheck(const Args *a) {
   }
   int n = exprc_count(m, EXPRC_GRADIENT);
   int64_t checked = 0, passed = 0, kinks = 0, bad = 0;
-  double eps = a->eps ? a->eps : GC_EPS, tol = a->tol ? a->tol : GC_TOL;
+  int f32 = exprc_model_dtype(m) == EXPRC_FLOAT32;
+  double eps = a->eps ? a->eps : f32 ? GC_EPS_F32 : GC_EPS;
+  double tol = a->tol ? a->tol : f32 ? GC_TOL_F32 : GC_TOL;
   for (int i = 0; i < n; i++) {
     exprc_tensor g;
     exprc_get(m, EXPRC_GRADIENT, i, &g);

@@ -157,6 +157,22 @@ static void json_number(FILE *f, double x) {
   fputs(buf, f);
 }
 
+/* A float32 model's value: the fewest digits that read back as the same
+ * float (at most 9). */
+static void json_number_f32(FILE *f, double x) {
+  char buf[40];
+  if (!isfinite(x)) {
+    fputs("null", f);
+    return;
+  }
+  for (int prec = 6; prec <= 9; prec++) {
+    exprc_rt_format(buf, sizeof buf, "%.*g", prec, x);
+    if ((float)exprc_rt_strtod(buf, NULL) == (float)x)
+      break;
+  }
+  fputs(buf, f);
+}
+
 static void human_number(FILE *f, double x) {
   char buf[40];
   if (isnan(x)) { /* printf's "-nan" shows a sign bit that means nothing */
@@ -202,7 +218,8 @@ static void print_nested(FILE *f, const exprc_tensor *t, int json) {
     if (t->dtype == EXPRC_INT64 && isfinite(t->data[i]))
       fprintf(f, "%.0f", t->data[i]); /* exact below 2^53: no exponent */
     else
-      (json ? json_number : human_number)(f, t->data[i]);
+      (json ? t->dtype == EXPRC_FLOAT32 ? json_number_f32 : json_number
+            : human_number)(f, t->data[i]);
     int close = 0;
     for (int d = 0; d < t->rank; d++)
       close += (i + 1) % stride[d] == 0;

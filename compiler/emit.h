@@ -98,9 +98,15 @@ typedef struct Emitter {
   uint32_t npar;
   uint32_t line;
   int marks;       /* exprc explain: mark which node each line computes */
+  int f32;         /* plan->f32: the buffers, constants and locals r are
+                      float (xc_real), and every read of one is widened to
+                      double, so that each statement computes in double */
 } Emitter;
 
 static inline Node *at(Emitter *E, uint32_t i) { return &E->g->node[i]; }
+/* The suffix of the runtime's kernels for the model's buffers: a float32
+ * model calls exprc_rt_gemm_f32 ... (runtime.h). */
+static inline const char *em_rt(const Emitter *E) { return E->f32 ? "_f32" : ""; }
 
 /* ---- emit_text.c ---- */
 void em_put(Emitter *E, Buf *b, const char *fmt, ...) PRINTF(3, 4);
@@ -117,6 +123,9 @@ uint32_t em_storage_key(Emitter *E, Home h);
  * written. */
 void em_value(Emitter *E, uint32_t x, const char *idx, char *buf, size_t n);
 void em_pointer(Emitter *E, uint32_t x, char *buf, size_t n);
+/* Slot k's buffer as a pointer to its elements (xc_real, the prelude's
+ * type of every stored value): "((xc_real *)S[k])". */
+void em_slot(Emitter *E, int k, char *buf, size_t n);
 void em_target(Emitter *E, uint32_t x, const char *idx, char *buf, size_t n);
 int em_is_scalar(Emitter *E, uint32_t x);
 void em_line_directive(Emitter *E, uint32_t x, Buf *b);

@@ -10,7 +10,8 @@
  * (check.c). Nodes are computed in index order, so the first node reported
  * is the first operation that produced a non-finite value. Inputs and params
  * are checked where the entry point first reads them: a NaN in the data is
- * reported as such, not as the first operation that meets it. With the option
+ * reported as such, not as the first operation that meets it (node numbers
+ * are below 2^20, exact in a float32 model's float slot). With the option
  * off none of this is emitted: the C is byte for byte what it was.
  */
 #include "emit.h"
@@ -18,12 +19,14 @@
 /* v - v is 0 for every finite v, and NaN for inf, -inf and NaN. */
 static void check_value(Emitter *E, uint32_t x, const char *v,
                         const char *indent) {
+  const char *slot = E->f32 ? "((xc_real *)S[xc_status_slot])" /* floats */
+                            : "S[xc_status_slot]";
   em_put(E, &E->body,
          "%sif (%s - %s != 0.0) {\n"
-         "%s  S[xc_status_slot][0] = %u.0;\n"
-         "%s  S[xc_status_slot][1] = %s;\n"
+         "%s  %s[0] = %u.0;\n"
+         "%s  %s[1] = %s;\n"
          "%s  return;\n%s}\n",
-         indent, v, v, indent, x + 1, indent, v, indent, indent);
+         indent, v, v, indent, slot, x + 1, indent, slot, v, indent, indent);
 }
 
 void em_check(Emitter *E, uint32_t x) {

@@ -26,8 +26,8 @@ void em_conv(Emitter *E, uint32_t x) {
   int kind = nd.op == OP_CONV_TX || nd.op == OP_POOL_PUT ? 1
              : nd.op == OP_CONV_TW                       ? 2
                                                          : 0;
-  em_put(E, &E->body, "};\n    exprc_rt_%s(%d, xc_g, %s, %s, %s);\n  }\n",
-         pool ? "pool" : "conv", kind, pa, pb, pc);
+  em_put(E, &E->body, "};\n    exprc_rt_%s%s(%d, xc_g, %s, %s, %s);\n  }\n",
+         pool ? "pool" : "conv", em_rt(E), kind, pa, pb, pc);
 }
 
 /* RANDN, RANDU: the draws, then a + b * z in place. */
@@ -39,7 +39,7 @@ void em_random(Emitter *E, uint32_t x) {
   em_value(E, nd.in[0], em_is_scalar(E, nd.in[0]) ? "0" : "i", a, sizeof a);
   em_value(E, nd.in[1], em_is_scalar(E, nd.in[1]) ? "0" : "i", b, sizeof b);
   em_target(E, x, "i", t, sizeof t);
-  em_put(E, &E->body, "  exprc_rt_random(%d, %s, %s);\n",
+  em_put(E, &E->body, "  exprc_rt_random%s(%d, %s, %s);\n", em_rt(E),
          nd.op == OP_RANDN ? 0 : 1, n, out);
   em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = %s + %s * %s;\n",
          n, t, a, b, t);

@@ -242,7 +242,8 @@ void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
   if (E->bare == x + 1) /* the op itself runs later over the whole array */
     em_put_str(E, b, op[0]);
   else if (!small_power(E, b, &nd, op))
-    em_substitute(E, b, op_info[nd.op].cexpr, op);
+    em_substitute(E, b, E->f32 && nd.op == OP_TANH ? "xc_tanh_f32(a)" /* see
+                  scalar.h */ : op_info[nd.op].cexpr, op);
   for (int k = 0; k < 3; k++)
     ctx_release(E->c, ops[k].s);
 }

@@ -181,7 +181,8 @@ static void emit_argsort(Emitter *E, uint32_t x) {
   }
   em_pointer(E, x, pout, sizeof pout);
   em_pointer(E, nd.in[0], pin, sizeof pin);
-  em_put(E, &E->body, "    exprc_rt_argsort(%s, gP, gN, gM, %s);\n", pin, pout);
+  em_put(E, &E->body, "    exprc_rt_argsort%s(%s, gP, gN, gM, %s);\n", em_rt(E),
+         pin, pout);
 }
 
 /* ONE_HOT: 1 where the last axis's position equals the id, else 0 */

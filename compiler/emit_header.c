@@ -145,8 +145,9 @@ static void header_top(Emitter *E, const char *name) {
       "   Every entry point takes\n"
       "     D  the sizes of the dims, D[XC_DIM_<name>] (NULL if XC_NDIMS is 0),\n"
       "        in XC_NSIZES longs, completed by xc_sizes(D);\n"
-      "     S  XC_NSLOTS buffers of doubles, S[s] holding xc_slot_size(s, D)\n"
-      "        elements in C (row-major) order.\n"
+      "     S  XC_NSLOTS buffers of XC_REAL (double, or float for a model\n"
+      "        emitted with --dtype float32), passed as double *, S[s]\n"
+      "        holding xc_slot_size(s, D) elements in C (row-major) order.\n"
       "   It reads the inputs and params in their slots and writes its\n"
       "   results into theirs; the other slots are scratch. Sizes are not\n"
       "   checked: that is the caller's part. Only the entry points are\n"
@@ -156,6 +157,8 @@ static void header_top(Emitter *E, const char *name) {
   header_guard(E, name);
   em_put_str(E, &E->out, "#define ");
   header_guard(E, name);
+  em_put(E, &E->out, "\n#define XC_REAL %s /* the element type of every slot */\n",
+         E->f32 ? "float" : "double");
 }
 
 /* Two names can make one macro (a_b + c and a_b_c): the first keeps it. */
@@ -229,7 +232,7 @@ static void header_terms(Emitter *E) {
 }
 
 char *emit_header(Ctx *c, Module *m, const Plan *plan, const char *name) {
-  Emitter E = {.c = c, .m = m, .g = m->g, .plan = plan};
+  Emitter E = {.c = c, .m = m, .g = m->g, .plan = plan, .f32 = plan->f32};
   int nslots = m->nslot + (int)plan->ntemp + (plan->check != 0);
   header_top(&E, name);
   em_put_str(&E, &E.out, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n");

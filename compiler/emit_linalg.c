@@ -21,12 +21,12 @@ void em_linalg(Emitter *E, uint32_t x) {
   em_pointer(E, nd.in[0], pa, sizeof pa);
   em_pointer(E, x, px, sizeof px);
   if (nd.op == OP_CHOL) {
-    em_put(E, &E->body, "  exprc_rt_chol(%uL, %s, %s, %s, %s);\n", x, batch,
-           n, pa, px);
+    em_put(E, &E->body, "  exprc_rt_chol%s(%uL, %s, %s, %s, %s);\n", em_rt(E),
+           x, batch, n, pa, px);
     return;
   }
   if (nd.op == OP_DET || nd.op == OP_LOGDET) {
-    em_put(E, &E->body, "  exprc_rt_det(%uL, %d, %s, %s, %s, %s);\n", x,
+    em_put(E, &E->body, "  exprc_rt_det%s(%uL, %d, %s, %s, %s, %s);\n", em_rt(E), x,
            nd.op == OP_LOGDET, batch, n, pa, px);
     return;
   }
@@ -37,9 +37,9 @@ void em_linalg(Emitter *E, uint32_t x) {
   int trans = (nd.u.form & LA_TRANS) != 0;
   if (nd.op == OP_TRSOLVE)
     em_put(E, &E->body,
-           "  exprc_rt_trsolve(%uL, %d, %d, %s, %s, %s, %s, %s, %s);\n", x,
+           "  exprc_rt_trsolve%s(%uL, %d, %d, %s, %s, %s, %s, %s, %s);\n", em_rt(E), x,
            (nd.u.form & LA_LOWER) != 0, trans, batch, n, k, pa, pb, px);
   else
-    em_put(E, &E->body, "  exprc_rt_lusolve(%uL, %d, %s, %s, %s, %s, %s, %s);\n",
-           x, trans, batch, n, k, pa, pb, px);
+    em_put(E, &E->body, "  exprc_rt_lusolve%s(%uL, %d, %s, %s, %s, %s, %s, %s);\n",
+           em_rt(E), x, trans, batch, n, k, pa, pb, px);
 }

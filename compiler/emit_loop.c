@@ -44,7 +44,7 @@ static void par_body(Emitter *E, uint32_t id) {
       "double *const *S,\n    const double *R, double *A)\n{\n", id);
   for (uint32_t k = 0, r = 0; k < L->nkeys; k++) {
     if (L->uses[k] && k < E->ep->nused)
-      em_put(E, h, "  double *const p%u = S[%u];\n", k, k);
+      em_put(E, h, "  xc_real *const p%u = (xc_real *)S[%u];\n", k, k);
     else if (L->uses[k])
       em_put(E, h, "  const double r%u = R[%u];\n", k - E->ep->nused, r++);
   }

@@ -85,6 +85,52 @@ static void reduced_index(const Shape *si, const Shape *so, int64_t mask,
     snprintf(buf, n, "0");
 }
 
+/* The flat index of input position (i0, i1, ...) of shape si. */
+static void flat_index(const Shape *si, char *buf, size_t n) {
+  size_t len = 0;
+  char st[128];
+  buf[0] = 0;
+  for (int j = 0; j < si->rank && len < n; j++) {
+    em_count_expr(si, j + 1, st, sizeof st);
+    len += (size_t)snprintf(buf + len, n - len, "%si%d*%s", j ? " + " : "", j,
+                            st);
+  }
+  if (!len)
+    snprintf(buf, n, "0");
+}
+
+/* A float32 model's reduction over axes: each result element in the double
+ * local acc, its reduced axes innermost, stored once (the loop of
+ * reduce_pass would add into the float result, rounding at every step).
+ * o is set from the indices, as the input's value expects it. */
+static void reduce_in_double(Emitter *E, const Shape *si, int64_t mask,
+                             const char *const op[3], const char *combine) {
+  char d[32], o[EM_EXPR];
+  int k = 0, a = 0;
+  flat_index(si, o, sizeof o);
+  for (int pass = 0; pass < 2; pass++) { /* kept axes, then reduced ones */
+    for (int j = 0; j < si->rank; j++)
+      if (((mask >> j) & 1) == pass) {
+        em_dim_expr(si->d[j], d, sizeof d);
+        em_put(E, &E->body, "%*sfor (i%d = 0; i%d < %s; i%d++)\n", 2 + 2 * k++,
+               "", j, j, d, j);
+      }
+    em_put(E, &E->body, "%*s{\n", 2 + 2 * k, "");
+    if (pass == 0) {
+      a = k++;
+      em_put(E, &E->body, "%*sacc = %s;\n", 2 + 2 * k, "", op[0]);
+    }
+  }
+  const char *const inner[3] = {"acc", op[1], op[2]};
+  em_put(E, &E->body, "%*so = %s;\n%*sacc = ", 4 + 2 * k, "", o, 4 + 2 * k, "");
+  em_substitute(E, &E->body, combine, inner);
+  em_put(E, &E->body, ";\n%*s}\n%*s%s = acc;\n%*s}\n", 2 + 2 * k, "",
+         4 + 2 * a, "", op[0], 2 + 2 * a, "");
+  if (si->rank > E->depth)
+    E->depth = si->rank;
+  E->used_acc = E->used_o = 1;
+}
+
 /* One pass over every element of node x's input: acc = combine(acc, value,
  * aux), where combine is an expression over a (the accumulator), b (the
  * input element) and c (the aux element, at the same result position).
@@ -108,6 +154,12 @@ static void reduce_pass(Emitter *E, uint32_t x, const char *accp,
     em_value(E, in, em_is_scalar(E, in) ? "0" : full ? "i" : "o", ops[1],
           sizeof ops[1]);
     em_put_str(E, &val, ops[1]);
+  }
+  if (E->f32 && accp) {
+    const char *const op[3] = {ops[0], val.s, ops[2]};
+    reduce_in_double(E, si, nd.u.axes, op, combine);
+    ctx_release(E->c, val.s);
+    return;
   }
   if (full) {
     em_count_expr(si, 0, n, sizeof n);
@@ -173,13 +225,15 @@ static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
 /* A sum over leading axes of a stored array (a bias's gradient) is one
  * exprc_rt_colsum call: compiled ahead of time and vectorised, where
  * libtcc's nested loop costs several times more; it adds in the loop's
- * order, so the bits are the same. */
+ * order, so the bits are the same. Float64 models only: a float32 model's
+ * sums add in a double of their own. */
 static int leading_sum(Emitter *E, uint32_t x, const char *outp) {
   Node nd = *at(E, x);
   uint32_t in = nd.in[0];
   const Shape *si = &at(E, in)->shape;
   int lead = nd.shape.rank > 0 ? si->rank - nd.shape.rank : 0;
-  if (nd.op != OP_SUM || lead <= 0 || nd.u.axes != ((int64_t)1 << lead) - 1 ||
+  if (E->f32 || nd.op != OP_SUM || lead <= 0 ||
+      nd.u.axes != ((int64_t)1 << lead) - 1 ||
       em_inline_here(E, in, x) || E->home[in].kind != H_SLOT)
     return 0;
   char m[128], n[128], pin[64];
@@ -304,8 +358,8 @@ static void emit_batched(Emitter *E, uint32_t x) {
          "    for (bO = 0; bO < %s; bO++) {\n", nb);
   batch_offset(E, sa, &ob, "bA");
   batch_offset(E, sb, &ob, "bB");
-  em_put(E, &E->body, "      exprc_rt_gemm(%d, %d, %s, %s, %s, %s + bA, "
-         "%s + bB, %s + bO*%s);\n    }\n    (void)bR;\n  }\n", ta, tb, m, n,
+  em_put(E, &E->body, "      exprc_rt_gemm%s(%d, %d, %s, %s, %s, %s + bA, "
+         "%s + bB, %s + bO*%s);\n    }\n    (void)bR;\n  }\n", em_rt(E), ta, tb, m, n,
          k, pa, pb, pc, mn);
 }
 
@@ -373,8 +427,8 @@ static void emit_matmul(Emitter *E, uint32_t x) {
   em_pointer(E, a, pa, sizeof pa);
   em_pointer(E, b, pb, sizeof pb);
   em_pointer(E, x, pc, sizeof pc);
-  em_put(E, &E->body, "  exprc_rt_gemm(%d, %d, %s, %s, %s, %s, %s, %s);\n", ta,
-      tb, m, n, k, pa, pb, pc);
+  em_put(E, &E->body, "  exprc_rt_gemm%s(%d, %d, %s, %s, %s, %s, %s, %s);\n",
+         em_rt(E), ta, tb, m, n, k, pa, pb, pc);
 }
 
 static void node_statement(Emitter *E, uint32_t x) {
@@ -432,11 +486,12 @@ static void node_statement(Emitter *E, uint32_t x) {
  * argument, then one exprc_rt_tanh call maps the array in place. The call
  * is vectorised (runtime/kernels.c), five times libm's tanh, and gives the
  * same bits as xc_tanh, the tanh of an expression. Not with --threads,
- * where the loop itself is split over the threads. */
+ * where the loop itself is split over the threads, nor in float32 models,
+ * whose arrays are float (they use xc_tanh_f32, emit_expr.c). */
 static int array_tanh(Emitter *E, uint32_t x) {
   const Node *nd = at(E, x);
   int64_t numel;
-  return nd->op == OP_TANH && E->home[x].kind == H_SLOT &&
+  return nd->op == OP_TANH && E->home[x].kind == H_SLOT && !E->f32 &&
          E->plan->threads <= 1 &&
          !(shape_numel_const(&nd->shape, &numel) && numel == 1);
 }

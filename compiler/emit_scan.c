@@ -33,15 +33,15 @@ static int64_t width(Emitter *E, uint32_t hole) {
 /* The captured values and the initial carries into their holes. */
 static void loop_enter(Emitter *E, const LoopInfo *li, const char *init,
                        const char *caps) {
-  char dst[32], off[32];
+  char dst[40], off[32];
   for (int j = 0; j < li->ncap; j++) {
     uint32_t h = li->hole[li->k + li->m + j];
-    snprintf(dst, sizeof dst, "S[%d]", E->plan->hole_slot[h]);
+    em_slot(E, E->plan->hole_slot[h], dst, sizeof dst);
     snprintf(off, sizeof off, "%lldL", (long long)li->off[li->k + li->m + j]);
     copy(E, dst, "0", caps, off, width(E, h));
   }
   for (int j = 0; j < li->k; j++) {
-    snprintf(dst, sizeof dst, "S[%d]", E->plan->hole_slot[li->hole[j]]);
+    em_slot(E, E->plan->hole_slot[li->hole[j]], dst, sizeof dst);
     snprintf(off, sizeof off, "%lldL", (long long)li->off[j]);
     copy(E, dst, "0", init, off, width(E, li->hole[j]));
   }
@@ -51,18 +51,18 @@ static void loop_enter(Emitter *E, const LoopInfo *li, const char *init,
  * the carries' holes. */
 static void loop_step(Emitter *E, uint32_t id, const LoopInfo *li,
                       const char *seqs, const char *out) {
-  char dst[32], src[32], off[64];
+  char dst[40], src[40], off[64];
   for (int j = 0; j < li->m; j++) {
     uint32_t h = li->hole[li->k + j];
-    snprintf(dst, sizeof dst, "S[%d]", E->plan->hole_slot[h]);
+    em_slot(E, E->plan->hole_slot[h], dst, sizeof dst);
     snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)li->X,
              (long long)li->off[li->k + j]);
     copy(E, dst, "0", seqs, off, width(E, h));
   }
   em_put(E, &E->body, "    xc_loop_%u(D, S);\n", li->step);
   for (int j = 0; j < li->k; j++) {
-    snprintf(src, sizeof src, "S[%d]", E->plan->loop_slot[li->step][j]);
-    snprintf(dst, sizeof dst, "S[%d]", E->plan->hole_slot[li->hole[j]]);
+    em_slot(E, E->plan->loop_slot[li->step][j], src, sizeof src);
+    em_slot(E, E->plan->hole_slot[li->hole[j]], dst, sizeof dst);
     snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)li->C,
              (long long)li->off[j]);
     if (!li->fold)
@@ -75,9 +75,9 @@ static void loop_step(Emitter *E, uint32_t id, const LoopInfo *li,
 /* A fold's value: the carries after the last step (the initial ones if
  * there was none), from their holes. */
 static void loop_leave(Emitter *E, const LoopInfo *li, const char *out) {
-  char src[32], off[32];
+  char src[40], off[32];
   for (int j = 0; j < li->k; j++) {
-    snprintf(src, sizeof src, "S[%d]", E->plan->hole_slot[li->hole[j]]);
+    em_slot(E, E->plan->hole_slot[li->hole[j]], src, sizeof src);
     snprintf(off, sizeof off, "%lldL", (long long)li->off[j]);
     copy(E, out, off, src, "0", width(E, li->hole[j]));
   }
@@ -87,9 +87,9 @@ static void loop_leave(Emitter *E, const LoopInfo *li, const char *out) {
  * buffer p of li->C wide rows. */
 static void carries(Emitter *E, const LoopInfo *li, const char *p,
                     const char *row, int save) {
-  char hole[32], off[96];
+  char hole[40], off[96];
   for (int j = 0; j < li->k; j++) {
-    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[li->hole[j]]);
+    em_slot(E, E->plan->hole_slot[li->hole[j]], hole, sizeof hole);
     snprintf(off, sizeof off, "(%s)*%lldL + %lldL", row, (long long)li->C,
              (long long)li->off[j]);
     if (save)
@@ -124,18 +124,18 @@ static void ckpt_forward(Emitter *E, const LoopInfo *f, const char *initf,
  * row j) and its rows at t into their holes, b's step, its results. */
 static void ckpt_back_step(Emitter *E, const LoopInfo *b, const LoopInfo *f,
                            const char *xs, const char *out) {
-  char hole[32], res[32], off[96];
+  char hole[40], res[40], off[96];
   carries(E, f, "buf", "j", 0);
   for (int j = 0; j < f->m; j++) { /* the fold's rows at t */
-    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[f->hole[f->k + j]]);
+    em_slot(E, E->plan->hole_slot[f->hole[f->k + j]], hole, sizeof hole);
     snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)f->X,
              (long long)f->off[f->k + j]);
     copy(E, hole, "0", xs, off, width(E, f->hole[f->k + j]));
   }
   em_put(E, &E->body, "        xc_loop_%u(D, S);\n", b->step);
   for (int j = 0; j < b->k; j++) {
-    snprintf(res, sizeof res, "S[%d]", E->plan->loop_slot[b->step][j]);
-    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[b->hole[j]]);
+    em_slot(E, E->plan->loop_slot[b->step][j], res, sizeof res);
+    em_slot(E, E->plan->hole_slot[b->hole[j]], hole, sizeof hole);
     snprintf(off, sizeof off, "t*%lldL + %lldL", (long long)b->C,
              (long long)b->off[j]);
     if (!b->fold)
@@ -152,7 +152,7 @@ static void emit_ckpt(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   const LoopInfo *b = &E->g->loop[nd.u.word], *f = &E->g->loop[b->ckpt];
   int64_t T = at(E, nd.in[1])->shape.d[0], K = loop_ckpt_every(T);
-  char in[64], initf[96], xs[64], caps[64] = "", out[64], res[32], hole[32];
+  char in[64], initf[96], xs[64], caps[64] = "", out[64], res[32], hole[40];
   em_pointer(E, nd.in[0], in, sizeof in);
   em_pointer(E, nd.in[1], xs, sizeof xs);
   em_pointer(E, x, out, sizeof out);
@@ -161,12 +161,12 @@ static void emit_ckpt(Emitter *E, uint32_t x) {
   snprintf(initf, sizeof initf, "(%s + %lldL)", in, (long long)b->C);
   em_put(E, &E->body, "  { /* loop %u: backwards from checkpoints of loop "
          "%u */\n    long T = %lldL, K = %lldL, nseg = (T + K - 1) / K, s, "
-         "t, j, len;\n    double *ck = S[%d], *buf = S[%d] + nseg*%lldL;\n",
+         "t, j, len;\n    xc_real *ck = (xc_real *)S[%d], *buf = ck + nseg*%lldL;\n",
          (uint32_t)nd.u.word, b->ckpt, (long long)T, (long long)K,
-         E->home[x].aux, E->home[x].aux, (long long)f->C);
+         E->home[x].aux, (long long)f->C);
   ckpt_forward(E, f, initf, caps, xs);
   for (int j = 0; j < b->k; j++) { /* b's own initial carries */
-    snprintf(hole, sizeof hole, "S[%d]", E->plan->hole_slot[b->hole[j]]);
+    em_slot(E, E->plan->hole_slot[b->hole[j]], hole, sizeof hole);
     snprintf(res, sizeof res, "%lldL", (long long)b->off[j]);
     copy(E, hole, "0", in, res, width(E, b->hole[j]));
   }
@@ -262,7 +262,7 @@ static void emit_shift(Emitter *E, uint32_t x) {
   em_pointer(E, x, out, sizeof out);
   em_put(E, &E->body, "  {\n    long T = %s, t;\n"
                       "    for (t = 0; t < T; t++) {\n"
-                      "      const double *src = t == %s ? %s : %s + (t %s 1)*%lldL;\n",
+                      "      const xc_real *src = t == %s ? %s : %s + (t %s 1)*%lldL;\n",
          T, up ? "T - 1" : "0", fill, a, up ? "+" : "-", (long long)w);
   em_put(E, &E->body, "      for (i = 0; i < %lldL; i++)\n"
                       "        %s[t*%lldL + i] = src[i];\n    }\n  }\n",

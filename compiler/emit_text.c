@@ -200,9 +200,24 @@ void em_pointer(Emitter *E, uint32_t x, char *buf, size_t n) {
 /* Where node x's result is written, at flat index idx. */
 /* The value of node x at flat index `idx`; inside a merged loop the read
  * is recorded. */
+void em_slot(Emitter *E, int k, char *buf, size_t n) {
+  (void)E;
+  snprintf(buf, n, "((xc_real *)S[%d])", k);
+}
+
+/* A float32 model's stored values are widened where they are read: the
+ * expression that reads them then computes in double (C would compute
+ * float op float in float), and rounds once, where it is stored. */
 void em_value(Emitter *E, uint32_t x, const char *idx, char *buf, size_t n) {
   record(E, x, idx);
-  home_text(E, x, idx, buf, n);
+  if (!E->f32 || E->home[x].kind == H_INLINE) {
+    home_text(E, x, idx, buf, n);
+    return;
+  }
+  char read[EM_EXPR];
+  home_text(E, x, idx, read, sizeof read);
+  if ((size_t)snprintf(buf, n, "((double)%s)", read) >= n)
+    ctx_fail(E->c, EXPRC_ERR_LIMIT, "emitter: an expression is too long");
 }
 
 void em_target(Emitter *E, uint32_t x, const char *idx, char *buf,

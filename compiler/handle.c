@@ -52,8 +52,9 @@ static int64_t slot_size(const exprc_model *m, const Slot *s) {
 static void drop_buffer(exprc_model *m, int i) {
   Slot *s = &m->slot[i];
   if (s->kind != EXPRC_GRADIENT)
-    free(s->data);
+    free(s->data), free(s->f32);
   s->data = NULL;
+  s->f32 = NULL;
   s->size = -1;
   s->set = 0;
   m->S[i] = NULL;
@@ -73,11 +74,13 @@ static exprc_status allocate_slot(exprc_model *m, int i) {
   drop_buffer(m, i);
   if (n < 0)
     return EXPRC_OK;
-  s->data = calloc((size_t)(n ? n : 1), sizeof(double));
-  if (!s->data)
+  size_t k = (size_t)(n ? n : 1);
+  if (m->f32 && !(s->f32 = calloc(k, sizeof(float))))
     return no_memory(m, s->name);
+  if ((!m->f32 || !s->internal) && !(s->data = calloc(k, sizeof(double))))
+    return free(s->f32), s->f32 = NULL, no_memory(m, s->name);
   s->size = n;
-  m->S[i] = s->data;
+  m->S[i] = m->f32 ? (double *)(void *)s->f32 : s->data;
   return EXPRC_OK;
 }
 
@@ -100,18 +103,23 @@ static exprc_status allocate_block(exprc_model *m, EntryInfo *e) {
   for (int r = 1; r < e->nres; r++)
     drop_buffer(m, e->first + r);
   free(e->block);
+  free(e->block32);
   e->block = NULL;
+  e->block32 = NULL;
   if (total < 0)
     return EXPRC_OK;
-  if (!(e->block = calloc((size_t)(total ? total : 1), sizeof(double))))
-    return no_memory(m, "the gradient block");
+  size_t k = (size_t)(total ? total : 1);
+  if (!(e->block = calloc(k, sizeof(double))) ||
+      (m->f32 && !(e->block32 = calloc(k, sizeof(float)))))
+    return free(e->block), e->block = NULL, no_memory(m, "the gradient block");
   e->nblock = total;
   int64_t at = 0;
   for (int r = 1; r < e->nres; r++) {
     Slot *s = &m->slot[e->first + r];
     s->size = slot_size(m, s);
     s->data = e->block + at;
-    m->S[e->first + r] = s->data;
+    s->f32 = e->block32 ? e->block32 + at : NULL;
+    m->S[e->first + r] = m->f32 ? (double *)(void *)s->f32 : s->data;
     at += s->size;
   }
   return EXPRC_OK;
@@ -128,11 +136,17 @@ void handle_sizes(exprc_model *m) {
 }
 
 exprc_status handle_allocate(exprc_model *m) {
-  int64_t total = 0;
+  int64_t total = 0, per = m->f32 ? 12 : 8; /* bytes an element at most: a
+                               float32 model's buffer, and its double copy */
   handle_sizes(m);
+  for (int k = SIZE_BASE; m->f32 && k < m->nsize; k++)
+    if (m->known[k] && m->D[k] > F32_MAX_AXIS) /* sizes made of dims */
+      return handle_fail(m, EXPRC_ERR_LIMIT, "a size of %ld (%s) is above "
+                         "2^24, the longest axis of a float32 model",
+                         m->D[k], m->dimname[k] ? m->dimname[k] : "of dims");
   for (int i = 0; i < m->nslot; i++) {
     int64_t n = slot_size(m, &m->slot[i]);
-    if (n == -2 || (n > 0 && total > m->lim.max_memory / 8 - n))
+    if (n == -2 || (n > 0 && total > m->lim.max_memory / per - n))
       return handle_fail(m, EXPRC_ERR_LIMIT,
                   "tensors of this size need more than %lld bytes (the limit)",
                   (long long)m->lim.max_memory);
@@ -147,7 +161,8 @@ exprc_status handle_allocate(exprc_model *m) {
   return st;
 }
 
-static void init_one(Slot *s, exprc_rng *r) {
+static void init_one(exprc_model *m, int i, exprc_rng *r) {
+  const Slot *s = &m->slot[i];
   for (int64_t k = 0; k < s->size; k++) {
     double v = 0;
     switch (s->init) {
@@ -158,7 +173,7 @@ static void init_one(Slot *s, exprc_rng *r) {
       v = s->arg[0] + (s->arg[1] - s->arg[0]) * exprc_rng_uniform(r);
       break;
     }
-    s->data[k] = v;
+    handle_put(m, i, k, v);
   }
 }
 
@@ -176,7 +191,46 @@ void handle_init_params(exprc_model *m, uint64_t seed) {
   exprc_rng_seed(&r, seed);
   for (int i = 0; i < m->nvar; i++)
     if (m->slot[i].kind == EXPRC_PARAM && m->slot[i].data)
-      init_one(&m->slot[i], &r);
+      init_one(m, i, &r);
+}
+
+/* ---- float32 buffers and their double copies ---- */
+
+double handle_at(const exprc_model *m, int i, int64_t k) {
+  const Slot *s = &m->slot[i];
+  return m->f32 ? (double)s->f32[k] : s->data[k];
+}
+
+void handle_put(exprc_model *m, int i, int64_t k, double v) {
+  Slot *s = &m->slot[i];
+  if (m->f32)
+    v = s->f32[k] = (float)v;
+  if (s->data)
+    s->data[k] = v;
+}
+
+void handle_settle(exprc_model *m, int i) {
+  Slot *s = &m->slot[i];
+  if (!m->f32 || !s->data || !s->f32)
+    return;
+  int in = s->kind == EXPRC_INPUT || s->kind == EXPRC_PARAM;
+  for (int64_t k = 0; k < s->size; k++) {
+    if (in && s->view64)
+      s->f32[k] = (float)s->data[k];
+    s->data[k] = s->f32[k];
+  }
+}
+
+void handle_sync_in(exprc_model *m) {
+  for (int i = 0; m->f32 && i < m->nvar; i++)
+    if (m->slot[i].view64)
+      handle_settle(m, i);
+}
+
+void handle_sync_out(exprc_model *m) {
+  for (int i = m->nvar; m->f32 && i < m->nslot; i++)
+    if (m->slot[i].view64)
+      handle_settle(m, i);
 }
 
 #ifndef NDEBUG
@@ -217,11 +271,12 @@ void exprc_free(exprc_model *m) {
     free(m->slot[i].name);
     free(m->slot[i].loss);
     if (m->slot[i].kind != EXPRC_GRADIENT) /* those lie in a block */
-      free(m->slot[i].data);
+      free(m->slot[i].data), free(m->slot[i].f32);
   }
   for (int k = 0; m->entry && k < m->nentry; k++) {
     free(m->entry[k].loss);
     free(m->entry[k].block);
+    free(m->entry[k].block32);
   }
   for (int d = 0; m->dimname && d < m->ndim; d++)
     free(m->dimname[d]);

@@ -8,6 +8,14 @@
  * contiguous block (exprc_grad_block), so that a caller can sum them across
  * processes in one call. Slots whose shapes use a `dim` are (re)allocated
  * when the dim is bound, and a gradient's block with them.
+ *
+ * A float32 model (exprc_options.dtype) holds its buffers as float (`f32`,
+ * what the generated code reads and writes). Each tensor a user can see
+ * also has a double copy (`data`) for the float64 API (exprc_get, exprc_set,
+ * ...): a copy that is only kept in step once that API has handed out a
+ * view of it (`view64`): then an input's or param's copy is rounded into
+ * the model before each run, and a result's copy refreshed after it. The
+ * float32 views (exprc_get_f32 ...) clear the flag: no copy is then made.
  */
 #ifndef EXPRC_HANDLE_H
 #define EXPRC_HANDLE_H
@@ -21,7 +29,10 @@ typedef struct Slot {
   exprc_kind kind;
   int internal;       /* a temporary */
   Shape shape;        /* may hold dims */
-  double *data;
+  double *data;       /* float64: the buffer; float32: its double copy, or
+                         NULL for a temporary */
+  float *f32;         /* float32 models: the buffer; else NULL */
+  int view64;         /* float32: a float64 view of it is out (see above) */
   int64_t size;       /* elements allocated, -1 none */
   int set;            /* inputs: given since their dims last changed */
   InitKind init;
@@ -34,6 +45,8 @@ typedef struct EntryInfo {
   int first, nres;     /* its result slots: the loss, then each gradient */
   double *block;       /* the gradients' memory, in the order of `wrt`;
                           NULL until every gradient's size is known */
+  float *block32;      /* float32 models: the gradients' own memory (block
+                          is then its copy) */
   int64_t nblock;      /* elements of block (when not NULL) */
 } EntryInfo;
 
@@ -44,6 +57,10 @@ typedef struct Site {
   long node;
   char *head, *show;
 } Site;
+
+/* A float32 model's axes are at most this long, so that every index along
+ * one (argmax, argsort, sort, gathers, iota) is an exact float. */
+#define F32_MAX_AXIS 16777216 /* 2^24 */
 
 #define MAGIC_LIVE 0x6578707263ULL /* "exprc" */
 #define MAGIC_DEAD 0xdeadULL
@@ -58,7 +75,9 @@ struct exprc_model {
   EntryInfo *entry;
   int nentry;
   Slot *slot;
-  double **S;
+  double **S;          /* each slot's buffer, as the generated code gets it
+                          (a float32 model's floats, under that type) */
+  int f32;             /* exprc_options.dtype is EXPRC_FLOAT32 */
   int nslot, nvar;
   int ndim;
   char **dimname;
@@ -96,5 +115,16 @@ void handle_sizes(exprc_model *m);
 void handle_init_params(exprc_model *m, uint64_t seed);
 /* Restart the model's draws (normal, uniform, bernoulli) from seed. */
 void handle_seed_draws(exprc_model *m, uint64_t seed);
+/* Element k of slot i's buffer, in the model's type, as a double; store v
+ * there (rounded to float in a float32 model) and in the double copy. */
+double handle_at(const exprc_model *m, int i, int64_t k);
+void handle_put(exprc_model *m, int i, int64_t k, double v);
+/* Float32 models: make slot i's buffer and its double copy agree, the copy
+ * winning when a float64 view of it is out (view64); around a run, every
+ * input and param before (handle_sync_in), every result after. Nothing in
+ * a float64 model. */
+void handle_settle(exprc_model *m, int i);
+void handle_sync_in(exprc_model *m);
+void handle_sync_out(exprc_model *m);
 
 #endif

@@ -290,7 +290,7 @@ Plan model_plan(const exprc_options *o) {
   Plan plan = {.reuse = !o || !o->no_reuse,
                .fuse = (!o || !o->no_fuse) && !check,
                .remat = o && o->remat && !check, .threads = o ? o->threads : 0,
-               .check = check};
+               .check = check, .f32 = o && o->dtype == EXPRC_FLOAT32};
   return plan;
 }
 
@@ -338,6 +338,21 @@ void model_plan_only(Ctx *c, Module *mod, Plan *plan) {
   plan_entries(c, mod, plan, NULL);
 }
 
+/* A float32 model refuses an axis longer than 2^24 (F32_MAX_AXIS): an index
+ * along it would not be an exact float. Sizes made of dims are checked when
+ * they are bound. */
+static void f32_axes(Ctx *c, Module *mod) {
+  for (uint32_t i = 0; i < mod->g->n; i++) {
+    const Node *nd = &mod->g->node[i];
+    for (int k = 0; k < nd->shape.rank; k++)
+      if (!DIM_IS_SYM(nd->shape.d[k]) && nd->shape.d[k] > F32_MAX_AXIS)
+        ctx_error(c, nd->pos, EXPRC_ERR_LIMIT, "an axis of %lld: a float32 "
+                  "model's axes are at most 2^24 long, so that every index "
+                  "along one is exact in float",
+                  (long long)nd->shape.d[k]);
+  }
+}
+
 /* A compile's arguments, for the protected call. */
 typedef struct Compile {
   exprc_model *m;
@@ -354,7 +369,10 @@ static void pipeline(Ctx *c, void *arg) {
   if (((Compile *)arg)->hook)
     ((Compile *)arg)->hook(mod, ((Compile *)arg)->hook_arg);
   Plan plan = model_plan(o);
+  if (plan.f32)
+    f32_axes(c, mod);
   m->csrc = dup_or_fail(c, model_back(c, mod, &plan)); /* plan -> C */
+  m->f32 = plan.f32;
   layout(c, m, mod, &plan);                      /* the model's buffers */
   record_sites(c, m, mod);                       /* run-time errors' places */
   compile_entries(c, m, mod, o);                 /* C -> machine code */
@@ -380,6 +398,10 @@ static exprc_status compile_text(const char *src, size_t len, const char *name,
     return EXPRC_ERR_NOMEM;
   if (!src)
     return m->failed = 1, handle_fail(m, EXPRC_ERR_ARG, "exprc_compile_string: src is NULL");
+  if (opt && opt->dtype != EXPRC_FLOAT64 && opt->dtype != EXPRC_FLOAT32)
+    return m->failed = 1, handle_fail(m, EXPRC_ERR_ARG, "exprc_options.dtype "
+                                      "is %d: EXPRC_FLOAT64 or EXPRC_FLOAT32",
+                                      (int)opt->dtype);
   exprc_limits lim = model_limits(opt);
   m->lim = lim;
   if ((int64_t)len > lim.max_file_size)

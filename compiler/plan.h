@@ -36,6 +36,7 @@ typedef struct Plan {
   int threads;          /* above 1: long flat loops run on threads */
   int check;            /* --check-finite: every value is stored (no
                            fusion, no rematerialization) and checked */
+  int f32;              /* exprc_options.dtype: buffers of float, not double */
   int64_t temp_bytes;   /* temporaries with constant shapes */
   int64_t naive_bytes;  /* the same without reuse */
   int symbolic;         /* some temporaries' sizes depend on dims */

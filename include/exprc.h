@@ -98,6 +98,21 @@ typedef enum exprc_backend {
                             model and a note says so */
 } exprc_backend;
 
+/* The element type of a model's buffers (exprc_options.dtype), and of a
+ * tensor (exprc_tensor.dtype). Integer tensors (`input ids[N] : int`, the
+ * results of argmax, argmin, argsort, and of take on integer data) hold
+ * their values in the same buffers as every other tensor, as exact
+ * integers: every integer up to 2^53 in magnitude is exact in a double
+ * (2^24 in a float32 model's floats), and the API refuses any other
+ * (EXPRC_ERR_ARG). */
+typedef enum exprc_dtype {
+  EXPRC_FLOAT64 = 0,
+  EXPRC_INT64,    /* whole numbers, |v| <= 2^53, read through `data` */
+  EXPRC_FLOAT32   /* a model compiled with exprc_options.dtype =
+                     EXPRC_FLOAT32: every tensor is float (IEEE binary32);
+                     see exprc_options.dtype */
+} exprc_dtype;
+
 typedef struct exprc_options {
   int no_simplify;        /* 1: skip the simplifier (for inspection) */
   int no_reuse;           /* 1: one buffer per value, no sharing */
@@ -127,6 +142,17 @@ typedef struct exprc_options {
                              gradient produced it. Slower (values are not
                              fused), so off by default; when off, not one
                              instruction of it is generated */
+  exprc_dtype dtype;      /* EXPRC_FLOAT64 (0, the default) or EXPRC_FLOAT32:
+                             every buffer of the model holds floats, matrix
+                             products are OpenBLAS's sgemm. The generated
+                             code widens each value it reads to double,
+                             computes in double and rounds to float when it
+                             stores a value, so a result is within a few
+                             float roundings of the float64 model's (see
+                             docs/language.md, "float32"). The float64 calls
+                             below work on it through double copies; the
+                             _f32 calls read and write its floats directly.
+                             EXPRC_INT64 is refused (EXPRC_ERR_ARG) */
 } exprc_options;
 
 typedef struct exprc_model exprc_model;
@@ -138,16 +164,6 @@ typedef enum exprc_kind {
   EXPRC_LOSS,      /* L of each `grad L wrt ...`: results of exprc_gradient */
   EXPRC_GRADIENT   /* dL/dp of each `grad L wrt ...` */
 } exprc_kind;
-
-/* The element type of a tensor. Integer tensors (`input ids[N] : int`, the
- * results of argmax, argmin, argsort, and of take on integer data) hold
- * their values in the same double buffers as every other tensor, as exact
- * integers: every integer up to 2^53 in magnitude is exact there, and the
- * API refuses any other (EXPRC_ERR_ARG). */
-typedef enum exprc_dtype {
-  EXPRC_FLOAT64 = 0,
-  EXPRC_INT64     /* whole numbers, |v| <= 2^53, read through `data` */
-} exprc_dtype;
 
 /* A view of one tensor of a model. `data` is NULL until every `dim` it uses
  * is bound; it stays valid until the model is freed or a dim it uses is
@@ -163,6 +179,8 @@ typedef struct exprc_tensor {
   int64_t size;                  /* element count, -1 if not yet known */
   double *data;
   exprc_dtype dtype;             /* EXPRC_INT64: data holds exact integers */
+  float *data_f32;               /* the views of the _f32 calls (data is then
+                                    NULL); else NULL */
 } exprc_tensor;
 
 /* Fill *o with the defaults. A NULL options pointer means the defaults. */
@@ -232,7 +250,8 @@ exprc_status exprc_set_int64(exprc_model *m, const char *name,
 exprc_status exprc_set_file(exprc_model *m, const char *name,
                             const char *path);
 
-/* Write every param to DIR/NAME.npy as float64; the directory must exist. */
+/* Write every param to DIR/NAME.npy as float64 (float32 for a float32
+ * model); the directory must exist. */
 exprc_status exprc_save_params(exprc_model *m, const char *dir);
 
 /* Re-initialise every param from its initializer with this seed (and
@@ -250,6 +269,35 @@ exprc_status exprc_seed_draws(exprc_model *m, uint64_t seed);
 exprc_status exprc_forward(exprc_model *m);
 /* Run the entry point of `grad loss wrt ...`: computes loss and dloss/dp. */
 exprc_status exprc_gradient(exprc_model *m, const char *loss);
+
+/* ---- float32 models (exprc_options.dtype = EXPRC_FLOAT32) ----
+ *
+ * Such a model keeps every tensor as float. The float64 calls above work on
+ * it through a double copy of each tensor they hand out: exprc_set rounds
+ * the data to float; a view from exprc_get, exprc_find, exprc_find_grad or
+ * exprc_grad_block points at a copy that every run refreshes (results) or
+ * rounds into the model first (inputs and params: an optimiser may write
+ * them through `data`, as in a float64 model). These copies cost a pass
+ * over those tensors at every run; the calls below avoid them.
+ *
+ * exprc_get_f32, exprc_find_f32 and exprc_find_grad_f32 fill t as their
+ * float64 twins do, with data NULL and data_f32 the model's own floats,
+ * read and written in place; and they stop the double copy of that tensor
+ * (the view asked for last is the one the model follows). exprc_grad_block_f32
+ * likewise gives the float block of the gradients. On a float64 model they
+ * fail with EXPRC_ERR_STATE. exprc_set_f32 copies float data into an input
+ * or param of either kind of model. */
+exprc_dtype exprc_model_dtype(const exprc_model *m); /* EXPRC_FLOAT64 for a
+                                                         NULL or failed one */
+exprc_status exprc_set_f32(exprc_model *m, const char *name, const float *data,
+                           int rank, const int64_t *shape);
+exprc_status exprc_get_f32(exprc_model *m, exprc_kind kind, int i,
+                           exprc_tensor *t);
+exprc_status exprc_find_f32(exprc_model *m, const char *name, exprc_tensor *t);
+exprc_status exprc_find_grad_f32(exprc_model *m, const char *loss,
+                                 const char *wrt, exprc_tensor *t);
+exprc_status exprc_grad_block_f32(exprc_model *m, const char *loss,
+                                  float **ptr, int64_t *count);
 
 /* Tiers (EXPRC_BACKEND_AUTO). The code the next run of m uses:
  * EXPRC_BACKEND_CC once the system compiler's code has replaced libtcc's,

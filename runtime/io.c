@@ -779,6 +779,12 @@ int exprc_rt_out_close(exprc_rt_out *o, int ok, char *err, size_t errn) {
 
 int exprc_rt_write_npy(const char *path, const double *data, int rank,
                        const int64_t *shape, char *err, size_t errn) {
+  return exprc_rt_write_npy_as(path, data, 8, rank, shape, err, errn);
+}
+
+int exprc_rt_write_npy_as(const char *path, const void *data, size_t size,
+                          int rank, const int64_t *shape, char *err,
+                          size_t errn) {
   char dict[256], shp[128] = "";
   size_t k = 0;
   int64_t n = 1;
@@ -790,8 +796,8 @@ int exprc_rt_write_npy(const char *path, const double *data, int rank,
   if (rank > 1)
     shp[k - 1] = 0; /* (2, 3) but (4,) */
   int len = snprintf(dict, sizeof dict,
-                     "{'descr': '<f8', 'fortran_order': False, 'shape': (%s), }",
-                     shp);
+                     "{'descr': '<f%d', 'fortran_order': False, 'shape': (%s), }",
+                     (int)size, shp);
   int total = 10 + len + 1, pad = (64 - total % 64) % 64, hl = len + pad + 1;
   unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                            (unsigned char)(hl & 0xff), (unsigned char)(hl >> 8)};
@@ -800,6 +806,6 @@ int exprc_rt_write_npy(const char *path, const double *data, int rank,
     return -1;
   int ok = fwrite(pre, 1, 10, o.f) == 10 && fputs(dict, o.f) >= 0 &&
            fprintf(o.f, "%*s\n", pad, "") == pad + 1 &&
-           fwrite(data, sizeof *data, (size_t)n, o.f) == (size_t)n;
+           fwrite(data, size, (size_t)n, o.f) == (size_t)n;
   return exprc_rt_out_close(&o, ok, err, errn);
 }

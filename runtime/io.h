@@ -29,6 +29,11 @@ int exprc_rt_read_array(const char *path, exprc_rt_array *a,
 /* Write a float64 .npy file (see exprc_rt_out_open). */
 int exprc_rt_write_npy(const char *path, const double *data, int rank,
                        const int64_t *shape, char *err, size_t errn);
+/* The same for elements of `size` bytes: 8 (double, '<f8') or 4 (float,
+ * '<f4', a float32 model's). */
+int exprc_rt_write_npy_as(const char *path, const void *data, size_t size,
+                          int rank, const int64_t *shape, char *err,
+                          size_t errn);
 
 /* ---- numbers as text, the same in every locale ----
  * A program may call setlocale(LC_ALL, "de_DE.UTF-8"), after which strtod

@@ -44,10 +44,15 @@ typedef void (*dgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE,
                          enum CBLAS_TRANSPOSE, blasint, blasint, blasint,
                          double, const double *, blasint, const double *,
                          blasint, double, double *, blasint);
+typedef void (*sgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE,
+                         enum CBLAS_TRANSPOSE, blasint, blasint, blasint,
+                         float, const float *, blasint, const float *,
+                         blasint, float, float *, blasint);
 
 static struct {
   pthread_once_t once;
   dgemm_fn dgemm;
+  sgemm_fn sgemm; /* float32 models (exprc_options.dtype) */
   int (*get_threads)(void);
   void (*set_threads)(int);
   exprc_rt_lapack lapack; /* for linalg.c */
@@ -56,6 +61,8 @@ static struct {
 /* cblas.h's prototype and ours agree (checked, not called: not linked) */
 _Static_assert(__builtin_types_compatible_p(__typeof__(&cblas_dgemm), dgemm_fn),
                "cblas_dgemm's type");
+_Static_assert(__builtin_types_compatible_p(__typeof__(&cblas_sgemm), sgemm_fn),
+               "cblas_sgemm's type");
 
 /* A symbol of the library as a function pointer (POSIX's way to convert). */
 static void lookup(void *lib, const char *name, void *fn, size_t size) {
@@ -70,6 +77,7 @@ static void blas_load(void) {
   if (!lib)
     return; /* the loops, then */
   lookup(lib, "cblas_dgemm", &blas.dgemm, sizeof blas.dgemm);
+  lookup(lib, "cblas_sgemm", &blas.sgemm, sizeof blas.sgemm);
   lookup(lib, "openblas_get_num_threads", &blas.get_threads,
          sizeof blas.get_threads);
   lookup(lib, "openblas_set_num_threads", &blas.set_threads,
@@ -82,6 +90,8 @@ static void blas_load(void) {
     blas.dgemm = NULL;                          /* count cannot be kept */
     blas.lapack = (exprc_rt_lapack){0};
   }
+  if (!blas.dgemm)
+    blas.sgemm = NULL;
 }
 
 const exprc_rt_lapack *exprc_rt_lapack_get(void) {
@@ -119,6 +129,25 @@ int exprc_rt_blas_dgemm(int ta, int tb, long m, long n, long k,
     blas.dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
                tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,
                (blasint)k, 1.0, a, (blasint)lda, b, (blasint)ldb, 0.0, c,
+               (blasint)ldc);
+    return 1;
+  }
+#else
+  (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda;
+  (void)b, (void)ldb, (void)c, (void)ldc;
+#endif
+  return 0;
+}
+
+int exprc_rt_blas_sgemm(int ta, int tb, long m, long n, long k,
+                        const float *a, long lda, const float *b, long ldb,
+                        float *c, long ldc) {
+#ifdef EXPRC_HAVE_CBLAS
+  pthread_once(&blas.once, blas_load);
+  if (blas.sgemm) {
+    blas.sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+               tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,
+               (blasint)k, 1.0f, a, (blasint)lda, b, (blasint)ldb, 0.0f, c,
                (blasint)ldc);
     return 1;
   }
@@ -169,6 +198,22 @@ static void gemm_loops(int ta, int tb, long m, long n, long k, const double *a,
           ci[j] += aip * b[o + j];
     }
   }
+}
+
+
+/* The float32 product without BLAS: each element a dot product summed in
+ * double, in the order of p as above, and rounded once (sgemm itself, for
+ * the products large enough to go to BLAS, sums in float). */
+static void gemm_loops_f32(int ta, int tb, long m, long n, long k,
+                           const float *a, const float *b, float *c) {
+  for (long i = 0; i < m; i++)
+    for (long j = 0; j < n; j++) {
+      double s = 0;
+      for (long p = 0; p < k; p++)
+        s += (double)(ta ? a[p * m + i] : a[i * k + p]) *
+             (tb ? b[j * k + p] : b[p * n + j]);
+      c[i * n + j] = (float)s;
+    }
 }
 
 void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
@@ -267,6 +312,14 @@ void exprc_rt_tanh(long n, const double *x, double *y) {
   }
 #endif
   tanh_base(n, x, y);
+}
+
+void exprc_rt_gemm_f32(int ta, int tb, long m, long n, long k, const float *a,
+                       const float *b, float *c) {
+  if (EXPRC_RT_BLAS_SIZED(m, n, k) &&
+      exprc_rt_blas_sgemm(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n))
+    return;
+  gemm_loops_f32(ta, tb, m, n, k, a, b, c);
 }
 
 /* splitmix64, to spread a seed over the generator's state. */

@@ -317,13 +317,27 @@ exprc_rng *exprc_rt_use_rng(exprc_rng *r) {
   return was;
 }
 
+static exprc_rng *rng_now(void) {
+  if (my_rng)
+    return my_rng;
+  if (!fallback_seeded)
+    exprc_rng_seed(&fallback, 0), fallback_seeded = 1;
+  return &fallback;
+}
+
 void exprc_rt_random(int kind, long n, double *out) {
-  exprc_rng *r = my_rng;
-  if (!r) {
-    if (!fallback_seeded)
-      exprc_rng_seed(&fallback, 0), fallback_seeded = 1;
-    r = &fallback;
-  }
+  exprc_rng *r = rng_now();
   for (long i = 0; i < n; i++)
     out[i] = kind == 0 ? exprc_rng_normal(r) : exprc_rng_uniform(r);
+}
+
+/* The same draws as exprc_rt_random, rounded to float: a float32 model
+ * draws what a float64 one does, to float's precision. A uniform draw just
+ * below 1 would round to 1.0f: it is kept below 1, as [0, 1) promises. */
+void exprc_rt_random_f32(int kind, long n, float *out) {
+  exprc_rng *r = rng_now();
+  for (long i = 0; i < n; i++) {
+    float v = (float)(kind == 0 ? exprc_rng_normal(r) : exprc_rng_uniform(r));
+    out[i] = kind == 1 && v >= 1.0f ? 0x1.fffffep-1f : v;
+  }
 }

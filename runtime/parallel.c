@@ -246,9 +246,10 @@ void exprc_rt_blas_once(void) { pthread_once(&blas_once, blas_single_threaded); 
 
 typedef struct Gemm {
   int ta, tb, by_rows, chunks;
+  int f32;      /* the operands are float (exprc_rt_gemm_pooled_f32) */
   long m, n, k;
-  const double *a, *b;
-  double *c;
+  const void *a, *b;
+  void *c;
 } Gemm;
 
 /* Block i of c: rows (by_rows) or columns [all i / T, all (i + 1) / T). */
@@ -257,31 +258,56 @@ static void gemm_block(void *arg, int i) {
   long all = g->by_rows ? g->m : g->n;
   long lo = all * i / g->chunks, hi = all * (i + 1) / g->chunks;
   long lda = g->ta ? g->m : g->k, ldb = g->tb ? g->k : g->n;
-  const double *a = g->a, *b = g->b;
-  long m = g->m, n = g->n;
+  long m = g->m, n = g->n, ao = 0, bo = 0;   /* offsets, in elements */
   if (g->by_rows) /* rows lo.. of op(a) */
-    a += g->ta ? lo : lo * g->k, m = hi - lo;
+    ao = g->ta ? lo : lo * g->k, m = hi - lo;
   else /* columns lo.. of op(b) */
-    b += g->tb ? lo * g->k : lo, n = hi - lo;
-  double *c = g->c + (g->by_rows ? lo * g->n : lo);
-  (void)exprc_rt_blas_dgemm(g->ta, g->tb, m, n, g->k, a, lda, b, ldb, c,
-                            g->n); /* loaded: the caller checked */
+    bo = g->tb ? lo * g->k : lo, n = hi - lo;
+  long co = g->by_rows ? lo * g->n : lo;
+  if (g->f32) /* loaded: the caller checked */
+    (void)exprc_rt_blas_sgemm(g->ta, g->tb, m, n, g->k, (const float *)g->a + ao,
+                              lda, (const float *)g->b + bo, ldb,
+                              (float *)g->c + co, g->n);
+  else
+    (void)exprc_rt_blas_dgemm(g->ta, g->tb, m, n, g->k,
+                              (const double *)g->a + ao, lda,
+                              (const double *)g->b + bo, ldb,
+                              (double *)g->c + co, g->n);
 }
 
 #define GEMM_CHUNK_MIN 131072.0 /* multiply-adds that a block is worth */
 
 /* As many blocks as the model has threads while each is worth a call and
  * at least 4 wide (a BLAS kernel's height), along the longer side of c. */
-void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
-                          const double *a, const double *b, double *c) {
+static int gemm_pooled_ready(long m, long n, long k) {
   if (EXPRC_RT_BLAS_SIZED(m, n, k)) /* only then is OpenBLAS loaded */
     pthread_once(&blas_once, blas_single_threaded); /* before any call */
-  if (!EXPRC_RT_BLAS_SIZED(m, n, k) || !exprc_rt_blas_loaded()) {
+  return EXPRC_RT_BLAS_SIZED(m, n, k) && exprc_rt_blas_loaded();
+}
+
+static void gemm_pooled(Gemm g);
+
+void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
+                          const double *a, const double *b, double *c) {
+  if (!gemm_pooled_ready(m, n, k))
     exprc_rt_gemm(ta, tb, m, n, k, a, b, c); /* loops, on this thread */
-    return;
-  }
-  Gemm g = {.ta = ta, .tb = tb, .by_rows = m >= n, .m = m, .n = n, .k = k,
-            .a = a, .b = b, .c = c};
+  else
+    gemm_pooled((Gemm){.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .a = a,
+                       .b = b, .c = c});
+}
+
+void exprc_rt_gemm_pooled_f32(int ta, int tb, long m, long n, long k,
+                              const float *a, const float *b, float *c) {
+  if (!gemm_pooled_ready(m, n, k))
+    exprc_rt_gemm_f32(ta, tb, m, n, k, a, b, c);
+  else
+    gemm_pooled((Gemm){.ta = ta, .tb = tb, .f32 = 1, .m = m, .n = n, .k = k,
+                       .a = a, .b = b, .c = c});
+}
+
+static void gemm_pooled(Gemm g) {
+  g.by_rows = g.m >= g.n;
+  long m = g.m, n = g.n, k = g.k;
   double work = (double)m * (double)n * (double)k;
   long side = m >= n ? m : n;
   g.chunks = threads_now();
@@ -297,6 +323,11 @@ static int default_threads(void) { return 1; }
 void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
                           const double *a, const double *b, double *c) {
   exprc_rt_gemm(ta, tb, m, n, k, a, b, c);
+}
+
+void exprc_rt_gemm_pooled_f32(int ta, int tb, long m, long n, long k,
+                              const float *a, const float *b, float *c) {
+  exprc_rt_gemm_f32(ta, tb, m, n, k, a, b, c);
 }
 #endif
 

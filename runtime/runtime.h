@@ -56,7 +56,32 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
                     const double *h, double *out))                            \
   X(exprc_rt_random, (int kind, long n, double *out))                        \
   X(exprc_rt_tanh, (long n, const double *x, double *y))                     \
-  X(exprc_rt_colsum, (long m, long n, const double *x, double *out))
+  X(exprc_rt_colsum, (long m, long n, const double *x, double *out))          \
+  EXPRC_RT_FNS_F32(X)
+
+/* The same kernels on float32 buffers, for models compiled with
+ * exprc_options.dtype = EXPRC_FLOAT32 (f32.c). The product is OpenBLAS's
+ * sgemm (its loops accumulate in double); the others widen their operands
+ * to double, run the kernel above and round the results to float once. */
+#define EXPRC_RT_FNS_F32(X)                                                   \
+  X(exprc_rt_gemm_f32, (int ta, int tb, long m, long n, long k,               \
+                        const float *a, const float *b, float *c))            \
+  X(exprc_rt_chol_f32, (long site, long batch, long n, const float *a,        \
+                        float *l))                                            \
+  X(exprc_rt_trsolve_f32, (long site, int lower, int trans, long batch,       \
+                           long n, long k, const float *a, const float *b,    \
+                           float *x))                                         \
+  X(exprc_rt_lusolve_f32, (long site, int trans, long batch, long n, long k,  \
+                           const float *a, const float *b, float *x))         \
+  X(exprc_rt_det_f32, (long site, int log_abs, long batch, long n,            \
+                       const float *a, float *out))                           \
+  X(exprc_rt_argsort_f32, (const float *x, long outer, long n, long inner,    \
+                           float *out))                                       \
+  X(exprc_rt_conv_f32, (int kind, const long *G, const float *a,              \
+                        const float *b, float *out))                          \
+  X(exprc_rt_pool_f32, (int kind, const long *G, const float *x,              \
+                        const float *h, float *out))                          \
+  X(exprc_rt_random_f32, (int kind, long n, float *out))
 
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
@@ -81,6 +106,15 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 #define EXPRC_RT_IMPL_exprc_rt_random exprc_rt_random
 #define EXPRC_RT_IMPL_exprc_rt_tanh exprc_rt_tanh
 #define EXPRC_RT_IMPL_exprc_rt_colsum exprc_rt_colsum
+#define EXPRC_RT_IMPL_exprc_rt_gemm_f32 exprc_rt_gemm_pooled_f32
+#define EXPRC_RT_IMPL_exprc_rt_chol_f32 exprc_rt_chol_f32
+#define EXPRC_RT_IMPL_exprc_rt_trsolve_f32 exprc_rt_trsolve_f32
+#define EXPRC_RT_IMPL_exprc_rt_lusolve_f32 exprc_rt_lusolve_f32
+#define EXPRC_RT_IMPL_exprc_rt_det_f32 exprc_rt_det_f32
+#define EXPRC_RT_IMPL_exprc_rt_argsort_f32 exprc_rt_argsort_f32
+#define EXPRC_RT_IMPL_exprc_rt_conv_f32 exprc_rt_conv_f32
+#define EXPRC_RT_IMPL_exprc_rt_pool_f32 exprc_rt_pool_f32
+#define EXPRC_RT_IMPL_exprc_rt_random_f32 exprc_rt_random_f32
 
 /* Run-time errors: what only the data can reveal. Generated code that finds
  * one calls exprc_rt_fail(site, what, a, b) and goes on without reading or
@@ -130,6 +164,8 @@ exprc_rt_error *exprc_rt_catch(exprc_rt_error *e);
  * exprc_rt_gemm. */
 void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
                           const double *a, const double *b, double *c);
+void exprc_rt_gemm_pooled_f32(int ta, int tb, long m, long n, long k,
+                              const float *a, const float *b, float *c);
 
 /* OpenBLAS, loaded by kernels.c on first need rather than linked (its
  * start-up costs every process 3-4 ms). exprc_rt_blas_dgemm: c = op(a) @
@@ -140,6 +176,9 @@ void exprc_rt_gemm_pooled(int ta, int tb, long m, long n, long k,
 int exprc_rt_blas_dgemm(int ta, int tb, long m, long n, long k,
                         const double *a, long lda, const double *b, long ldb,
                         double *c, long ldc);
+int exprc_rt_blas_sgemm(int ta, int tb, long m, long n, long k,
+                        const float *a, long lda, const float *b, long ldb,
+                        float *c, long ldc);
 int exprc_rt_blas_single_threaded(void);
 int exprc_rt_blas_loaded(void);
 
