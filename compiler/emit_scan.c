@@ -15,12 +15,16 @@
 
 #include "loop.h"
 
-/* for (i = 0; i < w; i++) dst[doff + i] = src[soff + i]; (offsets as C) */
+/* for (i = 0; i < w; i++) dst[doff + i] = src[soff + i]; (offsets as C),
+ * through pointers set once: compilers then see a plain copy (gcc makes it
+ * memcpy) instead of reloading S[k] and the offset at every element. */
 static void copy(Emitter *E, const char *dst, const char *doff,
                  const char *src, const char *soff, int64_t w) {
-  em_put(E, &E->body, "    for (i = 0; i < %lldL; i++)\n"
-                      "      %s[%s + i] = %s[%s + i];\n",
-         (long long)w, dst, doff, src, soff);
+  em_put(E, &E->body, "    {\n      double *cd = %s + (%s);\n"
+                      "      const double *cs = %s + (%s);\n"
+                      "      for (i = 0; i < %lldL; i++)\n"
+                      "        cd[i] = cs[i];\n    }\n",
+         dst, doff, src, soff, (long long)w);
   E->used_i = 1;
 }
 
@@ -40,7 +44,7 @@ static void loop_enter(Emitter *E, const LoopInfo *li, const char *init,
     snprintf(off, sizeof off, "%lldL", (long long)li->off[li->k + li->m + j]);
     copy(E, dst, "0", caps, off, width(E, h));
   }
-  for (int j = 0; j < li->k; j++) {
+  for (int j = 0; j < li->k - li->nout; j++) { /* outputs are not read */
     snprintf(dst, sizeof dst, "S[%d]", E->plan->hole_slot[li->hole[j]]);
     snprintf(off, sizeof off, "%lldL", (long long)li->off[j]);
     copy(E, dst, "0", init, off, width(E, li->hole[j]));
@@ -67,7 +71,8 @@ static void loop_step(Emitter *E, uint32_t id, const LoopInfo *li,
              (long long)li->off[j]);
     if (!li->fold)
       copy(E, out, off, src, "0", width(E, li->hole[j]));
-    copy(E, dst, "0", src, "0", width(E, li->hole[j]));
+    if (j < li->k - li->nout)
+      copy(E, dst, "0", src, "0", width(E, li->hole[j]));
   }
   (void)id;
 }

@@ -70,6 +70,13 @@ static void backprop(Module *mod) {
     for (uint32_t i = 0; i < n; i++)
       e->res[1 + i].node = out[i];
   }
+  for (uint32_t k = 1; k < mod->nentry; k++) { /* loops' values from twins */
+    Entry *e = &mod->entry[k];
+    uint32_t **roots = ctx_alloc(mod->g->c, (e->nres + 1) * sizeof *roots);
+    for (uint32_t r = 0; r < e->nres; r++)
+      roots[r] = &e->res[r].node;
+    loop_unalias(mod->g, roots, (int)e->nres);
+  }
 }
 
 static void simplify_module(Module *mod) {

@@ -237,6 +237,80 @@ START_TEST(hessian_vector_product_through_20_gru_steps) {
 }
 END_TEST
 
+/* A gradient reads the forward values its backward steps need (the gates,
+ * products of the carry) stored by the forward loop, and the loop's own
+ * value out of the same loop (loop_stash.c). A batch of 3 carries [3, 4]
+ * as the bench's GRU, a scan and a fold: the values the gradient entry
+ * points compute (not outputs, so they come from the gradient's own
+ * forward half) agree with the reference evaluator, their gradients with
+ * finite differences, a gradient of a gradient (hv) included; and each
+ * gradient entry point runs one forward loop and one backward loop. */
+static const char *const STORED =
+    "input xs[6, 3, 2]\n"
+    "input u[4, 4]\n"
+    "param W[2, 4] ~ normal(0, 0.5)\n"
+    "param U[4, 4] ~ normal(0, 0.5)\n"
+    "param b[4] ~ normal(0, 0.5)\n"
+    "param h0[3, 4] ~ normal(0, 0.5)\n"
+    "def step(h, x) {\n"
+    "    z = sigmoid(x @ W + h @ U + b)\n"
+    "    n = tanh(x @ W + (z * h) @ U)\n"
+    "    return (1 - z) * n + z * h\n"
+    "}\n"
+    "hs = scan(step, h0, xs)\n"
+    "hT = fold(step, h0 * 0.5, xs)\n"
+    "loss = sum(hs ^ 2) / 7 + sum(exp(hT))\n"
+    "lf = sum(hT * hT)\n"
+    "hv = sum(grad(lf, U) * u)\n"
+    "grad loss wrt W, U, b, h0\n"
+    "grad lf wrt U, h0\n"
+    "grad hv wrt W, U, b\n";
+
+/* The loops in the C of the function of `grad L wrt ...`. */
+static int loops_in(const char *src, const char *fn) {
+  const char *at = strstr(src, fn), *end = at ? strstr(at + 1, "\n}\n") : NULL;
+  int n = 0;
+  for (const char *p = at; p && p < end && (p = strstr(p, "/* loop ")); p++)
+    n += p < end;
+  return n;
+}
+
+START_TEST(gradient_reads_stored_forward_values) {
+  exprc_model *m = tu_compile(STORED);
+  RefModel *r = ref(STORED);
+  double xs[36], u[16];
+  uint64_t st = 11;
+  for (int i = 0; i < 36; i++)
+    xs[i] = tu_uniform(&st, -1.5, 1.5);
+  for (int i = 0; i < 16; i++)
+    u[i] = tu_uniform(&st, -1, 1);
+  Val v[] = {{"xs", 3, {6, 3, 2}, xs}, {"u", 2, {4, 4}, u}};
+  set_both(m, r, v, 2);
+  const char *par[] = {"W", "U", "b", "h0"};
+  const int64_t shp[][2] = {{2, 4}, {4, 4}, {4, 0}, {3, 4}};
+  for (int i = 0; i < 4; i++) { /* the compiled model's drawn params */
+    exprc_tensor p;
+    ck_assert(exprc_find(m, par[i], &p) == EXPRC_OK);
+    ck_assert(ref_set(r, par[i], p.data, shp[i][1] ? 2 : 1, shp[i]) == 0);
+  }
+  const char *losses[] = {"loss", "lf", "hv"};
+  const double rtol[] = {1e-12, 1e-12, 1e-5}; /* hv: the reference's
+                                                  grad is differences */
+  for (int i = 0; i < 3; i++) {
+    RefTensor want;
+    ck_assert_msg(ref_eval(r, losses[i], &want) == 0, "%s", ref_errmsg(r));
+    double got = tu_scalar(m, losses[i]); /* the gradient entry's value */
+    tu_assert_close(&got, want.data, 1, rtol[i], losses[i]);
+    tu_gradcheck(m, losses[i], i < 2 ? 1e-6 : 1e-5);
+  }
+  const char *src = exprc_source(m);
+  ck_assert_int_eq(loops_in(src, "void xc_grad_1("), 4); /* 2 forward */
+  ck_assert_int_eq(loops_in(src, "void xc_grad_2("), 2);
+  ref_free(r);
+  exprc_free(m);
+}
+END_TEST
+
 /* The same values with the system compiler and with the loops' bodies on
  * two threads as with libtcc on one. */
 START_TEST(backends_and_threads_agree) {
@@ -498,6 +572,7 @@ int main(void) {
   tcase_add_test(t, two_carries_gradients);
   tcase_add_test(t, length_is_a_dim);
   tcase_add_test(t, hessian_vector_product_through_20_gru_steps);
+  tcase_add_test(t, gradient_reads_stored_forward_values);
   tcase_add_test(t, backends_and_threads_agree);
   tcase_add_test(t, code_size_does_not_grow_with_length);
   tcase_add_test(t, loop_inside_a_loop);
