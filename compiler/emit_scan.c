@@ -15,17 +15,16 @@
 
 #include "loop.h"
 
-/* for (i = 0; i < w; i++) dst[doff + i] = src[soff + i]; (offsets as C),
- * through pointers set once: compilers then see a plain copy (gcc makes it
- * memcpy) instead of reloading S[k] and the offset at every element. */
+/* dst[doff .. doff + w) = src[soff .. soff + w) (offsets as C), by
+ * memcpy: the copies of rows and carries run at every step, and a loop of
+ * them is slow in libtcc's code (memcpy is one of the symbols the JIT gives
+ * the code, and the system compiler's objects link libc). */
 static void copy(Emitter *E, const char *dst, const char *doff,
                  const char *src, const char *soff, int64_t w) {
-  em_put(E, &E->body, "    {\n      double *cd = %s + (%s);\n"
-                      "      const double *cs = %s + (%s);\n"
-                      "      for (i = 0; i < %lldL; i++)\n"
-                      "        cd[i] = cs[i];\n    }\n",
-         dst, doff, src, soff, (long long)w);
-  E->used_i = 1;
+  em_put(E, &E->body, "    {\n      void *memcpy(void *, const void *, "
+                      "unsigned long);\n      memcpy(%s + (%s), %s + (%s), "
+                      "%lldUL * sizeof *%s);\n    }\n",
+         dst, doff, src, soff, (long long)w, src);
 }
 
 static int64_t width(Emitter *E, uint32_t hole) {
