@@ -280,6 +280,21 @@ static void record_sites(Ctx *c, exprc_model *m, Module *mod) {
   }
 }
 
+/* The loops' sequence lengths that a run checks (lower_scan.c), with the
+ * heads of their messages. */
+static void record_lengths(Ctx *c, exprc_model *m, Module *mod) {
+  if (!mod->nlencheck)
+    return;
+  m->lenrule = zalloc_or_fail(c, mod->nlencheck * sizeof *m->lenrule);
+  for (uint32_t i = 0; i < mod->nlencheck; i++) {
+    LenRule *r = &m->lenrule[m->nlenrule++];
+    r->a = mod->lencheck[i].a, r->b = mod->lencheck[i].b;
+    ctx_locate(c, mod->lencheck[i].pos, &r->head, &r->show);
+    if (!r->head || !r->show)
+      ctx_fail(c, EXPRC_ERR_NOMEM, "out of memory");
+  }
+}
+
 static void compile_entries(Ctx *c, exprc_model *m, Module *mod,
                             const exprc_options *o) {
   char **names = ctx_alloc(c, (mod->nentry + 1) * sizeof *names);
@@ -364,6 +379,7 @@ static void pipeline(Ctx *c, void *arg) {
   m->csrc = dup_or_fail(c, model_back(c, mod, &plan)); /* plan -> C */
   layout(c, m, mod, &plan);                      /* the model's buffers */
   record_sites(c, m, mod);                       /* run-time errors' places */
+  record_lengths(c, m, mod);                     /* and loops' lengths */
   compile_entries(c, m, mod, o);                 /* C -> machine code */
 }
 

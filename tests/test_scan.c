@@ -547,6 +547,72 @@ START_TEST(sequences_of_different_lengths) {
 }
 END_TEST
 
+/* Lengths that dims decide (N and M, or N and a constant) are checked
+ * when a run binds them: equal, the loop runs (values as the reference's,
+ * no step included; gradients as finite differences); different, the run
+ * fails with a located message before any code runs, and the next run
+ * with equal lengths works. */
+static const char *const TWOLEN =
+    "dim N\n"
+    "dim M\n"
+    "input xs[N, 2]\n"
+    "input ys[M, 2]\n"
+    "input zs[3, 2]\n"
+    "param W[2, 2] ~ normal(0, 0.5)\n"
+    "param h0[2] ~ normal(0, 1)\n"
+    "def f(h, x, y) = tanh(W @ h + x * y)\n"
+    "def g(h, x, z) = h * x + z\n"
+    "hs = scan(f, h0, xs, ys)\n"
+    "hT = fold(g, h0, ys, zs)\n"
+    "loss = sum(hs ^ 2) + sum(hT * [1, -2])\n"
+    "output hs, hT, loss\n"
+    "grad loss wrt W, h0, xs, ys\n";
+
+static void two_lengths(int64_t n, int64_t mlen, const char *err) {
+  static const double X[8] = {0.5, -1, 0.25, 2, -0.75, 0.1, 1, 1};
+  static const double Y[8] = {1.5, 0.2, -0.4, 1, 0.3, -2, 0.6, 0.9};
+  static const double Z[6] = {0.1, 0.2, -0.3, 0.4, 0.5, -0.6};
+  exprc_model *m = tu_compile(TWOLEN);
+  tu_set(m, "xs", X, 2, n, (int64_t)2);
+  tu_set(m, "ys", Y, 2, mlen, (int64_t)2);
+  tu_set(m, "zs", Z, 2, (int64_t)3, (int64_t)2);
+  if (err) {
+    ck_assert_int_eq(exprc_forward(m), EXPRC_ERR_SHAPE);
+    ck_assert_msg(strstr(exprc_errmsg(m), err) == exprc_errmsg(m), "%s",
+                  exprc_errmsg(m));
+    ck_assert_int_eq(exprc_gradient(m, "loss"), EXPRC_ERR_SHAPE);
+    n = mlen = 3; /* and then a run with equal lengths */
+    tu_set(m, "xs", X, 2, n, (int64_t)2);
+    tu_set(m, "ys", Y, 2, mlen, (int64_t)2);
+    tu_set(m, "zs", Z, 2, (int64_t)3, (int64_t)2);
+  }
+  RefModel *r = ref(TWOLEN);
+  exprc_tensor W, h0;
+  ck_assert(exprc_find(m, "W", &W) == EXPRC_OK);
+  ck_assert(exprc_find(m, "h0", &h0) == EXPRC_OK);
+  Val v[] = {{"xs", 2, {n, 2}, X}, {"ys", 2, {mlen, 2}, Y},
+             {"zs", 2, {3, 2}, Z}, {"W", 2, {2, 2}, W.data},
+             {"h0", 1, {2}, h0.data}};
+  set_both(m, r, v, 5);
+  agree(m, r, "hs", 1e-13);
+  agree(m, r, "loss", 1e-13);
+  tu_gradcheck(m, "loss", 1e-6);
+  ref_free(r);
+  exprc_free(m);
+}
+
+START_TEST(lengths_that_dims_decide) {
+  two_lengths(3, 3, NULL);
+  two_lengths(2, 3, "test.expr:10:22: error: sequences of different lengths: "
+                    "N = 2 and M = 3 along axis 0\n"
+                    "   hs = scan(f, h0, xs, ys)\n");
+  two_lengths(4, 4, "test.expr:11:22: error: sequences of different lengths: "
+                    "M = 4 and 3 along axis 0\n");
+  two_lengths(0, 0, "test.expr:11:22: error: sequences of different lengths: "
+                    "M = 0 and 3 along axis 0\n");
+}
+END_TEST
+
 START_TEST(recursion_through_scan) {
   tu_expect_error("input xs[4]\n"
                   "def f(c, x) = c + sum(scan(f, c, [x, x]))\n"
@@ -582,6 +648,7 @@ int main(void) {
   tcase_add_test(t, step_results_must_match_carries);
   tcase_add_test(t, step_without_a_sequence);
   tcase_add_test(t, sequences_of_different_lengths);
+  tcase_add_test(t, lengths_that_dims_decide);
   tcase_add_test(t, recursion_through_scan);
   tcase_add_test(t, first_argument_is_a_def);
   suite_add_tcase(s, t);
