@@ -316,6 +316,34 @@ Plan model_plan(const exprc_options *o) {
   return plan;
 }
 
+/* The loops whose steps some entry point runs: of live LOOP nodes, of LOOP
+ * nodes in those steps, and the folds that checkpointing loops run again.
+ * A loop whose value a gradient reads from its twin (loop_stash.c) may run
+ * nowhere, and its step is then not compiled. */
+static uint8_t *live_steps(Ctx *c, Module *mod) {
+  Graph *g = mod->g;
+  uint8_t *live = ctx_alloc(c, g->n + 1), *used = ctx_alloc(c, g->nloop + 1);
+  module_live(mod, live);
+  for (int more = 1; more;) {
+    more = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+      if (!live[i] || g->node[i].op != OP_LOOP)
+        continue;
+      const LoopInfo *li = &g->loop[g->node[i].u.word];
+      uint32_t s[2] = {li->step, li->ckpt == NONE ? NONE : g->loop[li->ckpt].step};
+      for (int k = 0; k < 2; k++)
+        if (s[k] != NONE && !used[s[k]]) {
+          used[s[k]] = more = 1;
+          for (int j = 0; j < g->loop[s[k]].k; j++)
+            live[g->loop[s[k]].res[j]] = 1;
+        }
+    }
+    if (more)
+      graph_live(g, live, NULL);
+  }
+  return used;
+}
+
 /* Slots, then each entry point's plan, handed to the emitter if there is
  * one (graph --stats wants the plans alone). */
 static void plan_entries(Ctx *c, Module *mod, Plan *plan, Emitter *E) {
@@ -328,10 +356,11 @@ static void plan_entries(Ctx *c, Module *mod, Plan *plan, Emitter *E) {
       emit_entry(E, (int)k, &ep);              /* its C function */
     plan_entry_free(c, &ep);
   }
+  uint8_t *used = live_steps(c, mod);
   for (uint32_t l = 0; l < mod->g->nloop; l++) { /* each loop's step */
     LoopInfo *li = &mod->g->loop[l];
-    if (li->step != l)
-      continue; /* a twin: it calls the step of the loop it copies */
+    if (li->step != l || !used[l])
+      continue; /* a twin calls the step of the loop it copies */
     Entry e = {.nres = (uint32_t)li->k, .pos = li->pos};
     e.res = ctx_alloc(c, (size_t)(li->k + 1) * sizeof *e.res);
     for (int j = 0; j < li->k; j++)
