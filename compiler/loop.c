@@ -95,33 +95,55 @@ static uint32_t loop_variant(Graph *g, uint32_t id, int fold) {
 
 uint32_t loop_fold_of(Graph *g, uint32_t id) { return loop_variant(g, id, 1); }
 
-/* The stacked loop of fold or scan id's step that its backward loop b
- * reads (LoopInfo.twin). Its rows hold all that b's steps read: the
- * carries after the step (its own carries), b's stored values
- * (loop_stash.c) that are not among them, then the carries before the step
- * and the step's sequence rows, these as outputs (LoopInfo.nout); b's
- * sequence holes are set to read them there. */
-static uint32_t stash_twin(Graph *g, uint32_t id, uint32_t b) {
-  if (g->loop[b].twin != NONE)
-    return g->loop[b].twin;
-  LoopInfo f = g->loop[id], bl = g->loop[b];
-  int k = f.k, m = f.m, n = k + m + f.ncap, extra = 0;
-  uint32_t *h = ctx_alloc(g->c, (size_t)(n + bl.nstash + k + m + 1) * sizeof *h);
-  uint32_t *res = ctx_alloc(g->c, (size_t)(2 * k + m + bl.nstash + 1) * sizeof *res);
-  int *at = ctx_alloc(g->c, (size_t)(bl.nstash + 1) * sizeof *at);
+/* Where the twin's row holds value x: carry j of f when x is f's result
+ * j, else the stored value of res[k..k+*extra), added if new. */
+static int twin_place(Graph *g, const LoopInfo *f, uint32_t x, uint32_t *h,
+                      uint32_t *res, int *extra) {
+  for (int j = 0; j < f->k + *extra; j++)
+    if (res[j] == x)
+      return j; /* a stored carry is read as a carry */
+  Shape s = g->node[x].shape;
+  h[f->k + *extra] = loop_hole(g, &s);
+  res[f->k + *extra] = x;
+  return f->k + (*extra)++;
+}
+
+/* b's sequences read out of the twin t's rows: the forward's carries and
+ * rows, G's rows (a scan's, after the twin's row), the stored values
+ * (at: the twin's carry holding each). */
+static void read_twin(Graph *g, const LoopInfo *f, uint32_t b, uint32_t t,
+                      int first, const int *at) {
+  LoopInfo *tl = &g->loop[t], *bp = &g->loop[b];
+  for (int j = 0; j < f->k + f->m; j++)
+    bp->off[bp->k + j] = tl->off[first + j];
+  for (int j = 0; j < (f->fold ? 0 : f->k); j++)
+    bp->off[bp->k + f->k + f->m + j] = tl->C + f->off[j];
+  for (int i = 0; i < bp->nstash; i++)
+    bp->off[bp->k + bp->m - bp->nstash + i] = tl->off[at[i]];
+  bp->X = tl->C + (f->fold ? 0 : f->C);
+  bp->twin = t;
+}
+
+/* The stacked loop of fold or scan id's step that its backward loops
+ * b[0..nb) read (LoopInfo.twin), one for them all. Its rows hold all that
+ * their steps read: the carries after the step (its own carries), their
+ * stored values (loop_stash.c) that are not among them, then the carries
+ * before the step and the step's sequence rows, these as outputs
+ * (LoopInfo.nout); the backward loops' sequence holes are set to read
+ * them there. */
+static uint32_t stash_twin(Graph *g, uint32_t id, const uint32_t *b, int nb) {
+  LoopInfo f = g->loop[id];
+  int k = f.k, m = f.m, n = k + m + f.ncap, extra = 0, ns = 0;
+  for (int i = 0; i < nb; i++)
+    ns += g->loop[b[i]].nstash;
+  uint32_t *h = ctx_alloc(g->c, (size_t)(n + ns + k + m + 1) * sizeof *h);
+  uint32_t *res = ctx_alloc(g->c, (size_t)(2 * k + m + ns + 1) * sizeof *res);
+  int *at = ctx_alloc(g->c, (size_t)(ns + 1) * sizeof *at);
   memcpy(h, f.hole, (size_t)k * sizeof *h);
   memcpy(res, f.res, (size_t)k * sizeof *res);
-  for (int i = 0; i < bl.nstash; i++) {
-    int j = 0;
-    while (j < k && f.res[j] != bl.stash[i])
-      j++;
-    at[i] = j < k ? j : k + extra; /* a stored carry is read as a carry */
-    if (j == k) {
-      Shape s = g->node[bl.stash[i]].shape;
-      h[k + extra] = loop_hole(g, &s);
-      res[k + extra++] = bl.stash[i];
-    }
-  }
+  for (int i = 0, q = 0; i < nb; i++)
+    for (int j = 0; j < g->loop[b[i]].nstash; j++)
+      at[q++] = twin_place(g, &f, g->loop[b[i]].stash[j], h, res, &extra);
   int kt = k + extra + k + m; /* then the carries before, the rows */
   for (int j = 0; j < k + m; j++) {
     h[k + extra + j] = loop_hole(g, &g->hole[f.hole[j]]);
@@ -129,22 +151,14 @@ static uint32_t stash_twin(Graph *g, uint32_t id, uint32_t b) {
   }
   memcpy(h + kt, f.hole + k, (size_t)(m + f.ncap) * sizeof *h);
   uint32_t t = loop_new(g, kt, m, f.ncap, h);
-  LoopInfo *tl = &g->loop[t], *bp = &g->loop[b];
+  LoopInfo *tl = &g->loop[t];
   tl->reverse = f.reverse, tl->pos = f.pos, tl->nout = kt - k;
   for (int j = 0; j < m; j++) /* it reads f's rows where f reads them */
     tl->off[kt + j] = f.off[k + j];
   tl->X = f.X;
   memcpy(tl->res, res, (size_t)kt * sizeof *res);
-  /* b's sequences: the forward's carries and rows, G's rows (a scan's,
-   * after the twin's row), the stored values */
-  for (int j = 0; j < k + m; j++)
-    bp->off[bp->k + j] = tl->off[k + extra + j];
-  for (int j = 0; j < (f.fold ? 0 : k); j++)
-    bp->off[bp->k + k + m + j] = tl->C + f.off[j];
-  for (int i = 0; i < bl.nstash; i++)
-    bp->off[bp->k + bp->m - bl.nstash + i] = tl->off[at[i]];
-  bp->X = tl->C + (f.fold ? 0 : f.C);
-  bp->twin = t;
+  for (int i = 0, q = 0; i < nb; q += g->loop[b[i++]].nstash)
+    read_twin(g, &f, b[i], t, k + extra, at + q);
   return t;
 }
 
@@ -372,7 +386,9 @@ static uint32_t stored_backward(Graph *g, uint32_t y, uint32_t b, uint32_t G,
   Node n = g->node[y];
   uint32_t id = (uint32_t)n.u.word, init = n.in[0];
   LoopInfo f = g->loop[id];
-  uint32_t tw = stash_twin(g, id, b);
+  uint32_t tw = g->loop[b].twin;
+  if (tw == NONE) /* b was built for checkpoints (stores nothing) */
+    tw = stash_twin(g, id, &b, 1);
   int64_t T = g->node[n.in[1]].shape.d[0], Ct = g->loop[tw].C;
   int64_t at[MAX_RANK] = {0};
   Shape zs = {.rank = 1, .d = {Ct}}, cs = {.rank = 2, .d = {T, f.C}};
@@ -425,9 +441,15 @@ static uint32_t loop_grad(Graph *g, uint32_t y, int k, uint32_t G) {
   int ckpt = g->loop_ckpt && g->loop[id].fold && !g->loop[id].reverse &&
              g->loop[id].ckpt == NONE && !DIM_IS_SYM(T) && T > 0;
   uint32_t b = want_dx ? g->loop[id].bwdx : g->loop[id].bwd;
-  if (b == NONE) {
-    b = backward_loop(g, id, want_dx, !ckpt);
-    *(want_dx ? &g->loop[id].bwdx : &g->loop[id].bwd) = b;
+  if (b == NONE) { /* both at once, so that they share one twin */
+    uint32_t bw[2] = {g->loop[id].bwd, g->loop[id].bwdx};
+    for (int i = 0; i < 2; i++)
+      if (bw[i] == NONE)
+        bw[i] = backward_loop(g, id, i, !ckpt);
+    g->loop[id].bwd = bw[0], g->loop[id].bwdx = bw[1];
+    if (!ckpt)
+      stash_twin(g, id, bw, 2);
+    b = bw[want_dx];
   }
   LoopInfo f = g->loop[id];
   int64_t w = want_dx ? f.X : f.P;

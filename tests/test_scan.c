@@ -311,6 +311,51 @@ START_TEST(gradient_reads_stored_forward_values) {
 }
 END_TEST
 
+/* Two layers: the second loop's sequence is the first's output, so the
+ * gradient needs both backward loops of each (one for the sequence, one
+ * for the params), which read one stored forward loop: the gradient entry
+ * point runs two forward loops and four backward ones. */
+static const char *const LAYERS =
+    "input xs[5, 3, 2]\n"
+    "param W[2, 4] ~ normal(0, 0.5)\n"
+    "param U[4, 4] ~ normal(0, 0.5)\n"
+    "param V[4, 3] ~ normal(0, 0.5)\n"
+    "param h0[3, 4] ~ normal(0, 0.5)\n"
+    "param g0[3, 3] ~ normal(0, 0.5)\n"
+    "def one(h, x) = tanh(x @ W + h @ U)\n"
+    "def two(g, h) = sigmoid(h @ V + g)\n"
+    "hs = scan(one, h0, xs)\n"
+    "gT = fold(two, g0, hs)\n"
+    "loss = sum(gT * [1, -2, 0.5]) + sum(hs) / 9\n"
+    "grad loss wrt W, U, V, h0, g0, xs\n";
+
+START_TEST(layers_share_the_stored_loop) {
+  exprc_model *m = tu_compile(LAYERS);
+  RefModel *r = ref(LAYERS);
+  double xs[30];
+  uint64_t st = 7;
+  for (int i = 0; i < 30; i++)
+    xs[i] = tu_uniform(&st, -1.5, 1.5);
+  Val v[] = {{"xs", 3, {5, 3, 2}, xs}};
+  set_both(m, r, v, 1);
+  const char *par[] = {"W", "U", "V", "h0", "g0"};
+  const int64_t shp[][2] = {{2, 4}, {4, 4}, {4, 3}, {3, 4}, {3, 3}};
+  for (int i = 0; i < 5; i++) {
+    exprc_tensor p;
+    ck_assert(exprc_find(m, par[i], &p) == EXPRC_OK);
+    ck_assert(ref_set(r, par[i], p.data, shp[i][1] ? 2 : 1, shp[i]) == 0);
+  }
+  RefTensor want;
+  ck_assert_msg(ref_eval(r, "loss", &want) == 0, "%s", ref_errmsg(r));
+  double got = tu_scalar(m, "loss");
+  tu_assert_close(&got, want.data, 1, 1e-12, "loss");
+  tu_gradcheck(m, "loss", 1e-6);
+  ck_assert_int_eq(loops_in(exprc_source(m), "void xc_grad_1("), 6);
+  ref_free(r);
+  exprc_free(m);
+}
+END_TEST
+
 /* The same values with the system compiler and with the loops' bodies on
  * two threads as with libtcc on one. */
 START_TEST(backends_and_threads_agree) {
@@ -639,6 +684,7 @@ int main(void) {
   tcase_add_test(t, length_is_a_dim);
   tcase_add_test(t, hessian_vector_product_through_20_gru_steps);
   tcase_add_test(t, gradient_reads_stored_forward_values);
+  tcase_add_test(t, layers_share_the_stored_loop);
   tcase_add_test(t, backends_and_threads_agree);
   tcase_add_test(t, code_size_does_not_grow_with_length);
   tcase_add_test(t, loop_inside_a_loop);
