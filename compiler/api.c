@@ -547,6 +547,30 @@ exprc_status exprc_seed_draws(exprc_model *m, uint64_t seed) {
 
 /* ---- running ---- */
 
+/* A size of a Shape at the bound dims, and for messages "N = 3" or "3". */
+static long size_now(const exprc_model *m, int64_t d, char *buf, size_t n) {
+  long v = DIM_IS_SYM(d) ? m->D[DIM_INDEX(d)] : (long)d;
+  if (DIM_IS_SYM(d))
+    snprintf(buf, n, "%.64s = %ld", m->dimname[DIM_INDEX(d)], v);
+  else
+    snprintf(buf, n, "%ld", v);
+  return v;
+}
+
+/* The sequences of each loop have one length, which dims may decide: the
+ * generated code runs a loop as long as its first sequence. */
+static exprc_status check_lengths(exprc_model *m) {
+  for (int i = 0; i < m->nlenrule; i++) {
+    const LenRule *r = &m->lenrule[i];
+    char sa[96], sb[96];
+    if (size_now(m, r->a, sa, sizeof sa) != size_now(m, r->b, sb, sizeof sb))
+      return handle_fail(m, EXPRC_ERR_SHAPE, "%ssequences of different "
+                         "lengths: %s and %s along axis 0\n%s", r->head, sa,
+                         sb, r->show);
+  }
+  return EXPRC_OK;
+}
+
 static exprc_status run(exprc_model *m, int k, const char *fn) {
   for (int d = 0; d < m->ndim; d++)
     if (!m->known[d])
@@ -560,6 +584,11 @@ static exprc_status run(exprc_model *m, int k, const char *fn) {
   for (int i = 0; i < m->nslot; i++)
     if (!m->S[i])
       return handle_fail(m, EXPRC_ERR_INTERNAL, "%s: a buffer is missing", fn);
+  if (check_lengths(m) != EXPRC_OK) { /* as a run that failed: the next */
+    for (int d = 0; d < m->ndim; d++) /* may bind other sizes */
+      m->bound_by[d] = -1;
+    return EXPRC_ERR_SHAPE;
+  }
   int was = exprc_rt_use_threads(m->threads); /* per thread, not global */
   exprc_rt_error err = {.site = -1}, *outer = exprc_rt_catch(&err);
   check_clear(m); /* --check-finite: the generated code reports here */

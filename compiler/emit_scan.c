@@ -15,13 +15,16 @@
 
 #include "loop.h"
 
-/* for (i = 0; i < w; i++) dst[doff + i] = src[soff + i]; (offsets as C) */
+/* dst[doff .. doff + w) = src[soff .. soff + w) (offsets as C), by
+ * memcpy: the copies of rows and carries run at every step, and a loop of
+ * them is slow in libtcc's code (memcpy is one of the symbols the JIT gives
+ * the code, and the system compiler's objects link libc). */
 static void copy(Emitter *E, const char *dst, const char *doff,
                  const char *src, const char *soff, int64_t w) {
-  em_put(E, &E->body, "    for (i = 0; i < %lldL; i++)\n"
-                      "      %s[%s + i] = %s[%s + i];\n",
-         (long long)w, dst, doff, src, soff);
-  E->used_i = 1;
+  em_put(E, &E->body, "    {\n      void *memcpy(void *, const void *, "
+                      "unsigned long);\n      memcpy(%s + (%s), %s + (%s), "
+                      "%lldUL * sizeof *%s);\n    }\n",
+         dst, doff, src, soff, (long long)w, src);
 }
 
 static int64_t width(Emitter *E, uint32_t hole) {
@@ -40,7 +43,7 @@ static void loop_enter(Emitter *E, const LoopInfo *li, const char *init,
     snprintf(off, sizeof off, "%lldL", (long long)li->off[li->k + li->m + j]);
     copy(E, dst, "0", caps, off, width(E, h));
   }
-  for (int j = 0; j < li->k; j++) {
+  for (int j = 0; j < li->k - li->nout; j++) { /* outputs are not read */
     em_slot(E, E->plan->hole_slot[li->hole[j]], dst, sizeof dst);
     snprintf(off, sizeof off, "%lldL", (long long)li->off[j]);
     copy(E, dst, "0", init, off, width(E, li->hole[j]));
@@ -67,7 +70,8 @@ static void loop_step(Emitter *E, uint32_t id, const LoopInfo *li,
              (long long)li->off[j]);
     if (!li->fold)
       copy(E, out, off, src, "0", width(E, li->hole[j]));
-    copy(E, dst, "0", src, "0", width(E, li->hole[j]));
+    if (j < li->k - li->nout)
+      copy(E, dst, "0", src, "0", width(E, li->hole[j]));
   }
   (void)id;
 }

@@ -61,6 +61,10 @@ struct Graph {
   uint32_t nhole, caphole;
   int loop_ckpt;        /* gradients of folds recompute carries from
                            checkpoints (loop.h) instead of storing them */
+  uint32_t *alias;      /* triples: a LOOP node, the same value read from
+                           the stacked loop its gradient runs, that loop's
+                           node (loop.h) */
+  uint32_t nalias, capalias;
 };
 
 Graph *graph_new(Ctx *c);

@@ -298,6 +298,11 @@ void exprc_free(exprc_model *m) {
     free(m->site[k].show);
   }
   free(m->site);
+  for (int k = 0; m->lenrule && k < m->nlenrule; k++) {
+    free(m->lenrule[k].head);
+    free(m->lenrule[k].show);
+  }
+  free(m->lenrule);
   free(m->csrc);
   free(m->err);
 #ifndef NDEBUG

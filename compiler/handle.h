@@ -62,6 +62,14 @@ typedef struct Site {
  * one (argmax, argsort, sort, gathers, iota) is an exact float. */
 #define F32_MAX_AXIS 16777216 /* 2^24 */
 
+/* Two lengths of a loop's sequences that dims decide (Module.lencheck):
+ * sizes as in a Shape; a run whose dims make them differ fails with the
+ * located message head ... show. */
+typedef struct LenRule {
+  int64_t a, b;
+  char *head, *show;
+} LenRule;
+
 #define MAGIC_LIVE 0x6578707263ULL /* "exprc" */
 #define MAGIC_DEAD 0xdeadULL
 
@@ -93,6 +101,8 @@ struct exprc_model {
   int threads;         /* exprc_options.threads: this model's own count */
   Site *site;          /* places of run-time errors, by node */
   int nsite;
+  LenRule *lenrule;    /* lengths of loops' sequences a run checks */
+  int nlenrule;
   struct CheckInfo *check; /* --check-finite: what names a bad value (check.c);
                               NULL when compiled without checks */
   exprc_rng rng;       /* the draws of normal/uniform/bernoulli in the model:

@@ -31,7 +31,15 @@ typedef struct LoopInfo {
   int fold;         /* its value is the last carries [C], nothing stored */
   uint32_t step;    /* the loop whose step function it calls (itself, or
                        the fold it is the stacked twin of) */
-  uint32_t twin;    /* a fold's stacked twin, NONE until built */
+  uint32_t twin;    /* a backward loop: the stacked loop of its forward
+                       loop's step that it reads (loop_stash.c), NONE
+                       until built */
+  int nout;         /* the last nout carries are outputs: the step never
+                       reads them, so they are not carried over */
+  int nstash;       /* a backward loop: the forward values it reads
+                       stored, its last sequences */
+  uint32_t *stash;  /* those values (nodes of the forward step), while
+                       the gradient is built */
   uint32_t bwdx;    /* the loop of its gradient for the sequences */
   uint32_t ckpt;    /* a backward loop that recomputes the carries of the
                        fold `ckpt` from checkpoints (NONE: it reads them) */
@@ -79,6 +87,25 @@ Shape loop_ckpt_scratch(Graph *g, uint32_t loop_node);
 int64_t loop_ckpt_every(int64_t T);
 /* ROW: the last (first = 0) or first row of a [T, W], or fb [W] if T = 0. */
 uint32_t loop_row(Graph *g, uint32_t a, uint32_t fb, int first);
+
+/* loop_stash.c. The values of the forward step, in the cone of the
+ * backward body's results res[0..nres), that the backward body reads and
+ * that are dear to recompute: nodes that read the forward holes fwd[0..nf)
+ * (carries, rows) and not the backward ones bwd[0..nb). Their count; *out
+ * gets them, in index order. */
+int loop_stash_pick(Graph *g, const uint32_t *res, int nres,
+                    const uint32_t *fwd, int nf, const uint32_t *bwd, int nb,
+                    uint32_t **out);
+/* root rebuilt (through the constructor) with every from[i] replaced by
+ * to[i], itself rebuilt; memo[0..n0) is NONE or a node's rebuilt version,
+ * n0 being g->n when it was filled with NONE (newer nodes are kept). */
+uint32_t loop_subst(Graph *g, uint32_t root, const uint32_t *from,
+                    const uint32_t *to, int n, uint32_t *memo, uint32_t n0);
+/* Record that LOOP node y's value is r, read from its stacked twin (the
+ * LOOP node twin); and rebuild the roots (a gradient entry point's
+ * results) reading r for each such y where the twin is computed anyway. */
+void loop_alias(Graph *g, uint32_t y, uint32_t r, uint32_t twin);
+void loop_unalias(Graph *g, uint32_t *const *roots, int n);
 
 /* The derivative rules of LOOP, ROW, PUTROW and SHIFT (grad.c's rule). */
 uint32_t loop_rule(Graph *g, uint32_t y, int k, uint32_t G);

@@ -116,6 +116,24 @@ static void scan_callee(Lower *L, ScanCall *sc, int n) {
               "%s; recursion is not allowed", f->name, fn);
 }
 
+/* Sequence x, whose length differs from the loop's T as dims decide: its
+ * rows 0 .. T-1, as long as a run finds both lengths equal (the check
+ * Module.lencheck asks for; a run where they differ fails, located at pos,
+ * before any code runs). */
+static uint32_t same_length(Lower *L, uint32_t x, int64_t T, Pos pos) {
+  Module *m = L->m;
+  vec_reserve(L->c, &m->lencheck, &m->caplencheck, m->nlencheck + 1,
+              sizeof *m->lencheck);
+  m->lencheck[m->nlencheck++] =
+      (struct LenCheck){.a = T, .b = graph_at(L->g, x)->shape.d[0], .pos = pos};
+  Pos was = L->g->pos;
+  L->g->pos = pos;
+  uint32_t idx = graph_iota(L->g, &(Shape){.rank = 1, .d = {T}}, 0);
+  uint32_t r = graph_indexed(L->g, OP_TAKE, x, idx, 0, NULL);
+  L->g->pos = was;
+  return r;
+}
+
 /* The initial carries and the sequences, and a hole for each. */
 static void scan_operands(Lower *L, ScanCall *sc, Scope *s) {
   Ast *a = sc->a;
@@ -131,14 +149,16 @@ static void scan_operands(Lower *L, ScanCall *sc, Scope *s) {
                   "scalar; a sequence is scanned along its axis 0", pname);
       if (i == sc->k)
         sc->T = sh.d[0];
-      if (i == sc->k && DIM_IS_SYM(sh.d[0])) /* a loop may run no step */
+      if (DIM_IS_SYM(sh.d[0]) && DIM_INDEX(sh.d[0]) < 64) /* no step */
         L->m->may_be_empty |= (uint64_t)1 << DIM_INDEX(sh.d[0]);
-      else if (sh.d[0] != sc->T)
+      if (sh.d[0] != sc->T && !DIM_IS_SYM(sh.d[0]) && !DIM_IS_SYM(sc->T))
         ctx_error(L->c, x->pos, EXPRC_ERR_SHAPE, "sequences of different "
                   "lengths: %s and %s along axis 0",
                   shape_str(&graph_at(L->g, sc->v[sc->k])->shape,
                             L->c->dimnames, s1, sizeof s1),
                   shape_str(&sh, L->c->dimnames, s2, sizeof s2));
+      if (sh.d[0] != sc->T)
+        sc->v[i] = same_length(L, sc->v[i], sc->T, x->pos);
       sh.rank--;
       memmove(sh.d, sh.d + 1, (size_t)sh.rank * sizeof sh.d[0]);
       sh.d[sh.rank] = 0;

@@ -70,6 +70,13 @@ static void backprop(Module *mod) {
     for (uint32_t i = 0; i < n; i++)
       e->res[1 + i].node = out[i];
   }
+  for (uint32_t k = 1; k < mod->nentry; k++) { /* loops' values from twins */
+    Entry *e = &mod->entry[k];
+    uint32_t **roots = ctx_alloc(mod->g->c, (e->nres + 1) * sizeof *roots);
+    for (uint32_t r = 0; r < e->nres; r++)
+      roots[r] = &e->res[r].node;
+    loop_unalias(mod->g, roots, (int)e->nres);
+  }
 }
 
 static void simplify_module(Module *mod) {
@@ -273,6 +280,21 @@ static void record_sites(Ctx *c, exprc_model *m, Module *mod) {
   }
 }
 
+/* The loops' sequence lengths that a run checks (lower_scan.c), with the
+ * heads of their messages. */
+static void record_lengths(Ctx *c, exprc_model *m, Module *mod) {
+  if (!mod->nlencheck)
+    return;
+  m->lenrule = zalloc_or_fail(c, mod->nlencheck * sizeof *m->lenrule);
+  for (uint32_t i = 0; i < mod->nlencheck; i++) {
+    LenRule *r = &m->lenrule[m->nlenrule++];
+    r->a = mod->lencheck[i].a, r->b = mod->lencheck[i].b;
+    ctx_locate(c, mod->lencheck[i].pos, &r->head, &r->show);
+    if (!r->head || !r->show)
+      ctx_fail(c, EXPRC_ERR_NOMEM, "out of memory");
+  }
+}
+
 static void compile_entries(Ctx *c, exprc_model *m, Module *mod,
                             const exprc_options *o) {
   char **names = ctx_alloc(c, (mod->nentry + 1) * sizeof *names);
@@ -294,6 +316,34 @@ Plan model_plan(const exprc_options *o) {
   return plan;
 }
 
+/* The loops whose steps some entry point runs: of live LOOP nodes, of LOOP
+ * nodes in those steps, and the folds that checkpointing loops run again.
+ * A loop whose value a gradient reads from its twin (loop_stash.c) may run
+ * nowhere, and its step is then not compiled. */
+static uint8_t *live_steps(Ctx *c, Module *mod) {
+  Graph *g = mod->g;
+  uint8_t *live = ctx_alloc(c, g->n + 1), *used = ctx_alloc(c, g->nloop + 1);
+  module_live(mod, live);
+  for (int more = 1; more;) {
+    more = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+      if (!live[i] || g->node[i].op != OP_LOOP)
+        continue;
+      const LoopInfo *li = &g->loop[g->node[i].u.word];
+      uint32_t s[2] = {li->step, li->ckpt == NONE ? NONE : g->loop[li->ckpt].step};
+      for (int k = 0; k < 2; k++)
+        if (s[k] != NONE && !used[s[k]]) {
+          used[s[k]] = more = 1;
+          for (int j = 0; j < g->loop[s[k]].k; j++)
+            live[g->loop[s[k]].res[j]] = 1;
+        }
+    }
+    if (more)
+      graph_live(g, live, NULL);
+  }
+  return used;
+}
+
 /* Slots, then each entry point's plan, handed to the emitter if there is
  * one (graph --stats wants the plans alone). */
 static void plan_entries(Ctx *c, Module *mod, Plan *plan, Emitter *E) {
@@ -306,10 +356,11 @@ static void plan_entries(Ctx *c, Module *mod, Plan *plan, Emitter *E) {
       emit_entry(E, (int)k, &ep);              /* its C function */
     plan_entry_free(c, &ep);
   }
+  uint8_t *used = live_steps(c, mod);
   for (uint32_t l = 0; l < mod->g->nloop; l++) { /* each loop's step */
     LoopInfo *li = &mod->g->loop[l];
-    if (li->step != l)
-      continue; /* a twin: it calls the step of the loop it copies */
+    if (li->step != l || !used[l])
+      continue; /* a twin calls the step of the loop it copies */
     Entry e = {.nres = (uint32_t)li->k, .pos = li->pos};
     e.res = ctx_alloc(c, (size_t)(li->k + 1) * sizeof *e.res);
     for (int j = 0; j < li->k; j++)
@@ -375,6 +426,7 @@ static void pipeline(Ctx *c, void *arg) {
   m->f32 = plan.f32;
   layout(c, m, mod, &plan);                      /* the model's buffers */
   record_sites(c, m, mod);                       /* run-time errors' places */
+  record_lengths(c, m, mod);                     /* and loops' lengths */
   compile_entries(c, m, mod, o);                 /* C -> machine code */
 }
 

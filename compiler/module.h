@@ -63,6 +63,11 @@ typedef struct Module {
   uint32_t nnamed, capnamed;
   int nslot;        /* vars then results */
   uint64_t may_be_empty; /* bit d: dim d is a loop's length, which may be 0 */
+  struct LenCheck {      /* a loop's sequences of lengths a and b (sizes, */
+    int64_t a, b;        /* one at least made of dims): a run checks they */
+    Pos pos;             /* are equal (lower_scan.c) */
+  } *lencheck;
+  uint32_t nlencheck, caplencheck;
 } Module;
 
 /* Mark in live[] (g->n entries, zeroed by the caller) every node that some

@@ -237,6 +237,125 @@ START_TEST(hessian_vector_product_through_20_gru_steps) {
 }
 END_TEST
 
+/* A gradient reads the forward values its backward steps need (the gates,
+ * products of the carry) stored by the forward loop, and the loop's own
+ * value out of the same loop (loop_stash.c). A batch of 3 carries [3, 4]
+ * as the bench's GRU, a scan and a fold: the values the gradient entry
+ * points compute (not outputs, so they come from the gradient's own
+ * forward half) agree with the reference evaluator, their gradients with
+ * finite differences, a gradient of a gradient (hv) included; and each
+ * gradient entry point runs one forward loop and one backward loop. */
+static const char *const STORED =
+    "input xs[6, 3, 2]\n"
+    "input u[4, 4]\n"
+    "param W[2, 4] ~ normal(0, 0.5)\n"
+    "param U[4, 4] ~ normal(0, 0.5)\n"
+    "param b[4] ~ normal(0, 0.5)\n"
+    "param h0[3, 4] ~ normal(0, 0.5)\n"
+    "def step(h, x) {\n"
+    "    z = sigmoid(x @ W + h @ U + b)\n"
+    "    n = tanh(x @ W + (z * h) @ U)\n"
+    "    return (1 - z) * n + z * h\n"
+    "}\n"
+    "hs = scan(step, h0, xs)\n"
+    "hT = fold(step, h0 * 0.5, xs)\n"
+    "loss = sum(hs ^ 2) / 7 + sum(exp(hT))\n"
+    "lf = sum(hT * hT)\n"
+    "hv = sum(grad(lf, U) * u)\n"
+    "grad loss wrt W, U, b, h0\n"
+    "grad lf wrt U, h0\n"
+    "grad hv wrt W, U, b\n";
+
+/* The loops in the C of the function of `grad L wrt ...`. */
+static int loops_in(const char *src, const char *fn) {
+  const char *at = strstr(src, fn), *end = at ? strstr(at + 1, "\n}\n") : NULL;
+  int n = 0;
+  for (const char *p = at; p && p < end && (p = strstr(p, "/* loop ")); p++)
+    n += p < end;
+  return n;
+}
+
+START_TEST(gradient_reads_stored_forward_values) {
+  exprc_model *m = tu_compile(STORED);
+  RefModel *r = ref(STORED);
+  double xs[36], u[16];
+  uint64_t st = 11;
+  for (int i = 0; i < 36; i++)
+    xs[i] = tu_uniform(&st, -1.5, 1.5);
+  for (int i = 0; i < 16; i++)
+    u[i] = tu_uniform(&st, -1, 1);
+  Val v[] = {{"xs", 3, {6, 3, 2}, xs}, {"u", 2, {4, 4}, u}};
+  set_both(m, r, v, 2);
+  const char *par[] = {"W", "U", "b", "h0"};
+  const int64_t shp[][2] = {{2, 4}, {4, 4}, {4, 0}, {3, 4}};
+  for (int i = 0; i < 4; i++) { /* the compiled model's drawn params */
+    exprc_tensor p;
+    ck_assert(exprc_find(m, par[i], &p) == EXPRC_OK);
+    ck_assert(ref_set(r, par[i], p.data, shp[i][1] ? 2 : 1, shp[i]) == 0);
+  }
+  const char *losses[] = {"loss", "lf", "hv"};
+  const double rtol[] = {1e-12, 1e-12, 1e-5}; /* hv: the reference's
+                                                  grad is differences */
+  for (int i = 0; i < 3; i++) {
+    RefTensor want;
+    ck_assert_msg(ref_eval(r, losses[i], &want) == 0, "%s", ref_errmsg(r));
+    double got = tu_scalar(m, losses[i]); /* the gradient entry's value */
+    tu_assert_close(&got, want.data, 1, rtol[i], losses[i]);
+    tu_gradcheck(m, losses[i], i < 2 ? 1e-6 : 1e-5);
+  }
+  const char *src = exprc_source(m);
+  ck_assert_int_eq(loops_in(src, "void xc_grad_1("), 4); /* 2 forward */
+  ck_assert_int_eq(loops_in(src, "void xc_grad_2("), 2);
+  ref_free(r);
+  exprc_free(m);
+}
+END_TEST
+
+/* Two layers: the second loop's sequence is the first's output, so the
+ * gradient needs both backward loops of each (one for the sequence, one
+ * for the params), which read one stored forward loop: the gradient entry
+ * point runs two forward loops and four backward ones. */
+static const char *const LAYERS =
+    "input xs[5, 3, 2]\n"
+    "param W[2, 4] ~ normal(0, 0.5)\n"
+    "param U[4, 4] ~ normal(0, 0.5)\n"
+    "param V[4, 3] ~ normal(0, 0.5)\n"
+    "param h0[3, 4] ~ normal(0, 0.5)\n"
+    "param g0[3, 3] ~ normal(0, 0.5)\n"
+    "def one(h, x) = tanh(x @ W + h @ U)\n"
+    "def two(g, h) = sigmoid(h @ V + g)\n"
+    "hs = scan(one, h0, xs)\n"
+    "gT = fold(two, g0, hs)\n"
+    "loss = sum(gT * [1, -2, 0.5]) + sum(hs) / 9\n"
+    "grad loss wrt W, U, V, h0, g0, xs\n";
+
+START_TEST(layers_share_the_stored_loop) {
+  exprc_model *m = tu_compile(LAYERS);
+  RefModel *r = ref(LAYERS);
+  double xs[30];
+  uint64_t st = 7;
+  for (int i = 0; i < 30; i++)
+    xs[i] = tu_uniform(&st, -1.5, 1.5);
+  Val v[] = {{"xs", 3, {5, 3, 2}, xs}};
+  set_both(m, r, v, 1);
+  const char *par[] = {"W", "U", "V", "h0", "g0"};
+  const int64_t shp[][2] = {{2, 4}, {4, 4}, {4, 3}, {3, 4}, {3, 3}};
+  for (int i = 0; i < 5; i++) {
+    exprc_tensor p;
+    ck_assert(exprc_find(m, par[i], &p) == EXPRC_OK);
+    ck_assert(ref_set(r, par[i], p.data, shp[i][1] ? 2 : 1, shp[i]) == 0);
+  }
+  RefTensor want;
+  ck_assert_msg(ref_eval(r, "loss", &want) == 0, "%s", ref_errmsg(r));
+  double got = tu_scalar(m, "loss");
+  tu_assert_close(&got, want.data, 1, 1e-12, "loss");
+  tu_gradcheck(m, "loss", 1e-6);
+  ck_assert_int_eq(loops_in(exprc_source(m), "void xc_grad_1("), 6);
+  ref_free(r);
+  exprc_free(m);
+}
+END_TEST
+
 /* The same values with the system compiler and with the loops' bodies on
  * two threads as with libtcc on one. */
 START_TEST(backends_and_threads_agree) {
@@ -473,6 +592,72 @@ START_TEST(sequences_of_different_lengths) {
 }
 END_TEST
 
+/* Lengths that dims decide (N and M, or N and a constant) are checked
+ * when a run binds them: equal, the loop runs (values as the reference's,
+ * no step included; gradients as finite differences); different, the run
+ * fails with a located message before any code runs, and the next run
+ * with equal lengths works. */
+static const char *const TWOLEN =
+    "dim N\n"
+    "dim M\n"
+    "input xs[N, 2]\n"
+    "input ys[M, 2]\n"
+    "input zs[3, 2]\n"
+    "param W[2, 2] ~ normal(0, 0.5)\n"
+    "param h0[2] ~ normal(0, 1)\n"
+    "def f(h, x, y) = tanh(W @ h + x * y)\n"
+    "def g(h, x, z) = h * x + z\n"
+    "hs = scan(f, h0, xs, ys)\n"
+    "hT = fold(g, h0, ys, zs)\n"
+    "loss = sum(hs ^ 2) + sum(hT * [1, -2])\n"
+    "output hs, hT, loss\n"
+    "grad loss wrt W, h0, xs, ys\n";
+
+static void two_lengths(int64_t n, int64_t mlen, const char *err) {
+  static const double X[8] = {0.5, -1, 0.25, 2, -0.75, 0.1, 1, 1};
+  static const double Y[8] = {1.5, 0.2, -0.4, 1, 0.3, -2, 0.6, 0.9};
+  static const double Z[6] = {0.1, 0.2, -0.3, 0.4, 0.5, -0.6};
+  exprc_model *m = tu_compile(TWOLEN);
+  tu_set(m, "xs", X, 2, n, (int64_t)2);
+  tu_set(m, "ys", Y, 2, mlen, (int64_t)2);
+  tu_set(m, "zs", Z, 2, (int64_t)3, (int64_t)2);
+  if (err) {
+    ck_assert_int_eq(exprc_forward(m), EXPRC_ERR_SHAPE);
+    ck_assert_msg(strstr(exprc_errmsg(m), err) == exprc_errmsg(m), "%s",
+                  exprc_errmsg(m));
+    ck_assert_int_eq(exprc_gradient(m, "loss"), EXPRC_ERR_SHAPE);
+    n = mlen = 3; /* and then a run with equal lengths */
+    tu_set(m, "xs", X, 2, n, (int64_t)2);
+    tu_set(m, "ys", Y, 2, mlen, (int64_t)2);
+    tu_set(m, "zs", Z, 2, (int64_t)3, (int64_t)2);
+  }
+  RefModel *r = ref(TWOLEN);
+  exprc_tensor W, h0;
+  ck_assert(exprc_find(m, "W", &W) == EXPRC_OK);
+  ck_assert(exprc_find(m, "h0", &h0) == EXPRC_OK);
+  Val v[] = {{"xs", 2, {n, 2}, X}, {"ys", 2, {mlen, 2}, Y},
+             {"zs", 2, {3, 2}, Z}, {"W", 2, {2, 2}, W.data},
+             {"h0", 1, {2}, h0.data}};
+  set_both(m, r, v, 5);
+  agree(m, r, "hs", 1e-13);
+  agree(m, r, "loss", 1e-13);
+  tu_gradcheck(m, "loss", 1e-6);
+  ref_free(r);
+  exprc_free(m);
+}
+
+START_TEST(lengths_that_dims_decide) {
+  two_lengths(3, 3, NULL);
+  two_lengths(2, 3, "test.expr:10:22: error: sequences of different lengths: "
+                    "N = 2 and M = 3 along axis 0\n"
+                    "   hs = scan(f, h0, xs, ys)\n");
+  two_lengths(4, 4, "test.expr:11:22: error: sequences of different lengths: "
+                    "M = 4 and 3 along axis 0\n");
+  two_lengths(0, 0, "test.expr:11:22: error: sequences of different lengths: "
+                    "M = 0 and 3 along axis 0\n");
+}
+END_TEST
+
 START_TEST(recursion_through_scan) {
   tu_expect_error("input xs[4]\n"
                   "def f(c, x) = c + sum(scan(f, c, [x, x]))\n"
@@ -498,6 +683,8 @@ int main(void) {
   tcase_add_test(t, two_carries_gradients);
   tcase_add_test(t, length_is_a_dim);
   tcase_add_test(t, hessian_vector_product_through_20_gru_steps);
+  tcase_add_test(t, gradient_reads_stored_forward_values);
+  tcase_add_test(t, layers_share_the_stored_loop);
   tcase_add_test(t, backends_and_threads_agree);
   tcase_add_test(t, code_size_does_not_grow_with_length);
   tcase_add_test(t, loop_inside_a_loop);
@@ -507,6 +694,7 @@ int main(void) {
   tcase_add_test(t, step_results_must_match_carries);
   tcase_add_test(t, step_without_a_sequence);
   tcase_add_test(t, sequences_of_different_lengths);
+  tcase_add_test(t, lengths_that_dims_decide);
   tcase_add_test(t, recursion_through_scan);
   tcase_add_test(t, first_argument_is_a_def);
   suite_add_tcase(s, t);
