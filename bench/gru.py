@@ -83,7 +83,10 @@ def main():
                 t[n].grad = None
             torch_loss(t).backward()
         rows = []
-        for name, extra in [("exprc (default backend)", []),
+        for name, extra in [("exprc, default backend (auto, after the swap)",
+                             []),
+                            ("exprc --backend tcc (libtcc alone)",
+                             ["--backend", "tcc"]),
                             ("exprc --backend cc", ["--backend", "cc"])]:
             line = [l for l in exprc(build, d, "bench", *extra).splitlines()
                     if l.startswith("grad")][0]
