@@ -20,19 +20,56 @@
 #include "runtime.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 
-/* A double copy of n floats (n may be 0); NULL when memory ran out.
- * (calloc: gcc -O3 cannot see that the copy is complete when n > 0.) */
-static double *widen(const float *x, long n) {
-  double *d = calloc((size_t)(n > 0 ? n : 1), sizeof *d);
+/* The double copies live in memory each thread keeps from call to call
+ * (freed when the thread ends): a malloc and a free of the same megabyte
+ * at every call made glibc give the top of its heap back to the system
+ * and fault it in again at the next call, which made a float32 CNN's
+ * gradient several times slower than float64's. A wrapper uses at most
+ * NCOPY copies at once, copy k in place k. */
+enum { NCOPY = 3 };
+typedef struct Copies {
+  double *p[NCOPY];
+  size_t cap[NCOPY];
+} Copies;
+
+static pthread_key_t copies_key;
+static pthread_once_t copies_once = PTHREAD_ONCE_INIT;
+
+static void copies_free(void *arg) {
+  Copies *c = arg;
+  for (int k = 0; k < NCOPY; k++)
+    free(c->p[k]);
+  free(c);
+}
+
+static void copies_init(void) { (void)pthread_key_create(&copies_key, copies_free); }
+
+/* Place k for n doubles (n may be 0); NULL when memory ran out. */
+static double *scratch(int k, long n) {
+  pthread_once(&copies_once, copies_init);
+  Copies *c = pthread_getspecific(copies_key);
+  if (!c && (!(c = calloc(1, sizeof *c)) ||
+             pthread_setspecific(copies_key, c) != 0))
+    return free(c), NULL;
+  size_t want = (size_t)(n > 0 ? n : 1);
+  if (c->cap[k] < want) {
+    double *p = realloc(c->p[k], want * sizeof *p);
+    if (!p)
+      return NULL;
+    c->p[k] = p, c->cap[k] = want;
+  }
+  return c->p[k];
+}
+
+/* A double copy of n floats in place k; NULL when memory ran out. */
+static double *widen(int k, const float *x, long n) {
+  double *d = scratch(k, n);
   for (long i = 0; d && i < n; i++)
     d[i] = x[i];
   return d;
-}
-
-static double *scratch(long n) {
-  return malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
 }
 
 /* Round the n results to float; or, when a copy could not be made (!ok),
@@ -47,41 +84,37 @@ static void narrow(long site, int ok, const double *d, float *out, long n) {
 void exprc_rt_chol_f32(long site, long batch, long n, const float *a,
                        float *l) {
   long nn = batch * n * n;
-  double *da = widen(a, nn), *dl = scratch(nn);
+  double *da = widen(0, a, nn), *dl = scratch(1, nn);
   if (da && dl)
     exprc_rt_chol(site, batch, n, da, dl);
   narrow(site, da && dl, dl, l, nn);
-  free(da), free(dl);
 }
 
 void exprc_rt_trsolve_f32(long site, int lower, int trans, long batch,
                           long n, long k, const float *a, const float *b,
                           float *x) {
-  double *da = widen(a, batch * n * n), *db = widen(b, batch * n * k);
-  double *dx = scratch(batch * n * k);
+  double *da = widen(0, a, batch * n * n), *db = widen(1, b, batch * n * k);
+  double *dx = scratch(2, batch * n * k);
   if (da && db && dx)
     exprc_rt_trsolve(site, lower, trans, batch, n, k, da, db, dx);
   narrow(site, da && db && dx, dx, x, batch * n * k);
-  free(da), free(db), free(dx);
 }
 
 void exprc_rt_lusolve_f32(long site, int trans, long batch, long n, long k,
                           const float *a, const float *b, float *x) {
-  double *da = widen(a, batch * n * n), *db = widen(b, batch * n * k);
-  double *dx = scratch(batch * n * k);
+  double *da = widen(0, a, batch * n * n), *db = widen(1, b, batch * n * k);
+  double *dx = scratch(2, batch * n * k);
   if (da && db && dx)
     exprc_rt_lusolve(site, trans, batch, n, k, da, db, dx);
   narrow(site, da && db && dx, dx, x, batch * n * k);
-  free(da), free(db), free(dx);
 }
 
 void exprc_rt_det_f32(long site, int log_abs, long batch, long n,
                       const float *a, float *out) {
-  double *da = widen(a, batch * n * n), *dout = scratch(batch);
+  double *da = widen(0, a, batch * n * n), *dout = scratch(1, batch);
   if (da && dout)
     exprc_rt_det(site, log_abs, batch, n, da, dout);
   narrow(site, da && dout, dout, out, batch);
-  free(da), free(dout);
 }
 
 /* The indices are whole numbers below n, exact in float up to 2^24 (the
@@ -89,11 +122,10 @@ void exprc_rt_det_f32(long site, int log_abs, long batch, long n,
 void exprc_rt_argsort_f32(const float *x, long outer, long n, long inner,
                           float *out) {
   long all = outer * n * inner;
-  double *dx = widen(x, all), *dout = scratch(all);
+  double *dx = widen(0, x, all), *dout = scratch(1, all);
   if (dx && dout)
     exprc_rt_argsort(dx, outer, n, inner, dout);
   narrow(-1, dx && dout, dout, out, all);
-  free(dx), free(dout);
 }
 
 /* G as runtime.h describes it: N C H W O KH KW OH OW ... groups. */
@@ -105,11 +137,10 @@ void exprc_rt_conv_f32(int kind, const long *G, const float *a,
   long w = G[GO] * (G[GC] / G[GGROUPS]) * G[GKH] * G[GKW];
   long na = kind == 1 ? y : x, nb = kind == 2 ? y : w;
   long nout = kind == 0 ? y : kind == 1 ? x : w;
-  double *da = widen(a, na), *db = widen(b, nb), *dout = scratch(nout);
+  double *da = widen(0, a, na), *db = widen(1, b, nb), *dout = scratch(2, nout);
   if (da && db && dout)
     exprc_rt_conv(kind, G, da, db, dout);
   narrow(-1, da && db && dout, dout, out, nout);
-  free(da), free(db), free(dout);
 }
 
 /* Max pooling itself passes x as h: so does its copy, which the kernel
@@ -118,12 +149,9 @@ void exprc_rt_pool_f32(int kind, const long *G, const float *x,
                        const float *h, float *out) {
   long in = G[GN] * G[GC] * G[GH] * G[GW], pooled = G[GN] * G[GC] * G[GOH] * G[GOW];
   long nh = kind == 0 ? in : pooled, nout = kind == 0 ? pooled : in;
-  double *dx = widen(x, in), *dh = h == x ? dx : widen(h, nh);
-  double *dout = scratch(nout);
+  double *dx = widen(0, x, in), *dh = h == x ? dx : widen(1, h, nh);
+  double *dout = scratch(2, nout);
   if (dx && dh && dout)
     exprc_rt_pool(kind, G, dx, dh, dout);
   narrow(-1, dx && dh && dout, dout, out, nout);
-  if (dh != dx)
-    free(dh);
-  free(dx), free(dout);
 }
