@@ -73,6 +73,15 @@ def torch_loss(v):
     return ((out - v["target"]) ** 2).mean()
 
 
+def torch_step(tv):
+    """One PyTorch gradient of the params in tv, for timing."""
+    def step():
+        for n in PARAMS:
+            tv[n].grad = None
+        torch_loss(tv).backward()
+    return step
+
+
 def exprc_time(build, d, *backend):
     line = [l for l in exprc(build, d, "bench", *backend).splitlines()
             if l.startswith("grad")][0]
@@ -104,10 +113,7 @@ def main():
                 print("CHECK FAILED")
                 return 1
 
-            def step():
-                for n in PARAMS:
-                    tv[n].grad = None
-                torch_loss(tv).backward()
+            step = torch_step(tv)
         rows.append(("exprc, default backend (auto, after the swap)",
                      exprc_time(build, d)))
         rows.append(("exprc --backend tcc (libtcc alone)",
@@ -150,10 +156,7 @@ def float32_rows(build, d, vals, loss):
         print("CHECK FAILED")
         return 1
 
-    def step():
-        for n in PARAMS:
-            tv[n].grad = None
-        torch_loss(tv).backward()
+    step = torch_step(tv)
     rows = [("exprc float32, default backend (auto, after the swap)",
              exprc_time(build, d, "--dtype", "float32")),
             ("exprc float32 --backend tcc (libtcc alone)",

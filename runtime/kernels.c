@@ -120,43 +120,34 @@ int exprc_rt_blas_single_threaded(void) {
   return 0;
 }
 
-int exprc_rt_blas_dgemm(int ta, int tb, long m, long n, long k,
-                        const double *a, long lda, const double *b, long ldb,
-                        double *c, long ldc) {
+/* exprc_rt_blas_dgemm and exprc_rt_blas_sgemm: C = A B through OpenBLAS
+ * (row-major, beta 0), 1 if it ran, 0 if there is no BLAS (the caller's
+ * loops then run). One body for both types. */
 #ifdef EXPRC_HAVE_CBLAS
-  pthread_once(&blas.once, blas_load);
-  if (blas.dgemm) {
-    blas.dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-               tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,
-               (blasint)k, 1.0, a, (blasint)lda, b, (blasint)ldb, 0.0, c,
-               (blasint)ldc);
-    return 1;
+#define BLAS_GEMM_CALL(fn, T)                                                 \
+  pthread_once(&blas.once, blas_load);                                        \
+  if (blas.fn) {                                                              \
+    blas.fn(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,                    \
+            tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,           \
+            (blasint)k, (T)1, a, (blasint)lda, b, (blasint)ldb, (T)0, c,      \
+            (blasint)ldc);                                                    \
+    return 1;                                                                 \
   }
 #else
-  (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda;
+#define BLAS_GEMM_CALL(fn, T)                                                 \
+  (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda;         \
   (void)b, (void)ldb, (void)c, (void)ldc;
 #endif
-  return 0;
-}
-
-int exprc_rt_blas_sgemm(int ta, int tb, long m, long n, long k,
-                        const float *a, long lda, const float *b, long ldb,
-                        float *c, long ldc) {
-#ifdef EXPRC_HAVE_CBLAS
-  pthread_once(&blas.once, blas_load);
-  if (blas.sgemm) {
-    blas.sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-               tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,
-               (blasint)k, 1.0f, a, (blasint)lda, b, (blasint)ldb, 0.0f, c,
-               (blasint)ldc);
-    return 1;
+#define BLAS_GEMM(name, fn, T)                                                \
+  int name(int ta, int tb, long m, long n, long k, const T *a, long lda,      \
+           const T *b, long ldb, T *c, long ldc) {                            \
+    BLAS_GEMM_CALL(fn, T)                                                     \
+    return 0;                                                                 \
   }
-#else
-  (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda;
-  (void)b, (void)ldb, (void)c, (void)ldc;
-#endif
-  return 0;
-}
+BLAS_GEMM(exprc_rt_blas_dgemm, dgemm, double)
+BLAS_GEMM(exprc_rt_blas_sgemm, sgemm, float)
+#undef BLAS_GEMM
+#undef BLAS_GEMM_CALL
 
 /* ---- the loops ---- */
 
