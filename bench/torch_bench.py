@@ -63,6 +63,24 @@ def load(path, shapes):
     return out
 
 
+def time_loss(w, tag, loss_fn, params):
+    """Check a loss and its gradients, then time its forward pass (no_grad)
+    and its gradient with respect to params."""
+    def forward():
+        with torch.no_grad():
+            return loss_fn()
+
+    def gradient():
+        loss = loss_fn()
+        return loss, torch.autograd.grad(loss, params)
+
+    loss, grads = gradient()
+    check(w, "loss torch" + tag, loss.item())
+    check(w, "sum of torch gradients" + tag, float(sum(g.sum() for g in grads)))
+    report(w, "PyTorch%s forward (no_grad)" % tag, forward)
+    report(w, "PyTorch%s gradient" % tag, gradient)
+
+
 def mlp_case(w, path, shapes, batch_axis, f32=False):
     """The loss of bench/models/w1_mlp784.expr (batch_axis) or w2_mlp4.expr;
     f32: the same numbers rounded to float32, computed in float32."""
@@ -79,19 +97,7 @@ def mlp_case(w, path, shapes, batch_axis, f32=False):
         z = W2 @ h + b2
         return -(Y * torch.log_softmax(z, dim=0)).sum()
 
-    def forward():
-        with torch.no_grad():
-            return loss_fn()
-
-    def gradient():
-        loss = loss_fn()
-        return loss, torch.autograd.grad(loss, params)
-
-    loss, grads = gradient()
-    check(w, "loss torch" + tag, loss.item())
-    check(w, "sum of torch gradients" + tag, float(sum(g.sum() for g in grads)))
-    report(w, "PyTorch%s forward (no_grad)" % tag, forward)
-    report(w, "PyTorch%s gradient" % tag, gradient)
+    time_loss(w, tag, loss_fn, params)
 
 
 def lenet_case(w, path, f32=False):
@@ -111,19 +117,7 @@ def lenet_case(w, path, f32=False):
         Z = h3 @ W4 + b4
         return -(Y * torch.log_softmax(Z, dim=1)).sum() / 32
 
-    def forward():
-        with torch.no_grad():
-            return loss_fn()
-
-    def gradient():
-        loss = loss_fn()
-        return loss, torch.autograd.grad(loss, params)
-
-    loss, grads = gradient()
-    check(w, "loss torch" + tag, loss.item())
-    check(w, "sum of torch gradients" + tag, float(sum(g.sum() for g in grads)))
-    report(w, "PyTorch%s forward (no_grad)" % tag, forward)
-    report(w, "PyTorch%s gradient" % tag, gradient)
+    time_loss(w, tag, loss_fn, params)
 
 
 def main():
