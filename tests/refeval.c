@@ -1060,6 +1060,11 @@ static T arg_call(M *m, Ast *a, Scope *s, int maxf) {
   return out;
 }
 
+/* ascending order, NaN last (sort and argsort) */
+static int sorts_before(double a, double b) {
+  return !isnan(a) && (isnan(b) || a < b);
+}
+
 /* argsort: stable, ascending, NaN last; by counting, for each element, the
  * elements that must come before it. */
 static T argsort_call(M *m, Ast *a, Scope *s) {
@@ -1079,8 +1084,7 @@ static T argsort_call(M *m, Ast *a, Scope *s) {
         int64_t place = 0;
         for (int64_t l = 0; l < len; l++) {
           double u = p[l * inner], v = p[j * inner];
-          int before = (u == u && v != v) || u < v || ((u == v || (u != u && v != v)) && l < j);
-          place += before;
+          place += sorts_before(u, v) || (!sorts_before(v, u) && l < j);
         }
         out.v[(o * len + place) * inner + i] = (double)j;
       }
@@ -2182,11 +2186,6 @@ static double prefix(const char *name, const double *p, int64_t i,
       r = name[3] == 'p' ? r * x : r + x;
   }
   return name[0] == 'l' ? mx + log(r) : r;
-}
-
-/* stable ascending order, NaN last */
-static int sorts_before(double a, double b) {
-  return !isnan(a) && (isnan(b) || a < b);
 }
 
 static T along_call(M *m, Ast *a, Scope *s) {
