@@ -83,6 +83,7 @@ typedef struct Emitter {
   const Home *home;    /* ep->home */
   int used_i, used_o, depth; /* locals i, o, i0.. the entry uses */
   int used_acc, used_acc2;   /* and acc, acc2, of reductions not merged */
+  int used_tb;               /* and xc_tb, a float32 tanh's block */
   Loop loop;       /* flat loops being merged into one */
   int in_loop;     /* building a statement of the merged loop */
   Access *reads;   /* what it reads, recorded as it is built */
@@ -92,7 +93,9 @@ typedef struct Emitter {
   Buf qfile;       /* the file name, quoted for #line */
   uint32_t used_helpers; /* bit k: the k-th scalar helper of scalar.h */
   uint32_t bare;   /* node + 1 whose statement stores its operand, not its
-                      value (a tanh finished by exprc_rt_tanh); 0: none */
+                      value (a tanh finished by exprc_rt_tanh, or in float32
+                      models by exprc_rt_tanh_f32 from the block xc_tb);
+                      0: none */
   int fails;       /* some statement may call exprc_rt_fail(node, what, a,
                       b) (runtime.h): the prelude names the messages */
   uint32_t npar;
@@ -147,6 +150,12 @@ int em_inline_here(Emitter *E, uint32_t y, uint32_t now);
 int em_flat_operands(Emitter *E, uint32_t x, const Shape *so, uint32_t now);
 void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so, int loop,
                 uint32_t now);
+/* The two ends of the statement that stores x at flat index idx (see
+ * Emitter.bare): "out = " ... ";", or a float32 tanh's block. */
+void em_store_open(Emitter *E, Buf *b, uint32_t x, const char *idx,
+                   const char *out);
+void em_store_close(Emitter *E, Buf *b, uint32_t x, const char *idx,
+                    int indent);
 void em_ew(Emitter *E, uint32_t x);
 
 /* ---- emit_loop.c ---- */

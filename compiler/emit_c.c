@@ -76,6 +76,8 @@ static void declarations(Emitter *E) {
     em_put(E, &E->out, "  long i%d;\n", j);
   if (E->used_acc) em_put_str(E, &E->out, "  double acc;\n");
   if (E->used_acc2) em_put_str(E, &E->out, "  double acc2;\n");
+  if (E->used_tb) /* a float32 tanh's arguments, a block at a time */
+    em_put(E, &E->out, "  double xc_tb[%d];\n", EXPRC_RT_TANH_BLOCK);
   for (uint32_t a = 0; a < E->nacc_locals; a++) {
     if (a % 8)
       em_put(E, &E->out, ", a%u", a);
@@ -98,6 +100,7 @@ void em_function(Emitter *E, Entry *e, const char *name, const char *what,
                  const EntryPlan *ep) {
   E->body.n = 0;
   E->used_i = E->used_o = E->used_acc = E->used_acc2 = E->depth = 0;
+  E->used_tb = 0;
   E->line = 0;
   E->ep = ep;
   E->home = ep->home;

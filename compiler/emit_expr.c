@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "runtime.h" /* EXPRC_RT_TANH_BLOCK */
 #include "scalar.h"
 
 /* ---- loops ---- */
@@ -242,10 +243,37 @@ void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
   if (E->bare == x + 1) /* the op itself runs later over the whole array */
     em_put_str(E, b, op[0]);
   else if (!small_power(E, b, &nd, op))
-    em_substitute(E, b, E->f32 && nd.op == OP_TANH ? "xc_tanh_f32(a)" /* see
-                  scalar.h */ : op_info[nd.op].cexpr, op);
+    em_substitute(E, b, op_info[nd.op].cexpr, op);
   for (int k = 0; k < 3; k++)
     ctx_release(E->c, ops[k].s);
+}
+
+/* The start of the statement that stores x at flat index idx: "out = ",
+ * or for a float32 tanh stored by blocks (E->bare, emit_ops.c) the place
+ * of its argument in the block xc_tb. */
+void em_store_open(Emitter *E, Buf *b, uint32_t x, const char *idx,
+                   const char *out) {
+  if (E->bare == x + 1 && E->f32) {
+    em_put(E, b, "xc_tb[%s %% %d] = ", idx, EXPRC_RT_TANH_BLOCK);
+    E->used_tb = 1;
+  } else {
+    em_put(E, b, "%s = ", out);
+  }
+}
+
+/* Its end: ";", and for a tanh stored by blocks, the call that maps the
+ * block into x's array once it is full. */
+void em_store_close(Emitter *E, Buf *b, uint32_t x, const char *idx,
+                    int indent) {
+  char p[64];
+  em_put_str(E, b, ";\n");
+  if (!(E->bare == x + 1 && E->f32))
+    return;
+  em_pointer(E, x, p, sizeof p);
+  em_put(E, b, "%*sif (%s %% %d == %d)\n%*s  exprc_rt_tanh_f32(%d, xc_tb, "
+         "%s + (%s - %d));\n", indent, "", idx, EXPRC_RT_TANH_BLOCK,
+         EXPRC_RT_TANH_BLOCK - 1, indent, "", EXPRC_RT_TANH_BLOCK, p, idx,
+         EXPRC_RT_TANH_BLOCK - 1);
 }
 
 void em_ew(Emitter *E, uint32_t x) {
@@ -255,24 +283,26 @@ void em_ew(Emitter *E, uint32_t x) {
              : em_flat_operands(E, x, so, x)                ? LOOP_FLAT
                                                          : LOOP_NESTED;
   char out[EM_EXPR], n[128];
-  em_target(E, x, loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "o", out,
-         sizeof out);
-  if (loop == LOOP_ONE) {
-    em_put_mem(E, &E->body, "  ", 2);
-    em_put_str(E, &E->body, out);
-    em_put_mem(E, &E->body, " = ", 3);
-  } else if (loop == LOOP_FLAT) {
+  const char *idx = loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "o";
+  int indent = loop == LOOP_ONE ? 2 : loop == LOOP_FLAT ? 4 : 4 + 2 * so->rank;
+  int blocks = E->bare == x + 1 && E->f32; /* em_store_close adds a line */
+  em_target(E, x, idx, out, sizeof out);
+  if (loop == LOOP_FLAT) {
     em_count_expr(so, 0, n, sizeof n);
-    em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = ", n, out);
+    em_put(E, &E->body, "  for (i = 0; i < %s; i++)%s\n", n,
+           blocks ? " {" : "");
     E->used_i = 1;
-  } else {
+  } else if (loop == LOOP_NESTED) {
     em_put_str(E, &E->body, "  o = 0;\n");
     em_loops_open(E, so);
-    em_put(E, &E->body, "%*s%s = ", 4 + 2 * so->rank, "", out);
     E->used_o = 1;
   }
+  em_put(E, &E->body, "%*s", indent, "");
+  em_store_open(E, &E->body, x, idx, out);
   em_ew_expr(E, &E->body, x, so, loop, x);
-  em_put_str(E, &E->body, ";\n");
+  em_store_close(E, &E->body, x, idx, indent);
+  if (loop == LOOP_FLAT && blocks)
+    em_put_str(E, &E->body, "  }\n");
   if (loop == LOOP_NESTED) {
     em_put(E, &E->body, "%*so++;\n", 4 + 2 * so->rank, "");
     em_loops_close(E, so);

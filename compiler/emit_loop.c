@@ -208,10 +208,11 @@ int em_join_ew(Emitter *E, uint32_t x) {
   em_count_expr(so, 0, n, sizeof n);
   em_mark(E, x, &stmt);
   em_line_directive(E, x, &stmt);
-  em_put(E, &stmt, "    %s = ", out);
+  em_put_str(E, &stmt, "    ");
+  em_store_open(E, &stmt, x, "i", out);
   em_ew_expr(E, &stmt, x, so, LOOP_FLAT, x);
   E->in_loop = 0;
-  em_put_str(E, &stmt, ";\n");
+  em_store_close(E, &stmt, x, "i", 4);
   em_mark_end(E, &stmt);
   loop_join(E, x, n, em_storage_key(E, E->home[x]), &pre, &stmt, &post, NONE);
   ctx_release(E->c, stmt.s);

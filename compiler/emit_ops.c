@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "runtime.h" /* EXPRC_RT_TANH_BLOCK */
+
 void em_fill(Emitter *E, uint32_t x) {
   Node *nd = at(E, x);
   char lit[64], out[EM_EXPR], n[128];
@@ -225,14 +227,14 @@ static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
 /* A sum over leading axes of a stored array (a bias's gradient) is one
  * exprc_rt_colsum call: compiled ahead of time and vectorised, where
  * libtcc's nested loop costs several times more; it adds in the loop's
- * order, so the bits are the same. Float64 models only: a float32 model's
- * sums add in a double of their own. */
+ * order, so the bits are the same (float32 models: in double, as their
+ * loops add). */
 static int leading_sum(Emitter *E, uint32_t x, const char *outp) {
   Node nd = *at(E, x);
   uint32_t in = nd.in[0];
   const Shape *si = &at(E, in)->shape;
   int lead = nd.shape.rank > 0 ? si->rank - nd.shape.rank : 0;
-  if (E->f32 || nd.op != OP_SUM || lead <= 0 ||
+  if (nd.op != OP_SUM || lead <= 0 ||
       nd.u.axes != ((int64_t)1 << lead) - 1 ||
       em_inline_here(E, in, x) || E->home[in].kind != H_SLOT)
     return 0;
@@ -242,7 +244,8 @@ static int leading_sum(Emitter *E, uint32_t x, const char *outp) {
   em_count_expr(&rows, 0, m, sizeof m);
   em_count_expr(si, lead, n, sizeof n);
   em_pointer(E, in, pin, sizeof pin);
-  em_put(E, &E->body, "  exprc_rt_colsum(%s, %s, %s, %s);\n", m, n, pin, outp);
+  em_put(E, &E->body, "  exprc_rt_colsum%s(%s, %s, %s, %s);\n", em_rt(E), m, n,
+         pin, outp);
   return 1;
 }
 
@@ -485,13 +488,15 @@ static void node_statement(Emitter *E, uint32_t x) {
 /* A tanh stored in a buffer is computed in two steps: its loop stores the
  * argument, then one exprc_rt_tanh call maps the array in place. The call
  * is vectorised (runtime/kernels.c), five times libm's tanh, and gives the
- * same bits as xc_tanh, the tanh of an expression. Not with --threads,
- * where the loop itself is split over the threads, nor in float32 models,
- * whose arrays are float (they use xc_tanh_f32, emit_expr.c). */
+ * same bits as xc_tanh, the tanh of an expression. A float32 array cannot
+ * hold the argument, which is computed in double and not rounded: the
+ * loop puts it in the block xc_tb, and every full block, then the last
+ * one, goes through exprc_rt_tanh_f32 (em_store_open, emit_expr.c). Not
+ * with --threads, where the loop itself is split over the threads. */
 static int array_tanh(Emitter *E, uint32_t x) {
   const Node *nd = at(E, x);
   int64_t numel;
-  return nd->op == OP_TANH && E->home[x].kind == H_SLOT && !E->f32 &&
+  return nd->op == OP_TANH && E->home[x].kind == H_SLOT &&
          E->plan->threads <= 1 &&
          !(shape_numel_const(&nd->shape, &numel) && numel == 1);
 }
@@ -515,7 +520,12 @@ void em_node(Emitter *E, uint32_t x) {
     em_count_expr(&nd->shape, 0, n, sizeof n);
     em_pointer(E, x, p, sizeof p);
     em_mark(E, x, &E->body);
-    em_put(E, &E->body, "  exprc_rt_tanh(%s, %s, %s);\n", n, p, p);
+    if (E->f32) /* the last block, partial or empty */
+      em_put(E, &E->body, "  exprc_rt_tanh_f32((%s) %% %d, xc_tb, %s + ((%s) - "
+             "(%s) %% %d));\n", n, EXPRC_RT_TANH_BLOCK, p, n, n,
+             EXPRC_RT_TANH_BLOCK);
+    else
+      em_put(E, &E->body, "  exprc_rt_tanh(%s, %s, %s);\n", n, p, p);
     em_mark_end(E, &E->body);
   }
 }

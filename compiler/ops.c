@@ -6,8 +6,8 @@
 #include "runtime.h" /* exprc_rt_tanh, which xc_tanh calls */
 #include "scalar.h"
 
-/* Not every helper folds constants here (xc_tanh_f32 runs only in float32
- * models' generated code): clang warns of unused static inline ones. */
+/* Not every helper folds constants here: clang warns of unused static
+ * inline ones. */
 #define XC_DEFINE(...) static inline __attribute__((unused)) double __VA_ARGS__
 XC_SCALAR_FNS(XC_DEFINE)
 #undef XC_DEFINE

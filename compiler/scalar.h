@@ -18,13 +18,9 @@
  * xc_tanh is the runtime's tanh (runtime/kernels.c) for one element, so that
  * a tanh computed inside an expression and one stored by a whole-array call
  * (emit_expr.c) are the same bits, and so is a tanh folded at compile time.
- * xc_tanh_f32: tanh for float32 models, whose results are rounded to float:
- * (e - 1) / (e + 1) with e = exp(2|x|), the sign put back; below 1e-4,
- * where e - 1 would cancel, x - x^3/3 (its error x^5 2/15 is below 2^-60
- * relative there). Within 5e-13 relative of tanh, so float(xc_tanh_f32(x))
- * is float(tanh(x)) but at a tie within that distance (none in 4e6 floats
- * of [-20, 20]), at less than half the cost of libm's tanh: the float32
- * models' hidden layers spend their elementwise time there.
+ * Float32 models use the same xc_tanh: its double result is rounded where
+ * a statement stores it, and exprc_rt_tanh_f32 rounds the same bits when
+ * a float32 loop's tanh goes a block at a time (emit_ops.c).
  */
 #ifndef EXPRC_SCALAR_H
 #define EXPRC_SCALAR_H
@@ -44,13 +40,6 @@
   X(xc_divz(double a, double b) {                                             \
     return a == 0.0 && (b == 0.0 || b != b) ? a : a / b; })                     \
   X(xc_tanh(double x) { double y; exprc_rt_tanh(1, &x, &y); return y; })      \
-  X(xc_tanh_f32(double x) {                                                   \
-    double a = x < 0 ? -x : x, e;                                             \
-    if (a == 0 || a != a) return x; /* -0 stays -0; NaN */                  \
-    if (a < 1e-4) return x - x * x * x / 3;                                   \
-    if (a > 20) return x < 0 ? -1.0 : 1.0; /* 1 - 4e-18: 1 in float */        \
-    e = exp(2 * a);                                                           \
-    return x < 0 ? -((e - 1) / (e + 1)) : (e - 1) / (e + 1); })               \
   XC_SPECIAL_FNS(X)
 
 /* The helpers of the special functions (v2).

@@ -227,6 +227,24 @@ void exprc_rt_colsum(long m, long n, const double *x, double *out) {
       out[j] += x[i * n + j];
 }
 
+/* The same in double for float rows, a block of columns at a time (the
+ * accumulators live on the stack): each column's terms are added in row
+ * order from 0.0, as the generated loop adds them in its double. */
+void exprc_rt_colsum_f32(long m, long n, const float *x, float *out) {
+  enum { COLS = 256 };
+  double acc[COLS];
+  for (long j0 = 0; j0 < n; j0 += COLS) {
+    long w = n - j0 < COLS ? n - j0 : COLS;
+    for (long j = 0; j < w; j++)
+      acc[j] = 0.0;
+    for (long i = 0; i < m; i++)
+      for (long j = 0; j < w; j++)
+        acc[j] += (double)x[i * n + j0 + j];
+    for (long j = 0; j < w; j++)
+      out[j0 + j] = (float)acc[j];
+  }
+}
+
 /* ---- tanh ---- */
 
 /* tanh(x) = -t / (t + 2) with t = expm1(-2|x|) and the sign of x put back
@@ -303,6 +321,16 @@ void exprc_rt_tanh(long n, const double *x, double *y) {
   }
 #endif
   tanh_base(n, x, y);
+}
+
+void exprc_rt_tanh_f32(long n, const double *x, float *y) {
+  double t[EXPRC_RT_TANH_BLOCK];
+  for (long at = 0; at < n; at += EXPRC_RT_TANH_BLOCK) {
+    long m = n - at < EXPRC_RT_TANH_BLOCK ? n - at : EXPRC_RT_TANH_BLOCK;
+    exprc_rt_tanh(m, x + at, t);
+    for (long i = 0; i < m; i++)
+      y[at + i] = (float)t[i];
+  }
 }
 
 void exprc_rt_gemm_f32(int ta, int tb, long m, long n, long k, const float *a,

@@ -81,7 +81,18 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
                         const float *b, float *out))                          \
   X(exprc_rt_pool_f32, (int kind, const long *G, const float *x,              \
                         const float *h, float *out))                          \
-  X(exprc_rt_random_f32, (int kind, long n, float *out))
+  X(exprc_rt_random_f32, (int kind, long n, float *out))                     \
+  X(exprc_rt_tanh_f32, (long n, const double *x, float *y))                  \
+  X(exprc_rt_colsum_f32, (long m, long n, const float *x, float *out))
+
+/* exprc_rt_tanh_f32: y = float(tanh(x)) over n elements, by exprc_rt_tanh,
+ * so that the bits are those of a float32 model's tanh of one element
+ * (xc_tanh) rounded where it is stored. x is double: the argument a float32
+ * statement computed in double, not yet rounded. The generated code hands
+ * it blocks of EXPRC_RT_TANH_BLOCK arguments kept in a local array.
+ * exprc_rt_colsum_f32: exprc_rt_colsum's sum in double, in the same order,
+ * each result rounded to float once, as a float32 model's loops add. */
+#define EXPRC_RT_TANH_BLOCK 256
 
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
@@ -115,6 +126,8 @@ EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 #define EXPRC_RT_IMPL_exprc_rt_conv_f32 exprc_rt_conv_f32
 #define EXPRC_RT_IMPL_exprc_rt_pool_f32 exprc_rt_pool_f32
 #define EXPRC_RT_IMPL_exprc_rt_random_f32 exprc_rt_random_f32
+#define EXPRC_RT_IMPL_exprc_rt_tanh_f32 exprc_rt_tanh_f32
+#define EXPRC_RT_IMPL_exprc_rt_colsum_f32 exprc_rt_colsum_f32
 
 /* Run-time errors: what only the data can reveal. Generated code that finds
  * one calls exprc_rt_fail(site, what, a, b) and goes on without reading or
