@@ -175,6 +175,39 @@ START_TEST(elementwise_and_its_gradient) {
 }
 END_TEST
 
+/* A tanh layer, H = tanh(X @ W + b), over a batch whose size is a dim
+ * bound at run time (3 rows: 300 elements, one block of 256 and a partial
+ * one), and a [5, 7] tanh (35 elements, the partial block alone). The
+ * argument X @ W + b is computed in double from the stored product, whose
+ * 40 terms each row has |x| |w| <= 0.1 (X in [-1, 1], W in [-0.1, 0.1]):
+ * the product errs by at most 40 u of 4 plus its own rounding of 4, then
+ * tanh (slope <= 1) and its rounding: K = 1 + 41 * 4 = 165 over the scale
+ * 1. An element written to the wrong place, or a block never mapped, errs
+ * by about 1. The gradient wrt b: per row 2 H (1 - H^2), whose slope in H
+ * is at most 4 in size, stored (1 u) and summed over the 3 rows in double
+ * (exprc_rt_colsum_f32): K = 3 (4 * 165 + 2) = 1986 over the scale 1. tanh(v
+ * + 1): v + 1 is exact in double, one rounding (ONE per element). */
+START_TEST(a_tanh_layer_a_block_at_a_time) {
+  Trio t = trio("dim B\ninput X[B, 40]\ninput W[40, 100]\ninput b[100]\n"
+                "input v[5, 7]\n"
+                "H = tanh(X @ W + b)\nL = sum(H * H)\n"
+                "output H, s = tanh(v + 1)\ngrad L wrt b");
+  uint64_t seed = 11;
+  double *X = floats(&seed, 3 * 40, -1, 1), *W = floats(&seed, 4000, -0.1, 0.1);
+  double *b = floats(&seed, 100, -1, 1), *v = floats(&seed, 35, -3, 1);
+  set3(&t, "X", X, 2, (int64_t[]){3, 40});
+  set3(&t, "W", W, 2, (int64_t[]){40, 100});
+  set3(&t, "b", b, 1, (int64_t[]){100});
+  set3(&t, "v", v, 2, (int64_t[]){5, 7});
+  run3(&t, "L");
+  agree(&t, NULL, "H", 165, ELEM, 1.0);
+  agree(&t, NULL, "s", ONE, ELEM, 0);
+  agree(&t, "L", "b", 1986, ELEM, 1.0);
+  free(X), free(W), free(b), free(v);
+  trio_free(&t);
+}
+END_TEST
+
 /* Reductions of 1000 positive floats (no cancellation, so relative bounds
  * hold per result). The generated code accumulates in double: a sum is
  * exact to n 2^-53 |s| (< u/8 for n = 1000) and rounded once, so K = 2;
@@ -636,6 +669,7 @@ Suite *f32_suite(void) {
   Suite *s = suite_create("f32");
   TCase *acc = tu_tcase("accuracy against float64", 120);
   tcase_add_test(acc, elementwise_and_its_gradient);
+  tcase_add_test(acc, a_tanh_layer_a_block_at_a_time);
   tcase_add_test(acc, reductions_accumulate_in_double);
   tcase_add_test(acc, matmul_in_sgemm_and_loops);
   tcase_add_test(acc, softmax_and_log_softmax);
