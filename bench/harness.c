@@ -176,13 +176,14 @@ static void measure_cc(const char *w, const char *model, exprc_model *m,
 /* ---- --backend auto ---- */
 
 /* A model compiled with backend b, every input and param copied from m. */
-static exprc_model *compile_like(const char *model, exprc_model *m,
-                                 exprc_backend b) {
+static exprc_model *compile_typed(const char *model, exprc_model *m,
+                                  exprc_backend b, exprc_dtype dtype) {
   exprc_options o;
   exprc_model *c;
   exprc_tensor t;
   exprc_options_default(&o);
   o.backend = b;
+  o.dtype = dtype;
   if (exprc_compile_file(model, &o, &c) != EXPRC_OK)
     die(model, c);
   for (int k = EXPRC_INPUT; k <= EXPRC_PARAM; k++)
@@ -191,6 +192,11 @@ static exprc_model *compile_like(const char *model, exprc_model *m,
           exprc_set(c, t.name, t.data, t.rank, t.shape) != EXPRC_OK)
         die(t.name, c);
   return c;
+}
+
+static exprc_model *compile_like(const char *model, exprc_model *m,
+                                 exprc_backend b) {
+  return compile_typed(model, m, b, EXPRC_FLOAT64);
 }
 
 static int cmp_double(const void *a, const void *b);
@@ -266,20 +272,7 @@ static void one_hot(exprc_rng *r, double *y, int rows, int classes) {
  * rounded into it. */
 static exprc_model *compile_f32(const char *model, exprc_model *m,
                                 exprc_backend b) {
-  exprc_options o;
-  exprc_model *f;
-  exprc_tensor t;
-  exprc_options_default(&o);
-  o.dtype = EXPRC_FLOAT32;
-  o.backend = b;
-  if (exprc_compile_file(model, &o, &f) != EXPRC_OK)
-    die(model, f);
-  for (int k = EXPRC_INPUT; k <= EXPRC_PARAM; k++)
-    for (int i = 0; i < exprc_count(m, (exprc_kind)k); i++)
-      if (exprc_get(m, (exprc_kind)k, i, &t) != EXPRC_OK ||
-          exprc_set(f, t.name, t.data, t.rank, t.shape) != EXPRC_OK)
-        die(t.name, f);
-  return f;
+  return compile_typed(model, m, b, EXPRC_FLOAT32);
 }
 
 /* The loss of a float32 model, read through its float view (so that the
@@ -324,6 +317,14 @@ static void measure_f32(const char *w, const char *model, exprc_model *m,
   gradient(f);
   bench_check(w, "loss float32 cc backend", loss_f32(f, loss));
   measure(w, "exprc float32 gradient, cc -O2 backend", gradient, f);
+  exprc_free(f);
+  f = compile_f32(model, m, EXPRC_BACKEND_AUTO); /* the default backend */
+  if (exprc_wait_tier(f) != EXPRC_OK)
+    printf("I\t%s\tfloat32 auto: the system compiler's code does not run: "
+           "%s\n", w, exprc_errmsg(f));
+  gradient(f);
+  bench_check(w, "loss float32 auto backend", loss_f32(f, loss));
+  measure(w, "exprc float32 gradient, auto after the swap", gradient, f);
   exprc_free(f);
 }
 
