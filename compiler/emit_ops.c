@@ -210,7 +210,7 @@ static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
   if (!outp) {
     em_target(E, x, "0", out, sizeof out);
     em_put_str(E, &E->body, "  acc2 = acc;\n  acc = 0.0;\n");
-    reduce_pass(E, x, NULL, NULL, "a + exp(b - " SHIFT("c") ")");
+    reduce_pass(E, x, NULL, NULL, "a + xc_exp(b - " SHIFT("c") ")");
     em_put(E, &E->body, "  %s = " SHIFT("acc2") " + log(acc);\n", out);
     E->used_acc2 = 1;
     return;
@@ -218,7 +218,7 @@ static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
   char n[128];
   snprintf(tp, sizeof tp, "p%d", E->home[x].aux);
   reduce_init(E, x, tp, "0.0");
-  reduce_pass(E, x, tp, outp, "a + exp(b - " SHIFT("c") ")");
+  reduce_pass(E, x, tp, outp, "a + xc_exp(b - " SHIFT("c") ")");
   em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
   em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s[i] = " SHIFT("%s[i]")
       " + log(%s[i]);\n", n, outp, outp, outp, outp, tp);

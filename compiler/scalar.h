@@ -18,6 +18,10 @@
  * xc_tanh is the runtime's tanh (runtime/kernels.c) for one element, so that
  * a tanh computed inside an expression and one stored by a whole-array call
  * (emit_expr.c) are the same bits, and so is a tanh folded at compile time.
+ * xc_exp is exp, with arguments below -746 (where exp rounds to +0) given
+ * +0 without the call: glibc's exp takes a slow path there, setting errno,
+ * and a causal mask's softmax (x - 1e9 where a position is hidden) sends
+ * half its arguments there: a third of an attention gradient's time.
  * Float32 models use the same xc_tanh: its double result is rounded where
  * a statement stores it, and exprc_rt_tanh_f32 rounds the same bits when
  * a float32 loop's tanh goes a block at a time (emit_ops.c).
@@ -40,6 +44,7 @@
   X(xc_divz(double a, double b) {                                             \
     return a == 0.0 && (b == 0.0 || b != b) ? a : a / b; })                     \
   X(xc_tanh(double x) { double y; exprc_rt_tanh(1, &x, &y); return y; })      \
+  X(xc_exp(double x) { return x < -746.0 ? 0.0 : exp(x); })                  \
   XC_SPECIAL_FNS(X)
 
 /* The helpers of the special functions (v2).

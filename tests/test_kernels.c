@@ -1,6 +1,7 @@
 /* test_kernels.c: the run-time kernels that replace generated loops:
  * exprc's own tanh (exprc_rt_tanh) and the sum over leading axes
- * (exprc_rt_colsum), both in runtime/kernels.c.
+ * (exprc_rt_colsum, and its float32 form), both in runtime/kernels.c, and
+ * exp as generated code computes it (scalar.h's xc_exp).
  *
  * Generated code computes every tanh with it: a stored tanh by one call over
  * the whole array (vectorised), a tanh inside an expression one element at
@@ -200,6 +201,51 @@ START_TEST(colsum_adds_in_row_order) {
 }
 END_TEST
 
+/* The float32 sum: float rows added in double from 0.0 in row order, each
+ * column rounded to float once: the bits of that loop, over more columns
+ * than one block of the kernel's accumulators (256) holds. */
+START_TEST(colsum_f32_adds_in_double) {
+  enum { M = 9, N = 300 };
+  float x[M * N], got[N], want[N];
+  uint64_t st = 4;
+  for (int i = 0; i < M * N; i++)
+    x[i] = (float)(tu_uniform(&st, -1.0, 1.0) * pow(10.0, (double)(i % 5) * 2));
+  for (int j = 0; j < N; j++) {
+    double acc = 0.0;
+    for (int i = 0; i < M; i++)
+      acc += (double)x[i * N + j];
+    want[j] = (float)acc;
+  }
+  exprc_rt_colsum_f32(M, N, x, got);
+  ck_assert(memcmp(got, want, sizeof got) == 0);
+}
+END_TEST
+
+/* exp in generated code skips the call where the result rounds to +0
+ * (below about -745.13; the helper's bound is -746): the bits must be
+ * libm's everywhere, on both sides of the bound, at -inf and NaN. A
+ * causal softmax row (hidden positions at -1e9) is then the softmax of
+ * the visible ones, exactly 0 where hidden: [1, e] / (1 + e). */
+START_TEST(exp_below_the_subnormals_is_zero_as_in_libm) {
+  exprc_model *m = tu_compile("input x[12]\ninput s[4]\n"
+                              "output y = exp(x), a = softmax(s)\n");
+  const double x[12] = {0, 1, -745.0, -745.13, -745.14, -745.9, -746.0,
+                        -746.5, -1e9, -INFINITY, NAN, 709.0};
+  const double s[4] = {0, -1e9, 1, -1e9};
+  tu_set(m, "x", x, 1, (int64_t)12);
+  tu_set(m, "s", s, 1, (int64_t)4);
+  const double *y = tu_output(m, "y").data;
+  for (int i = 0; i < 12; i++) {
+    double want = exp(x[i]);
+    ck_assert_msg(memcmp(&y[i], &want, sizeof want) == 0,
+                  "exp(%.17g): %.17g, libm %.17g", x[i], y[i], want);
+  }
+  const double e = exp(1.0), a[4] = {1 / (1 + e), 0, e / (1 + e), 0};
+  tu_assert_close(tu_output(m, "a").data, a, 4, 1e-15, "masked softmax");
+  exprc_free(m);
+}
+END_TEST
+
 int main(int argc, char **argv) {
   (void)argc, (void)argv;
   Suite *s = suite_create("kernels");
@@ -211,6 +257,8 @@ int main(int argc, char **argv) {
   tcase_add_test(t, stored_and_inline_tanh_agree);
   tcase_add_test(t, sums_over_leading_axes);
   tcase_add_test(t, colsum_adds_in_row_order);
+  tcase_add_test(t, colsum_f32_adds_in_double);
+  tcase_add_test(t, exp_below_the_subnormals_is_zero_as_in_libm);
   suite_add_tcase(s, t);
   return tu_run_suite(s);
 }
