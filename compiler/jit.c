@@ -209,8 +209,15 @@ void jit_free(Jit *j) {
 /* exprc_rt_gemm(...) becomes (*xc_fp_exprc_rt_gemm)(...), and its prototype
  * the definition of that pointer. */
 #define CC_RENAME(name, params) "-D" #name "=(*xc_fp_" #name ")",
+/* -fvect-cost-model=dynamic: -O2's own model vectorises no loop that
+ * needs a run-time check that its buffers do not overlap, which is most
+ * of generated code's (every buffer is a pointer into S); with it, the
+ * float32 attention gradient runs 17% fewer instructions (callgrind).
+ * Vectorising elementwise loops keeps every result's bits, and sums are
+ * not vectorised without -ffast-math's reassociation. */
 static const char *const cc_flags[] = {
-    "-std=c99", "-O2", "-ffp-contract=off", "-fno-fast-math", "-fPIC",
+    "-std=c99", "-O2", "-fvect-cost-model=dynamic", "-ffp-contract=off",
+    "-fno-fast-math", "-fPIC",
     "-shared", EXPRC_RT_FNS(CC_RENAME) NULL};
 #undef CC_RENAME
 
