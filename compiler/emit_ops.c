@@ -336,7 +336,11 @@ static void batch_offset(Emitter *E, const Shape *s, const Shape *ob,
 
 /* A batched product (NumPy matmul, an operand of rank 3 or more): one gemm
  * per matrix of the result, each reading its operands' matrices where the
- * broadcast batch axes put them. */
+ * broadcast batch axes put them. Where b is one matrix (or vector) for all
+ * and a's matrices are stored as they are read (not through a transpose),
+ * a's rows follow one another across its matrices, and so do the result's:
+ * one gemm of all the rows, as x @ W of a batch of sequences is, packs W
+ * once and gives BLAS one large product instead of many small ones. */
 static void emit_batched(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   int ta, tb;
@@ -357,6 +361,11 @@ static void emit_batched(Emitter *E, uint32_t x) {
   em_pointer(E, a, pa, sizeof pa);
   em_pointer(E, b, pb, sizeof pb);
   em_pointer(E, x, pc, sizeof pc);
+  if (sb->rank <= 2 && !ta) { /* one b for every matrix of a, whose rows */
+    em_put(E, &E->body, "  exprc_rt_gemm%s(0, %d, (%s)*%s, %s, %s, %s, %s, "
+           "%s);\n", em_rt(E), tb, nb, m, n, k, pa, pb, pc); /* follow on */
+    return;
+  }
   em_put(E, &E->body, "  {\n    long bO, bR, bA, bB;\n"
          "    for (bO = 0; bO < %s; bO++) {\n", nb);
   batch_offset(E, sa, &ob, "bA");
