@@ -336,6 +336,18 @@ void exprc_rt_tanh(long n, const double *x, double *y) {
   tanh_base(n, x, y);
 }
 
+int exprc_rt_tanh_build(int which, long n, const double *x, double *y) {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+  if (which == 2 && __builtin_cpu_supports("avx512f"))
+    return tanh_avx512(n, x, y), 0;
+  if (which == 1 && __builtin_cpu_supports("avx2"))
+    return tanh_avx2(n, x, y), 0;
+#endif
+  if (which == 0)
+    return tanh_base(n, x, y), 0;
+  return -1;
+}
+
 void exprc_rt_tanh_f32(long n, const double *x, float *y) {
   double t[EXPRC_RT_TANH_BLOCK];
   for (long at = 0; at < n; at += EXPRC_RT_TANH_BLOCK) {

@@ -94,6 +94,11 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
  * each result rounded to float once, as a float32 model's loops add. */
 #define EXPRC_RT_TANH_BLOCK 256
 
+/* exprc_rt_tanh by one of its builds (kernels.c), for the test that they
+ * agree to the bit: 0 the plain one, 1 AVX2, 2 AVX-512. Returns -1, and
+ * writes nothing, where this processor or compiler has not that build. */
+int exprc_rt_tanh_build(int which, long n, const double *x, double *y);
+
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
 #undef EXPRC_RT_DECLARE
