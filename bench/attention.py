@@ -22,7 +22,7 @@ import tempfile
 
 import numpy as np
 
-from pytiming import measure
+from pytiming import print_table, torch_rows
 
 try:
     import torch
@@ -121,20 +121,12 @@ def main():
         rows.append(("exprc --backend cc", exprc_time(build, d, "--backend",
                                                       "cc")))
         if torch is not None:
-            rows.append(("PyTorch, autograd", measure(step)))
-        table(f"W7: attention block gradient, batch {B}, length {T}, width "
+            rows += torch_rows(step)
+        print_table(f"W7: attention block gradient, batch {B}, length {T}, width "
               f"{D}, one thread", rows)
         if torch is not None:
             return float32_rows(build, d, vals, loss)
     return 0
-
-
-def table(title, rows):
-    base = rows[-1][1]
-    print(f"\n{title} (load {os.getloadavg()[0]:.1f})\n")
-    print("| implementation | ms per call | vs PyTorch |\n|---|---|---|")
-    for name, s in rows:
-        print(f"| {name} | {s * 1e3:.3f} | {s / base:.2f}x |")
 
 
 def float32_rows(build, d, vals, loss):
@@ -161,8 +153,8 @@ def float32_rows(build, d, vals, loss):
              exprc_time(build, d, "--dtype", "float32")),
             ("exprc float32 --backend tcc (libtcc alone)",
              exprc_time(build, d, "--dtype", "float32", "--backend", "tcc")),
-            ("PyTorch float32, autograd", measure(step))]
-    table(f"W7 in float32, batch {B}, length {T}, width {D}, one thread", rows)
+           ] + torch_rows(step, "PyTorch float32")
+    print_table(f"W7 in float32, batch {B}, length {T}, width {D}, one thread", rows)
     return 0
 
 

@@ -22,7 +22,7 @@ import tempfile
 
 import numpy as np
 
-from pytiming import measure
+from pytiming import print_table, torch_rows
 
 try:
     import torch
@@ -106,13 +106,8 @@ def main():
                  exprc_time(build, d, "--backend", "tcc")),
                 ("exprc --backend cc", exprc_time(build, d, "--backend", "cc"))]
         if ref is not None:
-            rows.append(("PyTorch, autograd", measure(step)))
-        base = rows[-1][1]
-        print(f"\nW6: GP nll + gradient, n = {N}, one thread "
-              f"(load {os.getloadavg()[0]:.1f})\n")
-        print("| implementation | ms per call | vs PyTorch |\n|---|---|---|")
-        for name, s in rows:
-            print(f"| {name} | {s * 1e3:.2f} | {s / base:.2f}x |")
+            rows += torch_rows(step)
+        print_table(f"W6: GP nll + gradient, n = {N}, one thread", rows, 2)
     return 0
 
 

@@ -14,7 +14,7 @@ import tempfile
 
 import numpy as np
 
-from pytiming import measure
+from pytiming import print_table, torch_rows
 
 try:
     import torch
@@ -91,12 +91,9 @@ def main():
             line = [l for l in exprc(build, d, "bench", *extra).splitlines()
                     if l.startswith("grad")][0]
             rows.append((name, float(line.split("median")[1].split()[0]) * 1e-6))
-        rows.append(("PyTorch, autograd", measure(step)))
-        print(f"\nGRU gradient, batch 32, hidden 64, T = 50, one thread (load "
-              f"{os.getloadavg()[0]:.1f})\n")
-        print("| implementation | ms per call | vs PyTorch |\n|---|---|---|")
-        for name, s in rows:
-            print(f"| {name} | {s * 1e3:.2f} | {s / rows[-1][1]:.2f}x |")
+        rows += torch_rows(step)
+        print_table("GRU gradient, batch 32, hidden 64, T = 50, one thread",
+                    rows, 2)
     return 0
 
 
