@@ -45,7 +45,7 @@ static void copy_results(Emitter *E, Entry *e) {
     if (h.kind == H_SLOT && h.slot == e->res[r].slot)
       continue;
     char n[128], in[EM_EXPR];
-    em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
+    em_count_expr(at(E, x)->shape, 0, n, sizeof n);
     em_value(E, x, em_is_scalar(E, x) ? "0" : "i", in, sizeof in);
     em_mark(E, x, &E->body);
     em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    p%d[i] = %s;\n", n,
@@ -185,7 +185,7 @@ static void constants(Emitter *E) {
   for (uint32_t i = 0; i < E->g->n; i++) {
     Node *nd = at(E, i);
     int64_t n;
-    if (!node_is_tensor_const(nd) || !shape_numel_const(&nd->shape, &n))
+    if (!node_is_tensor_const(nd) || !shape_numel_const(nd->shape, &n))
       continue;
     em_put(E, &E->out, "static const xc_real c%u[%lld] = {", i, (long long)n);
     for (int64_t k = 0; k < n; k++) {

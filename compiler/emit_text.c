@@ -229,7 +229,7 @@ int em_is_scalar(Emitter *E, uint32_t x) {
   HomeKind k = E->home[x].kind;
   int64_t numel;
   return k == H_INLINE || k == H_LOCAL ||
-         (shape_numel_const(&at(E, x)->shape, &numel) && numel == 1);
+         (shape_numel_const(at(E, x)->shape, &numel) && numel == 1);
 }
 
 /* The model's file name as a C string literal, made once per compile. */
