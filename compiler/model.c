@@ -429,6 +429,7 @@ static void pipeline(Ctx *c, void *arg) {
   layout(c, m, mod, &plan);                      /* the model's buffers */
   record_sites(c, m, mod);                       /* run-time errors' places */
   record_lengths(c, m, mod);                     /* and loops' lengths */
+  ctx_trim(c);                /* libtcc's memory is its own: room for it */
   compile_entries(c, m, mod, o);                 /* C -> machine code */
 }
 
