@@ -169,8 +169,8 @@ static const int32_t *graph_win(Graph *g, const int32_t *w) {
 #define ENTRY(i, h) ((uint64_t)((i) + 1) | (h) << 32)
 #define HASH_HI(h) ((h) >> 32)
 
-static void rehash(Graph *g) {
-  uint32_t old = g->hcap, cap = old ? old * 2 : 1024;
+static void rehash_to(Graph *g, uint32_t cap) {
+  uint32_t old = g->hcap;
   uint64_t *t = ctx_realloc(g->c, NULL, cap * sizeof *t);
   memset(t, 0, cap * sizeof *t);
   for (uint32_t k = 0; k < old; k++) {
@@ -185,6 +185,17 @@ static void rehash(Graph *g) {
   ctx_release(g->c, g->htab);
   g->htab = t;
   g->hcap = cap;
+}
+
+static void rehash(Graph *g) { rehash_to(g, g->hcap ? g->hcap * 2 : 1024); }
+
+void graph_reserve(Graph *g, uint32_t n) {
+  vec_reserve(g->c, &g->node, &g->cap, n, sizeof *g->node);
+  uint32_t cap = g->hcap ? g->hcap : 1024;
+  while ((uint64_t)n * 2 > cap && cap < (1u << 31))
+    cap *= 2;
+  if (cap > g->hcap)
+    rehash_to(g, cap);
 }
 
 /* Find proto's twin, or the empty entry where it belongs. */

@@ -84,6 +84,10 @@ struct Graph {
 };
 
 Graph *graph_new(Ctx *c);
+/* Room for n nodes, node array and table, at once: a pass that knows its
+ * graph's size skips the doublings (each a new table, cleared and filled
+ * again, and the old one's pages given back). */
+void graph_reserve(Graph *g, uint32_t n);
 /* Give back a graph's arrays to the context early (a pass that builds a new
  * graph frees the old one); the Graph itself lives in the arena. */
 void graph_free(Graph *g);

@@ -283,6 +283,10 @@ Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
       live[*roots[i]] = 1;
   graph_live(g, live, NULL);
   Graph *ng = graph_new(c);
+  uint32_t nlive = 0;
+  for (uint32_t i = 0; i < g->n; i++)
+    nlive += live[i];
+  graph_reserve(ng, nlive); /* about what it makes: rewrites mostly shrink */
   ng->rewrite = simplify_final;
   for (uint32_t i = 0; i < g->n; i++) {
     if (!live[i])
