@@ -192,6 +192,18 @@ exprc_status ctx_protect(Ctx *c, void (*fn)(Ctx *c, void *arg), void *arg) {
   return c->status;
 }
 
+char *ctx_detach_str(Ctx *c, char *p) {
+  if (!p)
+    return NULL;
+  Blk *b = BLK(p);
+  size_t n = strlen(p) + 1;
+  c->bytes -= (int64_t)b->size;
+  blk_unlink(c, b);
+  memmove(b, p, n); /* pages already in: no copy into fresh ones */
+  char *r = realloc(b, n);
+  return r ? r : (char *)b;
+}
+
 void ctx_trim(Ctx *c) {
   while (c->spare) {
     Blk *n = c->spare->next;

@@ -87,6 +87,10 @@ typedef struct Ctx {
 void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
               const exprc_limits *lim);
 void ctx_free(Ctx *c);
+/* The string in block p (from ctx_realloc) as the caller's own, freed with
+ * free(): a big result leaves the context without being copied into
+ * memory the process has not touched yet (a fault a page). */
+char *ctx_detach_str(Ctx *c, char *p);
 /* Free the released blocks kept for reuse (ctx_realloc): before a stage
  * whose memory does not come from the context (libtcc's). */
 void ctx_trim(Ctx *c);

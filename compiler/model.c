@@ -422,9 +422,8 @@ static void pipeline(Ctx *c, void *arg) {
   Plan plan = model_plan(o);
   if (plan.f32)
     f32_axes(c, mod);
-  char *text = model_back(c, mod, &plan);        /* plan -> C */
-  m->csrc = dup_or_fail(c, text); /* the model's, to outlive the context */
-  ctx_release(c, text);           /* not a second copy through libtcc */
+  m->csrc = ctx_detach_str(c, model_back(c, mod, &plan)); /* plan -> C:
+                                    the model's, to outlive the context */
   m->f32 = plan.f32;
   layout(c, m, mod, &plan);                      /* the model's buffers */
   record_sites(c, m, mod);                       /* run-time errors' places */
