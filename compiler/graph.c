@@ -225,7 +225,10 @@ uint32_t graph_node(Graph *g, const Node *proto) {
   p.start = graph_win(g, p.start);
   Shape s = shape_infer(g, &p); /* before reordering: errors name the
                                    operands in the order they were written */
-  p.shape = graph_shape(g, &s);
+  const Shape *first = p.nin ? g->node[p.in[0]].shape : NULL;
+  p.shape = first && memcmp(first, &s, sizeof s) == 0
+                ? first /* most ops: the first operand's shape, interned */
+                : graph_shape(g, &s);
   canonical_order(&p);
   if (g->rewrite) {
     uint32_t r = g->rewrite(g, &p);
