@@ -133,13 +133,14 @@ void em_function(Emitter *E, Entry *e, const char *name, const char *what,
   em_loop_flush(E);
   copy_results(E, e);
   if (E->helpers.n)
-    em_put(E, &E->out, "%.*s", (int)E->helpers.n, E->helpers.s);
+    em_put_mem(E, &E->out, E->helpers.s, E->helpers.n);
   em_put(E, &E->out, "\n/* %s: %s */\nvoid %s(const long *D, double *const *S)\n{\n",
       name, what, name);
   declarations(E);
   em_put_str(E, &E->out, "  (void)D;\n  (void)S;\n");
   if (E->body.n)
-    em_put(E, &E->out, "%.*s", (int)E->body.n, E->body.s);
+    em_put_mem(E, &E->out, E->body.s, E->body.n); /* not vsnprintf:
+                                    megabytes at a big model */
   em_put_str(E, &E->out, "}\n");
   E->helpers.n = 0;
   E->ep = NULL, E->home = NULL;
