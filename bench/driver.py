@@ -596,10 +596,11 @@ def scaling_sizes(run, family):
 
 def per_node_memory(kb, total, first):
     """Peak RSS, and bytes a node above the first row's (kb, total nodes):
-    the process's own start-up memory cancels."""
+    the process's own start-up memory cancels. Under a thousand nodes more
+    the difference is the allocator's noise, not the graph's."""
     if kb is None:
         return ["-", "-"]
-    if not first or first[0] is None or total <= first[1]:
+    if not first or first[0] is None or total < first[1] + 1000:
         return ["%.1f MB" % (kb / 1024), "-"]
     return ["%.1f MB" % (kb / 1024),
             "%.0f" % ((kb - first[0]) * 1024 / (total - first[1]))]
