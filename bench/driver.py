@@ -9,8 +9,9 @@ call this file (see bench/README.md). Sections:
   W3  Rosenbrock n = 1000: gradient/function ratio and hand-written C.
   W4  compile latency: model text -> callable, against gcc -O0 -c and
       gcc -O2 -c of the C that exprc emits for the same model.
-  scaling  nested and wide generated models: graph size and pipeline time
-      against depth, with SymPy's diff + cse on the same expressions.
+  scaling  nested and wide generated models: graph size, pipeline time
+      and peak memory (bytes a node) against depth, with SymPy's diff + cse
+      on the same expressions.
   W5  a LeNet-like CNN, batch 32 of 28x28: exprc (libtcc and cc backends)
       against PyTorch.
 
@@ -604,9 +605,18 @@ def sympy_case(run, family, n, last):
 
 def exprc_eval(run, path, at):
     """Compile and run the gradient once: (pipeline time, {name: value}) or
-    the way it failed."""
-    p = subprocess.run([run.harness, "eval", path, *at], env=run.env,
+    the way it failed, and the run's peak resident memory in KB (None
+    without GNU time)."""
+    kbfile = os.path.join(run.tmp, "peak_kb")
+    timer = (["/usr/bin/time", "-f", "%M", "-o", kbfile]
+             if os.access("/usr/bin/time", os.X_OK) else [])
+    p = subprocess.run(timer + [run.harness, "eval", path, *at], env=run.env,
                        capture_output=True, text=True)
+    kb = None
+    if timer and os.path.exists(kbfile):
+        with open(kbfile) as f:
+            m = re.search(r"^(\d+)$", f.read(), re.M)
+        kb = int(m.group(1)) if m else None
     vals, t = {}, None
     for line in p.stdout.splitlines():
         f = line.split("\t")
@@ -617,8 +627,8 @@ def exprc_eval(run, path, at):
     if p.returncode != 0:
         why = ("crashed (signal %d)" % -p.returncode if p.returncode < 0
                else "failed: " + p.stderr.strip()[-200:])
-        return t, why
-    return t, vals
+        return t, why, kb
+    return t, vals, kb
 
 
 def scaling_sizes(run, family):
@@ -629,24 +639,36 @@ def scaling_sizes(run, family):
     return [n for n in sizes if not run.args.quick or n <= 10000]
 
 
-def scaling_row(run, family, n, last_sympy):
+def per_node_memory(kb, total, first):
+    """Peak RSS, and bytes a node above the first row's (kb, total nodes):
+    the process's own start-up memory cancels. Under a thousand nodes more
+    the difference is the allocator's noise, not the graph's."""
+    if kb is None:
+        return ["-", "-"]
+    if not first or first[0] is None or total < first[1] + 1000:
+        return ["%.1f MB" % (kb / 1024), "-"]
+    return ["%.1f MB" % (kb / 1024),
+            "%.0f" % ((kb - first[0]) * 1024 / (total - first[1]))]
+
+
+def scaling_row(run, family, n, last_sympy, first):
     path = os.path.join(run.tmp, "%s%d.expr" % (family, n))
     gen.write(path, gen.nested(n) if family == "nested" else gen.wide(n))
     total, fwd, bwd = graph_nodes(run, path)
     at = ["x=0.3"] if family == "nested" else ["a=0.3", "b=0.7"]
-    t_eval, vals = exprc_eval(run, path, at)
+    t_eval, vals, kb = exprc_eval(run, path, at)
     t = (pipeline_time(run, path, 5 if n <= 1000 else 3) if n <= 10000
          else t_eval)
     s, why = sympy_case(run, family, n, last_sympy)
     row = [n, total, fwd, bwd, "%.1f" % (total / n), fmt_time(t),
-           "%.2f" % (t / total * 1e6),
+           "%.2f" % (t / total * 1e6)] + per_node_memory(kb, total, first) + [
            "ok" if isinstance(vals, dict) else vals]
     if s:
         row += [fmt_time(s["diff"]), fmt_time(s["cse"]), int(s["ops"])]
         row.append(scaling_check(run, family, n, vals, s))
     else:
         row += [why, "", "", ""]
-    return row, t, total, (n, s["diff"] + s["cse"]) if s else False
+    return row, t, total, (n, s["diff"] + s["cse"]) if s else False, kb
 
 
 def scaling_check(run, family, n, vals, s):
@@ -666,14 +688,17 @@ def scaling(run):
                          ("wide", "width: L = sum_k d_k*sin(c_k*a + b), "
                           "grad L wrt a, b")):
         section("scaling, %s model; n = %s" % (family, what))
-        rows, pts, last = [], [], None
+        rows, pts, last, first = [], [], None, None
         for n in scaling_sizes(run, family):
-            row, t, total, last_s = scaling_row(run, family, n, last)
+            row, t, total, last_s, kb = scaling_row(run, family, n, last,
+                                                    first)
+            first = first or (kb, total)
             last = last_s if last is not False else False
             rows.append(row)
             pts.append((n, total, t))
         table(["n", "exprc nodes", "forward", "backward", "nodes/n",
-               "exprc pipeline", "us/node", "exprc gradient runs",
+               "exprc pipeline", "us/node", "peak RSS (compile + 1 run)",
+               "bytes/node above the first row", "exprc gradient runs",
                "SymPy diff", "SymPy cse", "SymPy ops after cse",
                "d/d check vs SymPy (rel err)"], rows)
         scaling_targets(run, family, pts)

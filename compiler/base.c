@@ -20,6 +20,7 @@ struct Chunk {
 typedef struct Blk {
   struct Blk *prev, *next;
   size_t size; /* of data, as counted in Ctx.bytes */
+  size_t cap;  /* of data, as allocated (a spare block may be bigger) */
   max_align_t data[];
 } Blk;
 
@@ -58,17 +59,70 @@ static void charge(Ctx *c, size_t n) {
            "bytes of memory (the limit)", (long long)lim);
 }
 
+/* Big blocks a pass gives back are kept for the next request they fit
+ * (the passes of a big compile each take and give back arrays of a few
+ * bytes a node): malloc serves blocks this big with mmap and gives them
+ * back to the system on free, so each pass faulted its pages in afresh. At
+ * 1.4M nodes that was half of the compile's 360k page faults, several
+ * microseconds each (bench/RESULTS.md, issue 18). ctx_free frees them. */
+#define SPARE_MIN ((size_t)1 << 17)
+
+static Blk *spare_take(Ctx *c, size_t n) {
+  Blk **best = NULL;
+  for (Blk **b = &c->spare; *b; b = &(*b)->next)
+    if ((*b)->cap >= n && (!best || (*b)->cap < (*best)->cap))
+      best = b;
+  if (!best)
+    return NULL;
+  Blk *r = *best;
+  *best = r->next;
+  return r;
+}
+
+static void spare_put(Ctx *c, Blk *b) {
+  if (b->cap < SPARE_MIN) {
+    free(b);
+    return;
+  }
+  b->next = c->spare;
+  c->spare = b;
+}
+
+/* A new place for old's n bytes (old NULL: none), from the spares or
+ * from realloc; NULL when out of memory, old then untouched and linked. */
+static Blk *blk_move(Ctx *c, Blk *old, size_t n) {
+  Blk *b = n >= SPARE_MIN && (!old || n > old->cap) ? spare_take(c, n) : NULL;
+  if (b) {
+    if (old) {
+      memcpy(b->data, old->data, old->size < n ? old->size : n);
+      blk_unlink(c, old);
+      spare_put(c, old);
+    }
+    return b;
+  }
+  if (old)
+    blk_unlink(c, old); /* realloc may move it */
+  b = n <= SIZE_MAX - sizeof(Blk) ? realloc(old, sizeof(Blk) + n) : NULL;
+  if (!b) {
+    if (old)
+      blk_link(c, old); /* still valid: ctx_free releases it */
+    return NULL;
+  }
+  b->cap = n;
+  return b;
+}
+
 void *ctx_realloc(Ctx *c, void *p, size_t n) {
   Blk *old = p ? BLK(p) : NULL;
   size_t had = old ? old->size : 0;
   if (n > had)
     charge(c, n - had); /* may unwind: the old block is still linked */
-  if (old)
-    blk_unlink(c, old); /* realloc may move it */
-  Blk *b = n <= SIZE_MAX - sizeof(Blk) ? realloc(old, sizeof(Blk) + n) : NULL;
+  if (old && n <= old->cap && n >= had) {
+    old->size = n; /* a spare taken bigger than asked: room to grow */
+    return p;
+  }
+  Blk *b = blk_move(c, old, n);
   if (!b) {
-    if (old)
-      blk_link(c, old); /* still valid: ctx_free releases it */
     c->bytes -= n > had ? (int64_t)(n - had) : 0;
     ctx_fail(c, EXPRC_ERR_NOMEM, "out of memory");
   }
@@ -82,7 +136,7 @@ void ctx_release(Ctx *c, void *p) {
   if (p) {
     c->bytes -= (int64_t)BLK(p)->size;
     blk_unlink(c, BLK(p));
-    free(BLK(p));
+    spare_put(c, BLK(p));
   }
 }
 
@@ -138,12 +192,33 @@ exprc_status ctx_protect(Ctx *c, void (*fn)(Ctx *c, void *arg), void *arg) {
   return c->status;
 }
 
+char *ctx_detach_str(Ctx *c, char *p) {
+  if (!p)
+    return NULL;
+  Blk *b = BLK(p);
+  size_t n = strlen(p) + 1;
+  c->bytes -= (int64_t)b->size;
+  blk_unlink(c, b);
+  memmove(b, p, n); /* pages already in: no copy into fresh ones */
+  char *r = realloc(b, n);
+  return r ? r : (char *)b;
+}
+
+void ctx_trim(Ctx *c) {
+  while (c->spare) {
+    Blk *n = c->spare->next;
+    free(c->spare);
+    c->spare = n;
+  }
+}
+
 void ctx_free(Ctx *c) {
   while (c->blocks) {
     Blk *n = c->blocks->next;
     free(c->blocks);
     c->blocks = n;
   }
+  ctx_trim(c);
   while (c->arena) {
     Chunk *n = c->arena->next;
     free(c->arena);

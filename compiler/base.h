@@ -67,6 +67,7 @@ typedef struct Ctx {
   char *msg;                 /* malloc'd message of the first error */
   Chunk *arena;              /* compile-lifetime small allocations */
   struct Blk *blocks;        /* compile-lifetime growable blocks */
+  struct Blk *spare;         /* big blocks released, kept for reuse */
   exprc_limits lim;
   const char *const *dimnames; /* names of symbolic dims, for messages */
   int64_t work;              /* steps of the passes ctx_work counts */
@@ -86,6 +87,13 @@ typedef struct Ctx {
 void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
               const exprc_limits *lim);
 void ctx_free(Ctx *c);
+/* The string in block p (from ctx_realloc) as the caller's own, freed with
+ * free(): a big result leaves the context without being copied into
+ * memory the process has not touched yet (a fault a page). */
+char *ctx_detach_str(Ctx *c, char *p);
+/* Free the released blocks kept for reuse (ctx_realloc): before a stage
+ * whose memory does not come from the context (libtcc's). */
+void ctx_trim(Ctx *c);
 /* The one protected call, as Lua's: run fn(c, arg) so that a ctx_error or
  * ctx_fail anywhere inside it returns here. Returns EXPRC_OK, or the status
  * of the first error, whose message is then in c->msg. */

@@ -252,7 +252,7 @@ static void dot_node(FILE *f, Module *mod, const Page *P, char tag,
           tag, i, fill, i);
   for (const char *s = lab; *s; s++) /* var names are identifiers; still */
     fprintf(f, *s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
-  fprintf(f, "\\n%s", shape_str(&nd->shape, mod->dim, sb, sizeof sb));
+  fprintf(f, "\\n%s", shape_str(nd->shape, mod->dim, sb, sizeof sb));
   if (tag == 's' && P->val && i < P->nval && P->val[i].has) {
     fputs("\\n", f);
     number(f, P->val[i].min);
@@ -381,7 +381,7 @@ static void node_row(FILE *f, Module *mod, const Page *P, char tag,
   for (int k = 0; k < nd->nin; k++)
     fprintf(f, "%sn%u", k ? " " : "", nd->in[k]);
   fputs("</td><td>", f);
-  html_str(f, shape_str(&nd->shape, mod->dim, sb, sizeof sb));
+  html_str(f, shape_str(nd->shape, mod->dim, sb, sizeof sb));
   fprintf(f, "</td><td>%s</td><td>%u</td>", bwd ? "backward" : "forward",
           nd->pos.line);
   if (P->val)

@@ -54,7 +54,7 @@ static int with_front(const Args *a, int (*fn)(Module *, const Args *)) {
 }
 
 static const char *shape_text(Module *mod, uint32_t node, char *buf, size_t n) {
-  return shape_str(&mod->g->node[node].shape, mod->g->c->dimnames, buf, n);
+  return shape_str(mod->g->node[node].shape, mod->g->c->dimnames, buf, n);
 }
 
 static int check(Module *mod, const Args *a) {
@@ -210,7 +210,7 @@ static int graph_stats(Module *mod, const Args *a) {
   sym = 0;
   for (uint32_t k = 0; k < mod->nentry; k++)
     for (uint32_t r = 0; r < mod->entry[k].nres; r++) {
-      Shape *s = &mod->g->node[mod->entry[k].res[r].node].shape;
+      const Shape *s = mod->g->node[mod->entry[k].res[r].node].shape;
       results += shape_numel_const(s, &n) ? 8 * n : (sym = 1, 0);
     }
   print_bytes("results", results, sym);
@@ -245,7 +245,7 @@ static int graph_text(Module *mod, const Args *a) {
     printf("n%-5u = %s", i, lab);
     for (int k = 0; k < nd->nin; k++)
       printf(" n%u", nd->in[k]);
-    printf("  %s%s\n", shape_str(&nd->shape, mod->g->c->dimnames, sb, sizeof sb),
+    printf("  %s%s\n", shape_str(nd->shape, mod->g->c->dimnames, sb, sizeof sb),
            nd->flags & N_BACKWARD ? "  backward" : "");
   }
   print_entries(mod);
@@ -266,7 +266,7 @@ static int dot_reduce_label(Module *mod, uint32_t i, char *buf, size_t n) {
                                         : NULL;
   if (!name)
     return 0;
-  int rank = mod->g->node[nd->in[0]].shape.rank;
+  int rank = mod->g->node[nd->in[0]].shape->rank;
   if (nd->u.axes == ((int64_t)1 << rank) - 1) {
     snprintf(buf, n, "%s", name);
     return 1;
@@ -296,9 +296,9 @@ static void dot_edge(Module *mod, uint32_t from, uint32_t to, int k) {
            to, k, text, to, k, to);
     return;
   }
-  shape_str(&src->shape, mod->g->c->dimnames, sb, sizeof sb);
+  shape_str(src->shape, mod->g->c->dimnames, sb, sizeof sb);
   printf("  n%u -> n%u [label=\"%s\"];\n", from, to,
-         src->shape.rank ? sb : ""); /* scalars: no "[]" on the line */
+         src->shape->rank ? sb : ""); /* scalars: no "[]" on the line */
 }
 
 static const char *dot_color(const Node *nd) {

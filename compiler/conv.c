@@ -26,9 +26,9 @@
 /* Each attribute is a pair (rows, columns): two of start[]'s 32-bit
  * words, stride in 0-1, padding 2-3, dilation 4-5, window 6-7 (lowering
  * bounds them far below 2^31). */
-static void put_pair(Node *p, int at, const int64_t v[2]) {
-  p->start[at] = (int32_t)v[0];
-  p->start[at + 1] = (int32_t)v[1];
+static void put_pair(int32_t *w, int at, const int64_t v[2]) {
+  w[at] = (int32_t)v[0];
+  w[at + 1] = (int32_t)v[1];
 }
 
 static void get_pair(const Node *p, int at, int64_t v[2]) {
@@ -36,11 +36,12 @@ static void get_pair(const Node *p, int at, int64_t v[2]) {
   v[1] = p->start[at + 1];
 }
 
-void conv_pack(Node *p, const ConvAttr *a) {
-  put_pair(p, 0, a->stride);
-  put_pair(p, 2, a->pad);
-  put_pair(p, 4, a->dil);
-  put_pair(p, 6, a->kernel);
+void conv_pack(Node *p, int32_t w[MAX_RANK], const ConvAttr *a) {
+  put_pair(w, 0, a->stride);
+  put_pair(w, 2, a->pad);
+  put_pair(w, 4, a->dil);
+  put_pair(w, 6, a->kernel);
+  p->start = w;
   p->u.word = a->groups;
 }
 
@@ -57,13 +58,13 @@ ConvAttr conv_unpack(const Node *p) {
 uint32_t conv_node(Graph *g, Op op, uint32_t x, uint32_t y, const ConvAttr *a,
                    const Shape *target) {
   Node p;
+  int32_t w[MAX_RANK];
   memset(&p, 0, sizeof p);
   p.op = (uint8_t)op;
   p.in[0] = x;
   p.in[1] = y;
-  conv_pack(&p, a);
-  if (target)
-    p.shape = *target;
+  conv_pack(&p, w, a);
+  p.shape = target;
   return graph_node(g, &p);
 }
 
@@ -79,7 +80,7 @@ uint32_t conv_random(Graph *g, Op op, uint32_t a, uint32_t b, const Shape *s) {
   p.op = (uint8_t)op;
   p.in[0] = a;
   p.in[1] = b;
-  p.shape = *s;
+  p.shape = s;
   /* A number no other draw has: the node count only grows, and each draw
    * adds a node. Copies made by the simplifier keep it, so one draw read
    * in two places stays one draw. */
@@ -179,19 +180,19 @@ static void must_equal(Graph *g, const Node *p, const Shape *got,
 
 Shape conv_shape(Graph *g, const Node *p) {
   ConvAttr a = conv_unpack(p);
-  const Shape *s0 = &g->node[p->in[0]].shape, *s1 = &g->node[p->in[1]].shape;
+  const Shape *s0 = g->node[p->in[0]].shape, *s1 = g->node[p->in[1]].shape;
   Shape y;
   if (p->op == OP_CONV)
     return conv_out(g, p, s0, s1, &a);
   if (p->op == OP_CONV_TX) { /* (gy, w) -> x */
-    y = conv_out(g, p, &p->shape, s1, &a);
+    y = conv_out(g, p, p->shape, s1, &a);
     must_equal(g, p, s0, &y);
-    return p->shape;
+    return *p->shape;
   }
   if (p->op == OP_CONV_TW) { /* (x, gy) -> w */
-    y = conv_out(g, p, s0, &p->shape, &a);
+    y = conv_out(g, p, s0, p->shape, &a);
     must_equal(g, p, s1, &y);
-    return p->shape;
+    return *p->shape;
   }
   if (p->op == OP_POOL_PICK) { /* (x, h): h has x's shape */
     must_equal(g, p, s1, s0);
@@ -204,31 +205,31 @@ Shape conv_shape(Graph *g, const Node *p) {
 
 Shape random_shape(Graph *g, const Node *p) {
   for (int k = 0; k < 2; k++) {
-    const Shape *s = &g->node[p->in[k]].shape;
+    const Shape *s = g->node[p->in[k]].shape;
     Shape t;
     char sa[96], sb[96];
-    if (!shape_broadcast(s, &p->shape, &t) || !shape_eq(&t, &p->shape))
+    if (!shape_broadcast(s, p->shape, &t) || !shape_eq(&t, p->shape))
       ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE,
                 "%s: a parameter of shape %s does not broadcast to the "
                 "shape %s of the draw", g->spelling ? g->spelling : "random",
                 shape_str(s, g->c->dimnames, sa, sizeof sa),
-                shape_str(&p->shape, g->c->dimnames, sb, sizeof sb));
+                shape_str(p->shape, g->c->dimnames, sb, sizeof sb));
   }
-  return p->shape;
+  return *p->shape;
 }
 
 /* ---- the kernels' sizes ---- */
 
 ConvGeom conv_geom(const Graph *g, const Node *p) {
   ConvAttr a = conv_unpack(p);
-  const Shape *s0 = &g->node[p->in[0]].shape, *s1 = &g->node[p->in[1]].shape;
-  const Shape *x = s0, *w = NULL, *y = &p->shape;
+  const Shape *s0 = g->node[p->in[0]].shape, *s1 = g->node[p->in[1]].shape;
+  const Shape *x = s0, *w = NULL, *y = p->shape;
   if (p->op == OP_CONV)
     w = s1;
   else if (p->op == OP_CONV_TX)
-    x = &p->shape, w = s1, y = s0;
+    x = p->shape, w = s1, y = s0;
   else if (p->op == OP_CONV_TW)
-    w = &p->shape, y = s1;
+    w = p->shape, y = s1;
   else if (p->op == OP_POOL_PUT)
     y = s1;
   int r = x->rank;

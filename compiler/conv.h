@@ -22,7 +22,8 @@ typedef struct ConvGeom {
 
 #define CONV_GEOM_LEN 16
 
-void conv_pack(Node *p, const ConvAttr *a);
+/* p->start comes to point at w, which must live until graph_node. */
+void conv_pack(Node *p, int32_t w[MAX_RANK], const ConvAttr *a);
 ConvAttr conv_unpack(const Node *p);
 
 /* A node of the SH_CONV group with the attributes of a and inputs x, y;

@@ -45,7 +45,7 @@ static void copy_results(Emitter *E, Entry *e) {
     if (h.kind == H_SLOT && h.slot == e->res[r].slot)
       continue;
     char n[128], in[EM_EXPR];
-    em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
+    em_count_expr(at(E, x)->shape, 0, n, sizeof n);
     em_value(E, x, em_is_scalar(E, x) ? "0" : "i", in, sizeof in);
     em_mark(E, x, &E->body);
     em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    p%d[i] = %s;\n", n,
@@ -136,13 +136,14 @@ void em_function(Emitter *E, Entry *e, const char *name, const char *what,
   em_loop_flush(E);
   copy_results(E, e);
   if (E->helpers.n)
-    em_put(E, &E->out, "%.*s", (int)E->helpers.n, E->helpers.s);
+    em_put_mem(E, &E->out, E->helpers.s, E->helpers.n);
   em_put(E, &E->out, "\n/* %s: %s */\nvoid %s(const long *D, double *const *S)\n{\n",
       name, what, name);
   declarations(E);
   em_put_str(E, &E->out, "  (void)D;\n  (void)S;\n");
   if (E->body.n)
-    em_put(E, &E->out, "%.*s", (int)E->body.n, E->body.s);
+    em_put_mem(E, &E->out, E->body.s, E->body.n); /* not vsnprintf:
+                                    megabytes at a big model */
   em_put_str(E, &E->out, "}\n");
   E->helpers.n = 0;
   E->ep = NULL, E->home = NULL;
@@ -188,7 +189,7 @@ static void constants(Emitter *E) {
   for (uint32_t i = 0; i < E->g->n; i++) {
     Node *nd = at(E, i);
     int64_t n;
-    if (!node_is_tensor_const(nd) || !shape_numel_const(&nd->shape, &n))
+    if (!node_is_tensor_const(nd) || !shape_numel_const(nd->shape, &n))
       continue;
     em_put(E, &E->out, "static const xc_real c%u[%lld] = {", i, (long long)n);
     for (int64_t k = 0; k < n; k++) {

@@ -41,7 +41,7 @@ void em_check(Emitter *E, uint32_t x) {
     check_value(E, x, v, "  ");
     return;
   }
-  em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
+  em_count_expr(at(E, x)->shape, 0, n, sizeof n);
   em_value(E, x, "i", v, sizeof v);
   em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n", n);
   check_value(E, x, v, "    ");

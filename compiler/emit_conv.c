@@ -34,7 +34,7 @@ void em_conv(Emitter *E, uint32_t x) {
 void em_random(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   char n[128], out[64], a[320], b[320], t[320];
-  em_count_expr(&nd.shape, 0, n, sizeof n);
+  em_count_expr(nd.shape, 0, n, sizeof n);
   em_pointer(E, x, out, sizeof out);
   em_value(E, nd.in[0], em_is_scalar(E, nd.in[0]) ? "0" : "i", a, sizeof a);
   em_value(E, nd.in[1], em_is_scalar(E, nd.in[1]) ? "0" : "i", b, sizeof b);

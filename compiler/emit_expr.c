@@ -154,12 +154,12 @@ int em_flat_operands(Emitter *E, uint32_t x, const Shape *so,
                          uint32_t now) {
   Node *nd = at(E, x);
   if (is_window(nd))
-    return nd->shape.rank == 1;
+    return nd->shape->rank == 1;
   for (int k = 0; k < nd->nin; k++) {
     uint32_t y = nd->in[k];
     if (em_inline_here(E, y, now) ? !em_flat_operands(E, y, so, now)
                                : !em_is_scalar(E, y) &&
-                                     !shape_eq(&at(E, y)->shape, so))
+                                     !shape_eq(at(E, y)->shape, so))
       return 0;
   }
   return 1;
@@ -174,13 +174,13 @@ int em_flat_operands(Emitter *E, uint32_t x, const Shape *so,
  * window and is 0 outside. The loop runs over the window node's shape. */
 static void window_expr(Emitter *E, Buf *b, uint32_t x, int loop) {
   Node nd = *at(E, x);
-  const Shape *si = &at(E, nd.in[0])->shape;
+  const Shape *si = at(E, nd.in[0])->shape;
   char var[16], st[128], d[32], idx[EM_EXPR] = "", val[EM_EXPR];
   size_t len = 0;
   int pad = nd.op == OP_PAD, conds = 0;
   if (pad)
     em_put_str(E, b, "((");
-  for (int j = 0; j < nd.shape.rank; j++) {
+  for (int j = 0; j < nd.shape->rank; j++) {
     snprintf(var, sizeof var, loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "i%d", j);
     em_count_expr(si, j + 1, st, sizeof st);
     char pos[64]; /* the position on the input's axis j */
@@ -197,9 +197,9 @@ static void window_expr(Emitter *E, Buf *b, uint32_t x, int loop) {
       em_put(E, b, "%s%s >= %lldL", conds++ ? " && " : "", var,
           (long long)nd.start[j]);
     /* a symbolic axis is whole only when both sizes are the same size */
-    if (pad && (DIM_IS_SYM(si->d[j]) || DIM_IS_SYM(nd.shape.d[j])
-                    ? si->d[j] != nd.shape.d[j]
-                    : nd.start[j] + si->d[j] < nd.shape.d[j])) {
+    if (pad && (DIM_IS_SYM(si->d[j]) || DIM_IS_SYM(nd.shape->d[j])
+                    ? si->d[j] != nd.shape->d[j]
+                    : nd.start[j] + si->d[j] < nd.shape->d[j])) {
       em_dim_expr(si->d[j], d, sizeof d);
       em_put(E, b, "%s%s < %lldL + %s", conds++ ? " && " : "", var,
           (long long)nd.start[j], d);
@@ -231,10 +231,10 @@ void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
         snprintf(idx, sizeof idx, "0");
       else if (loop == LOOP_FLAT)
         snprintf(idx, sizeof idx, "i");
-      else if (shape_eq(&at(E, y)->shape, so))
+      else if (shape_eq(at(E, y)->shape, so))
         snprintf(idx, sizeof idx, "o"); /* the running position */
       else
-        broadcast_index(&at(E, y)->shape, so, idx, sizeof idx);
+        broadcast_index(at(E, y)->shape, so, idx, sizeof idx);
       em_value(E, y, idx, val, sizeof val);
       em_put_str(E, &ops[k], val);
     }
@@ -277,7 +277,7 @@ void em_store_close(Emitter *E, Buf *b, uint32_t x, const char *idx,
 }
 
 void em_ew(Emitter *E, uint32_t x) {
-  const Shape *so = &at(E, x)->shape;
+  const Shape *so = at(E, x)->shape;
   int64_t numel;
   int loop = shape_numel_const(so, &numel) && numel == 1 ? LOOP_ONE
              : em_flat_operands(E, x, so, x)                ? LOOP_FLAT

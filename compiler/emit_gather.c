@@ -54,7 +54,7 @@ static void check_index(Emitter *E, uint32_t x, const char *otherwise) {
 
 static void zero_fill(Emitter *E, uint32_t x) {
   char n[128], out[320];
-  em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
+  em_count_expr(at(E, x)->shape, 0, n, sizeof n);
   em_target(E, x, "gI", out, sizeof out);
   em_put(E, &E->body, "    for (gI = 0; gI < %s; gI++)\n      %s = 0.0;\n", n,
          out);
@@ -66,11 +66,11 @@ static void zero_fill(Emitter *E, uint32_t x) {
 static void emit_take(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   int take = nd.op == OP_TAKE;
-  const Shape *table = take ? &at(E, nd.in[0])->shape : &nd.shape;
+  const Shape *table = take ? at(E, nd.in[0])->shape : nd.shape;
   Around a;
   char idx[320], src[320], dst[320], bad[320], skip[400];
   around(table, (int)nd.u.axes, &a);
-  em_count_expr(&at(E, nd.in[1])->shape, 0, a.m, sizeof a.m);
+  em_count_expr(at(E, nd.in[1])->shape, 0, a.m, sizeof a.m);
   em_value(E, nd.in[1], "gJ", idx, sizeof idx);
   const char *tab = "(gO*gN + gK)*gM + gI", *val = "(gO*gC + gJ)*gM + gI";
   if (take) {
@@ -98,12 +98,12 @@ static void emit_take(Emitter *E, uint32_t x) {
 static void emit_along(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   int take = nd.op == OP_TAKE_ALONG;
-  const Shape *table = take ? &at(E, nd.in[0])->shape : &nd.shape;
+  const Shape *table = take ? at(E, nd.in[0])->shape : nd.shape;
   int ax = (int)nd.u.axes;
   Around a;
   char idx[320], src[320], dst[320], skip[400];
   around(table, ax, &a);
-  em_dim_expr(at(E, nd.in[1])->shape.d[ax], a.m, sizeof a.m);
+  em_dim_expr(at(E, nd.in[1])->shape->d[ax], a.m, sizeof a.m);
   em_value(E, nd.in[1], "gQ", idx, sizeof idx); /* gQ: the values' place */
   const char *tab = "(gO*gN + gK)*gM + gI";
   if (take) {
@@ -131,7 +131,7 @@ static void emit_along(Emitter *E, uint32_t x) {
  * NaN over later ones (NumPy). */
 static void emit_arg(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
-  const Shape *si = &at(E, nd.in[0])->shape;
+  const Shape *si = at(E, nd.in[0])->shape;
   Around a;
   int all = nd.u.axes == (1LL << si->rank) - 1 && si->rank != 1;
   if (all) {
@@ -168,7 +168,7 @@ static void emit_arg(Emitter *E, uint32_t x) {
 static void emit_argsort(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   Around a;
-  around(&nd.shape, (int)nd.u.axes, &a);
+  around(nd.shape, (int)nd.u.axes, &a);
   strcpy(a.m, "1L");
   char pin[64], pout[64], out[320];
   sizes(E, &a);
@@ -189,7 +189,7 @@ static void emit_argsort(Emitter *E, uint32_t x) {
 static void emit_one_hot(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   char n[128], id[320], out[320];
-  em_count_expr(&at(E, nd.in[0])->shape, 0, n, sizeof n);
+  em_count_expr(at(E, nd.in[0])->shape, 0, n, sizeof n);
   em_value(E, nd.in[0], "gO", id, sizeof id);
   em_target(E, x, "gO*gN + gJ", out, sizeof out);
   em_put(E, &E->body, "    gP = %s; gN = %lldL;\n"
@@ -202,7 +202,7 @@ static void emit_one_hot(Emitter *E, uint32_t x) {
 /* SWAPLAST: [.., r, c] -> [.., c, r] */
 static void emit_swap(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
-  const Shape *si = &at(E, nd.in[0])->shape;
+  const Shape *si = at(E, nd.in[0])->shape;
   Around a; /* outer: the batch; n: r; inner: c */
   around(si, si->rank - 2, &a);
   strcpy(a.m, "1L");

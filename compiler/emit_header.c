@@ -53,7 +53,7 @@ static void result_info(Emitter *E, Entry *e, uint32_t r, SlotInfo *in) {
   const char *nm = e->res[r].name;
   in->kind = !e->is_grad ? "output" : r == 0 ? "loss" : "gradient";
   in->label = nm;
-  in->shape = at(E, e->res[r].node)->shape;
+  in->shape = *at(E, e->res[r].node)->shape;
   if (!e->is_grad)
     in->mac = macro_name(E, "XC_OUTPUT_", nm, "");
   else if (r == 0)

@@ -14,7 +14,7 @@ static void batch_expr(const Shape *s, char *buf, size_t n) {
 
 void em_linalg(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
-  const Shape *sa = &at(E, nd.in[0])->shape;
+  const Shape *sa = at(E, nd.in[0])->shape;
   char batch[128], n[64], k[64] = "1L", pa[64], pb[64], px[64];
   batch_expr(sa, batch, sizeof batch);
   em_dim_expr(sa->d[sa->rank - 1], n, sizeof n);
@@ -30,7 +30,7 @@ void em_linalg(Emitter *E, uint32_t x) {
            nd.op == OP_LOGDET, batch, n, pa, px);
     return;
   }
-  const Shape *sb = &at(E, nd.in[1])->shape;
+  const Shape *sb = at(E, nd.in[1])->shape;
   if (sb->rank == sa->rank)
     em_dim_expr(sb->d[sb->rank - 1], k, sizeof k);
   em_pointer(E, nd.in[1], pb, sizeof pb);

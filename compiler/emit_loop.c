@@ -196,7 +196,7 @@ static void loop_join(Emitter *E, uint32_t x, const char *n, uint32_t wkey,
 
 /* A flat elementwise op: one statement of a merged loop. */
 int em_join_ew(Emitter *E, uint32_t x) {
-  const Shape *so = &at(E, x)->shape;
+  const Shape *so = at(E, x)->shape;
   int64_t numel;
   if ((shape_numel_const(so, &numel) && numel == 1) ||
       !em_flat_operands(E, x, so, x))
@@ -224,10 +224,10 @@ int em_join_ew(Emitter *E, uint32_t x) {
 int em_join_reduce(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   uint32_t in = nd.in[0];
-  const Shape *si = &at(E, in)->shape;
+  const Shape *si = at(E, in)->shape;
   const Reduction *r = em_reduction((Op)nd.op);
   int inl = em_inline_here(E, in, x);
-  if (nd.shape.rank != 0 || !r || (inl && !em_flat_operands(E, in, si, x)))
+  if (nd.shape->rank != 0 || !r || (inl && !em_flat_operands(E, in, si, x)))
     return 0;
   Buf pre = {0}, stmt = {0}, post = {0}, val = {0};
   char out[EM_EXPR], n[128], v[EM_EXPR], acc[16];

@@ -16,7 +16,7 @@ void em_fill(Emitter *E, uint32_t x) {
     snprintf(lit, sizeof lit, "((double)D[%lld])", (long long)nd->u.dim);
   else
     em_number(nd->val, lit, sizeof lit);
-  em_count_expr(&nd->shape, 0, n, sizeof n);
+  em_count_expr(nd->shape, 0, n, sizeof n);
   em_target(E, x, "i", out, sizeof out);
   em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = %s;\n", n, out, lit);
   E->used_i = 1;
@@ -27,7 +27,7 @@ void em_fill(Emitter *E, uint32_t x) {
 static void emit_reshape(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   char n[128], in[EM_EXPR], out[EM_EXPR];
-  em_count_expr(&nd.shape, 0, n, sizeof n);
+  em_count_expr(nd.shape, 0, n, sizeof n);
   em_value(E, nd.in[0], em_is_scalar(E, nd.in[0]) ? "0" : "i", in, sizeof in);
   em_target(E, x, "i", out, sizeof out);
   em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = %s;\n", n, out, in);
@@ -36,7 +36,7 @@ static void emit_reshape(Emitter *E, uint32_t x) {
 
 static void emit_transpose(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
-  const Shape *so = &nd.shape, *si = &at(E, nd.in[0])->shape;
+  const Shape *so = nd.shape, *si = at(E, nd.in[0])->shape;
   char idx[EM_EXPR] = "", st[128], in[EM_EXPR], out[EM_EXPR];
   size_t len = 0;
   for (int j = 0; j < so->rank; j++) {
@@ -142,12 +142,12 @@ static void reduce_pass(Emitter *E, uint32_t x, const char *accp,
                         const char *auxp, const char *combine) {
   Node nd = *at(E, x);
   uint32_t in = nd.in[0];
-  const Shape *si = &at(E, in)->shape;
+  const Shape *si = at(E, in)->shape;
   int fused = em_inline_here(E, in, x);
-  int full = nd.shape.rank == 0 && (!fused || em_flat_operands(E, in, si, x));
+  int full = nd.shape->rank == 0 && (!fused || em_flat_operands(E, in, si, x));
   char oidx[EM_EXPR], ops[3][EM_EXPR], n[128];
   Buf val = {0};
-  reduced_index(si, &nd.shape, nd.u.axes, oidx, sizeof oidx);
+  reduced_index(si, nd.shape, nd.u.axes, oidx, sizeof oidx);
   snprintf(ops[0], sizeof ops[0], accp ? "%s[%s]" : "acc", accp, oidx);
   snprintf(ops[2], sizeof ops[2], auxp ? "%s[%s]" : "acc2", auxp, oidx);
   if (fused) { /* the elementwise input is computed in this loop */
@@ -191,7 +191,7 @@ static void reduce_init(Emitter *E, uint32_t x, const char *accp,
     em_put(E, &E->body, "  acc = %s;\n", init);
     return;
   }
-  em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
+  em_count_expr(at(E, x)->shape, 0, n, sizeof n);
   em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s[i] = %s;\n", n, accp,
       init);
   E->used_i = 1;
@@ -219,7 +219,7 @@ static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
   snprintf(tp, sizeof tp, "p%d", E->home[x].aux);
   reduce_init(E, x, tp, "0.0");
   reduce_pass(E, x, tp, outp, "a + xc_exp(b - " SHIFT("c") ")");
-  em_count_expr(&at(E, x)->shape, 0, n, sizeof n);
+  em_count_expr(at(E, x)->shape, 0, n, sizeof n);
   em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s[i] = " SHIFT("%s[i]")
       " + log(%s[i]);\n", n, outp, outp, outp, outp, tp);
 }
@@ -232,8 +232,8 @@ static void emit_lse(Emitter *E, uint32_t x, const char *outp) {
 static int leading_sum(Emitter *E, uint32_t x, const char *outp) {
   Node nd = *at(E, x);
   uint32_t in = nd.in[0];
-  const Shape *si = &at(E, in)->shape;
-  int lead = nd.shape.rank > 0 ? si->rank - nd.shape.rank : 0;
+  const Shape *si = at(E, in)->shape;
+  int lead = nd.shape->rank > 0 ? si->rank - nd.shape->rank : 0;
   if (nd.op != OP_SUM || lead <= 0 ||
       nd.u.axes != ((int64_t)1 << lead) - 1 ||
       em_inline_here(E, in, x) || E->home[in].kind != H_SLOT)
@@ -254,7 +254,7 @@ static void emit_reduce(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   char outp[64], out[EM_EXPR];
   const char *accp = NULL;
-  if (nd.shape.rank > 0) {
+  if (nd.shape->rank > 0) {
     em_pointer(E, x, outp, sizeof outp);
     accp = outp;
     if (leading_sum(E, x, outp))
@@ -298,13 +298,13 @@ static void offset_index(const Shape *s, const int32_t *start, char *buf,
  * zeros. Both loop over the smaller shape. */
 static void emit_window(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
-  const Shape *si = &at(E, nd.in[0])->shape;
-  const Shape *small = nd.op == OP_SLICE ? &nd.shape : si;
-  const Shape *big = nd.op == OP_SLICE ? si : &nd.shape;
+  const Shape *si = at(E, nd.in[0])->shape;
+  const Shape *small = nd.op == OP_SLICE ? nd.shape : si;
+  const Shape *big = nd.op == OP_SLICE ? si : nd.shape;
   char idx[EM_EXPR], in[EM_EXPR], out[EM_EXPR], n[128];
   offset_index(big, nd.start, idx, sizeof idx);
   if (nd.op == OP_PAD) {
-    em_count_expr(&nd.shape, 0, n, sizeof n);
+    em_count_expr(nd.shape, 0, n, sizeof n);
     em_target(E, x, "i", out, sizeof out);
     em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = 0.0;\n", n, out);
     E->used_i = 1;
@@ -346,8 +346,8 @@ static void emit_batched(Emitter *E, uint32_t x) {
   int ta, tb;
   uint32_t a = plan_gemm_operand(E->g, nd.in[0], &ta);
   uint32_t b = plan_gemm_operand(E->g, nd.in[1], &tb);
-  const Shape *sa = &at(E, nd.in[0])->shape, *sb = &at(E, nd.in[1])->shape;
-  Shape ob = nd.shape; /* the result's batch axes */
+  const Shape *sa = at(E, nd.in[0])->shape, *sb = at(E, nd.in[1])->shape;
+  Shape ob = *nd.shape; /* the result's batch axes */
   ob.rank -= (sa->rank > 1) + (sb->rank > 1);
   char m[32] = "1L", n[32] = "1L", k[32], nb[128], mn[160];
   char pa[64], pb[64], pc[64];
@@ -357,7 +357,7 @@ static void emit_batched(Emitter *E, uint32_t x) {
     em_dim_expr(sb->d[sb->rank - 1], n, sizeof n);
   em_dim_expr(sa->d[sa->rank - 1], k, sizeof k);
   em_count_expr(&ob, 0, nb, sizeof nb);
-  em_count_expr(&nd.shape, ob.rank, mn, sizeof mn);
+  em_count_expr(nd.shape, ob.rank, mn, sizeof mn);
   em_pointer(E, a, pa, sizeof pa);
   em_pointer(E, b, pb, sizeof pb);
   em_pointer(E, x, pc, sizeof pc);
@@ -404,13 +404,13 @@ static void step_index(const Node *nd, const Shape *big, char *buf, size_t n) {
  * to those places in zeros. Both loop over the smaller shape. */
 static void emit_strided(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
-  const Shape *si = &at(E, nd.in[0])->shape;
+  const Shape *si = at(E, nd.in[0])->shape;
   int unstep = nd.op == OP_UNSTEP;
-  const Shape *small = unstep ? si : &nd.shape, *big = unstep ? &nd.shape : si;
+  const Shape *small = unstep ? si : nd.shape, *big = unstep ? nd.shape : si;
   char idx[512], in[600], out[600], n[128];
   step_index(&nd, big, idx, sizeof idx);
   if (unstep) {
-    em_count_expr(&nd.shape, 0, n, sizeof n);
+    em_count_expr(nd.shape, 0, n, sizeof n);
     em_target(E, x, "i", out, sizeof out);
     em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n    %s = 0.0;\n", n, out);
     E->used_i = 1;
@@ -423,13 +423,13 @@ static void emit_strided(Emitter *E, uint32_t x) {
 static void emit_matmul(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   int ta, tb;
-  if (at(E, nd.in[0])->shape.rank > 2 || at(E, nd.in[1])->shape.rank > 2) {
+  if (at(E, nd.in[0])->shape->rank > 2 || at(E, nd.in[1])->shape->rank > 2) {
     emit_batched(E, x);
     return;
   }
   uint32_t a = plan_gemm_operand(E->g, nd.in[0], &ta);
   uint32_t b = plan_gemm_operand(E->g, nd.in[1], &tb);
-  const Shape *sa = &at(E, nd.in[0])->shape, *sb = &at(E, nd.in[1])->shape;
+  const Shape *sa = at(E, nd.in[0])->shape, *sb = at(E, nd.in[1])->shape;
   char m[32] = "1L", n[32] = "1L", k[32], pa[64], pb[64], pc[64];
   if (sa->rank == 2)
     em_dim_expr(sa->d[0], m, sizeof m);
@@ -507,7 +507,7 @@ static int array_tanh(Emitter *E, uint32_t x) {
   int64_t numel;
   return nd->op == OP_TANH && E->home[x].kind == H_SLOT &&
          E->plan->threads <= 1 &&
-         !(shape_numel_const(&nd->shape, &numel) && numel == 1);
+         !(shape_numel_const(nd->shape, &numel) && numel == 1);
 }
 
 void em_node(Emitter *E, uint32_t x) {
@@ -526,7 +526,7 @@ void em_node(Emitter *E, uint32_t x) {
   if (whole) {
     char n[128], p[64];
     em_loop_flush(E);
-    em_count_expr(&nd->shape, 0, n, sizeof n);
+    em_count_expr(nd->shape, 0, n, sizeof n);
     em_pointer(E, x, p, sizeof p);
     em_mark(E, x, &E->body);
     if (E->f32) /* the last block, partial or empty */

@@ -155,7 +155,7 @@ static void ckpt_back_step(Emitter *E, const LoopInfo *b, const LoopInfo *f,
 static void emit_ckpt(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   const LoopInfo *b = &E->g->loop[nd.u.word], *f = &E->g->loop[b->ckpt];
-  int64_t T = at(E, nd.in[1])->shape.d[0], K = loop_ckpt_every(T);
+  int64_t T = at(E, nd.in[1])->shape->d[0], K = loop_ckpt_every(T);
   char in[64], initf[96], xs[64], caps[64] = "", out[64], res[32], hole[40];
   em_pointer(E, nd.in[0], in, sizeof in);
   em_pointer(E, nd.in[1], xs, sizeof xs);
@@ -199,7 +199,7 @@ static void emit_loop(Emitter *E, uint32_t x) {
     return;
   }
   char T[64], init[64], seqs[64], caps[64], out[64];
-  em_dim_expr(at(E, nd.in[1])->shape.d[0], T, sizeof T); /* the rows' */
+  em_dim_expr(at(E, nd.in[1])->shape->d[0], T, sizeof T); /* the rows' */
   em_pointer(E, nd.in[0], init, sizeof init);
   em_pointer(E, nd.in[1], seqs, sizeof seqs);
   em_pointer(E, x, out, sizeof out);
@@ -223,8 +223,8 @@ static void emit_row(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   char T[64], a[64], fb[64], out[64], off[64];
   int64_t w = 1;
-  shape_numel_const(&nd.shape, &w);
-  em_dim_expr(at(E, nd.in[0])->shape.d[0], T, sizeof T);
+  shape_numel_const(nd.shape, &w);
+  em_dim_expr(at(E, nd.in[0])->shape->d[0], T, sizeof T);
   em_pointer(E, nd.in[0], a, sizeof a);
   em_pointer(E, nd.in[1], fb, sizeof fb);
   em_pointer(E, x, out, sizeof out);
@@ -240,8 +240,8 @@ static void emit_row(Emitter *E, uint32_t x) {
 static void emit_putrow(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   char T[64], a[64], out[64], off[64];
-  int64_t w = nd.shape.d[1];
-  em_dim_expr(nd.shape.d[0], T, sizeof T);
+  int64_t w = nd.shape->d[1];
+  em_dim_expr(nd.shape->d[0], T, sizeof T);
   em_pointer(E, nd.in[0], a, sizeof a);
   em_pointer(E, x, out, sizeof out);
   snprintf(off, sizeof off, nd.u.word ? "0" : "(T - 1)*%lldL", (long long)w);
@@ -258,9 +258,9 @@ static void emit_putrow(Emitter *E, uint32_t x) {
 static void emit_shift(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
   char T[64], a[64], fill[64], out[64];
-  int64_t w = nd.shape.d[1];
+  int64_t w = nd.shape->d[1];
   int up = (int)nd.u.word;
-  em_dim_expr(nd.shape.d[0], T, sizeof T);
+  em_dim_expr(nd.shape->d[0], T, sizeof T);
   em_pointer(E, nd.in[0], a, sizeof a);
   em_pointer(E, nd.in[1], fill, sizeof fill);
   em_pointer(E, x, out, sizeof out);

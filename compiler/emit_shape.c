@@ -165,7 +165,7 @@ static void emit_sort(Emitter *E, uint32_t x, int inverse) {
 /* FLIP: a copy whose index runs backwards on the axes of the mask. */
 static void emit_flip(Emitter *E, uint32_t x) {
   Node nd = *at(E, x);
-  const Shape *s = &nd.shape;
+  const Shape *s = nd.shape;
   char idx[EM_EXPR] = "", st[128], d[32], in[EM_EXPR], out[EM_EXPR];
   size_t len = 0;
   for (int j = 0; j < s->rank; j++) {
@@ -192,11 +192,11 @@ void em_along(Emitter *E, uint32_t x) {
   }
   int rev = (int)(nd.u.word >> 4) & 1, k = (int)(nd.u.word & 15);
   int scan = nd.op == OP_LINREC || nd.op == OP_CUMLSE;
-  if (scan && k + 1 < nd.shape.rank) {
-    emit_scan(E, x, &nd.shape, k, rev);
+  if (scan && k + 1 < nd.shape->rank) {
+    emit_scan(E, x, nd.shape, k, rev);
     return;
   }
-  rows_open(E, &nd.shape, k);
+  rows_open(E, nd.shape, k);
   if (scan)
     emit_scan_row(E, x, rev);
   else if (nd.op == OP_SHIFT)

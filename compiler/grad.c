@@ -53,7 +53,7 @@ static uint32_t mulz_either(Graph *g, uint32_t G, uint32_t a) {
     return left;
   return graph_op3(g, OP_WHERE, op2(g, OP_EQ, a, num(g, 0)), left, right);
 }
-static Shape shape_of(Graph *g, uint32_t i) { return g->node[i].shape; }
+static Shape shape_of(Graph *g, uint32_t i) { return *g->node[i].shape; }
 
 /* G times d(a^b)/da = b a^(b-1). For a constant whole b >= 1 (x^2, the
  * common case) that is finite wherever a is, so the plain product will do:
@@ -83,7 +83,7 @@ static uint32_t extreme_rule(Graph *g, const Node *n, uint32_t y, uint32_t G) {
 
 /* The transpose of the last two axes of a (a matrix or a batch of them). */
 static uint32_t swap_last(Graph *g, uint32_t a) {
-  return op1(g, g->node[a].shape.rank == 2 ? OP_TRANSPOSE : OP_SWAPLAST, a);
+  return op1(g, g->node[a].shape->rank == 2 ? OP_TRANSPOSE : OP_SWAPLAST, a);
 }
 
 /* G with an axis of 1 inserted before its last (at = 1) or after it
@@ -161,7 +161,7 @@ static const int64_t *window_start(const Node *n, int64_t *st) {
 
 static int64_t inverse_perm(const Node *n) {
   int64_t w = PERM_FLAG;
-  for (int i = 0; i < n->shape.rank; i++)
+  for (int i = 0; i < n->shape->rank; i++)
     w |= (int64_t)i << (4 * PERM_AXIS(n->u.word, i));
   return w;
 }

@@ -9,10 +9,16 @@ enum { N_BACKWARD = 1 }; /* node flags */
 
 #define SPLAT (-1) /* Node.u.data of a constant whose elements all equal val */
 
+/* 64 bytes (it was 152 with the shape and the window offsets inline): at a
+ * million nodes the passes that read every node miss the cache on each one,
+ * and the compile's page faults grow with the bytes it touches. */
 typedef struct Node {
   uint8_t op;       /* Op */
   uint8_t nin;
   uint8_t flags;
+  uint8_t from;     /* a backward node: the op of the forward node whose
+                       derivative rule made it, for --check-finite's
+                       "backward of 'sqrt'" (not hashed, as pos) */
   uint32_t in[3];
   union {          /* what the op needs beyond its inputs; op is the tag */
     int64_t axes;   /* SUM MAX MIN LSE: the axes reduced, bit k for axis k;
@@ -25,14 +31,17 @@ typedef struct Node {
     int64_t word;   /* whichever it is, for hashing and comparing nodes */
   } u;
   double val;       /* CONST splat value */
-  int32_t start[MAX_RANK]; /* SLICE, PAD: offset of the window per axis;
-                              32 bits keep a rank-8 Node at 152 bytes (not
-                              184): graph_window refuses offsets past 2^31 */
-  Shape shape;      /* result shape (inferred, or the target of SH_TARGET) */
+  /* The result shape (inferred, or the target of SH_TARGET). A node in the
+   * graph points at its graph's one copy of that shape (graph_shape): equal
+   * shapes, equal pointers, read-only. A proto given to graph_node may
+   * point at any Shape (NULL: rank 0), which graph_node interns. */
+  const Shape *shape;
+  /* SLICE, PAD: the offset of the window per axis; STEP, UNSTEP, the conv
+   * group: their attributes (MAX_RANK words). Interned as shapes are; the
+   * nodes of other ops point at zeros (NULL in a proto). 32 bits a word:
+   * graph_window refuses offsets past 2^31. */
+  const int32_t *start;
   Pos pos;          /* source place, for errors and #line (not hashed) */
-  uint8_t from;     /* a backward node: the op of the forward node whose
-                       derivative rule made it, for --check-finite's
-                       "backward of 'sqrt'" (not hashed, as pos) */
 } Node;
 
 typedef struct Graph Graph;
@@ -61,6 +70,13 @@ struct Graph {
   uint32_t nhole, caphole;
   int loop_ckpt;        /* gradients of folds recompute carries from
                            checkpoints (loop.h) instead of storing them */
+  /* The interned shapes and windows (open addressing; the copies live in
+   * the context's arena, so nodes copied to another graph keep valid
+   * pointers). */
+  const Shape **shapes;
+  uint32_t nshapes, capshapes;
+  const int32_t **wins;
+  uint32_t nwins, capwins;
   uint32_t *alias;      /* triples: a LOOP node, the same value read from
                            the stacked loop its gradient runs, that loop's
                            node (loop.h) */
@@ -68,6 +84,10 @@ struct Graph {
 };
 
 Graph *graph_new(Ctx *c);
+/* Room for n nodes, node array and table, at once: a pass that knows its
+ * graph's size skips the doublings (each a new table, cleared and filled
+ * again, and the old one's pages given back). */
+void graph_reserve(Graph *g, uint32_t n);
 /* Give back a graph's arrays to the context early (a pass that builds a new
  * graph frees the old one); the Graph itself lives in the arena. */
 void graph_free(Graph *g);
@@ -133,6 +153,11 @@ uint32_t graph_sum_to(Graph *g, uint32_t a, const Shape *s);
  * result (else NULL: inferred). */
 uint32_t graph_indexed(Graph *g, Op op, uint32_t a, uint32_t idx, int axis,
                        const Shape *target);
+
+/* The graph's one copy of shape s (s itself need not be cleared past its
+ * rank: only d[0..rank-1] count). */
+const Shape *graph_shape(Graph *g, const Shape *s);
+extern const int32_t graph_no_window[MAX_RANK]; /* zeros */
 
 static inline Node *graph_at(Graph *g, uint32_t i) { return &g->node[i]; }
 int graph_is_const(Graph *g, uint32_t i, double *v); /* splat constant? */

@@ -814,7 +814,7 @@ struct Tier {
   int cut;                 /* it failed because jit_free stopped it */
   exprc_options o;         /* copies: the caller's may be gone */
   int timeout;
-  char *src;
+  const char *src;         /* the caller's C text (jit_compile), not a copy */
   char **names;
   int n;
   EntryFn *fns;            /* the table live points to, once loaded */
@@ -942,13 +942,13 @@ static void tier_free(Tier *t) {
     free(t->names[i]);
   free(t->names);
   free(t->fns);
-  free(t->src);
   pthread_mutex_destroy(&t->lock);
   pthread_cond_destroy(&t->over);
   free(t);
 }
 
-/* The copies the thread works on; NULL if memory ran out. */
+/* The copies the thread works on (the C text is the model's own, which
+ * outlives the thread: exprc_free joins it first); NULL if memory ran out. */
 static Tier *tier_new(Ctx *c, const char *src, const char *const *names,
                       int n, const exprc_options *o) {
   Tier *t = calloc(1, sizeof *t);
@@ -961,7 +961,7 @@ static Tier *tier_new(Ctx *c, const char *src, const char *const *names,
   t->o = *o;
   t->timeout = c->lim.cc_timeout;
   t->n = n;
-  t->src = strdup(src);
+  t->src = src; /* lives until jit_free (jit.h): 50 bytes a node at scale */
   t->names = calloc((size_t)n + 1, sizeof *t->names);
   t->fns = calloc((size_t)n + 1, sizeof *t->fns);
   int ok = t->src && t->names && t->fns;

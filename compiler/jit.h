@@ -11,7 +11,8 @@ typedef struct Jit Jit;
 /* Compile src and look up the functions named names[0..n-1] into fns. On
  * failure unwinds through c with EXPRC_ERR_JIT and the compiler's messages.
  * o (NULL for the defaults: auto) selects the backend; with EXPRC_BACKEND_CC,
- * a system compiler that fails is replaced by libtcc, and o->note told. */
+ * a system compiler that fails is replaced by libtcc, and o->note told.
+ * src must live until jit_free: --backend auto's thread compiles it later. */
 Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
                  EntryFn *fns, const exprc_options *o);
 /* With EXPRC_BACKEND_AUTO (the default), jit_compile fills fns from libtcc

@@ -21,7 +21,7 @@
 static uint32_t op2(Graph *g, Op op, uint32_t a, uint32_t b) {
   return graph_op2(g, op, a, b);
 }
-static Shape shape_of(Graph *g, uint32_t i) { return g->node[i].shape; }
+static Shape shape_of(Graph *g, uint32_t i) { return *g->node[i].shape; }
 
 /* t, a tangent of an operand, broadcast to shape s (the node's shape). */
 static uint32_t spread_to(Graph *g, uint32_t t, const Shape *s) {
@@ -42,7 +42,7 @@ static uint32_t elementwise(Graph *g, uint32_t y, const uint32_t *tan) {
   uint32_t t = NONE;
   for (int k = 0; k < n.nin; k++)
     if (tan[n.in[k]] != NONE)
-      t = add(g, t, grad_rule(g, y, k, spread_to(g, tan[n.in[k]], &n.shape)));
+      t = add(g, t, grad_rule(g, y, k, spread_to(g, tan[n.in[k]], n.shape)));
   return t;
 }
 
@@ -82,7 +82,7 @@ static uint32_t matmul(Graph *g, const Node *n, const uint32_t *tan) {
  * op serves both modes, and every order of derivative still works. */
 static uint32_t by_transpose(Graph *g, uint32_t y, const uint32_t *tan) {
   Node n = g->node[y];
-  uint32_t G = graph_leaf(g, OP_INPUT, -1 - (int64_t)y, &n.shape);
+  uint32_t G = graph_leaf(g, OP_INPUT, -1 - (int64_t)y, n.shape);
   uint32_t sum = NONE;
   for (int k = 0; k < n.nin; k++) {
     uint32_t x = n.in[k], r;
@@ -135,7 +135,7 @@ static uint32_t tangent(Graph *g, uint32_t y, const uint32_t *tan) {
     return elementwise(g, y, tan);
   case OP_BCAST:
   case OP_RESHAPE:
-    return graph_shaped(g, (Op)n.op, t, &n.shape);
+    return graph_shaped(g, (Op)n.op, t, n.shape);
   case OP_TRANSPOSE:
     return graph_op1(g, OP_TRANSPOSE, t);
   case OP_SLICE:
@@ -143,7 +143,7 @@ static uint32_t tangent(Graph *g, uint32_t y, const uint32_t *tan) {
     int64_t st[MAX_RANK];
     for (int i = 0; i < MAX_RANK; i++)
       st[i] = n.start[i];
-    return graph_window(g, (Op)n.op, t, st, &n.shape);
+    return graph_window(g, (Op)n.op, t, st, n.shape);
   }
   case OP_SUM:
     return graph_sum(g, t, (unsigned)n.u.axes);

@@ -49,7 +49,7 @@ uint32_t la_mask(Graph *g, int form, int64_t n) {
 
 uint32_t la_mt(Graph *g, uint32_t a) {
   /* a matrix's transpose is the one a product reads through (plan.c) */
-  return graph_op1(g, g->node[a].shape.rank == 2 ? OP_TRANSPOSE : OP_SWAPLAST,
+  return graph_op1(g, g->node[a].shape->rank == 2 ? OP_TRANSPOSE : OP_SWAPLAST,
                    a);
 }
 
@@ -67,7 +67,7 @@ static uint32_t mul(Graph *g, uint32_t a, uint32_t b) {
 
 /* u v^T for matrices (the sum over their columns) or vectors. */
 static uint32_t outer(Graph *g, uint32_t u, uint32_t v) {
-  Shape su = g->node[u].shape, sv = g->node[v].shape;
+  Shape su = *g->node[u].shape, sv = *g->node[v].shape;
   if (su.rank >= 2) /* matrices, or batches of them */
     return graph_op2(g, OP_MATMUL, u, la_mt(g, v));
   Shape col = {.rank = 2, .d = {su.d[0], 1}}, row = {.rank = 2, .d = {1, sv.d[0]}};
@@ -76,7 +76,7 @@ static uint32_t outer(Graph *g, uint32_t u, uint32_t v) {
 }
 
 static int64_t size_n(Graph *g, uint32_t a) {
-  Shape s = g->node[a].shape;
+  Shape s = *g->node[a].shape;
   return s.d[s.rank - 1];
 }
 
@@ -113,7 +113,7 @@ static uint32_t chol_rule(Graph *g, uint32_t y, uint32_t G) {
 /* log|det A| gives G A^-T; det A gives G det(A) A^-T. */
 static uint32_t det_rule(Graph *g, uint32_t y, uint32_t a, uint32_t G,
                          int log_abs) {
-  Shape sa = g->node[a].shape;
+  Shape sa = *g->node[a].shape;
   uint32_t eye = la_mask(g, LA_EYE, size_n(g, a));
   if (sa.rank > 2)
     eye = graph_shaped(g, OP_BCAST, eye, &sa);

@@ -77,9 +77,10 @@ uint32_t loop_node(Graph *g, uint32_t id, uint32_t init, uint32_t seqs,
   Node p = node_of(OP_LOOP, 3);
   p.in[0] = init, p.in[1] = seqs, p.in[2] = caps;
   p.u.word = id;
-  p.shape = (Shape){.rank = 2, .d = {g->node[seqs].shape.d[0], g->loop[id].C}};
+  Shape s = {.rank = 2, .d = {g->node[seqs].shape->d[0], g->loop[id].C}};
   if (g->loop[id].fold)
-    p.shape = (Shape){.rank = 1, .d = {g->loop[id].C}};
+    s = (Shape){.rank = 1, .d = {g->loop[id].C}};
+  p.shape = &s;
   return graph_node(g, &p);
 }
 
@@ -102,7 +103,7 @@ static int twin_place(Graph *g, const LoopInfo *f, uint32_t x, uint32_t *h,
   for (int j = 0; j < f->k + *extra; j++)
     if (res[j] == x)
       return j; /* a stored carry is read as a carry */
-  Shape s = g->node[x].shape;
+  Shape s = *g->node[x].shape;
   h[f->k + *extra] = loop_hole(g, &s);
   res[f->k + *extra] = x;
   return f->k + (*extra)++;
@@ -165,16 +166,16 @@ static uint32_t stash_twin(Graph *g, uint32_t id, const uint32_t *b, int nb) {
 uint32_t loop_pack(Graph *g, const uint32_t *v, int n, int rows) {
   if (n == 0)
     return graph_const(g, 0, &(Shape){.rank = 1, .d = {1}});
-  int64_t T = rows ? g->node[v[0]].shape.d[0] : 0, W = 0, off = 0;
+  int64_t T = rows ? g->node[v[0]].shape->d[0] : 0, W = 0, off = 0;
   for (int i = 0; i < n; i++) {
-    Shape s = g->node[v[i]].shape;
+    Shape s = *g->node[v[i]].shape;
     if (rows)
       s.d[0] = 1;
     W += numel(g, &s);
   }
   uint32_t acc = NONE;
   for (int i = 0; i < n; i++) {
-    Shape s = g->node[v[i]].shape, flat = {.rank = 1 + rows};
+    Shape s = *g->node[v[i]].shape, flat = {.rank = 1 + rows};
     if (rows)
       s.d[0] = 1;
     int64_t w = numel(g, &s);
@@ -193,7 +194,7 @@ uint32_t loop_pack(Graph *g, const uint32_t *v, int n, int rows) {
 
 uint32_t loop_unpack(Graph *g, uint32_t p, int64_t off, const Shape *s,
                      int rows) {
-  Shape ps = g->node[p].shape, win = ps, out = {.rank = s->rank + rows};
+  Shape ps = *g->node[p].shape, win = ps, out = {.rank = s->rank + rows};
   int64_t start[MAX_RANK] = {0};
   start[rows] = off;
   win.d[rows] = numel(g, s);
@@ -217,7 +218,7 @@ static uint32_t putrow(Graph *g, uint32_t a, const Shape *s, int first) {
   Node p = node_of(OP_PUTROW, 1);
   p.in[0] = a;
   p.u.word = first;
-  p.shape = *s;
+  p.shape = s;
   return graph_node(g, &p);
 }
 
@@ -230,7 +231,7 @@ static uint32_t shift(Graph *g, uint32_t a, uint32_t fill, int up) {
 }
 
 static uint32_t zeros_like(Graph *g, uint32_t x) {
-  Shape s = g->node[x].shape;
+  Shape s = *g->node[x].shape;
   return graph_const(g, 0, &s);
 }
 
@@ -243,7 +244,7 @@ static uint32_t no_steps(Graph *g, int64_t T) {
 }
 
 static uint32_t sum_all(Graph *g, uint32_t x) {
-  int r = g->node[x].shape.rank;
+  int r = g->node[x].shape->rank;
   return r ? graph_sum(g, x, (1u << r) - 1) : x;
 }
 
@@ -278,7 +279,7 @@ static int stash_body(Graph *g, const LoopInfo *f, uint32_t *res, int nres,
   uint32_t *to = ctx_alloc(g->c, (size_t)(s + 1) * sizeof *to);
   *sh = ctx_alloc(g->c, (size_t)(s + 1) * sizeof **sh);
   for (int i = 0; i < s; i++) {
-    Shape shape = g->node[(*stash)[i]].shape;
+    Shape shape = *g->node[(*stash)[i]].shape;
     (*sh)[i] = loop_hole(g, &shape);
     to[i] = loop_hole_node(g, (*sh)[i]);
   }
@@ -358,7 +359,7 @@ int64_t loop_ckpt_every(int64_t T) {
 
 Shape loop_ckpt_scratch(Graph *g, uint32_t x) {
   const Node *nd = &g->node[x];
-  int64_t T = g->node[nd->in[1]].shape.d[0], K = loop_ckpt_every(T);
+  int64_t T = g->node[nd->in[1]].shape->d[0], K = loop_ckpt_every(T);
   const LoopInfo *f = &g->loop[g->loop[nd->u.word].ckpt];
   return (Shape){.rank = 2, .d = {(T + K - 1) / K + K, f->C}};
 }
@@ -389,7 +390,7 @@ static uint32_t stored_backward(Graph *g, uint32_t y, uint32_t b, uint32_t G,
   uint32_t tw = g->loop[b].twin;
   if (tw == NONE) /* b was built for checkpoints (stores nothing) */
     tw = stash_twin(g, id, &b, 1);
-  int64_t T = g->node[n.in[1]].shape.d[0], Ct = g->loop[tw].C;
+  int64_t T = g->node[n.in[1]].shape->d[0], Ct = g->loop[tw].C;
   int64_t at[MAX_RANK] = {0};
   Shape zs = {.rank = 1, .d = {Ct}}, cs = {.rank = 2, .d = {T, f.C}};
   /* the outputs' initial values are never read: zeros, the one way (every
@@ -437,7 +438,7 @@ static uint32_t loop_grad(Graph *g, uint32_t y, int k, uint32_t G) {
   int want_dx = k == 1;
   if (k == 2 && g->loop[id].P == 0)
     return NONE; /* no captures: the input is a placeholder constant */
-  int64_t T = g->node[n.in[1]].shape.d[0];
+  int64_t T = g->node[n.in[1]].shape->d[0];
   int ckpt = g->loop_ckpt && g->loop[id].fold && !g->loop[id].reverse &&
              g->loop[id].ckpt == NONE && !DIM_IS_SYM(T) && T > 0;
   uint32_t b = want_dx ? g->loop[id].bwdx : g->loop[id].bwd;
@@ -474,10 +475,10 @@ uint32_t loop_rule(Graph *g, uint32_t y, int k, uint32_t G) {
   if (n.op == OP_LOOP)
     return loop_grad(g, y, k, G);
   if (n.op == OP_ROW && k == 0)
-    return putrow(g, G, &g->node[n.in[0]].shape, (int)n.u.word);
+    return putrow(g, G, g->node[n.in[0]].shape, (int)n.u.word);
   if (n.op == OP_ROW) /* the fallback is the value when there are no rows */
     return graph_op2(g, OP_MUL, G,
-                     no_steps(g, g->node[n.in[0]].shape.d[0]));
+                     no_steps(g, g->node[n.in[0]].shape->d[0]));
   if (n.op == OP_PUTROW)
     return loop_row(g, G, zeros_like(g, n.in[0]), (int)n.u.word);
   if (n.op == OP_ROWSHIFT && k == 0)

@@ -35,7 +35,7 @@ static uint32_t fold(Graph *g, const Node *p) {
   for (int k = 0; k < p->nin; k++)
     if (!graph_is_const(g, p->in[k], &v[k]))
       return NONE;
-  return graph_const(g, op_eval((Op)p->op, v[0], v[1], v[2]), &p->shape);
+  return graph_const(g, op_eval((Op)p->op, v[0], v[1], v[2]), p->shape);
 }
 
 uint32_t lower_reach(Graph *g, const uint32_t *roots, uint32_t n) {
@@ -165,7 +165,7 @@ static double const_value_in(Lower *L, Ast *a, Scope *s, const char *what) {
   uint32_t n = lower_expr(L, a, s);
   double v;
   Node *nd = graph_at(L->g, n);
-  if (!const_eval(L->g, n, &v, 0) || nd->shape.rank != 0)
+  if (!const_eval(L->g, n, &v, 0) || nd->shape->rank != 0)
     ctx_error(L->c, a->pos, EXPRC_ERR_SYNTAX, "%s must be a constant number",
               what);
   return v;
@@ -233,7 +233,7 @@ static int constant_leaves(Lower *L, Ast *a, Scope *s) {
   }
   double v;
   uint32_t n = lower_expr(L, a, s);
-  return graph_at(L->g, n)->shape.rank == 0 && const_eval(L->g, n, &v, 0);
+  return graph_at(L->g, n)->shape->rank == 0 && const_eval(L->g, n, &v, 0);
 }
 
 static uint32_t literal(Lower *L, Ast *a, Scope *s) {
@@ -368,7 +368,7 @@ static void add_named(Lower *L, const char *kind, const char *name,
   Named *nm = &m->named[m->nnamed++];
   *nm = (Named){kind, name, node != NONE, {0, {0}}};
   if (node != NONE)
-    nm->shape = graph_at(L->g, node)->shape;
+    nm->shape = *graph_at(L->g, node)->shape;
 }
 
 static Shape declared_shape(Lower *L, Stmt *st) {
@@ -517,7 +517,7 @@ static void grad_stmt(Lower *L, Stmt *st) {
   Binding *b = lower_lookup(L, st->name);
   if (!b || (b->kind != B_NODE && b->kind != B_VAR))
     lower_unknown(L, st->namepos, "value", st->name, NULL);
-  Shape ls = graph_at(L->g, b->node)->shape;
+  Shape ls = *graph_at(L->g, b->node)->shape;
   if (ls.rank != 0) {
     char sb[96];
     ctx_error(L->c, st->namepos, EXPRC_ERR_SHAPE,

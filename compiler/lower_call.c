@@ -120,7 +120,7 @@ static uint32_t count_node(Lower *L, const Shape *s, unsigned mask) {
 static uint32_t reduction(Lower *L, const Builtin *b, const Args *a,
                           Scope *s) {
   uint32_t x = lower_expr(L, a->v[0], s);
-  Shape xs = graph_at(L->g, x)->shape;
+  Shape xs = *graph_at(L->g, x)->shape;
   unsigned mask = lower_axes(L, a->v[1], xs.rank); /* a number or a list */
   L->g->pos = a->call->pos;
   uint32_t r = lower_reduce_op(L, (Op)b->op, x, mask);
@@ -135,7 +135,7 @@ static uint32_t reduction(Lower *L, const Builtin *b, const Args *a,
 static uint32_t normaliser(Lower *L, const Builtin *b, const Args *a,
                            Scope *s) {
   uint32_t x = lower_expr(L, a->v[0], s);
-  Shape xs = graph_at(L->g, x)->shape;
+  Shape xs = *graph_at(L->g, x)->shape;
   unsigned mask = xs.rank ? 1u << (xs.rank - 1) : 0;
   if (a->v[1])
     mask = 1u << lower_axis(L, a->v[1], xs.rank);
@@ -173,7 +173,7 @@ static uint32_t reshape(Lower *L, const Builtin *b, const Args *x_,
       infer = i;
   }
   if (infer >= 0) { /* the input's sizes over the others, as factors */
-    Shape xs = graph_at(L->g, x)->shape, known = t;
+    Shape xs = *graph_at(L->g, x)->shape, known = t;
     known.d[infer] = 1;
     if (!size_ratio(L->c, d->pos, xs.d, xs.rank, known.d, known.rank,
                     &t.d[infer])) {
@@ -199,11 +199,11 @@ static uint32_t grad_of(Lower *L, const Args *x, Scope *s, uint32_t *vout) {
   if (vop != OP_INPUT && vop != OP_PARAM)
     ctx_error(L->c, x->v[1]->pos, EXPRC_ERR_NAME,
               "grad needs an input or param to differentiate by");
-  if (graph_at(L->g, e)->shape.rank != 0) {
+  if (graph_at(L->g, e)->shape->rank != 0) {
     char sb[96];
     ctx_error(L->c, x->v[0]->pos, EXPRC_ERR_SHAPE,
               "grad needs a scalar to differentiate, not %s",
-              shape_str(&graph_at(L->g, e)->shape, L->c->dimnames, sb,
+              shape_str(graph_at(L->g, e)->shape, L->c->dimnames, sb,
                         sizeof sb));
   }
   uint32_t out;
@@ -231,7 +231,7 @@ uint32_t lower_hessian_dense(Lower *L, const Builtin *b, const Args *x,
   (void)b;
   Ast *a = x->call;
   uint32_t v, g = grad_of(L, x, s, &v); /* checks e and v, as grad does */
-  Shape vs = graph_at(L->g, v)->shape;
+  Shape vs = *graph_at(L->g, v)->shape;
   int64_t n;
   if (!shape_numel_const(&vs, &n) || n > 256)
     ctx_error(L->c, x->v[1]->pos, EXPRC_ERR_LIMIT,

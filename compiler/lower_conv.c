@@ -41,7 +41,7 @@ static void pair_arg(Lower *L, Ast *a, int sp, int64_t dflt, int64_t lo,
 /* x must have rank sp + 2. */
 static uint32_t layer_input(Lower *L, const Builtin *b, Ast *a, Scope *s) {
   uint32_t x = lower_expr(L, a, s);
-  const Shape *xs = &graph_at(L->g, x)->shape;
+  const Shape *xs = graph_at(L->g, x)->shape;
   if (xs->rank != b->variant + 2) {
     char sb[96];
     ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "%s takes its input as %s, not %s",
@@ -77,7 +77,7 @@ uint32_t lower_conv_call(Lower *L, const Builtin *b, const Args *a,
 /* The constant kernel [C, 1, KH, KW] (1-D: [C, 1, K]) of an average. */
 static uint32_t mean_kernel(Lower *L, const Builtin *b, Ast *xa, uint32_t x,
                             const ConvAttr *at) {
-  const Shape *xs = &graph_at(L->g, x)->shape;
+  const Shape *xs = graph_at(L->g, x)->shape;
   if (DIM_IS_SYM(xs->d[1]))
     ctx_error(L->c, xa->pos, EXPRC_ERR_SHAPE,
               "%s needs a constant number of channels", b->name);
@@ -107,7 +107,7 @@ uint32_t lower_pool_call(Lower *L, const Builtin *b, const Args *a,
   if (b->op)
     return layer_node(L, b, a, OP_POOL_PICK, x, x, &at);
   uint32_t k = mean_kernel(L, b, a->v[0], x, &at);
-  at.groups = graph_at(L->g, x)->shape.d[1];
+  at.groups = graph_at(L->g, x)->shape->d[1];
   at.kernel[0] = at.kernel[1] = 1;
   return layer_node(L, b, a, OP_CONV, x, k, &at);
 }
@@ -134,7 +134,7 @@ static Shape shape_arg(Lower *L, Ast *a) {
 
 /* v as an operand of a draw of shape t: one element, or t itself. */
 static uint32_t draw_operand(Lower *L, uint32_t v, const Shape *t) {
-  const Shape *vs = &graph_at(L->g, v)->shape;
+  const Shape *vs = graph_at(L->g, v)->shape;
   int64_t n;
   Shape b;
   if ((shape_numel_const(vs, &n) && n == 1) || shape_eq(vs, t) ||
@@ -160,7 +160,7 @@ uint32_t lower_random_call(Lower *L, const Builtin *b, const Args *a,
                            Scope *s) {
   uint32_t p = lower_expr(L, a->v[0], s);
   if (b->variant == 2) {
-    Shape t = graph_at(L->g, p)->shape;
+    Shape t = *graph_at(L->g, p)->shape;
     uint32_t u = draw(L, b, a, OP_RANDU, graph_scalar(L->g, 0),
                       graph_scalar(L->g, 1), &t);
     return graph_op2(L->g, OP_LT, u, p);

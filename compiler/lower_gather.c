@@ -46,7 +46,7 @@ uint32_t lower_take(Lower *L, const Builtin *b, const Args *x,
                           Scope *s) {
   (void)b;
   uint32_t a = lower_expr(L, x->v[0], s), idx = lower_expr(L, x->v[1], s);
-  int rank = graph_at(L->g, a)->shape.rank;
+  int rank = graph_at(L->g, a)->shape->rank;
   if (rank == 0)
     ctx_error(L->c, x->v[0]->pos, EXPRC_ERR_SHAPE, "take needs a tensor of "
               "rank 1 or more to take from, not a scalar");
@@ -62,7 +62,7 @@ uint32_t lower_take_along(Lower *L, const Builtin *b, const Args *x,
                           Scope *s) {
   (void)b;
   uint32_t a = lower_expr(L, x->v[0], s), idx = lower_expr(L, x->v[1], s);
-  Shape sa = graph_at(L->g, a)->shape, si = graph_at(L->g, idx)->shape;
+  Shape sa = *graph_at(L->g, a)->shape, si = *graph_at(L->g, idx)->shape;
   if (sa.rank != si.rank || sa.rank == 0) {
     char ta[96], ti[96];
     ctx_error(L->c, x->call->pos, EXPRC_ERR_SHAPE, "take_along_axis needs an "
@@ -102,11 +102,11 @@ uint32_t lower_one_hot(Lower *L, const Builtin *b, const Args *x, Scope *s) {
   need_int(L, x->v[0], idx, "one_hot");
   int64_t k = lower_const_int(L, x->v[1], "num_classes", 1,
                               L->c->lim.max_elements);
-  if (graph_at(L->g, idx)->shape.rank + 1 > L->c->lim.max_rank)
+  if (graph_at(L->g, idx)->shape->rank + 1 > L->c->lim.max_rank)
     ctx_error(L->c, x->call->pos, EXPRC_ERR_LIMIT, "one_hot of rank %d "
               "would have rank %d, above the limit %d",
-              graph_at(L->g, idx)->shape.rank,
-              graph_at(L->g, idx)->shape.rank + 1, L->c->lim.max_rank);
+              graph_at(L->g, idx)->shape->rank,
+              graph_at(L->g, idx)->shape->rank + 1, L->c->lim.max_rank);
   L->g->pos = x->call->pos;
   return graph_indexed(L->g, OP_ONE_HOT, idx, NONE, (int)k, NULL);
 }
@@ -116,7 +116,7 @@ uint32_t lower_one_hot(Lower *L, const Builtin *b, const Args *x, Scope *s) {
 uint32_t lower_arg(Lower *L, const Builtin *b, const Args *x,
                          Scope *s) {
   uint32_t v = lower_expr(L, x->v[0], s);
-  int rank = graph_at(L->g, v)->shape.rank;
+  int rank = graph_at(L->g, v)->shape->rank;
   int ax;
   if (b->op == OP_ARGSORT)
     ax = x->v[1] ? lower_axis(L, x->v[1], rank) : rank - 1;
@@ -165,7 +165,7 @@ uint32_t lower_index_take(Lower *L, Ast *a, uint32_t x, Scope *s) {
   int j = int_item(L, a, s, &idx);
   if (j < 0)
     return NONE;
-  int rank = graph_at(L->g, x)->shape.rank;
+  int rank = graph_at(L->g, x)->shape->rank;
   if (a->nkid - 1 > rank)
     ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE, "%d indices for a tensor of "
               "rank %d", a->nkid - 1, rank);

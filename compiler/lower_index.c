@@ -267,7 +267,7 @@ uint32_t lower_index(Lower *L, Ast *a, Scope *s) {
   uint32_t taken = lower_index_take(L, a, x, s); /* E[ids] (lower_gather.c) */
   if (taken != NONE)
     return taken;
-  Shape xs = graph_at(L->g, x)->shape, win = xs;
+  Shape xs = *graph_at(L->g, x)->shape, win = xs;
   int *ax = ctx_alloc(L->c, (size_t)a->nkid * sizeof *ax);
   AxisIx ix[MAX_RANK];
   int64_t start[MAX_RANK] = {0};
@@ -284,7 +284,7 @@ uint32_t lower_index(Lower *L, Ast *a, Scope *s) {
   for (int j = 0; j < xs.rank; j++)
     if (ix[j].at[1])
       r = graph_step(L->g, OP_STEP, r, j, ix[j].at, NULL);
-  Shape walked = graph_at(L->g, r)->shape;
+  Shape walked = *graph_at(L->g, r)->shape;
   int64_t zero[MAX_RANK] = {0};
   for (int j = 0; j < xs.rank; j++)
     walked.d[j] = ix[j].has_post ? ix[j].post : walked.d[j];
@@ -316,7 +316,7 @@ static void pieces_of(Lower *L, Ast *a, Scope *s, Pieces *p) {
     return;
   }
   uint32_t x = lower_expr(L, a, s);
-  Shape xs = graph_at(L->g, x)->shape, row = xs;
+  Shape xs = *graph_at(L->g, x)->shape, row = xs;
   if (xs.rank == 0 || DIM_IS_SYM(xs.d[0]))
     ctx_error(L->c, a->pos, EXPRC_ERR_SHAPE,
               "a list of tensors is a list [a, b, ...] or a tensor whose "
@@ -349,17 +349,17 @@ static NORETURN void join_mismatch(Lower *L, Pos at, const char *fn,
  * the last has a constant size along k, so every offset is constant. */
 static uint32_t place(Lower *L, Ast *call, const uint32_t *v, uint32_t n,
                       int k) {
-  Shape out = graph_at(L->g, v[0])->shape;
+  Shape out = *graph_at(L->g, v[0])->shape;
   for (uint32_t i = 1; i < n; i++)
     out.d[k] = size_sum(L->c, call->pos, out.d[k],
-                        graph_at(L->g, v[i])->shape.d[k]);
+                        graph_at(L->g, v[i])->shape->d[k]);
   int64_t at[MAX_RANK] = {0};
   uint32_t r = NONE;
   L->g->pos = call->pos;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t t = n == 1 ? v[i] : graph_window(L->g, OP_PAD, v[i], at, &out);
     r = r == NONE ? t : graph_op2(L->g, OP_ADD, r, t);
-    at[k] += graph_at(L->g, v[i])->shape.d[k];
+    at[k] += graph_at(L->g, v[i])->shape->d[k];
   }
   return r;
 }
@@ -375,10 +375,10 @@ static uint32_t reverse(Lower *L, uint32_t x, int k) {
  * all offsets stay constant) and the result is reversed back. */
 static uint32_t join(Lower *L, Ast *call, const Pieces *p, int k,
                      const char *fn) {
-  Shape s0 = graph_at(L->g, p->v[0])->shape;
+  Shape s0 = *graph_at(L->g, p->v[0])->shape;
   uint32_t nsym = 0, at = 0;
   for (uint32_t i = 0; i < p->n; i++) {
-    Shape si = graph_at(L->g, p->v[i])->shape, o = s0;
+    Shape si = *graph_at(L->g, p->v[i])->shape, o = s0;
     o.d[k] = si.d[k];
     if (!shape_eq(&o, &si))
       join_mismatch(L, call->pos, fn, &s0, &si);
@@ -404,13 +404,13 @@ static uint32_t join(Lower *L, Ast *call, const Pieces *p, int k,
 
 /* Each piece with a new axis of size 1 at k, for stack. */
 static void add_axis(Lower *L, Ast *call, Pieces *p, int k, const char *fn) {
-  Shape s0 = graph_at(L->g, p->v[0])->shape;
+  Shape s0 = *graph_at(L->g, p->v[0])->shape;
   if (s0.rank >= L->c->lim.max_rank || s0.rank >= MAX_RANK)
     ctx_error(L->c, call->pos, EXPRC_ERR_LIMIT,
               "%s makes rank %d, above the limit %d", fn, s0.rank + 1,
               L->c->lim.max_rank);
   for (uint32_t i = 0; i < p->n; i++) {
-    Shape si = graph_at(L->g, p->v[i])->shape, t = {.rank = si.rank + 1};
+    Shape si = *graph_at(L->g, p->v[i])->shape, t = {.rank = si.rank + 1};
     if (!shape_eq(&si, &s0))
       join_mismatch(L, call->pos, fn, &s0, &si);
     for (int j = 0, d = 0; j < t.rank; j++)
@@ -427,7 +427,7 @@ uint32_t lower_concatenate(Lower *L, const Builtin *b, const Args *x,
   if (p.n == 0)
     ctx_error(L->c, x->v[0]->pos, EXPRC_ERR_SHAPE, "%s needs at least one "
               "tensor", b->name);
-  int rank = graph_at(L->g, p.v[0])->shape.rank + b->variant;
+  int rank = graph_at(L->g, p.v[0])->shape->rank + b->variant;
   int k = x->v[1] ? lower_axis(L, x->v[1], rank) : 0;
   if (b->variant)
     add_axis(L, x->call, &p, k, b->name);

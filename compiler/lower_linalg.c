@@ -18,7 +18,7 @@ static uint32_t arg(Lower *L, const Args *x, int k, Scope *s) {
   return v;
 }
 
-static Shape shape_of(Lower *L, uint32_t v) { return L->g->node[v].shape; }
+static Shape shape_of(Lower *L, uint32_t v) { return *L->g->node[v].shape; }
 
 static NORETURN void want_matrix(Lower *L, const Args *x, uint32_t v) {
   char sb[96];
@@ -199,7 +199,7 @@ static void parse_subs(Lower *L, Ast *a, int nops, Subs *S) {
  * letter's size, which every operand naming it must agree on. */
 static uint32_t aligned(Lower *L, Ast *at, uint32_t v, const char *sub,
                         const char *all, int64_t *sizes) {
-  Shape sv = L->g->node[v].shape, t = {.rank = (int)strlen(all)};
+  Shape sv = *L->g->node[v].shape, t = {.rank = (int)strlen(all)};
   int perm[MAX_RANK], r = 0;
   if (sv.rank != (int)strlen(sub))
     ctx_error(L->c, at->pos, EXPRC_ERR_SHAPE, "einsum: an operand of rank %d "

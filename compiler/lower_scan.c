@@ -53,7 +53,7 @@ uint32_t lower_capture(Lower *L, const char *name, Pos pos, uint32_t node) {
   L->cap = c->up;
   uint32_t outer = lower_capture(L, name, pos, node);
   L->cap = c;
-  Shape s = graph_at(L->g, outer)->shape;
+  Shape s = *graph_at(L->g, outer)->shape;
   constant_shape(L, pos, &s, "the value", name);
   if (c->n == LOOP_MAX_HOLES)
     ctx_error(L->c, pos, EXPRC_ERR_LIMIT, "a loop step reads more than %d "
@@ -125,7 +125,7 @@ static uint32_t same_length(Lower *L, uint32_t x, int64_t T, Pos pos) {
   vec_reserve(L->c, &m->lencheck, &m->caplencheck, m->nlencheck + 1,
               sizeof *m->lencheck);
   m->lencheck[m->nlencheck++] =
-      (struct LenCheck){.a = T, .b = graph_at(L->g, x)->shape.d[0], .pos = pos};
+      (struct LenCheck){.a = T, .b = graph_at(L->g, x)->shape->d[0], .pos = pos};
   Pos was = L->g->pos;
   L->g->pos = pos;
   uint32_t idx = graph_iota(L->g, &(Shape){.rank = 1, .d = {T}}, 0);
@@ -140,7 +140,7 @@ static void scan_operands(Lower *L, ScanCall *sc, Scope *s) {
   for (int i = 0; i < sc->k + sc->m; i++) {
     Ast *x = a->kid[1 + i];
     sc->v[i] = lower_expr(L, x, s);
-    Shape sh = graph_at(L->g, sc->v[i])->shape;
+    Shape sh = *graph_at(L->g, sc->v[i])->shape;
     const char *pname = sc->d->params[i];
     if (i >= sc->k) {
       char s1[96], s2[96];
@@ -154,7 +154,7 @@ static void scan_operands(Lower *L, ScanCall *sc, Scope *s) {
       if (sh.d[0] != sc->T && !DIM_IS_SYM(sh.d[0]) && !DIM_IS_SYM(sc->T))
         ctx_error(L->c, x->pos, EXPRC_ERR_SHAPE, "sequences of different "
                   "lengths: %s and %s along axis 0",
-                  shape_str(&graph_at(L->g, sc->v[sc->k])->shape,
+                  shape_str(graph_at(L->g, sc->v[sc->k])->shape,
                             L->c->dimnames, s1, sizeof s1),
                   shape_str(&sh, L->c->dimnames, s2, sizeof s2));
       if (sh.d[0] != sc->T)
@@ -191,7 +191,7 @@ static void scan_body(Lower *L, ScanCall *sc, Scope *s, Capture *cap,
   sc->b->active = 0;
   L->cap = cap->up;
   for (int j = 0; j < sc->k; j++) {
-    Shape want = L->g->hole[sc->holes[j]], got = graph_at(L->g, res[j])->shape;
+    Shape want = L->g->hole[sc->holes[j]], got = *graph_at(L->g, res[j])->shape;
     char s1[96], s2[96];
     if (!shape_eq(&want, &got))
       ctx_error(L->c, sc->a->pos, EXPRC_ERR_SHAPE, "%s: result %d of "

@@ -37,7 +37,7 @@ unsigned lower_axes(Lower *L, Ast *a, int rank) {
   return mask;
 }
 
-static Shape shape_of(Lower *L, uint32_t x) { return graph_at(L->g, x)->shape; }
+static Shape shape_of(Lower *L, uint32_t x) { return *graph_at(L->g, x)->shape; }
 
 /* r, reduced from shape s over mask, with the reduced axes kept as size 1
  * when keepdims (a constant 0 or 1) says so. */

@@ -59,7 +59,7 @@ uint32_t lower_jvp(Lower *L, const Builtin *b, const Args *x, Scope *s) {
   uint32_t y = lower_expr(L, x->v[0], s);
   uint32_t v = variable(L, x, 1, s);
   uint32_t u = lower_expr(L, x->v[2], s);
-  Shape vs = graph_at(L->g, v)->shape, us = graph_at(L->g, u)->shape;
+  Shape vs = *graph_at(L->g, v)->shape, us = *graph_at(L->g, u)->shape;
   if (!shape_eq(&vs, &us)) {
     char sv[96], su[96];
     ctx_error(L->c, x->v[2]->pos, EXPRC_ERR_SHAPE,
@@ -85,7 +85,7 @@ static uint32_t place(Lower *L, uint32_t acc, uint32_t p, const Shape *ps,
 /* Column j: the tangent of y along the j-th unit vector of v. */
 static uint32_t forward_sweeps(Lower *L, uint32_t y, uint32_t v, int64_t ny,
                                int64_t nv, const Shape *js) {
-  Shape vs = graph_at(L->g, v)->shape, col = {.rank = 2, .d = {ny, 1}};
+  Shape vs = *graph_at(L->g, v)->shape, col = {.rank = 2, .d = {ny, 1}};
   double *e = ctx_realloc(L->c, NULL, (size_t)nv * sizeof *e);
   uint32_t acc = NONE;
   for (int64_t j = 0; j < nv; j++) {
@@ -120,7 +120,7 @@ static uint32_t reverse_sweeps(Lower *L, uint32_t y, uint32_t v, int64_t ny,
  * reverse for a wide one; as [ny, nv]. */
 static uint32_t dense_jacobian(Lower *L, const Args *x, uint32_t y,
                                uint32_t v) {
-  Shape ys = graph_at(L->g, y)->shape, vs = graph_at(L->g, v)->shape;
+  Shape ys = *graph_at(L->g, y)->shape, vs = *graph_at(L->g, v)->shape;
   int64_t ny, nv;
   if (!shape_numel_const(&ys, &ny) || !shape_numel_const(&vs, &nv) ||
       (ny < nv ? ny : nv) > 256 || ny * nv > 65536)
@@ -216,7 +216,7 @@ static uint32_t diagonal(Lower *L, const Pattern *p, const int64_t *colour,
 static uint32_t *colour_sweeps(Lower *L, uint32_t y, uint32_t v,
                                const int64_t *colour, int64_t ncol,
                                int64_t ny, int64_t nv) {
-  Shape vs = graph_at(L->g, v)->shape, flat = {.rank = 1, .d = {ny}};
+  Shape vs = *graph_at(L->g, v)->shape, flat = {.rank = 1, .d = {ny}};
   uint32_t *sweep = ctx_realloc(L->c, NULL, (size_t)ncol * sizeof *sweep);
   double *u = ctx_realloc(L->c, NULL, (size_t)nv * sizeof *u);
   for (int64_t c = 0; c < ncol; c++) {
@@ -302,7 +302,7 @@ uint32_t lower_jacobian(Lower *L, const Builtin *b, const Args *x,
   (void)b;
   uint32_t y = lower_expr(L, x->v[0], s);
   uint32_t v = variable(L, x, 1, s);
-  Shape ys = graph_at(L->g, y)->shape, vs = graph_at(L->g, v)->shape;
+  Shape ys = *graph_at(L->g, y)->shape, vs = *graph_at(L->g, v)->shape;
   if (ys.rank + vs.rank > L->c->lim.max_rank)
     ctx_error(L->c, x->call->pos, EXPRC_ERR_LIMIT,
               "jacobian's rank %d (y's plus v's) is above the limit %d",
@@ -324,11 +324,11 @@ uint32_t lower_jacobian(Lower *L, const Builtin *b, const Args *x,
 uint32_t lower_hessian(Lower *L, const Builtin *b, const Args *x, Scope *s) {
   uint32_t e = lower_expr(L, x->v[0], s);
   Op vop = (Op)graph_at(L->g, lower_expr(L, x->v[1], s))->op;
-  if (graph_at(L->g, e)->shape.rank != 0 ||
+  if (graph_at(L->g, e)->shape->rank != 0 ||
       (vop != OP_INPUT && vop != OP_PARAM)) /* its errors */
     return lower_hessian_dense(L, b, x, s);
   uint32_t v = lower_expr(L, x->v[1], s), g, h;
-  Shape vs = graph_at(L->g, v)->shape;
+  Shape vs = *graph_at(L->g, v)->shape;
   int64_t n;
   L->g->pos = x->call->pos;
   lower_grad_work(L, x->call->pos, e);

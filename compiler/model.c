@@ -215,7 +215,7 @@ static void layout(Ctx *c, exprc_model *m, Module *mod, Plan *plan) {
       s->name = dup_or_fail(c, e->res[r].name);
       s->loss = dup_or_fail(c, e->loss);
       s->kind = !e->is_grad ? EXPRC_OUTPUT : r == 0 ? EXPRC_LOSS : EXPRC_GRADIENT;
-      s->shape = mod->g->node[e->res[r].node].shape;
+      s->shape = *mod->g->node[e->res[r].node].shape;
       s->is_int = e->res[r].is_int;
     }
   }
@@ -395,12 +395,12 @@ void model_plan_only(Ctx *c, Module *mod, Plan *plan) {
 static void f32_axes(Ctx *c, Module *mod) {
   for (uint32_t i = 0; i < mod->g->n; i++) {
     const Node *nd = &mod->g->node[i];
-    for (int k = 0; k < nd->shape.rank; k++)
-      if (!DIM_IS_SYM(nd->shape.d[k]) && nd->shape.d[k] > F32_MAX_AXIS)
+    for (int k = 0; k < nd->shape->rank; k++)
+      if (!DIM_IS_SYM(nd->shape->d[k]) && nd->shape->d[k] > F32_MAX_AXIS)
         ctx_error(c, nd->pos, EXPRC_ERR_LIMIT, "an axis of %lld: a float32 "
                   "model's axes are at most 2^24 long, so that every index "
                   "along one is exact in float",
-                  (long long)nd->shape.d[k]);
+                  (long long)nd->shape->d[k]);
   }
 }
 
@@ -422,11 +422,13 @@ static void pipeline(Ctx *c, void *arg) {
   Plan plan = model_plan(o);
   if (plan.f32)
     f32_axes(c, mod);
-  m->csrc = dup_or_fail(c, model_back(c, mod, &plan)); /* plan -> C */
+  m->csrc = ctx_detach_str(c, model_back(c, mod, &plan)); /* plan -> C:
+                                    the model's, to outlive the context */
   m->f32 = plan.f32;
   layout(c, m, mod, &plan);                      /* the model's buffers */
   record_sites(c, m, mod);                       /* run-time errors' places */
   record_lengths(c, m, mod);                     /* and loops' lengths */
+  ctx_trim(c);                /* libtcc's memory is its own: room for it */
   compile_entries(c, m, mod, o);                 /* C -> machine code */
 }
 

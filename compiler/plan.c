@@ -36,7 +36,7 @@
 
 uint32_t plan_gemm_operand(const Graph *g, uint32_t x, int *trans) {
   const Node *nd = &g->node[x];
-  *trans = (nd->op == OP_TRANSPOSE && nd->shape.rank == 2) ||
+  *trans = (nd->op == OP_TRANSPOSE && nd->shape->rank == 2) ||
            nd->op == OP_SWAPLAST; /* batched products read it transposed */
   return *trans ? nd->in[0] : x;
 }
@@ -104,10 +104,10 @@ static int fusable_reader(Planner *P, uint32_t x, uint32_t r) {
   Node *nx = &P->g->node[x], *nr = &P->g->node[r];
   int reduce = nr->op == OP_SUM;
   int window = nx->op == OP_PAD || (nx->op == OP_SLICE && !is_view(P, x));
-  return ((op_info[nx->op].flags & F_EW) || window) && nx->shape.rank > 0 &&
+  return ((op_info[nx->op].flags & F_EW) || window) && nx->shape->rank > 0 &&
          !P->pinned[x] &&
          (reduce || ((op_info[nr->op].flags & F_EW) &&
-                     shape_eq(&nx->shape, &nr->shape)));
+                     shape_eq(nx->shape, nr->shape)));
 }
 
 /* Decide fusion: a value read exactly once, by a fusable reader. fsize
@@ -150,7 +150,7 @@ static void mark_fused(Planner *P) {
  * (the axes before the first cut have size 1, those after it are whole),
  * or -1. */
 static int64_t contiguous_offset(Graph *g, const Node *nd) {
-  const Shape *in = &g->node[nd->in[0]].shape, *w = &nd->shape;
+  const Shape *in = g->node[nd->in[0]].shape, *w = nd->shape;
   int cut = 0;
   while (cut < w->rank && w->d[cut] == in->d[cut])
     cut++;
@@ -215,7 +215,7 @@ static int inline_reader(Planner *P, uint32_t x, uint32_t r) {
   /* An elementwise reader computes x at its own position: only right when
    * x has the reader's shape (a broadcast operand is read at another index). */
   return nr->op == OP_SUM || ((op_info[nr->op].flags & F_EW) &&
-                              shape_eq(&P->g->node[x].shape, &nr->shape));
+                              shape_eq(P->g->node[x].shape, nr->shape));
 }
 
 /* Are the stored values that computing y reads (through fused operands)
@@ -240,7 +240,7 @@ static uint32_t remat_cut(Planner *P, uint32_t x, const uint32_t *rd,
                           uint32_t nrd) {
   Graph *g = P->g;
   Node *nx = &g->node[x];
-  if (!(op_info[nx->op].flags & F_EW) || nx->shape.rank == 0 ||
+  if (!(op_info[nx->op].flags & F_EW) || nx->shape->rank == 0 ||
       (nx->flags & N_BACKWARD) || P->pinned[x] ||
       P->ep->home[x].kind != H_NONE)
     return NONE;
@@ -384,7 +384,7 @@ static void release(Planner *P, uint32_t x) {
 
 static Home fresh_home(Planner *P, uint32_t x) {
   Node *nd = &P->g->node[x];
-  return nd->shape.rank == 0 ? scalar_home(P) : temp_home(P, &nd->shape);
+  return nd->shape->rank == 0 ? scalar_home(P) : temp_home(P, nd->shape);
 }
 
 static Home leaf_home(Node *nd, uint32_t x) {
@@ -407,7 +407,7 @@ static uint32_t in_place(Planner *P, uint32_t i) {
     int mine = !h.view && (h.kind == H_LOCAL ||
                (h.kind == H_SLOT && (h.slot == SPILL || temp_slot(P, h.slot))));
     if (mine && !P->pinned[x] && P->last[x] == i &&
-        shape_eq(&P->g->node[x].shape, &nd->shape))
+        shape_eq(P->g->node[x].shape, nd->shape))
       return x;
   }
   return NONE;
@@ -450,9 +450,9 @@ static void place(Planner *P, uint32_t i) {
     home[i] = taken != NONE ? home[taken] : fresh_home(P, i);
     home[i].fill = 0; /* a taken-over constant's buffer: i computes, not fills */
   }
-  if ((nd->op == OP_LSE && nd->shape.rank > 0) || nd->op == OP_SORTBY ||
+  if ((nd->op == OP_LSE && nd->shape->rank > 0) || nd->op == OP_SORTBY ||
       nd->op == OP_UNSORTBY) { /* scratch, freed at once (sorts: the order) */
-    Home scratch = temp_home(P, &nd->shape);
+    Home scratch = temp_home(P, nd->shape);
     home[i].aux = scratch.slot;
     use_slot(P, scratch.slot);
     if (P->p->reuse) {

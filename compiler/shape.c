@@ -43,8 +43,8 @@ static NORETURN void mismatch(Graph *g, const Node *p, const Shape *a,
             op_spelling(g, (Op)p->op));
 }
 
-static Shape *in_shape(Graph *g, const Node *p, int k) {
-  return &g->node[p->in[k]].shape;
+static const Shape *in_shape(Graph *g, const Node *p, int k) {
+  return g->node[p->in[k]].shape;
 }
 
 static Shape elementwise(Graph *g, const Node *p) {
@@ -78,16 +78,16 @@ static Shape target(Graph *g, const Node *p) {
   const Shape *a = in_shape(g, p, 0);
   Shape t;
   if (p->op == OP_BCAST) {
-    if (!shape_broadcast(a, &p->shape, &t) || !shape_eq(&t, &p->shape))
-      mismatch(g, p, a, &p->shape);
-  } else if (!same_count(g, a, &p->shape)) {
+    if (!shape_broadcast(a, p->shape, &t) || !shape_eq(&t, p->shape))
+      mismatch(g, p, a, p->shape);
+  } else if (!same_count(g, a, p->shape)) {
     char sa[96], sb[96];
     ctx_error(g->c, g->pos, EXPRC_ERR_SHAPE,
               "cannot reshape %s to %s: element counts differ",
               shape_str(a, g->c->dimnames, sa, sizeof sa),
-              shape_str(&p->shape, g->c->dimnames, sb, sizeof sb));
+              shape_str(p->shape, g->c->dimnames, sb, sizeof sb));
   }
-  return p->shape;
+  return *p->shape;
 }
 
 static Shape reduce(Graph *g, const Node *p) {
@@ -186,9 +186,9 @@ static Shape linalg(Graph *g, const Node *p) {
  * N+3). */
 static Shape window(Graph *g, const Node *p) {
   const Shape *a = in_shape(g, p, 0);
-  const Shape *small = p->op == OP_SLICE ? &p->shape : a;
-  const Shape *big = p->op == OP_SLICE ? a : &p->shape;
-  int ok = a->rank == p->shape.rank;
+  const Shape *small = p->op == OP_SLICE ? p->shape : a;
+  const Shape *big = p->op == OP_SLICE ? a : p->shape;
+  int ok = a->rank == p->shape->rank;
   for (int i = 0; ok && i < a->rank; i++) {
     int64_t room; /* big - small, when that is one number for all dims */
     if (DIM_IS_SYM(big->d[i]) && !DIM_IS_SYM(small->d[i]))
@@ -205,7 +205,7 @@ static Shape window(Graph *g, const Node *p) {
               shape_str(small, g->c->dimnames, sa, sizeof sa),
               shape_str(big, g->c->dimnames, sb, sizeof sb));
   }
-  return p->shape;
+  return *p->shape;
 }
 
 /* ---- gathers (v2) ---- */
@@ -259,20 +259,20 @@ static Shape index_shape(Graph *g, const Node *p) {
     return take_shape(g, p, a, in_shape(g, p, 1));
   if (op == OP_SCATTER) { /* a: the gradient of take's result; p->shape:
                              take's table */
-    t = take_shape(g, p, &p->shape, in_shape(g, p, 1));
+    t = take_shape(g, p, p->shape, in_shape(g, p, 1));
     if (!shape_eq(&t, a))
-      index_mismatch(g, p, &p->shape, a);
-    return p->shape;
+      index_mismatch(g, p, p->shape, a);
+    return *p->shape;
   }
   if (op == OP_TAKE_ALONG) {
     along_check(g, p, a, in_shape(g, p, 1));
     return *in_shape(g, p, 1);
   }
   if (op == OP_SCATTER_ALONG) {
-    along_check(g, p, &p->shape, a);
+    along_check(g, p, p->shape, a);
     if (!shape_eq(a, in_shape(g, p, 1)))
       index_mismatch(g, p, a, in_shape(g, p, 1));
-    return p->shape;
+    return *p->shape;
   }
   if (op == OP_ARGMAX || op == OP_ARGMIN)
     return reduce(g, p);
@@ -316,7 +316,7 @@ static Shape along(Graph *g, const Node *p) {
  * shape whose walk gives its input. */
 static Shape step_rule(Graph *g, const Node *p) {
   const Shape *a = in_shape(g, p, 0);
-  const Shape *big = p->op == OP_STEP ? a : &p->shape;
+  const Shape *big = p->op == OP_STEP ? a : p->shape;
   int64_t k = p->u.axes, skip = p->start[0], cut = p->start[2];
   int64_t st = p->start[1] < 0 ? -p->start[1] : p->start[1];
   if (k < 0 || k >= big->rank || st == 0 || skip < 0 || cut < 0 ||
@@ -348,7 +348,7 @@ Shape shape_infer(Graph *g, const Node *p) {
   Shape r;
   switch (op_info[p->op].shape) {
   case SH_LEAF:
-    r = p->shape;
+    r = *p->shape;
     break;
   case SH_EW:
     r = elementwise(g, p);
@@ -391,7 +391,7 @@ Shape shape_infer(Graph *g, const Node *p) {
     r = random_shape(g, p);
     break;
   case SH_LOOP: /* loop.c checks its operands' shapes as it builds them */
-    r = p->shape;
+    r = *p->shape;
     break;
   }
   /* Shapes hash and compare as bytes (graph.c): clear unused dims and the

@@ -25,7 +25,7 @@ static Node *at(Graph *g, uint32_t i) { return &g->node[i]; }
 
 /* x itself, broadcast to shape s where the dropped operand made it larger. */
 static uint32_t as_shape(Graph *g, uint32_t x, const Shape *s) {
-  if (shape_eq(&at(g, x)->shape, s))
+  if (shape_eq(at(g, x)->shape, s))
     return x;
   return graph_shaped(g, OP_BCAST, x, s);
 }
@@ -41,7 +41,7 @@ static uint32_t fold(Graph *g, const Node *p) {
   for (int k = 0; k < p->nin; k++)
     if (!graph_is_const(g, p->in[k], &v[k]))
       return NONE;
-  return graph_const(g, op_eval((Op)p->op, v[0], v[1], v[2]), &p->shape);
+  return graph_const(g, op_eval((Op)p->op, v[0], v[1], v[2]), p->shape);
 }
 
 /* A constant zero of the given sign. IEEE arithmetic has two zeros, and
@@ -76,25 +76,25 @@ static uint32_t arith(Graph *g, const Node *p) {
   uint32_t a = p->in[0], b = p->in[1];
   switch (p->op) {
   case OP_ADD:
-    if (is_zero(g, a, 1)) return as_shape(g, b, &p->shape);
-    if (is_zero(g, b, 1)) return as_shape(g, a, &p->shape);
+    if (is_zero(g, a, 1)) return as_shape(g, b, p->shape);
+    if (is_zero(g, b, 1)) return as_shape(g, a, p->shape);
     break;
   case OP_SUB:
-    if (is_zero(g, b, 0)) return as_shape(g, a, &p->shape);
-    if (is_zero(g, a, 1)) return as_shape(g, graph_op1(g, OP_NEG, b), &p->shape);
+    if (is_zero(g, b, 0)) return as_shape(g, a, p->shape);
+    if (is_zero(g, a, 1)) return as_shape(g, graph_op1(g, OP_NEG, b), p->shape);
     break;
   case OP_MUL:
-    if (is_const(g, a, 1)) return as_shape(g, b, &p->shape);
-    if (is_const(g, b, 1)) return as_shape(g, a, &p->shape);
-    if (is_const(g, a, -1)) return as_shape(g, graph_op1(g, OP_NEG, b), &p->shape);
-    if (is_const(g, b, -1)) return as_shape(g, graph_op1(g, OP_NEG, a), &p->shape);
+    if (is_const(g, a, 1)) return as_shape(g, b, p->shape);
+    if (is_const(g, b, 1)) return as_shape(g, a, p->shape);
+    if (is_const(g, a, -1)) return as_shape(g, graph_op1(g, OP_NEG, b), p->shape);
+    if (is_const(g, b, -1)) return as_shape(g, graph_op1(g, OP_NEG, a), p->shape);
     break;
   case OP_DIV:
-    if (is_const(g, b, 1)) return as_shape(g, a, &p->shape);
+    if (is_const(g, b, 1)) return as_shape(g, a, p->shape);
     break;
   case OP_POW:
-    if (is_const(g, b, 1)) return as_shape(g, a, &p->shape);
-    if (is_const(g, b, 0)) return graph_const(g, 1, &p->shape);
+    if (is_const(g, b, 1)) return as_shape(g, a, p->shape);
+    if (is_const(g, b, 0)) return graph_const(g, 1, p->shape);
     break;
   case OP_NEG:
     if (at(g, a)->op == OP_NEG) return at(g, a)->in[0];
@@ -112,7 +112,7 @@ static uint32_t arith(Graph *g, const Node *p) {
 /* a is a copy, not a pointer into the graph: building a node may move the
  * node array, and a rule reads a's fields after building one. */
 static uint32_t stable_log(Graph *g, const Node *p, const Node *a) {
-  Shape s = p->shape;
+  Shape s = *p->shape;
   if (a->op == OP_EXP) /* log(exp(y)): log(softmax(z)) is log_softmax(z) */
     return a->in[0];
   if (a->op == OP_SUM && at(g, a->in[0])->op == OP_EXP) /* logsumexp */
@@ -127,7 +127,7 @@ static uint32_t stable_log(Graph *g, const Node *p, const Node *a) {
     return graph_op1(
         g, OP_NEG, graph_op1(g, OP_SOFTPLUS, graph_op1(g, OP_NEG, a->in[0])));
   for (int k = 0; k < 2 && a->op == OP_ADD; k++) /* log(1 + x) */
-    if (is_const(g, a->in[k], 1) && shape_eq(&at(g, a->in[1 - k])->shape, &s))
+    if (is_const(g, a->in[k], 1) && shape_eq(at(g, a->in[1 - k])->shape, &s))
       return graph_op1(g, OP_LOG1P, a->in[1 - k]);
   return NONE;
 }
@@ -144,14 +144,14 @@ static uint32_t stable(Graph *g, const Node *p) {
   if (p->op == OP_LOG1P && a->op == OP_EXP) /* log(1 + exp(x)) */
     return graph_op1(g, OP_SOFTPLUS, a->in[0]);
   if (p->op == OP_SUB && a->op == OP_EXP && is_const(g, p->in[1], 1) &&
-      shape_eq(&a->shape, &p->shape))
+      shape_eq(a->shape, p->shape))
     return graph_op1(g, OP_EXPM1, a->in[0]); /* exp(x) - 1 */
   if (p->op == OP_DIV && is_const(g, p->in[0], 1)) { /* 1 / (1 + exp(-x)) */
     Node *d = at(g, p->in[1]);
     for (int k = 0; k < 2 && d->op == OP_ADD; k++) {
       Node *e = at(g, d->in[1 - k]);
       if (is_const(g, d->in[k], 1) && e->op == OP_EXP &&
-          at(g, e->in[0])->op == OP_NEG && shape_eq(&e->shape, &p->shape))
+          at(g, e->in[0])->op == OP_NEG && shape_eq(e->shape, p->shape))
         return graph_op1(g, OP_SIGMOID, at(g, e->in[0])->in[0]);
     }
   }
@@ -184,20 +184,20 @@ static uint32_t movement(Graph *g, const Node *p) {
   switch (p->op) {
   case OP_BCAST:
   case OP_RESHAPE:
-    if (shape_eq(&a->shape, &p->shape)) return x;
+    if (shape_eq(a->shape, p->shape)) return x;
     if (p->op == OP_BCAST && a->op == OP_RESHAPE &&
-        only_leading_ones(&at(g, a->in[0])->shape, &a->shape) &&
-        shape_broadcast(&at(g, a->in[0])->shape, &p->shape, &t) &&
-        shape_eq(&t, &p->shape)) /* and x itself broadcasts there */
-      return graph_shaped(g, OP_BCAST, a->in[0], &p->shape);
-    if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
+        only_leading_ones(at(g, a->in[0])->shape, a->shape) &&
+        shape_broadcast(at(g, a->in[0])->shape, p->shape, &t) &&
+        shape_eq(&t, p->shape)) /* and x itself broadcasts there */
+      return graph_shaped(g, OP_BCAST, a->in[0], p->shape);
+    if (graph_is_const(g, x, &v)) return graph_const(g, v, p->shape);
     if (p->op == OP_RESHAPE && a->op == OP_RESHAPE)
-      return graph_shaped(g, OP_RESHAPE, a->in[0], &p->shape);
+      return graph_shaped(g, OP_RESHAPE, a->in[0], p->shape);
     break;
   case OP_TRANSPOSE:
-    if (a->shape.rank <= 1) return x;
+    if (a->shape->rank <= 1) return x;
     if (a->op == OP_TRANSPOSE && !a->u.word && !p->u.word) return a->in[0];
-    if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
+    if (graph_is_const(g, x, &v)) return graph_const(g, v, p->shape);
     break;
   case OP_SUM:
   case OP_MAX:
@@ -206,8 +206,8 @@ static uint32_t movement(Graph *g, const Node *p) {
     if (p->u.axes == 0) return x;
     break;
   case OP_SLICE:
-    if (shape_eq(&a->shape, &p->shape)) return x; /* the whole tensor */
-    if (graph_is_const(g, x, &v)) return graph_const(g, v, &p->shape);
+    if (shape_eq(a->shape, p->shape)) return x; /* the whole tensor */
+    if (graph_is_const(g, x, &v)) return graph_const(g, v, p->shape);
     break;
   default:
     break;
@@ -225,15 +225,15 @@ static uint32_t implicit_broadcast(Graph *g, const Node *p) {
   for (int k = 0; k < p->nin; k++) {
     Node *a = at(g, p->in[k]);
     uint32_t smaller = a->op == OP_BCAST ? a->in[0] : NONE;
-    if (graph_is_const(g, p->in[k], &v) && a->shape.rank > 0)
+    if (graph_is_const(g, p->in[k], &v) && a->shape->rank > 0)
       smaller = graph_scalar(g, v);
     if (smaller == NONE)
       continue;
-    Shape r = at(g, smaller)->shape, t;
+    Shape r = *at(g, smaller)->shape, t;
     for (int j = 0; j < p->nin; j++)
-      if (j != k && shape_broadcast(&r, &at(g, q.in[j])->shape, &t))
+      if (j != k && shape_broadcast(&r, at(g, q.in[j])->shape, &t))
         r = t;
-    if (shape_eq(&r, &p->shape)) {
+    if (shape_eq(&r, p->shape)) {
       q.in[k] = smaller;
       changed = 1;
     }
@@ -246,7 +246,7 @@ static uint32_t choice(Graph *g, const Node *p) {
   double c;
   if (p->op != OP_WHERE || !graph_is_const(g, p->in[0], &c))
     return NONE;
-  return as_shape(g, c != 0 ? p->in[1] : p->in[2], &p->shape);
+  return as_shape(g, c != 0 ? p->in[1] : p->in[2], p->shape);
 }
 
 static uint32_t rules(Graph *g, const Node *p, int fold_all) {
@@ -283,6 +283,10 @@ Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
       live[*roots[i]] = 1;
   graph_live(g, live, NULL);
   Graph *ng = graph_new(c);
+  uint32_t nlive = 0;
+  for (uint32_t i = 0; i < g->n; i++)
+    nlive += live[i];
+  graph_reserve(ng, nlive); /* about what it makes: rewrites mostly shrink */
   ng->rewrite = simplify_final;
   for (uint32_t i = 0; i < g->n; i++) {
     if (!live[i])
@@ -294,7 +298,7 @@ Graph *simplify_graph(Graph *g, uint32_t *const *roots, uint32_t nroots) {
     ng->from = p.from;
     ng->backward = p.flags & N_BACKWARD;
     map[i] = node_is_tensor_const(&p)
-                 ? graph_tensor(ng, g->cdata + p.u.data, &p.shape)
+                 ? graph_tensor(ng, g->cdata + p.u.data, p.shape)
                  : graph_node(ng, &p);
   }
   for (uint32_t i = 0; i < nroots; i++)

@@ -67,13 +67,13 @@ static void elementwise(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
   unsigned mask = differentiable((Op)nd->op);
   for (int k = 0; k < nd->nin; k++) {
     const uint64_t *in = S->bits[nd->in[k]];
-    Shape s = S->g->node[nd->in[k]].shape;
+    Shape s = *S->g->node[nd->in[k]].shape;
     if (!in || !(mask & (1u << k)))
       continue;
     for (int64_t e = 0; e < n; e++) {
-      unravel(e, &nd->shape, idx);
+      unravel(e, nd->shape, idx);
       unite(out + e * S->words,
-            in + broadcast_at(&s, idx, nd->shape.rank) * S->words, S->words);
+            in + broadcast_at(&s, idx, nd->shape->rank) * S->words, S->words);
     }
   }
 }
@@ -83,11 +83,11 @@ static void elementwise(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
 static void movement(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
   Node *nd = &S->g->node[y];
   const uint64_t *in = S->bits[nd->in[0]];
-  Shape s = S->g->node[nd->in[0]].shape;
+  Shape s = *S->g->node[nd->in[0]].shape;
   int64_t idx[MAX_RANK];
   for (int64_t e = 0; e < n; e++) {
     int64_t at = e, ok = 1;
-    unravel(e, &nd->shape, idx);
+    unravel(e, nd->shape, idx);
     if (nd->op == OP_TRANSPOSE || nd->op == OP_SLICE || nd->op == OP_PAD) {
       at = 0;
       for (int j = 0; j < s.rank; j++) {
@@ -108,7 +108,7 @@ static void movement(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
 static void reduction(Sets *S, uint32_t y, uint64_t *out) {
   Node *nd = &S->g->node[y];
   const uint64_t *in = S->bits[nd->in[0]];
-  Shape s = S->g->node[nd->in[0]].shape;
+  Shape s = *S->g->node[nd->in[0]].shape;
   int64_t n, idx[MAX_RANK];
   shape_numel_const(&s, &n);
   for (int64_t e = 0; e < n; e++) {
@@ -126,7 +126,7 @@ static void reduction(Sets *S, uint32_t y, uint64_t *out) {
  * [k, cols] (or [k]) operand along k, per column. */
 static void lines(Sets *S, uint32_t x, int along_rows, uint64_t *r) {
   const uint64_t *in = S->bits[x];
-  Shape s = S->g->node[x].shape;
+  Shape s = *S->g->node[x].shape;
   if (!in)
     return;
   int64_t rows = s.rank == 2 ? s.d[0] : 1, cols = s.rank == 2 ? s.d[1] : s.d[0];
@@ -141,7 +141,7 @@ static void lines(Sets *S, uint32_t x, int along_rows, uint64_t *r) {
 /* a @ b: element (i, j) depends on row i of a and column j of b. */
 static void matmul(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
   Node *nd = &S->g->node[y];
-  Shape sa = S->g->node[nd->in[0]].shape, sb = S->g->node[nd->in[1]].shape;
+  Shape sa = *S->g->node[nd->in[0]].shape, sb = *S->g->node[nd->in[1]].shape;
   int64_t m = sa.rank == 2 ? sa.d[0] : 1, p = sb.rank == 2 ? sb.d[1] : 1;
   uint64_t *ra = ctx_realloc(S->g->c, NULL, (size_t)(m * S->words) * 8);
   uint64_t *cb = ctx_realloc(S->g->c, NULL, (size_t)(p * S->words) * 8);
@@ -168,7 +168,7 @@ static void dense(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
   for (int k = 0; k < nd->nin; k++) {
     const uint64_t *in = S->bits[nd->in[k]];
     int64_t m;
-    Shape s = S->g->node[nd->in[k]].shape;
+    Shape s = *S->g->node[nd->in[k]].shape;
     if (!in || !shape_numel_const(&s, &m))
       continue;
     for (int64_t e = 0; e < m; e++)
@@ -181,8 +181,8 @@ static void dense(Sets *S, uint32_t y, uint64_t *out, int64_t n) {
 
 static int matrices_only(Sets *S, uint32_t y) {
   Node *nd = &S->g->node[y];
-  return S->g->node[nd->in[0]].shape.rank <= 2 &&
-         S->g->node[nd->in[1]].shape.rank <= 2;
+  return S->g->node[nd->in[0]].shape->rank <= 2 &&
+         S->g->node[nd->in[1]].shape->rank <= 2;
 }
 
 /* The sets of node y from its inputs' (out: n elements, zeroed). */
@@ -252,7 +252,7 @@ static void release_inputs(Sets *S, uint32_t i, uint32_t y,
     int64_t n;
     if (!S->bits[a] || last[a] != i || a == y)
       continue;
-    shape_numel_const(&S->g->node[a].shape, &n);
+    shape_numel_const(S->g->node[a].shape, &n);
     *used -= n * S->words * 8;
     ctx_release(S->g->c, S->bits[a]);
     S->bits[a] = NULL;
@@ -273,7 +273,7 @@ static int all_sets(Sets *S, uint32_t y, uint32_t v, int64_t nv,
     int64_t n;
     if (!on)
       continue;
-    if (!shape_numel_const(&nd->shape, &n) ||
+    if (!shape_numel_const(nd->shape, &n) ||
         (used += n * S->words * 8) > budget)
       return 0;
     S->bits[i] = ctx_realloc(g->c, NULL, (size_t)(n * S->words) * 8);
@@ -309,7 +309,7 @@ static void rows_of(Ctx *c, const uint64_t *b, int64_t words, Pattern *p) {
 int sparsity_pattern(Graph *g, uint32_t y, uint32_t v, int64_t budget,
                      Pattern *p) {
   Ctx *c = g->c;
-  Shape ys = g->node[y].shape, vs = g->node[v].shape;
+  Shape ys = *g->node[y].shape, vs = *g->node[v].shape;
   if (!shape_numel_const(&ys, &p->ny) || !shape_numel_const(&vs, &p->nv))
     return 0;
   Sets S = {.g = g, .words = (p->nv + 63) / 64};
