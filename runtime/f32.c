@@ -64,6 +64,10 @@ static double *scratch(int k, long n) {
   return c->p[k];
 }
 
+/* The same places for the other float kernels (the accumulator of a
+ * float32 convolution's direct loops, layers.c). */
+double *exprc_rt_f32_scratch(int k, long n) { return scratch(k, n); }
+
 /* A double copy of n floats in place k; NULL when memory ran out. */
 static double *widen(int k, const float *x, long n) {
   double *d = scratch(k, n);
@@ -130,18 +134,6 @@ void exprc_rt_argsort_f32(const float *x, long outer, long n, long inner,
 
 /* G as runtime.h describes it: N C H W O KH KW OH OW ... groups. */
 enum { GN, GC, GH, GW, GO, GKH, GKW, GOH, GOW, GGROUPS = 15 };
-
-void exprc_rt_conv_f32(int kind, const long *G, const float *a,
-                       const float *b, float *out) {
-  long x = G[GN] * G[GC] * G[GH] * G[GW], y = G[GN] * G[GO] * G[GOH] * G[GOW];
-  long w = G[GO] * (G[GC] / G[GGROUPS]) * G[GKH] * G[GKW];
-  long na = kind == 1 ? y : x, nb = kind == 2 ? y : w;
-  long nout = kind == 0 ? y : kind == 1 ? x : w;
-  double *da = widen(0, a, na), *db = widen(1, b, nb), *dout = scratch(2, nout);
-  if (da && db && dout)
-    exprc_rt_conv(kind, G, da, db, dout);
-  narrow(-1, da && db && dout, dout, out, nout);
-}
 
 /* Max pooling itself passes x as h: so does its copy, which the kernel
  * recognises. */
