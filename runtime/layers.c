@@ -11,9 +11,10 @@
  * direct loops of the definition. The column matrix covers as many samples
  * at once as fit in COL_BYTES; if it cannot be allocated, the direct loops
  * run instead (slower, same values up to the order of the sums). The
- * kernel is written once (conv_real.h) and compiled for double and for
- * float: a float32 model's convolutions build float columns and multiply
- * them by sgemm, and their direct loops accumulate in double, rounded once.
+ * kernels of convolutions and pooling are written once (layers_real.h) and
+ * compiled for double and for float: a float32 model's convolutions build
+ * float columns and multiply them by sgemm, their direct loops and
+ * pooling's gradient add in double, rounded once.
  *
  * Random draws come from a generator that the API makes the calling
  * thread's for the duration of a model's run (the model's own, seeded), so
@@ -63,16 +64,29 @@ static void span(long nout, long stride, long pad, long off, long size,
   *lo = *lo > *hi ? *hi : *lo;
 }
 
-/* The kernel for double, then for float (conv_real.h). */
+/* The taps k of a window starting at `start` (window k0, dilation 1, as
+ * every pool has) that fall inside [0, size): [*lo, *hi). */
+static void taps(long start, long k0, long size, long *lo, long *hi) {
+  *lo = start < 0 ? -start : 0;
+  *hi = size - start < k0 ? size - start : k0;
+  *hi = *hi < *lo ? *lo : *hi;
+}
+
+/* The kernels for double, then for float (layers_real.h); UREAL is the
+ * unsigned integer of REAL's size, for pooling's masks. */
 #define REAL double
+#define UREAL uint64_t
 #define SFX(f) f
-#include "conv_real.h"
+#include "layers_real.h"
 #undef REAL
+#undef UREAL
 #undef SFX
 #define REAL float
+#define UREAL uint32_t
 #define SFX(f) f##_f32
-#include "conv_real.h"
+#include "layers_real.h"
 #undef REAL
+#undef UREAL
 #undef SFX
 
 void exprc_rt_conv(int kind, const long *G, const double *a, const double *b,
@@ -114,86 +128,42 @@ void exprc_rt_conv_f32(int kind, const long *G, const float *a,
     out[i] = acc ? (float)acc[i] : NAN;
 }
 
-/* ---- pooling ---- */
-
-/* The taps k of a window starting at `start` (window k0, dilation 1, as
- * every pool has) that fall inside [0, size): [*lo, *hi). */
-static void taps(long start, long k0, long size, long *lo, long *hi) {
-  *lo = start < 0 ? -start : 0;
-  *hi = size - start < k0 ? size - start : k0;
-  *hi = *hi < *lo ? *lo : *hi;
-}
-
-/* The index in plane x of the first maximum of window (i, j) (a NaN counts
- * as the maximum, as in PyTorch); -1 if the window is padding only, which
- * the compiler rules out. */
-static long argmax(const Geom *g, const double *x, long i, long j) {
-  long r0 = i * g->sh - g->ph, c0 = j * g->sw - g->pw, klo, khi, llo, lhi;
-  taps(r0, g->kh, g->h, &klo, &khi);
-  taps(c0, g->kw, g->w, &llo, &lhi);
-  if (klo == khi || llo == lhi)
-    return -1;
-  long at = (r0 + klo) * g->w + c0 + llo;
-  double best = x[at];
-  for (long ki = klo; ki < khi; ki++) {
-    long base = (r0 + ki) * g->w + c0;
-    for (long kj = llo; kj < lhi; kj++) {
-      double v = x[base + kj];
-      /* selected by masks, not branches: which element wins is data, and
-       * a mispredicted branch per element costs more than the rest */
-      uint64_t take = -(uint64_t)((v > best) | ((v != v) & (best == best)));
-      uint64_t vb, bb;
-      memcpy(&vb, &v, sizeof vb);
-      memcpy(&bb, &best, sizeof bb);
-      bb = (vb & take) | (bb & ~take);
-      memcpy(&best, &bb, sizeof bb);
-      at = (long)(((uint64_t)(base + kj) & take) | ((uint64_t)at & ~take));
-    }
-  }
-  return at;
-}
-
-/* out = the maximum of each window: the value at argmax, without the
- * index (a NaN anywhere in the window makes it NaN, as argmax picks it). */
-static void pool_max(const Geom *g, const double *x, double *out) {
-  long hw = g->h * g->w;
-  for (long p = 0; p < g->n * g->c; p++, x += hw)
-    for (long i = 0; i < g->oh; i++)
-      for (long j = 0; j < g->ow; j++) {
-        long r0 = i * g->sh - g->ph, c0 = j * g->sw - g->pw, klo, khi, llo, lhi;
-        taps(r0, g->kh, g->h, &klo, &khi);
-        taps(c0, g->kw, g->w, &llo, &lhi);
-        double best = -INFINITY;
-        int nan = 0;
-        for (long ki = klo; ki < khi; ki++)
-          for (long kj = llo; kj < lhi; kj++) {
-            double v = x[(r0 + ki) * g->w + c0 + kj];
-            best = v > best ? v : best;
-            nan |= v != v;
-          }
-        *out++ = nan ? NAN : best;
-      }
-}
+/* ---- pooling (the loops: layers_real.h) ---- */
 
 void exprc_rt_pool(int kind, const long *G, const double *x, const double *h,
                    double *out) {
   Geom g = geom(G);
-  long hw = g.h * g.w, planes = g.n * g.c;
   if (kind == 1)
-    memset(out, 0, (size_t)(planes * hw) * sizeof *out);
-  if (kind == 0 && x == h) { /* max pooling itself: the maximum suffices */
+    memset(out, 0, (size_t)(g.n * g.c * g.h * g.w) * sizeof *out);
+  if (kind == 0 && x == h) /* max pooling itself: the maximum suffices */
     pool_max(&g, x, out);
+  else
+    pool_at_max(&g, x, h, out, out, kind == 1);
+}
+
+/* The same in float: kind 0 selects floats (exact); kind 1 sums in double
+ * (windows may overlap), in thread-kept memory (f32.c), rounded once; out
+ * of memory for it is EXPRC_RTE_NOMEM (site -1) with NaN results. */
+void exprc_rt_pool_f32(int kind, const long *G, const float *x,
+                       const float *h, float *out) {
+  Geom g = geom(G);
+  if (kind == 0) {
+    if (x == h)
+      pool_max_f32(&g, x, out);
+    else
+      pool_at_max_f32(&g, x, h, out, NULL, 0);
     return;
   }
-  for (long p = 0; p < planes; p++)
-    for (long i = 0; i < g.oh; i++)
-      for (long j = 0; j < g.ow; j++) {
-        long t = argmax(&g, x + p * hw, i, j), yi = p * g.ohw + i * g.ow + j;
-        if (kind == 0)
-          out[yi] = t < 0 ? -INFINITY : h[p * hw + t];
-        else if (t >= 0)
-          out[p * hw + t] += h[yi];
-      }
+  long n = g.n * g.c * g.h * g.w;
+  double *acc = exprc_rt_f32_scratch(0, n);
+  if (!acc)
+    exprc_rt_fail(-1, EXPRC_RTE_NOMEM, 0, 0);
+  else {
+    memset(acc, 0, (size_t)n * sizeof *acc);
+    pool_at_max_f32(&g, x, h, NULL, acc, 1);
+  }
+  for (long i = 0; i < n; i++)
+    out[i] = acc ? (float)acc[i] : NAN;
 }
 
 /* ---- random draws ---- */

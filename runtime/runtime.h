@@ -63,9 +63,9 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
  * exprc_options.dtype = EXPRC_FLOAT32. The product is OpenBLAS's sgemm
  * (kernels.c's loops, below BLAS sizes, accumulate in double); so are a
  * large convolution's products, on float im2col columns (layers.c), while
- * a small one's direct loops accumulate in double and round once. The
- * others (f32.c) widen their operands to double, run the kernel above and
- * round the results to float once. */
+ * a small one's direct loops, and pooling's gradient, add in double and
+ * round once. The others (f32.c) widen their operands to double, run the
+ * kernel above and round the results to float once. */
 #define EXPRC_RT_FNS_F32(X)                                                   \
   X(exprc_rt_gemm_f32, (int ta, int tb, long m, long n, long k,               \
                         const float *a, const float *b, float *c))            \

@@ -312,22 +312,34 @@ END_TEST
  * at the picked places (exact); wrt w, sums of the picked windows of x,
  * and wrt x, sums of the weights over the windows that picked x (0 where
  * none did, exactly 0 in both), both by the direct loops in double: K = 1
- * per element. */
+ * per element. A pool whose 3 x 3 windows overlap (stride 1), of z, in L
+ * through sum(q * v), v given floats: dL/dz adds the v of every window
+ * whose maximum z is, up to 9 terms, in double, rounded once: K = 1 per
+ * element (added in float, one here is off by 1.09 u and fails it); q
+ * itself selects floats of z: exact (K = 0). */
 START_TEST(conv_and_pool) {
   ck_assert(!EXPRC_RT_CONV_BIG(4L, 2L * 64, 27L)); /* the direct loops */
   Trio t = trio("input x[2, 3, 10, 10]\nparam w[4, 3, 3, 3]\n"
-                "y = conv2d(x, w)\np = max_pool2d(y, 2)\nL = sum(p)\n"
-                "output y, p\ngrad L wrt w, x");
+                "input z[2, 3, 8, 8]\ninput v[2, 3, 8, 8]\n"
+                "y = conv2d(x, w)\np = max_pool2d(y, 2)\n"
+                "q = max_pool2d(z, 3, stride=1, padding=1)\n"
+                "L = sum(p) + sum(q * v)\n"
+                "output y, p, q\ngrad L wrt w, x, z");
   uint64_t seed = 5;
   double *x = floats(&seed, 600, 0.5, 1.5), *w = floats(&seed, 108, 0.5, 1.5);
+  double *z = floats(&seed, 384, -1, 1), *v = floats(&seed, 384, 0.5, 1.5);
   set3(&t, "x", x, 4, (int64_t[]){2, 3, 10, 10});
   set3(&t, "w", w, 4, (int64_t[]){4, 3, 3, 3});
+  set3(&t, "z", z, 4, (int64_t[]){2, 3, 8, 8});
+  set3(&t, "v", v, 4, (int64_t[]){2, 3, 8, 8});
   run3(&t, "L");
   agree(&t, NULL, "y", ONE, ELEM, 0);
   agree(&t, NULL, "p", ONE, ELEM, 0);
+  agree(&t, NULL, "q", 0, ELEM, 0);
   agree(&t, "L", "w", ONE, ELEM, 0);
   agree(&t, "L", "x", ONE, ELEM, 0);
-  free(x), free(w);
+  agree(&t, "L", "z", ONE, ELEM, 0);
+  free(x), free(w), free(z), free(v);
   trio_free(&t);
 }
 END_TEST

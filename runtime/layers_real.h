@@ -1,18 +1,21 @@
-/* conv_real.h: the convolution kernel of layers.c, written once for both
- * element types. layers.c includes it twice: with REAL double and SFX(f)
- * f (exprc_rt_conv's kernel, float64 models) and with REAL float and SFX(f)
- * f##_f32 (exprc_rt_conv_f32's, float32 models), so that a float32
- * convolution builds its column matrix of floats and multiplies it by
- * sgemm (exprc_rt_gemm_pooled_f32) as PyTorch does, rather than widening
- * every operand to double, and neither type has a copy of the other's
- * loops to drift from. It relies on layers.c's Geom, tap and span, and on
- * COL_BYTES.
+/* layers_real.h: the convolution and pooling kernels of layers.c, written
+ * once for both element types. layers.c includes it twice: with REAL
+ * double and SFX(f) f (exprc_rt_conv's and exprc_rt_pool's kernels,
+ * float64 models) and with REAL float and SFX(f) f##_f32 (the _f32 ones,
+ * float32 models), so that a float32 convolution builds its column matrix
+ * of floats and multiplies it by sgemm (exprc_rt_gemm_pooled_f32), as
+ * PyTorch does, rather than widening every operand to double, and neither
+ * type has a copy of the other's loops to drift from. It relies on
+ * layers.c's Geom, tap, span, taps and COL_BYTES, and on UREAL, the
+ * unsigned integer of REAL's size.
  *
- * The direct loops, for small convolutions, accumulate in double whatever
- * REAL is (acc is double): a float32 model's small convolution is then its
- * double one rounded once, as the widening wrapper made it before. The
- * product path keeps REAL: its matrix products accumulate as the type's
- * gemm does (dgemm or sgemm).
+ * Where a kernel adds terms outside a matrix product (a small
+ * convolution's direct loops, the scatter of pooling's gradient) it adds
+ * them in double whatever REAL is (acc is double): a float32 model's
+ * result there is its double one rounded once, as the widening wrappers
+ * made it before. The product path keeps REAL: its products accumulate as
+ * the type's gemm does (dgemm or sgemm). Pooling's forward pass only
+ * selects values, exact in either type.
  */
 
 /* ---- direct loops, written from the definition ---- */
@@ -168,4 +171,75 @@ static int SFX(conv_gemm)(int kind, const Geom *g, const REAL *a,
   free(ym);
   free(wm);
   return ok;
+}
+
+/* ---- pooling ---- */
+
+/* The index in plane x of the first maximum of window (i, j) (a NaN counts
+ * as the maximum, as in PyTorch); -1 if the window is padding only, which
+ * the compiler rules out. */
+static long SFX(argmax)(const Geom *g, const REAL *x, long i, long j) {
+  long r0 = i * g->sh - g->ph, c0 = j * g->sw - g->pw, klo, khi, llo, lhi;
+  taps(r0, g->kh, g->h, &klo, &khi);
+  taps(c0, g->kw, g->w, &llo, &lhi);
+  if (klo == khi || llo == lhi)
+    return -1;
+  long at = (r0 + klo) * g->w + c0 + llo;
+  REAL best = x[at];
+  for (long ki = klo; ki < khi; ki++) {
+    long base = (r0 + ki) * g->w + c0;
+    for (long kj = llo; kj < lhi; kj++) {
+      REAL v = x[base + kj];
+      /* selected by masks, not branches: which element wins is data, and
+       * a mispredicted branch per element costs more than the rest */
+      uint64_t take = -(uint64_t)((v > best) | ((v != v) & (best == best)));
+      UREAL vb, bb;
+      memcpy(&vb, &v, sizeof vb);
+      memcpy(&bb, &best, sizeof bb);
+      bb = (vb & (UREAL)take) | (bb & (UREAL)~take);
+      memcpy(&best, &bb, sizeof bb);
+      at = (long)(((uint64_t)(base + kj) & take) | ((uint64_t)at & ~take));
+    }
+  }
+  return at;
+}
+
+/* out = the maximum of each window: the value at argmax, without the
+ * index (a NaN anywhere in the window makes it NaN, as argmax picks it). */
+static void SFX(pool_max)(const Geom *g, const REAL *x, REAL *out) {
+  long hw = g->h * g->w;
+  for (long p = 0; p < g->n * g->c; p++, x += hw)
+    for (long i = 0; i < g->oh; i++)
+      for (long j = 0; j < g->ow; j++) {
+        long r0 = i * g->sh - g->ph, c0 = j * g->sw - g->pw, klo, khi, llo, lhi;
+        taps(r0, g->kh, g->h, &klo, &khi);
+        taps(c0, g->kw, g->w, &llo, &lhi);
+        REAL best = -INFINITY;
+        int nan = 0;
+        for (long ki = klo; ki < khi; ki++)
+          for (long kj = llo; kj < lhi; kj++) {
+            REAL v = x[(r0 + ki) * g->w + c0 + kj];
+            best = v > best ? v : best;
+            nan |= v != v;
+          }
+        *out++ = nan ? NAN : best;
+      }
+}
+
+/* kind 0 with h other than x (out[N,C,OH,OW]), or kind 1 (add = 1): h
+ * added at the maxima into acc[N,C,H,W], which the caller zeroed; acc holds
+ * the sums in double, whatever REAL is. */
+static void SFX(pool_at_max)(const Geom *g, const REAL *x, const REAL *h,
+                             REAL *out, double *acc, int add) {
+  long hw = g->h * g->w;
+  for (long p = 0; p < g->n * g->c; p++)
+    for (long i = 0; i < g->oh; i++)
+      for (long j = 0; j < g->ow; j++) {
+        long t = SFX(argmax)(g, x + p * hw, i, j);
+        long yi = p * g->ohw + i * g->ow + j;
+        if (!add)
+          out[yi] = t < 0 ? -INFINITY : h[p * hw + t];
+        else if (t >= 0)
+          acc[p * hw + t] += h[yi];
+      }
 }
