@@ -137,8 +137,10 @@ void exprc_rt_pool(int kind, const long *G, const double *x, const double *h,
     memset(out, 0, (size_t)(g.n * g.c * g.h * g.w) * sizeof *out);
   if (kind == 0 && x == h) /* max pooling itself: the maximum suffices */
     pool_max(&g, x, out);
+  else if (kind == 0)
+    pool_pick(&g, x, h, out);
   else
-    pool_at_max(&g, x, h, out, out, kind == 1);
+    pool_put(&g, x, h, out);
 }
 
 /* The same in float: kind 0 selects floats (exact); kind 1 sums in double
@@ -151,7 +153,7 @@ void exprc_rt_pool_f32(int kind, const long *G, const float *x,
     if (x == h)
       pool_max_f32(&g, x, out);
     else
-      pool_at_max_f32(&g, x, h, out, NULL, 0);
+      pool_pick_f32(&g, x, h, out);
     return;
   }
   long n = g.n * g.c * g.h * g.w;
@@ -160,7 +162,7 @@ void exprc_rt_pool_f32(int kind, const long *G, const float *x,
     exprc_rt_fail(-1, EXPRC_RTE_NOMEM, 0, 0);
   else {
     memset(acc, 0, (size_t)n * sizeof *acc);
-    pool_at_max_f32(&g, x, h, NULL, acc, 1);
+    pool_put_f32(&g, x, h, acc);
   }
   for (long i = 0; i < n; i++)
     out[i] = acc ? (float)acc[i] : NAN;

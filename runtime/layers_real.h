@@ -226,20 +226,28 @@ static void SFX(pool_max)(const Geom *g, const REAL *x, REAL *out) {
       }
 }
 
-/* kind 0 with h other than x (out[N,C,OH,OW]), or kind 1 (add = 1): h
- * added at the maxima into acc[N,C,H,W], which the caller zeroed; acc holds
- * the sums in double, whatever REAL is. */
-static void SFX(pool_at_max)(const Geom *g, const REAL *x, const REAL *h,
-                             REAL *out, double *acc, int add) {
+/* kind 0 with h other than x: out[N,C,OH,OW] = h at the maxima. */
+static void SFX(pool_pick)(const Geom *g, const REAL *x, const REAL *h,
+                           REAL *out) {
   long hw = g->h * g->w;
   for (long p = 0; p < g->n * g->c; p++)
     for (long i = 0; i < g->oh; i++)
       for (long j = 0; j < g->ow; j++) {
         long t = SFX(argmax)(g, x + p * hw, i, j);
-        long yi = p * g->ohw + i * g->ow + j;
-        if (!add)
-          out[yi] = t < 0 ? -INFINITY : h[p * hw + t];
-        else if (t >= 0)
-          acc[p * hw + t] += h[yi];
+        out[p * g->ohw + i * g->ow + j] = t < 0 ? -INFINITY : h[p * hw + t];
+      }
+}
+
+/* kind 1: h added at the maxima into acc[N,C,H,W], which the caller
+ * zeroed; acc holds the sums in double, whatever REAL is. */
+static void SFX(pool_put)(const Geom *g, const REAL *x, const REAL *h,
+                          double *acc) {
+  long hw = g->h * g->w;
+  for (long p = 0; p < g->n * g->c; p++)
+    for (long i = 0; i < g->oh; i++)
+      for (long j = 0; j < g->ow; j++) {
+        long t = SFX(argmax)(g, x + p * hw, i, j);
+        if (t >= 0)
+          acc[p * hw + t] += h[p * g->ohw + i * g->ow + j];
       }
 }
