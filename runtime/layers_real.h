@@ -177,8 +177,9 @@ static int SFX(conv_gemm)(int kind, const Geom *g, const REAL *a,
 
 /* The index in plane x of the first maximum of window (i, j) (a NaN counts
  * as the maximum, as in PyTorch); -1 if the window is padding only, which
- * the compiler rules out. */
-static long SFX(argmax)(const Geom *g, const REAL *x, long i, long j) {
+ * the compiler rules out. Inline: called once a window, from two loops. */
+static inline long SFX(argmax)(const Geom *g, const REAL *x, long i,
+                               long j) {
   long r0 = i * g->sh - g->ph, c0 = j * g->sw - g->pw, klo, khi, llo, lhi;
   taps(r0, g->kh, g->h, &klo, &khi);
   taps(c0, g->kw, g->w, &llo, &lhi);
