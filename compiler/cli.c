@@ -74,8 +74,9 @@ static const char common[] =
     "--check-finite: the generated code stops at the first infinite or\n"
     "NaN value an operation produces and names it, forward or backward\n"
     "(exit status 1). --dtype float32 makes every tensor float32 (matrix\n"
-    "products in sgemm; each statement computes in double and rounds to\n"
-    "float where it stores); --dtype float64 is the default.\n"
+    "products and convolutions in sgemm; each statement computes in\n"
+    "double and rounds to float where it stores); --dtype float64 is the\n"
+    "default.\n"
     "VALUE is a number, a nested list such as [[1,2],[3,4]], or\n"
     "@FILE.npy or @FILE.csv; --set N=SIZE binds a dim no input binds.\n"
     "exprc help COMMAND says more of one command; man exprc, of all.\n";

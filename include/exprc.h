@@ -144,7 +144,8 @@ typedef struct exprc_options {
                              instruction of it is generated */
   exprc_dtype dtype;      /* EXPRC_FLOAT64 (0, the default) or EXPRC_FLOAT32:
                              every buffer of the model holds floats, matrix
-                             products are OpenBLAS's sgemm. The generated
+                             products and large convolutions' products are
+                             OpenBLAS's sgemm. The generated
                              code widens each value it reads to double,
                              computes in double and rounds to float when it
                              stores a value, so a result is within a few

@@ -2,16 +2,17 @@
  * EXPRC_FLOAT32) that have no float version of their own.
  *
  * The matrix product has one (OpenBLAS's sgemm, kernels.c and parallel.c):
- * it is where a model's time goes. The factorisations, solves,
- * determinants, convolutions, pooling and argsort are not worth writing
- * twice: each wrapper here widens its float operands to double, calls the
- * double kernel, and rounds its results to float once. That is exact
- * (every float is a double) and at least as accurate as a float kernel
- * would be, costs a copy of the operands (small beside an O(n^3)
- * factorisation or a convolution's products), and keeps one definition of
- * each kernel's numerics, errors included. Convolutions thus run their
- * products in double (dgemm), at double's speed: the float32 CNN row of
- * bench/ measures that choice.
+ * it is where a model's time goes; so do convolutions and pooling, whose
+ * kernels layers.c compiles for float too (layers_real.h), the products of
+ * a convolution going to sgemm. The factorisations, solves, determinants
+ * and argsort are not worth writing twice: each wrapper here widens its
+ * float operands to double, calls the double kernel, and rounds its
+ * results to float once. That is exact (every float is a double) and at
+ * least as accurate as a float kernel would be, costs a copy of the
+ * operands (small beside an O(n^3) factorisation), and keeps one
+ * definition of each kernel's numerics, errors included. The double
+ * scratch memory serves layers.c's float kernels as well, where they add
+ * in double (exprc_rt_f32_scratch).
  *
  * Out of memory for the copies is the run-time error EXPRC_RTE_NOMEM at the
  * kernel's site (or site -1 for kernels that take none), and the results
@@ -63,6 +64,11 @@ static double *scratch(int k, long n) {
   }
   return c->p[k];
 }
+
+/* The same places for the other float kernels (the double accumulators of
+ * a float32 convolution's direct loops and of pooling's gradient,
+ * layers.c). */
+double *exprc_rt_f32_scratch(int k, long n) { return scratch(k, n); }
 
 /* A double copy of n floats in place k; NULL when memory ran out. */
 static double *widen(int k, const float *x, long n) {
@@ -128,30 +134,3 @@ void exprc_rt_argsort_f32(const float *x, long outer, long n, long inner,
   narrow(-1, dx && dout, dout, out, all);
 }
 
-/* G as runtime.h describes it: N C H W O KH KW OH OW ... groups. */
-enum { GN, GC, GH, GW, GO, GKH, GKW, GOH, GOW, GGROUPS = 15 };
-
-void exprc_rt_conv_f32(int kind, const long *G, const float *a,
-                       const float *b, float *out) {
-  long x = G[GN] * G[GC] * G[GH] * G[GW], y = G[GN] * G[GO] * G[GOH] * G[GOW];
-  long w = G[GO] * (G[GC] / G[GGROUPS]) * G[GKH] * G[GKW];
-  long na = kind == 1 ? y : x, nb = kind == 2 ? y : w;
-  long nout = kind == 0 ? y : kind == 1 ? x : w;
-  double *da = widen(0, a, na), *db = widen(1, b, nb), *dout = scratch(2, nout);
-  if (da && db && dout)
-    exprc_rt_conv(kind, G, da, db, dout);
-  narrow(-1, da && db && dout, dout, out, nout);
-}
-
-/* Max pooling itself passes x as h: so does its copy, which the kernel
- * recognises. */
-void exprc_rt_pool_f32(int kind, const long *G, const float *x,
-                       const float *h, float *out) {
-  long in = G[GN] * G[GC] * G[GH] * G[GW], pooled = G[GN] * G[GC] * G[GOH] * G[GOW];
-  long nh = kind == 0 ? in : pooled, nout = kind == 0 ? pooled : in;
-  double *dx = widen(0, x, in), *dh = h == x ? dx : widen(1, h, nh);
-  double *dout = scratch(2, nout);
-  if (dx && dh && dout)
-    exprc_rt_pool(kind, G, dx, dh, dout);
-  narrow(-1, dx && dh && dout, dout, out, nout);
-}

@@ -60,9 +60,12 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
   EXPRC_RT_FNS_F32(X)
 
 /* The same kernels on float32 buffers, for models compiled with
- * exprc_options.dtype = EXPRC_FLOAT32 (f32.c). The product is OpenBLAS's
- * sgemm (its loops accumulate in double); the others widen their operands
- * to double, run the kernel above and round the results to float once. */
+ * exprc_options.dtype = EXPRC_FLOAT32. The product is OpenBLAS's sgemm
+ * (kernels.c's loops, below BLAS sizes, accumulate in double); so are a
+ * large convolution's products, on float im2col columns (layers.c), while
+ * a small one's direct loops, and pooling's gradient, add in double and
+ * round once. The others (f32.c) widen their operands to double, run the
+ * kernel above and round the results to float once. */
 #define EXPRC_RT_FNS_F32(X)                                                   \
   X(exprc_rt_gemm_f32, (int ta, int tb, long m, long n, long k,               \
                         const float *a, const float *b, float *c))            \
@@ -200,6 +203,12 @@ int exprc_rt_blas_sgemm(int ta, int tb, long m, long n, long k,
 int exprc_rt_blas_single_threaded(void);
 int exprc_rt_blas_loaded(void);
 
+/* Place k (0 .. 2) of the calling thread's scratch memory for float
+ * kernels that work in double, at least n doubles, kept from call to call
+ * (f32.c); NULL when memory ran out. A kernel must not hold a place across
+ * a call to another kernel that uses it. */
+double *exprc_rt_f32_scratch(int k, long n);
+
 /* Make OpenBLAS single-threaded, once, before any call into it (LAPACK
  * included): see parallel.c. */
 void exprc_rt_blas_once(void);
@@ -234,8 +243,10 @@ double exprc_rng_normal(exprc_rng *r);         /* mean 0, std 1 */
  * out[N,C,H,W] = the input gradient from a = gy and b = w; kind 2
  * out[O,C/groups,KH,KW] = the weight gradient from a = x and b = gy.
  * Large ones are im2col products through exprc_rt_gemm_pooled (on the
- * model's threads), small ones direct loops; so a program compiled ahead
- * of time that convolves links layers.c and parallel.c beside kernels.c.
+ * model's threads; exprc_rt_conv_f32's through exprc_rt_gemm_pooled_f32),
+ * small ones direct loops; so a program compiled ahead of time that
+ * convolves links layers.c and parallel.c beside kernels.c (and f32.c for
+ * float32).
  * exprc_rt_pool: kind 0 out[N,C,OH,OW] = h at the first maximum of x in
  * each window (padding is never the maximum); kind 1 out[N,C,H,W] = h
  * ([N,C,OH,OW]) added at those places.

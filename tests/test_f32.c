@@ -6,7 +6,8 @@
  * given to both), so the two programs differ only in what float32 changes:
  * each value the generated code stores is rounded to float (relative error
  * at most u = 2^-24), matrix products large enough for BLAS accumulate in
- * float (sgemm), and the runtime's other kernels compute in double from
+ * float (sgemm), and so do large convolutions (im2col products by sgemm),
+ * while small ones and the runtime's other kernels compute in double from
  * float operands and round once. Each check states the bound it derives
  * from the ops, as K u times a scale: per element (|a32 - a64| <= K u |a64|)
  * or over the tensor (<= K u max |a64|, or a scale stated there). The bounds
@@ -25,6 +26,7 @@
 #include <string.h>
 
 #include "randmodel.h"
+#include "runtime.h" /* EXPRC_RT_CONV_BIG: which path a convolution takes */
 #include "testutil.h"
 
 #define U 5.9604644775390625e-08 /* 2^-24: float's unit roundoff */
@@ -299,27 +301,89 @@ START_TEST(softmax_and_log_softmax) {
 }
 END_TEST
 
-/* conv2d and max_pool2d go through runtime kernels that widen float
- * operands to double, compute in double and round once: a convolution of
- * positive floats is then within 1 rounding per element (K = 1; a float
- * convolution of 3 x 3 x 3 = 27 terms could be off by 27 u). Pooling picks
- * one of the stored values: exactly the rounding of the float64 result
- * (K = 1 relative to it: rounding is monotone). The gradient of L =
- * sum(pool) wrt w is the sum of the picked windows of x (ones from the
- * pool's gradient, exact), computed in double: K = 1 per element. */
+/* A small conv2d (og = 4 outputs of k = 3 x 3 x 3 = 27 terms over N ohw =
+ * 2 x 64 places: below EXPRC_RT_CONV_BIG, so the direct loops) and
+ * max_pool2d. The direct loops multiply the float operands in double (each
+ * product exact) and accumulate in double, rounding each result once: of
+ * positive floats, within 1 rounding per element (K = 1; accumulated in
+ * float, 27 terms could be off by 27 u). Pooling picks one of the stored
+ * values: exactly the rounding of the float64 result (K = 1 relative to
+ * it: rounding is monotone). The gradients of L = sum(pool): wrt y, ones
+ * at the picked places (exact); wrt w, sums of the picked windows of x,
+ * and wrt x, sums of the weights over the windows that picked x (0 where
+ * none did, exactly 0 in both), both by the direct loops in double: K = 1
+ * per element. A pool whose 3 x 3 windows overlap (stride 1), of z, in L
+ * through sum(q * v), v given floats: dL/dz adds the v of every window
+ * whose maximum z is, up to 9 terms, in double, rounded once: K = 1 per
+ * element (added in float, one here is off by 1.09 u and fails it); q
+ * itself selects floats of z: exact (K = 0). */
 START_TEST(conv_and_pool) {
+  ck_assert(!EXPRC_RT_CONV_BIG(4L, 2L * 64, 27L)); /* the direct loops */
   Trio t = trio("input x[2, 3, 10, 10]\nparam w[4, 3, 3, 3]\n"
-                "y = conv2d(x, w)\np = max_pool2d(y, 2)\nL = sum(p)\n"
-                "output y, p\ngrad L wrt w");
+                "input z[2, 3, 8, 8]\ninput v[2, 3, 8, 8]\n"
+                "y = conv2d(x, w)\np = max_pool2d(y, 2)\n"
+                "q = max_pool2d(z, 3, stride=1, padding=1)\n"
+                "L = sum(p) + sum(q * v)\n"
+                "output y, p, q\ngrad L wrt w, x, z");
   uint64_t seed = 5;
   double *x = floats(&seed, 600, 0.5, 1.5), *w = floats(&seed, 108, 0.5, 1.5);
+  double *z = floats(&seed, 384, -1, 1), *v = floats(&seed, 384, 0.5, 1.5);
   set3(&t, "x", x, 4, (int64_t[]){2, 3, 10, 10});
   set3(&t, "w", w, 4, (int64_t[]){4, 3, 3, 3});
+  set3(&t, "z", z, 4, (int64_t[]){2, 3, 8, 8});
+  set3(&t, "v", v, 4, (int64_t[]){2, 3, 8, 8});
   run3(&t, "L");
   agree(&t, NULL, "y", ONE, ELEM, 0);
   agree(&t, NULL, "p", ONE, ELEM, 0);
+  agree(&t, NULL, "q", 0, ELEM, 0);
   agree(&t, "L", "w", ONE, ELEM, 0);
-  free(x), free(w);
+  agree(&t, "L", "x", ONE, ELEM, 0);
+  agree(&t, "L", "z", ONE, ELEM, 0);
+  free(x), free(w), free(z), free(v);
+  trio_free(&t);
+}
+END_TEST
+
+/* A conv2d large enough for the product path (EXPRC_RT_CONV_BIG): x[4, 8,
+ * 12, 12], w[8, 4, 3, 3], groups 2, padding 1, stride [1, 2], so per group
+ * og = 4 outputs, k = cg kk = 4 x 9 = 36 terms, N ohw = 4 x 12 x 6 = 288
+ * places; every product of the three kinds is large enough for BLAS. The
+ * float kernel builds float columns (im2col) and multiplies them by sgemm,
+ * which accumulates in float: a dot product of n terms is within gamma_n =
+ * n u / (1 - n u) of sum |a||b| (Higham, Accuracy and Stability, 3.1),
+ * whatever the order or blocking, FMA or not; of positive operands that
+ * sum is the result itself, so the bounds are per element, and the
+ * float64 truth's own error (n 2^-53) is nothing beside them.
+ * y = conv(x, w): one product of 36 terms (fewer where the padding's zeros
+ * are), stored as sgemm left it: K = 36. L = sum(y * v), v given positive
+ * floats, so dL/dy = v exactly. dL/dw = gy_g @ col^T: one product of the
+ * 288 places (all four samples fit in one column matrix, and the first add
+ * into the zeroed result is exact): K = 288. dL/dx: col = w_g^T @ gy_g,
+ * products of og = 4 terms (gamma_4 each), then col2im adds the taps that
+ * read an element (at most 3 x 2 here, with stride 2 along w) into it, a
+ * recursive float sum from 0 of at most 6 terms (gamma_5 of the sum of
+ * their sizes): K = 4 + 5 = 9, 10 for the second-order terms. A tap
+ * scattered to the wrong place, a window read off by one, or a product fed
+ * the wrong rows moves whole terms (each about 1/36 of a result of y, 1/24
+ * of one of dx): orders of magnitude beyond the bounds. */
+START_TEST(conv_in_sgemm) {
+  ck_assert(EXPRC_RT_CONV_BIG(4L, 4L * 72, 36L)); /* the product path */
+  Trio t = trio("input x[4, 8, 12, 12]\ninput w[8, 4, 3, 3]\n"
+                "input v[4, 8, 12, 6]\n"
+                "y = conv2d(x, w, groups=2, padding=1, stride=[1, 2])\n"
+                "L = sum(y * v)\noutput y\ngrad L wrt x, w");
+  uint64_t seed = 12;
+  double *x = floats(&seed, 4 * 8 * 144, 0.5, 1.5);
+  double *w = floats(&seed, 8 * 36, 0.5, 1.5);
+  double *v = floats(&seed, 4 * 8 * 72, 0.5, 1.5);
+  set3(&t, "x", x, 4, (int64_t[]){4, 8, 12, 12});
+  set3(&t, "w", w, 4, (int64_t[]){8, 4, 3, 3});
+  set3(&t, "v", v, 4, (int64_t[]){4, 8, 12, 6});
+  run3(&t, "L");
+  agree(&t, NULL, "y", 36, ELEM, 0);
+  agree(&t, "L", "w", 288, ELEM, 0);
+  agree(&t, "L", "x", 10, ELEM, 0);
+  free(x), free(w), free(v);
   trio_free(&t);
 }
 END_TEST
@@ -674,6 +738,7 @@ Suite *f32_suite(void) {
   tcase_add_test(acc, matmul_in_sgemm_and_loops);
   tcase_add_test(acc, softmax_and_log_softmax);
   tcase_add_test(acc, conv_and_pool);
+  tcase_add_test(acc, conv_in_sgemm);
   tcase_add_test(acc, scan_and_fold);
   tcase_add_test(acc, cholesky_and_solve);
   tcase_add_test(acc, random_models_agree);
