@@ -483,15 +483,19 @@ def w3(run):
 
 # ---- W4: compile latency ----
 
-def graph_nodes(run, path):
+def graph_nodes(run, path, extrapolate=None):
     """(total, forward, backward) live nodes, from `exprc graph`'s first line
-    (the rest, one line a node, is not read)."""
+    (the rest, one line a node, is not read); past the CLI's node limit
+    (2^20, exprc_limits.max_nodes, which the CLI does not raise), the
+    counts `extrapolate` gives, when given."""
     p = subprocess.Popen([run.exprc, "graph", path], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True)
     line = p.stdout.readline()
     p.kill()
     p.wait()
     m = re.search(r"(\d+) nodes, (\d+) forward and (\d+) backward", line)
+    if not m and extrapolate:
+        return extrapolate
     if not m:
         sys.exit("bench: cannot read the node count of %s: %r" % (path, line))
     return tuple(int(g) for g in m.groups())
@@ -651,10 +655,24 @@ def per_node_memory(kb, total, first):
             "%.0f" % ((kb - first[0]) * 1024 / (total - first[1]))]
 
 
-def scaling_row(run, family, n, last_sympy, first):
+def straight_line(counts, n):
+    """The node counts at size n on the line through the last two sizes:
+    both families grow exactly linearly (14 and 12 nodes a level)."""
+    if len(counts) < 2:
+        return None
+    (n0, c0), (n1, c1) = counts[-2], counts[-1]
+    return tuple(b + (b - a) * (n - n1) // (n1 - n0) for a, b in zip(c0, c1))
+
+
+def scaling_row(run, family, n, last_sympy, first, counts):
     path = os.path.join(run.tmp, "%s%d.expr" % (family, n))
     gen.write(path, gen.nested(n) if family == "nested" else gen.wide(n))
-    total, fwd, bwd = graph_nodes(run, path)
+    guess = straight_line(counts, n)
+    total, fwd, bwd = graph_nodes(run, path, guess)
+    if (total, fwd, bwd) == guess:
+        print("nodes at n = %d: past `exprc graph`'s limit, on the straight "
+              "line through the two sizes before\n" % n)
+    counts.append((n, (total, fwd, bwd)))
     at = ["x=0.3"] if family == "nested" else ["a=0.3", "b=0.7"]
     t_eval, vals, kb = exprc_eval(run, path, at)
     t = (pipeline_time(run, path, 5 if n <= 1000 else 3) if n <= 10000
@@ -688,10 +706,10 @@ def scaling(run):
                          ("wide", "width: L = sum_k d_k*sin(c_k*a + b), "
                           "grad L wrt a, b")):
         section("scaling, %s model; n = %s" % (family, what))
-        rows, pts, last, first = [], [], None, None
+        rows, pts, last, first, counts = [], [], None, None, []
         for n in scaling_sizes(run, family):
             row, t, total, last_s, kb = scaling_row(run, family, n, last,
-                                                    first)
+                                                    first, counts)
             first = first or (kb, total)
             last = last_s if last is not False else False
             rows.append(row)
