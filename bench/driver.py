@@ -483,19 +483,19 @@ def w3(run):
 
 # ---- W4: compile latency ----
 
-def graph_nodes(run, path, extrapolate=None):
+def graph_nodes(run, path, missing_ok=False):
     """(total, forward, backward) live nodes, from `exprc graph`'s first line
     (the rest, one line a node, is not read); past the CLI's node limit
-    (2^20, exprc_limits.max_nodes, which the CLI does not raise), the
-    counts `extrapolate` gives, when given."""
+    (2^20, exprc_limits.max_nodes, which the CLI does not raise), None
+    when missing_ok."""
     p = subprocess.Popen([run.exprc, "graph", path], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True)
     line = p.stdout.readline()
     p.kill()
     p.wait()
     m = re.search(r"(\d+) nodes, (\d+) forward and (\d+) backward", line)
-    if not m and extrapolate:
-        return extrapolate
+    if not m and missing_ok:
+        return None
     if not m:
         sys.exit("bench: cannot read the node count of %s: %r" % (path, line))
     return tuple(int(g) for g in m.groups())
@@ -668,10 +668,12 @@ def scaling_row(run, family, n, last_sympy, first, counts):
     path = os.path.join(run.tmp, "%s%d.expr" % (family, n))
     gen.write(path, gen.nested(n) if family == "nested" else gen.wide(n))
     guess = straight_line(counts, n)
-    total, fwd, bwd = graph_nodes(run, path, guess)
-    if (total, fwd, bwd) == guess:
+    got = graph_nodes(run, path, missing_ok=guess is not None)
+    if got is None:
+        got = guess
         print("nodes at n = %d: past `exprc graph`'s limit, on the straight "
               "line through the two sizes before\n" % n)
+    total, fwd, bwd = got
     counts.append((n, (total, fwd, bwd)))
     at = ["x=0.3"] if family == "nested" else ["a=0.3", "b=0.7"]
     t_eval, vals, kb = exprc_eval(run, path, at)
