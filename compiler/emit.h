@@ -150,6 +150,11 @@ int em_inline_here(Emitter *E, uint32_t y, uint32_t now);
 int em_flat_operands(Emitter *E, uint32_t x, const Shape *so, uint32_t now);
 void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so, int loop,
                 uint32_t now);
+/* Does x's statement put its argument in the block xc_tb (a float32 tanh
+ * stored by blocks, Emitter.bare) rather than store x? */
+static inline int em_stores_block(const Emitter *E, uint32_t x) {
+  return E->bare == x + 1 && E->f32;
+}
 /* The two ends of the statement that stores x at flat index idx (see
  * Emitter.bare): "out = " ... ";", or a float32 tanh's block. */
 void em_store_open(Emitter *E, Buf *b, uint32_t x, const char *idx,

@@ -253,7 +253,7 @@ void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
  * of its argument in the block xc_tb. */
 void em_store_open(Emitter *E, Buf *b, uint32_t x, const char *idx,
                    const char *out) {
-  if (E->bare == x + 1 && E->f32) {
+  if (em_stores_block(E, x)) {
     em_put(E, b, "xc_tb[%s %% %d] = ", idx, EXPRC_RT_TANH_BLOCK);
     E->used_tb = 1;
   } else {
@@ -267,7 +267,7 @@ void em_store_close(Emitter *E, Buf *b, uint32_t x, const char *idx,
                     int indent) {
   char p[64];
   em_put_str(E, b, ";\n");
-  if (!(E->bare == x + 1 && E->f32))
+  if (!em_stores_block(E, x))
     return;
   em_pointer(E, x, p, sizeof p);
   em_put(E, b, "%*sif (%s %% %d == %d)\n%*s  exprc_rt_tanh_f32(%d, xc_tb, "
@@ -285,7 +285,7 @@ void em_ew(Emitter *E, uint32_t x) {
   char out[EM_EXPR], n[128];
   const char *idx = loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "o";
   int indent = loop == LOOP_ONE ? 2 : loop == LOOP_FLAT ? 4 : 4 + 2 * so->rank;
-  int blocks = E->bare == x + 1 && E->f32; /* em_store_close adds a line */
+  int blocks = em_stores_block(E, x); /* em_store_close adds a line */
   em_target(E, x, idx, out, sizeof out);
   if (loop == LOOP_FLAT) {
     em_count_expr(so, 0, n, sizeof n);
