@@ -32,6 +32,8 @@
 #include "loop.h"
 
 #define MAX_LOCALS 4096
+#define LONG_LOCALS (MAX_LOCALS - 512) /* locals that long-lived scalars may hold */
+#define LONG_LIFE 1024 /* nodes between a scalar and its last reader: long */
 #define FUSE_MAX 16
 
 uint32_t plan_gemm_operand(const Graph *g, uint32_t x, int *trans) {
@@ -347,15 +349,29 @@ static Home temp_home(Planner *P, const Shape *s) {
   return slot_home(new_temp(P, s), 0);
 }
 
-/* A scalar: a free local, a new local, or past MAX_LOCALS a spill cell. */
-static Home scalar_home(Planner *P) {
+/* Once LONG_LOCALS locals are in use, a scalar that lives long (read last
+ * more than LONG_LIFE nodes on, or never freed) goes to the spill buffer. A
+ * long gradient keeps thousands of forward values for its backward pass:
+ * were they to take every local, all the short-lived temporaries after
+ * them, most of the reads, would spill, and libtcc spends twice as much on
+ * a spilled read as on a local's. */
+static int spills_early(Planner *P, uint32_t x) {
+  return P->ep->nlocal - P->nfreelocal >= LONG_LOCALS &&
+         (P->pinned[x] || P->last[x] == NONE || P->last[x] - x > LONG_LIFE);
+}
+
+static int local_left(Planner *P) {
+  return P->nfreelocal || P->ep->nlocal < MAX_LOCALS;
+}
+
+/* A scalar: a free local, a new local, or a spill cell. */
+static Home scalar_home(Planner *P, uint32_t x) {
+  if (spills_early(P, x) || !local_left(P))
+    return slot_home(SPILL, P->nfreespill ? P->freespill[--P->nfreespill]
+                                          : P->nspill++);
   if (P->nfreelocal)
     return (Home){.kind = H_LOCAL, .local = P->freelocal[--P->nfreelocal], .aux = -1};
-  if (P->ep->nlocal < MAX_LOCALS)
-    return (Home){.kind = H_LOCAL, .local = P->ep->nlocal++, .aux = -1};
-  if (P->nfreespill)
-    return slot_home(SPILL, P->freespill[--P->nfreespill]);
-  return slot_home(SPILL, P->nspill++);
+  return (Home){.kind = H_LOCAL, .local = P->ep->nlocal++, .aux = -1};
 }
 
 /* A temporary buffer that the entry may reuse: not a loop's hole or step
@@ -384,7 +400,7 @@ static void release(Planner *P, uint32_t x) {
 
 static Home fresh_home(Planner *P, uint32_t x) {
   Node *nd = &P->g->node[x];
-  return nd->shape->rank == 0 ? scalar_home(P) : temp_home(P, nd->shape);
+  return nd->shape->rank == 0 ? scalar_home(P, x) : temp_home(P, nd->shape);
 }
 
 static Home leaf_home(Node *nd, uint32_t x) {
@@ -406,6 +422,10 @@ static uint32_t in_place(Planner *P, uint32_t i) {
     Home h = P->ep->home[x];
     int mine = !h.view && (h.kind == H_LOCAL ||
                (h.kind == H_SLOT && (h.slot == SPILL || temp_slot(P, h.slot))));
+    if (mine && h.kind == H_LOCAL) /* a local or a spill cell, as i's own would be */
+      mine = !spills_early(P, i);
+    else if (mine && h.slot == SPILL)
+      mine = spills_early(P, i) || !local_left(P);
     if (mine && !P->pinned[x] && P->last[x] == i &&
         shape_eq(P->g->node[x].shape, nd->shape))
       return x;

@@ -12,6 +12,7 @@
  * differences of it. EXPRC_PLAN_COUNT sets how many (default 24); a failure
  * prints the model and its seed.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,78 @@ START_TEST(threaded_loops_agree_with_serial_ones) {
 }
 END_TEST
 
+/* ---- scalars past the locals ---- */
+
+/* u_{k+1} = u_k + 0.0005 sin(u_k), CHAIN levels: the gradient keeps every
+ * u_k for its backward pass (it needs cos(u_k) there), more of them than C
+ * locals are given (4,096), so the long-lived ones go to the spill buffer;
+ * the backward pass's own temporaries, each read within a few statements,
+ * stay in locals. */
+#define CHAIN 4000
+
+static char *chain_model(void) {
+  size_t cap = (size_t)CHAIN * 48 + 64, n = 0;
+  char *src = malloc(cap);
+  n += (size_t)snprintf(src + n, cap - n, "input x\nu0 = x\n");
+  for (int k = 0; k < CHAIN; k++)
+    n += (size_t)snprintf(src + n, cap - n, "u%d = u%d + 0.0005*sin(u%d)\n",
+                          k + 1, k, k);
+  snprintf(src + n, cap - n, "output y = u%d\ngrad y wrt x\n", CHAIN);
+  return src;
+}
+
+/* The chain and its derivative, prod_k (1 + 0.0005 cos u_k), by a plain
+ * loop that shares nothing with the compiler. */
+static void chain_oracle(double x, double *y, double *dydx) {
+  static double u[CHAIN];
+  for (int k = 0; k < CHAIN; k++)
+    u[k] = x, x = x + 0.0005 * sin(x);
+  *y = x;
+  *dydx = 1;
+  for (int k = CHAIN; k-- > 0;)
+    *dydx *= 1 + 0.0005 * cos(u[k]);
+}
+
+/* Statements in [from, to) that write a cell of the buffer `spill` ("p4["). */
+static int spill_writes(const char *from, const char *to, const char *spill) {
+  int n = 0;
+  for (const char *s = strstr(from, spill); s && s < to; s = strstr(s + 1, spill)) {
+    const char *close = strchr(s, ']');
+    n += s[-1] == ' ' && s[-2] == ' ' && strncmp(close, "] = ", 4) == 0;
+  }
+  return n;
+}
+
+START_TEST(long_lived_scalars_spill_and_temporaries_keep_locals) {
+  char *src = chain_model();
+  exprc_model *m = tu_compile(src);
+  const char *c = strstr(exprc_source(m), "void xc_grad_1(");
+  ck_assert_ptr_nonnull(c);
+  const char *back = strstr(c, "cos(");   /* the backward pass starts */
+  ck_assert_ptr_nonnull(back);
+  const char *cell = strstr(c, "[1] = "); /* p<spill>[1] = ... */
+  ck_assert_msg(cell && cell < back,
+                "the forward pass writes no spill cell: nothing is tested");
+  char spill[16];
+  int len = 0;
+  while (cell[-len - 1] != ' ')
+    len++;
+  snprintf(spill, sizeof spill, "%.*s[", len, cell - len);
+  ck_assert_int_gt(spill_writes(c, back, spill), 100);
+  ck_assert_msg(spill_writes(back, back + strlen(back), spill) == 0,
+                "the backward pass writes %s...]: its temporaries should be "
+                "locals", spill);
+  double x = 0.3, y, dydx;
+  chain_oracle(x, &y, &dydx);
+  tu_set(m, "x", &x, 0);
+  ck_assert_int_eq(exprc_forward(m), EXPRC_OK);
+  tu_assert_close(tu_output(m, "y").data, &y, 1, 1e-13, "u_4000");
+  tu_assert_close(tu_grad(m, "y", "x").data, &dydx, 1, 1e-11, "du_4000/dx");
+  exprc_free(m);
+  free(src);
+}
+END_TEST
+
 /* ---- random models under every plan ---- */
 
 static const RandOptions plan_models = {.views_pct = 250, .hessian_pct = 35};
@@ -203,6 +276,7 @@ int main(void) {
   tcase_add_loop_test(tc, every_plan_computes_the_same_bits, 0, n);
   tcase_add_loop_test(tc, rematerialized_gradients_match_finite_differences, 0, n);
   tcase_add_test(tc, threaded_loops_agree_with_serial_ones);
+  tcase_add_test(tc, long_lived_scalars_spill_and_temporaries_keep_locals);
   tcase_add_test(tc, random_models_have_views_and_hessians);
   tcase_add_loop_test(tc, random_models_under_every_plan, 0,
                       (int)((plan_count + PLAN_CHUNK - 1) / PLAN_CHUNK));
