@@ -66,6 +66,7 @@ typedef struct Ctx {
   exprc_status status;       /* status of the first error */
   char *msg;                 /* malloc'd message of the first error */
   Chunk *arena;              /* compile-lifetime small allocations */
+  uint32_t nchunk;           /* chunks in the arena */
   struct Blk *blocks;        /* compile-lifetime growable blocks */
   struct Blk *spare;         /* big blocks released, kept for reuse */
   exprc_limits lim;
@@ -88,9 +89,10 @@ void ctx_init(Ctx *c, const char *file, const char *src, size_t len,
               const exprc_limits *lim);
 void ctx_free(Ctx *c);
 /* The string in block p (from ctx_realloc) as the caller's own, freed with
- * free(): a big result leaves the context without being copied into
+ * ctx_free_str: a big result leaves the context without being copied into
  * memory the process has not touched yet (a fault a page). */
 char *ctx_detach_str(Ctx *c, char *p);
+void ctx_free_str(char *s);
 /* Free the released blocks kept for reuse (ctx_realloc): before a stage
  * whose memory does not come from the context (libtcc's). */
 void ctx_trim(Ctx *c);

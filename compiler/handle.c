@@ -303,7 +303,7 @@ void exprc_free(exprc_model *m) {
     free(m->lenrule[k].show);
   }
   free(m->lenrule);
-  free(m->csrc);
+  ctx_free_str(m->csrc);
   free(m->err);
 #ifndef NDEBUG
   bury(m);
