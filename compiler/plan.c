@@ -10,7 +10,9 @@
  * (in place), since it reads each element before writing it. Entry points
  * never run at once, so each starts with every temporary free. Scalars beyond
  * MAX_LOCALS live at once spill into one buffer, so that no model, however
- * long, overflows the C stack.
+ * long, overflows the C stack; the long-lived ones spill first, so that
+ * the many short-lived temporaries keep locals, which libtcc compiles in
+ * half the time of a spill cell.
  *
  * A reshape is a view: it shares its input's home, and reading it counts as
  * reading the input. Fusion comes first: an elementwise tensor value read once, by an
