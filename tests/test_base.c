@@ -32,6 +32,16 @@ static size_t first_wrong(const unsigned char *p, size_t n, unsigned seed) {
   return SIZE_MAX;
 }
 
+/* Run fn(ctx, arg) under the context's protected call, then free the
+ * context: what fn allocated is gone, except what it detached. */
+static void in_context(void (*fn)(Ctx *, void *), void *arg) {
+  Ctx c;
+  exprc_limits lim = model_limits(NULL);
+  ctx_init(&c, "test_base", "", 0, &lim);
+  ck_assert_int_eq(ctx_protect(&c, fn, arg), EXPRC_OK);
+  ctx_free(&c);
+}
+
 typedef struct Grow {
   size_t wrong_at, wrong_size; /* SIZE_MAX, 0: none */
 } Grow;
@@ -66,14 +76,10 @@ static void grow(Ctx *c, void *arg) {
 }
 
 START_TEST(growing_blocks_keep_their_bytes) {
-  Ctx c;
-  exprc_limits lim = model_limits(NULL);
-  ctx_init(&c, "grow", "", 0, &lim);
   Grow g;
-  ck_assert_int_eq(ctx_protect(&c, grow, &g), EXPRC_OK);
+  in_context(grow, &g);
   ck_assert_msg(g.wrong_at == SIZE_MAX, "byte %zu wrong at size %zu",
                 g.wrong_at, g.wrong_size);
-  ctx_free(&c);
 }
 END_TEST
 
@@ -101,14 +107,10 @@ static void arena(Ctx *c, void *arg) {
 }
 
 START_TEST(the_arena_gives_zeroed_memory_that_stays_put) {
-  Ctx c;
-  exprc_limits lim = model_limits(NULL);
-  ctx_init(&c, "arena", "", 0, &lim);
   Arena a;
-  ck_assert_int_eq(ctx_protect(&c, arena, &a), EXPRC_OK);
+  in_context(arena, &a);
   ck_assert_uint_eq(a.nonzero, 0);
   ck_assert_uint_eq(a.wrong, 0);
-  ctx_free(&c);
 }
 END_TEST
 
@@ -131,12 +133,8 @@ static void text(Ctx *c, void *arg) {
 START_TEST(a_detached_string_outlives_the_context) {
   size_t lens[] = {1000, (size_t)9 << 20};
   for (int k = 0; k < 2; k++) {
-    Ctx c;
-    exprc_limits lim = model_limits(NULL);
-    ctx_init(&c, "text", "", 0, &lim);
     Text t = {.len = lens[k]};
-    ck_assert_int_eq(ctx_protect(&c, text, &t), EXPRC_OK);
-    ctx_free(&c);
+    in_context(text, &t);
     ck_assert_uint_eq(strlen(t.s), lens[k]);
     ck_assert_int_eq(t.s[lens[k] - 1], 'a' + (int)((lens[k] - 1) % 26));
     ctx_free_str(t.s);
