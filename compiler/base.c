@@ -102,7 +102,14 @@ static void spare_put(Ctx *c, Blk *b) {
  * where Debian's transparent huge pages are "madvise"): a fault then
  * brings in 512 small pages at once, and the hash table's random probes
  * miss the TLB less. Where the kernel says no, small pages it is. */
-#ifdef __SANITIZE_ADDRESS__ /* AddressSanitizer sees malloc's blocks only */
+#ifdef __SANITIZE_ADDRESS__ /* gcc's; clang's is __has_feature */
+#define BASE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BASE_ASAN 1
+#endif
+#endif
+#ifdef BASE_ASAN /* AddressSanitizer sees malloc's blocks only */
 #define BIG_MIN SIZE_MAX
 #else
 #define BIG_MIN ((size_t)4 << 20)
@@ -336,7 +343,9 @@ void ctx_free(Ctx *c) {
  * blocks are); NULL when out of memory. */
 static Chunk *chunk_new(size_t cap) {
   Chunk *k;
-  if (cap >= BIG_MIN && cap <= SIZE_MAX - sizeof(Chunk) - HUGE_PAGE) {
+  if (cap > SIZE_MAX - sizeof(Chunk) - HUGE_PAGE)
+    return NULL;
+  if (cap >= BIG_MIN) {
     size_t len = big_len(sizeof(Chunk) + cap);
     if (!(k = big_map(len)))
       return NULL;
@@ -352,8 +361,10 @@ void *ctx_alloc(Ctx *c, size_t n) {
   n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
   Chunk *k = c->arena;
   if (!k || k->cap - k->used < n) {
-    size_t cap = c->nchunk < ARENA_SMALL ? 65536 : ARENA_BIG;
+    size_t cap = c->nchunk < ARENA_SMALL ? 65536 : ARENA_BIG - sizeof(Chunk);
     cap = n > cap ? n : cap;
+    if (cap >= BIG_MIN && cap <= SIZE_MAX - sizeof(Chunk) - HUGE_PAGE)
+      cap = big_len(sizeof(Chunk) + cap) - sizeof(Chunk); /* as mapped */
     charge(c, cap);
     k = chunk_new(cap);
     if (!k)
