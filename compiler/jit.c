@@ -93,6 +93,10 @@ static void add_symbols(TCCState *s) {
 
 static int write_all(int fd, const char *p, size_t n);
 
+static atomic_int tcc_from_string; /* jit_tcc_from_string: tests */
+
+void jit_tcc_from_string(int on) { atomic_store(&tcc_from_string, on); }
+
 /* libtcc reads the C from a memory file, not from the string:
  * tcc_compile_string first copies the whole text into a buffer of its own
  * (74 MB at 1.4M nodes, a page fault every 4 KB), a file it reads 8 KB at a
@@ -100,7 +104,8 @@ static int write_all(int fd, const char *p, size_t n);
  * there is no memory file or no /proc, the string. */
 static int compile_c(TCCState *s, const char *src) {
 #ifdef MFD_CLOEXEC
-  int fd = memfd_create("exprc", MFD_CLOEXEC);
+  int fd = atomic_load(&tcc_from_string) ? -1
+                                         : memfd_create("exprc", MFD_CLOEXEC);
   if (fd >= 0) {
     char path[48];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);

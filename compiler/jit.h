@@ -21,6 +21,9 @@ Jit *jit_compile(Ctx *c, const char *src, const char *const *names, int n,
  * own once they have taken long enough; jit_wait starts it at once if need
  * be; jit_free stops and joins it. */
 void jit_free(Jit *j);
+/* Tests: libtcc takes the C as a string, the path taken where there is
+ * no memory file (on: 1), instead of reading it from one. */
+void jit_tcc_from_string(int on);
 void jit_kick(Jit *j);
 void jit_ran(Jit *j);
 
