@@ -138,12 +138,15 @@ static void *big_map(size_t len) {
   return p;
 }
 
-static void blk_free(Blk *b) {
-  if (b->mapped)
-    munmap(b, b->mapped);
+/* Memory from big_map (mapped: its length) or from malloc (mapped: 0). */
+static void mem_free(void *p, size_t mapped) {
+  if (mapped)
+    munmap(p, mapped);
   else
-    free(b);
+    free(p);
 }
+
+static void blk_free(Blk *b) { mem_free(b, b->mapped); }
 
 /* Block old (NULL: none) resized for n bytes of data, by malloc's realloc
  * below BIG_MIN, by mapping or mremap from there on; NULL when out of
@@ -322,10 +325,7 @@ void ctx_free(Ctx *c) {
   c->nchunk = 0;
   while (c->arena) {
     Chunk *n = c->arena->next;
-    if (c->arena->mapped)
-      munmap(c->arena, c->arena->mapped);
-    else
-      free(c->arena);
+    mem_free(c->arena, c->arena->mapped);
     c->arena = n;
   }
   c->bytes = 0;
@@ -339,21 +339,28 @@ void ctx_free(Ctx *c) {
 #define ARENA_SMALL 256
 #define ARENA_BIG ((size_t)8 << 20)
 
-/* An arena chunk of at least cap bytes, zeroed (big ones mapped, as big
- * blocks are); NULL when out of memory. */
+/* The capacity of a chunk for cap bytes: a mapped one's is its whole
+ * mapping less the header, which is what the arena is charged. */
+static size_t chunk_cap(size_t cap) {
+  if (cap < BIG_MIN || cap > SIZE_MAX - sizeof(Chunk) - HUGE_PAGE)
+    return cap;
+  return big_len(sizeof(Chunk) + cap) - sizeof(Chunk);
+}
+
+/* An arena chunk of cap bytes (from chunk_cap), zeroed (big ones mapped,
+ * as big blocks are); NULL when out of memory. */
 static Chunk *chunk_new(size_t cap) {
   Chunk *k;
   if (cap > SIZE_MAX - sizeof(Chunk) - HUGE_PAGE)
     return NULL;
   if (cap >= BIG_MIN) {
-    size_t len = big_len(sizeof(Chunk) + cap);
-    if (!(k = big_map(len)))
+    if (!(k = big_map(sizeof(Chunk) + cap)))
       return NULL;
-    k->mapped = len;
-    k->cap = len - sizeof(Chunk);
-  } else if ((k = calloc(1, sizeof(Chunk) + cap)) != NULL) {
-    k->cap = cap;
+    k->mapped = sizeof(Chunk) + cap;
+  } else if (!(k = calloc(1, sizeof(Chunk) + cap))) {
+    return NULL;
   }
+  k->cap = cap;
   return k;
 }
 
@@ -362,9 +369,7 @@ void *ctx_alloc(Ctx *c, size_t n) {
   Chunk *k = c->arena;
   if (!k || k->cap - k->used < n) {
     size_t cap = c->nchunk < ARENA_SMALL ? 65536 : ARENA_BIG - sizeof(Chunk);
-    cap = n > cap ? n : cap;
-    if (cap >= BIG_MIN && cap <= SIZE_MAX - sizeof(Chunk) - HUGE_PAGE)
-      cap = big_len(sizeof(Chunk) + cap) - sizeof(Chunk); /* as mapped */
+    cap = chunk_cap(n > cap ? n : cap);
     charge(c, cap);
     k = chunk_new(cap);
     if (!k)
