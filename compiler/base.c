@@ -24,7 +24,7 @@ typedef struct Blk {
   struct Blk *prev, *next;
   size_t size;   /* of data, as counted in Ctx.bytes */
   size_t cap;    /* of data, as allocated (a spare block may be bigger) */
-  size_t mapped; /* bytes mapped from the kernel (big_map); 0: from malloc */
+  size_t mapped; /* bytes mapped from the kernel (mem_map); 0: from malloc */
   max_align_t data[];
 } Blk;
 
@@ -116,7 +116,9 @@ static void spare_put(Ctx *c, Blk *b) {
 #endif
 #define HUGE_PAGE ((size_t)2 << 20)
 
-static size_t big_len(size_t bytes) {
+size_t mem_big_min(void) { return BIG_MIN; }
+
+size_t mem_len(size_t bytes) {
   return (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
 }
 
@@ -128,8 +130,7 @@ static void advise_huge(void *p, size_t len) {
 #endif
 }
 
-/* A mapping of len bytes (a multiple of HUGE_PAGE), zeroed; NULL if none. */
-static void *big_map(size_t len) {
+void *mem_map(size_t len) {
   void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                  -1, 0);
   if (p == MAP_FAILED)
@@ -138,8 +139,15 @@ static void *big_map(size_t len) {
   return p;
 }
 
-/* Memory from big_map (mapped: its length) or from malloc (mapped: 0). */
-static void mem_free(void *p, size_t mapped) {
+void *mem_remap(void *p, size_t old, size_t len) {
+  void *q = mremap(p, old, len, MREMAP_MAYMOVE);
+  if (q == MAP_FAILED)
+    return NULL;
+  advise_huge(q, len);
+  return q;
+}
+
+void mem_free(void *p, size_t mapped) {
   if (mapped)
     munmap(p, mapped);
   else
@@ -154,17 +162,15 @@ static void blk_free(Blk *b) { mem_free(b, b->mapped); }
 static Blk *blk_resize(Blk *old, size_t n) {
   if (n > SIZE_MAX - sizeof(Blk) - HUGE_PAGE)
     return NULL;
-  size_t len = big_len(sizeof(Blk) + n);
+  size_t len = mem_len(sizeof(Blk) + n);
   Blk *b;
   if (old && old->mapped) {
     if (len <= old->mapped)
       return old;
-    b = mremap(old, old->mapped, len, MREMAP_MAYMOVE);
-    if (b == MAP_FAILED)
+    if (!(b = mem_remap(old, old->mapped, len)))
       return NULL;
-    advise_huge(b, len);
   } else if (n >= BIG_MIN) {
-    if (!(b = big_map(len)))
+    if (!(b = mem_map(len)))
       return NULL;
     if (old) {
       memcpy(b->data, old->data, old->size < n ? old->size : n);
@@ -292,8 +298,8 @@ char *ctx_detach_str(Ctx *c, char *p) {
   Blk *r = b; /* give back what the string does not use */
   if (!b->mapped)
     r = realloc(b, sizeof(Blk) + n);
-  else if (big_len(sizeof(Blk) + n) < b->mapped) {
-    size_t keep = big_len(sizeof(Blk) + n);
+  else if (mem_len(sizeof(Blk) + n) < b->mapped) {
+    size_t keep = mem_len(sizeof(Blk) + n);
     munmap((char *)b + keep, b->mapped - keep);
     b->mapped = keep;
   }
@@ -344,7 +350,7 @@ void ctx_free(Ctx *c) {
 static size_t chunk_cap(size_t cap) {
   if (cap < BIG_MIN || cap > SIZE_MAX - sizeof(Chunk) - HUGE_PAGE)
     return cap;
-  return big_len(sizeof(Chunk) + cap) - sizeof(Chunk);
+  return mem_len(sizeof(Chunk) + cap) - sizeof(Chunk);
 }
 
 /* An arena chunk of cap bytes (from chunk_cap), zeroed (big ones mapped,
@@ -354,7 +360,7 @@ static Chunk *chunk_new(size_t cap) {
   if (cap > SIZE_MAX - sizeof(Chunk) - HUGE_PAGE)
     return NULL;
   if (cap >= BIG_MIN) {
-    if (!(k = big_map(sizeof(Chunk) + cap)))
+    if (!(k = mem_map(sizeof(Chunk) + cap)))
       return NULL;
     k->mapped = sizeof(Chunk) + cap;
   } else if (!(k = calloc(1, sizeof(Chunk) + cap))) {

@@ -119,6 +119,20 @@ NORETURN void ctx_fail(Ctx *c, exprc_status st, const char *fmt, ...)
 void *ctx_realloc(Ctx *c, void *p, size_t n);
 void ctx_release(Ctx *c, void *p);
 
+/* Memory straight from the kernel, for blocks big enough that malloc would
+ * map them afresh each time anyway (base.c says why): blocks of
+ * mem_big_min() bytes and more (SIZE_MAX under AddressSanitizer, which
+ * sees malloc's blocks only) are mapped in whole huge pages, mem_len(n)
+ * bytes for n, and the kernel is asked for huge pages. mem_map's memory is
+ * zeroed; mem_remap grows a mapping of old bytes to len, moving its pages,
+ * not copying them; either gives NULL when out of memory (p then intact).
+ * mem_free frees a mapping (mapped: its length) or malloc's block (0). */
+size_t mem_big_min(void);
+size_t mem_len(size_t bytes);
+void *mem_map(size_t len);
+void *mem_remap(void *p, size_t old, size_t len);
+void mem_free(void *p, size_t mapped);
+
 /* Count n steps of a pass whose cost is a product (each gradient pass, each
  * entry point, walks the whole graph); past 256 x max_nodes steps the compile
  * stops with a LIMIT error at p, so that no model makes it run for hours.
