@@ -37,4 +37,18 @@ exprc_backend jit_backend_now(Jit *j);
  * compiler's code runs (or there was no thread), else -1 and why. */
 int jit_wait(Jit *j, char *why, size_t n);
 
+/* libtcc's malloc, calloc, realloc and free (jit_mem.c): the build links
+ * a copy of libtcc.a that calls these instead (EXPRC_TCC_MEM defined),
+ * so that its big sections are mapped in huge pages. */
+void *jit_mem_malloc(size_t n);
+void *jit_mem_calloc(size_t k, size_t n);
+void *jit_mem_realloc(void *p, size_t n);
+void jit_mem_free(void *p);
+/* For tests: blocks mapped since the process began, and bytes mapped now. */
+typedef struct JitMemStats {
+  size_t maps_made;
+  size_t bytes_mapped;
+} JitMemStats;
+JitMemStats jit_mem_stats(void);
+
 #endif
