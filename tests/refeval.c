@@ -115,6 +115,8 @@ struct RefModel {
   Program *prog;
   Bind *bind;
   int nbind;
+  int *slot;     /* open addressing over bind by name: index + 1, 0 empty */
+  int nslot;     /* a power of two, at least twice nbind */
   Var *var;
   int nvar;
   Value *val;
@@ -265,11 +267,32 @@ static int64_t int_of(M *m, Ast *a, Scope *s, const char *what, int64_t lo,
 
 /* ---- names ---- */
 
+/* Names are looked up at every reference, in every evaluation of every
+ * finite-difference step: a hash (FNV-1a) keeps a lookup O(1) in the
+ * number of names where a scan with strcmp was O(n), and the slowest part
+ * of the fuzzer's units under its instrumentation of strcmp. */
+static uint32_t name_hash(const char *s) {
+  uint32_t h = 2166136261u;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+/* The slot of `name`: where it is, or the empty one where it would go. */
+static int *slot_of(M *m, const char *name) {
+  uint32_t mask = (uint32_t)m->nslot - 1;
+  for (uint32_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+    int *p = &m->slot[i];
+    if (!*p || strcmp(m->bind[*p - 1].name, name) == 0)
+      return p;
+  }
+}
+
 static Bind *find(M *m, const char *name, uint32_t visible) {
-  for (int i = 0; i < m->nbind; i++)
-    if (strcmp(m->bind[i].name, name) == 0)
-      return m->bind[i].stmt < visible ? &m->bind[i] : NULL;
-  return NULL;
+  if (!m->nslot)
+    return NULL;
+  int k = *slot_of(m, name);
+  return k && m->bind[k - 1].stmt < visible ? &m->bind[k - 1] : NULL;
 }
 
 /* The name of local k of block def d (its statements' names in order). */
@@ -2680,13 +2703,28 @@ static void *grow(M *m, void *p, int n, size_t sz) {
   return p;
 }
 
+/* The slots again, twice as many, once they are half full. */
+static void rehash(M *m) {
+  int n = m->nslot ? 2 * m->nslot : 64;
+  int *slot = calloc((size_t)n, sizeof *slot);
+  if (!slot)
+    ref_nomem(m);
+  free(m->slot);
+  m->slot = slot, m->nslot = n;
+  for (int i = 0; i < m->nbind; i++)
+    *slot_of(m, m->bind[i].name) = i + 1;
+}
+
 static void bind(M *m, const char *name, const Ast *at, BindKind k, int idx,
                  uint32_t stmt) {
-  for (int i = 0; i < m->nbind; i++)
-    if (!strcmp(m->bind[i].name, name))
-      fail(m, at, "'%s' is already defined", name);
+  if (2 * (m->nbind + 1) > m->nslot)
+    rehash(m);
+  int *p = slot_of(m, name);
+  if (*p)
+    fail(m, at, "'%s' is already defined", name);
   m->bind = grow(m, m->bind, m->nbind, sizeof *m->bind);
   m->bind[m->nbind++] = (Bind){name, k, idx, stmt};
+  *p = m->nbind;
 }
 
 /* An unnamed output is named by its source text: comments dropped, runs of
@@ -2836,7 +2874,8 @@ void ref_free(RefModel *m) {
   }
   for (int i = 0; i < m->nvar; i++)
     free(m->var[i].data);
-  free(m->var), free(m->val), free(m->bind), free(m->out), free(m->grad);
+  free(m->var), free(m->val), free(m->bind), free(m->slot), free(m->out);
+  free(m->grad);
   free(m->dimname), free(m->dimsize);
   ctx_free(&m->c);
   free(m->src);
