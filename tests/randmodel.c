@@ -927,6 +927,9 @@ typedef struct Check {
   double rtol, atol; /* of values the reference computes */
   double fnoise;     /* relative noise in the reference's loss */
   int per_var;       /* gradient elements checked per var; 0: all */
+  uint64_t budget;   /* of the reference's work (ref_set_budget); 0: none */
+  int ref_phase;     /* comparing with the reference now */
+  int over;          /* the reference spent it: its checks stopped there */
 } Check;
 
 static const double ref_steps[] = {1.0 / 1024, 1.0 / 65536, 1.0 / 4194304};
@@ -935,7 +938,9 @@ static const double ref_steps[] = {1.0 / 1024, 1.0 / 65536, 1.0 / 4194304};
 __attribute__((format(printf, 2, 3)))
 #endif
 static int bad(Check *c, const char *fmt, ...) {
-  if (c->why[0])
+  if (c->ref_phase && ref_over_budget(c->ref))
+    c->over = 1; /* no disagreement: the reference stopped short */
+  if (c->why[0] || (c->ref_phase && c->over))
     return 0;
   va_list ap;
   va_start(ap, fmt);
@@ -1240,21 +1245,37 @@ static int outputs_agree(Check *c, int k) {
   return 1;
 }
 
+/* Variant k's outputs against the reference (a variant that need not
+ * agree to the bit); 1 as well once the reference's budget is spent. */
+static int outputs_agree_within_budget(Check *c, int k) {
+  if (c->over)
+    return 1;
+  c->ref_phase = 1;
+  int ok = outputs_agree(c, k);
+  c->ref_phase = 0;
+  return ok || c->over;
+}
+
 static void check_all(Check *c) {
   for (int k = 0; k < c->nv; k++)
     if (!(c->m[k] = compile(c, k)))
       return;
   if (!(c->ref = reference(c)))
     return;
+  ref_set_budget(c->ref, c->budget);
   int h = c->rm->hessians > 0 || c->rm->nested > 0, g = c->rm->grads > 0;
   c->rtol = h ? 1e-5 : g ? 1e-6 : 0;
   c->atol = h ? 1e-6 : g ? 1e-8 : 1e-9;
   c->fnoise = h ? 1e-8 : g ? 1e-10 : 0;
-  if (!outputs_agree(c, 0) || !gradients_agree_with_differences(c))
-    return;
+  c->ref_phase = 1;
+  int ok = outputs_agree(c, 0) && gradients_agree_with_differences(c);
+  c->ref_phase = 0;
+  if (!ok && !c->over)
+    return; /* over budget, the variants are still held to each other */
   for (int k = 1; k < c->nv; k++)
     if (c->var[k].exact ? !exactly_agrees(c, k)
-                        : !outputs_agree(c, k) || !gradients_agree(c, k))
+                        : !outputs_agree_within_budget(c, k) ||
+                              !gradients_agree(c, k))
       return;
 }
 
@@ -1265,14 +1286,22 @@ int randmodel_check(const RandModel *m, const RandVariant *v, int nv,
 
 int randmodel_check_sampled(const RandModel *m, const RandVariant *v, int nv,
                             int per_var, char *why, size_t n) {
+  return randmodel_check_bounded(m, v, nv, per_var, 0, NULL, why, n);
+}
+
+int randmodel_check_bounded(const RandModel *m, const RandVariant *v, int nv,
+                            int per_var, uint64_t budget, int *over,
+                            char *why, size_t n) {
   exprc_model *models[32] = {0};
   Check c = {.rm = m, .var = v, .nv = nv < 32 ? nv : 32, .m = models,
-             .why = why, .nwhy = n, .per_var = per_var};
+             .why = why, .nwhy = n, .per_var = per_var, .budget = budget};
   why[0] = 0;
   check_all(&c);
   for (int k = 0; k < c.nv; k++)
     exprc_free(models[k]);
   ref_free(c.ref);
+  if (over)
+    *over = c.over;
   return !why[0];
 }
 

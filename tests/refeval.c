@@ -134,6 +134,8 @@ struct RefModel {
   double step;
   Pert pert[256]; /* elements perturbed now, restored on an error */
   int npert;
+  uint64_t work;   /* nodes evaluated plus elements made, since the budget */
+  uint64_t budget; /* was set; 0: no budget */
   jmp_buf *jb;
   char msg[1024];
 };
@@ -164,6 +166,16 @@ static NORETURN PRINTF(3, 4) void fail(M *m, const Ast *a, const char *fmt,
 static NORETURN void ref_nomem(M *m) {
   snprintf(m->msg, sizeof m->msg, "out of memory");
   longjmp(*m->jb, 1);
+}
+
+/* A unit of work per node evaluated and per element made: the time of an
+ * evaluation is proportional to it (for the small shapes the evaluator is
+ * meant for), so a budget of it bounds the time of a caller's check. */
+static void charge(M *m, uint64_t units) {
+  m->work += units;
+  if (m->budget && m->work > m->budget)
+    fail(m, NULL, "over its work budget of %llu units",
+         (unsigned long long)m->budget);
 }
 
 static void *arena_alloc(M *m, size_t n) {
@@ -219,6 +231,7 @@ static T tensor(M *m, int rank, const int64_t *d) {
   for (int i = 0; i < rank && i < REF_MAX_RANK; i++) /* callers keep rank */
     t.d[i] = d[i];                                   /* within; gcc -O3 */
   t.n = numel(rank, d);
+  charge(m, (uint64_t)t.n);
   t.v = arena_alloc(m, (size_t)t.n * sizeof(double));
   return t;
 }
@@ -330,6 +343,7 @@ static T var_value(M *m, const Ast *a, int k) {
   for (int i = 0; i < v->rank; i++)
     t.d[i] = v->dimof[i] >= 0 ? m->dimsize[v->dimof[i]] : v->d[i];
   t.n = v->n;
+  charge(m, (uint64_t)t.n);
   t.v = arena_alloc(m, (size_t)t.n * sizeof(double));
   memcpy(t.v, v->data, (size_t)t.n * sizeof(double));
   return t;
@@ -2665,6 +2679,7 @@ static T binary_chain(M *m, Ast *a, Scope *s) {
 }
 
 static T ev(M *m, Ast *a, Scope *s) {
+  charge(m, 1);
   switch (a->kind) {
   case A_NUM:
     return scalar_t(m, a->num);
@@ -2952,6 +2967,15 @@ double *ref_data(RefModel *m, const char *name, int64_t *size) {
     *size = x->n;
   m->epoch = ++m->epochs; /* the caller will change it */
   return x->data;
+}
+
+void ref_set_budget(RefModel *m, uint64_t units) {
+  m->budget = units;
+  m->work = 0;
+}
+
+int ref_over_budget(const RefModel *m) {
+  return m->budget && m->work > m->budget;
 }
 
 void ref_set_step(RefModel *m, double h) {
