@@ -1176,12 +1176,18 @@ static int gradients_agree_with_differences(Check *c) {
     exprc_tensor g = grad_of(c->m[0], v->name);
     if (!g.data || g.size != v->size)
       return bad(c, "no gradient dloss/d%s", v->name);
-    for (int64_t e = 0; e < v->size; e++)
+    for (int64_t e = 0; e < v->size; e++) {
+      /* A spent budget stops here: its elements would be judged by the
+       * compiled loss's differences alone, dozens of runs each. */
+      if (ref_over_budget(c->ref))
+        return bad(c, "the reference's work budget is spent");
       if (checked(c, v, e) && !element_agrees(c, v, e, g.data[e]) &&
+          !ref_over_budget(c->ref) &&
           !own_differences_agree(c, v, e, g.data[e]))
         return bad(c, "%s: dloss/d%s[%lld] = %.12g disagrees with finite "
                       "differences of the reference", c->var[0].name, v->name,
                    (long long)e, g.data[e]);
+    }
   }
   return !c->why[0];
 }
