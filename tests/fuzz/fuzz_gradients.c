@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * -timeout: the reference's finite differences multiply (a grad's stencil
  * per element, around a value holding a hessian, per element of the loss's
  * differences), and a model drawn with the deepest emphasis once took 24 s
- * under the instrumentation. Half a million units take about 0.1 s there;
+ * under the instrumentation. Half a million units take about 0.15 s there
+ * (a unit that spends them all, five compiles included, about 0.3 s);
  * about 1% of models drawn with the heaviest emphasis need more, and for
  * those the reference's comparisons stop at the budget (what was compared
  * agreed) while the five compiles are still held to each other. The long
