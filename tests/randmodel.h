@@ -110,6 +110,16 @@ int randmodel_check(const RandModel *m, const RandVariant *v, int nv,
 int randmodel_check_sampled(const RandModel *m, const RandVariant *v, int nv,
                             int per_var, char *why, size_t n);
 
+/* The same, with the reference's work bounded by budget units
+ * (ref_set_budget; 0: no bound), so that a check ends in bounded time
+ * whatever the model: the fuzz target's promise to libFuzzer's per-input
+ * timeout. If the reference spends the budget, its comparisons stop where
+ * they are (what was compared agreed), the compiles are still held to the
+ * first to the bit, and *over (if not NULL) is set to 1. */
+int randmodel_check_bounded(const RandModel *m, const RandVariant *v, int nv,
+                            int per_var, uint64_t budget, int *over,
+                            char *why, size_t n);
+
 /* The model text, `why` and the values of its inputs, for a failure. */
 void randmodel_print(const RandModel *m, const char *why, FILE *f);
 

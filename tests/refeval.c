@@ -29,6 +29,17 @@
 
 #include "parser.h"
 
+/* strcmp, written out. The evaluator compares a call's name with the
+ * built-ins' names one by one at every call it evaluates; under the fuzzer
+ * each strcmp goes through ASan's interceptor and libFuzzer's comparison
+ * hook, which made those comparisons a third of a slow unit's time. A loop
+ * of our own is neither intercepted nor hooked, and the names are short. */
+static int str_cmp(const char *a, const char *b) {
+  while (*a && *a == *b)
+    a++, b++;
+  return (unsigned char)*a - (unsigned char)*b;
+}
+
 /* ---- values and the arena ---- */
 
 typedef struct T {
@@ -115,6 +126,8 @@ struct RefModel {
   Program *prog;
   Bind *bind;
   int nbind;
+  int *slot;     /* open addressing over bind by name: index + 1, 0 empty */
+  int nslot;     /* a power of two, at least twice nbind */
   Var *var;
   int nvar;
   Value *val;
@@ -132,6 +145,8 @@ struct RefModel {
   double step;
   Pert pert[256]; /* elements perturbed now, restored on an error */
   int npert;
+  uint64_t work;   /* nodes evaluated plus elements made, since the budget */
+  uint64_t budget; /* was set; 0: no budget */
   jmp_buf *jb;
   char msg[1024];
 };
@@ -162,6 +177,16 @@ static NORETURN PRINTF(3, 4) void fail(M *m, const Ast *a, const char *fmt,
 static NORETURN void ref_nomem(M *m) {
   snprintf(m->msg, sizeof m->msg, "out of memory");
   longjmp(*m->jb, 1);
+}
+
+/* A unit of work per node evaluated and per element made: the time of an
+ * evaluation is proportional to it (for the small shapes the evaluator is
+ * meant for), so a budget of it bounds the time of a caller's check. */
+static void charge(M *m, uint64_t units) {
+  m->work += units;
+  if (m->budget && m->work > m->budget)
+    fail(m, NULL, "over its work budget of %llu units",
+         (unsigned long long)m->budget);
 }
 
 static void *arena_alloc(M *m, size_t n) {
@@ -217,6 +242,7 @@ static T tensor(M *m, int rank, const int64_t *d) {
   for (int i = 0; i < rank && i < REF_MAX_RANK; i++) /* callers keep rank */
     t.d[i] = d[i];                                   /* within; gcc -O3 */
   t.n = numel(rank, d);
+  charge(m, (uint64_t)t.n);
   t.v = arena_alloc(m, (size_t)t.n * sizeof(double));
   return t;
 }
@@ -265,11 +291,32 @@ static int64_t int_of(M *m, Ast *a, Scope *s, const char *what, int64_t lo,
 
 /* ---- names ---- */
 
+/* Names are looked up at every reference, in every evaluation of every
+ * finite-difference step: a hash (FNV-1a) keeps a lookup O(1) in the
+ * number of names where a scan with strcmp was O(n), and the slowest part
+ * of the fuzzer's units under its instrumentation of strcmp. */
+static uint32_t name_hash(const char *s) {
+  uint32_t h = 2166136261u;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+/* The slot of `name`: where it is, or the empty one where it would go. */
+static int *slot_of(M *m, const char *name) {
+  uint32_t mask = (uint32_t)m->nslot - 1;
+  for (uint32_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+    int *p = &m->slot[i];
+    if (!*p || str_cmp(m->bind[*p - 1].name, name) == 0)
+      return p;
+  }
+}
+
 static Bind *find(M *m, const char *name, uint32_t visible) {
-  for (int i = 0; i < m->nbind; i++)
-    if (strcmp(m->bind[i].name, name) == 0)
-      return m->bind[i].stmt < visible ? &m->bind[i] : NULL;
-  return NULL;
+  if (!m->nslot)
+    return NULL;
+  int k = *slot_of(m, name);
+  return k && m->bind[k - 1].stmt < visible ? &m->bind[k - 1] : NULL;
 }
 
 /* The name of local k of block def d (its statements' names in order). */
@@ -290,11 +337,11 @@ static Arg *param_arg(Scope *s, const char *name) {
   if (!s)
     return NULL;
   for (int i = 0; i < s->def->nparams; i++)
-    if (strcmp(s->def->params[i], name) == 0)
+    if (str_cmp(s->def->params[i], name) == 0)
       return &s->arg[i];
   Pos p;
   for (int k = 0; k < s->nloc; k++)
-    if (strcmp(local_name(s->def, k, &p), name) == 0)
+    if (str_cmp(local_name(s->def, k, &p), name) == 0)
       return &s->loc[k];
   return NULL;
 }
@@ -307,6 +354,7 @@ static T var_value(M *m, const Ast *a, int k) {
   for (int i = 0; i < v->rank; i++)
     t.d[i] = v->dimof[i] >= 0 ? m->dimsize[v->dimof[i]] : v->d[i];
   t.n = v->n;
+  charge(m, (uint64_t)t.n);
   t.v = arena_alloc(m, (size_t)t.n * sizeof(double));
   memcpy(t.v, v->data, (size_t)t.n * sizeof(double));
   return t;
@@ -850,7 +898,7 @@ typedef struct Ix {
 } Ix;
 
 static int is_word(const Ast *a, const char *w) {
-  return a->kind == A_NAME && !strcmp(a->name, w);
+  return a->kind == A_NAME && !str_cmp(a->name, w);
 }
 
 /* slice(lo, hi, step).indices(d), and the number of positions it gives */
@@ -1346,7 +1394,7 @@ static void bind_locals(M *m, Scope *in) {
       if (param_arg(before, name) || find(m, name, m->visible))
         fail(m, &at, "local '%s' hides another name", name);
       for (int q = 0; q < k; q++)
-        if (!strcmp(local_name(d, q, &p), name))
+        if (!str_cmp(local_name(d, q, &p), name))
           fail(m, &at, "'%s' is already defined", name);
       in->loc[k] = (Arg){.a = st->expr, .s = before, .part = j,
                          .nparts = st->nnames};
@@ -1658,23 +1706,23 @@ static T ref_einsum(M *m, Ast *a, Scope *s) {
 
 static T linalg(M *m, Ast *a, Scope *s) {
   const char *f = a->name;
-  if (!strcmp(f, "einsum"))
+  if (!str_cmp(f, "einsum"))
     return ref_einsum(m, a, s);
-  if (!strcmp(f, "cholesky"))
+  if (!str_cmp(f, "cholesky"))
     return ref_cholesky(m, a, s);
-  if (!strcmp(f, "solve") || !strcmp(f, "inv"))
+  if (!str_cmp(f, "solve") || !str_cmp(f, "inv"))
     return ref_solve(m, a, s, 0, 0, f[0] == 'i');
-  if (!strcmp(f, "solve_triangular")) {
+  if (!str_cmp(f, "solve_triangular")) {
     int lower = a->nkid > 2 && a->kid[2] && int_of(m, a->kid[2], s, "lower", 0, 1);
     int trans = a->nkid > 3 && a->kid[3] && int_of(m, a->kid[3], s, "trans", 0, 1);
     return ref_solve(m, a, s, lower ? 1 : 2, trans, 0);
   }
-  if (!strcmp(f, "det") || !strcmp(f, "logdet"))
+  if (!str_cmp(f, "det") || !str_cmp(f, "logdet"))
     return ref_det(m, a, s, f[0] == 'l');
-  if (!strcmp(f, "eye"))
+  if (!str_cmp(f, "eye"))
     return ref_eye(m, a, s);
-  if (!strcmp(f, "diagonal") || !strcmp(f, "trace") || !strcmp(f, "diag"))
-    return ref_diag(m, a, s, f[0] == 't' ? 1 : !strcmp(f, "diag") ? 2 : 0);
+  if (!str_cmp(f, "diagonal") || !str_cmp(f, "trace") || !str_cmp(f, "diag"))
+    return ref_diag(m, a, s, f[0] == 't' ? 1 : !str_cmp(f, "diag") ? 2 : 0);
   return ref_outer(m, a, s);
 }
 
@@ -1683,7 +1731,7 @@ static int is_linalg(const char *f) {
       "cholesky", "solve", "inv", "solve_triangular", "det", "logdet",
       "eye", "diagonal", "trace", "diag", "outer", "einsum"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (!strcmp(f, names[i]))
+    if (!str_cmp(f, names[i]))
       return 1;
   return 0;
 }
@@ -1912,46 +1960,46 @@ static T builtin(M *m, Ast *a, Scope *s) {
       {"sum", R_SUM}, {"mean", R_MEAN}, {"max", R_MAX}, {"min", R_MIN},
       {"logsumexp", R_LSE}};
   for (size_t i = 0; i < sizeof reds / sizeof reds[0]; i++)
-    if (strcmp(a->name, reds[i].name) == 0)
+    if (str_cmp(a->name, reds[i].name) == 0)
       return reduction(m, a, s, reds[i].f);
-  if (!strcmp(a->name, "softmax") || !strcmp(a->name, "log_softmax"))
+  if (!str_cmp(a->name, "softmax") || !str_cmp(a->name, "log_softmax"))
     return normaliser(m, a, s, a->name[0] == 'l');
-  if (!strcmp(a->name, "reshape"))
+  if (!str_cmp(a->name, "reshape"))
     return reshape(m, a, s);
-  if (!strcmp(a->name, "take"))
+  if (!str_cmp(a->name, "take"))
     return take_call(m, a, s);
-  if (!strcmp(a->name, "take_along_axis"))
+  if (!str_cmp(a->name, "take_along_axis"))
     return take_along_call(m, a, s);
-  if (!strcmp(a->name, "one_hot"))
+  if (!str_cmp(a->name, "one_hot"))
     return one_hot_call(m, a, s);
-  if (!strcmp(a->name, "argmax") || !strcmp(a->name, "argmin"))
+  if (!str_cmp(a->name, "argmax") || !str_cmp(a->name, "argmin"))
     return arg_call(m, a, s, a->name[4] == 'a');
-  if (!strcmp(a->name, "argsort"))
+  if (!str_cmp(a->name, "argsort"))
     return argsort_call(m, a, s);
-  if (!strcmp(a->name, "concatenate") || !strcmp(a->name, "stack"))
+  if (!str_cmp(a->name, "concatenate") || !str_cmp(a->name, "stack"))
     return join_call(m, a, s, a->name[0] == 's');
-  if (!strcmp(a->name, "grad"))
+  if (!str_cmp(a->name, "grad"))
     return grad_call(m, a, s);
   if (is_linalg(a->name))
     return linalg(m, a, s);
-  if (!strcmp(a->name, "conv1d") || !strcmp(a->name, "conv2d"))
+  if (!str_cmp(a->name, "conv1d") || !str_cmp(a->name, "conv2d"))
     return conv_ref(m, a, s, a->name[4] - '0');
-  if (strstr(a->name, "_pool") && strlen(a->name) == 10 &&
-      (!strncmp(a->name, "max", 3) || !strncmp(a->name, "avg", 3)))
+  if (!str_cmp(a->name, "max_pool1d") || !str_cmp(a->name, "max_pool2d") ||
+      !str_cmp(a->name, "avg_pool1d") || !str_cmp(a->name, "avg_pool2d"))
     return pool_ref(m, a, s, a->name[8] - '0', a->name[0] == 'm');
-  if (!strcmp(a->name, "hessian"))
+  if (!str_cmp(a->name, "hessian"))
     return hessian_call(m, a, s);
-  if (!strcmp(a->name, "jacobian"))
+  if (!str_cmp(a->name, "jacobian"))
     return jacobian_call(m, a, s);
-  if (!strcmp(a->name, "jvp"))
+  if (!str_cmp(a->name, "jvp"))
     return jvp_call(m, a, s);
-  if (!strcmp(a->name, "stop_gradient"))
+  if (!str_cmp(a->name, "stop_gradient"))
     return stop_gradient(m, a, s);
-  if (!strcmp(a->name, "elu") && a->nkid == 1)
+  if (!str_cmp(a->name, "elu") && a->nkid == 1)
     return ew_default(m, a, s, E_ELU, 1.0);
-  if (!strcmp(a->name, "leaky_relu") && a->nkid == 1)
+  if (!str_cmp(a->name, "leaky_relu") && a->nkid == 1)
     return ew_default(m, a, s, E_LEAKY_RELU, 0.01);
-  if (!strcmp(a->name, "dot") || !strcmp(a->name, "transpose")) {
+  if (!str_cmp(a->name, "dot") || !str_cmp(a->name, "transpose")) {
     int two = a->name[0] == 'd';
     if (a->nkid != 1 + two)
       fail(m, a, "'%s' takes %d argument%s, not %d", a->name, 1 + two,
@@ -1963,7 +2011,7 @@ static T builtin(M *m, Ast *a, Scope *s) {
     return matmul(m, a, "dot", &x, &y);
   }
   for (size_t i = 0; i < sizeof ew_funcs / sizeof ew_funcs[0]; i++)
-    if (!strcmp(a->name, ew_funcs[i].name))
+    if (!str_cmp(a->name, ew_funcs[i].name))
       return ew_call(m, a, s, ew_funcs[i].arity, ew_funcs[i].op);
   fail(m, a, "unknown function '%s'", a->name);
 }
@@ -2193,7 +2241,7 @@ static T along_call(M *m, Ast *a, Scope *s) {
   Ast *v[2];
   match_args(m, a, param, 2, v);
   T x = ev(m, v[0], s);
-  int sort = !strcmp(a->name, "sort");
+  int sort = !str_cmp(a->name, "sort");
   if (!v[1] && x.rank != 1 && !sort)
     fail(m, a, "'%s' needs an axis for a tensor of rank %d", a->name, x.rank);
   int k = v[1] ? axis_of(m, v[1], s, x.rank) : x.rank - 1;
@@ -2416,7 +2464,7 @@ static T shape_call13(M *m, Ast *a, Scope *s) {
       {"flip", {"x", "axis?"}},       {"tril", {"x", "k?"}},
       {"triu", {"x", "k?"}}};
   size_t f = 0;
-  while (strcmp(sig[f].name, a->name))
+  while (str_cmp(sig[f].name, a->name))
     f++;
   Ast *v[3];
   match_args(m, a, sig[f].param, sig[f].param[2] ? 3 : 2, v);
@@ -2452,13 +2500,13 @@ static int call13(M *m, Ast *a, Scope *s, T *out) {
                                        "squeeze", "broadcast_to", "pad", "flip",
                                        "tril", "triu"};
   for (int i = 0; i < 9; i++)
-    if (!strcmp(a->name, folds[i]))
+    if (!str_cmp(a->name, folds[i]))
       return *out = fold_call(m, a, s, (Fold)i), 1;
   for (int i = 0; i < 4; i++)
-    if (!strcmp(a->name, alongs[i]))
+    if (!str_cmp(a->name, alongs[i]))
       return *out = along_call(m, a, s), 1;
   for (int i = 0; i < 9; i++)
-    if (!strcmp(a->name, shapes[i]))
+    if (!str_cmp(a->name, shapes[i]))
       return *out = shape_call13(m, a, s), 1;
   return 0;
 }
@@ -2494,7 +2542,7 @@ static T call(M *m, Ast *a, Scope *s) {
     return r;
   }
   for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
-    if (!strcmp(a->name, layers[i].name) &&
+    if (!str_cmp(a->name, layers[i].name) &&
         !(find(m, a->name, m->visible) && find(m, a->name, m->visible)->kind == B_DEF))
       return builtin(m, layer_args(m, a, layers[i].param), s);
   Bind *b = find(m, a->name, m->visible);
@@ -2506,7 +2554,7 @@ static T call(M *m, Ast *a, Scope *s) {
   if (call13(m, a, s, &r13))
     return r13;
   for (size_t i = 0; i < sizeof signatures / sizeof signatures[0]; i++)
-    if (!strcmp(a->name, signatures[i].name))
+    if (!str_cmp(a->name, signatures[i].name))
       return builtin(m, positional(m, a, signatures[i].param, 8), s);
   return builtin(m, positional(m, a, (const char *const[]){"x"}, 0), s);
 }
@@ -2595,7 +2643,7 @@ static void scan_eval(M *m, Ast *a, Scope *s, T *out, int n, int fold) {
 
 static int is_loop_call(M *m, Ast *a) {
   Bind *b = find(m, a->name, m->visible);
-  return !b && (!strcmp(a->name, "scan") || !strcmp(a->name, "fold"));
+  return !b && (!str_cmp(a->name, "scan") || !str_cmp(a->name, "fold"));
 }
 
 /* The n values of a call of a def returning n values (a, b = f(...)). */
@@ -2616,11 +2664,11 @@ static void ev_results(M *m, Ast *a, Scope *s, T *out, int n) {
 /* ---- expressions ---- */
 
 static T binary(M *m, Ast *a, T x, T y) {
-  if (!strcmp(a->op, "@"))
+  if (!str_cmp(a->op, "@"))
     return matmul(m, a, "@", &x, &y);
   T in[2] = {x, y};
   for (size_t i = 0; i < sizeof ew_binops / sizeof ew_binops[0]; i++)
-    if (!strcmp(a->op, ew_binops[i].op))
+    if (!str_cmp(a->op, ew_binops[i].op))
       return elementwise(m, a, a->op, ew_binops[i].ew, 2, in);
   fail(m, a, "unknown operator '%s'", a->op);
 }
@@ -2629,11 +2677,11 @@ static T binary(M *m, Ast *a, T x, T y) {
  * spine with a loop, so that only right operands recurse. */
 static T binary_chain(M *m, Ast *a, Scope *s) {
   int n = 0;
-  for (Ast *x = a; x->kind == A_BINARY && strcmp(x->op, "^"); x = x->kid[0])
+  for (Ast *x = a; x->kind == A_BINARY && str_cmp(x->op, "^"); x = x->kid[0])
     n++;
   Ast **spine = arena_alloc(m, (size_t)n * sizeof *spine);
   n = 0;
-  for (Ast *x = a; x->kind == A_BINARY && strcmp(x->op, "^"); x = x->kid[0])
+  for (Ast *x = a; x->kind == A_BINARY && str_cmp(x->op, "^"); x = x->kid[0])
     spine[n++] = x;
   T acc = ev(m, spine[n - 1]->kid[0], s);
   for (int i = n; i-- > 0;)
@@ -2642,6 +2690,7 @@ static T binary_chain(M *m, Ast *a, Scope *s) {
 }
 
 static T ev(M *m, Ast *a, Scope *s) {
+  charge(m, 1);
   switch (a->kind) {
   case A_NUM:
     return scalar_t(m, a->num);
@@ -2654,7 +2703,7 @@ static T ev(M *m, Ast *a, Scope *s) {
     return a->op[0] == '-' ? elementwise(m, a, "-", E_NEG, 1, &x) : x;
   }
   case A_BINARY:
-    if (!strcmp(a->op, "^"))
+    if (!str_cmp(a->op, "^"))
       return binary(m, a, ev(m, a->kid[0], s), ev(m, a->kid[1], s));
     return binary_chain(m, a, s);
   case A_CALL:
@@ -2680,13 +2729,28 @@ static void *grow(M *m, void *p, int n, size_t sz) {
   return p;
 }
 
+/* The slots again, twice as many, once they are half full. */
+static void rehash(M *m) {
+  int n = m->nslot ? 2 * m->nslot : 64;
+  int *slot = calloc((size_t)n, sizeof *slot);
+  if (!slot)
+    ref_nomem(m);
+  free(m->slot);
+  m->slot = slot, m->nslot = n;
+  for (int i = 0; i < m->nbind; i++)
+    *slot_of(m, m->bind[i].name) = i + 1;
+}
+
 static void bind(M *m, const char *name, const Ast *at, BindKind k, int idx,
                  uint32_t stmt) {
-  for (int i = 0; i < m->nbind; i++)
-    if (!strcmp(m->bind[i].name, name))
-      fail(m, at, "'%s' is already defined", name);
+  if (2 * (m->nbind + 1) > m->nslot)
+    rehash(m);
+  int *p = slot_of(m, name);
+  if (*p)
+    fail(m, at, "'%s' is already defined", name);
   m->bind = grow(m, m->bind, m->nbind, sizeof *m->bind);
   m->bind[m->nbind++] = (Bind){name, k, idx, stmt};
+  *p = m->nbind;
 }
 
 /* An unnamed output is named by its source text: comments dropped, runs of
@@ -2738,7 +2802,7 @@ static void declare_value(M *m, const char *name, Ast *e, uint32_t i) {
 static void declare_output(M *m, Stmt *st, uint32_t i) {
   const char *name = st->name ? st->name : source_text(m, st->expr);
   for (int k = 0; k < m->nout; k++)
-    if (!strcmp(m->out[k].name, name))
+    if (!str_cmp(m->out[k].name, name))
       fail(m, st->expr, "output '%s' is listed twice", name);
   m->out = grow(m, m->out, m->nout, sizeof *m->out);
   m->out[m->nout++] = (Output){name, st->expr, i};
@@ -2836,7 +2900,8 @@ void ref_free(RefModel *m) {
   }
   for (int i = 0; i < m->nvar; i++)
     free(m->var[i].data);
-  free(m->var), free(m->val), free(m->bind), free(m->out), free(m->grad);
+  free(m->var), free(m->val), free(m->bind), free(m->slot), free(m->out);
+  free(m->grad);
   free(m->dimname), free(m->dimsize);
   ctx_free(&m->c);
   free(m->src);
@@ -2915,6 +2980,15 @@ double *ref_data(RefModel *m, const char *name, int64_t *size) {
   return x->data;
 }
 
+void ref_set_budget(RefModel *m, uint64_t units) {
+  m->budget = units;
+  m->work = 0;
+}
+
+int ref_over_budget(const RefModel *m) {
+  return m->budget && m->work > m->budget;
+}
+
 void ref_set_step(RefModel *m, double h) {
   m->step = h;
   m->epoch = ++m->epochs;
@@ -2922,7 +2996,7 @@ void ref_set_step(RefModel *m, double h) {
 
 static T eval_name(M *m, const char *name) {
   for (int i = 0; i < m->nout; i++)
-    if (!strcmp(m->out[i].name, name)) {
+    if (!str_cmp(m->out[i].name, name)) {
       m->visible = m->out[i].stmt;
       T t = ev(m, m->out[i].expr, NULL);
       m->visible = UINT32_MAX;

@@ -70,6 +70,14 @@ int ref_eval(RefModel *m, const char *name, RefTensor *out);
  * kink (relu, abs, where, max) inside the stencil from a real difference. */
 void ref_set_step(RefModel *m, double h);
 
+/* A bound on the work of the evaluations to come, for callers that must
+ * finish in bounded time (the fuzz target): a unit per syntax node
+ * evaluated and per tensor element made, counted over every ref_eval
+ * from this call on. Once it is spent, ref_eval fails ("over its work
+ * budget") and ref_over_budget says so. 0, the default, sets no bound. */
+void ref_set_budget(RefModel *m, uint64_t units);
+int ref_over_budget(const RefModel *m);
+
 /* What the model declares, in order: outputs (their result names), and
  * for each `grad L wrt ...` statement L and its variables. */
 int ref_output_count(const RefModel *m);

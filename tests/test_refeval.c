@@ -384,6 +384,41 @@ START_TEST(errors_are_located) {
 }
 END_TEST
 
+/* Past the table's first size (32 names), every name still resolves to
+ * its own binding, and a name defined twice is still refused. */
+START_TEST(many_names_resolve) {
+  char src[4096] = "const c0 = 0\n", err[256];
+  for (int i = 1; i < 100; i++)
+    snprintf(src + strlen(src), sizeof src - strlen(src),
+             "const c%d = c%d + 1\n", i, i - 1);
+  RefModel *m = load(src);
+  expect(m, "c99", "[]", V(99), 0);
+  expect(m, "c37", "[]", V(37), 0);
+  ref_free(m);
+  strcat(src, "const c64 = 1\n");
+  ck_assert_ptr_null(ref_load(src, err, sizeof err));
+  ck_assert_msg(strstr(err, "'c64' is already defined"), "%s", err);
+}
+END_TEST
+
+/* A spent budget fails the evaluation and says so; no budget lifts it. */
+START_TEST(work_budget_bounds_an_evaluation) {
+  RefModel *m = load("input x[3]\ng = grad(sum(x * x * x), x)\n");
+  set(m, "x", V(1, 2, 3), 1, (int64_t)3);
+  ref_set_budget(m, 200); /* 12 evaluations of sum(x * x * x) need more */
+  ck_assert_int_eq(ref_over_budget(m), 0);
+  expect_error(m, "g", "work budget");
+  ck_assert_int_eq(ref_over_budget(m), 1);
+  ref_set_budget(m, 0);
+  ck_assert_int_eq(ref_over_budget(m), 0);
+  expect(m, "g", "[3]", V(3, 12, 27), 1e-9);
+  ref_set_budget(m, 100000); /* enough: the same values */
+  expect(m, "g", "[3]", V(3, 12, 27), 1e-9);
+  ck_assert_int_eq(ref_over_budget(m), 0);
+  ref_free(m);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("refeval");
   TCase *tc = tu_tcase("reference evaluator", 60);
@@ -402,6 +437,8 @@ int main(void) {
   tcase_add_test(tc, hessian_of_a_cubic);
   tcase_add_test(tc, outputs_and_grad_statements_are_listed);
   tcase_add_test(tc, errors_are_located);
+  tcase_add_test(tc, many_names_resolve);
+  tcase_add_test(tc, work_budget_bounds_an_evaluation);
   suite_add_tcase(s, tc);
   return tu_run_suite(s);
 }
