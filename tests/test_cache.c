@@ -491,8 +491,8 @@ START_TEST(failing_compiler_falls_back_to_libtcc) {
   static const char *const scripts[] = {
       "#!/bin/sh\necho 'fake: internal compiler error' >&2\nexit 1\n",
       "#!/bin/sh\nexit 0\n",
-      "#!/bin/sh\nwhile [ \"$1\" != -o ]; do shift; done\n"
-      "echo junk > \"$2\"\n"};
+      ("#!/bin/sh\nwhile [ \"$1\" != -o ]; do shift; done\n"
+       "echo junk > \"$2\"\n")}; /* one script: clang asks for brackets */
   const char *t = scratch(), *fake = path(t, "fake-cc");
   write_text(fake, scripts[_i], 0700);
   setenv("EXPRC_CACHE_DIR", path(t, "cache"), 1);
