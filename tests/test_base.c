@@ -14,24 +14,6 @@
 #include "../compiler/model.h"
 #include "testutil.h"
 
-/* The byte at position i of a block filled by fill(): no two neighbours
- * equal, and a different pattern for each seed. */
-static unsigned char pattern(size_t i, unsigned seed) {
-  return (unsigned char)((i * 2654435761u + seed) >> 7);
-}
-
-static void fill(unsigned char *p, size_t from, size_t to, unsigned seed) {
-  for (size_t i = from; i < to; i++)
-    p[i] = pattern(i, seed);
-}
-
-static size_t first_wrong(const unsigned char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != pattern(i, seed))
-      return i;
-  return SIZE_MAX;
-}
-
 /* Run fn(ctx, arg) under the context's protected call, then free the
  * context: what fn allocated is gone, except what it detached. */
 static void in_context(void (*fn)(Ctx *, void *), void *arg) {
@@ -57,22 +39,22 @@ static void grow(Ctx *c, void *arg) {
   for (size_t had = 0, n = 16; n <= ((size_t)64 << 20); had = n, n *= 2) {
     a = ctx_realloc(c, a, n);
     b = ctx_realloc(c, b, n);
-    fill(a, had, n, 1);
-    fill(b, had, n, 2);
-    size_t wa = first_wrong(a, n, 1), wb = first_wrong(b, n, 2);
+    tu_fill(a, had, n, 1);
+    tu_fill(b, had, n, 2);
+    size_t wa = tu_first_wrong(a, n, 1), wb = tu_first_wrong(b, n, 2);
     if (wa != SIZE_MAX || wb != SIZE_MAX) {
       g->wrong_at = wa < wb ? wa : wb, g->wrong_size = n;
       return;
     }
   }
   a = ctx_realloc(c, a, 100); /* shrinking keeps the front */
-  if (first_wrong(a, 100, 1) != SIZE_MAX)
-    g->wrong_at = first_wrong(a, 100, 1), g->wrong_size = 100;
+  if (tu_first_wrong(a, 100, 1) != SIZE_MAX)
+    g->wrong_at = tu_first_wrong(a, 100, 1), g->wrong_size = 100;
   ctx_release(c, b); /* kept as a spare: the next big request takes it */
   unsigned char *d = ctx_realloc(c, NULL, (size_t)40 << 20);
-  fill(d, 0, (size_t)40 << 20, 3);
-  if (first_wrong(d, (size_t)40 << 20, 3) != SIZE_MAX)
-    g->wrong_at = first_wrong(d, (size_t)40 << 20, 3), g->wrong_size = 40 << 20;
+  tu_fill(d, 0, (size_t)40 << 20, 3);
+  if (tu_first_wrong(d, (size_t)40 << 20, 3) != SIZE_MAX)
+    g->wrong_at = tu_first_wrong(d, (size_t)40 << 20, 3), g->wrong_size = 40 << 20;
 }
 
 START_TEST(growing_blocks_keep_their_bytes) {
@@ -100,10 +82,10 @@ static void arena(Ctx *c, void *arg) {
     piece[k] = ctx_alloc(c, PIECE);
     for (int i = 0; i < PIECE; i++)
       a->nonzero += piece[k][i] != 0;
-    fill(piece[k], 0, PIECE, k);
+    tu_fill(piece[k], 0, PIECE, k);
   }
   for (unsigned k = 0; k < PIECES; k++)
-    a->wrong += first_wrong(piece[k], PIECE, k) != SIZE_MAX;
+    a->wrong += tu_first_wrong(piece[k], PIECE, k) != SIZE_MAX;
 }
 
 START_TEST(the_arena_gives_zeroed_memory_that_stays_put) {

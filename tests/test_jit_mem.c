@@ -19,23 +19,6 @@
 
 static int mapping_on(void) { return mem_big_min() != SIZE_MAX; }
 
-/* The byte at position i of a block filled with seed's pattern. */
-static unsigned char pattern(size_t i, unsigned seed) {
-  return (unsigned char)((i * 2654435761u + seed) >> 7);
-}
-
-static void fill(unsigned char *p, size_t from, size_t to, unsigned seed) {
-  for (size_t i = from; i < to; i++)
-    p[i] = pattern(i, seed);
-}
-
-static size_t first_wrong(const unsigned char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != pattern(i, seed))
-      return i;
-  return SIZE_MAX;
-}
-
 /* Two blocks doubled in step from 16 bytes to 64 MB, across the switch
  * from malloc to a mapping and through moves, as libtcc grows its
  * sections: every byte written stays. Then both are freed, and nothing
@@ -48,10 +31,10 @@ START_TEST(growing_blocks_keep_their_bytes) {
     b = jit_mem_realloc(b, n);
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
-    fill(a, had, n, 1);
-    fill(b, had, n, 2);
-    ck_assert_msg(first_wrong(a, n, 1) == SIZE_MAX, "a wrong at size %zu", n);
-    ck_assert_msg(first_wrong(b, n, 2) == SIZE_MAX, "b wrong at size %zu", n);
+    tu_fill(a, had, n, 1);
+    tu_fill(b, had, n, 2);
+    ck_assert_msg(tu_first_wrong(a, n, 1) == SIZE_MAX, "a wrong at size %zu", n);
+    ck_assert_msg(tu_first_wrong(b, n, 2) == SIZE_MAX, "b wrong at size %zu", n);
   }
   JitMemStats during = jit_mem_stats();
   if (mapping_on()) {
@@ -59,7 +42,7 @@ START_TEST(growing_blocks_keep_their_bytes) {
     ck_assert_uint_ge(during.bytes_mapped, before.bytes_mapped + (128 << 20));
   }
   a = jit_mem_realloc(a, 100); /* shrinking keeps the front */
-  ck_assert_uint_eq(first_wrong(a, 100, 1), SIZE_MAX);
+  ck_assert_uint_eq(tu_first_wrong(a, 100, 1), SIZE_MAX);
   jit_mem_free(a);
   jit_mem_free(b);
   ck_assert_uint_eq(jit_mem_stats().bytes_mapped, before.bytes_mapped);
@@ -90,10 +73,10 @@ START_TEST(a_block_malloc_made_goes_back_to_malloc) {
   jit_mem_free(malloc(100));
   unsigned char *p = malloc(5000);
   ck_assert_ptr_nonnull(p);
-  fill(p, 0, 5000, 7);
+  tu_fill(p, 0, 5000, 7);
   p = jit_mem_realloc(p, (size_t)8 << 20);
   ck_assert_ptr_nonnull(p);
-  ck_assert_uint_eq(first_wrong(p, 5000, 7), SIZE_MAX);
+  ck_assert_uint_eq(tu_first_wrong(p, 5000, 7), SIZE_MAX);
   jit_mem_free(p);
   jit_mem_free(NULL);
 }

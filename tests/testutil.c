@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,4 +320,20 @@ int tu_run_suite(Suite *s) {
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static unsigned char pattern(size_t i, unsigned seed) {
+  return (unsigned char)((i * 2654435761u + seed) >> 7);
+}
+
+void tu_fill(unsigned char *p, size_t from, size_t to, unsigned seed) {
+  for (size_t i = from; i < to; i++)
+    p[i] = pattern(i, seed);
+}
+
+size_t tu_first_wrong(const unsigned char *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != pattern(i, seed))
+      return i;
+  return SIZE_MAX;
 }

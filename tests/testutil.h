@@ -65,6 +65,12 @@ void tu_assert_shape(const exprc_tensor *t, int rank, ...);
 /* A small deterministic generator for test data: uniform in [lo, hi). */
 double tu_uniform(uint64_t *state, double lo, double hi);
 
+/* Memory tests: bytes [from, to) of p filled with seed's pattern (no two
+ * neighbours equal, a different pattern per seed), and the first of p's n
+ * bytes that is not its pattern (SIZE_MAX: none). */
+void tu_fill(unsigned char *p, size_t from, size_t to, unsigned seed);
+size_t tu_first_wrong(const unsigned char *p, size_t n, unsigned seed);
+
 /* Run a shell command; its stdout and stderr are returned in malloc'ed
  * strings (either pointer may be NULL to discard). Returns the exit status,
  * or -1 if the command could not run or was killed by a signal. */
