@@ -250,11 +250,15 @@ void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
 
 /* The start of the statement that stores x at flat index idx: "out = ",
  * or for a float32 tanh stored by blocks (E->bare, emit_ops.c) the place
- * of its argument in the block xc_tb. */
+ * of its argument in the block xc_tb. The index is never negative and the
+ * block a power of two, so a mask finds the place: a signed remainder is a
+ * division in libtcc's code, once per element. */
+_Static_assert((EXPRC_RT_TANH_BLOCK & (EXPRC_RT_TANH_BLOCK - 1)) == 0,
+               "the tanh block is a power of two");
 void em_store_open(Emitter *E, Buf *b, uint32_t x, const char *idx,
                    const char *out) {
   if (em_stores_block(E, x)) {
-    em_put(E, b, "xc_tb[%s %% %d] = ", idx, EXPRC_RT_TANH_BLOCK);
+    em_put(E, b, "xc_tb[%s & %d] = ", idx, EXPRC_RT_TANH_BLOCK - 1);
     E->used_tb = 1;
   } else {
     em_put(E, b, "%s = ", out);
@@ -270,8 +274,8 @@ void em_store_close(Emitter *E, Buf *b, uint32_t x, const char *idx,
   if (!em_stores_block(E, x))
     return;
   em_pointer(E, x, p, sizeof p);
-  em_put(E, b, "%*sif (%s %% %d == %d)\n%*s  exprc_rt_tanh_f32(%d, xc_tb, "
-         "%s + (%s - %d));\n", indent, "", idx, EXPRC_RT_TANH_BLOCK,
+  em_put(E, b, "%*sif ((%s & %d) == %d)\n%*s  exprc_rt_tanh_f32(%d, xc_tb, "
+         "%s + (%s - %d));\n", indent, "", idx, EXPRC_RT_TANH_BLOCK - 1,
          EXPRC_RT_TANH_BLOCK - 1, indent, "", EXPRC_RT_TANH_BLOCK, p, idx,
          EXPRC_RT_TANH_BLOCK - 1);
 }
