@@ -252,6 +252,31 @@ static const char *const cc_flags[] = {
     "-shared", EXPRC_RT_FNS(CC_RENAME) NULL};
 #undef CC_RENAME
 
+/* The instructions the system compiler may use: all this processor has, as
+ * one of the x86-64 levels gcc (11 and later) and clang (12) name:
+ * x86-64-v4 with AVX-512, v3 with AVX2 and FMA. Elementwise loops then use
+ * the processor's vectors (without it, SSE2's two doubles at a time).
+ * Results keep every bit: with contraction off and no fast-math, a wider
+ * vector computes each element with the same operations, and libm is the
+ * process's own. The level is part of the cache key, so an object is never
+ * loaded on a processor without it; a compiler that does not know the
+ * level gets a last try without it (cc_build). */
+static const char *cc_arch(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+  int v4 = v3 && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512cd") &&
+           __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl");
+  return v4 ? "-march=x86-64-v4" : v3 ? "-march=x86-64-v3" : NULL;
+#else
+  return NULL;
+#endif
+}
+
 typedef enum CcRun {
   CC_OK, CC_FAILED, CC_TIMEOUT, CC_NORUN, CC_CANCELLED
 } CcRun;
@@ -313,10 +338,12 @@ static void pathf(char *buf, const char *fmt, ...) {
 static void cc_key(CcJob *j) {
   Sha256 s;
   sha256_init(&s);
-  sha256_update(&s, "exprc cc 3", 11); /* the layout of what follows */
+  const char *arch = cc_arch();
+  sha256_update(&s, "exprc cc 4", 11); /* the layout of what follows */
   sha256_update(&s, cc_program(), strlen(cc_program()) + 1);
   for (int i = 0; cc_flags[i]; i++)
     sha256_update(&s, cc_flags[i], strlen(cc_flags[i]) + 1);
+  sha256_update(&s, arch ? arch : "", arch ? strlen(arch) + 1 : 1);
   sha256_update(&s, j->src, strlen(j->src));
   sha256_hex(&s, j->key);
 }
@@ -606,13 +633,15 @@ static CcRun wait_until(pid_t pid, const struct timespec *deadline, int *st,
   }
 }
 
-/* Run the compiler on j->work/src.c; its output goes to an unlinked file
- * read into j->err when it fails. */
-static CcRun run_cc(CcJob *j, int workaround) {
+/* Run the compiler on j->work/src.c (with the processor's level, unless
+ * plain; with the gcc workaround if asked); its output goes to an unlinked
+ * file read into j->err when it fails. */
+static CcRun run_cc(CcJob *j, int workaround, int plain) {
   char out[PATH_MAX], cfile[PATH_MAX], log[PATH_MAX], so[100];
   /* the compiler, its flags (one -D per runtime function), the workaround,
    * and the tail below */
-  char *argv[1 + sizeof cc_flags / sizeof cc_flags[0] + 1 + 5];
+  char *argv[1 + sizeof cc_flags / sizeof cc_flags[0] + 2 + 5];
+  const char *arch = plain ? NULL : cc_arch();
   int k = 0;
   snprintf(so, sizeof so, "exprc-%s.so", j->key);
   work_path(j, so, out);
@@ -621,6 +650,8 @@ static CcRun run_cc(CcJob *j, int workaround) {
   argv[k++] = (char *)cc_program();
   for (int i = 0; cc_flags[i]; i++)
     argv[k++] = (char *)cc_flags[i];
+  if (arch)
+    argv[k++] = (char *)arch;
   if (workaround)
     argv[k++] = CC_WORKAROUND;
   char *tail[] = {"-o", out, cfile, "-lm", NULL}; /* absolute paths */
@@ -673,20 +704,26 @@ static const char *error_line(Errors *e) {
 }
 
 /* Write the C, compile it; if the compiler fails, once more with the gcc
- * workaround (keeping the first failure's message if that fails too). */
+ * workaround, and then without the processor's level (keeping the first
+ * failure's message if all fail). */
 static int cc_build(CcJob *j) {
   char cfile[PATH_MAX];
   work_path(j, "src.c", cfile);
   if (!write_new(cfile, j->src, ""))
     return errf(j, "cannot write %.1000s: %s", cfile, strerror(errno)), -1;
-  CcRun r = run_cc(j, 0);
+  CcRun r = run_cc(j, 0, 0);
   if (r != CC_FAILED)
     return r == CC_OK ? 0 : -1;
   Errors first = j->err;
-  r = run_cc(j, 1);
+  const char *how = CC_WORKAROUND;
+  r = run_cc(j, 1, 0);
+  if (r == CC_FAILED && cc_arch()) {
+    how = "no -march";
+    r = run_cc(j, 0, 1);
+  }
   if (r == CC_OK)
-    note(j->o, "%s: %s failed on the generated C (%s) and compiled "
-               "it with " CC_WORKAROUND, j->tag, cc_program(), error_line(&first));
+    note(j->o, "%s: %s failed on the generated C (%s) and compiled it with "
+               "%s", j->tag, cc_program(), error_line(&first), how);
   else
     j->err = first;
   return r == CC_OK ? 0 : -1;

@@ -403,6 +403,41 @@ START_TEST(a_model_run_a_few_times_starts_no_compiler) {
 }
 END_TEST
 
+/* A system compiler that does not know the x86-64 level exprc asks for
+ * (gcc before 11): the last try without it builds the code, which runs
+ * with libtcc's bits, and the note says how. The script stands for such a
+ * compiler: it records every -march it is given and fails on one. */
+START_TEST(a_compiler_without_the_processor_level_still_builds) {
+  char *mark, *script = fake_cc(
+      &mark, "for a; do case \"$a\" in -march=*)\n"
+             "  echo \"$a\" >> \"$0.args\"; echo 'error: bad value' >&2; exit 1;;\n"
+             "esac; done\nexec cc \"$@\"");
+  double want[NVAL], got[NVAL];
+  reference(want);
+  static Notes notes;
+  memset(&notes, 0, sizeof notes);
+  exprc_model *m = compile(EXPRC_BACKEND_AUTO, &notes);
+  ck_assert_int_eq(exprc_wait_tier(m), EXPRC_OK);
+  unsetenv("CC");
+  ck_assert_int_eq(exprc_backend_now(m), EXPRC_BACKEND_CC);
+  results(m, got);
+  assert_same_bits(got, want, "compiled without the level");
+  char args[4200];
+  snprintf(args, sizeof args, "%s.args", script);
+  if (access(args, F_OK) == 0) /* this processor has a level */
+    ck_assert_msg(strstr(notes.text, "compiled it with no -march"), "notes: %s",
+                  notes.text);
+  else
+    ck_assert_msg(!strstr(notes.text, "-march"), "notes: %s", notes.text);
+  exprc_free(m);
+  unlink(args);
+  unlink(script);
+  unlink(mark);
+  free(mark);
+  free(script);
+}
+END_TEST
+
 /* The other backends have nothing to wait for. */
 START_TEST(the_other_backends_do_not_wait) {
   exprc_model *m = compile(EXPRC_BACKEND_TCC, NULL);
@@ -433,6 +468,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, gcc_rewrites_of_libm_calls_keep_the_bits);
   tcase_add_test(tc, a_missing_compiler_leaves_libtcc_running);
   tcase_add_test(tc, a_failing_compiler_leaves_libtcc_running);
+  tcase_add_test(tc, a_compiler_without_the_processor_level_still_builds);
   tcase_add_test(tc, freeing_the_model_stops_the_compiler);
   tcase_add_test(tc, exiting_without_free_stops_the_compiler);
   tcase_add_test(tc, a_model_freed_at_once_is_fine);
