@@ -192,9 +192,13 @@ def machine(run):
 # PyTorch's gradient allocates its results afresh at every call, and glibc
 # gives large blocks back to the system at free and faults them in again at
 # the next malloc: on this machine's hypervisor that is a third to a half of
-# PyTorch's time, and it moves with the load. So PyTorch runs twice, as
-# installed and with glibc told to keep freed memory (these tunables), and
-# the targets compare with the faster of the two.
+# PyTorch's time, and it moves with the load. So PyTorch runs as installed
+# and with glibc told to keep freed memory (these tunables), and the targets
+# compare with the faster of the two. Its times also differ from process to
+# process (W1 float32 gradient: 367, 368, 380 and 447 us in four processes
+# in a row, each steady within itself), so each of the two runs
+# --torch-runs times, and each row keeps its fastest process: exprc is
+# measured against PyTorch at its best.
 KEEP_MEMORY = ("glibc.malloc.mmap_threshold=33554432:"
                "glibc.malloc.trim_threshold=1073741824:"
                "glibc.malloc.top_pad=67108864")
@@ -209,17 +213,31 @@ def run_torch(run, workload):
         env = dict(run.env)
         if suffix:
             env["GLIBC_TUNABLES"] = KEEP_MEMORY
-        p = subprocess.run([run.torch_py, os.path.join(BENCH, "torch_bench.py"),
-                            run.tmp, "1", workload], env=env,
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            print("PyTorch: failed, skipped:\n" + p.stderr[-2000:])
-            return
-        lines = p.stdout.splitlines()
-        if suffix: # the same rows again, named apart
-            lines = ["\t".join(f[:2] + [f[2] + suffix] + f[3:])
-                     if f[0] == "R" else "" for f in (l.split("\t") for l in lines)]
-        parse_lines("\n".join(lines), run)
+        for _ in range(run.args.torch_runs):
+            p = subprocess.run([run.torch_py, os.path.join(BENCH, "torch_bench.py"),
+                                run.tmp, "1", workload], env=env,
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                print("PyTorch: failed, skipped:\n" + p.stderr[-2000:])
+                return
+            keep_fastest(run, p.stdout, suffix)
+
+
+def keep_fastest(run, text, suffix):
+    """PyTorch's lines into the run, each R row (named with suffix) kept
+    only if its median beats the same row's from an earlier process."""
+    best = dict(run.results)
+    lines = []
+    for f in (l.split("\t") for l in text.splitlines()):
+        if f[0] == "R":
+            f[2] += suffix
+            old = best.get((f[1], f[2]))
+            if old and old[0] <= float(f[3]):
+                continue
+        elif suffix: # the checks once, from the run as installed
+            continue
+        lines.append("\t".join(f))
+    parse_lines("\n".join(lines), run)
 
 
 def torch_rows(names):
@@ -325,7 +343,8 @@ def grad_fwd_target(run, w):
 F32_ROWS = ["exprc float32 forward", "exprc float32 gradient",
             "exprc float32 gradient, cc -O2 backend",
             "exprc float32 gradient, auto after the swap",
-            "PyTorch float32 forward (no_grad)", "PyTorch float32 gradient"]
+            "PyTorch float32 forward (no_grad)", "PyTorch float32 gradient",
+            "OpenBLAS float32 products alone"]
 
 
 def f32_rows(run, w, base):
@@ -352,6 +371,27 @@ def f32_rows(run, w, base):
     table(["check", "result (rel err)"], rows)
 
 
+def blas_floor(run):
+    """What the W1 gradient spends beyond its five matrix products, which
+    every contender makes through the same OpenBLAS: the part a compiler can
+    win. PyTorch's time over the products alone is the ratio exprc would
+    reach with nothing else to do."""
+    rows = []
+    for dtype, tag in (("float64", ""), ("float32", " float32")):
+        f = med(run, "W1", "OpenBLAS%s products alone" % tag)
+        g = med(run, "W1", "exprc%s gradient, auto after the swap" % tag)
+        t = torch_best(run, "W1", "PyTorch%s gradient" % tag)
+        if f and g:
+            rows.append([dtype, fmt_time(f), fmt_time(g - f),
+                         fmt_time(t - f) if t else "-",
+                         "%.2f" % (t / f) if t else "-"])
+    if rows:
+        print("Beyond the products (exprc: auto after the swap; PyTorch: the "
+              "faster of its two rows):\n")
+        table(["dtype", "the five products alone", "exprc beyond them",
+               "PyTorch beyond them", "PyTorch / products"], rows)
+
+
 def mlp_targets(run):
     """Issue 18's W1 targets, for the default backend (auto, after its
     swap) against the faster PyTorch: float64 at least 1.15x, float32 at
@@ -372,11 +412,12 @@ def w1(run):
     run_torch(run, "W1")
     time_rows(run, "W1", ["exprc forward", "exprc gradient"] + CC_ROWS + AUTO_ROWS + [
                           "hand C loops forward", "hand C loops gradient",
-                          "hand C OpenBLAS gradient",
+                          "hand C OpenBLAS gradient", "OpenBLAS products alone",
                           "PyTorch forward (no_grad)", "PyTorch gradient"],
               "hand C loops gradient")
     mlp_checks(run, "W1")
     f32_rows(run, "W1", "exprc gradient")
+    blas_floor(run)
     grad_fwd_target(run, "W1")
     auto_targets(run, "W1")
     mlp_targets(run)
@@ -771,6 +812,9 @@ def main():
                     help="comma-separated sections")
     ap.add_argument("--quick", action="store_true",
                     help="sizes up to 10k only, for a fast look")
+    ap.add_argument("--torch-runs", type=int, default=3,
+                    help="PyTorch processes per setting; each row keeps the "
+                    "fastest")
     ap.add_argument("--sympy-timeout", type=int, default=120)
     ap.add_argument("--gcc-timeout", type=int, default=30)
     run = Run(ap.parse_args())

@@ -29,6 +29,21 @@ void mlp1_grad_blas(void *m);
 /* The loss alone, loops. */
 void mlp1_forward_loops(void *m);
 
+/* The floor under every W1 gradient that multiplies with OpenBLAS: its five
+ * matrix products alone (X @ W1, H @ W2, H^T @ dZ, dZ @ W2^T, X^T @ dH),
+ * with the shapes, transpositions and beta = 0 of exprc's gradient, and
+ * nothing else. mlp1_products_blas runs them on m's arrays (its scratch
+ * set by a gradient first); mlp1_products_f32 on float copies of them. */
+void mlp1_products_blas(void *m);
+
+typedef struct Mlp1f {
+  float *X, *W1, *W2, *H, *Z, *dZ, *dH, *dW1, *dW2;
+} Mlp1f;
+
+void mlp1f_from(Mlp1f *f, const Mlp1 *m); /* copies, rounded */
+void mlp1f_free(Mlp1f *f);
+void mlp1_products_f32(void *f);
+
 /* W2: MLP 4-16-3, tanh, one example: W1[16,4] @ x[4], as in
  * examples/mlp.expr. */
 enum { M2_IN = 4, M2_HID = 16, M2_OUT = 3 };

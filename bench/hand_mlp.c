@@ -157,3 +157,56 @@ void mlp1_forward_loops(void *arg) {
   mlp1_layers(m, &LOOPS);
   mlp1_loss(m, NULL);
 }
+
+/* ---- the floor: W1's products alone ---- */
+
+void mlp1_products_blas(void *arg) {
+  Mlp1 *m = arg;
+  ab_blas(m->X, m->W1, m->H, M1_B, M1_IN, M1_HID);
+  ab_blas(m->H, m->W2, m->Z, M1_B, M1_HID, M1_OUT);
+  atb_blas(m->H, m->dZ, m->dW2, M1_B, M1_HID, M1_OUT);
+  abt_blas(m->dZ, m->W2, m->dH, M1_B, M1_OUT, M1_HID);
+  atb_blas(m->X, m->dH, m->dW1, M1_B, M1_IN, M1_HID);
+}
+
+static float *rounded(const double *x, long n) {
+  float *y = malloc(sizeof(float) * (size_t)n);
+  for (long i = 0; y && i < n; i++)
+    y[i] = (float)x[i];
+  return y;
+}
+
+void mlp1f_from(Mlp1f *f, const Mlp1 *m) {
+  f->X = rounded(m->X, M1_B * M1_IN);
+  f->W1 = rounded(m->W1, M1_IN * M1_HID);
+  f->W2 = rounded(m->W2, M1_HID * M1_OUT);
+  f->H = rounded(m->H, M1_B * M1_HID);
+  f->Z = rounded(m->Z, M1_B * M1_OUT);
+  f->dZ = rounded(m->dZ, M1_B * M1_OUT);
+  f->dH = rounded(m->dH, M1_B * M1_HID);
+  f->dW1 = rounded(m->dW1, M1_IN * M1_HID);
+  f->dW2 = rounded(m->dW2, M1_HID * M1_OUT);
+}
+
+void mlp1f_free(Mlp1f *f) {
+  float *all[] = {f->X, f->W1, f->W2, f->H, f->Z, f->dZ, f->dH, f->dW1, f->dW2};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    free(all[i]);
+}
+
+/* The same five calls as mlp1_products_blas, in sgemm. */
+void mlp1_products_f32(void *arg) {
+  Mlp1f *m = arg;
+  const CBLAS_ORDER R = CblasRowMajor;
+  const CBLAS_TRANSPOSE N = CblasNoTrans, T = CblasTrans;
+  cblas_sgemm(R, N, N, M1_B, M1_HID, M1_IN, 1, m->X, M1_IN, m->W1, M1_HID, 0,
+              m->H, M1_HID);
+  cblas_sgemm(R, N, N, M1_B, M1_OUT, M1_HID, 1, m->H, M1_HID, m->W2, M1_OUT, 0,
+              m->Z, M1_OUT);
+  cblas_sgemm(R, T, N, M1_HID, M1_OUT, M1_B, 1, m->H, M1_HID, m->dZ, M1_OUT, 0,
+              m->dW2, M1_OUT);
+  cblas_sgemm(R, N, T, M1_B, M1_HID, M1_OUT, 1, m->dZ, M1_OUT, m->W2, M1_OUT, 0,
+              m->dH, M1_HID);
+  cblas_sgemm(R, T, N, M1_IN, M1_HID, M1_B, 1, m->X, M1_IN, m->dH, M1_HID, 0,
+              m->dW1, M1_HID);
+}

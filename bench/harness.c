@@ -395,6 +395,11 @@ static void run_w1(const char *model, const char *dir) {
   measure("W1", "hand C loops forward", mlp1_forward_loops, &h);
   measure("W1", "hand C loops gradient", mlp1_grad_loops, &h);
   measure("W1", "hand C OpenBLAS gradient", mlp1_grad_blas, &h);
+  measure("W1", "OpenBLAS products alone", mlp1_products_blas, &h);
+  Mlp1f hf;
+  mlp1f_from(&hf, &h);
+  measure("W1", "OpenBLAS float32 products alone", mlp1_products_f32, &hf);
+  mlp1f_free(&hf);
   measure_cc("W1", model, m, call_gradient, "loss");
   measure_auto("W1", model, m, call_gradient, "loss");
   measure_f32("W1", model, m, call_gradient, "loss");
