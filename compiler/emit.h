@@ -70,6 +70,8 @@ typedef struct Loop {
   uint32_t lastx;                   /* the loop's last statement's node */
   Fold fold[MAX_ACC];               /* the reductions folded in the loop */
   int nfold;
+  char tb[64]; /* the array of a float32 tanh whose argument the loop's last
+                  statement puts in xc_tb, or "": the loop runs by blocks */
 } Loop;
 
 typedef struct Emitter {
@@ -155,12 +157,13 @@ void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so, int loop,
 static inline int em_stores_block(const Emitter *E, uint32_t x) {
   return E->bare == x + 1 && E->f32;
 }
-/* The two ends of the statement that stores x at flat index idx (see
- * Emitter.bare): "out = " ... ";", or a float32 tanh's block. */
+/* The start of the statement that stores x at flat index idx (see
+ * Emitter.bare): "out = ", or the place in a float32 tanh's block. */
 void em_store_open(Emitter *E, Buf *b, uint32_t x, const char *idx,
                    const char *out);
-void em_store_close(Emitter *E, Buf *b, uint32_t x, const char *idx,
-                    int indent);
+/* A flat loop over n whose body ends by putting a float32 tanh's argument
+ * in xc_tb, run a block at a time, each block then mapped into array p. */
+void em_block_loop(Emitter *E, const char *n, const Buf *body, const char *p);
 void em_ew(Emitter *E, uint32_t x);
 
 /* ---- emit_loop.c ---- */

@@ -77,7 +77,8 @@ static void declarations(Emitter *E) {
   if (E->used_acc) em_put_str(E, &E->out, "  double acc;\n");
   if (E->used_acc2) em_put_str(E, &E->out, "  double acc2;\n");
   if (E->used_tb) /* a float32 tanh's arguments, a block at a time */
-    em_put(E, &E->out, "  double xc_tb[%d];\n", EXPRC_RT_TANH_BLOCK);
+    em_put(E, &E->out, "  double xc_tb[%d];\n  long xc_tb0, xc_tbe;\n",
+           EXPRC_RT_TANH_BLOCK);
   for (uint32_t a = 0; a < E->nacc_locals; a++) {
     if (a % 8)
       em_put(E, &E->out, ", a%u", a);

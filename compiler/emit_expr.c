@@ -250,34 +250,85 @@ void em_ew_expr(Emitter *E, Buf *b, uint32_t x, const Shape *so,
 
 /* The start of the statement that stores x at flat index idx: "out = ",
  * or for a float32 tanh stored by blocks (E->bare, emit_ops.c) the place
- * of its argument in the block xc_tb. The index is never negative and the
- * block a power of two, so a mask finds the place: a signed remainder is a
- * division in libtcc's code, once per element. */
-_Static_assert((EXPRC_RT_TANH_BLOCK & (EXPRC_RT_TANH_BLOCK - 1)) == 0,
-               "the tanh block is a power of two");
+ * of its argument in the block xc_tb, which starts at index xc_tb0. The
+ * loops around it (em_block_loop, block_nest) leave no branch inside the
+ * innermost loop, so that the system compiler vectorises it. */
 void em_store_open(Emitter *E, Buf *b, uint32_t x, const char *idx,
                    const char *out) {
   if (em_stores_block(E, x)) {
-    em_put(E, b, "xc_tb[%s & %d] = ", idx, EXPRC_RT_TANH_BLOCK - 1);
+    em_put(E, b, "xc_tb[%s - xc_tb0] = ", idx);
     E->used_tb = 1;
   } else {
     em_put(E, b, "%s = ", out);
   }
 }
 
-/* Its end: ";", and for a tanh stored by blocks, the call that maps the
- * block into x's array once it is full. */
-void em_store_close(Emitter *E, Buf *b, uint32_t x, const char *idx,
-                    int indent) {
-  char p[64];
-  em_put_str(E, b, ";\n");
-  if (!em_stores_block(E, x))
-    return;
+/* A flat loop by blocks: each pass fills xc_tb with the arguments of
+ * elements xc_tb0 .. xc_tbe - 1 and maps them into p. The blocks are cut
+ * where the tanh's elements are, so the bits do not depend on them: the
+ * tanh of each element is the same function of it (kernels.c). */
+void em_block_loop(Emitter *E, const char *n, const Buf *body, const char *p) {
+  int B = EXPRC_RT_TANH_BLOCK;
+  em_put(E, &E->body,
+         "  for (xc_tb0 = 0; xc_tb0 < %s; xc_tb0 = xc_tbe) {\n"
+         "    xc_tbe = (%s) - xc_tb0 < %d ? (%s) : xc_tb0 + %d;\n"
+         "    for (i = xc_tb0; i < xc_tbe; i++) {\n%.*s    }\n"
+         "    exprc_rt_tanh_f32(xc_tbe - xc_tb0, xc_tb, %s + xc_tb0);\n"
+         "  }\n",
+         n, n, B, n, B, (int)body->n, body->s ? body->s : "", p);
+  E->used_i = E->used_tb = 1;
+}
+
+/* A nest of loops by blocks, for a tanh whose argument needs the indices
+ * of every axis (a broadcast bias): the innermost loop runs in stretches
+ * that fit in what is left of the block, which is mapped into p once
+ * full, and its last part after the nest. */
+static void block_nest(Emitter *E, uint32_t x, const Shape *so) {
+  char d[32], p[64];
+  int r = so->rank, B = EXPRC_RT_TANH_BLOCK, in = 2 + 2 * r;
   em_pointer(E, x, p, sizeof p);
-  em_put(E, b, "%*sif ((%s & %d) == %d)\n%*s  exprc_rt_tanh_f32(%d, xc_tb, "
-         "%s + (%s - %d));\n", indent, "", idx, EXPRC_RT_TANH_BLOCK - 1,
-         EXPRC_RT_TANH_BLOCK - 1, indent, "", EXPRC_RT_TANH_BLOCK, p, idx,
-         EXPRC_RT_TANH_BLOCK - 1);
+  em_put_str(E, &E->body, "  o = 0;\n  xc_tb0 = 0;\n");
+  for (int j = 0; j < r - 1; j++) {
+    em_dim_expr(so->d[j], d, sizeof d);
+    em_put(E, &E->body, "%*sfor (i%d = 0; i%d < %s; i%d++)\n", 2 + 2 * j, "",
+           j, j, d, j);
+  }
+  em_dim_expr(so->d[r - 1], d, sizeof d);
+  em_put(E, &E->body, "%*sfor (i%d = 0; i%d < %s; )\n%*s{\n", in - 2, "",
+         r - 1, r - 1, d, in, "");
+  em_put(E, &E->body, "%*sif (o - xc_tb0 == %d) {\n%*s  exprc_rt_tanh_f32(%d, "
+         "xc_tb, %s + xc_tb0);\n%*s  xc_tb0 = o;\n%*s}\n", in + 2, "", B,
+         in + 2, "", B, p, in + 2, "", in + 2, "");
+  em_put(E, &E->body, "%*sxc_tbe = (%s) - i%d < %d - (o - xc_tb0) ? (%s) : "
+         "i%d + %d - (o - xc_tb0);\n", in + 2, "", d, r - 1, B, d, r - 1, B);
+  em_put(E, &E->body, "%*sfor (; i%d < xc_tbe; i%d++)\n%*s{\n%*s", in + 2, "",
+         r - 1, r - 1, in + 4, "", in + 6, "");
+  if (r > E->depth)
+    E->depth = r;
+  em_store_open(E, &E->body, x, "o", NULL);
+  em_ew_expr(E, &E->body, x, so, LOOP_NESTED, x);
+  em_put(E, &E->body, ";\n%*so++;\n%*s}\n%*s}\n"
+         "  exprc_rt_tanh_f32(o - xc_tb0, xc_tb, %s + xc_tb0);\n",
+         in + 6, "", in + 4, "", in, "", p);
+  E->used_o = 1;
+}
+
+/* A float32 tanh's argument, stored by blocks. */
+static void ew_blocks(Emitter *E, uint32_t x, const Shape *so, int loop) {
+  char n[128], p[64];
+  Buf stmt = {0};
+  if (loop == LOOP_NESTED) {
+    block_nest(E, x, so);
+    return;
+  }
+  em_count_expr(so, 0, n, sizeof n);
+  em_pointer(E, x, p, sizeof p);
+  em_put_str(E, &stmt, "      ");
+  em_store_open(E, &stmt, x, "i", NULL);
+  em_ew_expr(E, &stmt, x, so, LOOP_FLAT, x);
+  em_put_str(E, &stmt, ";\n");
+  em_block_loop(E, n, &stmt, p);
+  ctx_release(E->c, stmt.s);
 }
 
 void em_ew(Emitter *E, uint32_t x) {
@@ -288,25 +339,25 @@ void em_ew(Emitter *E, uint32_t x) {
                                                          : LOOP_NESTED;
   char out[EM_EXPR], n[128];
   const char *idx = loop == LOOP_ONE ? "0" : loop == LOOP_FLAT ? "i" : "o";
-  int indent = loop == LOOP_ONE ? 2 : loop == LOOP_FLAT ? 4 : 4 + 2 * so->rank;
-  int blocks = em_stores_block(E, x); /* em_store_close adds a line */
+  if (em_stores_block(E, x)) {
+    ew_blocks(E, x, so, loop);
+    return;
+  }
   em_target(E, x, idx, out, sizeof out);
   if (loop == LOOP_FLAT) {
     em_count_expr(so, 0, n, sizeof n);
-    em_put(E, &E->body, "  for (i = 0; i < %s; i++)%s\n", n,
-           blocks ? " {" : "");
+    em_put(E, &E->body, "  for (i = 0; i < %s; i++)\n", n);
     E->used_i = 1;
   } else if (loop == LOOP_NESTED) {
     em_put_str(E, &E->body, "  o = 0;\n");
     em_loops_open(E, so);
     E->used_o = 1;
   }
-  em_put(E, &E->body, "%*s", indent, "");
+  em_put(E, &E->body, "%*s",
+         loop == LOOP_ONE ? 2 : loop == LOOP_FLAT ? 4 : 4 + 2 * so->rank, "");
   em_store_open(E, &E->body, x, idx, out);
   em_ew_expr(E, &E->body, x, so, loop, x);
-  em_store_close(E, &E->body, x, idx, indent);
-  if (loop == LOOP_FLAT && blocks)
-    em_put_str(E, &E->body, "  }\n");
+  em_put_str(E, &E->body, ";\n");
   if (loop == LOOP_NESTED) {
     em_put(E, &E->body, "%*so++;\n", 4 + 2 * so->rank, "");
     em_loops_close(E, so);

@@ -18,6 +18,7 @@ void em_loop_reset(Emitter *E) {
   Loop *L = &E->loop;
   L->open = 0;
   L->nfold = 0;
+  L->tb[0] = 0;
   L->pre.n = L->body.n = L->post.n = 0;
   if (L->nkeys) {
     memset(L->wrote, 0, L->nkeys), memset(L->shifted, 0, L->nkeys);
@@ -134,7 +135,9 @@ void em_loop_flush(Emitter *E) {
   ctx_release(E->c, L->body.s);
   L->body = body;
   em_put(E, &E->body, "%.*s", (int)L->pre.n, L->pre.s ? L->pre.s : "");
-  if (loop_parallel(E)) {
+  if (L->tb[0]) { /* never with threads: array_tanh, emit_ops.c */
+    em_block_loop(E, L->n, &L->body, L->tb);
+  } else if (loop_parallel(E)) {
     uint32_t id = E->npar++;
     par_body(E, id);
     par_call(E, id);
@@ -212,9 +215,11 @@ int em_join_ew(Emitter *E, uint32_t x) {
   em_store_open(E, &stmt, x, "i", out);
   em_ew_expr(E, &stmt, x, so, LOOP_FLAT, x);
   E->in_loop = 0;
-  em_store_close(E, &stmt, x, "i", 4);
+  em_put_str(E, &stmt, ";\n");
   em_mark_end(E, &stmt);
   loop_join(E, x, n, em_storage_key(E, E->home[x]), &pre, &stmt, &post, NONE);
+  if (em_stores_block(E, x)) /* the loop's last statement (em_node) */
+    em_pointer(E, x, E->loop.tb, sizeof E->loop.tb);
   ctx_release(E->c, stmt.s);
   return 1;
 }

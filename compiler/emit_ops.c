@@ -499,8 +499,8 @@ static void node_statement(Emitter *E, uint32_t x) {
  * is vectorised (runtime/kernels.c), five times libm's tanh, and gives the
  * same bits as xc_tanh, the tanh of an expression. A float32 array cannot
  * hold the argument, which is computed in double and not rounded: the
- * loop puts it in the block xc_tb, and every full block, then the last
- * one, goes through exprc_rt_tanh_f32 (em_store_open, emit_expr.c). Not
+ * loop puts it in the block xc_tb, and each block goes through
+ * exprc_rt_tanh_f32 (em_block_loop and block_nest, emit_expr.c). Not
  * with --threads, where the loop itself is split over the threads. */
 static int array_tanh(Emitter *E, uint32_t x) {
   const Node *nd = at(E, x);
@@ -525,16 +525,13 @@ void em_node(Emitter *E, uint32_t x) {
   E->bare = 0;
   if (whole) {
     char n[128], p[64];
-    em_loop_flush(E);
+    em_loop_flush(E); /* a float32 tanh's loop maps its blocks itself */
+    if (E->f32)
+      return;
     em_count_expr(nd->shape, 0, n, sizeof n);
     em_pointer(E, x, p, sizeof p);
     em_mark(E, x, &E->body);
-    if (E->f32) /* the last block, partial or empty */
-      em_put(E, &E->body, "  exprc_rt_tanh_f32((%s) %% %d, xc_tb, %s + ((%s) - "
-             "(%s) %% %d));\n", n, EXPRC_RT_TANH_BLOCK, p, n, n,
-             EXPRC_RT_TANH_BLOCK);
-    else
-      em_put(E, &E->body, "  exprc_rt_tanh(%s, %s, %s);\n", n, p, p);
+    em_put(E, &E->body, "  exprc_rt_tanh(%s, %s, %s);\n", n, p, p);
     em_mark_end(E, &E->body);
   }
 }

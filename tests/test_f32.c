@@ -188,12 +188,18 @@ END_TEST
  * by about 1. The gradient wrt b: per row 2 H (1 - H^2), whose slope in H
  * is at most 4 in size, stored (1 u) and summed over the 3 rows in double
  * (exprc_rt_colsum_f32): K = 3 (4 * 165 + 2) = 1986 over the scale 1. tanh(v
- * + 1): v + 1 is exact in double, one rounding (ONE per element). */
+ * + 1): v + 1 is exact in double, one rounding (ONE per element). The
+ * blocks are cut across rows of every length: G + g, 600 to a row (a row
+ * spans blocks); V + c, rows of B = 3 elements, a length known only at run
+ * time (a block ends inside a row); 2 q, 1000 elements in one flat loop.
+ * Each argument is exact in double, so each element is one rounding. */
 START_TEST(a_tanh_layer_a_block_at_a_time) {
   Trio t = trio("dim B\ninput X[B, 40]\ninput W[40, 100]\ninput b[100]\n"
-                "input v[5, 7]\n"
+                "input v[5, 7]\ninput G[2, 600]\ninput g[600]\n"
+                "input V[300, B]\ninput c[B]\ninput q[1000]\n"
                 "H = tanh(X @ W + b)\nL = sum(H * H)\n"
-                "output H, s = tanh(v + 1)\ngrad L wrt b");
+                "output H, s = tanh(v + 1), y = tanh(G + g), u = tanh(V + c),\n"
+                "  w = tanh(2 * q)\ngrad L wrt b");
   uint64_t seed = 11;
   double *X = floats(&seed, 3 * 40, -1, 1), *W = floats(&seed, 4000, -0.1, 0.1);
   double *b = floats(&seed, 100, -1, 1), *v = floats(&seed, 35, -3, 1);
@@ -201,11 +207,22 @@ START_TEST(a_tanh_layer_a_block_at_a_time) {
   set3(&t, "W", W, 2, (int64_t[]){40, 100});
   set3(&t, "b", b, 1, (int64_t[]){100});
   set3(&t, "v", v, 2, (int64_t[]){5, 7});
+  double *G = floats(&seed, 1200, -2, 2), *g = floats(&seed, 600, -1, 1);
+  double *V = floats(&seed, 900, -2, 2), *c = floats(&seed, 3, -1, 1);
+  double *q = floats(&seed, 1000, -2, 2);
+  set3(&t, "G", G, 2, (int64_t[]){2, 600});
+  set3(&t, "g", g, 1, (int64_t[]){600});
+  set3(&t, "V", V, 2, (int64_t[]){300, 3});
+  set3(&t, "c", c, 1, (int64_t[]){3});
+  set3(&t, "q", q, 1, (int64_t[]){1000});
   run3(&t, "L");
   agree(&t, NULL, "H", 165, ELEM, 1.0);
   agree(&t, NULL, "s", ONE, ELEM, 0);
+  agree(&t, NULL, "y", ONE, ELEM, 0);
+  agree(&t, NULL, "u", ONE, ELEM, 0);
+  agree(&t, NULL, "w", ONE, ELEM, 0);
   agree(&t, "L", "b", 1986, ELEM, 1.0);
-  free(X), free(W), free(b), free(v);
+  free(X), free(W), free(b), free(v), free(G), free(g), free(V), free(c), free(q);
   trio_free(&t);
 }
 END_TEST
