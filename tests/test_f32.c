@@ -191,15 +191,18 @@ END_TEST
  * + 1): v + 1 is exact in double, one rounding (ONE per element). The
  * blocks are cut across rows of every length: G + g, 600 to a row (a row
  * spans blocks); V + c, rows of B = 3 elements, a length known only at run
- * time (a block ends inside a row); 2 q, 1000 elements in one flat loop.
+ * time (a block ends inside a row); 2 q, 1000 elements in one flat loop;
+ * S + r, a square [20, 20] plus a column [20, 1] (a size-1 axis), where
+ * the nest indexing r by the wrong axis would still fill every element.
  * Each argument is exact in double, so each element is one rounding. */
 START_TEST(a_tanh_layer_a_block_at_a_time) {
   Trio t = trio("dim B\ninput X[B, 40]\ninput W[40, 100]\ninput b[100]\n"
                 "input v[5, 7]\ninput G[2, 600]\ninput g[600]\n"
                 "input V[300, B]\ninput c[B]\ninput q[1000]\n"
+                "input S[20, 20]\ninput r[20, 1]\n"
                 "H = tanh(X @ W + b)\nL = sum(H * H)\n"
                 "output H, s = tanh(v + 1), y = tanh(G + g), u = tanh(V + c),\n"
-                "  w = tanh(2 * q)\ngrad L wrt b");
+                "  w = tanh(2 * q), z = tanh(S + r)\ngrad L wrt b");
   uint64_t seed = 11;
   double *X = floats(&seed, 3 * 40, -1, 1), *W = floats(&seed, 4000, -0.1, 0.1);
   double *b = floats(&seed, 100, -1, 1), *v = floats(&seed, 35, -3, 1);
@@ -210,19 +213,24 @@ START_TEST(a_tanh_layer_a_block_at_a_time) {
   double *G = floats(&seed, 1200, -2, 2), *g = floats(&seed, 600, -1, 1);
   double *V = floats(&seed, 900, -2, 2), *c = floats(&seed, 3, -1, 1);
   double *q = floats(&seed, 1000, -2, 2);
+  double *S = floats(&seed, 400, -2, 2), *r = floats(&seed, 20, -1, 1);
   set3(&t, "G", G, 2, (int64_t[]){2, 600});
   set3(&t, "g", g, 1, (int64_t[]){600});
   set3(&t, "V", V, 2, (int64_t[]){300, 3});
   set3(&t, "c", c, 1, (int64_t[]){3});
   set3(&t, "q", q, 1, (int64_t[]){1000});
+  set3(&t, "S", S, 2, (int64_t[]){20, 20});
+  set3(&t, "r", r, 2, (int64_t[]){20, 1});
   run3(&t, "L");
   agree(&t, NULL, "H", 165, ELEM, 1.0);
   agree(&t, NULL, "s", ONE, ELEM, 0);
   agree(&t, NULL, "y", ONE, ELEM, 0);
   agree(&t, NULL, "u", ONE, ELEM, 0);
   agree(&t, NULL, "w", ONE, ELEM, 0);
+  agree(&t, NULL, "z", ONE, ELEM, 0);
   agree(&t, "L", "b", 1986, ELEM, 1.0);
   free(X), free(W), free(b), free(v), free(G), free(g), free(V), free(c), free(q);
+  free(S), free(r);
   trio_free(&t);
 }
 END_TEST
