@@ -114,8 +114,8 @@ START_TEST(tanh_same_bits_whatever_the_array) {
 }
 END_TEST
 
-/* The plain, AVX2 and AVX-512 builds of the kernel give the same bits (no
- * fused multiply-add in any, the same operations in every lane): over
+/* The plain, AVX2 and AVX-512 builds of the kernel give the same bits (the
+ * same fused multiply-adds and the same operations in every lane): over
  * arguments of every magnitude from 2^-40 to 2^5, both signs, in arrays
  * whose lengths leave every remainder of the 8-lane loop. Builds this
  * processor lacks are skipped, and the plain one always runs. */
