@@ -215,22 +215,71 @@ void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
   gemm_loops(ta, tb, m, n, k, a, b, c);
 }
 
+/* ---- loops built for the processor's vectors ---- */
+
+/* The kernels below are loops that the compiler vectorises, each compiled
+ * three times: for AVX-512 (eight doubles), for AVX2 with FMA (four), and
+ * plain x86-64 (two, SSE2), the processor picking at each call. No build
+ * reorders an addition or fuses a multiply-add the code does not ask for
+ * (fp-contract=off), so all three give the same bits: a wider vector runs
+ * each element's operations, in the same order. VEC_BUILDS(name, params,
+ * body) defines the three from one always-inline body, and VEC_CALL calls
+ * the one this processor runs. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define VEC_LOOP __attribute__((optimize("tree-vectorize", "no-trapping-math", \
+                                         "vect-cost-model=dynamic",         \
+                                         "fp-contract=off")))
+#define VEC_BUILDS(name, params, body)                                        \
+  __attribute__((target("avx512f", "prefer-vector-width=512"))) VEC_LOOP     \
+  static void name##_avx512 params { body; }                                  \
+  __attribute__((target("avx2", "fma"))) VEC_LOOP                             \
+  static void name##_avx2 params { body; }                                    \
+  VEC_LOOP static void name##_base params { body; }
+
+/* 2 for AVX-512, 1 for AVX2 with FMA, 0 for neither (libgcc has read the
+ * processor before main). */
+static int vec_level(void) {
+  if (__builtin_cpu_supports("avx512f"))
+    return 2;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#define VEC_CALL(name, args)                                                  \
+  (vec_level() == 2 ? name##_avx512 args                                      \
+   : vec_level() == 1 ? name##_avx2 args : name##_base args)
+#else
+#define VEC_LOOP
+#define VEC_BUILDS(name, params, body) static void name##_base params { body; }
+static int vec_level(void) { return 0; }
+#define VEC_CALL(name, args) name##_base args
+#endif
+#define VEC_INLINE static inline __attribute__((always_inline)) VEC_LOOP
+
+/* ---- column sums ---- */
+
 /* out[j] = x[0][j] + x[1][j] + ... + x[m-1][j] for an m x n row-major x:
  * a sum over leading axes (a bias's gradient), started from 0.0 and added
  * in row order, as generated code's loops add, so the bits are theirs;
- * the inner loop runs along a row, so the compiler vectorises it. */
-void exprc_rt_colsum(long m, long n, const double *x, double *out) {
+ * the inner loop runs along a row, so the compiler vectorises it (out and
+ * x are different buffers: out is zeroed before x is read). */
+VEC_INLINE void colsum_span(long m, long n, const double *restrict x,
+                            double *restrict out) {
   for (long j = 0; j < n; j++)
     out[j] = 0.0;
   for (long i = 0; i < m; i++)
     for (long j = 0; j < n; j++)
       out[j] += x[i * n + j];
 }
+VEC_BUILDS(colsum, (long m, long n, const double *x, double *out),
+           colsum_span(m, n, x, out))
+
+void exprc_rt_colsum(long m, long n, const double *x, double *out) {
+  VEC_CALL(colsum, (m, n, x, out));
+}
 
 /* The same in double for float rows, a block of columns at a time (the
  * accumulators live on the stack): each column's terms are added in row
  * order from 0.0, as the generated loop adds them in its double. */
-void exprc_rt_colsum_f32(long m, long n, const float *x, float *out) {
+VEC_INLINE void colsum_f32_span(long m, long n, const float *x, float *out) {
   enum { COLS = 256 };
   double acc[COLS];
   for (long j0 = 0; j0 < n; j0 += COLS) {
@@ -244,6 +293,12 @@ void exprc_rt_colsum_f32(long m, long n, const float *x, float *out) {
       out[j0 + j] = (float)acc[j];
   }
 }
+VEC_BUILDS(colsum_f32, (long m, long n, const float *x, float *out),
+           colsum_f32_span(m, n, x, out))
+
+void exprc_rt_colsum_f32(long m, long n, const float *x, float *out) {
+  VEC_CALL(colsum_f32, (m, n, x, out));
+}
 
 /* ---- tanh ---- */
 
@@ -253,113 +308,80 @@ void exprc_rt_colsum_f32(long m, long n, const float *x, float *out) {
  * series to r^13 / 13! (the next term is below 2^-56 relative): 2^k p and
  * 2^k - 1 are exact, so t is rounded once. Within 3 ulps of tanh (libm's
  * tanh is within 2); |x| >= 22 gives +-1 exactly, as libm, and a NaN goes
- * through. The loop has no branch and no call, so that the compiler
- * vectorises it. Its multiply-adds are fused, explicitly (fma: one rounding,
- * the same bits wherever it runs), which takes a quarter off its time where
- * additions and products share the vector units. fp-contract=off keeps the
- * compiler from fusing any other, so every lane, the scalar remainder and
- * the three builds below give the same bits, and the code that calls it
- * (libtcc's or the system compiler's) cannot change them. It is five times
- * libm's tanh over an array (AVX2; AVX-512 halves that again on a processor
- * with full-width units), where a tanh layer's forward pass spends its time. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define TANH_FAST __attribute__((optimize("tree-vectorize", "no-trapping-math", \
-                                          "vect-cost-model=dynamic",        \
-                                          "fp-contract=off")))
-#else
-#define TANH_FAST
-#endif
-
-static inline __attribute__((always_inline)) TANH_FAST void
-tanh_span(long n, const double *x, double *y) {
+ * through. It has no branch and no call, so that the loops below vectorise.
+ * Its multiply-adds are fused, explicitly (fma: one rounding, the same bits
+ * wherever it runs: the processor's instruction in the vector builds,
+ * libm's in the plain one, which glibc emulates exactly on a processor
+ * older than 2013), which takes a quarter off its time where additions and
+ * products share the vector units. So every lane, the scalar remainder and
+ * the three builds give the same bits, and the code that calls it (libtcc's
+ * or the system compiler's) cannot change them. Over an array it is five
+ * times libm's tanh (AVX2; AVX-512 halves that again on a processor with
+ * full-width units), where a tanh layer's forward pass spends its time. */
+VEC_INLINE double tanh_one(double v) {
   const double inv_ln2 = 1.4426950408889634, shift = 0x1.8p52;
   const double ln2_hi = 6.93147180369123816490e-01; /* 32 low bits zero */
   const double ln2_lo = 1.90821492927058770002e-10;
-  for (long i = 0; i < n; i++) {
-    double v = x[i], a = fabs(v);
-    double e = -2.0 * (a > 22.0 ? 22.0 : a);
-    double kk = fma(e, inv_ln2, shift); /* k = round(e / ln 2), low bits */
-    double k = kk - shift;
-    double r = fma(-k, ln2_lo, fma(-k, ln2_hi, e));
-    double q = 1.0 / 6227020800.0;
-    q = fma(q, r, 1.0 / 479001600.0);
-    q = fma(q, r, 1.0 / 39916800.0);
-    q = fma(q, r, 1.0 / 3628800.0);
-    q = fma(q, r, 1.0 / 362880.0);
-    q = fma(q, r, 1.0 / 40320.0);
-    q = fma(q, r, 1.0 / 5040.0);
-    q = fma(q, r, 1.0 / 720.0);
-    q = fma(q, r, 1.0 / 120.0);
-    q = fma(q, r, 1.0 / 24.0);
-    q = fma(q, r, 1.0 / 6.0);
-    q = fma(q, r, 0.5);
-    double p = fma(r * r, q, r);
-    uint64_t bits;
-    memcpy(&bits, &kk, sizeof bits);
-    bits = (bits + 1023) << 52; /* 2^k, k in -64 .. 0 */
-    double s;
-    memcpy(&s, &bits, sizeof s);
-    double t = fma(s, p, s - 1.0);
-    y[i] = copysign(-t / (t + 2.0), v);
-  }
+  double a = fabs(v);
+  double e = -2.0 * (a > 22.0 ? 22.0 : a);
+  double kk = fma(e, inv_ln2, shift); /* k = round(e / ln 2), low bits */
+  double k = kk - shift;
+  double r = fma(-k, ln2_lo, fma(-k, ln2_hi, e));
+  double q = 1.0 / 6227020800.0;
+  q = fma(q, r, 1.0 / 479001600.0);
+  q = fma(q, r, 1.0 / 39916800.0);
+  q = fma(q, r, 1.0 / 3628800.0);
+  q = fma(q, r, 1.0 / 362880.0);
+  q = fma(q, r, 1.0 / 40320.0);
+  q = fma(q, r, 1.0 / 5040.0);
+  q = fma(q, r, 1.0 / 720.0);
+  q = fma(q, r, 1.0 / 120.0);
+  q = fma(q, r, 1.0 / 24.0);
+  q = fma(q, r, 1.0 / 6.0);
+  q = fma(q, r, 0.5);
+  double p = fma(r * r, q, r);
+  uint64_t bits;
+  memcpy(&bits, &kk, sizeof bits);
+  bits = (bits + 1023) << 52; /* 2^k, k in -64 .. 0 */
+  double s;
+  memcpy(&s, &bits, sizeof s);
+  double t = fma(s, p, s - 1.0);
+  return copysign(-t / (t + 2.0), v);
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-/* The same loop four lanes wide where the processor has AVX2 and FMA. */
-__attribute__((target("avx2", "fma"))) TANH_FAST static void
-tanh_avx2(long n, const double *x, double *y) {
-  tanh_span(n, x, y);
+VEC_INLINE void tanh_span(long n, const double *x, double *y) {
+  for (long i = 0; i < n; i++)
+    y[i] = tanh_one(x[i]);
 }
-
-/* Eight lanes where the processor has AVX-512 (whose instructions include
- * the fused multiply-add). */
-__attribute__((target("avx512f", "prefer-vector-width=512"))) TANH_FAST static void
-tanh_avx512(long n, const double *x, double *y) {
-  tanh_span(n, x, y);
-}
-#endif
-
-/* One lane, with libm's fma: the processor's instruction where it has one,
- * glibc's exact emulation (the same bits, slowly) on one older than 2013. */
-TANH_FAST static void tanh_base(long n, const double *x, double *y) {
-  tanh_span(n, x, y);
-}
+VEC_BUILDS(tanh, (long n, const double *x, double *y), tanh_span(n, x, y))
 
 void exprc_rt_tanh(long n, const double *x, double *y) {
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-  if (__builtin_cpu_supports("avx512f")) { /* libgcc has read the cpu */
-    tanh_avx512(n, x, y);
-    return;
-  }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    tanh_avx2(n, x, y);
-    return;
-  }
-#endif
-  tanh_base(n, x, y);
+  VEC_CALL(tanh, (n, x, y));
 }
 
 int exprc_rt_tanh_build(int which, long n, const double *x, double *y) {
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-  if (which == 2 && __builtin_cpu_supports("avx512f"))
-    return tanh_avx512(n, x, y), 0;
-  if (which == 1 && __builtin_cpu_supports("avx2") &&
-      __builtin_cpu_supports("fma"))
-    return tanh_avx2(n, x, y), 0;
-#endif
   if (which == 0)
     return tanh_base(n, x, y), 0;
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+  if (which == 1 && vec_level() >= 1)
+    return tanh_avx2(n, x, y), 0;
+  if (which == 2 && vec_level() == 2)
+    return tanh_avx512(n, x, y), 0;
+#endif
   return -1;
 }
 
+/* Each float the same bits as exprc_rt_tanh's double rounded, written
+ * straight from the vector registers. */
+VEC_INLINE void tanh_f32_span(long n, const double *x, float *y) {
+  for (long i = 0; i < n; i++)
+    y[i] = (float)tanh_one(x[i]);
+}
+VEC_BUILDS(tanh_f32, (long n, const double *x, float *y),
+           tanh_f32_span(n, x, y))
+
 void exprc_rt_tanh_f32(long n, const double *x, float *y) {
-  double t[EXPRC_RT_TANH_BLOCK];
-  for (long at = 0; at < n; at += EXPRC_RT_TANH_BLOCK) {
-    long m = n - at < EXPRC_RT_TANH_BLOCK ? n - at : EXPRC_RT_TANH_BLOCK;
-    exprc_rt_tanh(m, x + at, t);
-    for (long i = 0; i < m; i++)
-      y[at + i] = (float)t[i];
-  }
+  VEC_CALL(tanh_f32, (n, x, y));
 }
 
 void exprc_rt_gemm_f32(int ta, int tb, long m, long n, long k, const float *a,

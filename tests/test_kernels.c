@@ -9,7 +9,8 @@
  * math.tanh (an independent implementation), against libm's tanh over a
  * sweep of magnitudes, at IEEE's special values, and for the property the
  * two paths rely on: one element at a time or an array at a time, at any
- * offset and in place, the same bits; then in compiled models, where the
+ * offset and in place, the same bits, and its float32 form the same bits
+ * rounded; then in compiled models, where the
  * whole-array path and the per-element path must agree bit for bit and the
  * gradient must match finite differences. The sums are checked against
  * hand-added numbers, with equal sizes on different axes.
@@ -110,6 +111,28 @@ START_TEST(tanh_same_bits_whatever_the_array) {
       ck_assert_msg(memcmp(y, one + off, (size_t)n * sizeof *y) == 0 &&
                         memcmp(z, one + off, (size_t)n * sizeof *z) == 0,
                     "n = %d at offset %d differs from one at a time", n, off);
+    }
+}
+END_TEST
+
+/* The float32 form rounds each double once, in its own vector loop: for
+ * arrays of every length from 1 to 19 at offsets 0 to 3 (its body and
+ * remainders), each float is the one-element double tanh rounded. */
+START_TEST(tanh_f32_is_the_double_rounded) {
+  enum { N = 24 };
+  double x[N];
+  float want[N];
+  uint64_t s = 9;
+  for (int i = 0; i < N; i++) {
+    x[i] = tu_uniform(&s, -12.0, 12.0) * (i % 4 ? 1.0 : 1e-3);
+    want[i] = (float)rt_tanh(x[i]);
+  }
+  for (int off = 0; off < 4; off++)
+    for (int n = 1; off + n <= N && n < 20; n++) {
+      float y[N];
+      exprc_rt_tanh_f32(n, x + off, y);
+      ck_assert_msg(memcmp(y, want + off, (size_t)n * sizeof *y) == 0,
+                    "n = %d at offset %d: not the double rounded", n, off);
     }
 }
 END_TEST
@@ -278,6 +301,7 @@ int main(int argc, char **argv) {
   tcase_add_test(t, tanh_at_special_values);
   tcase_add_test(t, tanh_within_three_ulps_of_libm);
   tcase_add_test(t, tanh_same_bits_whatever_the_array);
+  tcase_add_test(t, tanh_f32_is_the_double_rounded);
   tcase_add_test(t, tanh_builds_agree_to_the_bit);
   tcase_add_test(t, stored_and_inline_tanh_agree);
   tcase_add_test(t, sums_over_leading_axes);
