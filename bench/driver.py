@@ -16,8 +16,10 @@ call this file (see bench/README.md). Sections:
       against PyTorch.
 
 Every timing is a median over repeated calls after a warm-up (bench/timing.c
-and torch_bench.py share the rule); each section's figures are also given as
-a ratio to a baseline measured in the same run. Every run first checks that
+and torch_bench.py share the rule), in each of --runs processes of the same
+program, and a row keeps its fastest process (exprc's and PyTorch's alike);
+each section's figures are also given as a ratio to a baseline measured in
+the same run. Every run first checks that
 the implementations compute the same numbers, and the exit status is 1 if
 any check fails. Everything is float64, but for the float32 rows of W1, W3
 and W5 (--dtype float32, against PyTorch float32 where there is a PyTorch
@@ -55,6 +57,7 @@ class Run:
         self.targets = []
         self.results = {}
         self.checks = {}
+        self.spread = {}  # (workload, row): the median of every process
         self.env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
 
 
@@ -102,13 +105,23 @@ def parse_lines(text, run):
     return text
 
 
-def harness(run, *args):
+def harness_text(run, *args):
     p = subprocess.run([run.harness, *args], env=run.env, capture_output=True,
                        text=True)
     if p.returncode != 0:
         sys.exit("bench: bench_harness %s failed:\n%s" % (" ".join(args),
                                                          p.stderr))
-    return parse_lines(p.stdout, run)
+    return p.stdout
+
+
+def harness(run, *args):
+    return parse_lines(harness_text(run, *args), run)
+
+
+def harness_best(run, *args):
+    """The harness in --runs processes, each row kept from its fastest."""
+    for _ in range(run.args.runs):
+        keep_fastest(run, harness_text(run, *args))
 
 
 def find_python(module):
@@ -194,11 +207,12 @@ def machine(run):
 # the next malloc: on this machine's hypervisor that is a third to a half of
 # PyTorch's time, and it moves with the load. So PyTorch runs as installed
 # and with glibc told to keep freed memory (these tunables), and the targets
-# compare with the faster of the two. Its times also differ from process to
-# process (W1 float32 gradient: 367, 368, 380 and 447 us in four processes
-# in a row, each steady within itself), so each of the two runs
-# --torch-runs times, and each row keeps its fastest process: exprc is
-# measured against PyTorch at its best.
+# compare with the faster of the two. Times also differ from process to
+# process, each process steady within itself (PyTorch's W1 float32
+# gradient: 367, 368, 380 and 447 us in four processes in a row; exprc's
+# 273 to 280 us in four), so every program runs --runs times (PyTorch in
+# each of its two settings, the harness once for all of exprc's rows), and
+# each row keeps its fastest process: both sides at their best.
 KEEP_MEMORY = ("glibc.malloc.mmap_threshold=33554432:"
                "glibc.malloc.trim_threshold=1073741824:"
                "glibc.malloc.top_pad=67108864")
@@ -213,7 +227,7 @@ def run_torch(run, workload):
         env = dict(run.env)
         if suffix:
             env["GLIBC_TUNABLES"] = KEEP_MEMORY
-        for _ in range(run.args.torch_runs):
+        for _ in range(run.args.runs):
             p = subprocess.run([run.torch_py, os.path.join(BENCH, "torch_bench.py"),
                                 run.tmp, "1", workload], env=env,
                                capture_output=True, text=True)
@@ -223,21 +237,33 @@ def run_torch(run, workload):
             keep_fastest(run, p.stdout, suffix)
 
 
-def keep_fastest(run, text, suffix):
-    """PyTorch's lines into the run, each R row (named with suffix) kept
-    only if its median beats the same row's from an earlier process."""
-    best = dict(run.results)
-    lines = []
+def keep_fastest(run, text, suffix=""):
+    """One process's lines into the run: each R row (named with suffix)
+    kept only if its median beats the same row's from an earlier process,
+    and noted in the spread; each C check (not from a suffixed setting,
+    whose checks repeat the plain one's) kept at its largest magnitude over
+    the processes, so that a check that fails in any process fails."""
     for f in (l.split("\t") for l in text.splitlines()):
         if f[0] == "R":
-            f[2] += suffix
-            old = best.get((f[1], f[2]))
-            if old and old[0] <= float(f[3]):
-                continue
-        elif suffix: # the checks once, from the run as installed
-            continue
-        lines.append("\t".join(f))
-    parse_lines("\n".join(lines), run)
+            key, t = (f[1], f[2] + suffix), float(f[3])
+            run.spread.setdefault(key, []).append(t)
+            old = run.results.get(key)
+            if old is None or t < old[0]:
+                run.results[key] = (t, float(f[4]), float(f[5]))
+        elif f[0] == "C" and not suffix:
+            key, v = (f[1], f[2]), float(f[3])
+            old = run.checks.get(key)
+            if old is None or math.isnan(v) or abs(v) > abs(old):
+                run.checks[key] = v
+
+
+def spread(run, w, *names):
+    """The per-process medians of rows, as "a - b us over N processes"."""
+    ts = [t for n in names for t in run.spread.get((w, n), [])]
+    if not ts:
+        return "-"
+    return "%s - %s over %d processes" % (fmt_time(min(ts)), fmt_time(max(ts)),
+                                          len(ts))
 
 
 def torch_rows(names):
@@ -398,17 +424,20 @@ def mlp_targets(run):
     least 1.3x."""
     for dtype, tag, need in (("float64", "", 1.15), ("float32", " float32", 1.3)):
         t = torch_best(run, "W1", "PyTorch%s gradient" % tag)
-        g = med(run, "W1", "exprc%s gradient, auto after the swap" % tag)
+        name = "exprc%s gradient, auto after the swap" % tag
+        g = med(run, "W1", name)
         if t and g:
+            torch = "PyTorch%s gradient" % tag
             target(run, "W1 %s gradient, default backend, at least %.2fx "
                    "faster than PyTorch %s" % (dtype, need, dtype),
-                   "%s vs %s (PyTorch/exprc %.2f)" % (
-                       fmt_time(g), fmt_time(t), t / g), t / g >= need)
+                   "%s vs %s (PyTorch/exprc %.2f; exprc %s, PyTorch %s)" % (
+                       fmt_time(g), fmt_time(t), t / g, spread(run, "W1", name),
+                       spread(run, "W1", torch, torch + KEPT)), t / g >= need)
 
 
 def w1(run):
     section("W1: MLP 784-128-10, tanh, softmax cross-entropy, batch 64")
-    harness(run, "w1", os.path.join(MODELS, "w1_mlp784.expr"), run.tmp)
+    harness_best(run, "w1", os.path.join(MODELS, "w1_mlp784.expr"), run.tmp)
     run_torch(run, "W1")
     time_rows(run, "W1", ["exprc forward", "exprc gradient"] + CC_ROWS + AUTO_ROWS + [
                           "hand C loops forward", "hand C loops gradient",
@@ -435,7 +464,7 @@ def w1(run):
 
 def w2(run):
     section("W2: MLP 4-16-3, tanh, softmax cross-entropy, batch 1")
-    harness(run, "w2", os.path.join(MODELS, "w2_mlp4.expr"), run.tmp)
+    harness_best(run, "w2", os.path.join(MODELS, "w2_mlp4.expr"), run.tmp)
     run_torch(run, "W2")
     time_rows(run, "W2", ["exprc forward", "exprc gradient"] + CC_ROWS + AUTO_ROWS + [
                           "hand C forward", "hand C gradient",
@@ -455,7 +484,7 @@ def w2(run):
 def w5(run):
     section("W5: LeNet-like CNN, two 5x5 conv + 2x2 max pool, batch 32 of "
             "28x28")
-    harness(run, "w5", os.path.join(MODELS, "w5_lenet.expr"), run.tmp)
+    harness_best(run, "w5", os.path.join(MODELS, "w5_lenet.expr"), run.tmp)
     run_torch(run, "W5")
     time_rows(run, "W5", ["exprc forward", "exprc gradient"] + CC_ROWS +
               AUTO_ROWS + ["PyTorch forward (no_grad)", "PyTorch gradient"],
@@ -497,7 +526,7 @@ def w5(run):
 
 def w3(run):
     section("W3: Rosenbrock, n = 1000, vector form")
-    harness(run, "w3", os.path.join(MODELS, "w3_rosenbrock.expr"), run.tmp)
+    harness_best(run, "w3", os.path.join(MODELS, "w3_rosenbrock.expr"), run.tmp)
     time_rows(run, "W3", ["exprc forward", "exprc gradient"] + CC_ROWS + AUTO_ROWS + [
                           "hand C function", "hand C gradient",
                           "hand C function, libtcc", "hand C gradient, libtcc"],
@@ -812,9 +841,9 @@ def main():
                     help="comma-separated sections")
     ap.add_argument("--quick", action="store_true",
                     help="sizes up to 10k only, for a fast look")
-    ap.add_argument("--torch-runs", type=int, default=3,
-                    help="PyTorch processes per setting; each row keeps the "
-                    "fastest")
+    ap.add_argument("--runs", "--torch-runs", dest="runs", type=int, default=3,
+                    help="processes of each program (the harness, PyTorch in "
+                    "each setting); each row keeps the fastest")
     ap.add_argument("--sympy-timeout", type=int, default=120)
     ap.add_argument("--gcc-timeout", type=int, default=30)
     run = Run(ap.parse_args())
