@@ -249,7 +249,6 @@ static int vec_level(void) {
 #else
 #define VEC_LOOP
 #define VEC_BUILDS(name, params, body) static void name##_base params { body; }
-static int vec_level(void) { return 0; }
 #define VEC_CALL(name, args) name##_base args
 #endif
 #define VEC_INLINE static inline __attribute__((always_inline)) VEC_LOOP
