@@ -219,37 +219,64 @@ void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
 
 /* The kernels below are loops that the compiler vectorises, each compiled
  * three times: for AVX-512 (eight doubles), for AVX2 with FMA (four), and
- * plain x86-64 (two, SSE2), the processor picking at each call. No build
- * reorders an addition or fuses a multiply-add the code does not ask for
- * (fp-contract=off), so all three give the same bits: a wider vector runs
- * each element's operations, in the same order. VEC_BUILDS(name, params,
- * body) defines the three from one always-inline body, and VEC_CALL calls
- * the one this processor runs. */
+ * plain x86-64 (two, SSE2), the processor picking at each call.
+ * VEC_BUILDS(name, params, body) defines the three from one always-inline
+ * body, in which vec_fma says whether the build has the fused multiply-add
+ * instruction; VEC_CALL calls the build this processor runs (or the one a
+ * test asked for: exprc_rt_vec_level_set). No build reorders an addition or
+ * fuses a multiply-add that its code does not ask for (fp-contract=off; for
+ * clang, the pragma), so a wider vector runs each element's operations in
+ * the same order, and builds that make the same fma() calls give the same
+ * bits. Only GCC on x86-64 makes the vector builds; other compilers make
+ * the plain one. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <stdatomic.h>
+
 #define VEC_LOOP __attribute__((optimize("tree-vectorize", "no-trapping-math", \
                                          "vect-cost-model=dynamic",         \
                                          "fp-contract=off")))
 #define VEC_BUILDS(name, params, body)                                        \
   __attribute__((target("avx512f", "prefer-vector-width=512"))) VEC_LOOP     \
-  static void name##_avx512 params { body; }                                  \
+  static void name##_avx512 params { const int vec_fma = 1; body; }          \
   __attribute__((target("avx2", "fma"))) VEC_LOOP                             \
-  static void name##_avx2 params { body; }                                    \
-  VEC_LOOP static void name##_base params { body; }
+  static void name##_avx2 params { const int vec_fma = 1; body; }            \
+  VEC_LOOP static void name##_base params { const int vec_fma = 0; body; }
 
 /* 2 for AVX-512, 1 for AVX2 with FMA, 0 for neither (libgcc has read the
  * processor before main). */
-static int vec_level(void) {
+static int vec_cpu_level(void) {
   if (__builtin_cpu_supports("avx512f"))
     return 2;
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+
+static atomic_int vec_forced = -1; /* a test's level, or -1 */
+
+static int vec_level(void) {
+  int f = atomic_load_explicit(&vec_forced, memory_order_relaxed);
+  return f >= 0 ? f : vec_cpu_level();
+}
 #define VEC_CALL(name, args)                                                  \
   (vec_level() == 2 ? name##_avx512 args                                      \
    : vec_level() == 1 ? name##_avx2 args : name##_base args)
+
+int exprc_rt_vec_level_set(int level) {
+  if (level > vec_cpu_level())
+    return -1;
+  atomic_store_explicit(&vec_forced, level < 0 ? -1 : level,
+                        memory_order_relaxed);
+  return 0;
+}
 #else
 #define VEC_LOOP
-#define VEC_BUILDS(name, params, body) static void name##_base params { body; }
+#define VEC_BUILDS(name, params, body)                                        \
+  static void name##_base params { const int vec_fma = 0; body; }
 #define VEC_CALL(name, args) name##_base args
+
+int exprc_rt_vec_level_set(int level) { return level > 0 ? -1 : 0; }
 #endif
 #define VEC_INLINE static inline __attribute__((always_inline)) VEC_LOOP
 
@@ -257,7 +284,10 @@ static int vec_level(void) {
 
 /* out[j] = x[0][j] + x[1][j] + ... + x[m-1][j] for an m x n row-major x:
  * a sum over leading axes (a bias's gradient), started from 0.0 and added
- * in row order, as generated code's loops add, so the bits are theirs;
+ * in row order, as generated code's loops add, so every build gives the
+ * same numbers (of a column that meets two NaNs, the NaN kept, with its
+ * sign and payload, may depend on the build: x86 keeps an addition's first
+ * NaN operand, and a vector build may order the two operands the other way);
  * the inner loop runs along a row, so the compiler vectorises it (out and
  * x are different buffers: out is zeroed before x is read). */
 VEC_INLINE void colsum_span(long m, long n, const double *restrict x,
@@ -269,7 +299,7 @@ VEC_INLINE void colsum_span(long m, long n, const double *restrict x,
       out[j] += x[i * n + j];
 }
 VEC_BUILDS(colsum, (long m, long n, const double *x, double *out),
-           colsum_span(m, n, x, out))
+           (void)vec_fma; colsum_span(m, n, x, out))
 
 void exprc_rt_colsum(long m, long n, const double *x, double *out) {
   VEC_CALL(colsum, (m, n, x, out));
@@ -293,7 +323,7 @@ VEC_INLINE void colsum_f32_span(long m, long n, const float *x, float *out) {
   }
 }
 VEC_BUILDS(colsum_f32, (long m, long n, const float *x, float *out),
-           colsum_f32_span(m, n, x, out))
+           (void)vec_fma; colsum_f32_span(m, n, x, out))
 
 void exprc_rt_colsum_f32(long m, long n, const float *x, float *out) {
   VEC_CALL(colsum_f32, (m, n, x, out));
@@ -301,83 +331,79 @@ void exprc_rt_colsum_f32(long m, long n, const float *x, float *out) {
 
 /* ---- tanh ---- */
 
+/* a b + c: one rounding where the build has the instruction (fused), two
+ * in the plain build, where libm's fma would be a call per operation (30
+ * ns an element, and glibc emulates it where the processor lacks it). */
+VEC_INLINE double mul_add(int fused, double a, double b, double c) {
+  return fused ? fma(a, b, c) : a * b + c;
+}
+
 /* tanh(x) = -t / (t + 2) with t = expm1(-2|x|) and the sign of x put back
  * (glibc's formula), where expm1(y) = 2^k (p + 1) - 1 = 2^k p + (2^k - 1)
  * with y = k ln 2 + r, |r| <= ln 2 / 2, and p = expm1(r) by its Taylor
  * series to r^13 / 13! (the next term is below 2^-56 relative): 2^k p and
- * 2^k - 1 are exact, so t is rounded once. Within 3 ulps of tanh (libm's
- * tanh is within 2); |x| >= 22 gives +-1 exactly, as libm, and a NaN goes
- * through. It has no branch and no call, so that the loops below vectorise.
- * Its multiply-adds are fused, explicitly (fma: one rounding, the same bits
- * wherever it runs: the processor's instruction in the vector builds,
- * libm's in the plain one, which glibc emulates exactly on a processor
- * older than 2013), which takes a quarter off its time where additions and
- * products share the vector units. So every lane, the scalar remainder and
- * the three builds give the same bits, and the code that calls it (libtcc's
- * or the system compiler's) cannot change them. Over an array it is five
+ * 2^k - 1 are exact. Within 3 ulps of tanh (libm's tanh is within 2);
+ * |x| >= 22 gives +-1 exactly, as libm, and a NaN goes through. It has no
+ * branch and no call in the vector builds, which fuse its multiply-adds
+ * (mul_add), a quarter less time where additions and products share the
+ * vector units; so the AVX2 and AVX-512 builds give the same bits in every
+ * lane and in the scalar remainder. The plain build adds and multiplies
+ * apart: the same bits on every processor without AVX2 and FMA, within 3
+ * ulps as well, though not always those of the fused builds. A tanh of one
+ * element (xc_tanh) and of an array go through the same build, and both
+ * tiers' code calls it, so they cannot differ. Over an array it is five
  * times libm's tanh (AVX2; AVX-512 halves that again on a processor with
  * full-width units), where a tanh layer's forward pass spends its time. */
-VEC_INLINE double tanh_one(double v) {
+VEC_INLINE double tanh_one(int fused, double v) {
   const double inv_ln2 = 1.4426950408889634, shift = 0x1.8p52;
   const double ln2_hi = 6.93147180369123816490e-01; /* 32 low bits zero */
   const double ln2_lo = 1.90821492927058770002e-10;
   double a = fabs(v);
   double e = -2.0 * (a > 22.0 ? 22.0 : a);
-  double kk = fma(e, inv_ln2, shift); /* k = round(e / ln 2), low bits */
+  double kk = mul_add(fused, e, inv_ln2, shift); /* k = round(e / ln 2) */
   double k = kk - shift;
-  double r = fma(-k, ln2_lo, fma(-k, ln2_hi, e));
-  double q = 1.0 / 6227020800.0;
-  q = fma(q, r, 1.0 / 479001600.0);
-  q = fma(q, r, 1.0 / 39916800.0);
-  q = fma(q, r, 1.0 / 3628800.0);
-  q = fma(q, r, 1.0 / 362880.0);
-  q = fma(q, r, 1.0 / 40320.0);
-  q = fma(q, r, 1.0 / 5040.0);
-  q = fma(q, r, 1.0 / 720.0);
-  q = fma(q, r, 1.0 / 120.0);
-  q = fma(q, r, 1.0 / 24.0);
-  q = fma(q, r, 1.0 / 6.0);
-  q = fma(q, r, 0.5);
-  double p = fma(r * r, q, r);
+  double r = mul_add(fused, -k, ln2_lo, mul_add(fused, -k, ln2_hi, e));
+  double q = 1.0 / 6227020800.0; /* Horner from 1/13! down to 1/2! */
+  q = mul_add(fused, q, r, 1.0 / 479001600.0);
+  q = mul_add(fused, q, r, 1.0 / 39916800.0);
+  q = mul_add(fused, q, r, 1.0 / 3628800.0);
+  q = mul_add(fused, q, r, 1.0 / 362880.0);
+  q = mul_add(fused, q, r, 1.0 / 40320.0);
+  q = mul_add(fused, q, r, 1.0 / 5040.0);
+  q = mul_add(fused, q, r, 1.0 / 720.0);
+  q = mul_add(fused, q, r, 1.0 / 120.0);
+  q = mul_add(fused, q, r, 1.0 / 24.0);
+  q = mul_add(fused, q, r, 1.0 / 6.0);
+  q = mul_add(fused, q, r, 0.5);
+  double p = mul_add(fused, r * r, q, r);
   uint64_t bits;
   memcpy(&bits, &kk, sizeof bits);
   bits = (bits + 1023) << 52; /* 2^k, k in -64 .. 0 */
   double s;
   memcpy(&s, &bits, sizeof s);
-  double t = fma(s, p, s - 1.0);
+  double t = mul_add(fused, s, p, s - 1.0);
   return copysign(-t / (t + 2.0), v);
 }
 
-VEC_INLINE void tanh_span(long n, const double *x, double *y) {
+VEC_INLINE void tanh_span(int fused, long n, const double *x, double *y) {
   for (long i = 0; i < n; i++)
-    y[i] = tanh_one(x[i]);
+    y[i] = tanh_one(fused, x[i]);
 }
-VEC_BUILDS(tanh, (long n, const double *x, double *y), tanh_span(n, x, y))
+VEC_BUILDS(tanh, (long n, const double *x, double *y),
+           tanh_span(vec_fma, n, x, y))
 
 void exprc_rt_tanh(long n, const double *x, double *y) {
   VEC_CALL(tanh, (n, x, y));
 }
 
-int exprc_rt_tanh_build(int which, long n, const double *x, double *y) {
-  if (which == 0)
-    return tanh_base(n, x, y), 0;
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-  if (which == 1 && vec_level() >= 1)
-    return tanh_avx2(n, x, y), 0;
-  if (which == 2 && vec_level() == 2)
-    return tanh_avx512(n, x, y), 0;
-#endif
-  return -1;
-}
-
 /* Each float the same bits as exprc_rt_tanh's double rounded, written
  * straight from the vector registers. */
-VEC_INLINE void tanh_f32_span(long n, const double *x, float *y) {
+VEC_INLINE void tanh_f32_span(int fused, long n, const double *x, float *y) {
   for (long i = 0; i < n; i++)
-    y[i] = (float)tanh_one(x[i]);
+    y[i] = (float)tanh_one(fused, x[i]);
 }
 VEC_BUILDS(tanh_f32, (long n, const double *x, float *y),
-           tanh_f32_span(n, x, y))
+           tanh_f32_span(vec_fma, n, x, y))
 
 void exprc_rt_tanh_f32(long n, const double *x, float *y) {
   VEC_CALL(tanh_f32, (n, x, y));

@@ -26,7 +26,7 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
  * loop stores tanh's result, else one element at a time (scalar.h).
  *
  * exprc_rt_colsum: out[j] = sum over i of x[i * n + j], in the order of i
- * (kernels.c): a sum over an array's leading axes.
+ * (kernels.c): a sum over an array's leading axes. out must not overlap x.
  *
  * exprc_rt_parallel: run body over 0 .. n-1 split into equal chunks, one per
  * thread, and fold each chunk's partial reductions into A in chunk order:
@@ -97,10 +97,11 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
  * each result rounded to float once, as a float32 model's loops add. */
 #define EXPRC_RT_TANH_BLOCK 256
 
-/* exprc_rt_tanh by one of its builds (kernels.c), for the test that they
- * agree to the bit: 0 the plain one, 1 AVX2, 2 AVX-512. Returns -1, and
- * writes nothing, where this processor or compiler has not that build. */
-int exprc_rt_tanh_build(int which, long n, const double *x, double *y);
+/* For the tests that the builds of the vectorised kernels (kernels.c)
+ * agree: from now on, run those of level 0 (plain x86-64), 1 (AVX2 and FMA)
+ * or 2 (AVX-512), or, for -1, the processor's own. Returns -1, and changes
+ * nothing, where this processor or compiler has not that level. */
+int exprc_rt_vec_level_set(int level);
 
 #define EXPRC_RT_DECLARE(name, params) void name params;
 EXPRC_RT_FNS(EXPRC_RT_DECLARE)
