@@ -240,9 +240,10 @@ def run_torch(run, workload):
 def keep_fastest(run, text, suffix=""):
     """One process's lines into the run: each R row (named with suffix)
     kept only if its median beats the same row's from an earlier process,
-    and noted in the spread; each C check (not from a suffixed setting,
-    whose checks repeat the plain one's) kept at its largest magnitude over
-    the processes, so that a check that fails in any process fails."""
+    and noted in the spread. The C values (not from a suffixed setting,
+    whose values repeat the plain one's) are the first process's; the
+    programs compute the same numbers in every process, so a later process
+    that prints another value for one fails the run."""
     for f in (l.split("\t") for l in text.splitlines()):
         if f[0] == "R":
             key, t = (f[1], f[2] + suffix), float(f[3])
@@ -252,9 +253,10 @@ def keep_fastest(run, text, suffix=""):
                 run.results[key] = (t, float(f[4]), float(f[5]))
         elif f[0] == "C" and not suffix:
             key, v = (f[1], f[2]), float(f[3])
-            old = run.checks.get(key)
-            if old is None or math.isnan(v) or abs(v) > abs(old):
-                run.checks[key] = v
+            old = run.checks.setdefault(key, v)
+            if old != v and not (math.isnan(old) and math.isnan(v)):
+                run.failed.append("%s %s: %r in one process, %r in another"
+                                  % (key[0], key[1], old, v))
 
 
 def spread(run, w, *names):
@@ -833,6 +835,13 @@ def build(run):
         sys.exit("bench: build failed:\n" + p.stdout[-3000:])
 
 
+def at_least_one(text):
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("at least 1 process: %s" % text)
+    return n
+
+
 def main():
     ap = argparse.ArgumentParser(description="exprc benchmarks")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"),
@@ -841,7 +850,8 @@ def main():
                     help="comma-separated sections")
     ap.add_argument("--quick", action="store_true",
                     help="sizes up to 10k only, for a fast look")
-    ap.add_argument("--runs", "--torch-runs", dest="runs", type=int, default=3,
+    ap.add_argument("--runs", "--torch-runs", dest="runs", type=at_least_one,
+                    default=3,
                     help="processes of each program (the harness, PyTorch in "
                     "each setting); each row keeps the fastest")
     ap.add_argument("--sympy-timeout", type=int, default=120)
