@@ -232,6 +232,8 @@ void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
+/* vec_fma: whether this build fuses (a body need not read it). */
+#define VEC_FMA(yes) const int vec_fma = (yes); (void)vec_fma
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <stdatomic.h>
 
@@ -240,10 +242,10 @@ void exprc_rt_gemm(int ta, int tb, long m, long n, long k, const double *a,
                                          "fp-contract=off")))
 #define VEC_BUILDS(name, params, body)                                        \
   __attribute__((target("avx512f", "prefer-vector-width=512"))) VEC_LOOP     \
-  static void name##_avx512 params { const int vec_fma = 1; body; }          \
+  static void name##_avx512 params { VEC_FMA(1); body; }                    \
   __attribute__((target("avx2", "fma"))) VEC_LOOP                             \
-  static void name##_avx2 params { const int vec_fma = 1; body; }            \
-  VEC_LOOP static void name##_base params { const int vec_fma = 0; body; }
+  static void name##_avx2 params { VEC_FMA(1); body; }                      \
+  VEC_LOOP static void name##_base params { VEC_FMA(0); body; }
 
 /* 2 for AVX-512, 1 for AVX2 with FMA, 0 for neither (libgcc has read the
  * processor before main). */
@@ -259,9 +261,17 @@ static int vec_level(void) {
   int f = atomic_load_explicit(&vec_forced, memory_order_relaxed);
   return f >= 0 ? f : vec_cpu_level();
 }
+/* The level is read once a call: xc_tanh calls for every element. */
 #define VEC_CALL(name, args)                                                  \
-  (vec_level() == 2 ? name##_avx512 args                                      \
-   : vec_level() == 1 ? name##_avx2 args : name##_base args)
+  do {                                                                        \
+    int level_ = vec_level();                                                 \
+    if (level_ == 2)                                                          \
+      name##_avx512 args;                                                     \
+    else if (level_ == 1)                                                     \
+      name##_avx2 args;                                                       \
+    else                                                                      \
+      name##_base args;                                                       \
+  } while (0)
 
 int exprc_rt_vec_level_set(int level) {
   if (level > vec_cpu_level())
@@ -273,7 +283,7 @@ int exprc_rt_vec_level_set(int level) {
 #else
 #define VEC_LOOP
 #define VEC_BUILDS(name, params, body)                                        \
-  static void name##_base params { const int vec_fma = 0; body; }
+  static void name##_base params { VEC_FMA(0); body; }
 #define VEC_CALL(name, args) name##_base args
 
 int exprc_rt_vec_level_set(int level) { return level > 0 ? -1 : 0; }
@@ -299,7 +309,7 @@ VEC_INLINE void colsum_span(long m, long n, const double *restrict x,
       out[j] += x[i * n + j];
 }
 VEC_BUILDS(colsum, (long m, long n, const double *x, double *out),
-           (void)vec_fma; colsum_span(m, n, x, out))
+           colsum_span(m, n, x, out))
 
 void exprc_rt_colsum(long m, long n, const double *x, double *out) {
   VEC_CALL(colsum, (m, n, x, out));
@@ -323,7 +333,7 @@ VEC_INLINE void colsum_f32_span(long m, long n, const float *x, float *out) {
   }
 }
 VEC_BUILDS(colsum_f32, (long m, long n, const float *x, float *out),
-           (void)vec_fma; colsum_f32_span(m, n, x, out))
+           colsum_f32_span(m, n, x, out))
 
 void exprc_rt_colsum_f32(long m, long n, const float *x, float *out) {
   VEC_CALL(colsum_f32, (m, n, x, out));

@@ -90,8 +90,8 @@ typedef void(*exprc_rt_body) EXPRC_RT_BODY_PARAMS;
 
 /* exprc_rt_tanh_f32: y = float(tanh(x)) over n elements, exprc_rt_tanh's
  * double rounded, so that the bits are those of a float32 model's tanh of
- * one element (xc_tanh) rounded where it is stored. x is double: the argument a float32
- * statement computed in double, not yet rounded. The generated code hands
+ * one element (xc_tanh) rounded where it is stored. x is double: the
+ * argument a float32 statement computed in double, not yet rounded. The generated code hands
  * it blocks of EXPRC_RT_TANH_BLOCK arguments kept in a local array.
  * exprc_rt_colsum_f32: exprc_rt_colsum's sum in double, in the same order,
  * each result rounded to float once, as a float32 model's loops add. */
